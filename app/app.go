@@ -1,0 +1,187 @@
+// Package app is runner's command line: one urfave/cli command per file,
+// each a thin wrapper around a plain function that tests call directly.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Version is set at build time with -ldflags "-X github.com/runnerhq/runner/app.Version=...".
+var Version = "dev"
+
+// Env is everything a command takes from the outside world, so tests can
+// run commands in-process with their own streams, environment and clock.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	Environ        func() []string
+	Now            func() time.Time
+	// IsTerminal reports whether w is an interactive terminal (progress bars, colour).
+	IsTerminal func(w io.Writer) bool
+	// Self is the path of the runner executable (job supervisors re-exec it).
+	Self string
+}
+
+// StdEnv is the process's real environment.
+func StdEnv() Env {
+	self, _ := os.Executable()
+	return Env{
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Getenv: os.Getenv, Environ: os.Environ, Now: time.Now,
+		IsTerminal: isTerminal, Self: self,
+	}
+}
+
+// Run parses args (args[0] is the program name) and runs the command.
+func Run(ctx context.Context, args []string, env Env) error {
+	a := New(env)
+	if len(args) > 1 {
+		args = reorderCommandArgs(a, args)
+	}
+	return a.RunContext(ctx, args)
+}
+
+// reorderCommandArgs lets flags follow positional arguments for every
+// command (SPEC.md "CLI"), by moving them in front before urfave parses.
+func reorderCommandArgs(a *cli.App, args []string) []string {
+	global := valueFlags(a.Flags)
+	i := 1
+	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
+		name := strings.TrimLeft(args[i], "-")
+		if global[name] && !strings.Contains(name, "=") {
+			i++
+		}
+		i++
+	}
+	if i >= len(args) {
+		return args
+	}
+	cmd := a.Command(args[i])
+	if cmd == nil || cmd.SkipFlagParsing {
+		return args
+	}
+	rest := reorderArgs(args[i+1:], cmd.Flags)
+	out := append([]string{}, args[:i+1]...)
+	return append(out, rest...)
+}
+
+// New builds the CLI application.
+func New(env Env) *cli.App {
+	a := &cli.App{
+		Name:                      "runner",
+		Usage:                     "W&B offline runs ledger, GPU job queue and idempotent uploader",
+		Version:                   Version,
+		Writer:                    env.Stdout,
+		ErrWriter:                 env.Stderr,
+		Reader:                    env.Stdin,
+		DisableSliceFlagSeparator: true,
+		HideHelpCommand:           true,
+		Suggest:                   true,
+		// Errors are printed and mapped to exit codes once, in main.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return &UsageError{Err: err}
+		},
+		Flags: []cli.Flag{
+			stringFlag("db", "ledger file (default /var/lib/runner/ledger.db if it exists, else $XDG_STATE_HOME/runner/ledger.db)", ""),
+			stringFlag("log-format", "log format: text or json", "text"),
+			stringFlag("log-level", "log level: debug, info, warn, error (default: info for the daemon, warn otherwise)", "info"),
+		},
+	}
+	a.Commands = commands(env)
+	for _, c := range a.Commands {
+		if c.OnUsageError == nil {
+			c.OnUsageError = a.OnUsageError
+		}
+	}
+	a.CommandNotFound = func(c *cli.Context, name string) {}
+	a.Action = func(c *cli.Context) error {
+		if c.Args().Len() > 0 {
+			return usagef("unknown command %q", c.Args().First())
+		}
+		return cli.ShowAppHelp(c)
+	}
+	return a
+}
+
+func commands(env Env) []*cli.Command {
+	return []*cli.Command{
+		inspectCommand(env),
+		daemonCommand(env),
+		backfillCommand(env),
+		runsCommand(env),
+		syncCommand(env),
+		statusCommand(env),
+		skipCommand(env),
+	}
+}
+
+// defaultDBPath is /var/lib/runner/ledger.db when a systemd install made it,
+// else the XDG state dir.
+func defaultDBPath(getenv func(string) string) string {
+	const system = "/var/lib/runner/ledger.db"
+	if _, err := os.Stat(system); err == nil {
+		return system
+	}
+	state := getenv("XDG_STATE_HOME")
+	if state == "" {
+		home := getenv("HOME")
+		if home == "" {
+			home, _ = os.UserHomeDir()
+		}
+		state = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(state, "runner", "ledger.db")
+}
+
+func dbPath(c *cli.Context, env Env) string {
+	if p := c.String("db"); p != "" {
+		return p
+	}
+	return defaultDBPath(env.Getenv)
+}
+
+// newLogger builds the structured logger. The daemon logs at info by default;
+// one-shot commands at warn, so that cron mails only what went wrong.
+func newLogger(c *cli.Context, w io.Writer) (*slog.Logger, error) {
+	name := c.String("log-level")
+	if !c.IsSet("log-level") && c.Command.Name != "daemon" {
+		name = "warn"
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(name)); err != nil {
+		return nil, usagef("invalid --log-level %q: want debug, info, warn or error", c.String("log-level"))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.String("log-format") {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, usagef("invalid --log-format %q: want text or json", c.String("log-format"))
+	}
+}
+
+// needArgs returns a usage error when a command got fewer positional arguments than it needs.
+func needArgs(c *cli.Context, n int, what string) error {
+	if c.Args().Len() < n {
+		return usagef("%s: missing %s", c.Command.Name, what)
+	}
+	return nil
+}
+
+var errNoDaemon = errors.New("daemon is not running")
+
+func fprintf(w io.Writer, format string, a ...any) { fmt.Fprintf(w, format, a...) }

@@ -1,0 +1,309 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	sdaemon "github.com/coreos/go-systemd/v22/daemon"
+	"github.com/urfave/cli/v2"
+
+	"github.com/runnerhq/runner/ledger"
+	runsync "github.com/runnerhq/runner/sync"
+)
+
+// HeartbeatInterval is how often the daemon proves it is alive in the ledger;
+// `runner status` calls it down after three missed beats.
+const HeartbeatInterval = 5 * time.Second
+
+func daemonCommand(env Env) *cli.Command {
+	flags := []cli.Flag{
+		listFlag("watch", "directory tree to watch for wandb/offline-run-* dirs (repeatable)"),
+		boolFlag("no-upload", "only record runs, never upload"),
+		durationFlag("reconcile", "full rescan of the watched trees this often", 5*time.Minute),
+	}
+	return &cli.Command{
+		Name:  "daemon",
+		Usage: "watch run dirs, keep the ledger, upload finished runs",
+		Flags: append(flags, uploadFlags()...),
+		Action: func(c *cli.Context) error {
+			roots := c.StringSlice("watch")
+			roots = append(roots, c.Args().Slice()...)
+			if len(roots) == 0 {
+				return usagef("daemon: give at least one --watch DIR")
+			}
+			for _, r := range roots {
+				st, err := os.Stat(r)
+				if err != nil {
+					return usagef("daemon: --watch %s: %v", r, unwrapPathError(err))
+				}
+				if !st.IsDir() {
+					return usagef("daemon: --watch %s: not a directory", r)
+				}
+			}
+			logger, err := newLogger(c, env.Stderr)
+			if err != nil {
+				return err
+			}
+			db, err := openDB(c.Context, c, env, logger, false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			eng, err := newEngine(c, env, db, logger)
+			if err != nil {
+				return err
+			}
+			d := &Daemon{
+				DB: db, Engine: eng, Logger: logger, Roots: roots,
+				Upload: !c.Bool("no-upload"), Concurrency: c.Int("concurrency"),
+				Reconcile: durationOf(c, "reconcile"), KeyFile: apiKeyFile(c, env), Now: env.Now,
+			}
+			return d.Run(c.Context)
+		},
+	}
+}
+
+// Daemon is `runner daemon`: discovery, readiness and upload loops around one ledger.
+type Daemon struct {
+	DB          *ledger.DB
+	Engine      *runsync.Engine
+	Logger      *slog.Logger
+	Roots       []string
+	Upload      bool
+	Concurrency int
+	Reconcile   time.Duration
+	KeyFile     string // watched for changes to lift an auth pause
+	Now         func() time.Time
+	// Tick paces readiness checks of active runs (quiet period, settle).
+	Tick time.Duration
+	// Services run beside the sync loops for the daemon's lifetime (the job
+	// scheduler, the metrics endpoint). One that fails stops the daemon.
+	Services []Service
+}
+
+// Service is a long-running part of the daemon; Run returns when ctx is done.
+type Service interface {
+	Run(ctx context.Context) error
+}
+
+// Run blocks until ctx is cancelled, then stops taking work, ends in-flight
+// uploads (their runs go back to pending), marks the daemon down and returns nil.
+func (d *Daemon) Run(ctx context.Context) error {
+	if d.Tick == 0 {
+		d.Tick = time.Second
+	}
+	bg := context.WithoutCancel(ctx)
+	host, _ := os.Hostname()
+	info := ledger.Daemon{PID: os.Getpid(), Host: host, Version: Version, StartedAt: d.Now().UTC(), Watch: d.Roots}
+	if err := d.DB.Heartbeat(ctx, info); err != nil {
+		return fmt.Errorf("daemon heartbeat: %w", err)
+	}
+	defer func() {
+		if err := d.DB.DaemonDown(bg); err != nil {
+			d.Logger.Error("mark daemon down", "error", err)
+		}
+		_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyStopping)
+		d.Logger.Info("daemon stopped")
+	}()
+	// A restart is the documented way to retry after fixing credentials.
+	if err := d.DB.ResumeUploads(ctx); err != nil {
+		return fmt.Errorf("resume uploads: %w", err)
+	}
+	if n, err := d.DB.RescueExpired(ctx); err != nil {
+		return fmt.Errorf("rescue expired uploads: %w", err)
+	} else if n > 0 {
+		d.Logger.Info("rescued uploads whose lease expired", "runs", n)
+	}
+
+	w, err := runsync.NewWatcher(d.Roots, runsync.WatchOptions{Reconcile: d.Reconcile, Logger: d.Logger})
+	if err != nil {
+		return fmt.Errorf("watch: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	var watchErr error
+	go func() {
+		defer close(done)
+		watchErr = w.Run(ctx, d.onRun(ctx), d.onRescan(ctx), d.onRemoved(ctx))
+		if watchErr != nil && ctx.Err() == nil {
+			cancel()
+		}
+	}()
+	workers := make(chan struct{})
+	go func() {
+		defer close(workers)
+		if d.Upload {
+			d.Engine.Work(ctx, d.Concurrency, 2*time.Second, nil)
+		}
+	}()
+	svcErrs := make(chan error, len(d.Services))
+	for _, s := range d.Services {
+		go func() {
+			err := s.Run(ctx)
+			if err != nil && ctx.Err() == nil {
+				d.Logger.Error("daemon service failed", "error", err)
+				cancel()
+			}
+			svcErrs <- err
+		}()
+	}
+	d.Logger.Info("daemon started", "watch", d.Roots, "ledger", d.DB.Path(), "upload", d.Upload)
+
+	select {
+	case <-w.Ready():
+		_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReady)
+	case <-ctx.Done():
+	}
+	d.loop(ctx, info)
+	cancel()
+	<-done
+	<-workers
+	var svcErr error
+	for range d.Services {
+		if err := <-svcErrs; err != nil && !errors.Is(err, context.Canceled) && svcErr == nil {
+			svcErr = err
+		}
+	}
+	if watchErr != nil && !errors.Is(watchErr, context.Canceled) {
+		return fmt.Errorf("watch: %w", watchErr)
+	}
+	return svcErr
+}
+
+// loop is the daemon's main loop: heartbeat, readiness, lease rescue, the
+// systemd watchdog and lifting an auth pause when the key file changes.
+func (d *Daemon) loop(ctx context.Context, info ledger.Daemon) {
+	tick := time.NewTicker(d.Tick)
+	defer tick.Stop()
+	lastBeat, lastRescue := d.Now(), d.Now()
+	watchdog, _ := sdaemon.SdWatchdogEnabled(false)
+	lastDog := time.Time{}
+	key := d.keyStamp()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		now := d.Now()
+		if _, err := d.Engine.CheckAllActive(ctx); err != nil && ctx.Err() == nil {
+			d.Logger.Error("readiness check", "error", err)
+		}
+		if now.Sub(lastBeat) >= HeartbeatInterval {
+			if err := d.DB.Heartbeat(ctx, info); err != nil && ctx.Err() == nil {
+				d.Logger.Error("heartbeat", "error", err)
+			}
+			lastBeat = now
+		}
+		if now.Sub(lastRescue) >= 30*time.Second {
+			if n, err := d.DB.RescueExpired(ctx); err != nil && ctx.Err() == nil {
+				d.Logger.Error("rescue expired uploads", "error", err)
+			} else if n > 0 {
+				d.Logger.Info("rescued uploads whose lease expired", "runs", n)
+			}
+			lastRescue = now
+		}
+		if k := d.keyStamp(); !bytes.Equal(k, key) {
+			key = k
+			if _, _, paused, err := d.DB.UploadsPaused(ctx); err == nil && paused {
+				d.Logger.Info("API key file changed: resuming uploads", "file", d.KeyFile)
+				if err := d.DB.ResumeUploads(ctx); err != nil {
+					d.Logger.Error("resume uploads", "error", err)
+				}
+			}
+		}
+		if watchdog > 0 && now.Sub(lastDog) >= watchdog/2 {
+			_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyWatchdog)
+			lastDog = now
+		}
+	}
+}
+
+// keyStamp identifies the key file's current content without keeping the key.
+func (d *Daemon) keyStamp() []byte {
+	if d.KeyFile == "" {
+		return nil
+	}
+	st, err := os.Stat(d.KeyFile)
+	if err != nil {
+		return []byte("missing")
+	}
+	return fmt.Appendf(nil, "%d/%d", st.Size(), st.ModTime().UnixNano())
+}
+
+func (d *Daemon) onRun(ctx context.Context) func(runsync.RunDir) {
+	return func(rd runsync.RunDir) {
+		rows, err := d.Engine.Observe(ctx, []runsync.RunDir{rd}, nil)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.Logger.Error("record run", "dir", rd.Dir, "error", err)
+			}
+			return
+		}
+		if _, err := d.Engine.CheckReady(ctx, rows); err != nil && ctx.Err() == nil {
+			d.Logger.Error("readiness check", "dir", rd.Dir, "error", err)
+		}
+	}
+}
+
+// onRescan reconciles the ledger with the trees after a full rescan: runs
+// whose dir is gone become missing (loudly) instead of waiting forever.
+func (d *Daemon) onRescan(ctx context.Context) func() {
+	return func() {
+		for _, st := range []ledger.State{ledger.StateActive, ledger.StatePending, ledger.StateFailed} {
+			runs, err := d.DB.ListRuns(ctx, ledger.Filter{State: st})
+			if err != nil {
+				if ctx.Err() == nil {
+					d.Logger.Error("reconcile", "error", err)
+				}
+				return
+			}
+			for _, r := range runs {
+				if !underAny(r.Dir, d.Roots) {
+					continue
+				}
+				if _, err := os.Stat(r.Dir); errors.Is(err, os.ErrNotExist) {
+					d.onRemoved(ctx)(r.Dir)
+				}
+			}
+		}
+	}
+}
+
+func (d *Daemon) onRemoved(ctx context.Context) func(string) {
+	return func(dir string) {
+		moved, err := d.DB.MarkMissing(ctx, dir)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.Logger.Error("mark missing", "dir", dir, "error", err)
+			}
+			return
+		}
+		if moved {
+			d.Logger.Warn("run dir vanished before upload", "dir", dir)
+		}
+	}
+}
+
+func underAny(dir string, roots []string) bool {
+	for _, r := range roots {
+		abs, err := filepath.Abs(r)
+		if err != nil {
+			continue
+		}
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			abs = real
+		}
+		if rel, err := filepath.Rel(abs, dir); err == nil && rel != ".." && !filepath.IsAbs(rel) && (len(rel) < 3 || rel[:3] != "../") {
+			return true
+		}
+	}
+	return false
+}

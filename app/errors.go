@@ -1,0 +1,56 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// UsageError is bad usage: unknown flag, missing or malformed argument. Exit 2.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+func usagef(format string, a ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, a...)}
+}
+
+// ErrFailed marks an operation that failed after it already reported why
+// (for example `runner check` finding a regression, or `status` seeing the
+// daemon down): exit 1 without another message.
+var ErrFailed = errors.New("failed")
+
+// ExitCode maps an error to the process exit status (SPEC.md "CLI"):
+// 0 ok, 1 the operation failed, 2 bad usage, 130 interrupted.
+func ExitCode(err error) int {
+	var ue *UsageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		return 2
+	case errors.Is(err, context.Canceled):
+		return 130
+	default:
+		return 1
+	}
+}
+
+// ErrorLine is the one line printed for err, or "" when the command already
+// said everything.
+func ErrorLine(err error) string {
+	if err == nil || errors.Is(err, ErrFailed) {
+		return ""
+	}
+	if errors.Is(err, context.Canceled) {
+		return "interrupted"
+	}
+	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
+	var ue *UsageError
+	if errors.As(err, &ue) {
+		msg += " (see 'runner --help')"
+	}
+	return msg
+}

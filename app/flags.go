@@ -1,0 +1,135 @@
+package app
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+// envName is the environment variable of a flag: RUNNER_<FLAG_IN_UPPER_SNAKE_CASE>.
+func envName(flag string) string {
+	return "RUNNER_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+func stringFlag(name, usage, def string) *cli.StringFlag {
+	return &cli.StringFlag{Name: name, Usage: usage, Value: def, EnvVars: []string{envName(name)}}
+}
+
+func boolFlag(name, usage string) *cli.BoolFlag {
+	return &cli.BoolFlag{Name: name, Usage: usage, EnvVars: []string{envName(name)}}
+}
+
+func intFlag(name, usage string, def int) *cli.IntFlag {
+	return &cli.IntFlag{Name: name, Usage: usage, Value: def, EnvVars: []string{envName(name)}}
+}
+
+func listFlag(name, usage string) *cli.StringSliceFlag {
+	return &cli.StringSliceFlag{Name: name, Usage: usage, EnvVars: []string{envName(name)}}
+}
+
+func durationFlag(name, usage string, def time.Duration) *cli.GenericFlag {
+	d := Duration(def)
+	return &cli.GenericFlag{Name: name, Usage: usage + " (Go duration or whole days, e.g. 90s, 10m, 7d)",
+		Value: &d, EnvVars: []string{envName(name)}, DefaultText: FormatDuration(def)}
+}
+
+func hidden(f *cli.GenericFlag) *cli.GenericFlag {
+	f.Hidden = true
+	return f
+}
+
+// Duration is a flag value accepting Go durations and whole days ("7d").
+type Duration time.Duration
+
+// ParseDuration parses "90s", "10m", "1h30m" or "7d".
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 {
+			return 0, fmt.Errorf("invalid duration %q: want a Go duration (90s, 10m) or whole days (7d)", s)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("invalid duration %q: want a Go duration (90s, 10m) or whole days (7d)", s)
+	}
+	return d, nil
+}
+
+// FormatDuration prints whole days as "Nd" and everything else as Go does.
+func FormatDuration(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
+func (d *Duration) Set(s string) error {
+	v, err := ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+func (d *Duration) String() string { return FormatDuration(time.Duration(*d)) }
+
+func durationOf(c *cli.Context, name string) time.Duration {
+	if v, ok := c.Generic(name).(*Duration); ok && v != nil {
+		return time.Duration(*v)
+	}
+	return 0
+}
+
+// valueFlags returns the names (and aliases) of the flags that take a value,
+// which is what reorderArgs needs to know to keep a flag and its value together.
+func valueFlags(flags []cli.Flag) map[string]bool {
+	m := map[string]bool{}
+	for _, f := range flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			m[n] = !isBool
+		}
+	}
+	return m
+}
+
+// reorderArgs moves flags in front of positional arguments so that
+// `runner check RUN --metric M` parses: urfave/cli v2 stops at the first
+// positional argument. Everything after "--" is left alone (submit's command).
+func reorderArgs(args []string, flags []cli.Flag) []string {
+	known := valueFlags(flags)
+	var fl, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i:]...)
+			break
+		}
+		if len(a) > 1 && a[0] == '-' {
+			fl = append(fl, a)
+			name := strings.TrimLeft(a, "-")
+			if strings.Contains(name, "=") {
+				continue
+			}
+			if known[name] && i+1 < len(args) {
+				i++
+				fl = append(fl, args[i])
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	if len(pos) > 0 && pos[0] != "--" {
+		// A lone "--" tells the flag parser that what follows is positional,
+		// so a positional argument that starts with "-" cannot be mistaken.
+		return append(append(fl, "--"), pos...)
+	}
+	return append(fl, pos...)
+}

@@ -1,0 +1,162 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/runnerhq/runner/ledger"
+)
+
+func runsCommand(env Env) *cli.Command {
+	return &cli.Command{
+		Name:  "runs",
+		Usage: "list the runs in the ledger",
+		Flags: []cli.Flag{
+			stringFlag("state", "only runs in this state (active, pending, uploading, synced, failed, skipped, missing)", ""),
+			stringFlag("project", "only runs of this W&B project", ""),
+			boolFlag("json", "print a JSON array"),
+		},
+		Action: func(c *cli.Context) error {
+			st := ledger.State(c.String("state"))
+			if st != "" && !validState(st) {
+				return usagef("runs: invalid --state %q: want one of %v", st, ledger.AllStates)
+			}
+			logger, err := newLogger(c, env.Stderr)
+			if err != nil {
+				return err
+			}
+			db, err := openDB(c.Context, c, env, logger, true)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			runs, err := db.ListRuns(c.Context, ledger.Filter{State: st, Project: c.String("project")})
+			if err != nil {
+				return fmt.Errorf("runs: %w", err)
+			}
+			if c.Bool("json") {
+				return writeJSON(env.Stdout, runsJSON(runs))
+			}
+			printRuns(env.Stdout, runs)
+			return nil
+		},
+	}
+}
+
+func validState(s ledger.State) bool {
+	for _, v := range ledger.AllStates {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// RunJSON is one element of `runner runs --json` (documented in the README).
+type RunJSON struct {
+	RunID        string  `json:"run_id"`
+	Dir          string  `json:"dir"`
+	Project      string  `json:"project"`
+	Entity       string  `json:"entity"`
+	Name         string  `json:"name"`
+	Group        string  `json:"group"`
+	JobType      string  `json:"job_type"`
+	State        string  `json:"state"`
+	Reason       *string `json:"reason"`
+	Finished     bool    `json:"finished"`
+	ExitCode     *int    `json:"exit_code"`
+	TornTail     bool    `json:"torn_tail"`
+	ReadError    *string `json:"read_error"`
+	WandbVersion *string `json:"wandb_version"`
+	StartTime    *string `json:"start_time"`
+	Size         int64   `json:"size"`
+	Attempts     int     `json:"attempts"`
+	NextAttempt  *string `json:"next_attempt_at"`
+	LastError    *string `json:"last_error"`
+	URL          *string `json:"url"`
+	Source       *string `json:"source"`
+	SyncedAt     *string `json:"synced_at"`
+	FirstSeen    string  `json:"first_seen"`
+	JobID        *int64  `json:"job_id"`
+}
+
+func runsJSON(runs []ledger.Run) []RunJSON {
+	out := make([]RunJSON, 0, len(runs))
+	for _, r := range runs {
+		out = append(out, RunJSON{
+			RunID: r.RunID, Dir: r.Dir, Project: r.Project, Entity: r.Entity, Name: r.Name,
+			Group: r.Group, JobType: r.JobType, State: string(r.State), Reason: strPtr(r.Reason),
+			Finished: r.Finished, ExitCode: r.ExitCode, TornTail: r.TornTail, ReadError: strPtr(r.ReadError),
+			WandbVersion: strPtr(r.WandbVersion), StartTime: timePtr(r.StartTime), Size: r.Size,
+			Attempts: r.Attempts, NextAttempt: timePtr(r.NextAttemptAt), LastError: strPtr(r.LastError),
+			URL: strPtr(r.URL), Source: strPtr(r.Source), SyncedAt: timePtr(r.SyncedAt),
+			FirstSeen: rfc3339(r.FirstSeen), JobID: r.JobID,
+		})
+	}
+	return out
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+func timePtr(t *time.Time) *string {
+	if t == nil || t.IsZero() {
+		return nil
+	}
+	s := rfc3339(*t)
+	return &s
+}
+
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+func printRuns(w io.Writer, runs []ledger.Run) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN ID\tPROJECT\tNAME\tSTATE\tEXIT\tATTEMPTS\tDIR\tNOTE")
+	for _, r := range runs {
+		exit := "-"
+		if r.ExitCode != nil {
+			exit = fmt.Sprint(*r.ExitCode)
+		} else if !r.Finished {
+			exit = "none"
+		}
+		note := r.URL
+		if r.LastError != "" && r.State != ledger.StateSynced {
+			note = r.LastError
+		}
+		if r.Reason != "" && (r.State == ledger.StateSkipped || r.State == ledger.StateMissing) {
+			note = r.Reason
+		}
+		if len(note) > 80 {
+			note = note[:77] + "..."
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", dash(r.RunID), dash(r.Project), dash(r.Name),
+			r.State, exit, r.Attempts, filepath.Base(r.Dir), note)
+	}
+	tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

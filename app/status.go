@@ -1,0 +1,164 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/runnerhq/runner/ledger"
+)
+
+func statusCommand(env Env) *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "daemon, runs and uploads at a glance (exit 1 when the daemon is down or uploads are paused)",
+		Flags: []cli.Flag{boolFlag("json", "print one JSON object")},
+		Action: func(c *cli.Context) error {
+			logger, err := newLogger(c, env.Stderr)
+			if err != nil {
+				return err
+			}
+			db, err := openDB(c.Context, c, env, logger, true)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			st, err := GetStatus(c.Context, db, env.Now())
+			if err != nil {
+				return fmt.Errorf("status: %w", err)
+			}
+			if c.Bool("json") {
+				if err := writeJSON(env.Stdout, st); err != nil {
+					return err
+				}
+			} else {
+				st.print(env.Stdout)
+			}
+			if !st.Daemon.Up || st.Uploads.Paused {
+				return ErrFailed
+			}
+			return nil
+		},
+	}
+}
+
+// Status is `runner status --json` (documented in the README).
+type Status struct {
+	Daemon struct {
+		Up          bool     `json:"up"`
+		PID         *int     `json:"pid"`
+		Host        *string  `json:"host"`
+		Version     *string  `json:"version"`
+		StartedAt   *string  `json:"started_at"`
+		HeartbeatAt *string  `json:"heartbeat_at"`
+		StoppedAt   *string  `json:"stopped_at"`
+		Watch       []string `json:"watch"`
+	} `json:"daemon"`
+	Runs              map[string]int `json:"runs"`
+	OldestPendingAgeS *float64       `json:"oldest_pending_age_s"`
+	Uploads           struct {
+		Paused      bool    `json:"paused"`
+		Reason      *string `json:"reason"`
+		PausedSince *string `json:"paused_since"`
+	} `json:"uploads"`
+	LastErrors []StatusError `json:"last_errors"`
+}
+
+// StatusError is one recent error from the events log.
+type StatusError struct {
+	At      string `json:"at"`
+	Subject string `json:"subject"`
+	Message string `json:"message"`
+}
+
+// GetStatus reads the ledger's view of the daemon, runs and uploads. The daemon
+// is up when it has not marked itself down and its heartbeat is fresh.
+func GetStatus(ctx context.Context, db *ledger.DB, now time.Time) (*Status, error) {
+	st := &Status{Runs: map[string]int{}, LastErrors: []StatusError{}}
+	st.Daemon.Watch = []string{}
+	d, err := db.DaemonState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if d != nil {
+		st.Daemon.Up = d.Up && now.Sub(d.HeartbeatAt) < 3*HeartbeatInterval
+		st.Daemon.PID, st.Daemon.Host, st.Daemon.Version = &d.PID, &d.Host, &d.Version
+		st.Daemon.StartedAt = timePtr(&d.StartedAt)
+		st.Daemon.HeartbeatAt = timePtr(&d.HeartbeatAt)
+		st.Daemon.StoppedAt = timePtr(d.StoppedAt)
+		if d.Watch != nil {
+			st.Daemon.Watch = d.Watch
+		}
+	}
+	counts, err := db.Counts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range ledger.AllStates {
+		st.Runs[string(s)] = counts[s]
+	}
+	oldest, err := db.OldestPending(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if oldest != nil {
+		age := now.Sub(*oldest).Seconds()
+		st.OldestPendingAgeS = &age
+	}
+	reason, since, paused, err := db.UploadsPaused(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if paused {
+		st.Uploads.Paused = true
+		st.Uploads.Reason = &reason
+		st.Uploads.PausedSince = timePtr(&since)
+	}
+	errs, err := db.LastErrors(ctx, 5)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range errs {
+		st.LastErrors = append(st.LastErrors, StatusError{At: rfc3339(e.At), Subject: e.Subject, Message: e.Message})
+	}
+	return st, nil
+}
+
+func (st *Status) print(w io.Writer) {
+	if st.Daemon.Up {
+		fmt.Fprintf(w, "daemon:   up (pid %d on %s, version %s, since %s)\n", *st.Daemon.PID, *st.Daemon.Host, *st.Daemon.Version, *st.Daemon.StartedAt)
+		fmt.Fprintf(w, "watching: %s\n", strings.Join(st.Daemon.Watch, ", "))
+	} else if st.Daemon.HeartbeatAt != nil {
+		fmt.Fprintf(w, "daemon:   DOWN (last heartbeat %s)\n", *st.Daemon.HeartbeatAt)
+	} else {
+		fmt.Fprintf(w, "daemon:   DOWN (never started with this ledger)\n")
+	}
+	var parts []string
+	for _, s := range ledger.AllStates {
+		if n := st.Runs[string(s)]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, s))
+		}
+	}
+	if len(parts) == 0 {
+		parts = []string{"none"}
+	}
+	fmt.Fprintf(w, "runs:     %s\n", strings.Join(parts, ", "))
+	if st.OldestPendingAgeS != nil {
+		fmt.Fprintf(w, "oldest pending: %s\n", time.Duration(*st.OldestPendingAgeS*float64(time.Second)).Round(time.Second))
+	}
+	if st.Uploads.Paused {
+		fmt.Fprintf(w, "uploads:  PAUSED since %s: %s\n", *st.Uploads.PausedSince, *st.Uploads.Reason)
+	} else {
+		fmt.Fprintf(w, "uploads:  running\n")
+	}
+	if len(st.LastErrors) > 0 {
+		fmt.Fprintln(w, "last errors:")
+		for _, e := range st.LastErrors {
+			fmt.Fprintf(w, "  %s  %s: %s\n", e.At, e.Subject, e.Message)
+		}
+	}
+}

@@ -1,0 +1,196 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/runnerhq/runner/ledger"
+	runsync "github.com/runnerhq/runner/sync"
+)
+
+func syncCommand(env Env) *cli.Command {
+	flags := []cli.Flag{boolFlag("retry", "also take failed runs and reset their attempt count")}
+	return &cli.Command{
+		Name:      "sync",
+		Usage:     "upload ready runs now, in the foreground (no RUN: every ready run)",
+		ArgsUsage: "[RUN_ID|DIR ...]",
+		Flags:     append(flags, uploadFlags()...),
+		Action: func(c *cli.Context) error {
+			logger, err := newLogger(c, env.Stderr)
+			if err != nil {
+				return err
+			}
+			db, err := openDB(c.Context, c, env, logger, false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			eng, err := newEngine(c, env, db, logger)
+			if err != nil {
+				return err
+			}
+			return SyncNow(c.Context, env.Stdout, db, eng, logger, c.Args().Slice(), c.Bool("retry"), c.Int("concurrency"))
+		},
+	}
+}
+
+// SyncNow uploads the selected runs (or every ready run) in the foreground and
+// reports each outcome. It fails when any selected run could not be uploaded.
+func SyncNow(ctx context.Context, w io.Writer, db *ledger.DB, eng *runsync.Engine, logger *slog.Logger, selectors []string, retry bool, concurrency int) error {
+	var dirs []string
+	problems := 0
+	for _, sel := range selectors {
+		// A dir runner has not seen yet is recorded first.
+		if st, err := os.Stat(sel); err == nil && st.IsDir() {
+			if rd, err := runsync.InspectRunDir(sel); err == nil && rd.LogPath != "" {
+				if _, err := eng.Observe(ctx, []runsync.RunDir{rd}, nil); err != nil {
+					return fmt.Errorf("sync %s: %w", sel, err)
+				}
+				sel = rd.Dir
+			}
+		}
+		runs, err := db.Resolve(ctx, sel)
+		if errors.Is(err, ledger.ErrNotFound) {
+			fmt.Fprintf(w, "%s: not in the ledger (run `runner backfill DIR` first)\n", sel)
+			problems++
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", sel, err)
+		}
+		for _, r := range runs {
+			dirs = append(dirs, r.Dir)
+		}
+	}
+	if len(selectors) > 0 && len(dirs) == 0 {
+		return fmt.Errorf("sync: none of %d selected runs is in the ledger", len(selectors))
+	}
+	if _, _, paused, err := db.UploadsPaused(ctx); err == nil && paused {
+		// An explicit sync is how a person says "I fixed it, try again".
+		if err := db.ResumeUploads(ctx); err != nil {
+			return fmt.Errorf("sync: %w", err)
+		}
+		fmt.Fprintln(w, "uploads were paused; resuming them for this sync")
+	}
+	if retry {
+		if _, err := db.Retry(ctx, dirs); err != nil {
+			return fmt.Errorf("sync: %w", err)
+		}
+	}
+	var selected []ledger.Run
+	if len(dirs) > 0 {
+		for _, d := range dirs {
+			r, err := db.GetRun(ctx, d)
+			if err != nil {
+				return fmt.Errorf("sync %s: %w", d, err)
+			}
+			selected = append(selected, r)
+		}
+	} else {
+		act, err := db.ListRuns(ctx, ledger.Filter{State: ledger.StateActive})
+		if err != nil {
+			return fmt.Errorf("sync: %w", err)
+		}
+		selected = act
+	}
+	if _, err := eng.CheckReady(ctx, selected); err != nil {
+		return fmt.Errorf("sync: readiness: %w", err)
+	}
+	// Skip the backoff wait: the user asked for now.
+	pending, err := db.ListRuns(ctx, ledger.Filter{State: ledger.StatePending})
+	if err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	var expedite []string
+	for _, r := range pending {
+		if len(dirs) == 0 || contains(dirs, r.Dir) {
+			expedite = append(expedite, r.Dir)
+		}
+	}
+	if len(expedite) > 0 {
+		if _, err := db.ExpediteAll(ctx, expedite); err != nil {
+			return fmt.Errorf("sync: %w", err)
+		}
+	}
+	outs, err := eng.Drain(ctx, concurrency, dirs)
+	uploaded := map[string]bool{}
+	for _, o := range outs {
+		name := o.RunID
+		if name == "" {
+			name = filepath.Base(o.Dirs[0])
+		}
+		for _, d := range o.Dirs {
+			uploaded[d] = true
+		}
+		if o.Outcome == ledger.OutcomeSuccess {
+			fmt.Fprintf(w, "synced %s %s\n", name, o.URL)
+			continue
+		}
+		problems++
+		fmt.Fprintf(w, "failed %s (%s): %v\n", name, o.Outcome, o.Err)
+	}
+	if err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	for _, d := range dirs {
+		if uploaded[d] {
+			continue
+		}
+		r, err := db.GetRun(ctx, d)
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", d, err)
+		}
+		if r.State == ledger.StateSynced {
+			fmt.Fprintf(w, "%s: already synced %s\n", dash(r.RunID), r.URL)
+			continue
+		}
+		problems++
+		fmt.Fprintf(w, "%s: not uploaded: %s\n", dash(r.RunID), notUploadedReason(r))
+	}
+	if reason, _, paused, err := db.UploadsPaused(ctx); err == nil && paused {
+		fmt.Fprintf(w, "uploads paused: %s\n", reason)
+		problems++
+	}
+	if len(outs) == 0 && len(selectors) == 0 {
+		fmt.Fprintln(w, "nothing ready to upload")
+	}
+	if problems > 0 {
+		return ErrFailed
+	}
+	return nil
+}
+
+func notUploadedReason(r ledger.Run) string {
+	switch r.State {
+	case ledger.StateActive:
+		return "still being written (active); it uploads once finished"
+	case ledger.StateFailed:
+		return "failed after max attempts; use --retry (last error: " + r.LastError + ")"
+	case ledger.StateSkipped, ledger.StateMissing:
+		return string(r.State) + ": " + r.Reason
+	case ledger.StateUploading:
+		return "being uploaded by another process"
+	case ledger.StatePending:
+		if r.LastError != "" {
+			return "will retry: " + r.LastError
+		}
+		return "waiting for another stage of the same run"
+	}
+	return string(r.State)
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

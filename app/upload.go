@@ -1,0 +1,102 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/runnerhq/runner/ledger"
+	runsync "github.com/runnerhq/runner/sync"
+)
+
+// uploadFlags are shared by every command that may upload.
+func uploadFlags() []cli.Flag {
+	return []cli.Flag{
+		stringFlag("wandb", "wandb CLI to run for uploads", "wandb"),
+		stringFlag("api-key-file", "file holding the W&B API key (else WANDB_API_KEY from the environment)", ""),
+		stringFlag("entity", "upload into this W&B entity (wandb sync -e)", ""),
+		stringFlag("project", "upload into this W&B project (wandb sync -p)", ""),
+		durationFlag("upload-timeout", "kill a wandb sync that runs longer than this", 30*time.Minute),
+		intFlag("concurrency", "parallel uploads", runsync.DefaultConcurrency),
+		intFlag("max-attempts", "upload attempts before a run is failed", runsync.DefaultMaxAttempts),
+		durationFlag("settle", "a log that has not grown for this long (and is not held open) is finished", runsync.DefaultSettle),
+		durationFlag("quiet", "a log with an exit record that has not grown for this long is finished", runsync.DefaultQuiet),
+		durationFlag("backoff", "first retry delay after a failed upload (doubles up to 1h)", runsync.DefaultBackoffBase),
+		hidden(durationFlag("lease", "upload lease; renewed while wandb sync runs, rescued by others after it expires", runsync.DefaultLease)),
+	}
+}
+
+// apiKeyFile is the key file from --api-key-file or, under systemd,
+// LoadCredential=wandb-api-key.
+func apiKeyFile(c *cli.Context, env Env) string {
+	if f := c.String("api-key-file"); f != "" {
+		return f
+	}
+	if dir := env.Getenv("CREDENTIALS_DIRECTORY"); dir != "" {
+		p := filepath.Join(dir, "wandb-api-key")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+func newEngine(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger) (*runsync.Engine, error) {
+	if c.Int("concurrency") < 1 {
+		return nil, usagef("invalid --concurrency %d: want 1 or more", c.Int("concurrency"))
+	}
+	if c.Int("max-attempts") < 1 {
+		return nil, usagef("invalid --max-attempts %d: want 1 or more", c.Int("max-attempts"))
+	}
+	timeout := durationOf(c, "upload-timeout")
+	if timeout <= 0 {
+		return nil, usagef("invalid --upload-timeout: want a positive duration")
+	}
+	state := filepath.Dir(db.Path())
+	up := &runsync.Uploader{
+		Wandb:   c.String("wandb"),
+		Env:     env.Environ(),
+		Entity:  c.String("entity"),
+		Project: c.String("project"),
+		Timeout: timeout,
+		WorkDir: filepath.Join(state, "wandb-work"),
+		Logger:  logger,
+	}
+	if kf := apiKeyFile(c, env); kf != "" {
+		up.APIKey = func() (string, error) {
+			b, err := os.ReadFile(kf)
+			if err != nil {
+				return "", fmt.Errorf("read API key file %s: %w", kf, unwrapPathError(err))
+			}
+			return strings.TrimSpace(string(b)), nil
+		}
+	}
+	e := &runsync.Engine{
+		Store:       db,
+		Uploader:    up,
+		Logger:      logger,
+		Now:         env.Now,
+		Settle:      durationOf(c, "settle"),
+		Quiet:       durationOf(c, "quiet"),
+		MaxAttempts: c.Int("max-attempts"),
+		Lease:       durationOf(c, "lease"),
+		TmpDir:      filepath.Join(state, "repair"),
+		BackoffBase: durationOf(c, "backoff"),
+	}
+	return e, nil
+}
+
+func openDB(ctx context.Context, c *cli.Context, env Env, logger *slog.Logger, readOnly bool) (*ledger.DB, error) {
+	path := dbPath(c, env)
+	db, err := ledger.Open(ctx, path, ledger.Options{Logger: logger, ReadOnly: readOnly})
+	if err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	return db, nil
+}

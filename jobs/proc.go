@@ -1,0 +1,289 @@
+package jobs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+var (
+	// ErrNotRunning means a process or process group no longer exists.
+	ErrNotRunning = errors.New("process not running")
+	// ErrStartFailed means the supervisor could not start the job command
+	// (for example, it does not exist); the status file says why.
+	ErrStartFailed = errors.New("job failed to start")
+	// ErrSupervisorGone means the supervisor exited without recording
+	// what it was asked to record.
+	ErrSupervisorGone = errors.New("job supervisor exited")
+)
+
+// Status is what the supervisor records in <statedir>/jobs/<id>/status.json.
+// A status with PID set and no EndedAt is a running job; EndedAt set means
+// the job has ended and nothing will change the file again.
+type Status struct {
+	PID, PGID     int
+	StartTicks    uint64 // /proc/<pid>/stat start time, see Alive
+	SupervisorPID int
+	StartedAt     time.Time
+	EndedAt       *time.Time
+	ExitCode      *int   // nil when killed by a signal or never started
+	Signal        string // "SIGTERM", "SIGKILL", ... when killed by a signal
+	Reason        string // "timeout", "cancelled", "start failed: ...", or ""
+}
+
+// statusFile is the on-disk form; absent values are null.
+type statusFile struct {
+	PID           int        `json:"pid"`
+	PGID          int        `json:"pgid"`
+	StartTime     uint64     `json:"start_time"`
+	SupervisorPID int        `json:"supervisor_pid"`
+	StartedAt     time.Time  `json:"started_at"`
+	EndedAt       *time.Time `json:"ended_at"`
+	ExitCode      *int       `json:"exit_code"`
+	Signal        *string    `json:"signal"`
+	Reason        *string    `json:"reason"`
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// ReadStatus reads a status file written by the supervisor.
+func ReadStatus(path string) (Status, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Status{}, fmt.Errorf("read job status: %w", err)
+	}
+	var f statusFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return Status{}, fmt.Errorf("read job status %s: %w", path, err)
+	}
+	st := Status{
+		PID: f.PID, PGID: f.PGID, StartTicks: f.StartTime, SupervisorPID: f.SupervisorPID,
+		StartedAt: f.StartedAt, EndedAt: f.EndedAt, ExitCode: f.ExitCode,
+	}
+	if f.Signal != nil {
+		st.Signal = *f.Signal
+	}
+	if f.Reason != nil {
+		st.Reason = *f.Reason
+	}
+	return st, nil
+}
+
+// writeStatus replaces path atomically (temp file, fsync, rename), so a
+// reader sees either the old or the new status, never half of one.
+func writeStatus(path string, st Status) error {
+	f := statusFile{
+		PID: st.PID, PGID: st.PGID, StartTime: st.StartTicks, SupervisorPID: st.SupervisorPID,
+		StartedAt: st.StartedAt.UTC(), ExitCode: st.ExitCode,
+		Signal: optString(st.Signal), Reason: optString(st.Reason),
+	}
+	if st.EndedAt != nil {
+		t := st.EndedAt.UTC()
+		f.EndedAt = &t
+	}
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode job status: %w", err)
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, ".status-*.tmp")
+	if err != nil {
+		return fmt.Errorf("write job status: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // no-op after a successful rename
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write job status %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write job status %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write job status %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write job status: %w", err)
+	}
+	// Make the rename itself durable; a failure here loses nothing now.
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// procStat reads the state, process group and start time of pid from
+// /proc/<pid>/stat.
+func procStat(pid int) (state byte, pgrp int, startTicks uint64, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return 0, 0, 0, fmt.Errorf("pid %d: %w", pid, ErrNotRunning)
+		}
+		return 0, 0, 0, fmt.Errorf("read /proc/%d/stat: %w", pid, err)
+	}
+	// The command name (field 2) is in parentheses and may contain spaces
+	// or ")", so fields are counted from the last ")".
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, 0, fmt.Errorf("parse /proc/%d/stat: no command name", pid)
+	}
+	fields := bytes.Fields(b[i+1:])
+	// fields[0] is field 3 (state); field 5 is pgrp, field 22 starttime.
+	if len(fields) < 20 || len(fields[0]) != 1 {
+		return 0, 0, 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(fields)+2)
+	}
+	pgrp, err = strconv.Atoi(string(fields[2]))
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("parse /proc/%d/stat pgrp: %w", pid, err)
+	}
+	startTicks, err = strconv.ParseUint(string(fields[19]), 10, 64)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("parse /proc/%d/stat start time: %w", pid, err)
+	}
+	return fields[0][0], pgrp, startTicks, nil
+}
+
+// ProcStartTicks returns pid's start time in clock ticks since boot
+// (/proc/<pid>/stat field 22). With the pid it identifies a process even
+// after the pid is reused.
+func ProcStartTicks(pid int) (uint64, error) {
+	_, _, t, err := procStat(pid)
+	return t, err
+}
+
+// Alive reports whether pid exists, is not a zombie, and started at
+// startTicks, so a reused pid does not count as the job.
+func Alive(pid int, startTicks uint64) bool {
+	if pid <= 0 {
+		return false
+	}
+	state, _, t, err := procStat(pid)
+	return err == nil && state != 'Z' && state != 'X' && t == startTicks
+}
+
+// groupAlive reports whether process group pgid has a member that is not a
+// zombie. Zombies are skipped because an init that does not reap (common in
+// containers) would otherwise make a dead group look alive forever.
+func groupAlive(pgid int) bool {
+	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return true // cannot tell; kill(2) said the group exists
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		state, pgrp, _, err := procStat(pid)
+		if err == nil && pgrp == pgid && state != 'Z' && state != 'X' {
+			return true
+		}
+	}
+	return false
+}
+
+// Terminate stops process group pgid: SIGTERM to the whole group, then
+// SIGKILL to whatever is left after grace. It returns once the group is
+// gone, or an error if it survives SIGKILL for a few seconds. A group that
+// does not exist gives ErrNotRunning. Check Alive(pid, startTicks) first:
+// a pgid, like a pid, can be reused once the job is gone.
+func Terminate(pgid int, grace time.Duration) error {
+	if pgid <= 1 {
+		// kill(-1) would signal every process we may signal.
+		return fmt.Errorf("terminate process group %d: invalid process group", pgid)
+	}
+	// A group of zombies only (left by an init that does not reap) is gone.
+	if !groupAlive(pgid) {
+		return fmt.Errorf("terminate process group %d: %w", pgid, ErrNotRunning)
+	}
+	if err := syscall.Kill(-pgid, syscall.SIGTERM); err != nil {
+		if errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("terminate process group %d: %w", pgid, ErrNotRunning)
+		}
+		return fmt.Errorf("terminate process group %d: %w", pgid, err)
+	}
+	if waitGroupGone(pgid, grace) {
+		return nil
+	}
+	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("kill process group %d: %w", pgid, err)
+	}
+	if !waitGroupGone(pgid, 3*time.Second) {
+		return fmt.Errorf("process group %d still has processes after SIGKILL", pgid)
+	}
+	return nil
+}
+
+// waitGroupGone polls until group pgid has no live member or d passes.
+// Polling is the only way to follow processes that are not our children.
+func waitGroupGone(pgid int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if !groupAlive(pgid) {
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		time.Sleep(min(20*time.Millisecond, time.Until(deadline)))
+	}
+}
+
+// signalName names the signals a job is likely to die of; others are
+// given by number.
+func signalName(sig syscall.Signal) string {
+	switch sig {
+	case syscall.SIGHUP:
+		return "SIGHUP"
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGQUIT:
+		return "SIGQUIT"
+	case syscall.SIGILL:
+		return "SIGILL"
+	case syscall.SIGTRAP:
+		return "SIGTRAP"
+	case syscall.SIGABRT:
+		return "SIGABRT"
+	case syscall.SIGBUS:
+		return "SIGBUS"
+	case syscall.SIGFPE:
+		return "SIGFPE"
+	case syscall.SIGKILL:
+		return "SIGKILL"
+	case syscall.SIGUSR1:
+		return "SIGUSR1"
+	case syscall.SIGSEGV:
+		return "SIGSEGV"
+	case syscall.SIGUSR2:
+		return "SIGUSR2"
+	case syscall.SIGPIPE:
+		return "SIGPIPE"
+	case syscall.SIGALRM:
+		return "SIGALRM"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	case syscall.SIGXCPU:
+		return "SIGXCPU"
+	case syscall.SIGXFSZ:
+		return "SIGXFSZ"
+	default:
+		return "signal " + strconv.Itoa(int(sig))
+	}
+}

@@ -1,0 +1,392 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// SuperviseCommand is the hidden subcommand Launch runs: the CLI must map
+// `runner _supervise --job ID` (spec JSON on stdin) to ReadSpec + Supervise.
+const SuperviseCommand = "_supervise"
+
+// DefaultGrace is the time between SIGTERM and SIGKILL when Spec.Grace is 0.
+const DefaultGrace = 10 * time.Second
+
+// launchWait bounds how long Launch waits for the supervisor to report
+// that the job started.
+const launchWait = 10 * time.Second
+
+// Spec is everything the supervisor needs to run one job.
+type Spec struct {
+	ID         int64         `json:"id"`
+	Argv       []string      `json:"argv"`
+	Dir        string        `json:"dir"`         // working directory; "" = the launcher's
+	Env        []string      `json:"env"`         // K=V added to the inherited environment (--env)
+	LogPath    string        `json:"log_path"`    // stdout+stderr, appended, 0600
+	StatusPath string        `json:"status_path"` // <statedir>/jobs/<id>/status.json
+	GPUUUIDs   []string      `json:"gpu_uuids"`   // empty for a CPU job
+	RunID      string        `json:"run_id"`      // WANDB_RUN_ID
+	WandbDir   string        `json:"wandb_dir"`   // WANDB_DIR
+	Timeout    time.Duration `json:"timeout"`     // 0 = none
+	Grace      time.Duration `json:"grace"`       // SIGTERM to SIGKILL; 0 = DefaultGrace
+}
+
+func (s Spec) validate() error {
+	switch {
+	case s.ID <= 0:
+		return fmt.Errorf("job spec: id %d is not a job id", s.ID)
+	case len(s.Argv) == 0 || s.Argv[0] == "":
+		return fmt.Errorf("job %d spec: no command", s.ID)
+	case s.LogPath == "":
+		return fmt.Errorf("job %d spec: no log path", s.ID)
+	case s.StatusPath == "":
+		return fmt.Errorf("job %d spec: no status path", s.ID)
+	case s.Timeout < 0 || s.Grace < 0:
+		return fmt.Errorf("job %d spec: negative timeout or grace", s.ID)
+	}
+	return nil
+}
+
+func (s Spec) grace() time.Duration {
+	if s.Grace <= 0 {
+		return DefaultGrace
+	}
+	return s.Grace
+}
+
+// ReadSpec decodes and checks the spec Launch sends on the supervisor's stdin.
+func ReadSpec(r io.Reader) (Spec, error) {
+	var s Spec
+	if err := json.NewDecoder(r).Decode(&s); err != nil {
+		return Spec{}, fmt.Errorf("read job spec: %w", err)
+	}
+	return s, s.validate()
+}
+
+// isRunnerEnvKey reports whether runner sets k itself. Inherited values of
+// these are dropped so a job never sees a stale or foreign value (a --env
+// may still set the W&B ones runner leaves empty).
+func isRunnerEnvKey(k string) bool {
+	switch k {
+	case "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "WANDB_MODE", "WANDB_DIR", "WANDB_RUN_ID", "RUNNER_JOB_ID":
+		return true
+	}
+	return false
+}
+
+// isServiceEnvKey reports whether k is systemd's hand-over to the daemon
+// itself (notify socket, watchdog, socket activation): a job that saw them
+// could speak to systemd in the daemon's name.
+func isServiceEnvKey(k string) bool {
+	switch k {
+	case "NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES":
+		return true
+	}
+	return false
+}
+
+// JobEnv builds a job's environment: base (the inherited environment) less
+// runner's own keys and systemd's NOTIFY_SOCKET/WATCHDOG_*/LISTEN_*, then s.Env, then CUDA_VISIBLE_DEVICES=<UUIDs
+// comma-joined> (empty for a CPU job, which hides every GPU),
+// CUDA_DEVICE_ORDER=PCI_BUS_ID, WANDB_MODE=offline, WANDB_DIR and
+// WANDB_RUN_ID when set, and RUNNER_JOB_ID. A later value of a key wins.
+func JobEnv(base []string, s Spec) []string {
+	var order []string
+	vals := map[string]string{}
+	put := func(kv string) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return
+		}
+		if _, seen := vals[k]; !seen {
+			order = append(order, k)
+		}
+		vals[k] = v
+	}
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if !isRunnerEnvKey(k) && !isServiceEnvKey(k) {
+			put(kv)
+		}
+	}
+	for _, kv := range s.Env {
+		put(kv)
+	}
+	put("CUDA_VISIBLE_DEVICES=" + strings.Join(s.GPUUUIDs, ","))
+	put("CUDA_DEVICE_ORDER=PCI_BUS_ID")
+	put("WANDB_MODE=offline")
+	if s.WandbDir != "" {
+		put("WANDB_DIR=" + s.WandbDir)
+	}
+	if s.RunID != "" {
+		put("WANDB_RUN_ID=" + s.RunID)
+	}
+	put("RUNNER_JOB_ID=" + strconv.FormatInt(s.ID, 10))
+	out := make([]string, 0, len(order))
+	for _, k := range order {
+		out = append(out, k+"="+vals[k])
+	}
+	return out
+}
+
+// openLog opens a job log for appending, creating it 0600 (and its
+// directory 0700) so other users cannot read job output.
+func openLog(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open job log: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open job log: %w", err)
+	}
+	return f, nil
+}
+
+// Launch starts `self _supervise --job ID` as a detached process (its own
+// session, stdin from a pipe carrying the spec, output to the job log), so
+// the job survives the caller exiting. It returns the supervisor's pid once
+// the supervisor has recorded the job's start in s.StatusPath (read it
+// with ReadStatus for the job's pid, pgid and start ticks). If the command
+// cannot start, the error wraps ErrStartFailed and the status file records
+// the end. Secrets in s.Env travel through the pipe, never argv or disk.
+func Launch(self string, s Spec) (int, error) {
+	if s.Dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return 0, fmt.Errorf("launch job %d: working directory: %w", s.ID, err)
+		}
+		s.Dir = wd
+	}
+	if err := s.validate(); err != nil {
+		return 0, fmt.Errorf("launch: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(s.StatusPath), 0o700); err != nil {
+		return 0, fmt.Errorf("launch job %d: %w", s.ID, err)
+	}
+	// A retried job keeps its id: an old status must not look like this run.
+	if err := os.Remove(s.StatusPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("launch job %d: remove old status: %w", s.ID, err)
+	}
+	logf, err := openLog(s.LogPath)
+	if err != nil {
+		return 0, fmt.Errorf("launch job %d: %w", s.ID, err)
+	}
+	defer logf.Close()
+	spec, err := json.Marshal(s)
+	if err != nil {
+		return 0, fmt.Errorf("launch job %d: encode spec: %w", s.ID, err)
+	}
+
+	cmd := exec.Command(self, SuperviseCommand, "--job", strconv.FormatInt(s.ID, 10))
+	cmd.Stdin = bytes.NewReader(spec)
+	// The supervisor's own complaints land in the job log, where a user
+	// looking at a failed job will see them.
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = "/" // do not pin the caller's working directory
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("launch job %d: start supervisor: %w", s.ID, err)
+	}
+	pid := cmd.Process.Pid
+	gone := make(chan struct{})
+	var waitErr error
+	go func() {
+		// Reap the supervisor if it ends while we still run; once we
+		// exit, init adopts it.
+		waitErr = cmd.Wait()
+		close(gone)
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), launchWait)
+	defer cancel()
+	st, err := waitStatus(ctx, s.StatusPath, func(st Status) bool { return st.PID > 0 || st.EndedAt != nil }, gone)
+	switch {
+	case errors.Is(err, ErrSupervisorGone):
+		return pid, fmt.Errorf("launch job %d: supervisor exited before starting the job (%v); see %s", s.ID, waitErr, s.LogPath)
+	case err != nil:
+		return pid, fmt.Errorf("launch job %d: %w", s.ID, err)
+	case st.PID == 0:
+		return pid, fmt.Errorf("launch job %d: %w: %s", s.ID, ErrStartFailed, st.Reason)
+	}
+	return pid, nil
+}
+
+// Supervise runs the job described by s and records its status; it is
+// what `runner _supervise` calls, in the process Launch started. It starts
+// the command in a new process group with JobEnv, stdin /dev/null and
+// output appended to the log, records the start, and waits. On timeout it
+// stops the group (SIGTERM, grace, SIGKILL) and records Reason "timeout";
+// when ctx ends it does the same with Reason "cancelled". A job stopped by
+// someone else (runner cancel calls Terminate) is recorded with its signal.
+// Processes the job leaves behind in its group are stopped too, so nothing
+// keeps holding its GPUs. The end is recorded before Supervise returns.
+func Supervise(ctx context.Context, s Spec) error {
+	if err := s.validate(); err != nil {
+		return fmt.Errorf("supervise: %w", err)
+	}
+	logf, err := openLog(s.LogPath)
+	if err != nil {
+		return fmt.Errorf("supervise job %d: %w", s.ID, err)
+	}
+	defer logf.Close()
+	note := func(format string, args ...any) {
+		fmt.Fprintf(logf, "[runner] "+format+"\n", args...)
+	}
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		return fmt.Errorf("supervise job %d: %w", s.ID, err)
+	}
+	defer devnull.Close()
+
+	cmd := exec.Command(s.Argv[0], s.Argv[1:]...)
+	cmd.Dir = s.Dir
+	cmd.Env = JobEnv(os.Environ(), s)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	st := Status{SupervisorPID: os.Getpid(), StartedAt: time.Now()}
+	if err := cmd.Start(); err != nil {
+		now := time.Now()
+		st.EndedAt, st.Reason = &now, "start failed: "+err.Error()
+		note("job %d could not start: %v", s.ID, err)
+		if werr := writeStatus(s.StatusPath, st); werr != nil {
+			return fmt.Errorf("supervise job %d: %w (after start failure: %v)", s.ID, werr, err)
+		}
+		return fmt.Errorf("supervise job %d: %w: %w", s.ID, ErrStartFailed, err)
+	}
+	st.PID, st.PGID = cmd.Process.Pid, cmd.Process.Pid
+	// Read before anything waits on the child: until it is reaped its
+	// /proc entry exists, even if it has already exited.
+	if st.StartTicks, err = ProcStartTicks(st.PID); err != nil {
+		note("job %d: cannot read its start time: %v", s.ID, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	if err := writeStatus(s.StatusPath, st); err != nil {
+		// Unrecorded jobs would hold GPUs the daemon cannot see: stop it.
+		note("job %d stopped: cannot record its status: %v", s.ID, err)
+		_ = Terminate(st.PGID, s.grace())
+		<-done
+		return fmt.Errorf("supervise job %d: %w", s.ID, err)
+	}
+
+	var timeout <-chan time.Time
+	if s.Timeout > 0 {
+		t := time.NewTimer(s.Timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var stopErr error
+	select {
+	case <-done:
+	case <-timeout:
+		st.Reason = "timeout"
+		note("job %d reached its timeout of %s: sending SIGTERM, SIGKILL after %s", s.ID, s.Timeout, s.grace())
+		stopErr = Terminate(st.PGID, s.grace())
+		<-done
+	case <-ctx.Done():
+		st.Reason = "cancelled"
+		note("job %d cancelled: sending SIGTERM, SIGKILL after %s", s.ID, s.grace())
+		stopErr = Terminate(st.PGID, s.grace())
+		<-done
+	}
+	if stopErr == nil && groupAlive(st.PGID) {
+		note("job %d's main process ended; stopping the processes it left running", s.ID)
+		stopErr = Terminate(st.PGID, s.grace())
+	}
+	if stopErr != nil && !errors.Is(stopErr, ErrNotRunning) {
+		note("job %d: %v", s.ID, stopErr)
+	}
+
+	end := time.Now()
+	st.EndedAt = &end
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		st.Signal = signalName(ws.Signal())
+	} else {
+		code := cmd.ProcessState.ExitCode()
+		st.ExitCode = &code
+	}
+	if err := writeStatus(s.StatusPath, st); err != nil {
+		note("job %d ended but its status could not be recorded: %v", s.ID, err)
+		return fmt.Errorf("supervise job %d: %w", s.ID, err)
+	}
+	return nil
+}
+
+// Wait blocks until the status file at statusPath records the job's end,
+// and returns that status. It watches the directory with fsnotify rather
+// than polling. It cannot tell a supervisor that died (killed, machine
+// rebooted): callers bound it with ctx and check Alive.
+func Wait(ctx context.Context, statusPath string) (Status, error) {
+	return waitStatus(ctx, statusPath, func(st Status) bool { return st.EndedAt != nil }, nil)
+}
+
+// waitStatus waits until the status file satisfies cond. When gone closes
+// (the writer exited) it reads once more and gives up with
+// ErrSupervisorGone.
+func waitStatus(ctx context.Context, path string, cond func(Status) bool, gone <-chan struct{}) (Status, error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return Status{}, fmt.Errorf("watch job status: %w", err)
+	}
+	defer w.Close()
+	// Watch before the first read so an update in between is not missed.
+	if err := w.Add(filepath.Dir(path)); err != nil {
+		return Status{}, fmt.Errorf("watch job status %s: %w", path, err)
+	}
+	base := filepath.Base(path)
+	check := func() (Status, bool, error) {
+		st, err := ReadStatus(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return Status{}, false, nil
+		}
+		if err != nil {
+			return Status{}, false, err
+		}
+		return st, cond(st), nil
+	}
+	for {
+		st, ok, err := check()
+		if err != nil || ok {
+			return st, err
+		}
+	events:
+		for {
+			select {
+			case ev, open := <-w.Events:
+				if !open {
+					return Status{}, fmt.Errorf("watch job status %s: watcher closed", path)
+				}
+				// The log may live in the same directory; skip its writes.
+				if filepath.Base(ev.Name) == base {
+					break events
+				}
+			case err := <-w.Errors:
+				if errors.Is(err, fsnotify.ErrEventOverflow) {
+					break events
+				}
+				return Status{}, fmt.Errorf("watch job status %s: %w", path, err)
+			case <-gone:
+				if st, ok, err := check(); err != nil || ok {
+					return st, err
+				}
+				return Status{}, ErrSupervisorGone
+			case <-ctx.Done():
+				return Status{}, fmt.Errorf("wait for job status %s: %w", path, ctx.Err())
+			}
+		}
+	}
+}

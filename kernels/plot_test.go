@@ -1,0 +1,131 @@
+package kernels
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"image/png"
+	"math"
+	"reflect"
+	"testing"
+
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+)
+
+func TestBuildSeriesPlotUsesInputPoints(t *testing.T) {
+	in := []Series{
+		{Name: "run-a", Steps: []float64{0, 10, 20}, Values: []float64{1, 0.5, 0.25}},
+		{Name: "run-b", Steps: []float64{0, 5, 15, 30}, Values: []float64{2, -1, math.NaN(), 0.5}},
+	}
+	p, lines, err := buildSeriesPlot("train/loss", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Title.Text != "train/loss" || p.X.Label.Text != "step" || p.Y.Label.Text != "train/loss" {
+		t.Errorf("title/labels = %q %q %q", p.Title.Text, p.X.Label.Text, p.Y.Label.Text)
+	}
+	var got []plotter.XYs
+	for _, l := range lines {
+		got = append(got, l.XYs)
+	}
+	want := []plotter.XYs{
+		{{X: 0, Y: 1}, {X: 10, Y: 0.5}, {X: 20, Y: 0.25}},
+		{{X: 0, Y: 2}, {X: 5, Y: -1}, {X: 30, Y: 0.5}}, // the NaN point is left out
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("line XYs = %v, want %v", got, want)
+	}
+}
+
+func TestBuildSeriesPlotErrors(t *testing.T) {
+	if _, _, err := buildSeriesPlot("m", []Series{{Name: "x", Steps: []float64{1, 2}, Values: []float64{1}}}); err == nil {
+		t.Error("mismatched steps/values accepted")
+	}
+	if _, _, err := buildSeriesPlot("m", []Series{{Name: "x"}}); !errors.Is(err, ErrNoData) {
+		t.Errorf("empty series error = %v, want ErrNoData", err)
+	}
+	var buf bytes.Buffer
+	err := PlotSeries(&buf, "gif", "m", []Series{{Name: "x", Steps: []float64{1}, Values: []float64{1}}}, 100, 100)
+	if !errors.Is(err, ErrPlotFormat) {
+		t.Errorf("gif error = %v, want ErrPlotFormat", err)
+	}
+	if err := PlotBars(&buf, "png", "m", []string{"a", "b"}, []float64{1}, 100, 100); err == nil {
+		t.Error("mismatched labels/values accepted")
+	}
+	if err := PlotBars(&buf, "png", "m", nil, nil, 100, 100); !errors.Is(err, ErrNoData) {
+		t.Errorf("empty bars error = %v, want ErrNoData", err)
+	}
+}
+
+func TestPlotPNGHasRequestedSize(t *testing.T) {
+	series := []Series{{Name: "run-a", Steps: []float64{0, 1, 2}, Values: []float64{3, 2, 1}}}
+	tests := []struct {
+		name string
+		draw func(*bytes.Buffer) error
+	}{
+		{"series", func(b *bytes.Buffer) error { return PlotSeries(b, "png", "train/loss", series, 4*vg.Inch, 3*vg.Inch) }},
+		{"bars", func(b *bytes.Buffer) error {
+			return PlotBars(b, "png", "eval/nrmse", []string{"r1", "r2"}, []float64{0.1, 0.2}, 4*vg.Inch, 3*vg.Inch)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := tt.draw(&buf); err != nil {
+				t.Fatal(err)
+			}
+			img, err := png.Decode(&buf)
+			if err != nil {
+				t.Fatalf("output is not a PNG: %v", err)
+			}
+			// vgimg renders at 96 dpi: 4in x 3in = 384 x 288 px.
+			if b := img.Bounds(); b.Dx() != 384 || b.Dy() != 288 {
+				t.Errorf("PNG is %dx%d, want 384x288", b.Dx(), b.Dy())
+			}
+		})
+	}
+}
+
+func TestPlotSVGParses(t *testing.T) {
+	var buf bytes.Buffer
+	series := []Series{
+		{Name: "run-a", Steps: []float64{0, 1}, Values: []float64{1, 2}},
+		{Name: "run-b", Steps: []float64{0, 1}, Values: []float64{2, 1}},
+	}
+	if err := PlotSeries(&buf, "svg", "eval/mse", series, 5*vg.Inch, 3*vg.Inch); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		XMLName xml.Name
+		Width   string `xml:"width,attr"`
+		Height  string `xml:"height,attr"`
+	}
+	if err := xml.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatalf("SVG does not parse as XML: %v", err)
+	}
+	if doc.XMLName.Local != "svg" || doc.Width != "360pt" || doc.Height != "216pt" {
+		t.Errorf("root = <%s width=%q height=%q>, want <svg width=\"360pt\" height=\"216pt\">", doc.XMLName.Local, doc.Width, doc.Height)
+	}
+	for _, name := range []string{"run-a", "run-b", "eval/mse", "step"} {
+		if !bytes.Contains(buf.Bytes(), []byte(name)) {
+			t.Errorf("SVG lacks text %q (legend, title or axis label)", name)
+		}
+	}
+}
+
+func TestBuildBarsPlot(t *testing.T) {
+	p, bars, err := buildBarsPlot("eval/nrmse", []string{"r1", "r2", "r3"}, []float64{0.3, 0.1, 0.2}, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(bars.Values, plotter.Values{0.3, 0.1, 0.2}) {
+		t.Errorf("bar values = %v", bars.Values)
+	}
+	if p.Title.Text != "eval/nrmse" {
+		t.Errorf("title = %q", p.Title.Text)
+	}
+	if _, _, err := buildBarsPlot("m", []string{"a"}, []float64{math.Inf(1)}, 300); err == nil {
+		t.Error("infinite bar accepted")
+	}
+}

@@ -1,0 +1,363 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Claim leases one upload group to owner and returns its runs, oldest first
+// (start time, then dir name), or an empty slice when nothing is claimable.
+//
+// A group is claimable when it has pending dirs, all of them due
+// (next_attempt_at NULL or past), and none of its dirs is active (a stage
+// still writing), uploading (leased elsewhere) or failed (the group needs
+// `runner sync --retry` first, so fragments never go up without each other).
+// Synced, skipped and missing siblings neither block nor join the claim.
+// Groups are taken oldest first (earliest first_seen). only, when given,
+// restricts the choice to the groups of these dirs.
+func (db *DB) Claim(ctx context.Context, owner string, lease time.Duration, only []string) ([]Run, error) {
+	if owner == "" || lease <= 0 {
+		return nil, fmt.Errorf("ledger: claim: need an owner and a positive lease (got %q, %s)", owner, lease)
+	}
+	var out []Run
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		out = []Run{}
+		now := db.now()
+		nowMS, exp := ms(now), ms(now.Add(lease))
+		onlyWhere, onlyArgs := "", []any(nil)
+		if len(only) > 0 {
+			var ph string
+			ph, onlyArgs = placeholders(only)
+			onlyWhere = " AND group_key IN (SELECT group_key FROM runs WHERE dir IN (" + ph + "))"
+		}
+		args := append([]any{owner, exp, nowMS, nowMS}, onlyArgs...)
+		args = append(args, nowMS)
+		rows, err := tx.QueryContext(ctx, `UPDATE runs SET state = 'uploading', lease_owner = ?, lease_expires_at = ?, updated_at = ?
+			WHERE state = 'pending' AND group_key = (
+				SELECT group_key FROM runs
+				WHERE group_key IN (SELECT group_key FROM runs WHERE state = 'pending'
+					AND (next_attempt_at IS NULL OR next_attempt_at <= ?)`+onlyWhere+`)
+				GROUP BY group_key
+				HAVING sum(state IN ('active', 'uploading', 'failed')) = 0
+					AND sum(state = 'pending' AND coalesce(next_attempt_at, 0) > ?) = 0
+				ORDER BY min(first_seen), group_key
+				LIMIT 1)
+			RETURNING `+runCols, args...)
+		if err != nil {
+			return fmt.Errorf("ledger: claim: %w", err)
+		}
+		for rows.Next() {
+			r, err := scanRun(rows)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("ledger: claim: %w", err)
+			}
+			out = append(out, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("ledger: claim: %w", err)
+		}
+		for _, r := range out {
+			if err := stateEvent(ctx, tx, nowMS, r.Dir, StatePending, StateUploading, "claimed by "+owner); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, oldestFirst)
+	return out, nil
+}
+
+// oldestFirst orders a group's fragments for wandb sync: by start time, runs
+// without one last, then by dir name (which embeds the start time).
+func oldestFirst(a, b Run) int {
+	switch {
+	case a.StartTime != nil && b.StartTime != nil:
+		if c := a.StartTime.Compare(*b.StartTime); c != 0 {
+			return c
+		}
+	case a.StartTime != nil:
+		return -1
+	case b.StartTime != nil:
+		return 1
+	}
+	if c := strings.Compare(filepath.Base(a.Dir), filepath.Base(b.Dir)); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Dir, b.Dir)
+}
+
+// leased checks inside tx that every dir is uploading under owner's lease;
+// otherwise nothing may change.
+func leased(ctx context.Context, tx *sql.Tx, owner string, dirs []string) error {
+	if len(dirs) == 0 {
+		return fmt.Errorf("ledger: no dirs given for %s's lease", owner)
+	}
+	uniq := slices.Compact(slices.Sorted(slices.Values(dirs)))
+	ph, args := placeholders(uniq)
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE state = 'uploading' AND lease_owner = ? AND dir IN (`+ph+`)`,
+		append([]any{owner}, args...)...).Scan(&n); err != nil {
+		return fmt.Errorf("ledger: check lease: %w", err)
+	}
+	if n != len(uniq) {
+		return fmt.Errorf("%s holds the lease on %d of %d dirs (%s): %w", owner, n, len(uniq), uniq[0], ErrLeaseLost)
+	}
+	return nil
+}
+
+// ExtendLease pushes the lease of owner's dirs to now+lease, or fails with
+// ErrLeaseLost (changing nothing) if any of them is no longer owner's.
+func (db *DB) ExtendLease(ctx context.Context, owner string, dirs []string, lease time.Duration) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := leased(ctx, tx, owner, dirs); err != nil {
+			return err
+		}
+		now := db.now()
+		ph, args := placeholders(dirs)
+		_, err := tx.ExecContext(ctx, `UPDATE runs SET lease_expires_at = ?, updated_at = ? WHERE dir IN (`+ph+`)`,
+			append([]any{ms(now.Add(lease)), ms(now)}, args...)...)
+		if err != nil {
+			return fmt.Errorf("ledger: extend lease: %w", err)
+		}
+		return nil
+	})
+}
+
+// Result is the outcome of one upload attempt of a group.
+type Result struct {
+	Outcome       string // Outcome* constants
+	Source        string // for success: SourceUpload or SourceRepaired
+	URL           string
+	ExitCode      *int
+	OutputTail    string // already redacted
+	Error         string // one line
+	StartedAt     time.Time
+	CountAttempt  bool      // false for auth/pause failures and shutdown releases
+	NextAttemptAt time.Time // for failures that stay pending (caller computed backoff)
+	MaxAttempts   int       // attempts >= MaxAttempts after counting -> failed (<= 0: never)
+}
+
+// Complete records an upload attempt of owner's leased dirs and moves them:
+// success -> synced; failure -> pending with next_attempt_at, or failed once
+// the counted attempts reach MaxAttempts. ErrLeaseLost (and no change) if any
+// dir is not uploading under owner's lease. A counted successful attempt is
+// counted in attempts too.
+func (db *DB) Complete(ctx context.Context, owner string, dirs []string, r Result) error {
+	switch r.Outcome {
+	case OutcomeSuccess, OutcomeAuth, OutcomeTransient, OutcomeOther:
+	default:
+		return fmt.Errorf("ledger: complete: unknown outcome %q", r.Outcome)
+	}
+	if r.Outcome == OutcomeSuccess && r.Source == "" {
+		r.Source = SourceUpload
+	}
+	if r.Outcome == OutcomeSuccess && r.Source != SourceUpload && r.Source != SourceRepaired {
+		return fmt.Errorf("ledger: complete: unknown source %q", r.Source)
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := leased(ctx, tx, owner, dirs); err != nil {
+			return err
+		}
+		now := ms(db.now())
+		ph, args := placeholders(dirs)
+		runs, err := txRuns(ctx, tx, `WHERE dir IN (`+ph+`)`, args...)
+		if err != nil {
+			return err
+		}
+		slices.SortFunc(runs, oldestFirst)
+		if err := insertUpload(ctx, tx, now, owner, runs, r); err != nil {
+			return err
+		}
+		inc := 0
+		if r.CountAttempt {
+			inc = 1
+		}
+		for _, run := range runs {
+			to, why := StateSynced, "uploaded"
+			if r.Source == SourceRepaired {
+				why = "uploaded from a repaired copy"
+			}
+			if r.URL != "" {
+				why += " to " + r.URL
+			}
+			attempts := run.Attempts + inc
+			var q string
+			var qa []any
+			switch {
+			case r.Outcome == OutcomeSuccess:
+				q = `UPDATE runs SET state = ?, attempts = ?, source = ?, url = ?, synced_at = ?, last_error = '',
+					reason = '', next_attempt_at = NULL, lease_owner = '', lease_expires_at = NULL, updated_at = ? WHERE dir = ?`
+				qa = []any{to, attempts, r.Source, r.URL, now, now, run.Dir}
+			case r.MaxAttempts > 0 && attempts >= r.MaxAttempts:
+				to = StateFailed
+				why = fmt.Sprintf("gave up after %d attempts: %s", attempts, r.Error)
+				q = `UPDATE runs SET state = ?, attempts = ?, last_error = ?, reason = ?, next_attempt_at = NULL,
+					lease_owner = '', lease_expires_at = NULL, updated_at = ? WHERE dir = ?`
+				qa = []any{to, attempts, r.Error, why, now, run.Dir}
+			default:
+				to = StatePending
+				why = fmt.Sprintf("%s failure (attempt %d): %s", r.Outcome, attempts, r.Error)
+				q = `UPDATE runs SET state = ?, attempts = ?, last_error = ?, next_attempt_at = ?,
+					lease_owner = '', lease_expires_at = NULL, updated_at = ? WHERE dir = ?`
+				qa = []any{to, attempts, r.Error, msOrNull(r.NextAttemptAt), now, run.Dir}
+			}
+			if _, err := tx.ExecContext(ctx, q, qa...); err != nil {
+				return fmt.Errorf("ledger: complete %s: %w", run.Dir, err)
+			}
+			if err := stateEvent(ctx, tx, now, run.Dir, StateUploading, to, why); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func insertUpload(ctx context.Context, tx *sql.Tx, now int64, owner string, runs []Run, r Result) error {
+	dirs := make([]string, len(runs))
+	for i, run := range runs {
+		dirs[i] = run.Dir
+	}
+	dirsJSON, err := json.Marshal(dirs)
+	if err != nil {
+		return fmt.Errorf("ledger: record upload: %w", err)
+	}
+	started := r.StartedAt
+	if started.IsZero() {
+		started = fromMS(now)
+	}
+	source := ""
+	if r.Outcome == OutcomeSuccess {
+		source = r.Source
+	}
+	var id int64
+	if err := tx.QueryRowContext(ctx, `INSERT INTO uploads (run_id, group_key, dirs, owner, started_at, ended_at,
+		outcome, source, exit_code, output_tail, error, url) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		runs[0].RunID, runs[0].GroupKey, string(dirsJSON), owner, ms(started), now, r.Outcome, source,
+		intPtr(r.ExitCode), r.OutputTail, r.Error, r.URL).Scan(&id); err != nil {
+		return fmt.Errorf("ledger: record upload: %w", err)
+	}
+	for _, d := range dirs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO upload_runs (upload_id, dir) VALUES (?, ?)`, id, d); err != nil {
+			return fmt.Errorf("ledger: record upload: %w", err)
+		}
+	}
+	subject := runs[0].RunID
+	if subject == "" {
+		subject = runs[0].Dir
+	}
+	msg := r.Outcome
+	if r.Outcome == OutcomeSuccess {
+		msg += ": " + r.URL
+	} else if r.Error != "" {
+		msg += ": " + r.Error
+	}
+	return addEvent(ctx, tx, now, "upload", subject, msg)
+}
+
+func txRuns(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]Run, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT `+runCols+` FROM runs `+where, args...)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: read runs: %w", err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: read runs: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Release hands owner's leased dirs back to pending without counting an
+// attempt (shutdown, pause). ErrLeaseLost if any is not owner's.
+func (db *DB) Release(ctx context.Context, owner string, dirs []string) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := leased(ctx, tx, owner, dirs); err != nil {
+			return err
+		}
+		_, err := transition(ctx, tx, ms(db.now()), scope{dirs: dirs}, []State{StateUploading}, StatePending,
+			"released by "+owner, "lease_owner = '', lease_expires_at = NULL, next_attempt_at = NULL")
+		return err
+	})
+}
+
+// RescueExpired returns uploads whose lease ran out (a crashed or hung
+// worker) to pending, and reports how many runs it moved.
+func (db *DB) RescueExpired(ctx context.Context) (int, error) {
+	var n int
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		n = 0
+		now := ms(db.now())
+		runs, err := txRuns(ctx, tx, `WHERE state = 'uploading' AND lease_expires_at < ? ORDER BY dir`, now)
+		if err != nil {
+			return err
+		}
+		for _, r := range runs {
+			if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = 'pending', lease_owner = '', lease_expires_at = NULL,
+				next_attempt_at = NULL, updated_at = ? WHERE dir = ?`, now, r.Dir); err != nil {
+				return fmt.Errorf("ledger: rescue %s: %w", r.Dir, err)
+			}
+			why := fmt.Sprintf("lease of %s expired at %s", r.LeaseOwner, r.LeaseExpiresAt.Format(time.RFC3339))
+			if err := stateEvent(ctx, tx, now, r.Dir, StateUploading, StatePending, why); err != nil {
+				return err
+			}
+		}
+		n = len(runs)
+		return nil
+	})
+	if n > 0 {
+		db.log.Warn("rescued uploads with expired leases", "runs", n)
+	}
+	return n, err
+}
+
+// Attempts lists the upload attempts that covered dir, oldest first.
+func (db *DB) Attempts(ctx context.Context, dir string) ([]Attempt, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT u.id, u.run_id, u.dirs, u.owner, u.started_at, u.ended_at, u.outcome,
+		u.exit_code, u.output_tail, u.url, u.source, u.error
+		FROM upload_runs ur JOIN uploads u ON u.id = ur.upload_id WHERE ur.dir = ? ORDER BY u.id`, dir)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: attempts of %s: %w", dir, err)
+	}
+	defer rows.Close()
+	var out []Attempt
+	for rows.Next() {
+		var (
+			a       Attempt
+			dirs    string
+			started int64
+			ended   sql.NullInt64
+			code    sql.NullInt64
+		)
+		if err := rows.Scan(&a.ID, &a.RunID, &dirs, &a.Owner, &started, &ended, &a.Outcome, &code,
+			&a.OutputTail, &a.URL, &a.Source, &a.Error); err != nil {
+			return nil, fmt.Errorf("ledger: attempts of %s: %w", dir, err)
+		}
+		a.Dirs = decodeList(dirs)
+		a.StartedAt = fromMS(started)
+		a.EndedAt = fromNullMS(ended)
+		if code.Valid {
+			v := int(code.Int64)
+			a.ExitCode = &v
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: attempts of %s: %w", dir, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,330 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// applicationID marks a SQLite file as a runner ledger ("RUNR"), so Open can
+// refuse somebody else's database instead of migrating it.
+const applicationID = 0x52554E52
+
+// busyTimeout is how long a connection waits for another process's write
+// lock before SQLite gives up. The daemon, cron backfills and CLI commands
+// share the file; their transactions are short, so 10 s is generous.
+const busyTimeout = 10 * time.Second
+
+// Options configure Open.
+type Options struct {
+	Clock    Clock        // nil: the real clock
+	ReadOnly bool         // reader pool only; no migration; write methods fail with ErrReadOnly
+	Logger   *slog.Logger // nil: discard
+}
+
+// DB is an open ledger: one writer connection (BEGIN IMMEDIATE) plus a pool
+// of query-only readers on the same WAL-mode file.
+type DB struct {
+	path     string
+	w        *sql.DB // nil when read-only
+	r        *sql.DB
+	clock    Clock
+	log      *slog.Logger
+	readOnly bool
+}
+
+// Open opens (creating and migrating if needed) the ledger at path.
+func Open(ctx context.Context, path string, opts Options) (*DB, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("ledger %s: %w", path, err)
+	}
+	db := &DB{path: abs, clock: opts.Clock, log: opts.Logger, readOnly: opts.ReadOnly}
+	if db.clock == nil {
+		db.clock = realClock{}
+	}
+	if db.log == nil {
+		db.log = slog.New(slog.DiscardHandler)
+	}
+	if err := prepareFile(abs, opts.ReadOnly); err != nil {
+		return nil, err
+	}
+
+	base := (&url.URL{Scheme: "file", Path: abs}).String()
+	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)", busyTimeout.Milliseconds())
+	if opts.ReadOnly {
+		// mode=ro: a user with read access only must not create or change anything.
+		db.r, err = sql.Open("sqlite", base+"?mode=ro&"+pragmas+"&_pragma=query_only(1)")
+	} else {
+		db.w, err = sql.Open("sqlite", base+"?"+pragmas+
+			"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate")
+		if err == nil {
+			// One connection: writes inside this process queue in Go instead of
+			// contending for SQLite's lock; other processes wait on busy_timeout.
+			db.w.SetMaxOpenConns(1)
+			db.w.SetMaxIdleConns(1)
+			db.r, err = sql.Open("sqlite", base+"?"+pragmas+"&_pragma=foreign_keys(ON)&_pragma=query_only(1)")
+		}
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("ledger %s: %w", abs, err)
+	}
+	db.r.SetMaxOpenConns(4)
+
+	// Check the header through the reader pool first: the writer's DSN
+	// switches the file to WAL, which must not happen to a foreign database.
+	err = db.checkReadable(ctx, opts.ReadOnly)
+	if err == nil && !opts.ReadOnly {
+		err = db.migrate(ctx)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// prepareFile creates the ledger 0600 (in a 0700 dir) when it does not exist
+// and refuses a world-writable one: whoever can write the ledger can queue
+// commands that the daemon runs.
+func prepareFile(path string, readOnly bool) error {
+	st, err := os.Stat(path)
+	switch {
+	case err == nil:
+	case errors.Is(err, fs.ErrNotExist) && readOnly:
+		return fmt.Errorf("no ledger at %s: %w", path, err)
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return fmt.Errorf("create ledger dir: %w", err)
+		}
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			return fmt.Errorf("create ledger: %w", err)
+		}
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("create ledger: %w", err)
+		}
+		return nil
+	default:
+		return fmt.Errorf("ledger %s: %w", path, err)
+	}
+	if st.IsDir() {
+		return fmt.Errorf("ledger %s is a directory: %w", path, ErrForeign)
+	}
+	if st.Mode().Perm()&0o002 != 0 {
+		return fmt.Errorf("%w: %s (anyone could queue commands; run chmod o-w %s)", ErrWorldWritable, path, path)
+	}
+	return nil
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	var errs []error
+	if db.w != nil {
+		errs = append(errs, db.w.Close())
+	}
+	if db.r != nil {
+		errs = append(errs, db.r.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Path is the absolute path of the ledger file.
+func (db *DB) Path() string { return db.path }
+
+func (db *DB) now() time.Time { return db.clock.Now() }
+
+// writable guards every write method.
+func (db *DB) writable() error {
+	if db.readOnly {
+		return fmt.Errorf("%s: %w", db.path, ErrReadOnly)
+	}
+	return nil
+}
+
+// maxBusyRetries bounds inTx's retries when busy_timeout ran out anyway (a
+// very long writer in another process); after that the error surfaces.
+const maxBusyRetries = 3
+
+// inTx runs fn in one IMMEDIATE write transaction and commits it. fn may run
+// more than once (after SQLITE_BUSY), so it must not leak partial results
+// outside the transaction except by assignment.
+func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := db.writable(); err != nil {
+		return err
+	}
+	var err error
+	for try := 0; ; try++ {
+		err = db.tryTx(ctx, fn)
+		if err == nil || !isBusy(err) || try == maxBusyRetries || ctx.Err() != nil {
+			return err
+		}
+		db.log.Warn("ledger busy, retrying transaction", "path", db.path, "try", try+1)
+	}
+}
+
+func (db *DB) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ledger %s: begin: %w", db.path, err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("ledger %s: commit: %w", db.path, err)
+	}
+	return nil
+}
+
+// sqliteCode is the primary result code of a SQLite error (extended codes
+// are on for every modernc connection), or 0.
+func sqliteCode(err error) int {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() & 0xff
+	}
+	return 0
+}
+
+func isBusy(err error) bool {
+	c := sqliteCode(err)
+	return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+}
+
+// header reads user_version and application_id through q.
+func header(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}) (version, appID int, tables int, err error) {
+	if err = q.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return
+	}
+	if err = q.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
+		return
+	}
+	err = q.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables)
+	return
+}
+
+// headerErr turns a failure to read the header into a clear message; a
+// file that is not SQLite at all shows up here.
+func (db *DB) headerErr(err error) error {
+	if c := sqliteCode(err); c == sqlite3.SQLITE_NOTADB || c == sqlite3.SQLITE_CORRUPT {
+		return fmt.Errorf("%s is not an SQLite database: %w", db.path, ErrForeign)
+	}
+	return fmt.Errorf("ledger %s: read header: %w", db.path, err)
+}
+
+// checkHeader refuses foreign and newer files.
+func (db *DB) checkHeader(version, appID, tables int) error {
+	if appID != applicationID && (appID != 0 || tables > 0) {
+		return fmt.Errorf("%s is an SQLite database of another program (application_id %#x): %w", db.path, appID, ErrForeign)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("%w: %s has schema version %d, this runner knows up to %d: upgrade runner",
+			ErrNewerSchema, db.path, version, len(migrations))
+	}
+	return nil
+}
+
+// checkReadable refuses foreign and newer files before anything writes to
+// them; a read-only handle also needs the current schema.
+func (db *DB) checkReadable(ctx context.Context, readOnly bool) error {
+	version, appID, tables, err := header(ctx, db.r)
+	if err != nil {
+		return db.headerErr(err)
+	}
+	if err := db.checkHeader(version, appID, tables); err != nil {
+		return err
+	}
+	if readOnly && version < len(migrations) {
+		return fmt.Errorf("%s (schema version %d, current %d): %w", db.path, version, len(migrations), ErrNeedsMigration)
+	}
+	return nil
+}
+
+// migrate applies the missing migrations, each in its own IMMEDIATE
+// transaction that re-reads user_version: another process may have migrated
+// between our read and our lock.
+func (db *DB) migrate(ctx context.Context) error {
+	// journal_mode(WAL) is persistent, and the DSN asks for it on every
+	// writer connection; verify it took (litestream does the same).
+	var mode string
+	if err := db.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return db.headerErr(err)
+	}
+	if mode != "wal" {
+		return fmt.Errorf("ledger %s: journal_mode is %q, want wal", db.path, mode)
+	}
+	for {
+		done := false
+		err := db.inTx(ctx, func(tx *sql.Tx) error {
+			version, appID, tables, err := header(ctx, tx)
+			if err != nil {
+				return db.headerErr(err)
+			}
+			if err := db.checkHeader(version, appID, tables); err != nil {
+				return err
+			}
+			if version == len(migrations) {
+				done = true
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, migrations[version]); err != nil {
+				return fmt.Errorf("ledger %s: migration %d: %w", db.path, version+1, err)
+			}
+			// PRAGMA values cannot be bound parameters.
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d; PRAGMA application_id = %d", version+1, applicationID)); err != nil {
+				return fmt.Errorf("ledger %s: migration %d: set version: %w", db.path, version+1, err)
+			}
+			db.log.Info("ledger migrated", "path", db.path, "from", version, "to", version+1)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+// Time helpers: the ledger stores INTEGER unix milliseconds UTC.
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func msPtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func msOrNull(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func fromNullMS(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMS(v.Int64)
+	return &t
+}

@@ -1,0 +1,397 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// runCols is the column list every Run query selects, in scanRun's order.
+const runCols = `dir, log_path, group_key, run_id, entity, project, name, run_group, job_type, tags,
+	start_time, wandb_version, finished, footer, exit_code, runtime_s, torn_tail, read_error,
+	history_rows, history_keys, records_json, summary_json, config_json, good_offset, empty,
+	size, mtime, state, reason, source, attempts, next_attempt_at, lease_owner, lease_expires_at,
+	last_error, url, synced_at, job_id, first_seen, updated_at, changed_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanRun(s scanner) (Run, error) {
+	var (
+		r                                      Run
+		tags, keys                             string
+		start, next, lease, synced             sql.NullInt64
+		exitCode, runtime, jobID               sql.NullInt64
+		mtime, firstSeen, updatedAt, changedAt int64
+		finished, footer, torn, empty          bool
+	)
+	err := s.Scan(&r.Dir, &r.LogPath, &r.GroupKey, &r.RunID, &r.Entity, &r.Project, &r.Name, &r.Group,
+		&r.JobType, &tags, &start, &r.WandbVersion, &finished, &footer, &exitCode, &runtime, &torn,
+		&r.ReadError, &r.HistoryRows, &keys, &r.RecordsJSON, &r.SummaryJSON, &r.ConfigJSON,
+		&r.GoodOffset, &empty, &r.Size, &mtime, &r.State, &r.Reason, &r.Source, &r.Attempts, &next,
+		&r.LeaseOwner, &lease, &r.LastError, &r.URL, &synced, &jobID, &firstSeen, &updatedAt, &changedAt)
+	if err != nil {
+		return Run{}, err
+	}
+	r.Finished, r.Footer, r.TornTail, r.Empty = finished, footer, torn, empty
+	r.Tags = decodeList(tags)
+	r.HistoryKeys = decodeList(keys)
+	r.StartTime = fromNullMS(start)
+	r.NextAttemptAt = fromNullMS(next)
+	r.LeaseExpiresAt = fromNullMS(lease)
+	r.SyncedAt = fromNullMS(synced)
+	if exitCode.Valid {
+		v := int(exitCode.Int64)
+		r.ExitCode = &v
+	}
+	if runtime.Valid {
+		v := int(runtime.Int64)
+		r.RuntimeS = &v
+	}
+	if jobID.Valid {
+		v := jobID.Int64
+		r.JobID = &v
+	}
+	r.MTime = fromMS(mtime)
+	r.FirstSeen = fromMS(firstSeen)
+	r.UpdatedAt = fromMS(updatedAt)
+	r.ChangedAt = fromMS(changedAt)
+	return r, nil
+}
+
+func encodeList(v []string) string {
+	if len(v) == 0 {
+		return "[]"
+	}
+	b, err := json.Marshal(v)
+	if err != nil { // cannot happen for []string
+		return "[]"
+	}
+	return string(b)
+}
+
+// decodeList reads a JSON array column; a damaged value reads as empty
+// rather than failing the whole listing.
+func decodeList(s string) []string {
+	var v []string
+	if err := json.Unmarshal([]byte(s), &v); err != nil || len(v) == 0 {
+		return nil
+	}
+	return v
+}
+
+func intPtr(p *int) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// metaArgs are the values of the metadata columns from log_path on, in the
+// order of metaCols.
+const metaCols = `log_path, group_key, run_id, entity, project, name, run_group, job_type, tags,
+	start_time, wandb_version, finished, footer, exit_code, runtime_s, torn_tail, read_error,
+	history_rows, history_keys, records_json, summary_json, config_json, good_offset, empty, size, mtime`
+
+func metaArgs(o Observation, m *Meta) []any {
+	return []any{o.LogPath, groupKey(o.Dir, m), m.RunID, m.Entity, m.Project, m.Name, m.Group, m.JobType,
+		encodeList(m.Tags), msPtr(m.StartTime), m.WandbVersion, m.Finished, m.Footer, intPtr(m.ExitCode),
+		intPtr(m.RuntimeS), m.TornTail, m.ReadError, m.HistoryRows, encodeList(m.HistoryKeys),
+		m.RecordsJSON, m.SummaryJSON, m.ConfigJSON, m.GoodOffset, m.Empty, o.Size, ms(o.MTime)}
+}
+
+// FileStat is what discovery compares against to decide whether to re-read a log.
+type FileStat struct {
+	Size  int64
+	MTime time.Time
+	State State
+}
+
+// RunStats returns size, mtime and state of every run, keyed by dir.
+func (db *DB) RunStats(ctx context.Context) (map[string]FileStat, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT dir, size, mtime, state FROM runs`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: run stats: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]FileStat)
+	for rows.Next() {
+		var (
+			dir string
+			fs  FileStat
+			mt  int64
+		)
+		if err := rows.Scan(&dir, &fs.Size, &mt, &fs.State); err != nil {
+			return nil, fmt.Errorf("ledger: run stats: %w", err)
+		}
+		fs.MTime = fromMS(mt)
+		out[dir] = fs
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: run stats: %w", err)
+	}
+	return out, nil
+}
+
+// Observation is one look at a run dir by discovery.
+type Observation struct {
+	Dir, LogPath string
+	Size         int64
+	MTime        time.Time
+	Meta         *Meta // nil when the file was not re-read (size/mtime unchanged)
+	MarkerExists bool  // run-<id>.wandb.synced present
+}
+
+// Reasons the ledger writes itself.
+const (
+	reasonMarker  = "synced marker present"
+	reasonEmpty   = "empty log: nothing to upload"
+	reasonMissing = "run dir vanished before upload"
+)
+
+// UpsertRuns records observations in one transaction and returns the
+// resulting rows in input order. See the package brief for the rules; in
+// short: new rows start active (or synced by marker, or skipped when empty),
+// existing rows are rewritten only when size or mtime changed, and state
+// changes are limited to missing -> active, marker -> synced, and an
+// auto-skipped empty log that has since grown -> active.
+func (db *DB) UpsertRuns(ctx context.Context, obs []Observation) ([]Run, error) {
+	if len(obs) == 0 {
+		return nil, db.writable()
+	}
+	var out []Run
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		out = make([]Run, 0, len(obs))
+		now := ms(db.now())
+		get, err := tx.PrepareContext(ctx, `SELECT `+runCols+` FROM runs WHERE dir = ?`)
+		if err != nil {
+			return fmt.Errorf("ledger: upsert runs: %w", err)
+		}
+		defer get.Close()
+		ins, err := tx.PrepareContext(ctx, `INSERT INTO runs (dir, base, state, reason, source, synced_at,
+			first_seen, updated_at, changed_at, `+metaCols+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, `+strings.Repeat("?, ", 25)+`?) RETURNING `+runCols)
+		if err != nil {
+			return fmt.Errorf("ledger: upsert runs: %w", err)
+		}
+		defer ins.Close()
+		for _, o := range obs {
+			if o.Dir == "" {
+				return fmt.Errorf("ledger: upsert runs: observation without a dir")
+			}
+			old, err := scanRun(get.QueryRowContext(ctx, o.Dir))
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				r, err := insertRun(ctx, tx, ins, o, now)
+				if err != nil {
+					return err
+				}
+				out = append(out, r)
+				continue
+			case err != nil:
+				return fmt.Errorf("ledger: upsert run %s: %w", o.Dir, err)
+			}
+			wrote, err := updateObserved(ctx, tx, old, o, now)
+			if err != nil {
+				return err
+			}
+			if wrote {
+				if old, err = scanRun(get.QueryRowContext(ctx, o.Dir)); err != nil {
+					return fmt.Errorf("ledger: upsert run %s: reread: %w", o.Dir, err)
+				}
+			}
+			out = append(out, old)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func insertRun(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, o Observation, now int64) (Run, error) {
+	m := o.Meta
+	if m == nil {
+		m = &Meta{}
+	}
+	state, reason, source := StateActive, "", ""
+	var syncedAt any
+	switch {
+	case o.MarkerExists:
+		state, reason, source, syncedAt = StateSynced, reasonMarker, SourceMarker, now
+	case m.Empty:
+		state, reason = StateSkipped, reasonEmpty
+	}
+	args := append([]any{o.Dir, filepath.Base(o.Dir), state, reason, source, syncedAt, now, now, now}, metaArgs(o, m)...)
+	r, err := scanRun(ins.QueryRowContext(ctx, args...))
+	if err != nil {
+		return Run{}, fmt.Errorf("ledger: insert run %s: %w", o.Dir, err)
+	}
+	// Discovery is not a state change; only a decision the user may want
+	// explained (already synced, nothing to upload) is logged.
+	if state != StateActive {
+		if err := addEvent(ctx, tx, now, "run.state", o.Dir, fmt.Sprintf("new -> %s: %s", state, reason)); err != nil {
+			return Run{}, err
+		}
+	}
+	return r, nil
+}
+
+// updateObserved applies an observation to an existing row and reports
+// whether it wrote anything.
+func updateObserved(ctx context.Context, tx *sql.Tx, old Run, o Observation, now int64) (bool, error) {
+	changed := old.Size != o.Size || !old.MTime.Equal(fromMS(ms(o.MTime)))
+	if changed {
+		var err error
+		if o.Meta != nil {
+			args := append(metaArgs(o, o.Meta), now, now, o.Dir)
+			_, err = tx.ExecContext(ctx, `UPDATE runs SET (`+metaCols+`, changed_at, updated_at) =
+				(`+strings.Repeat("?, ", 27)+`?) WHERE dir = ?`, args...)
+		} else {
+			// Not re-read, but the quiet-period clock must still restart.
+			_, err = tx.ExecContext(ctx, `UPDATE runs SET size = ?, mtime = ?, changed_at = ?, updated_at = ? WHERE dir = ?`,
+				o.Size, ms(o.MTime), now, now, o.Dir)
+		}
+		if err != nil {
+			return false, fmt.Errorf("ledger: update run %s: %w", o.Dir, err)
+		}
+	}
+
+	to, why := old.State, ""
+	switch {
+	case o.MarkerExists && (old.State == StateActive || old.State == StatePending ||
+		old.State == StateFailed || old.State == StateMissing):
+		// Someone else (a manual wandb sync) uploaded it; never while we hold the lease.
+		to, why = StateSynced, reasonMarker
+	case old.State == StateMissing:
+		to, why = StateActive, "run dir seen again"
+	case old.State == StateSkipped && old.Reason == reasonEmpty && changed && o.Meta != nil && !o.Meta.Empty:
+		// A log that was header-only when first seen was a run just starting.
+		to, why = StateActive, "empty log has grown"
+	}
+	if to == old.State {
+		return changed, nil
+	}
+	var err error
+	if to == StateSynced {
+		_, err = tx.ExecContext(ctx, `UPDATE runs SET state = ?, reason = ?, source = ?, synced_at = ?,
+			next_attempt_at = NULL, updated_at = ? WHERE dir = ?`, to, why, SourceMarker, now, now, o.Dir)
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE runs SET state = ?, reason = '', updated_at = ? WHERE dir = ?`, to, now, o.Dir)
+	}
+	if err != nil {
+		return false, fmt.Errorf("ledger: update run %s: %w", o.Dir, err)
+	}
+	return true, stateEvent(ctx, tx, now, o.Dir, old.State, to, why)
+}
+
+// GetRun returns the run of dir, or an error wrapping ErrNotFound.
+func (db *DB) GetRun(ctx context.Context, dir string) (Run, error) {
+	r, err := scanRun(db.r.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE dir = ?`, dir))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Run{}, fmt.Errorf("run %s: %w", dir, ErrNotFound)
+	}
+	if err != nil {
+		return Run{}, fmt.Errorf("ledger: get run %s: %w", dir, err)
+	}
+	return r, nil
+}
+
+// Filter selects runs for ListRuns; zero fields do not filter.
+type Filter struct {
+	State   State
+	Project string
+	RunID   string
+	Dir     string
+	Limit   int // <= 0: no limit
+}
+
+// ListRuns returns the runs matching f, ordered by first_seen, then dir.
+func (db *DB) ListRuns(ctx context.Context, f Filter) ([]Run, error) {
+	var (
+		where []string
+		args  []any
+	)
+	add := func(col, v string) {
+		if v != "" {
+			where = append(where, col+" = ?")
+			args = append(args, v)
+		}
+	}
+	add("state", string(f.State))
+	add("project", f.Project)
+	add("run_id", f.RunID)
+	add("dir", f.Dir)
+	q := `SELECT ` + runCols + ` FROM runs`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY first_seen, dir`
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	return db.queryRuns(ctx, q, args...)
+}
+
+func (db *DB) queryRuns(ctx context.Context, q string, args ...any) ([]Run, error) {
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: list runs: %w", err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: list runs: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: list runs: %w", err)
+	}
+	return out, nil
+}
+
+// Resolve maps a user selector to runs: a run id (all its dirs), a run dir
+// path (absolute, relative to the working directory, or through a symlink),
+// or a run dir's base name. Ordered by first_seen, dir.
+func (db *DB) Resolve(ctx context.Context, selector string) ([]Run, error) {
+	sel := strings.TrimSpace(selector)
+	if sel == "" {
+		return nil, fmt.Errorf("empty run selector: %w", ErrNotFound)
+	}
+	paths := []string{filepath.Clean(sel)}
+	if abs, err := filepath.Abs(sel); err == nil {
+		paths = append(paths, abs)
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			paths = append(paths, real)
+		}
+	}
+	// A bare name may be a dir's base name; a path names one place only
+	// (a copy of the dir elsewhere is another run).
+	base := ""
+	if !strings.ContainsRune(sel, filepath.Separator) {
+		base = sel
+	}
+	q := `SELECT ` + runCols + ` FROM runs WHERE run_id = ? OR base = ? OR dir IN (?` +
+		strings.Repeat(", ?", len(paths)-1) + `) ORDER BY first_seen, dir`
+	args := []any{sel, base}
+	for _, p := range paths {
+		args = append(args, p)
+	}
+	runs, err := db.queryRuns(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	if len(runs) == 0 {
+		return nil, fmt.Errorf("no run matches %q (give a run id, a run dir or its name; see runner runs): %w", selector, ErrNotFound)
+	}
+	return runs, nil
+}

@@ -1,0 +1,111 @@
+package ledger
+
+// migrations are applied in order; migration i (0-based) brings the file to
+// user_version i+1. Never edit a shipped entry: append a new one (the jobs
+// table comes next).
+var migrations = []string{
+	// 1: runs, uploads, events, daemon heartbeat, settings.
+	`
+CREATE TABLE runs (
+	dir              TEXT PRIMARY KEY,
+	base             TEXT NOT NULL,               -- last path element of dir, for selectors
+	log_path         TEXT NOT NULL,
+	group_key        TEXT NOT NULL,               -- project/run_id, or dir without a run id
+	run_id           TEXT NOT NULL DEFAULT '',
+	entity           TEXT NOT NULL DEFAULT '',
+	project          TEXT NOT NULL DEFAULT '',
+	name             TEXT NOT NULL DEFAULT '',
+	run_group        TEXT NOT NULL DEFAULT '',
+	job_type         TEXT NOT NULL DEFAULT '',
+	tags             TEXT NOT NULL DEFAULT '[]',  -- JSON array
+	start_time       INTEGER,                     -- unix ms UTC
+	wandb_version    TEXT NOT NULL DEFAULT '',
+	finished         INTEGER NOT NULL DEFAULT 0,
+	footer           INTEGER NOT NULL DEFAULT 0,
+	exit_code        INTEGER,
+	runtime_s        INTEGER,
+	torn_tail        INTEGER NOT NULL DEFAULT 0,
+	read_error       TEXT NOT NULL DEFAULT '',
+	history_rows     INTEGER NOT NULL DEFAULT 0,
+	history_keys     TEXT NOT NULL DEFAULT '[]',  -- JSON array
+	records_json     TEXT NOT NULL DEFAULT '',
+	summary_json     TEXT NOT NULL DEFAULT '',
+	config_json      TEXT NOT NULL DEFAULT '',
+	good_offset      INTEGER NOT NULL DEFAULT 0,
+	empty            INTEGER NOT NULL DEFAULT 0,
+	size             INTEGER NOT NULL DEFAULT 0,
+	mtime            INTEGER NOT NULL DEFAULT 0,
+	state            TEXT NOT NULL CHECK (state IN ('active', 'pending', 'uploading', 'synced', 'failed', 'skipped', 'missing')),
+	reason           TEXT NOT NULL DEFAULT '',
+	source           TEXT NOT NULL DEFAULT '' CHECK (source IN ('', 'upload', 'repaired', 'marker')),
+	attempts         INTEGER NOT NULL DEFAULT 0,
+	next_attempt_at  INTEGER,
+	lease_owner      TEXT NOT NULL DEFAULT '',
+	lease_expires_at INTEGER,
+	last_error       TEXT NOT NULL DEFAULT '',
+	url              TEXT NOT NULL DEFAULT '',
+	synced_at        INTEGER,
+	job_id           INTEGER,
+	first_seen       INTEGER NOT NULL,
+	updated_at       INTEGER NOT NULL,
+	changed_at       INTEGER NOT NULL
+) STRICT;
+CREATE INDEX runs_state_next ON runs (state, next_attempt_at);
+CREATE INDEX runs_group ON runs (group_key);
+CREATE INDEX runs_run_id ON runs (run_id);
+CREATE INDEX runs_base ON runs (base);
+CREATE INDEX runs_first_seen ON runs (first_seen, dir);
+
+-- One row per upload attempt of a group (one wandb sync call).
+CREATE TABLE uploads (
+	id          INTEGER PRIMARY KEY,
+	run_id      TEXT NOT NULL DEFAULT '',
+	group_key   TEXT NOT NULL,
+	dirs        TEXT NOT NULL,                   -- JSON array, oldest first
+	owner       TEXT NOT NULL,
+	started_at  INTEGER NOT NULL,
+	ended_at    INTEGER,
+	outcome     TEXT NOT NULL CHECK (outcome IN ('success', 'auth', 'transient', 'other')),
+	source      TEXT NOT NULL DEFAULT '',
+	exit_code   INTEGER,
+	output_tail TEXT NOT NULL DEFAULT '',
+	error       TEXT NOT NULL DEFAULT '',
+	url         TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX uploads_outcome ON uploads (outcome, ended_at);
+
+-- Which runs an upload attempt covered (Attempts(dir) without scanning JSON).
+CREATE TABLE upload_runs (
+	upload_id INTEGER NOT NULL REFERENCES uploads (id) ON DELETE CASCADE,
+	dir       TEXT NOT NULL REFERENCES runs (dir) ON DELETE CASCADE,
+	PRIMARY KEY (dir, upload_id)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE events (
+	id      INTEGER PRIMARY KEY,
+	at      INTEGER NOT NULL,
+	kind    TEXT NOT NULL,
+	subject TEXT NOT NULL DEFAULT '',
+	message TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX events_kind ON events (kind, id);
+
+CREATE TABLE daemon (
+	id           INTEGER PRIMARY KEY CHECK (id = 1),
+	pid          INTEGER NOT NULL,
+	host         TEXT NOT NULL,
+	version      TEXT NOT NULL,
+	started_at   INTEGER NOT NULL,
+	heartbeat_at INTEGER NOT NULL,
+	watch        TEXT NOT NULL DEFAULT '[]',     -- JSON array
+	up           INTEGER NOT NULL,
+	stopped_at   INTEGER
+) STRICT;
+
+CREATE TABLE settings (
+	key        TEXT PRIMARY KEY,
+	value      TEXT NOT NULL,
+	updated_at INTEGER NOT NULL
+) STRICT;
+`,
+}

@@ -1,0 +1,542 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	gosync "sync"
+	"time"
+
+	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/wandbfile"
+)
+
+// Defaults for the engine's tunables (SPEC.md "Run states", issue "Uploader").
+const (
+	DefaultSettle      = 10 * time.Minute
+	DefaultQuiet       = 10 * time.Second
+	DefaultMaxAttempts = 8
+	DefaultConcurrency = 2
+	DefaultBackoffBase = 30 * time.Second
+	DefaultBackoffMax  = time.Hour
+	// DefaultLease is how long an upload claim lasts without renewal; the
+	// uploader renews it every third of that while wandb sync runs.
+	DefaultLease = time.Minute
+)
+
+// Store is what the engine needs from the ledger.
+type Store interface {
+	RunStats(ctx context.Context) (map[string]ledger.FileStat, error)
+	UpsertRuns(ctx context.Context, obs []ledger.Observation) ([]ledger.Run, error)
+	GetRun(ctx context.Context, dir string) (ledger.Run, error)
+	ListRuns(ctx context.Context, f ledger.Filter) ([]ledger.Run, error)
+	MarkReady(ctx context.Context, dir, why string) (bool, error)
+	MarkMissing(ctx context.Context, dir string) (bool, error)
+	Claim(ctx context.Context, owner string, lease time.Duration, only []string) ([]ledger.Run, error)
+	ExtendLease(ctx context.Context, owner string, dirs []string, lease time.Duration) error
+	Complete(ctx context.Context, owner string, dirs []string, r ledger.Result) error
+	Release(ctx context.Context, owner string, dirs []string) error
+	RescueExpired(ctx context.Context) (int, error)
+	AddEvent(ctx context.Context, kind, subject, msg string) error
+	PauseUploads(ctx context.Context, reason string) error
+	UploadsPaused(ctx context.Context) (reason string, since time.Time, paused bool, err error)
+}
+
+var _ Store = (*ledger.DB)(nil)
+
+// Engine is the sync pipeline: it turns discovered run dirs into ledger rows,
+// decides when a run is ready, and uploads ready runs through a Syncer. The
+// daemon runs it continuously; backfill and `runner sync` run it once.
+type Engine struct {
+	Store    Store
+	Uploader Syncer
+	Logger   *slog.Logger
+	Now      func() time.Time
+
+	Settle      time.Duration // no growth for this long (by mtime) and nobody holds the file open: ready
+	Quiet       time.Duration // exit record seen and no growth for this long: ready
+	MaxAttempts int
+	Lease       time.Duration // upload lease; must exceed the upload timeout + grace
+	Owner       string        // lease owner id: host:pid:random
+	TmpDir      string        // repaired copies go here
+	BackoffBase time.Duration
+	BackoffMax  time.Duration
+
+	// HeldOpen reports whether a process runner can see holds path open.
+	HeldOpen func(path string) bool
+	// JobActive reports whether the job that owns a run (by run id) is still
+	// queued or running; nil when the scheduler is not wired in.
+	JobActive func(ctx context.Context, runID string) bool
+
+	wake chan struct{}
+	once gosync.Once
+}
+
+func (e *Engine) init() {
+	e.once.Do(func() {
+		if e.Logger == nil {
+			e.Logger = slog.New(slog.DiscardHandler)
+		}
+		if e.Now == nil {
+			e.Now = time.Now
+		}
+		if e.Settle == 0 {
+			e.Settle = DefaultSettle
+		}
+		if e.Quiet == 0 {
+			e.Quiet = DefaultQuiet
+		}
+		if e.MaxAttempts == 0 {
+			e.MaxAttempts = DefaultMaxAttempts
+		}
+		if e.Lease == 0 {
+			e.Lease = DefaultLease
+		}
+		if e.Owner == "" {
+			host, _ := os.Hostname()
+			e.Owner = fmt.Sprintf("%s:%d:%08x", host, os.Getpid(), rand.Uint32())
+		}
+		if e.TmpDir == "" {
+			e.TmpDir = os.TempDir()
+		}
+		if e.BackoffBase == 0 {
+			e.BackoffBase = DefaultBackoffBase
+		}
+		if e.BackoffMax == 0 {
+			e.BackoffMax = DefaultBackoffMax
+		}
+		if e.HeldOpen == nil {
+			e.HeldOpen = HeldOpen
+		}
+		e.wake = make(chan struct{}, 1)
+	})
+}
+
+// Wake returns a channel that receives when new work may be claimable.
+func (e *Engine) Wake() <-chan struct{} {
+	e.init()
+	return e.wake
+}
+
+func (e *Engine) poke() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Observe records run dirs in the ledger, re-reading a log only when its size
+// or mtime changed since the ledger last saw it (known may be nil: then each
+// dir is looked up). It returns the resulting rows.
+func (e *Engine) Observe(ctx context.Context, dirs []RunDir, known map[string]ledger.FileStat) ([]ledger.Run, error) {
+	e.init()
+	obs := make([]ledger.Observation, 0, len(dirs))
+	for _, d := range dirs {
+		if d.LogPath == "" {
+			continue // no log yet: nothing to record until wandb creates it
+		}
+		o := ledger.Observation{Dir: d.Dir, LogPath: d.LogPath, Size: d.Size, MTime: d.MTime, MarkerExists: d.Marker}
+		var prev ledger.FileStat
+		var seen bool
+		if known != nil {
+			prev, seen = known[d.Dir]
+		} else if r, err := e.Store.GetRun(ctx, d.Dir); err == nil {
+			prev, seen = ledger.FileStat{Size: r.Size, MTime: r.MTime, State: r.State}, true
+		} else if !errors.Is(err, ledger.ErrNotFound) {
+			return nil, err
+		}
+		if !seen || !SameFile(prev, d) {
+			m, err := ReadMeta(d.LogPath)
+			if err != nil {
+				// Not a .wandb log at all: record it so it is visible, as skipped.
+				e.Logger.Warn("unreadable run log", "path", d.LogPath, "error", err)
+				m = &ledger.Meta{Empty: true, ReadError: err.Error()}
+			}
+			o.Meta = m
+		}
+		obs = append(obs, o)
+	}
+	if len(obs) == 0 {
+		return nil, nil
+	}
+	return e.Store.UpsertRuns(ctx, obs)
+}
+
+// SameFile reports whether a log still has the size and mtime the ledger
+// recorded (which keeps milliseconds): then it need not be read again.
+func SameFile(prev ledger.FileStat, d RunDir) bool {
+	return prev.Size == d.Size && prev.MTime.UnixMilli() == d.MTime.UnixMilli()
+}
+
+// ReadMeta reads a .wandb log into the ledger's metadata.
+func ReadMeta(logPath string) (*ledger.Meta, error) {
+	info, err := wandbfile.ReadFile(logPath, wandbfile.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return MetaFromInfo(info), nil
+}
+
+// MetaFromInfo converts the reader's report into ledger metadata.
+func MetaFromInfo(in *wandbfile.Info) *ledger.Meta {
+	m := &ledger.Meta{
+		RunID: in.RunID, Entity: in.Entity, Project: in.Project, Name: in.Name,
+		Group: in.Group, JobType: in.JobType, Tags: in.Tags, WandbVersion: in.WandbVersion,
+		Finished: in.Finished, Footer: in.Footer, ExitCode: in.ExitCode, RuntimeS: in.RuntimeS,
+		TornTail: in.TornTail, HistoryRows: in.HistoryRows, HistoryKeys: in.HistoryKeys,
+		GoodOffset: in.GoodOffset, Empty: in.Empty(),
+	}
+	if !in.StartTime.IsZero() {
+		t := in.StartTime.UTC()
+		m.StartTime = &t
+	}
+	if in.Err != nil {
+		m.ReadError = in.Err.Error()
+	}
+	m.RecordsJSON = mustJSON(in.Records)
+	m.SummaryJSON = mustJSON(in.Summary)
+	m.ConfigJSON = mustJSON(in.Config)
+	return m
+}
+
+func mustJSON(v any) string {
+	b, err := wandbfile.MarshalValue(v)
+	if err != nil {
+		return "null"
+	}
+	return string(b)
+}
+
+// Readiness says whether an active run is finished, and why (SPEC.md "Run states").
+func (e *Engine) Readiness(ctx context.Context, r ledger.Run, now time.Time) (bool, string) {
+	e.init()
+	if r.State != ledger.StateActive {
+		return false, ""
+	}
+	idle := now.Sub(r.MTime)
+	switch {
+	case r.Footer:
+		return true, "footer record"
+	case r.Finished && idle >= e.Quiet:
+		return true, fmt.Sprintf("exit record and no growth for %s", e.Quiet)
+	}
+	if e.JobActive != nil && r.RunID != "" && r.JobID != nil {
+		if !e.JobActive(ctx, r.RunID) {
+			return true, "the job that wrote it ended"
+		}
+		return false, ""
+	}
+	if idle >= e.Settle && !e.HeldOpen(r.LogPath) {
+		return true, fmt.Sprintf("no growth for %s and no process holds it open", e.Settle)
+	}
+	return false, ""
+}
+
+// CheckReady re-stats the given active runs, records growth, and moves the
+// finished ones to pending. It returns how many became ready.
+func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error) {
+	e.init()
+	n := 0
+	for _, r := range runs {
+		if r.State != ledger.StateActive {
+			continue
+		}
+		st, err := os.Stat(r.LogPath)
+		if errors.Is(err, os.ErrNotExist) {
+			if _, derr := os.Stat(r.Dir); errors.Is(derr, os.ErrNotExist) {
+				if _, err := e.Store.MarkMissing(ctx, r.Dir); err != nil {
+					return n, err
+				}
+				e.Logger.Warn("run dir vanished before upload", "dir", r.Dir)
+			}
+			continue
+		}
+		if err != nil {
+			e.Logger.Warn("cannot stat run log", "path", r.LogPath, "error", err)
+			continue
+		}
+		rd := RunDir{Dir: r.Dir, LogPath: r.LogPath, Size: st.Size(), MTime: st.ModTime(), Marker: fileExists(r.LogPath + ".synced")}
+		if !SameFile(ledger.FileStat{Size: r.Size, MTime: r.MTime}, rd) || rd.Marker {
+			rows, err := e.Observe(ctx, []RunDir{rd}, map[string]ledger.FileStat{r.Dir: {Size: r.Size, MTime: r.MTime, State: r.State}})
+			if err != nil {
+				return n, err
+			}
+			if len(rows) == 0 {
+				continue
+			}
+			r = rows[0]
+		}
+		ok, why := e.Readiness(ctx, r, e.Now())
+		if !ok {
+			continue
+		}
+		moved, err := e.Store.MarkReady(ctx, r.Dir, why)
+		if err != nil {
+			return n, err
+		}
+		if moved {
+			n++
+			e.Logger.Info("run ready for upload", "dir", r.Dir, "run_id", r.RunID, "why", why)
+		}
+	}
+	if n > 0 {
+		e.poke()
+	}
+	return n, nil
+}
+
+// CheckAllActive runs CheckReady over every active run in the ledger.
+func (e *Engine) CheckAllActive(ctx context.Context) (int, error) {
+	runs, err := e.Store.ListRuns(ctx, ledger.Filter{State: ledger.StateActive})
+	if err != nil {
+		return 0, err
+	}
+	return e.CheckReady(ctx, runs)
+}
+
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+// backoff is exponential with full jitter in [d/2, d): retries of many runs
+// failing at once (W&B down) spread out instead of stampeding.
+func (e *Engine) backoff(attempts int) time.Duration {
+	d := e.BackoffBase
+	for i := 1; i < attempts && d < e.BackoffMax; i++ {
+		d *= 2
+	}
+	if d > e.BackoffMax {
+		d = e.BackoffMax
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// UploadOutcome is what one claimed group's upload came to.
+type UploadOutcome struct {
+	Dirs    []string
+	RunID   string
+	Outcome string
+	URL     string
+	Err     error
+}
+
+// UploadNext claims one ready group and uploads it. ok is false when nothing
+// was claimable (or uploads are paused).
+func (e *Engine) UploadNext(ctx context.Context, only []string) (UploadOutcome, bool, error) {
+	e.init()
+	if reason, _, paused, err := e.Store.UploadsPaused(ctx); err != nil {
+		return UploadOutcome{}, false, err
+	} else if paused {
+		e.Logger.Debug("uploads paused", "reason", reason)
+		return UploadOutcome{}, false, nil
+	}
+	group, err := e.Store.Claim(ctx, e.Owner, e.Lease, only)
+	if err != nil || len(group) == 0 {
+		return UploadOutcome{}, false, err
+	}
+	out, err := e.upload(ctx, group)
+	return out, true, err
+}
+
+func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome, error) {
+	dirs := make([]string, len(group))
+	for i, r := range group {
+		dirs[i] = r.Dir
+	}
+	out := UploadOutcome{Dirs: dirs, RunID: group[0].RunID}
+	started := e.Now()
+
+	// A dir that vanished is loud, never silent; the rest of its group waits.
+	for _, r := range group {
+		if _, err := os.Stat(r.LogPath); errors.Is(err, os.ErrNotExist) {
+			if err := e.Store.Release(context.WithoutCancel(ctx), e.Owner, dirs); err != nil {
+				return out, err
+			}
+			if _, err := e.Store.MarkMissing(ctx, r.Dir); err != nil {
+				return out, err
+			}
+			out.Outcome, out.Err = "missing", fmt.Errorf("upload %s: run dir vanished before upload", filepath.Base(r.Dir))
+			return out, nil
+		}
+	}
+	// Somebody ran `wandb sync` by hand meanwhile: nothing to do.
+	allMarked := true
+	for _, r := range group {
+		allMarked = allMarked && fileExists(r.LogPath+".synced")
+	}
+	if allMarked {
+		res := ledger.Result{Outcome: ledger.OutcomeSuccess, Source: ledger.SourceMarker, StartedAt: started, MaxAttempts: e.MaxAttempts}
+		out.Outcome = ledger.OutcomeSuccess
+		return out, e.Store.Complete(context.WithoutCancel(ctx), e.Owner, dirs, res)
+	}
+
+	// Killed runs (torn tail) are uploaded from a repaired copy: the wandb
+	// CLI refuses a torn log and writes no marker.
+	paths := make([]string, len(group))
+	var repaired []string
+	var cleanups []func() error
+	defer func() {
+		for _, c := range cleanups {
+			_ = c()
+		}
+	}()
+	for i, r := range group {
+		paths[i] = r.Dir
+		if !r.TornTail {
+			continue
+		}
+		dir, cleanup, err := Repair(r.Dir, r.LogPath, r.GoodOffset, e.TmpDir)
+		if err != nil {
+			res := ledger.Result{Outcome: ledger.OutcomeOther, Error: fmt.Sprintf("repair %s: %v", filepath.Base(r.Dir), err),
+				StartedAt: started, CountAttempt: true, NextAttemptAt: e.Now().Add(e.backoff(r.Attempts + 1)), MaxAttempts: e.MaxAttempts}
+			out.Outcome, out.Err = res.Outcome, errors.New(res.Error)
+			return out, e.Store.Complete(context.WithoutCancel(ctx), e.Owner, dirs, res)
+		}
+		cleanups = append(cleanups, cleanup)
+		paths[i] = dir
+		repaired = append(repaired, r.LogPath)
+	}
+
+	// Keep the lease alive while the CLI runs, so a slow upload is never
+	// taken over by another process; a crashed one expires and is rescued.
+	lctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		t := time.NewTicker(e.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-lctx.Done():
+				return
+			case <-t.C:
+				if err := e.Store.ExtendLease(lctx, e.Owner, dirs, e.Lease); err != nil && lctx.Err() == nil {
+					e.Logger.Warn("extend upload lease", "dirs", dirs, "error", err)
+				}
+			}
+		}
+	}()
+	res := e.Uploader.Upload(ctx, paths)
+	stop()
+
+	// Shutdown: the child was killed; the run goes back to pending untouched.
+	if ctx.Err() != nil {
+		return out, e.Store.Release(context.WithoutCancel(ctx), e.Owner, dirs)
+	}
+	lr := ledger.Result{
+		Outcome: res.Outcome, URL: res.URL, ExitCode: res.ExitCode, OutputTail: res.Output,
+		StartedAt: started, MaxAttempts: e.MaxAttempts, Source: ledger.SourceUpload,
+	}
+	if res.Outcome == ledger.OutcomeSuccess {
+		for _, lp := range repaired {
+			if err := MarkSynced(lp); err != nil {
+				e.Logger.Warn("write synced marker", "path", lp, "error", err)
+			}
+		}
+		if len(repaired) > 0 {
+			lr.Source = ledger.SourceRepaired
+		}
+	} else {
+		if res.Err != nil {
+			lr.Error = res.Err.Error()
+		}
+		lr.CountAttempt = !res.Pause
+		lr.NextAttemptAt = e.Now()
+		if !res.Pause {
+			lr.NextAttemptAt = e.Now().Add(e.backoff(group[0].Attempts + 1))
+		}
+	}
+	bg := context.WithoutCancel(ctx)
+	if err := e.Store.Complete(bg, e.Owner, dirs, lr); err != nil {
+		return out, err
+	}
+	if res.Pause {
+		reason := lr.Error
+		if err := e.Store.PauseUploads(bg, reason); err != nil {
+			return out, err
+		}
+		e.Logger.Error("uploads paused", "reason", reason)
+	}
+	out.Outcome, out.URL, out.Err = res.Outcome, res.URL, res.Err
+	if res.Outcome == ledger.OutcomeSuccess {
+		e.Logger.Info("uploaded", "run_id", out.RunID, "dirs", dirs, "url", res.URL, "took", res.Duration.Round(time.Millisecond))
+	} else {
+		e.Logger.Warn("upload failed", "run_id", out.RunID, "outcome", res.Outcome, "error", res.Err)
+	}
+	e.poke()
+	return out, nil
+}
+
+// Work runs n upload workers until ctx is done. Workers sleep on the wake
+// channel (poked when a run becomes ready) or a short tick for retries whose
+// backoff expired.
+func (e *Engine) Work(ctx context.Context, n int, tick time.Duration, onDone func(UploadOutcome)) {
+	e.init()
+	var wg gosync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(tick)
+			defer t.Stop()
+			for ctx.Err() == nil {
+				out, ok, err := e.UploadNext(ctx, nil)
+				if err != nil && ctx.Err() == nil {
+					e.Logger.Error("upload worker", "error", err)
+				}
+				if ok {
+					if onDone != nil {
+						onDone(out)
+					}
+					continue
+				}
+				select {
+				case <-ctx.Done():
+				case <-e.wake:
+					e.poke() // pass it on to the next idle worker
+				case <-t.C:
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Drain uploads until nothing is claimable (used by backfill and `runner
+// sync`), with n parallel workers, and returns every outcome.
+func (e *Engine) Drain(ctx context.Context, n int, only []string) ([]UploadOutcome, error) {
+	e.init()
+	var mu gosync.Mutex
+	var outs []UploadOutcome
+	var firstErr error
+	var wg gosync.WaitGroup
+	for range max(n, 1) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				out, ok, err := e.UploadNext(ctx, only)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				if ok {
+					outs = append(outs, out)
+				}
+				mu.Unlock()
+				if !ok || err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return outs, firstErr
+}

@@ -1,0 +1,139 @@
+package sync
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// wandbHeaderLen is the size of the `.wandb` file header; a cut inside it leaves nothing to sync.
+const wandbHeaderLen = 7
+
+// Repair makes a temporary copy of a killed run's dir that the wandb CLI accepts: the CLI refuses
+// a log with a torn tail (it prints an error and writes no marker), so the copy holds the log cut
+// at cut (the reader's GoodOffset, just after the last complete record) and a copy of the run's
+// files/ subtree. The copy lives at <tmpRoot>/repair-*/<base name of dir>, so the CLI shows the
+// same dir name. cleanup removes it. The original dir is never modified.
+//
+// files/ is copied, not hard-linked, because `wandb sync` rewrites config.yaml,
+// wandb-summary.json and output.log there, and writing through a link would change the original.
+// Only regular files and dirs are copied; symlinks (which may point anywhere) are skipped.
+func Repair(dir, logPath string, cut int64, tmpRoot string) (repaired string, cleanup func() error, err error) {
+	st, err := os.Stat(logPath)
+	if err != nil {
+		return "", nil, fmt.Errorf("repair %s: %w", filepath.Base(dir), err)
+	}
+	if !st.Mode().IsRegular() {
+		return "", nil, fmt.Errorf("repair %s: %s is not a regular file", filepath.Base(dir), logPath)
+	}
+	if cut < wandbHeaderLen || cut > st.Size() {
+		return "", nil, fmt.Errorf("repair %s: cut offset %d outside the log (%d bytes, header %d)",
+			filepath.Base(dir), cut, st.Size(), wandbHeaderLen)
+	}
+	if err := os.MkdirAll(tmpRoot, 0o700); err != nil {
+		return "", nil, fmt.Errorf("repair %s: %w", filepath.Base(dir), err)
+	}
+	parent, err := os.MkdirTemp(tmpRoot, "repair-")
+	if err != nil {
+		return "", nil, fmt.Errorf("repair %s: %w", filepath.Base(dir), err)
+	}
+	cleanup = func() error { return os.RemoveAll(parent) }
+	defer func() {
+		if err != nil {
+			_ = cleanup()
+			cleanup = nil
+			repaired = ""
+		}
+	}()
+
+	repaired = filepath.Join(parent, filepath.Base(dir))
+	if err := os.Mkdir(repaired, 0o700); err != nil {
+		return "", nil, fmt.Errorf("repair %s: %w", filepath.Base(dir), err)
+	}
+	if err := copyPrefix(logPath, filepath.Join(repaired, filepath.Base(logPath)), cut); err != nil {
+		return "", nil, fmt.Errorf("repair %s: copy log: %w", filepath.Base(dir), err)
+	}
+	if err := copyTree(filepath.Join(dir, "files"), filepath.Join(repaired, "files")); err != nil {
+		return "", nil, fmt.Errorf("repair %s: copy files: %w", filepath.Base(dir), err)
+	}
+	return repaired, cleanup, nil
+}
+
+// MarkSynced writes the empty run-<id>.wandb.synced marker next to logPath, as the CLI would have:
+// used after the repaired copy of a run was uploaded, so the original counts as synced.
+func MarkSynced(logPath string) error {
+	f, err := os.OpenFile(logPath+".synced", os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("mark synced: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("mark synced: %w", err)
+	}
+	return nil
+}
+
+func copyPrefix(src, dst string, n int64) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.CopyN(out, in, n); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// copyTree copies the regular files and dirs under src to dst. A missing src is not an error:
+// a run killed early may have no files/ yet.
+func copyTree(src, dst string) error {
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(target, 0o700)
+		case d.Type().IsRegular():
+			return copyFile(path, target)
+		default:
+			return nil // symlinks, sockets, devices
+		}
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, statErr := os.Lstat(src); errors.Is(statErr, fs.ErrNotExist) {
+			return nil
+		}
+	}
+	return err
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

@@ -1,0 +1,187 @@
+package sync
+
+import (
+	"bytes"
+	"context"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/sync/internal/fakewandbtest"
+	"github.com/runnerhq/runner/wandbfile"
+)
+
+func TestRepairCutsTornLogAndCopiesFiles(t *testing.T) {
+	dir := copyRun(t, tornRun)
+	logPath := filepath.Join(dir, tornLog)
+	// Extra files/ content: a nested file is copied, a symlink is not.
+	if err := os.MkdirAll(filepath.Join(dir, "files", "media", "images"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "files", "media", "images", "a.png"), []byte("png"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc/passwd", filepath.Join(dir, "files", "leak")); err != nil {
+		t.Fatal(err)
+	}
+	orig, err := wandbfile.ReadFile(logPath, wandbfile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !orig.TornTail || orig.GoodOffset >= orig.Size {
+		t.Fatalf("fixture is not torn: TornTail=%v GoodOffset=%d Size=%d", orig.TornTail, orig.GoodOffset, orig.Size)
+	}
+	before, _ := os.ReadFile(logPath)
+
+	tmpRoot := filepath.Join(t.TempDir(), "repairs")
+	repaired, cleanup, err := Repair(dir, logPath, orig.GoodOffset, tmpRoot)
+	if err != nil {
+		t.Fatalf("Repair: %v", err)
+	}
+	if filepath.Base(repaired) != filepath.Base(dir) {
+		t.Errorf("repaired dir %s, want the same base name as %s", repaired, dir)
+	}
+	got, err := wandbfile.ReadFile(filepath.Join(repaired, tornLog), wandbfile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.TornTail || got.Err != nil {
+		t.Errorf("repaired log: TornTail=%v Err=%v, want a clean log", got.TornTail, got.Err)
+	}
+	if got.Size != orig.GoodOffset {
+		t.Errorf("repaired log is %d bytes, want %d", got.Size, orig.GoodOffset)
+	}
+	// The torn record was never counted, so every complete record survives the cut.
+	if !maps.Equal(got.Records, orig.Records) {
+		t.Errorf("records %v, want %v", got.Records, orig.Records)
+	}
+	if got.RunID != orig.RunID {
+		t.Errorf("run id %q, want %q", got.RunID, orig.RunID)
+	}
+	for _, f := range []string{"files/wandb-metadata.json", "files/media/images/a.png"} {
+		want, _ := os.ReadFile(filepath.Join(dir, f))
+		have, err := os.ReadFile(filepath.Join(repaired, f))
+		if err != nil || !bytes.Equal(have, want) {
+			t.Errorf("%s not copied: %v", f, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(repaired, "files", "leak")); !os.IsNotExist(err) {
+		t.Errorf("symlink copied into the repaired dir (err=%v)", err)
+	}
+	if after, _ := os.ReadFile(logPath); !bytes.Equal(after, before) {
+		t.Error("Repair changed the original log")
+	}
+
+	if err := cleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(repaired); !os.IsNotExist(err) {
+		t.Errorf("cleanup left %s", repaired)
+	}
+	if left, _ := os.ReadDir(tmpRoot); len(left) != 0 {
+		t.Errorf("cleanup left %d entries in tmpRoot", len(left))
+	}
+}
+
+func TestRepairRejectsBadCut(t *testing.T) {
+	dir := copyRun(t, tornRun)
+	logPath := filepath.Join(dir, tornLog)
+	st, err := os.Stat(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		log     string
+		cut     int64
+		wantErr string
+	}{
+		{"past the end", logPath, st.Size() + 1, "outside the log"},
+		{"negative", logPath, -1, "outside the log"},
+		{"inside the header", logPath, 3, "outside the log"},
+		{"missing log", filepath.Join(dir, "run-nope.wandb"), 7, "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tmpRoot := t.TempDir()
+			_, cleanup, err := Repair(dir, tt.log, tt.cut, tmpRoot)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), filepath.Base(dir)) {
+				t.Errorf("Repair err = %v, want %q naming the dir", err, tt.wantErr)
+			}
+			if cleanup != nil {
+				t.Error("cleanup returned with an error")
+			}
+			if left, _ := os.ReadDir(tmpRoot); len(left) != 0 {
+				t.Errorf("failed Repair left %d entries in tmpRoot", len(left))
+			}
+		})
+	}
+}
+
+func TestRepairWithoutFilesDir(t *testing.T) {
+	dir := copyRun(t, tornRun)
+	if err := os.RemoveAll(filepath.Join(dir, "files")); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, tornLog)
+	info, err := wandbfile.ReadFile(logPath, wandbfile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repaired, cleanup, err := Repair(dir, logPath, info.GoodOffset, t.TempDir())
+	if err != nil {
+		t.Fatalf("Repair of a run without files/: %v", err)
+	}
+	defer cleanup()
+	if _, err := os.Stat(filepath.Join(repaired, tornLog)); err != nil {
+		t.Error(err)
+	}
+}
+
+// A killed run goes through the whole path: the CLI refuses the torn original, accepts the
+// repaired copy, and the original then gets its marker.
+func TestRepairedTornRunUploads(t *testing.T) {
+	wandb := fakewandbtest.Build(t)
+	dir := copyRun(t, tornRun)
+	logPath := filepath.Join(dir, tornLog)
+	u := &Uploader{Wandb: wandb, Env: fakeEnv(t, "WANDB_API_KEY="+testKey)}
+	if res := u.Upload(context.Background(), []string{dir}); res.Outcome != ledger.OutcomeOther {
+		t.Fatalf("torn original: Outcome = %q, want other", res.Outcome)
+	}
+	info, err := wandbfile.ReadFile(logPath, wandbfile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repaired, cleanup, err := Repair(dir, logPath, info.GoodOffset, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+
+	res := u.Upload(context.Background(), []string{repaired})
+	if res.Outcome != ledger.OutcomeSuccess {
+		t.Fatalf("repaired copy: Outcome = %q (%v)\n%s", res.Outcome, res.Err, res.Output)
+	}
+	if !strings.HasSuffix(res.URL, "/runs/"+info.RunID) {
+		t.Errorf("URL = %q, want the run %s", res.URL, info.RunID)
+	}
+	if markerExists(logPath + ".synced") {
+		t.Fatal("original marked before MarkSynced")
+	}
+	if err := MarkSynced(logPath); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(logPath + ".synced")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() != 0 {
+		t.Errorf("marker has %d bytes, want an empty file", st.Size())
+	}
+	if err := MarkSynced(logPath); err != nil {
+		t.Errorf("MarkSynced on a marked run: %v", err)
+	}
+}

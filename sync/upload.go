@@ -1,0 +1,567 @@
+package sync
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/runnerhq/runner/ledger"
+)
+
+// Defaults for the zero Uploader fields.
+const (
+	DefaultWandb         = "wandb"
+	DefaultUploadTimeout = 30 * time.Minute
+	DefaultUploadGrace   = 10 * time.Second
+)
+
+const (
+	uploadTailBytes   = 4 << 10  // UploadResult.Output keeps this much of the end of the output
+	uploadMaxLine     = 64 << 10 // longer "lines" (no newline) are analysed in pieces
+	uploadCauseRunes  = 300      // UploadResult.Err quotes at most this much of a CLI line
+	uploadDrainBounds = time.Second
+)
+
+var (
+	// ErrWandbNotFound means the wandb executable is missing or cannot be run; UploadResult.Pause
+	// is set because no upload can succeed until the operator fixes the configuration.
+	ErrWandbNotFound = errors.New("wandb CLI not found")
+	// ErrUploadTimeout means runner killed wandb sync after Uploader.Timeout.
+	ErrUploadTimeout = errors.New("wandb sync timed out")
+	// ErrUploadDirMissing means a run dir passed to Upload does not exist (the ledger's `missing`).
+	ErrUploadDirMissing = errors.New("run dir missing")
+)
+
+// Syncer uploads the dirs of one run; the engine depends on this, tests substitute it.
+type Syncer interface {
+	Upload(ctx context.Context, dirs []string) UploadResult
+}
+
+var _ Syncer = (*Uploader)(nil)
+
+// Uploader runs `wandb sync` as a child process and decides from its exit code, its output and the
+// `.synced` markers whether the upload worked, because the CLI exits 0 even when it did not
+// (docs/wandb-sync-output.md §2.1).
+type Uploader struct {
+	// Wandb is the executable: a path, or a name looked up in PATH. Default "wandb".
+	Wandb string
+	// Env is the base environment of the child (the daemon's os.Environ(); nil means
+	// os.Environ()). WANDB_MODE, WANDB_API_KEY, WANDB_DIR and TERM in it are replaced.
+	Env []string
+	// APIKey, when set, is called for every upload (so a rotated key file is picked up) and its
+	// result, trimmed of surrounding whitespace, replaces any WANDB_API_KEY in Env.
+	APIKey func() (string, error)
+	// Entity and Project override the run's target (`-e`, `-p`); `wandb sync` ignores
+	// WANDB_ENTITY/WANDB_PROJECT.
+	Entity, Project string
+	// Timeout bounds one call (the CLI retries for ~16 min at run creation and for days on the
+	// upload stream). Then the process group gets SIGTERM, Grace later SIGKILL.
+	Timeout time.Duration
+	Grace   time.Duration
+	// WorkDir is the child's cwd and WANDB_DIR, where the CLI writes its debug logs; created if
+	// missing. Empty means a fresh temporary dir per call, removed afterwards.
+	WorkDir string
+	Logger  *slog.Logger
+}
+
+// UploadResult is the outcome of one `wandb sync` call.
+type UploadResult struct {
+	Outcome  string        // ledger.Outcome{Success,Auth,Transient,Other}
+	Pause    bool          // stop all uploads until fixed: bad credentials, unusable wandb executable
+	URL      string        // the last run URL the CLI printed ("" if none)
+	ExitCode *int          // nil if the CLI was not started or was killed by a signal
+	Output   string        // last 4 KiB of combined stdout+stderr, secrets redacted
+	Err      error         // nil on success; one line naming the run dir(s) and the cause
+	Duration time.Duration // wall time of the call
+}
+
+// Upload syncs the dirs of ONE run id (oldest first) in one `wandb sync` call.
+//
+// Success needs exit 0, no `wandb: ERROR` or "Fatal error while uploading data" line, and a
+// `run-<id>.wandb.synced` marker that appeared during the call for each log. A marker that existed
+// before the call counts as done (the CLI skips such runs; the engine never passes them). A marker
+// that appeared during a failed call is removed again: the data behind it is partial, and left in
+// place it would make the CLI skip the retry.
+func (u *Uploader) Upload(ctx context.Context, dirs []string) UploadResult {
+	start := time.Now()
+	log := u.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	res := u.upload(ctx, log, dirs)
+	res.Duration = time.Since(start)
+	attrs := []any{"dirs", dirs, "outcome", res.Outcome, "duration", res.Duration.Round(time.Millisecond)}
+	if res.ExitCode != nil {
+		attrs = append(attrs, "exit", *res.ExitCode)
+	}
+	if res.Err != nil {
+		log.Warn("wandb sync failed", append(attrs, "pause", res.Pause, "err", res.Err)...)
+	} else {
+		log.Info("wandb sync done", append(attrs, "url", res.URL)...)
+	}
+	return res
+}
+
+func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) UploadResult {
+	label := uploadLabel(dirs)
+	fail := func(outcome string, pause bool, err error) UploadResult {
+		return UploadResult{Outcome: outcome, Pause: pause, Err: fmt.Errorf("upload %s: %w", label, err)}
+	}
+	if len(dirs) == 0 {
+		return UploadResult{Outcome: ledger.OutcomeOther, Err: errors.New("upload: no run dirs given")}
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(ledger.OutcomeTransient, false, fmt.Errorf("cancelled: %w", err))
+	}
+
+	abs := make([]string, len(dirs))
+	var logs []string
+	for i, d := range dirs {
+		a, err := filepath.Abs(d)
+		if err != nil {
+			return fail(ledger.OutcomeOther, false, err)
+		}
+		abs[i] = a
+		found, err := runLogs(a)
+		if err != nil {
+			return fail(ledger.OutcomeOther, false, err)
+		}
+		logs = append(logs, found...)
+	}
+	premarked := make(map[string]bool, len(logs))
+	for _, l := range logs {
+		premarked[l] = markerExists(l + ".synced")
+	}
+
+	wandb := u.Wandb
+	if wandb == "" {
+		wandb = DefaultWandb
+	}
+	exe, err := exec.LookPath(wandb)
+	if err != nil {
+		return fail(ledger.OutcomeOther, true, wandbNotFound(wandb, err))
+	}
+
+	base := u.Env
+	if base == nil {
+		base = os.Environ()
+	}
+	key := envValue(base, "WANDB_API_KEY")
+	if u.APIKey != nil {
+		k, err := u.APIKey()
+		if err != nil {
+			return fail(ledger.OutcomeAuth, true, fmt.Errorf("read API key: %w", err))
+		}
+		key = strings.TrimSpace(k)
+	}
+
+	workDir := u.WorkDir
+	if workDir == "" {
+		tmp, err := os.MkdirTemp("", "runner-wandb-")
+		if err != nil {
+			return fail(ledger.OutcomeTransient, false, fmt.Errorf("create wandb work dir: %w", err))
+		}
+		defer os.RemoveAll(tmp)
+		workDir = tmp
+	} else if err := os.MkdirAll(workDir, 0o700); err != nil {
+		return fail(ledger.OutcomeTransient, false, fmt.Errorf("create wandb work dir: %w", err))
+	}
+
+	args := []string{"sync"}
+	if u.Entity != "" {
+		args = append(args, "-e", u.Entity)
+	}
+	if u.Project != "" {
+		args = append(args, "-p", u.Project)
+	}
+	// Absolute paths: the child runs in workDir, and a path can never be mistaken for a flag.
+	args = append(args, abs...)
+
+	scan := &uploadScan{secrets: []string{key}}
+	run := u.run(ctx, log, exe, args, uploadEnv(base, key, workDir), workDir, scan)
+	res := UploadResult{ExitCode: run.exitCode, Output: scan.output(), URL: scan.url}
+	if run.startErr != nil {
+		res.Outcome, res.Pause = ledger.OutcomeOther, true
+		res.Err = fmt.Errorf("upload %s: %w", label, wandbNotFound(wandb, run.startErr))
+		return res
+	}
+
+	var appeared, missing []string
+	for _, l := range logs {
+		switch {
+		case premarked[l]:
+		case markerExists(l + ".synced"):
+			appeared = append(appeared, l)
+		default:
+			missing = append(missing, l)
+		}
+	}
+	if run.stopped == "" && run.exitCode != nil && *run.exitCode == 0 &&
+		len(missing) == 0 && scan.errorLine == "" && !scan.fatal {
+		res.Outcome = ledger.OutcomeSuccess
+		return res
+	}
+
+	for _, l := range appeared {
+		if err := os.Remove(l + ".synced"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			log.Warn("remove marker of failed upload", "path", l+".synced", "err", err)
+		}
+	}
+	outcome, pause, cause := classifyUpload(run, scan, missing)
+	res.Outcome, res.Pause = outcome, pause
+	res.Err = fmt.Errorf("upload %s: %w", label, cause)
+	return res
+}
+
+// uploadRun is what happened to the child process.
+type uploadRun struct {
+	startErr error
+	exitCode *int           // nil when killed by a signal
+	signal   syscall.Signal // the signal that ended it, if any
+	stopped  string         // "" or why runner stopped it ("timed out after 30m0s", "cancelled")
+	ctxErr   error
+	timeout  time.Duration
+}
+
+// run starts the child in its own process group, feeds its output to scan, and stops the whole
+// group on timeout or cancellation. The output goes through one pipe we own (not exec's copying
+// goroutines) so that the child's exit is seen even while a grandchild still holds the pipe.
+func (u *Uploader) run(ctx context.Context, log *slog.Logger, exe string, args, env []string, dir string, scan *uploadScan) uploadRun {
+	timeout := u.Timeout
+	if timeout <= 0 {
+		timeout = DefaultUploadTimeout
+	}
+	grace := u.Grace
+	if grace <= 0 {
+		grace = DefaultUploadGrace
+	}
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		return uploadRun{startErr: fmt.Errorf("create output pipe: %w", err)}
+	}
+	defer r.Close()
+	cmd := exec.Command(exe, args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	cmd.Stdout = w
+	cmd.Stderr = w
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		return uploadRun{startErr: err}
+	}
+	pgid := cmd.Process.Pid
+	log.Debug("wandb sync started", "pid", pgid, "exe", exe, "args", args)
+
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		scan.consume(r)
+	}()
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		_ = cmd.Wait() // the outcome is read from cmd.ProcessState
+	}()
+
+	res := uploadRun{timeout: timeout}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-exited:
+	case <-timer.C:
+		res.stopped = "timed out after " + timeout.String()
+	case <-ctx.Done():
+		res.stopped = "cancelled"
+		res.ctxErr = ctx.Err()
+	}
+	if res.stopped != "" {
+		log.Warn("stopping wandb sync", "pid", pgid, "reason", res.stopped)
+		stopGroup(pgid, exited, grace)
+	}
+
+	// Grandchildren left in the group may still hold the pipe: give them Grace, then kill them.
+	// (While a member holds the pipe the group exists, so its id has not been reused.)
+	drain := time.NewTimer(grace)
+	defer drain.Stop()
+	select {
+	case <-readDone:
+	case <-drain.C:
+		select {
+		case <-readDone:
+		case <-time.After(uploadDrainBounds):
+			r.Close() // someone outside the group holds the pipe; stop reading
+			<-readDone
+		}
+	}
+
+	if st := cmd.ProcessState; st != nil {
+		if st.Exited() {
+			code := st.ExitCode()
+			res.exitCode = &code
+		} else if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			res.signal = ws.Signal()
+		}
+	}
+	return res
+}
+
+// stopGroup sends SIGTERM to the process group, waits up to grace for the leader, then SIGKILLs
+// the group so that no grandchild survives a leader that died from the SIGTERM. The leader is
+// reaped before the SIGKILL; the group id is only reused once the group is empty, and kill(2)
+// of an empty group fails harmlessly with ESRCH.
+func stopGroup(pgid int, exited <-chan struct{}, grace time.Duration) {
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-exited:
+	case <-t.C:
+	}
+	<-exited
+}
+
+func wandbNotFound(name string, err error) error {
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		err = ee.Err
+	}
+	return fmt.Errorf("%w: %s: %v; set --wandb or RUNNER_WANDB", ErrWandbNotFound, name, err)
+}
+
+// runLogs returns the run-*.wandb files in dir. Names are matched by hand instead of with
+// filepath.Glob, because dir may contain glob metacharacters.
+func runLogs(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrUploadDirMissing, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read run dir: %w", err)
+	}
+	var logs []string
+	for _, e := range entries {
+		n := e.Name()
+		if strings.HasPrefix(n, "run-") && strings.HasSuffix(n, ".wandb") && e.Type().IsRegular() {
+			logs = append(logs, filepath.Join(dir, n))
+		}
+	}
+	if len(logs) == 0 {
+		return nil, fmt.Errorf("no run-*.wandb file in %s", dir)
+	}
+	return logs, nil
+}
+
+func markerExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+func uploadLabel(dirs []string) string {
+	names := make([]string, len(dirs))
+	for i, d := range dirs {
+		names[i] = filepath.Base(d)
+	}
+	return strings.Join(names, ", ")
+}
+
+func envValue(env []string, name string) string {
+	v := ""
+	for _, kv := range env {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == name {
+			v = val // the last one wins, as in exec
+		}
+	}
+	return v
+}
+
+// uploadEnv is base without the variables runner controls, plus runner's values for them.
+func uploadEnv(base []string, key, workDir string) []string {
+	env := make([]string, 0, len(base)+4)
+	for _, kv := range base {
+		switch k, _, _ := strings.Cut(kv, "="); k {
+		case "WANDB_MODE", "WANDB_API_KEY", "WANDB_DIR", "TERM":
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, "WANDB_MODE=online", "WANDB_DIR="+workDir, "TERM=dumb")
+	if key != "" {
+		env = append(env, "WANDB_API_KEY="+key)
+	}
+	return env
+}
+
+var (
+	uploadURLBeta   = regexp.MustCompile(`View run(?: .*)? at (\S+)\s*$`)
+	uploadURLLegacy = regexp.MustCompile(`Syncing: (https?://\S+) \.\.\.`)
+	// An exception line of a Python traceback, e.g. "requests.exceptions.ConnectionError: ...".
+	uploadTraceback = regexp.MustCompile(`^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b`)
+
+	uploadAuthPattern = regexp.MustCompile(`(?i)no api key configured|api key must have|wandb_api_key invalid|` +
+		`not logged in|api_key not configured|invalid api key|permission denied|unauthorized|forbidden|` +
+		`http 40[13]\b|\[40[13]\]|status(?: code)?[ :=]*40[13]\b`)
+	// "permission denied" from the file system is not a credential problem.
+	uploadFSDenied = regexp.MustCompile(`(?i)(open|mkdir|stat|lstat|write|read|remove|rename|create)\s+\S+:\s*permission denied`)
+
+	uploadTransientPattern = regexp.MustCompile(`(?i)timed out|timeout|giving up after|dial tcp|connection refused|` +
+		`connection reset|connection aborted|network error|no such host|name resolution|max retries exceeded|` +
+		`rate limit|too many requests|http 429\b|http 5\d\d\b|\[429\]|\[5\d\d\]|bad gateway|service unavailable|` +
+		`cancelled\.|fatal error while uploading data|dropped streaming file chunk`)
+)
+
+// uploadScan reads the child's output line by line: it keeps a redacted tail and the facts the
+// classification needs, so memory stays bounded however long the CLI talks.
+type uploadScan struct {
+	secrets []string
+
+	tail      []byte
+	url       string
+	errorLine string // first `wandb: ERROR` line (other than the debug-log pointer)
+	fatal     bool   // partial upload reported although the marker may be written
+	auth      string // first diagnostic line that names a credential problem
+	transient string // first diagnostic line that names a retryable problem
+	diag      string // first diagnostic line of any kind
+	last      string // last non-empty line
+}
+
+func (s *uploadScan) consume(r io.Reader) {
+	buf := make([]byte, 32<<10)
+	var pending []byte
+	for {
+		n, err := r.Read(buf)
+		pending = append(pending, buf[:n]...)
+		start := 0
+		for {
+			i := bytes.IndexByte(pending[start:], '\n')
+			if i < 0 {
+				break
+			}
+			s.line(string(pending[start : start+i]))
+			start += i + 1
+		}
+		pending = pending[:copy(pending, pending[start:])]
+		if len(pending) > uploadMaxLine {
+			s.line(string(pending))
+			pending = pending[:0]
+		}
+		if err != nil {
+			break
+		}
+	}
+	if len(pending) > 0 {
+		s.line(string(pending))
+	}
+}
+
+func (s *uploadScan) line(raw string) {
+	line := strings.TrimRight(Redact(raw, s.secrets...), "\r")
+	s.tail = append(s.tail, line...)
+	s.tail = append(s.tail, '\n')
+	if len(s.tail) > 2*uploadTailBytes {
+		s.tail = append(s.tail[:0], s.tail[len(s.tail)-uploadTailBytes:]...)
+	}
+	text := strings.TrimSpace(line)
+	if text == "" {
+		return
+	}
+	s.last = text
+	if m := uploadURLBeta.FindStringSubmatch(text); m != nil {
+		s.url = m[1]
+	} else if m := uploadURLLegacy.FindStringSubmatch(text); m != nil {
+		s.url = m[1]
+	}
+	if strings.Contains(text, "Fatal error while uploading data") || strings.Contains(text, "Dropped streaming file chunk") {
+		s.fatal = true
+	}
+	isError := strings.Contains(text, "wandb: ERROR")
+	if strings.Contains(text, "Find detailed error logs at") {
+		return // a path, not a cause; the real message follows
+	}
+	if isError && s.errorLine == "" {
+		s.errorLine = text
+	}
+	if !isError && !strings.HasPrefix(text, "Error:") && !strings.HasPrefix(text, "wandb: WARNING") &&
+		!strings.Contains(text, "Network error") && !uploadTraceback.MatchString(text) {
+		return // progress and status lines may quote run names; only diagnostics are classified
+	}
+	if s.diag == "" {
+		s.diag = text
+	}
+	if s.auth == "" && uploadAuthPattern.MatchString(text) && !uploadFSDenied.MatchString(text) {
+		s.auth = text
+	}
+	if s.transient == "" && uploadTransientPattern.MatchString(text) {
+		s.transient = text
+	}
+}
+
+func (s *uploadScan) output() string {
+	t := s.tail
+	if len(t) > uploadTailBytes {
+		t = t[len(t)-uploadTailBytes:]
+		for len(t) > 0 && !utf8.RuneStart(t[0]) {
+			t = t[1:]
+		}
+	}
+	return string(t)
+}
+
+// classifyUpload decides the outcome of a call that did not succeed (docs/wandb-sync-output.md
+// §2.1, §6): credential problems pause all uploads, network/rate-limit/server problems and our
+// own timeout are retried with backoff, everything else counts as a failed attempt.
+func classifyUpload(run uploadRun, s *uploadScan, missing []string) (outcome string, pause bool, cause error) {
+	switch {
+	case run.stopped == "cancelled":
+		return ledger.OutcomeTransient, false, fmt.Errorf("cancelled: %w", run.ctxErr)
+	case run.stopped != "":
+		return ledger.OutcomeTransient, false, fmt.Errorf("%w after %s", ErrUploadTimeout, run.timeout)
+	case s.auth != "":
+		return ledger.OutcomeAuth, true, errors.New(shorten(s.auth))
+	case s.transient != "":
+		return ledger.OutcomeTransient, false, errors.New(shorten(s.transient))
+	case s.errorLine != "":
+		return ledger.OutcomeOther, false, errors.New(shorten(s.errorLine))
+	case s.diag != "":
+		return ledger.OutcomeOther, false, errors.New(shorten(s.diag))
+	case run.exitCode == nil:
+		return ledger.OutcomeOther, false, fmt.Errorf("wandb sync killed by signal %v", run.signal)
+	case *run.exitCode != 0:
+		msg := "wandb sync exited " + strconv.Itoa(*run.exitCode)
+		if s.last != "" {
+			msg += ": " + shorten(s.last)
+		}
+		return ledger.OutcomeOther, false, errors.New(msg)
+	default:
+		names := make([]string, len(missing))
+		for i, m := range missing {
+			names[i] = filepath.Base(m)
+		}
+		return ledger.OutcomeOther, false, fmt.Errorf("wandb sync exited 0 but wrote no .synced marker for %s", strings.Join(names, ", "))
+	}
+}
+
+// shorten makes a CLI line fit in a one-line error.
+func shorten(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if utf8.RuneCountInString(s) <= uploadCauseRunes {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:uploadCauseRunes]) + "…"
+}
