@@ -124,6 +124,12 @@ func commands(env Env) []*cli.Command {
 		syncCommand(env),
 		statusCommand(env),
 		skipCommand(env),
+		metricsCommand(env),
+		compareCommand(env),
+		leaderboardCommand(env),
+		regressionsCommand(env),
+		checkCommand(env),
+		plotCommand(env),
 	}
 }
 

@@ -202,7 +202,9 @@ func (d *Daemon) loop(ctx context.Context, info ledger.Daemon) {
 			}
 			lastBeat = now
 		}
-		if now.Sub(lastRescue) >= 30*time.Second {
+		// Rescue often enough that a crashed uploader's runs wait about one
+		// lease, not much longer.
+		if now.Sub(lastRescue) >= min(30*time.Second, d.Engine.Lease/2) {
 			if n, err := d.DB.RescueExpired(ctx); err != nil && ctx.Err() == nil {
 				d.Logger.Error("rescue expired uploads", "error", err)
 			} else if n > 0 {

@@ -66,6 +66,8 @@ type Status struct {
 		PausedSince *string `json:"paused_since"`
 	} `json:"uploads"`
 	LastErrors []StatusError `json:"last_errors"`
+	// Regressions is how many regressions the daemon has flagged (runner regressions lists them).
+	Regressions int `json:"regressions"`
 }
 
 // StatusError is one recent error from the events log.
@@ -118,6 +120,9 @@ func GetStatus(ctx context.Context, db *ledger.DB, now time.Time) (*Status, erro
 		st.Uploads.Reason = &reason
 		st.Uploads.PausedSince = timePtr(&since)
 	}
+	if st.Regressions, err = db.CountRegressions(ctx); err != nil {
+		return nil, err
+	}
 	errs, err := db.LastErrors(ctx, 5)
 	if err != nil {
 		return nil, err
@@ -154,6 +159,9 @@ func (st *Status) print(w io.Writer) {
 		fmt.Fprintf(w, "uploads:  PAUSED since %s: %s\n", *st.Uploads.PausedSince, *st.Uploads.Reason)
 	} else {
 		fmt.Fprintf(w, "uploads:  running\n")
+	}
+	if st.Regressions > 0 {
+		fmt.Fprintf(w, "regressions: %d flagged (see runner regressions)\n", st.Regressions)
 	}
 	if len(st.LastErrors) > 0 {
 		fmt.Fprintln(w, "last errors:")

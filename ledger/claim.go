@@ -19,6 +19,8 @@ import (
 // still writing), uploading (leased elsewhere) or failed (the group needs
 // `runner sync --retry` first, so fragments never go up without each other).
 // Synced, skipped and missing siblings neither block nor join the claim.
+// Nor is a group claimable while a job with its run id is queued or
+// running: a pipeline's stages go up together, after the last one ended.
 // Groups are taken oldest first (earliest first_seen). only, when given,
 // restricts the choice to the groups of these dirs.
 func (db *DB) Claim(ctx context.Context, owner string, lease time.Duration, only []string) ([]Run, error) {
@@ -43,6 +45,8 @@ func (db *DB) Claim(ctx context.Context, owner string, lease time.Duration, only
 				SELECT group_key FROM runs
 				WHERE group_key IN (SELECT group_key FROM runs WHERE state = 'pending'
 					AND (next_attempt_at IS NULL OR next_attempt_at <= ?)`+onlyWhere+`)
+					-- A pipeline stage of this run id still queued or running: wait for it.
+					AND run_id NOT IN (SELECT run_id FROM jobs WHERE state IN ('queued', 'running'))
 				GROUP BY group_key
 				HAVING sum(state IN ('active', 'uploading', 'failed')) = 0
 					AND sum(state = 'pending' AND coalesce(next_attempt_at, 0) > ?) = 0

@@ -208,13 +208,17 @@ func isBusy(err error) bool {
 func header(ctx context.Context, q interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
 }) (version, appID int, tables int, err error) {
-	if err = q.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+	// Outside a transaction each query sees its own snapshot, and another
+	// process may commit its first migration in between. Reading the table
+	// count first makes that safe: commits only add tables, set the version
+	// and set the application id, so a later read never looks foreign.
+	if err = q.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables); err != nil {
 		return
 	}
 	if err = q.QueryRowContext(ctx, "PRAGMA application_id").Scan(&appID); err != nil {
 		return
 	}
-	err = q.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables)
+	err = q.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version)
 	return
 }
 

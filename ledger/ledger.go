@@ -79,6 +79,9 @@ type Meta struct {
 	ConfigJSON   string
 	GoodOffset   int64 // end of the last complete record (repair cut point)
 	Empty        bool  // empty or header-only log: nothing to upload
+	// Metrics are the per-key history summaries, stored in the metrics
+	// table and replaced together with the rest of the metadata.
+	Metrics []MetricSummary
 }
 
 // Run is one row of the runs table: one offline run dir.

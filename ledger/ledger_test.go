@@ -188,7 +188,7 @@ func TestOpenRefusesBadFiles(t *testing.T) {
 				rawExec(t, path, "PRAGMA user_version = 99")
 			},
 			want: ledger.ErrNewerSchema,
-			msg:  []string{"version 99", "up to 1"},
+			msg:  []string{"version 99", "this runner knows up to"},
 		},
 		{
 			name: "another program's SQLite database",

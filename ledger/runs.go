@@ -173,8 +173,8 @@ func (db *DB) UpsertRuns(ctx context.Context, obs []Observation) ([]Run, error) 
 		}
 		defer get.Close()
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO runs (dir, base, state, reason, source, synced_at,
-			first_seen, updated_at, changed_at, `+metaCols+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, `+strings.Repeat("?, ", 25)+`?) RETURNING `+runCols)
+			first_seen, updated_at, changed_at, `+metaCols+`, job_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, `+strings.Repeat("?, ", 26)+jobForRunSQL+`) RETURNING `+runCols)
 		if err != nil {
 			return fmt.Errorf("ledger: upsert runs: %w", err)
 		}
@@ -228,9 +228,13 @@ func insertRun(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, o Observation, no
 		state, reason = StateSkipped, reasonEmpty
 	}
 	args := append([]any{o.Dir, filepath.Base(o.Dir), state, reason, source, syncedAt, now, now, now}, metaArgs(o, m)...)
+	args = append(args, m.RunID) // job_id: the job that wrote this run id (jobForRunSQL)
 	r, err := scanRun(ins.QueryRowContext(ctx, args...))
 	if err != nil {
 		return Run{}, fmt.Errorf("ledger: insert run %s: %w", o.Dir, err)
+	}
+	if err := replaceMetrics(ctx, tx, o.Dir, m.Metrics); err != nil {
+		return Run{}, err
 	}
 	// Discovery is not a state change; only a decision the user may want
 	// explained (already synced, nothing to upload) is logged.
@@ -249,9 +253,12 @@ func updateObserved(ctx context.Context, tx *sql.Tx, old Run, o Observation, now
 	if changed {
 		var err error
 		if o.Meta != nil {
-			args := append(metaArgs(o, o.Meta), now, now, o.Dir)
+			args := append(metaArgs(o, o.Meta), now, now, o.Meta.RunID, o.Dir)
 			_, err = tx.ExecContext(ctx, `UPDATE runs SET (`+metaCols+`, changed_at, updated_at) =
-				(`+strings.Repeat("?, ", 27)+`?) WHERE dir = ?`, args...)
+				(`+strings.Repeat("?, ", 27)+`?), job_id = coalesce(job_id, `+jobForRunSQL+`) WHERE dir = ?`, args...)
+			if err == nil {
+				err = replaceMetrics(ctx, tx, o.Dir, o.Meta.Metrics)
+			}
 		} else {
 			// Not re-read, but the quiet-period clock must still restart.
 			_, err = tx.ExecContext(ctx, `UPDATE runs SET size = ?, mtime = ?, changed_at = ?, updated_at = ? WHERE dir = ?`,

@@ -108,4 +108,90 @@ CREATE TABLE settings (
 	updated_at INTEGER NOT NULL
 ) STRICT;
 `,
+	// 2: the GPU job queue (jobs issue). Every state change also writes an
+	// events row of kind "job.state".
+	`
+CREATE TABLE jobs (
+	id               INTEGER PRIMARY KEY,
+	name             TEXT NOT NULL DEFAULT '',
+	argv             TEXT NOT NULL,                -- JSON array
+	cwd              TEXT NOT NULL DEFAULT '',
+	env              TEXT NOT NULL DEFAULT '[]',   -- JSON array of --env K=V (never secrets)
+	gpus             INTEGER NOT NULL DEFAULT 0 CHECK (gpus >= 0),
+	gpu_mem          INTEGER NOT NULL DEFAULT 0,   -- bytes free per GPU; 0 = any
+	priority         INTEGER NOT NULL DEFAULT 0,
+	retries          INTEGER NOT NULL DEFAULT 0 CHECK (retries >= 0),
+	attempts         INTEGER NOT NULL DEFAULT 0,
+	timeout_ms       INTEGER NOT NULL DEFAULT 0,   -- 0 = none
+	after_ids        TEXT NOT NULL DEFAULT '[]',   -- JSON array of job ids
+	same_run         INTEGER NOT NULL DEFAULT 0,
+	run_id           TEXT NOT NULL,                -- WANDB_RUN_ID
+	state            TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'skipped', 'lost')),
+	reason           TEXT NOT NULL DEFAULT '',
+	submitted_at     INTEGER NOT NULL,
+	started_at       INTEGER,
+	ended_at         INTEGER,
+	exit_code        INTEGER,
+	signal           TEXT NOT NULL DEFAULT '',
+	gpu_uuids        TEXT NOT NULL DEFAULT '[]',   -- JSON array
+	supervisor_pid   INTEGER NOT NULL DEFAULT 0,
+	pid              INTEGER NOT NULL DEFAULT 0,
+	pgid             INTEGER NOT NULL DEFAULT 0,
+	start_ticks      INTEGER NOT NULL DEFAULT 0,
+	log_path         TEXT NOT NULL DEFAULT '',
+	status_path      TEXT NOT NULL DEFAULT '',
+	cancel_requested INTEGER NOT NULL DEFAULT 0,
+	peak_mem         INTEGER,
+	mean_util        REAL,
+	energy_j         REAL
+) STRICT;
+CREATE INDEX jobs_state ON jobs (state, priority, submitted_at);
+CREATE INDEX jobs_run_id ON jobs (run_id, state);
+`,
+	// 3 (after the jobs migration): metrics: per-key history summaries of each run dir (replaced whenever
+	// the run's metadata is re-read); regressions: flagged by the daemon when
+	// a run becomes ready (issue 5).
+	`
+CREATE TABLE metrics (
+	dir         TEXT NOT NULL REFERENCES runs (dir) ON DELETE CASCADE,
+	key         TEXT NOT NULL,
+	goal        TEXT NOT NULL DEFAULT 'unknown' CHECK (goal IN ('unknown', 'lower', 'higher')),
+	goal_source TEXT NOT NULL DEFAULT '' CHECK (goal_source IN ('', 'log', 'rule')),
+	count       INTEGER NOT NULL DEFAULT 0,
+	non_numeric INTEGER NOT NULL DEFAULT 0,
+	non_finite  INTEGER NOT NULL DEFAULT 0,
+	last        REAL,                            -- NULL when count = 0
+	min         REAL,
+	max         REAL,
+	mean        REAL,
+	std         REAL,
+	best_step   INTEGER,                         -- NULL when the goal is unknown
+	ema         REAL,
+	slope       REAL,                            -- NULL with fewer than 2 distinct steps
+	first_step  INTEGER,
+	last_step   INTEGER,
+	PRIMARY KEY (dir, key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX metrics_key ON metrics (key, goal_source);
+
+CREATE TABLE regressions (
+	id               INTEGER PRIMARY KEY,
+	at               INTEGER NOT NULL,            -- unix ms UTC of the evaluation
+	dir              TEXT NOT NULL REFERENCES runs (dir) ON DELETE CASCADE,
+	run_id           TEXT NOT NULL DEFAULT '',
+	project          TEXT NOT NULL DEFAULT '',
+	metric           TEXT NOT NULL,
+	goal             TEXT NOT NULL CHECK (goal IN ('unknown', 'lower', 'higher')),
+	value            REAL,                        -- NULL for NaN
+	baseline_n       INTEGER NOT NULL,
+	median           REAL,
+	mad              REAL,
+	z                REAL,
+	rel_change       REAL,
+	baseline_run_ids TEXT NOT NULL DEFAULT '[]',  -- JSON array, newest first
+	reason           TEXT NOT NULL DEFAULT '',
+	UNIQUE (dir, metric)
+) STRICT;
+CREATE INDEX regressions_at ON regressions (at);
+`,
 }

@@ -8,9 +8,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	gosync "sync"
 	"time"
 
+	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/wandbfile"
 )
@@ -71,6 +73,9 @@ type Engine struct {
 	// JobActive reports whether the job that owns a run (by run id) is still
 	// queued or running; nil when the scheduler is not wired in.
 	JobActive func(ctx context.Context, runID string) bool
+	// OnReady, when set, is called after a run moved to pending (the
+	// daemon evaluates it for regressions); it must not block for long.
+	OnReady func(ctx context.Context, run ledger.Run)
 
 	wake chan struct{}
 	once gosync.Once
@@ -173,12 +178,47 @@ func SameFile(prev ledger.FileStat, d RunDir) bool {
 }
 
 // ReadMeta reads a .wandb log into the ledger's metadata.
+// It also summarises every history key while streaming (memory grows with
+// the number of keys, not rows) into Meta.Metrics.
 func ReadMeta(logPath string) (*ledger.Meta, error) {
-	info, err := wandbfile.ReadFile(logPath, wandbfile.Options{})
+	rules := kernels.DefaultGoalRules()
+	sum := kernels.NewSummarizer(kernels.SummaryOptions{Goals: rules.Goal})
+	info, err := wandbfile.ReadFile(logPath, wandbfile.Options{History: sum.Add})
 	if err != nil {
 		return nil, err
 	}
-	return MetaFromInfo(info), nil
+	declared := make(map[string]kernels.Goal, len(info.Metrics))
+	reread := false
+	for key, g := range info.Metrics {
+		switch g {
+		case wandbfile.GoalMinimize:
+			declared[key] = kernels.GoalLower
+		case wandbfile.GoalMaximize:
+			declared[key] = kernels.GoalHigher
+		default:
+			continue
+		}
+		// The summariser picks the best step with the goal it knew when the
+		// key first appeared; a declared goal that contradicts the name
+		// rules (rare) needs a second pass to get the best step right.
+		if declared[key] != rules.Goal(key) && slices.Contains(info.HistoryKeys, key) {
+			reread = true
+		}
+	}
+	if reread {
+		sum = kernels.NewSummarizer(kernels.SummaryOptions{Goals: func(key string) kernels.Goal {
+			if g, ok := declared[key]; ok {
+				return g
+			}
+			return rules.Goal(key)
+		}})
+		if info, err = wandbfile.ReadFile(logPath, wandbfile.Options{History: sum.Add}); err != nil {
+			return nil, err
+		}
+	}
+	m := MetaFromInfo(info)
+	m.Metrics = ledger.StoredMetrics(sum.Summaries(), declared)
+	return m, nil
 }
 
 // MetaFromInfo converts the reader's report into ledger metadata.
@@ -281,6 +321,9 @@ func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error)
 		if moved {
 			n++
 			e.Logger.Info("run ready for upload", "dir", r.Dir, "run_id", r.RunID, "why", why)
+			if e.OnReady != nil {
+				e.OnReady(ctx, r)
+			}
 		}
 	}
 	if n > 0 {

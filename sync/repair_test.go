@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runnerhq/runner/internal/testbin"
 	"github.com/runnerhq/runner/ledger"
-	"github.com/runnerhq/runner/sync/internal/fakewandbtest"
 	"github.com/runnerhq/runner/wandbfile"
 )
 
@@ -144,7 +144,7 @@ func TestRepairWithoutFilesDir(t *testing.T) {
 // A killed run goes through the whole path: the CLI refuses the torn original, accepts the
 // repaired copy, and the original then gets its marker.
 func TestRepairedTornRunUploads(t *testing.T) {
-	wandb := fakewandbtest.Build(t)
+	wandb := testbin.Build(t, "./testdata/fakewandb", "wandb")
 	dir := copyRun(t, tornRun)
 	logPath := filepath.Join(dir, tornLog)
 	u := &Uploader{Wandb: wandb, Env: fakeEnv(t, "WANDB_API_KEY="+testKey)}

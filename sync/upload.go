@@ -302,6 +302,7 @@ func (u *Uploader) run(ctx context.Context, log *slog.Logger, exe string, args, 
 	select {
 	case <-readDone:
 	case <-drain.C:
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		select {
 		case <-readDone:
 		case <-time.After(uploadDrainBounds):
@@ -333,6 +334,7 @@ func stopGroup(pgid int, exited <-chan struct{}, grace time.Duration) {
 	case <-exited:
 	case <-t.C:
 	}
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 	<-exited
 }
 

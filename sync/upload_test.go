@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnerhq/runner/internal/testbin"
 	"github.com/runnerhq/runner/ledger"
-	"github.com/runnerhq/runner/sync/internal/fakewandbtest"
 )
 
 const (
@@ -96,7 +97,7 @@ func readFakeLog(t *testing.T, path string) []fakeLogEntry {
 }
 
 func TestUploadWithFakeCLI(t *testing.T) {
-	wandb := fakewandbtest.Build(t)
+	wandb := testbin.Build(t, "./testdata/fakewandb", "wandb")
 	tests := []struct {
 		name        string
 		run         string // fixture; "" = an empty .wandb file
@@ -230,7 +231,7 @@ func TestUploadWithFakeCLI(t *testing.T) {
 }
 
 func TestUploadSyncsAllDirsOfOneRunInOneCall(t *testing.T) {
-	wandb := fakewandbtest.Build(t)
+	wandb := testbin.Build(t, "./testdata/fakewandb", "wandb")
 	first := copyRun(t, doneRun)
 	second := filepath.Join(t.TempDir(), "wandb", "offline-run-20210216_160000-g9dvvkua")
 	if err := os.MkdirAll(second, 0o755); err != nil {
@@ -262,7 +263,7 @@ func TestUploadSyncsAllDirsOfOneRunInOneCall(t *testing.T) {
 }
 
 func TestUploadRedactsLeakedKey(t *testing.T) {
-	wandb := fakewandbtest.Build(t)
+	wandb := testbin.Build(t, "./testdata/fakewandb", "wandb")
 	dir := copyRun(t, doneRun)
 	fakeLog := filepath.Join(t.TempDir(), "uploads.jsonl")
 	u := &Uploader{Wandb: wandb, Env: fakeEnv(t, "FAKE_WANDB_MODE=leak", "FAKE_WANDB_LOG="+fakeLog),
@@ -286,7 +287,7 @@ func TestUploadRedactsLeakedKey(t *testing.T) {
 }
 
 func TestUploadRetrySequence(t *testing.T) {
-	wandb := fakewandbtest.Build(t)
+	wandb := testbin.Build(t, "./testdata/fakewandb", "wandb")
 	dir := copyRun(t, doneRun)
 	state := filepath.Join(t.TempDir(), "calls")
 	u := &Uploader{Wandb: wandb, Env: fakeEnv(t, "WANDB_API_KEY="+testKey,
@@ -301,7 +302,7 @@ func TestUploadRetrySequence(t *testing.T) {
 }
 
 func TestUploadWritesCLILogsInWorkDir(t *testing.T) {
-	wandb := fakewandbtest.Build(t)
+	wandb := testbin.Build(t, "./testdata/fakewandb", "wandb")
 	work := filepath.Join(t.TempDir(), "scratch", "wandb-cwd")
 	u := &Uploader{Wandb: wandb, Env: fakeEnv(t, "WANDB_API_KEY="+testKey), WorkDir: work}
 	if res := u.Upload(context.Background(), []string{copyRun(t, doneRun)}); res.Outcome != ledger.OutcomeSuccess {
@@ -327,7 +328,7 @@ func processGone(pid int) bool {
 }
 
 func TestUploadKillsHungCLIAndItsChildren(t *testing.T) {
-	wandb := fakewandbtest.Build(t)
+	wandb := testbin.Build(t, "./testdata/fakewandb", "wandb")
 	tests := []struct {
 		name    string
 		cancel  bool
@@ -557,7 +558,7 @@ func TestUploadOutputKeepsTheTail(t *testing.T) {
 }
 
 func TestUploadReapsLingeringChildrenAfterSuccess(t *testing.T) {
-	wandb := fakewandbtest.Build(t)
+	wandb := testbin.Build(t, "./testdata/fakewandb", "wandb")
 	pidFile := filepath.Join(t.TempDir(), "child.pid")
 	u := &Uploader{Wandb: wandb, Grace: 300 * time.Millisecond,
 		Env: fakeEnv(t, "WANDB_API_KEY="+testKey, "FAKE_WANDB_SPAWN_CHILD=1", "FAKE_WANDB_PIDFILE="+pidFile)}
@@ -582,4 +583,91 @@ func TestUploadReapsLingeringChildrenAfterSuccess(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// The fake must keep the real CLI's contract (docs/wandb-sync-output.md), or the tests above
+// prove nothing about the real thing.
+func TestFakeWandbFollowsDocumentedOutput(t *testing.T) {
+	wandb := testbin.Build(t, "./testdata/fakewandb", "wandb")
+	run := func(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+		t.Helper()
+		cmd := exec.Command(wandb, args...)
+		cmd.Dir = t.TempDir()
+		cmd.Env = fakeEnv(t, append([]string{"WANDB_API_KEY=" + testKey}, env...)...)
+		var o, e strings.Builder
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return o.String(), e.String(), code
+	}
+
+	t.Run("version", func(t *testing.T) {
+		out, _, code := run(t, nil, "--version")
+		if out != "wandb, version 0.28.2\n" || code != 0 {
+			t.Errorf("--version = %q exit %d", out, code)
+		}
+	})
+	t.Run("missing path is a usage error", func(t *testing.T) {
+		_, errOut, code := run(t, nil, "sync", "/no/such/run")
+		want := "Usage: wandb sync [OPTIONS] [PATH]...\nTry 'wandb sync --help' for help.\n\n" +
+			"Error: Invalid value for '[PATH]...': Path '/no/such/run' does not exist.\n"
+		if errOut != want || code != 2 {
+			t.Errorf("stderr %q exit %d, want %q exit 2", errOut, code, want)
+		}
+	})
+	t.Run("success prints to stderr only and ends with Finished", func(t *testing.T) {
+		dir := copyRun(t, doneRun)
+		out, errOut, code := run(t, nil, "sync", dir)
+		lines := strings.Split(strings.TrimSpace(errOut), "\n")
+		if out != "" || code != 0 || lines[0] != "wandb: Using wandb beta sync. Turn this off with --legacy." ||
+			!strings.HasPrefix(lines[len(lines)-1], "wandb: [code-toad/g9dvvkua] Finished syncing ") {
+			t.Errorf("stdout %q exit %d stderr:\n%s", out, code, errOut)
+		}
+		if !markerExists(filepath.Join(dir, doneLog) + ".synced") {
+			t.Error("no marker")
+		}
+	})
+	t.Run("synced run is skipped", func(t *testing.T) {
+		dir := copyRun(t, doneRun)
+		if err := MarkSynced(filepath.Join(dir, doneLog)); err != nil {
+			t.Fatal(err)
+		}
+		_, errOut, code := run(t, nil, "sync", dir)
+		if code != 0 || !strings.Contains(errOut, "wandb: Skipped 1 synced run(s). Include with --no-skip-synced.\nwandb: No runs to sync.\n") {
+			t.Errorf("exit %d stderr:\n%s", code, errOut)
+		}
+	})
+	t.Run("one empty log aborts the whole call", func(t *testing.T) {
+		good := copyRun(t, doneRun)
+		empty := filepath.Join(t.TempDir(), "offline-run-20260101_000000-empty01")
+		if err := os.MkdirAll(empty, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(empty, "run-empty01.wandb"), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, errOut, code := run(t, nil, "sync", good, empty)
+		if code != 0 || !strings.Contains(errOut, `wandb: ERROR Failed to read "`+empty+`": transactionlog: bad header: EOF`) {
+			t.Errorf("exit %d stderr:\n%s", code, errOut)
+		}
+		if markerExists(filepath.Join(good, doneLog) + ".synced") {
+			t.Error("the good run was synced in an aborted call")
+		}
+	})
+	t.Run("legacy torn log warns and leaves no marker", func(t *testing.T) {
+		dir := copyRun(t, tornRun)
+		out, errOut, code := run(t, []string{"FAKE_WANDB_STYLE=legacy"}, "sync", dir)
+		if code != 0 || !strings.Contains(out, "/runs/l69sfsyk ... done.\n") ||
+			!strings.Contains(errOut, "wandb: WARNING .wandb file is incomplete") {
+			t.Errorf("exit %d stdout %q stderr %q", code, out, errOut)
+		}
+		if markerExists(filepath.Join(dir, tornLog) + ".synced") {
+			t.Error("legacy marked a torn run")
+		}
+	})
 }

@@ -58,3 +58,21 @@ func BenchmarkReadLarge(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadLargeHistory is BenchmarkReadLarge with a History callback, as the ledger's
+// metric extraction reads logs.
+func BenchmarkReadLargeHistory(b *testing.B) {
+	data := largeLog(b)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	var items int
+	opts := Options{History: func(int64, string, []byte) { items++ }}
+	for b.Loop() {
+		if _, err := Read(bytes.NewReader(data), opts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if items == 0 {
+		b.Fatal("History was never called")
+	}
+}

@@ -37,9 +37,9 @@ func FuzzRead(f *testing.F) {
 	f.Add([]byte(":W&B\xe1\xbe\x01"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var before, after runtime.MemStats
-		// runtime.ReadMemStats(&before)
+		runtime.ReadMemStats(&before)
 		info, err := Read(bytes.NewReader(data), Options{History: func(int64, string, []byte) {}})
-		// runtime.ReadMemStats(&after)
+		runtime.ReadMemStats(&after)
 		// Fixed buffers (the 256 KiB read buffer) plus a bounded amount per input byte: map
 		// entries for distinct keys and parsed values are the worst case.
 		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 2<<20+256*uint64(len(data)) {

@@ -42,7 +42,13 @@ func ReadFile(path string, opts Options) (*Info, error) {
 		return nil, fmt.Errorf("open .wandb log: %w", err)
 	}
 	defer f.Close()
-	info, err := Read(f, opts)
+	// A small log gets a buffer its own size: a backfill reads thousands of
+	// them, and a 256 KiB buffer each would be most of its work.
+	bufSize := readBufferSize
+	if st, err := f.Stat(); err == nil && st.Size() < readBufferSize {
+		bufSize = max(int(st.Size())+headerLen, 512)
+	}
+	info, err := read(f, opts, bufSize)
 	if info != nil {
 		info.Path = path
 	}
@@ -60,8 +66,14 @@ func ReadFile(path string, opts Options) (*Info, error) {
 // that ends inside a record sets Info.TornTail. A file holding only the header yields an Info
 // with no records.
 func Read(r io.Reader, opts Options) (*Info, error) {
+	return read(r, opts, readBufferSize)
+}
+
+// read needs a buffer that holds the whole layout-detection window, or the
+// whole file when it is smaller than that.
+func read(r io.Reader, opts Options, bufSize int) (*Info, error) {
 	cr := &countingReader{r: r}
-	br := bufio.NewReaderSize(cr, readBufferSize)
+	br := bufio.NewReaderSize(cr, bufSize)
 	hdr, err := br.Peek(headerLen)
 	if len(hdr) < headerLen {
 		if err != nil && !errors.Is(err, io.EOF) {

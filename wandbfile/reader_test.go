@@ -247,7 +247,10 @@ func TestChunkLayouts(t *testing.T) {
 				w.Summary([]wandbtest.Item{wandbtest.String("big", big)}, nil)
 				w.Exit(0, 5)
 			},
-			check: func(t *testing.T, _ []byte, info *Info) {
+			check: func(t *testing.T, data []byte, info *Info) {
+				if data[32768+6] != wandbtest.ChunkMiddle || data[2*32768+6] != wandbtest.ChunkLast {
+					t.Fatalf("writer did not split the record FIRST/MIDDLE/LAST across blocks")
+				}
 				if info.Summary["big"] != big || !info.Finished {
 					t.Errorf("multi-block record lost (finished=%v)", info.Finished)
 				}
@@ -476,6 +479,20 @@ func TestSummaryAndConfig(t *testing.T) {
 	cfg, _ := MarshalValue(info.Config)
 	if want := `{"lr":{"desc":null,"value":0.01}}`; string(cfg) != want {
 		t.Errorf("config = %s, want %s", cfg, want)
+	}
+}
+
+func TestOddKeysDoNotCrash(t *testing.T) {
+	data := buildLog(t, wandbtest.Options{}, func(w *wandbtest.Writer) {
+		start(w)
+		// A flat key holding NUL, then a nested key under the same first element.
+		w.Summary([]wandbtest.Item{wandbtest.JSON("a\x00b", "2"), wandbtest.Nested([]string{"a", "c"}, "1")}, nil)
+		w.Summary([]wandbtest.Item{wandbtest.JSON("a", "3"), wandbtest.JSON("", "not json")}, nil)
+	})
+	info := mustRead(t, data, Options{})
+	got, err := MarshalValue(info.Summary)
+	if want := `{"":"not json","a":3,"a\u0000b":2}`; err != nil || string(got) != want {
+		t.Errorf("summary = %s, %v; want %s", got, err, want)
 	}
 }
 

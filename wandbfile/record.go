@@ -1,7 +1,6 @@
 package wandbfile
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -121,8 +120,6 @@ func recordTypeOf(field protowire.Number) int {
 	}
 	return typeUnknown
 }
-
-var errMalformed = errors.New("malformed protobuf")
 
 // recordReader decodes Record payloads and accumulates the Info. History and summary values
 // stay raw bytes until finish: only the last value of each key is ever parsed.

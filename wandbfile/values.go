@@ -75,7 +75,7 @@ func (s *opSet) lookup(key []byte, path []string) *valueOp {
 	if len(s.nested) > 0 && s.nested[string(root)] > 0 {
 		prefix := op.name + pathSep
 		for k, o := range s.ops {
-			if strings.HasPrefix(k, prefix) {
+			if o.path != nil && strings.HasPrefix(k, prefix) {
 				delete(s.ops, k)
 				s.nested[o.path[0]]--
 				if s.nested[o.path[0]] == 0 {

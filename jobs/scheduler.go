@@ -1,0 +1,689 @@
+package jobs
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+
+	"github.com/runnerhq/runner/kernels"
+	"github.com/runnerhq/runner/ledger"
+)
+
+// Scheduler defaults.
+const (
+	DefaultSampleInterval = 5 * time.Second
+	DefaultReconcile      = 30 * time.Second
+)
+
+// Store is what the scheduler needs from the ledger (the scheduler is the
+// only part of jobs that knows the ledger; the rest stays free of it).
+type Store interface {
+	ListJobs(ctx context.Context, f ledger.JobFilter) ([]ledger.Job, error)
+	StartJob(ctx context.Context, id int64, s ledger.JobStart) (ledger.Job, bool, error)
+	RecordJobPIDs(ctx context.Context, id int64, supervisorPID, pid, pgid int, startTicks uint64) error
+	EndJob(ctx context.Context, id int64, e ledger.JobEnd) (ledger.Job, bool, error)
+	SkipJob(ctx context.Context, id int64, reason string) (bool, error)
+	SetJobReasons(ctx context.Context, reasons map[int64]string) error
+	SetJobTelemetry(ctx context.Context, id int64, peakMem uint64, meanUtil, energyJ *float64) error
+	SetGPUSnapshot(ctx context.Context, snapshotJSON string) error
+}
+
+var _ Store = (*ledger.DB)(nil)
+
+// Scheduler runs the job queue of one ledger: it places queued jobs on
+// GPUs, launches them through detached supervisors, records how they end,
+// and adopts jobs that outlived a previous daemon. It is event driven: it
+// plans when `runner submit`/`cancel` poke its socket, when a job's status
+// file records its end (fsnotify), on every GPU sample (foreign processes
+// come and go) and on a slow safety reconcile; nothing polls on the path
+// from one job's end to the next job's start.
+type Scheduler struct {
+	Store    Store
+	Inv      Inventory
+	Self     string // runner executable: supervisors run `Self _supervise`
+	StateDir string // the ledger's directory: jobs/<id>/output.log, jobs/status/<id>.json, runner.sock
+	WandbDir string // WANDB_DIR of every job
+	Logger   *slog.Logger
+	Now      func() time.Time
+
+	SampleInterval time.Duration // GPU telemetry and re-plan; default 5s
+	Reconcile      time.Duration // safety pass over running jobs; default 30s
+	Grace          time.Duration // SIGTERM to SIGKILL on timeout and cancel; default DefaultGrace
+
+	SockPath string      // default StateDir/runner.sock
+	SockMode fs.FileMode // default 0o600
+
+	// OnJobEnd is called with a job's run id once the job reached a final
+	// state (not when it is re-queued for a retry), so the run dirs it
+	// wrote become ready for upload at once. It runs on the scheduler's
+	// goroutine after the next placements were launched.
+	OnJobEnd func(runID string)
+
+	running map[int64]*runningJob
+	ended   []string // run ids whose OnJobEnd is due
+	dirty   bool     // something changed: plan again
+}
+
+type runningJob struct {
+	job         ledger.Job
+	agg         kernels.TelemetryAgg
+	samples     int
+	terminating bool
+	suspect     bool // not alive at the last check and no end recorded yet
+	// suspectSince is when the job's process was first seen gone while its
+	// supervisor still ran; a supervisor pid alive for long after that is
+	// most likely reused.
+	suspectSince time.Time
+}
+
+func (s *Scheduler) init() {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.SampleInterval <= 0 {
+		s.SampleInterval = DefaultSampleInterval
+	}
+	if s.Reconcile <= 0 {
+		s.Reconcile = DefaultReconcile
+	}
+	if s.Grace <= 0 {
+		s.Grace = DefaultGrace
+	}
+	if s.SockPath == "" {
+		s.SockPath = filepath.Join(s.StateDir, SockName)
+	}
+	if s.SockMode == 0 {
+		s.SockMode = 0o600
+	}
+	if s.Inv == nil {
+		s.Inv = NewNoGPUs("no GPU inventory configured")
+	}
+	s.running = map[int64]*runningJob{}
+}
+
+func (s *Scheduler) statusDir() string { return filepath.Join(s.StateDir, "jobs", "status") }
+
+// StatusPath and LogPath are where job id's supervisor records its status
+// and output. Status files share one directory so one watch covers them
+// all, and the jobs' log writes do not wake the scheduler.
+func (s *Scheduler) StatusPath(id int64) string {
+	return filepath.Join(s.statusDir(), strconv.FormatInt(id, 10)+".json")
+}
+
+// LogPath is job id's output log.
+func (s *Scheduler) LogPath(id int64) string {
+	return filepath.Join(s.StateDir, "jobs", strconv.FormatInt(id, 10), "output.log")
+}
+
+// Run schedules until ctx is done. Running jobs keep running when it
+// returns: their supervisors are detached, and the next Run adopts them.
+func (s *Scheduler) Run(ctx context.Context) error {
+	s.init()
+	if s.Self == "" || s.StateDir == "" {
+		return errors.New("scheduler: need the runner executable and a state dir")
+	}
+	if err := os.MkdirAll(s.statusDir(), 0o700); err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return fmt.Errorf("scheduler: watch job status: %w", err)
+	}
+	defer w.Close()
+	if err := w.Add(s.statusDir()); err != nil {
+		return fmt.Errorf("scheduler: watch %s: %w", s.statusDir(), err)
+	}
+	l, err := Listen(s.SockPath, s.SockMode)
+	if err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	defer l.Close()
+
+	if err := s.adopt(ctx); err != nil {
+		return err
+	}
+	s.sample(ctx)
+	sample := time.NewTicker(s.SampleInterval)
+	defer sample.Stop()
+	reconcile := time.NewTicker(s.Reconcile)
+	defer reconcile.Stop()
+	s.dirty = true
+	for {
+		for s.dirty && ctx.Err() == nil {
+			s.dirty = false
+			s.cancelRequested(ctx)
+			if err := s.schedule(ctx); err != nil && ctx.Err() == nil {
+				s.Logger.Error("schedule jobs", "error", err)
+			}
+		}
+		s.runHooks()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-l.C():
+			s.dirty = true
+		case ev, ok := <-w.Events:
+			if !ok {
+				return errors.New("scheduler: status watcher closed")
+			}
+			s.statusEvent(ctx, ev.Name)
+		case err := <-w.Errors:
+			// An overflow may have hidden an end: look at every running job.
+			s.Logger.Warn("job status watcher", "error", err)
+			s.checkRunning(ctx)
+			s.dirty = true
+		case <-sample.C:
+			s.sample(ctx)
+			s.checkRunning(ctx)
+			s.dirty = true
+		case <-reconcile.C:
+			s.checkRunning(ctx)
+			s.dirty = true
+		}
+	}
+}
+
+func (s *Scheduler) runHooks() {
+	ended := s.ended
+	s.ended = nil
+	if s.OnJobEnd == nil {
+		return
+	}
+	for _, runID := range ended {
+		s.OnJobEnd(runID)
+	}
+}
+
+// adopt takes over the jobs a previous daemon left running: the ended ones
+// are recorded, live ones (same pid and start time) are watched again, and
+// the rest are lost (and retried if they have retries left).
+func (s *Scheduler) adopt(ctx context.Context) error {
+	jobs, err := s.Store.ListJobs(ctx, ledger.JobFilter{States: []ledger.JobState{ledger.JobRunning}})
+	if err != nil {
+		return fmt.Errorf("scheduler: adopt running jobs: %w", err)
+	}
+	for _, j := range jobs {
+		rj := &runningJob{job: j}
+		s.running[j.ID] = rj
+		st, err := ReadStatus(j.StatusPath)
+		switch {
+		case err == nil && st.EndedAt != nil:
+			s.Logger.Info("job ended while the daemon was down", "job", j.ID)
+			s.finish(ctx, j.ID, st)
+		case err == nil && st.PID > 0 && Alive(st.PID, st.StartTicks):
+			if j.PID != st.PID || j.StartTicks != st.StartTicks {
+				if err := s.Store.RecordJobPIDs(ctx, j.ID, st.SupervisorPID, st.PID, st.PGID, st.StartTicks); err != nil {
+					return fmt.Errorf("scheduler: adopt job %d: %w", j.ID, err)
+				}
+				rj.job.SupervisorPID, rj.job.PID, rj.job.PGID, rj.job.StartTicks = st.SupervisorPID, st.PID, st.PGID, st.StartTicks
+			}
+			s.Logger.Info("adopted running job", "job", j.ID, "pid", st.PID)
+		case err != nil && j.PID > 0 && Alive(j.PID, j.StartTicks):
+			s.Logger.Warn("adopted running job without a status file", "job", j.ID, "pid", j.PID, "error", err)
+		default:
+			s.Logger.Warn("running job is gone without a recorded end", "job", j.ID, "pid", j.PID)
+			s.lost(ctx, j.ID)
+		}
+	}
+	return nil
+}
+
+// statusEvent handles a change in the status directory.
+func (s *Scheduler) statusEvent(ctx context.Context, name string) {
+	base := filepath.Base(name)
+	idStr, ok := strings.CutSuffix(base, ".json")
+	if !ok {
+		return
+	}
+	id, err := strconv.ParseInt(idStr, 10, 64)
+	if err != nil {
+		return
+	}
+	if _, ok := s.running[id]; !ok {
+		return
+	}
+	st, err := ReadStatus(name)
+	if err != nil || st.EndedAt == nil {
+		return
+	}
+	s.finish(ctx, id, st)
+}
+
+// checkRunning is the safety net behind the status events: it records ends
+// that were missed, and calls a job lost when its process is gone and no
+// end was recorded on two checks in a row (the supervisor writes the end
+// just after the process exits, so one check could fall in between).
+func (s *Scheduler) checkRunning(ctx context.Context) {
+	for id, rj := range s.running {
+		st, err := ReadStatus(rj.job.StatusPath)
+		if err == nil && st.EndedAt != nil {
+			s.finish(ctx, id, st)
+			continue
+		}
+		pid, ticks, sup := rj.job.PID, rj.job.StartTicks, rj.job.SupervisorPID
+		if err == nil && st.PID > 0 {
+			pid, ticks, sup = st.PID, st.StartTicks, st.SupervisorPID
+		}
+		// A live supervisor is about to record the end (it exits only after).
+		if Alive(pid, ticks) || (processExists(sup) && s.Now().Sub(rj.suspectSince) < time.Minute) {
+			if Alive(pid, ticks) {
+				rj.suspectSince = time.Time{}
+			} else if rj.suspectSince.IsZero() {
+				rj.suspectSince = s.Now()
+			}
+			rj.suspect = false
+			continue
+		}
+		if !rj.suspect {
+			rj.suspect = true
+			continue
+		}
+		s.Logger.Warn("running job is gone without a recorded end", "job", id, "pid", pid)
+		s.lost(ctx, id)
+	}
+}
+
+func (s *Scheduler) lost(ctx context.Context, id int64) {
+	j, ok, err := s.Store.EndJob(ctx, id, ledger.JobEnd{Lost: true})
+	s.ended1(id, j, ok, err)
+}
+
+// finish records the end a supervisor wrote.
+func (s *Scheduler) finish(ctx context.Context, id int64, st Status) {
+	if rj := s.running[id]; rj != nil && rj.samples > 0 {
+		s.storeTelemetry(ctx, rj)
+	}
+	e := ledger.JobEnd{ExitCode: st.ExitCode, Signal: st.Signal, Reason: st.Reason}
+	if st.EndedAt != nil {
+		e.EndedAt = *st.EndedAt
+	}
+	j, ok, err := s.Store.EndJob(ctx, id, e)
+	s.ended1(id, j, ok, err)
+}
+
+func (s *Scheduler) ended1(id int64, j ledger.Job, ok bool, err error) {
+	if err != nil {
+		// Keep it in the running set: the next check records it again.
+		s.Logger.Error("record job end", "job", id, "error", err)
+		return
+	}
+	delete(s.running, id)
+	s.dirty = true
+	if !ok {
+		return
+	}
+	s.Logger.Info("job ended", "job", id, "state", j.State, "reason", j.Reason, "exit_code", j.ExitCode, "signal", j.Signal)
+	if j.State.Ended() {
+		s.ended = append(s.ended, j.RunID)
+	}
+}
+
+// cancelRequested stops the process groups of running jobs that
+// `runner cancel` asked to stop. The supervisor records the signal, and
+// EndJob turns it into cancelled.
+func (s *Scheduler) cancelRequested(ctx context.Context) {
+	if len(s.running) == 0 {
+		return
+	}
+	jobs, err := s.Store.ListJobs(ctx, ledger.JobFilter{States: []ledger.JobState{ledger.JobRunning}, CancelRequested: true})
+	if err != nil {
+		s.Logger.Error("list cancelled jobs", "error", err)
+		return
+	}
+	for _, j := range jobs {
+		rj := s.running[j.ID]
+		if rj == nil || rj.terminating {
+			continue
+		}
+		rj.job.CancelRequested = true
+		// A pgid, like a pid, can be reused once the job is gone.
+		if !Alive(rj.job.PID, rj.job.StartTicks) {
+			continue // checkRunning records the end or calls it lost
+		}
+		rj.terminating = true
+		pgid, grace := rj.job.PGID, s.Grace
+		s.Logger.Info("cancelling job", "job", j.ID, "pgid", pgid)
+		go func() {
+			if err := Terminate(pgid, grace); err != nil && !errors.Is(err, ErrNotRunning) {
+				s.Logger.Error("cancel job", "job", j.ID, "error", err)
+			}
+		}()
+	}
+}
+
+// schedule resolves dependencies, plans and launches what can start.
+func (s *Scheduler) schedule(ctx context.Context) error {
+	queued, err := s.Store.ListJobs(ctx, ledger.JobFilter{States: []ledger.JobState{ledger.JobQueued}})
+	if err != nil || len(queued) == 0 {
+		return err
+	}
+	var depIDs []int64
+	for _, j := range queued {
+		depIDs = append(depIDs, j.After...)
+	}
+	deps := map[int64]ledger.JobState{}
+	if len(depIDs) > 0 {
+		slices.Sort(depIDs)
+		dj, err := s.Store.ListJobs(ctx, ledger.JobFilter{IDs: slices.Compact(depIDs)})
+		if err != nil {
+			return err
+		}
+		for _, d := range dj {
+			deps[d.ID] = d.State
+		}
+	}
+	reasons := map[int64]string{}
+	byID := map[int64]ledger.Job{}
+	var wants []Want
+	needGPUs := false
+	for _, j := range queued {
+		waitFor, skip := "", ""
+		for _, d := range j.After {
+			st, ok := deps[d]
+			switch {
+			case !ok:
+				skip = fmt.Sprintf("dependency %d does not exist", d)
+			case st == ledger.JobSucceeded:
+			case st.Ended():
+				skip = fmt.Sprintf("dependency %d %s", d, st)
+			case waitFor == "":
+				waitFor = fmt.Sprintf("waiting for job %d (%s)", d, st)
+			}
+			if skip != "" {
+				break
+			}
+		}
+		switch {
+		case skip != "":
+			ok, err := s.Store.SkipJob(ctx, j.ID, skip)
+			if err != nil {
+				return err
+			}
+			if ok {
+				s.Logger.Info("job skipped", "job", j.ID, "reason", skip)
+				s.ended = append(s.ended, j.RunID)
+				s.dirty = true // jobs that depend on this one
+			}
+		case waitFor != "":
+			reasons[j.ID] = waitFor
+		default:
+			byID[j.ID] = j
+			wants = append(wants, Want{JobID: j.ID, GPUs: j.GPUs, GPUMem: j.GPUMem, Priority: j.Priority,
+				SubmittedAt: j.SubmittedAt, Timeout: j.Timeout})
+			needGPUs = needGPUs || j.GPUs > 0
+		}
+	}
+	var devs []Device
+	noGPUs := Reason(s.Inv)
+	if needGPUs {
+		if devs, err = s.Inv.Devices(ctx); err != nil {
+			noGPUs = "GPU inventory failed: " + err.Error()
+			devs = nil
+		}
+	}
+	now := s.Now()
+	dec := Plan(now, devs, noGPUs, s.held(), s.ownPIDs(devs), wants)
+	for id, why := range dec.Waiting {
+		reasons[id] = why
+	}
+	if err := s.Store.SetJobReasons(ctx, reasons); err != nil {
+		return err
+	}
+	// Launch in queue order, so equal jobs start in the order users expect.
+	slices.SortStableFunc(wants, func(a, b Want) int {
+		if c := cmp.Compare(b.Priority, a.Priority); c != 0 {
+			return c
+		}
+		if c := a.SubmittedAt.Compare(b.SubmittedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.JobID, b.JobID)
+	})
+	for _, w := range wants {
+		if uuids, ok := dec.Start[w.JobID]; ok && ctx.Err() == nil {
+			s.launch(ctx, byID[w.JobID], uuids)
+		}
+	}
+	return nil
+}
+
+// held lists the GPUs of running jobs with their latest possible end.
+func (s *Scheduler) held() []Held {
+	var out []Held
+	for id, rj := range s.running {
+		if len(rj.job.GPUUUIDs) == 0 {
+			continue
+		}
+		h := Held{JobID: id, UUIDs: rj.job.GPUUUIDs}
+		if rj.job.Timeout > 0 && rj.job.StartedAt != nil {
+			// The supervisor needs the grace on top of the timeout to kill it.
+			t := rj.job.StartedAt.Add(rj.job.Timeout + s.Grace)
+			h.Ends = &t
+		}
+		out = append(out, h)
+	}
+	return out
+}
+
+// ownPIDs are the processes in the running jobs' process groups: their
+// GPU processes are not foreign. /proc is read only when a GPU shows any
+// process at all.
+func (s *Scheduler) ownPIDs(devs []Device) map[int]bool {
+	own := map[int]bool{}
+	anyProcs := false
+	for _, d := range devs {
+		anyProcs = anyProcs || len(d.Procs) > 0
+	}
+	if !anyProcs || len(s.running) == 0 {
+		return own
+	}
+	groups := map[int]bool{}
+	for _, rj := range s.running {
+		if rj.job.PGID > 0 {
+			groups[rj.job.PGID] = true
+		}
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return own
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if _, pgrp, _, err := procStat(pid); err == nil && groups[pgrp] {
+			own[pid] = true
+		}
+	}
+	return own
+}
+
+// launch starts one planned job.
+func (s *Scheduler) launch(ctx context.Context, j ledger.Job, uuids []string) {
+	logPath, statusPath := s.LogPath(j.ID), s.StatusPath(j.ID)
+	started, ok, err := s.Store.StartJob(ctx, j.ID, ledger.JobStart{GPUUUIDs: uuids, LogPath: logPath, StatusPath: statusPath})
+	if err != nil {
+		s.Logger.Error("start job", "job", j.ID, "error", err)
+		return
+	}
+	if !ok {
+		return // cancelled meanwhile
+	}
+	rj := &runningJob{job: started}
+	s.running[j.ID] = rj
+	spec := Spec{
+		ID: j.ID, Argv: j.Argv, Dir: j.Cwd, Env: j.Env, LogPath: logPath, StatusPath: statusPath,
+		GPUUUIDs: uuids, RunID: j.RunID, WandbDir: s.WandbDir, Timeout: j.Timeout, Grace: s.Grace,
+	}
+	supervisor, lerr := Launch(s.Self, spec)
+	st, rerr := ReadStatus(statusPath)
+	switch {
+	case rerr == nil && st.EndedAt != nil:
+		// Could not start, or already done: record it now.
+		s.finish(ctx, j.ID, st)
+	case rerr == nil && st.PID > 0:
+		if err := s.Store.RecordJobPIDs(ctx, j.ID, supervisor, st.PID, st.PGID, st.StartTicks); err != nil {
+			s.Logger.Error("record job processes", "job", j.ID, "error", err)
+		}
+		rj.job.SupervisorPID, rj.job.PID, rj.job.PGID, rj.job.StartTicks = supervisor, st.PID, st.PGID, st.StartTicks
+		s.Logger.Info("job started", "job", j.ID, "pid", st.PID, "gpus", uuids, "run_id", j.RunID)
+	default:
+		reason := "launch failed"
+		if lerr != nil {
+			reason += ": " + lerr.Error()
+		}
+		s.Logger.Error("launch job", "job", j.ID, "error", lerr)
+		jj, ok, err := s.Store.EndJob(ctx, j.ID, ledger.JobEnd{Reason: reason})
+		s.ended1(j.ID, jj, ok, err)
+	}
+}
+
+// sample reads the GPUs once: telemetry of the running jobs and the
+// snapshot that `runner status` and `runner gpus` show.
+func (s *Scheduler) sample(ctx context.Context) {
+	devs, err := s.Inv.Devices(ctx)
+	if err != nil {
+		s.Logger.Debug("sample GPUs", "error", err)
+		return
+	}
+	byUUID := map[string]Device{}
+	for _, d := range devs {
+		byUUID[d.UUID] = d
+	}
+	now := s.Now()
+	holder := map[string]int64{}
+	for id, rj := range s.running {
+		if len(rj.job.GPUUUIDs) == 0 {
+			continue
+		}
+		ts := kernels.TelemetrySample{At: now}
+		utilSum, utilN := 0, 0
+		var power, energy float64
+		havePower, haveEnergy := true, true
+		for _, u := range rj.job.GPUUUIDs {
+			holder[u] = id
+			d, ok := byUUID[u]
+			if !ok {
+				havePower, haveEnergy = false, false
+				continue
+			}
+			ts.MemUsed += d.MemUsed
+			if d.Util != nil {
+				utilSum += *d.Util
+				utilN++
+			}
+			if d.Power != nil {
+				power += *d.Power
+			} else {
+				havePower = false
+			}
+			if d.Energy != nil {
+				energy += *d.Energy
+			} else {
+				haveEnergy = false
+			}
+		}
+		if utilN > 0 {
+			u := utilSum / utilN
+			ts.Util = &u
+		}
+		if havePower {
+			ts.Power = &power
+		}
+		if haveEnergy {
+			ts.Energy = &energy
+		}
+		rj.agg.Add(ts)
+		rj.samples++
+		s.storeTelemetry(ctx, rj)
+	}
+	snap := NewSnapshot(s.Inv, devs, holder)
+	b, err := json.Marshal(snap)
+	if err == nil {
+		err = s.Store.SetGPUSnapshot(ctx, string(b))
+	}
+	if err != nil && ctx.Err() == nil {
+		s.Logger.Error("store GPU snapshot", "error", err)
+	}
+}
+
+func (s *Scheduler) storeTelemetry(ctx context.Context, rj *runningJob) {
+	peak, util, energy := rj.agg.Result()
+	if err := s.Store.SetJobTelemetry(ctx, rj.job.ID, peak, util, energy); err != nil && ctx.Err() == nil {
+		s.Logger.Error("store job telemetry", "job", rj.job.ID, "error", err)
+	}
+}
+
+// Snapshot is the GPU view the daemon stores in the ledger each sample and
+// `runner gpus --json` prints.
+type Snapshot struct {
+	Inventory string      `json:"inventory"` // nvml, fake, none
+	Reason    *string     `json:"reason"`    // why there are no GPUs, for "none"
+	GPUs      []GPUStatus `json:"gpus"`
+}
+
+// GPUStatus is one GPU in a Snapshot.
+type GPUStatus struct {
+	Index       int          `json:"index"`
+	UUID        string       `json:"uuid"`
+	Name        string       `json:"name"`
+	MemoryTotal uint64       `json:"memory_total_bytes"`
+	MemoryUsed  uint64       `json:"memory_used_bytes"`
+	Util        *int         `json:"util_percent"`
+	PowerW      *float64     `json:"power_w"`
+	EnergyJ     *float64     `json:"energy_j"`
+	Processes   []GPUProcess `json:"processes"`
+	HeldBy      *int64       `json:"held_by_job"`
+}
+
+// GPUProcess is a compute process on a GPU.
+type GPUProcess struct {
+	PID        int     `json:"pid"`
+	UsedMemory *uint64 `json:"used_memory_bytes"`
+}
+
+// NewSnapshot describes devs; heldBy maps GPU UUIDs to the job holding them.
+func NewSnapshot(inv Inventory, devs []Device, heldBy map[string]int64) Snapshot {
+	snap := Snapshot{Inventory: inv.Name(), GPUs: []GPUStatus{}}
+	if len(devs) == 0 {
+		r := Reason(inv)
+		snap.Reason = &r
+	}
+	for _, d := range devs {
+		g := GPUStatus{Index: d.Index, UUID: d.UUID, Name: d.Name, MemoryTotal: d.MemTotal, MemoryUsed: d.MemUsed,
+			Util: d.Util, PowerW: d.Power, EnergyJ: d.Energy, Processes: []GPUProcess{}}
+		for _, p := range d.Procs {
+			g.Processes = append(g.Processes, GPUProcess{PID: p.PID, UsedMemory: p.UsedMem})
+		}
+		if id, ok := heldBy[d.UUID]; ok {
+			g.HeldBy = &id
+		}
+		snap.GPUs = append(snap.GPUs, g)
+	}
+	return snap
+}
+
+// processExists reports whether pid is a live (non-zombie) process.
+func processExists(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	state, _, _, err := procStat(pid)
+	return err == nil && state != 'Z' && state != 'X'
+}

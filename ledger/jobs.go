@@ -1,0 +1,621 @@
+package ledger
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// JobState is a job's place in the queue (SPEC.md "GPU jobs"). The same
+// values are enforced by a CHECK constraint on jobs.state.
+type JobState string
+
+const (
+	JobQueued    JobState = "queued"    // waiting for its dependencies or GPUs
+	JobRunning   JobState = "running"   // launched; a supervisor process owns it
+	JobSucceeded JobState = "succeeded" // exit code 0
+	JobFailed    JobState = "failed"    // non-zero exit, signal, timeout, start failure; retries used up
+	JobCancelled JobState = "cancelled" // runner cancel
+	JobSkipped   JobState = "skipped"   // a dependency did not succeed
+	JobLost      JobState = "lost"      // its process vanished without a recorded end; retries used up
+)
+
+// AllJobStates lists the job states in display order.
+var AllJobStates = []JobState{JobQueued, JobRunning, JobSucceeded, JobFailed, JobCancelled, JobSkipped, JobLost}
+
+// Ended reports whether s is terminal.
+func (s JobState) Ended() bool { return s != JobQueued && s != JobRunning }
+
+// Sentinel errors of the jobs API.
+var (
+	// ErrSecretInEnv: a --env value names a secret that must never be stored.
+	ErrSecretInEnv = errors.New("secrets may not be passed with --env")
+	// ErrJobEnded: the job already ended (cancel of a finished job).
+	ErrJobEnded = errors.New("job already ended")
+	// ErrBadJob: a submission is malformed (usage error for the CLI).
+	ErrBadJob = errors.New("invalid job")
+)
+
+// Job is one row of the jobs table.
+type Job struct {
+	ID       int64
+	Name     string
+	Argv     []string
+	Cwd      string
+	Env      []string // K=V from --env
+	GPUs     int
+	GPUMem   uint64 // bytes; 0 = any
+	Priority int
+	Retries  int
+	Attempts int // launches so far
+	Timeout  time.Duration
+	After    []int64
+	SameRun  bool
+	RunID    string
+
+	State       JobState
+	Reason      string // why it waits, was skipped, failed or retried
+	SubmittedAt time.Time
+	StartedAt   *time.Time
+	EndedAt     *time.Time
+	ExitCode    *int
+	Signal      string
+
+	GPUUUIDs        []string
+	SupervisorPID   int
+	PID, PGID       int
+	StartTicks      uint64
+	LogPath         string
+	StatusPath      string
+	CancelRequested bool
+
+	PeakMem  *uint64
+	MeanUtil *float64
+	EnergyJ  *float64
+}
+
+// JobSpec is what `runner submit` asks for.
+type JobSpec struct {
+	Name     string
+	Argv     []string
+	Cwd      string
+	Env      []string
+	GPUs     int
+	GPUMem   uint64
+	Priority int
+	Retries  int
+	Timeout  time.Duration
+	After    []int64
+	SameRun  bool // reuse the run id of the only After job
+}
+
+// secretEnvKeys never go into the ledger: the job inherits them from the
+// daemon's environment instead.
+var secretEnvKeys = map[string]bool{"WANDB_API_KEY": true}
+
+func (s JobSpec) validate() error {
+	switch {
+	case len(s.Argv) == 0 || s.Argv[0] == "":
+		return fmt.Errorf("%w: no command (give it after --)", ErrBadJob)
+	case s.GPUs < 0:
+		return fmt.Errorf("%w: --gpus %d is negative", ErrBadJob, s.GPUs)
+	case s.Retries < 0:
+		return fmt.Errorf("%w: --retries %d is negative", ErrBadJob, s.Retries)
+	case s.Timeout < 0:
+		return fmt.Errorf("%w: --timeout is negative", ErrBadJob)
+	case s.SameRun && len(s.After) != 1:
+		return fmt.Errorf("%w: --same-run needs exactly one --after (got %d)", ErrBadJob, len(s.After))
+	}
+	for _, kv := range s.Env {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("%w: --env %q: want KEY=VALUE", ErrBadJob, kv)
+		}
+		if secretEnvKeys[k] {
+			return fmt.Errorf("%w: %s (the job inherits it from the daemon's environment)", ErrSecretInEnv, k)
+		}
+	}
+	return nil
+}
+
+const jobCols = `id, name, argv, cwd, env, gpus, gpu_mem, priority, retries, attempts, timeout_ms, after_ids,
+	same_run, run_id, state, reason, submitted_at, started_at, ended_at, exit_code, signal, gpu_uuids,
+	supervisor_pid, pid, pgid, start_ticks, log_path, status_path, cancel_requested, peak_mem, mean_util, energy_j`
+
+func scanJob(s scanner) (Job, error) {
+	var (
+		j                                 Job
+		argv, env, after, uuids           string
+		gpuMem, timeout, submitted, ticks int64
+		started, ended, exitCode, peak    sql.NullInt64
+		meanUtil, energy                  sql.NullFloat64
+		sameRun, cancel                   bool
+	)
+	err := s.Scan(&j.ID, &j.Name, &argv, &j.Cwd, &env, &j.GPUs, &gpuMem, &j.Priority, &j.Retries, &j.Attempts,
+		&timeout, &after, &sameRun, &j.RunID, &j.State, &j.Reason, &submitted, &started, &ended, &exitCode,
+		&j.Signal, &uuids, &j.SupervisorPID, &j.PID, &j.PGID, &ticks, &j.LogPath, &j.StatusPath, &cancel,
+		&peak, &meanUtil, &energy)
+	if err != nil {
+		return Job{}, err
+	}
+	j.Argv, j.Env, j.GPUUUIDs = decodeList(argv), decodeList(env), decodeList(uuids)
+	_ = json.Unmarshal([]byte(after), &j.After)
+	j.GPUMem, j.Timeout, j.StartTicks = uint64(gpuMem), time.Duration(timeout)*time.Millisecond, uint64(ticks)
+	j.SameRun, j.CancelRequested = sameRun, cancel
+	j.SubmittedAt = fromMS(submitted)
+	j.StartedAt, j.EndedAt = fromNullMS(started), fromNullMS(ended)
+	if exitCode.Valid {
+		v := int(exitCode.Int64)
+		j.ExitCode = &v
+	}
+	if peak.Valid {
+		v := uint64(peak.Int64)
+		j.PeakMem = &v
+	}
+	if meanUtil.Valid {
+		j.MeanUtil = &meanUtil.Float64
+	}
+	if energy.Valid {
+		j.EnergyJ = &energy.Float64
+	}
+	return j, nil
+}
+
+// NewRunID returns a fresh W&B run id: 8 characters of [a-z0-9], as wandb
+// generates them.
+func NewRunID() string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics rather than return an error)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b[:])
+}
+
+func jobSubject(id int64) string { return strconv.FormatInt(id, 10) }
+
+// jobEvent logs a job's state change as "from -> to: why".
+func jobEvent(ctx context.Context, tx *sql.Tx, at int64, id int64, from, to JobState, why string) error {
+	msg := fmt.Sprintf("%s -> %s", from, to)
+	if why != "" {
+		msg += ": " + why
+	}
+	return addEvent(ctx, tx, at, "job.state", jobSubject(id), msg)
+}
+
+// SubmitJob queues a job and returns it. A malformed spec gives an error
+// wrapping ErrBadJob or ErrSecretInEnv; an --after id that does not exist
+// gives one wrapping ErrNotFound that names it. With SameRun the job gets
+// the run id of its dependency, else a fresh one.
+func (db *DB) SubmitJob(ctx context.Context, s JobSpec) (Job, error) {
+	if err := s.validate(); err != nil {
+		return Job{}, err
+	}
+	var out Job
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		runID := NewRunID()
+		for _, dep := range s.After {
+			var depRun string
+			err := tx.QueryRowContext(ctx, `SELECT run_id FROM jobs WHERE id = ?`, dep).Scan(&depRun)
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("--after %d: no such job: %w", dep, ErrNotFound)
+			}
+			if err != nil {
+				return fmt.Errorf("ledger: submit job: %w", err)
+			}
+			if s.SameRun {
+				runID = depRun
+			}
+		}
+		after, _ := json.Marshal(s.After)
+		if s.After == nil {
+			after = []byte("[]")
+		}
+		now := ms(db.now())
+		j, err := scanJob(tx.QueryRowContext(ctx, `INSERT INTO jobs (name, argv, cwd, env, gpus, gpu_mem, priority,
+			retries, timeout_ms, after_ids, same_run, run_id, state, submitted_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?) RETURNING `+jobCols,
+			s.Name, encodeList(s.Argv), s.Cwd, encodeList(s.Env), s.GPUs, int64(s.GPUMem), s.Priority,
+			s.Retries, s.Timeout.Milliseconds(), string(after), s.SameRun, runID, now))
+		if err != nil {
+			return fmt.Errorf("ledger: submit job: %w", err)
+		}
+		if err := linkRuns(ctx, tx, j.ID, runID); err != nil {
+			return err
+		}
+		out = j
+		return jobEvent(ctx, tx, now, j.ID, "new", JobQueued, "submitted")
+	})
+	return out, err
+}
+
+// linkRuns records job id as the producer of the runs with its run id that
+// no job claims yet.
+func linkRuns(ctx context.Context, tx *sql.Tx, id int64, runID string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE runs SET job_id = ? WHERE run_id = ? AND job_id IS NULL`, id, runID); err != nil {
+		return fmt.Errorf("ledger: link runs of job %d: %w", id, err)
+	}
+	return nil
+}
+
+// jobForRunSQL picks the job that produced a run with run id ?: the one
+// running now, else the newest.
+const jobForRunSQL = `(SELECT id FROM jobs WHERE run_id = ? AND run_id != '' ORDER BY state = 'running' DESC, id DESC LIMIT 1)`
+
+// GetJob returns job id, or an error wrapping ErrNotFound.
+func (db *DB) GetJob(ctx context.Context, id int64) (Job, error) {
+	j, err := scanJob(db.r.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Job{}, fmt.Errorf("job %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Job{}, fmt.Errorf("ledger: get job %d: %w", id, err)
+	}
+	return j, nil
+}
+
+// JobFilter selects jobs for ListJobs; zero fields do not filter.
+type JobFilter struct {
+	States          []JobState
+	RunID           string
+	CancelRequested bool // only jobs with a cancel request
+	IDs             []int64
+}
+
+// ListJobs returns the matching jobs ordered by id.
+func (db *DB) ListJobs(ctx context.Context, f JobFilter) ([]Job, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if len(f.States) > 0 {
+		ph, a := placeholders(f.States)
+		where = append(where, "state IN ("+ph+")")
+		args = append(args, a...)
+	}
+	if f.RunID != "" {
+		where = append(where, "run_id = ?")
+		args = append(args, f.RunID)
+	}
+	if f.CancelRequested {
+		where = append(where, "cancel_requested = 1")
+	}
+	if len(f.IDs) > 0 {
+		where = append(where, "id IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(f.IDs)), ", ")+")")
+		for _, id := range f.IDs {
+			args = append(args, id)
+		}
+	}
+	q := `SELECT ` + jobCols + ` FROM jobs`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	rows, err := db.r.QueryContext(ctx, q+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: list jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: list jobs: %w", err)
+		}
+		out = append(out, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: list jobs: %w", err)
+	}
+	return out, nil
+}
+
+// JobStart is what the scheduler records when it takes a queued job.
+type JobStart struct {
+	GPUUUIDs   []string
+	LogPath    string
+	StatusPath string
+}
+
+// StartJob moves a queued job to running in one UPDATE ... RETURNING
+// (attempts+1, started_at now, its GPUs and files) and links the runs with
+// its run id. ok is false, with no change, when the job is not queued any
+// more (cancelled meanwhile).
+func (db *DB) StartJob(ctx context.Context, id int64, s JobStart) (j Job, ok bool, err error) {
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		now := ms(db.now())
+		uuids := s.GPUUUIDs
+		if uuids == nil {
+			uuids = []string{}
+		}
+		b, _ := json.Marshal(uuids)
+		var e error
+		j, e = scanJob(tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'running', attempts = attempts + 1,
+			started_at = ?, ended_at = NULL, exit_code = NULL, signal = '', reason = '', gpu_uuids = ?,
+			log_path = ?, status_path = ?, supervisor_pid = 0, pid = 0, pgid = 0, start_ticks = 0
+			WHERE id = ? AND state = 'queued' RETURNING `+jobCols, now, string(b), s.LogPath, s.StatusPath, id))
+		if errors.Is(e, sql.ErrNoRows) {
+			ok = false
+			return nil
+		}
+		if e != nil {
+			return fmt.Errorf("ledger: start job %d: %w", id, e)
+		}
+		ok = true
+		// Runs of this run id seen from now on belong to this job.
+		if _, e := tx.ExecContext(ctx, `UPDATE runs SET job_id = ? WHERE run_id = ? AND job_id IS NULL`, id, j.RunID); e != nil {
+			return fmt.Errorf("ledger: link runs of job %d: %w", id, e)
+		}
+		why := fmt.Sprintf("attempt %d", j.Attempts)
+		if len(j.GPUUUIDs) > 0 {
+			why += " on " + strings.Join(j.GPUUUIDs, ",")
+		}
+		return jobEvent(ctx, tx, now, id, JobQueued, JobRunning, why)
+	})
+	return j, ok, err
+}
+
+// RecordJobPIDs stores the processes of a running job (for adoption after
+// a daemon restart).
+func (db *DB) RecordJobPIDs(ctx context.Context, id int64, supervisorPID, pid, pgid int, startTicks uint64) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET supervisor_pid = ?, pid = ?, pgid = ?, start_ticks = ?
+			WHERE id = ? AND state = 'running'`, supervisorPID, pid, pgid, int64(startTicks), id); err != nil {
+			return fmt.Errorf("ledger: record pids of job %d: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// JobEnd is how a running job ended, as its supervisor recorded it (or
+// Lost when nothing was recorded and its process is gone).
+type JobEnd struct {
+	EndedAt  time.Time // zero: now
+	ExitCode *int
+	Signal   string
+	Reason   string // "timeout", "cancelled", "start failed: ...", or ""
+	Lost     bool
+}
+
+// EndJob records the end of a running job and decides its state:
+// cancelled when a cancel was requested (or the supervisor was cancelled),
+// succeeded on exit 0, lost or failed otherwise. A failed or lost job with
+// retries left goes back to queued with the same id and run id. It returns
+// the job as stored; ok is false (no change) when the job was not running.
+func (db *DB) EndJob(ctx context.Context, id int64, e JobEnd) (j Job, ok bool, err error) {
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		cur, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("job %d: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("ledger: end job %d: %w", id, err)
+		}
+		if cur.State != JobRunning {
+			j, ok = cur, false
+			return nil
+		}
+		now := db.now()
+		ended := e.EndedAt
+		if ended.IsZero() {
+			ended = now
+		}
+		to, why := outcome(cur, e)
+		retry := (to == JobFailed || to == JobLost) && cur.Attempts <= cur.Retries
+		if retry {
+			why = fmt.Sprintf("retry %d of %d after: %s", cur.Attempts, cur.Retries, why)
+			_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued', reason = ?, ended_at = ?, exit_code = ?,
+				signal = ?, cancel_requested = 0 WHERE id = ?`, why, ms(ended), intPtr(e.ExitCode), e.Signal, id)
+			if err == nil {
+				err = jobEvent(ctx, tx, ms(now), id, JobRunning, JobQueued, why)
+			}
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, ended_at = ?, exit_code = ?,
+				signal = ? WHERE id = ?`, to, why, ms(ended), intPtr(e.ExitCode), e.Signal, id)
+			if err == nil {
+				err = jobEvent(ctx, tx, ms(now), id, JobRunning, to, why)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("ledger: end job %d: %w", id, err)
+		}
+		j, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+		ok = err == nil
+		return err
+	})
+	return j, ok, err
+}
+
+// outcome maps how a job ended to its terminal state and a reason.
+func outcome(cur Job, e JobEnd) (JobState, string) {
+	switch {
+	case cur.CancelRequested || e.Reason == "cancelled":
+		return JobCancelled, "cancelled"
+	case e.Lost:
+		return JobLost, "its process vanished without a recorded exit"
+	case e.Reason == "timeout":
+		return JobFailed, fmt.Sprintf("timeout after %s", cur.Timeout)
+	case e.Reason != "":
+		return JobFailed, e.Reason
+	case e.ExitCode != nil && *e.ExitCode == 0:
+		return JobSucceeded, ""
+	case e.ExitCode != nil:
+		return JobFailed, fmt.Sprintf("exit code %d", *e.ExitCode)
+	case e.Signal != "":
+		return JobFailed, "killed by " + e.Signal
+	}
+	return JobFailed, "ended without an exit status"
+}
+
+// SkipJob moves a queued job to skipped with the reason (a dependency did
+// not succeed); false if it was not queued.
+func (db *DB) SkipJob(ctx context.Context, id int64, reason string) (bool, error) {
+	var ok bool
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		now := ms(db.now())
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'skipped', reason = ?, ended_at = ? WHERE id = ? AND state = 'queued'`,
+			reason, now, id)
+		if err != nil {
+			return fmt.Errorf("ledger: skip job %d: %w", id, err)
+		}
+		n, _ := res.RowsAffected()
+		ok = n > 0
+		if !ok {
+			return nil
+		}
+		return jobEvent(ctx, tx, now, id, JobQueued, JobSkipped, reason)
+	})
+	return ok, err
+}
+
+// SetJobReasons stores why queued jobs wait (shown by `runner jobs`); only
+// changed reasons are written.
+func (db *DB) SetJobReasons(ctx context.Context, reasons map[int64]string) error {
+	if len(reasons) == 0 {
+		return nil
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `UPDATE jobs SET reason = ? WHERE id = ? AND state = 'queued' AND reason != ?`)
+		if err != nil {
+			return fmt.Errorf("ledger: job reasons: %w", err)
+		}
+		defer st.Close()
+		for id, r := range reasons {
+			if _, err := st.ExecContext(ctx, r, id, r); err != nil {
+				return fmt.Errorf("ledger: job %d reason: %w", id, err)
+			}
+		}
+		return nil
+	})
+}
+
+// CancelJob cancels a job: a queued one becomes cancelled at once, a
+// running one gets cancel_requested (the scheduler stops its process group
+// and records the end). It returns the job after the change; a job that
+// already ended gives an error wrapping ErrJobEnded, an unknown id one
+// wrapping ErrNotFound.
+func (db *DB) CancelJob(ctx context.Context, id int64) (Job, error) {
+	var out Job
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		cur, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("job %d: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("ledger: cancel job %d: %w", id, err)
+		}
+		now := ms(db.now())
+		switch cur.State {
+		case JobQueued:
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled', reason = 'cancelled', ended_at = ?,
+				cancel_requested = 1 WHERE id = ?`, now, id); err != nil {
+				return fmt.Errorf("ledger: cancel job %d: %w", id, err)
+			}
+			if err := jobEvent(ctx, tx, now, id, JobQueued, JobCancelled, "cancelled before it started"); err != nil {
+				return err
+			}
+		case JobRunning:
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET cancel_requested = 1 WHERE id = ?`, id); err != nil {
+				return fmt.Errorf("ledger: cancel job %d: %w", id, err)
+			}
+			if err := addEvent(ctx, tx, now, "job.cancel", jobSubject(id), "cancel requested"); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("job %d is %s: %w", id, cur.State, ErrJobEnded)
+		}
+		out, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+		return err
+	})
+	return out, err
+}
+
+// SetJobTelemetry stores a running job's GPU telemetry so far. Peak memory
+// only grows (a restarted daemon starts a new aggregate).
+func (db *DB) SetJobTelemetry(ctx context.Context, id int64, peakMem uint64, meanUtil, energyJ *float64) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET peak_mem = max(coalesce(peak_mem, 0), ?),
+			mean_util = coalesce(?, mean_util), energy_j = coalesce(?, energy_j) WHERE id = ?`,
+			int64(peakMem), floatPtr(meanUtil), floatPtr(energyJ), id); err != nil {
+			return fmt.Errorf("ledger: job %d telemetry: %w", id, err)
+		}
+		return nil
+	})
+}
+
+func floatPtr(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// JobActiveForRun reports whether a job with this run id is queued or
+// running: the runs of a pipeline are not complete until every stage ended.
+func (db *DB) JobActiveForRun(ctx context.Context, runID string) (bool, error) {
+	var n int
+	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE run_id = ? AND state IN ('queued', 'running')`,
+		runID).Scan(&n); err != nil {
+		return false, fmt.Errorf("ledger: jobs of run %s: %w", runID, err)
+	}
+	return n > 0, nil
+}
+
+// JobCounts returns the number of jobs in each state; every state is present.
+func (db *DB) JobCounts(ctx context.Context) (map[JobState]int, error) {
+	out := make(map[JobState]int, len(AllJobStates))
+	for _, s := range AllJobStates {
+		out[s] = 0
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT state, count(*) FROM jobs GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: job counts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			s JobState
+			n int
+		)
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, fmt.Errorf("ledger: job counts: %w", err)
+		}
+		out[s] = n
+	}
+	return out, rows.Err()
+}
+
+const gpuSnapshotKey = "gpus.snapshot"
+
+// SetGPUSnapshot stores the daemon's latest view of the GPUs (JSON) so
+// `runner status` and `runner gpus` need no NVML.
+func (db *DB) SetGPUSnapshot(ctx context.Context, snapshotJSON string) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+			gpuSnapshotKey, snapshotJSON, ms(db.now())); err != nil {
+			return fmt.Errorf("ledger: GPU snapshot: %w", err)
+		}
+		return nil
+	})
+}
+
+// GPUSnapshot returns the last snapshot stored by SetGPUSnapshot and when;
+// ok is false when none was ever stored.
+func (db *DB) GPUSnapshot(ctx context.Context) (snapshotJSON string, at time.Time, ok bool, err error) {
+	var v int64
+	err = db.r.QueryRowContext(ctx, `SELECT value, updated_at FROM settings WHERE key = ?`, gpuSnapshotKey).Scan(&snapshotJSON, &v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", time.Time{}, false, nil
+	}
+	if err != nil {
+		return "", time.Time{}, false, fmt.Errorf("ledger: GPU snapshot: %w", err)
+	}
+	return snapshotJSON, fromMS(v), true, nil
+}
