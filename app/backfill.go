@@ -163,10 +163,21 @@ func Backfill(ctx context.Context, db *ledger.DB, eng *runsync.Engine, logger *s
 			progressbar.OptionSetDescription("recording runs"), progressbar.OptionShowCount(),
 			progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
 	}
+	seen := make(map[string]bool, len(todo))
 	for i := 0; i < len(todo); i += backfillBatch {
 		batch := todo[i:min(i+backfillBatch, len(todo))]
-		if _, err := eng.Observe(ctx, batch, known); err != nil {
+		rows, err := eng.Observe(ctx, batch, known)
+		if err != nil {
 			return rep, fmt.Errorf("backfill: record runs: %w", err)
+		}
+		// The rows carry the size and mtime just seen: no need to stat again.
+		n, err := eng.MarkFinished(ctx, rows)
+		if err != nil {
+			return rep, fmt.Errorf("backfill: readiness: %w", err)
+		}
+		rep.Ready += n
+		for _, d := range batch {
+			seen[d.Dir] = true
 		}
 		if bar != nil {
 			_ = bar.Add(len(batch))
@@ -175,11 +186,23 @@ func Backfill(ctx context.Context, db *ledger.DB, eng *runsync.Engine, logger *s
 	if bar != nil {
 		_ = bar.Finish()
 	}
-	n, err := eng.CheckAllActive(ctx)
+	// Runs recorded earlier and unchanged since may have finished meanwhile
+	// (their quiet or settle time passed).
+	active, err := db.ListRuns(ctx, ledger.Filter{State: ledger.StateActive})
+	if err != nil {
+		return rep, fmt.Errorf("backfill: %w", err)
+	}
+	var older []ledger.Run
+	for _, r := range active {
+		if !seen[r.Dir] {
+			older = append(older, r)
+		}
+	}
+	n, err := eng.CheckReady(ctx, older)
 	if err != nil {
 		return rep, fmt.Errorf("backfill: readiness: %w", err)
 	}
-	rep.Ready = n
+	rep.Ready += n
 	if o.Upload {
 		outs, err := eng.Drain(ctx, o.Concurrency, nil)
 		for _, out := range outs {

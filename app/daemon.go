@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	sdaemon "github.com/coreos/go-systemd/v22/daemon"
@@ -26,6 +27,7 @@ func daemonCommand(env Env) *cli.Command {
 		listFlag("watch", "directory tree to watch for wandb/offline-run-* dirs (repeatable)"),
 		boolFlag("no-upload", "only record runs, never upload"),
 		durationFlag("reconcile", "full rescan of the watched trees this often", 5*time.Minute),
+		stringFlag("metrics-addr", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9477 (default off)", ""),
 	}
 	return &cli.Command{
 		Name:  "daemon",
@@ -64,6 +66,15 @@ func daemonCommand(env Env) *cli.Command {
 				Upload: !c.Bool("no-upload"), Concurrency: c.Int("concurrency"),
 				Reconcile: durationOf(c, "reconcile"), KeyFile: apiKeyFile(c, env), Now: env.Now,
 			}
+			if addr := c.String("metrics-addr"); addr != "" {
+				// Listen before anything else starts, so a taken port fails the start.
+				ms, err := NewMetricsServer(addr, db, logger, env.Now)
+				if err != nil {
+					return err
+				}
+				ms.LastScan = d.LastScan
+				d.Services = append(d.Services, ms)
+			}
 			return d.Run(c.Context)
 		},
 	}
@@ -85,6 +96,17 @@ type Daemon struct {
 	// Services run beside the sync loops for the daemon's lifetime (the job
 	// scheduler, the metrics endpoint). One that fails stops the daemon.
 	Services []Service
+
+	lastScan atomic.Int64 // unix ms when the last full scan of the trees ended; 0: none yet
+}
+
+// LastScan is when the last full scan of the watched trees completed (zero
+// before the first): the metrics endpoint reports it.
+func (d *Daemon) LastScan() time.Time {
+	if v := d.lastScan.Load(); v != 0 {
+		return time.UnixMilli(v)
+	}
+	return time.Time{}
 }
 
 // Service is a long-running part of the daemon; Run returns when ctx is done.
@@ -104,11 +126,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.DB.Heartbeat(ctx, info); err != nil {
 		return fmt.Errorf("daemon heartbeat: %w", err)
 	}
+	// STOPPING goes out as soon as shutdown begins (systemd then waits for
+	// the exit instead of counting the stop as a crash), once.
+	stopping := false
+	notifyStopping := func() {
+		if !stopping {
+			stopping = true
+			_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyStopping)
+		}
+	}
 	defer func() {
+		notifyStopping()
 		if err := d.DB.DaemonDown(bg); err != nil {
 			d.Logger.Error("mark daemon down", "error", err)
 		}
-		_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyStopping)
 		d.Logger.Info("daemon stopped")
 	}()
 	// A restart is the documented way to retry after fixing credentials.
@@ -158,10 +189,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	select {
 	case <-w.Ready():
+		d.lastScan.Store(d.Now().UnixMilli())
 		_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReady)
 	case <-ctx.Done():
 	}
 	d.loop(ctx, info)
+	notifyStopping()
 	cancel()
 	<-done
 	<-workers
@@ -183,13 +216,24 @@ func (d *Daemon) loop(ctx context.Context, info ledger.Daemon) {
 	tick := time.NewTicker(d.Tick)
 	defer tick.Stop()
 	lastBeat, lastRescue := d.Now(), d.Now()
-	watchdog, _ := sdaemon.SdWatchdogEnabled(false)
-	lastDog := time.Time{}
+	// The watchdog has its own ticker at half WatchdogSec, independent of
+	// Tick, but is fed from this loop: a loop stuck in a step stops feeding
+	// it and systemd restarts the daemon.
+	var dog <-chan time.Time
+	if wd, _ := sdaemon.SdWatchdogEnabled(false); wd > 0 {
+		t := time.NewTicker(max(wd/2, time.Millisecond))
+		defer t.Stop()
+		dog = t.C
+		_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyWatchdog)
+	}
 	key := d.keyStamp()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-dog:
+			_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyWatchdog)
+			continue
 		case <-tick.C:
 		}
 		now := d.Now()
@@ -220,10 +264,6 @@ func (d *Daemon) loop(ctx context.Context, info ledger.Daemon) {
 					d.Logger.Error("resume uploads", "error", err)
 				}
 			}
-		}
-		if watchdog > 0 && now.Sub(lastDog) >= watchdog/2 {
-			_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyWatchdog)
-			lastDog = now
 		}
 	}
 }
@@ -276,6 +316,7 @@ func (d *Daemon) onRescan(ctx context.Context) func() {
 				}
 			}
 		}
+		d.lastScan.Store(d.Now().UnixMilli())
 	}
 }
 

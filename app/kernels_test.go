@@ -18,6 +18,7 @@ import (
 
 	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/ledger"
+	runsync "github.com/runnerhq/runner/sync"
 	"github.com/runnerhq/runner/wandbfile/wandbtest"
 )
 
@@ -124,6 +125,15 @@ func project(t *testing.T) (c runnerCLI, dirs map[string]string) {
 	t.Helper()
 	root := t.TempDir()
 	c = runnerCLI{t: t, db: filepath.Join(t.TempDir(), "ledger.db")}
+	dirs = writeProject(t, root)
+	if _, errOut, code := c.run("backfill", root); code != 0 {
+		t.Fatalf("backfill: exit %d: %s", code, errOut)
+	}
+	return c, dirs
+}
+
+func writeProject(t *testing.T, root string) (dirs map[string]string) {
+	t.Helper()
 	dirs = map[string]string{}
 	nrmse := []float64{0.100, 0.102, 0.098, 0.101, 0.099, 0.103, 0.097, 0.100}
 	for i, v := range nrmse {
@@ -138,10 +148,7 @@ func project(t *testing.T) (c runnerCLI, dirs map[string]string) {
 		lr: 3e-2, losses: []float64{0.9, 0.7, 0.8, 0.6}, oddSteps: true,
 		summary: map[string]float64{"eval/nrmse": 0.150, "eval/psnr": 25, "eval/custom": 7},
 		declare: map[string]int{"eval/custom": wandbtest.GoalMaximize, "train/loss": wandbtest.GoalMaximize}})
-	if _, errOut, code := c.run("backfill", root); code != 0 {
-		t.Fatalf("backfill: exit %d: %s", code, errOut)
-	}
-	return c, dirs
+	return dirs
 }
 
 func TestCheckFlagsClearRegressionAndPassesNoise(t *testing.T) {
@@ -255,6 +262,42 @@ func TestDaemonEvaluateRecordsRegressions(t *testing.T) {
 	hook(ctx, ledger.Run{Dir: dirs["bad"]})
 	if !strings.Contains(logs.String(), "regression") || !strings.Contains(logs.String(), "eval/nrmse") {
 		t.Errorf("hook log = %q", logs.String())
+	}
+}
+
+func TestEngineOnReadyRecordsRegression(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	dirs := writeProject(t, root)
+	db, err := ledger.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var found []runsync.RunDir
+	if err := runsync.Scan(ctx, root, func(rd runsync.RunDir) error { found = append(found, rd); return nil }, nil); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	var readied []string
+	hook := RegressionHook(db, EvalOptions{}, newTestLogger(&logs))
+	eng := &runsync.Engine{Store: db, OnReady: func(ctx context.Context, r ledger.Run) {
+		readied = append(readied, r.RunID)
+		hook(ctx, r)
+	}}
+	if _, err := eng.Observe(ctx, found, nil); err != nil {
+		t.Fatal(err)
+	}
+	n, err := eng.CheckAllActive(ctx)
+	if err != nil || n != len(dirs) || len(readied) != len(dirs) {
+		t.Fatalf("ready %d (%v), hook saw %v; want all %d", n, err, readied, len(dirs))
+	}
+	regs, err := db.Regressions(ctx, ledger.RegressionFilter{})
+	if err != nil || len(regs) != 1 || regs[0].Dir != dirs["bad"] || regs[0].Verdict.Metric != "eval/nrmse" {
+		t.Fatalf("recorded %+v (%v), want the bad run's eval/nrmse\nlogs: %s", regs, err, logs.String())
+	}
+	if evs, _ := db.Events(ctx, []string{"regression"}, 10); len(evs) != 1 || evs[0].Subject != dirs["bad"] {
+		t.Errorf("regression events = %+v", evs)
 	}
 }
 

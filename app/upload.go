@@ -16,12 +16,15 @@ import (
 )
 
 // uploadFlags are shared by every command that may upload.
+// They include the regression flags: every run that becomes ready, in the
+// daemon, a backfill or a sync, is checked against its project's history.
 func uploadFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
+		WatchFlag(),
 		stringFlag("wandb", "wandb CLI to run for uploads", "wandb"),
 		stringFlag("api-key-file", "file holding the W&B API key (else WANDB_API_KEY from the environment)", ""),
-		stringFlag("entity", "upload into this W&B entity (wandb sync -e)", ""),
-		stringFlag("project", "upload into this W&B project (wandb sync -p)", ""),
+		stringFlag("wandb-entity", "upload into this W&B entity (wandb sync -e)", ""),
+		stringFlag("wandb-project", "upload into this W&B project (wandb sync -p)", ""),
 		durationFlag("upload-timeout", "kill a wandb sync that runs longer than this", 30*time.Minute),
 		intFlag("concurrency", "parallel uploads", runsync.DefaultConcurrency),
 		intFlag("max-attempts", "upload attempts before a run is failed", runsync.DefaultMaxAttempts),
@@ -29,7 +32,7 @@ func uploadFlags() []cli.Flag {
 		durationFlag("quiet", "a log with an exit record that has not grown for this long is finished", runsync.DefaultQuiet),
 		durationFlag("backoff", "first retry delay after a failed upload (doubles up to 1h)", runsync.DefaultBackoffBase),
 		hidden(durationFlag("lease", "upload lease; renewed while wandb sync runs, rescued by others after it expires", runsync.DefaultLease)),
-	}
+	}, RegressionFlags()...)
 }
 
 // apiKeyFile is the key file from --api-key-file or, under systemd,
@@ -62,8 +65,8 @@ func newEngine(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger) (*ru
 	up := &runsync.Uploader{
 		Wandb:   c.String("wandb"),
 		Env:     env.Environ(),
-		Entity:  c.String("entity"),
-		Project: c.String("project"),
+		Entity:  c.String("wandb-entity"),
+		Project: c.String("wandb-project"),
 		Timeout: timeout,
 		WorkDir: filepath.Join(state, "wandb-work"),
 		Logger:  logger,
@@ -77,6 +80,10 @@ func newEngine(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger) (*ru
 			return strings.TrimSpace(string(b)), nil
 		}
 	}
+	evalOpts, err := EvalOptionsFrom(c)
+	if err != nil {
+		return nil, err
+	}
 	e := &runsync.Engine{
 		Store:       db,
 		Uploader:    up,
@@ -88,6 +95,7 @@ func newEngine(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger) (*ru
 		Lease:       durationOf(c, "lease"),
 		TmpDir:      filepath.Join(state, "repair"),
 		BackoffBase: durationOf(c, "backoff"),
+		OnReady:     RegressionHook(db, evalOpts, logger),
 	}
 	return e, nil
 }

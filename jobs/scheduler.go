@@ -279,15 +279,18 @@ func (s *Scheduler) checkRunning(ctx context.Context) {
 		if err == nil && st.PID > 0 {
 			pid, ticks, sup = st.PID, st.StartTicks, st.SupervisorPID
 		}
+		if Alive(pid, ticks) {
+			rj.suspect, rj.suspectSince = false, time.Time{}
+			continue
+		}
 		// A live supervisor is about to record the end (it exits only after).
-		if Alive(pid, ticks) || (processExists(sup) && s.Now().Sub(rj.suspectSince) < time.Minute) {
-			if Alive(pid, ticks) {
-				rj.suspectSince = time.Time{}
-			} else if rj.suspectSince.IsZero() {
+		if processExists(sup) {
+			if rj.suspectSince.IsZero() {
 				rj.suspectSince = s.Now()
 			}
-			rj.suspect = false
-			continue
+			if s.Now().Sub(rj.suspectSince) < time.Minute {
+				continue
+			}
 		}
 		if !rj.suspect {
 			rj.suspect = true

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -45,6 +46,10 @@ func newSchedEnv(t *testing.T, gpus int) *schedEnv {
 			if err == nil && st.PGID > 1 && Alive(st.PID, st.StartTicks) {
 				_ = Terminate(st.PGID, 100*time.Millisecond)
 			}
+			// Let the supervisor write its last status before the dir goes.
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			_, _ = Wait(ctx, j.StatusPath)
+			cancel()
 		}
 		db.Close()
 	})
@@ -59,6 +64,7 @@ func (e *schedEnv) start(mod ...func(*Scheduler)) {
 	}
 	s := &Scheduler{
 		Store: e.db, Inv: e.fake, Self: self, StateDir: e.dir, WandbDir: e.work,
+		Logger:         slog.New(slog.NewTextHandler(tWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		SampleInterval: 30 * time.Millisecond, Reconcile: time.Second, Grace: 200 * time.Millisecond,
 		OnJobEnd: func(runID string) {
 			e.mu.Lock()
@@ -100,6 +106,14 @@ func (e *schedEnv) submit(spec ledger.JobSpec) ledger.Job {
 	return j
 }
 
+// tWriter sends the scheduler's log to the test log (shown on failure).
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
 func sh(script string) []string { return []string{"sh", "-c", script} }
 
 func (e *schedEnv) job(id int64) ledger.Job {
@@ -121,7 +135,8 @@ func (e *schedEnv) waitJob(id int64, what string, cond func(ledger.Job) bool) le
 			return j
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("job %d: timed out waiting for %s; now %s (%s)", id, what, j.State, j.Reason)
+			st, _ := os.ReadFile(j.StatusPath)
+			e.t.Fatalf("job %d: timed out waiting for %s; now %s (%s)\nlog: %s\nstatus: %s", id, what, j.State, j.Reason, e.log(id), st)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

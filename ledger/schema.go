@@ -194,4 +194,10 @@ CREATE TABLE regressions (
 ) STRICT;
 CREATE INDEX regressions_at ON regressions (at);
 `,
+	// 4 (issue 6, retention): runner gc deletes the local dir of a synced run
+	// and records when; the run stays synced.
+	`
+ALTER TABLE runs ADD COLUMN deleted_at INTEGER;  -- unix ms UTC when runner gc deleted the dir; NULL: on disk
+CREATE INDEX runs_gc ON runs (state, deleted_at, synced_at);
+`,
 }

@@ -281,6 +281,7 @@ func (e *Engine) Readiness(ctx context.Context, r ledger.Run, now time.Time) (bo
 func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error) {
 	e.init()
 	n := 0
+	var fresh []ledger.Run
 	for _, r := range runs {
 		if r.State != ledger.StateActive {
 			continue
@@ -310,7 +311,20 @@ func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error)
 			}
 			r = rows[0]
 		}
-		ok, why := e.Readiness(ctx, r, e.Now())
+		fresh = append(fresh, r)
+	}
+	m, err := e.MarkFinished(ctx, fresh)
+	return n + m, err
+}
+
+// MarkFinished moves the active runs among rows (whose size and mtime are
+// current) to pending when they are finished. It returns how many moved.
+func (e *Engine) MarkFinished(ctx context.Context, rows []ledger.Run) (int, error) {
+	e.init()
+	n := 0
+	now := e.Now()
+	for _, r := range rows {
+		ok, why := e.Readiness(ctx, r, now)
 		if !ok {
 			continue
 		}
@@ -470,9 +484,12 @@ func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome,
 	if ctx.Err() != nil {
 		return out, e.Store.Release(context.WithoutCancel(ctx), e.Owner, dirs)
 	}
+	// Every call counts as an attempt except an auth pause, which is not the
+	// run's fault.
 	lr := ledger.Result{
 		Outcome: res.Outcome, URL: res.URL, ExitCode: res.ExitCode, OutputTail: res.Output,
 		StartedAt: started, MaxAttempts: e.MaxAttempts, Source: ledger.SourceUpload,
+		CountAttempt: !res.Pause,
 	}
 	if res.Outcome == ledger.OutcomeSuccess {
 		for _, lp := range repaired {
@@ -487,7 +504,6 @@ func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome,
 		if res.Err != nil {
 			lr.Error = res.Err.Error()
 		}
-		lr.CountAttempt = !res.Pause
 		lr.NextAttemptAt = e.Now()
 		if !res.Pause {
 			lr.NextAttemptAt = e.Now().Add(e.backoff(group[0].Attempts + 1))
