@@ -79,6 +79,41 @@ type Engine struct {
 
 	wake chan struct{}
 	once gosync.Once
+
+	// reads remembers how long the last read of each large log took, so a
+	// big log that keeps growing is re-read at most every 10x that, not on
+	// every write (each read is from the start).
+	readsMu gosync.Mutex
+	reads   map[string]lastRead
+}
+
+type lastRead struct {
+	at   time.Time
+	took time.Duration
+}
+
+// rereadThreshold is the read time below which a log is always re-read.
+const rereadThreshold = 50 * time.Millisecond
+
+// throttled reports whether dir's log was read too recently to read again.
+func (e *Engine) throttled(dir string, now time.Time) bool {
+	e.readsMu.Lock()
+	defer e.readsMu.Unlock()
+	lr, ok := e.reads[dir]
+	return ok && now.Sub(lr.at) < min(10*lr.took, time.Minute)
+}
+
+func (e *Engine) noteRead(dir string, at time.Time, took time.Duration) {
+	e.readsMu.Lock()
+	defer e.readsMu.Unlock()
+	if took < rereadThreshold {
+		delete(e.reads, dir)
+		return
+	}
+	if e.reads == nil {
+		e.reads = map[string]lastRead{}
+	}
+	e.reads[dir] = lastRead{at: at, took: took}
 }
 
 func (e *Engine) init() {
@@ -155,7 +190,12 @@ func (e *Engine) Observe(ctx context.Context, dirs []RunDir, known map[string]le
 			return nil, err
 		}
 		if !seen || !SameFile(prev, d) {
+			if seen && prev.State == ledger.StateActive && e.throttled(d.Dir, e.Now()) {
+				continue // still growing; read again once the window passed
+			}
+			t0 := time.Now()
 			m, err := ReadMeta(d.LogPath)
+			e.noteRead(d.Dir, e.Now(), time.Since(t0))
 			if err != nil {
 				// Not a .wandb log at all: record it so it is visible, as skipped.
 				e.Logger.Warn("unreadable run log", "path", d.LogPath, "error", err)

@@ -1,0 +1,267 @@
+package sync
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	gosync "sync"
+	"testing"
+	"time"
+
+	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/wandbfile/wandbtest"
+)
+
+func TestReadiness(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	job := int64(7)
+	tests := []struct {
+		name      string
+		run       ledger.Run
+		heldOpen  bool
+		jobActive bool
+		ready     bool
+	}{
+		{"footer: ready at once", ledger.Run{Meta: ledger.Meta{Footer: true, Finished: true}, MTime: now}, false, false, true},
+		{"exit record, still inside the quiet period", ledger.Run{Meta: ledger.Meta{Finished: true}, MTime: now.Add(-5 * time.Second)}, false, false, false},
+		{"exit record, quiet period over", ledger.Run{Meta: ledger.Meta{Finished: true}, MTime: now.Add(-11 * time.Second)}, false, false, true},
+		{"no exit, growing recently", ledger.Run{MTime: now.Add(-5 * time.Minute)}, false, false, false},
+		{"no exit, settled, nobody holds it", ledger.Run{MTime: now.Add(-11 * time.Minute)}, false, false, true},
+		{"no exit, settled but held open by a process", ledger.Run{MTime: now.Add(-11 * time.Minute)}, true, false, false},
+		{"copied in with old times", ledger.Run{MTime: now.Add(-30 * 24 * time.Hour)}, false, false, true},
+		{"owned by a job that still runs", ledger.Run{Meta: ledger.Meta{RunID: "abc"}, JobID: &job, MTime: now.Add(-time.Hour)}, false, true, false},
+		{"owned by a job that ended: ready without settling", ledger.Run{Meta: ledger.Meta{RunID: "abc"}, JobID: &job, MTime: now}, false, false, true},
+		{"not active", ledger.Run{Meta: ledger.Meta{Footer: true}, State: ledger.StatePending}, false, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &Engine{
+				HeldOpen:  func(string) bool { return tt.heldOpen },
+				JobActive: func(context.Context, string) bool { return tt.jobActive },
+			}
+			if tt.run.State == "" {
+				tt.run.State = ledger.StateActive
+			}
+			ok, why := e.Readiness(context.Background(), tt.run, now)
+			if ok != tt.ready {
+				t.Errorf("ready = %v (%q), want %v", ok, why, tt.ready)
+			}
+			if ok && why == "" {
+				t.Error("ready without a reason")
+			}
+		})
+	}
+}
+
+func TestBackoffGrowsWithJitterAndCap(t *testing.T) {
+	e := &Engine{BackoffBase: time.Second, BackoffMax: time.Minute}
+	e.init()
+	for attempt := 1; attempt <= 12; attempt++ {
+		want := time.Second << (attempt - 1)
+		if want > time.Minute {
+			want = time.Minute
+		}
+		for range 50 {
+			d := e.backoff(attempt)
+			if d < want/2 || d > want {
+				t.Fatalf("attempt %d: backoff %v outside [%v, %v]", attempt, d, want/2, want)
+			}
+		}
+	}
+}
+
+// fakeSyncer answers uploads from a script and records what it was asked.
+type fakeSyncer struct {
+	mu      gosync.Mutex
+	results []UploadResult
+	calls   [][]string
+}
+
+func (f *fakeSyncer) Upload(_ context.Context, dirs []string) UploadResult {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, dirs)
+	r := f.results[0]
+	if len(f.results) > 1 {
+		f.results = f.results[1:]
+	}
+	if r.Outcome == ledger.OutcomeSuccess {
+		for _, d := range dirs {
+			m, _ := filepath.Glob(filepath.Join(d, "run-*.wandb"))
+			MarkSynced(m[0])
+		}
+	}
+	return r
+}
+
+func writeLog(t testing.TB, parent, id string, start time.Time, finished bool) string {
+	t.Helper()
+	dir := filepath.Join(parent, "offline-run-"+start.Format("20060102_150405")+"-"+id)
+	os.MkdirAll(dir, 0o755)
+	w, err := wandbtest.Create(filepath.Join(dir, "run-"+id+".wandb"), wandbtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Header(0)
+	w.Run(wandbtest.Run{ID: id, Project: "p", StartTime: start})
+	w.Row(0, 1, start, map[string]float64{"loss": 1})
+	if finished {
+		w.Exit(0, 5)
+		w.Footer()
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func newTestEngine(t *testing.T, s Syncer) (*Engine, *ledger.DB) {
+	t.Helper()
+	db, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "l.db"), ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return &Engine{Store: db, Uploader: s, MaxAttempts: 3, BackoffBase: time.Millisecond, BackoffMax: time.Millisecond, TmpDir: t.TempDir()}, db
+}
+
+func observeAll(t *testing.T, e *Engine, root string) {
+	t.Helper()
+	var dirs []RunDir
+	if err := Scan(context.Background(), root, func(d RunDir) error { dirs = append(dirs, d); return nil }, nil); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := e.Observe(context.Background(), dirs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.MarkFinished(context.Background(), rows); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Dirs that share a run id go up together in one call, oldest first.
+func TestUploadGroupsStagesOldestFirst(t *testing.T) {
+	f := &fakeSyncer{results: []UploadResult{{Outcome: ledger.OutcomeSuccess, URL: "https://wandb.ai/e/p/runs/same"}}}
+	e, db := newTestEngine(t, f)
+	root := t.TempDir()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	late := writeLog(t, filepath.Join(root, "wandb"), "same", t0.Add(time.Hour), true)
+	early := writeLog(t, filepath.Join(root, "wandb"), "same", t0, true)
+	writeLog(t, filepath.Join(root, "wandb"), "other", t0, true)
+	observeAll(t, e, root)
+	outs, err := e.Drain(context.Background(), 1, nil)
+	if err != nil || len(outs) != 2 {
+		t.Fatalf("drain: %v, %d uploads, want 2", err, len(outs))
+	}
+	var group []string
+	for _, c := range f.calls {
+		if len(c) == 2 {
+			group = c
+		}
+	}
+	if len(group) != 2 || group[0] != early || group[1] != late {
+		t.Fatalf("calls %v: want one call with %s then %s", f.calls, early, late)
+	}
+	rs, _ := db.ListRuns(context.Background(), ledger.Filter{State: ledger.StateSynced})
+	if len(rs) != 3 {
+		t.Errorf("%d runs synced, want 3", len(rs))
+	}
+}
+
+func TestUploadFailuresRetryThenFail(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeSyncer{results: []UploadResult{{Outcome: ledger.OutcomeTransient, Err: errString("network down")}}}
+	e, db := newTestEngine(t, f)
+	root := t.TempDir()
+	dir := writeLog(t, root, "flaky", time.Now(), true)
+	observeAll(t, e, root)
+	for i := 1; i <= 3; i++ {
+		time.Sleep(5 * time.Millisecond) // past the 1 ms backoff
+		if _, ok, err := e.UploadNext(ctx, nil); err != nil || !ok {
+			t.Fatalf("attempt %d: claimed %v, %v", i, ok, err)
+		}
+		r, _ := db.GetRun(ctx, dir)
+		want := ledger.StatePending
+		if i == 3 {
+			want = ledger.StateFailed
+		}
+		if r.Attempts != i || r.State != want || r.LastError == "" {
+			t.Fatalf("after attempt %d: state %s attempts %d last error %q; want %s with %d attempts", i, r.State, r.Attempts, r.LastError, want, i)
+		}
+	}
+	if _, ok, _ := e.UploadNext(ctx, nil); ok {
+		t.Error("a failed run was claimed again without --retry")
+	}
+}
+
+func TestAuthFailurePausesWithoutUsingAttempts(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeSyncer{results: []UploadResult{{Outcome: ledger.OutcomeAuth, Pause: true, Err: errString("user is not logged in")}}}
+	e, db := newTestEngine(t, f)
+	root := t.TempDir()
+	writeLog(t, root, "a1", time.Now(), true)
+	writeLog(t, root, "a2", time.Now(), true)
+	observeAll(t, e, root)
+	if _, ok, _ := e.UploadNext(ctx, nil); !ok {
+		t.Fatal("nothing claimed")
+	}
+	reason, _, paused, _ := db.UploadsPaused(ctx)
+	if !paused || reason == "" {
+		t.Fatalf("uploads not paused after an auth failure")
+	}
+	if _, ok, _ := e.UploadNext(ctx, nil); ok {
+		t.Error("an upload started while uploads are paused")
+	}
+	rs, _ := db.ListRuns(ctx, ledger.Filter{})
+	for _, r := range rs {
+		if r.Attempts != 0 || r.State != ledger.StatePending {
+			t.Errorf("run %s: %s with %d attempts; want pending, 0 attempts", r.RunID, r.State, r.Attempts)
+		}
+	}
+}
+
+func TestVanishedDirBecomesMissing(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeSyncer{results: []UploadResult{{Outcome: ledger.OutcomeSuccess}}}
+	e, db := newTestEngine(t, f)
+	root := t.TempDir()
+	dir := writeLog(t, root, "gone", time.Now(), true)
+	observeAll(t, e, root)
+	os.RemoveAll(dir)
+	if _, ok, err := e.UploadNext(ctx, nil); !ok || err != nil {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	r, _ := db.GetRun(ctx, dir)
+	if r.State != ledger.StateMissing || len(f.calls) != 0 {
+		t.Errorf("state %s after %d wandb calls; want missing, no call", r.State, len(f.calls))
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+// A big log that keeps growing is not re-read from the start on every write:
+// after a read that took a second, the next one waits ten.
+func TestGrowingBigLogRereadIsThrottled(t *testing.T) {
+	ctx := context.Background()
+	e, _ := newTestEngine(t, &fakeSyncer{results: []UploadResult{{}}})
+	now := time.Now()
+	e.Now = func() time.Time { return now }
+	root := t.TempDir()
+	dir := writeLog(t, root, "big", now, false)
+	rd, _ := InspectRunDir(dir)
+	if rows, _ := e.Observe(ctx, []RunDir{rd}, nil); len(rows) != 1 {
+		t.Fatal("first sight not recorded")
+	}
+	e.noteRead(rd.Dir, now, time.Second) // pretend it was slow
+	rd.Size++                            // it grew
+	if rows, _ := e.Observe(ctx, []RunDir{rd}, nil); len(rows) != 0 {
+		t.Fatal("re-read right after a slow read")
+	}
+	now = now.Add(11 * time.Second)
+	if rows, _ := e.Observe(ctx, []RunDir{rd}, nil); len(rows) != 1 || rows[0].Size != rd.Size {
+		t.Fatalf("not re-read after the window: %v", rows)
+	}
+}
