@@ -9,7 +9,18 @@ vet:
     go vet ./...
 
 build:
-    go build -o bin/runner -ldflags "-X github.com/runnerhq/runner/app.Version=$(git describe --always --dirty 2>/dev/null || echo dev)" .
+    go build -o bin/runner -ldflags "-X github.com/runnerhq/runner/app.Version=$(git describe --always --dirty 2>/dev/null || echo dev) -X github.com/runnerhq/runner/app.Commit=$(git rev-parse HEAD 2>/dev/null)" .
+
+# Install the binary, the systemd unit, a default environment file (kept if
+# present) and shell completion; run as root, then see README "Run as a service".
+install: build
+    install -D -m 0755 bin/runner /usr/local/bin/runner
+    install -D -m 0644 deploy/runner.service /etc/systemd/system/runner.service
+    install -d -m 0755 /etc/runner
+    test -e /etc/runner/runner.env || install -m 0644 deploy/runner.env /etc/runner/runner.env
+    install -D -m 0644 deploy/completion/runner.bash /usr/share/bash-completion/completions/runner
+    install -D -m 0644 deploy/completion/runner.zsh /usr/local/share/zsh/site-functions/_runner
+    systemctl daemon-reload || true
 
 bench:
     go test -run '^$' -bench . -benchmem ./...

@@ -46,6 +46,15 @@ func StdEnv() Env {
 // Run parses args (args[0] is the program name) and runs the command.
 func Run(ctx context.Context, args []string, env Env) error {
 	a := New(env)
+	if len(args) > 1 && args[len(args)-1] == completionFlag {
+		// A completion request must never run the command: urfave runs it
+		// when "--" is among the words, and moving the flag would too.
+		var ok bool
+		if args, ok = completionArgs(args); !ok {
+			return nil
+		}
+		return a.RunContext(ctx, args)
+	}
 	if len(args) > 1 {
 		args = reorderCommandArgs(a, args)
 	}
@@ -88,6 +97,11 @@ func New(env Env) *cli.App {
 		DisableSliceFlagSeparator: true,
 		HideHelpCommand:           true,
 		Suggest:                   true,
+		// Shell completion (deploy/completion/): the scripts ask
+		// `runner ... --generate-bash-completion`.
+		EnableBashCompletion: true,
+		// --version is versionFlag, printed by the root action.
+		HideVersion: true,
 		// Errors are printed and mapped to exit codes once, in main.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
@@ -97,6 +111,7 @@ func New(env Env) *cli.App {
 			stringFlag("db", "ledger file (default /var/lib/runner/ledger.db if it exists, else $XDG_STATE_HOME/runner/ledger.db)", ""),
 			stringFlag("log-format", "log format: text or json", "text"),
 			stringFlag("log-level", "log level: debug, info, warn, error (default: info for the daemon, warn otherwise)", "info"),
+			versionFlag(),
 		},
 	}
 	a.Commands = commands(env)
@@ -107,6 +122,9 @@ func New(env Env) *cli.App {
 	}
 	a.CommandNotFound = func(c *cli.Context, name string) {}
 	a.Action = func(c *cli.Context) error {
+		if c.Bool("version") {
+			return printVersion(env, false)
+		}
 		if c.Args().Len() > 0 {
 			return usagef("unknown command %q", c.Args().First())
 		}
@@ -124,12 +142,20 @@ func commands(env Env) []*cli.Command {
 		syncCommand(env),
 		statusCommand(env),
 		skipCommand(env),
+		submitCommand(env),
+		jobsCommand(env),
+		logsCommand(env),
+		cancelCommand(env),
+		gpusCommand(env),
+		superviseCommand(env),
 		metricsCommand(env),
 		compareCommand(env),
 		leaderboardCommand(env),
 		regressionsCommand(env),
 		checkCommand(env),
 		plotCommand(env),
+		gcCommand(env),
+		versionCommand(env),
 	}
 }
 

@@ -32,7 +32,7 @@ func daemonCommand(env Env) *cli.Command {
 	return &cli.Command{
 		Name:  "daemon",
 		Usage: "watch run dirs, keep the ledger, upload finished runs",
-		Flags: append(flags, uploadFlags()...),
+		Flags: append(append(flags, uploadFlags()...), jobsDaemonFlags()...),
 		Action: func(c *cli.Context) error {
 			roots := c.StringSlice("watch")
 			roots = append(roots, c.Args().Slice()...)
@@ -66,6 +66,12 @@ func daemonCommand(env Env) *cli.Command {
 				Upload: !c.Bool("no-upload"), Concurrency: c.Int("concurrency"),
 				Reconcile: durationOf(c, "reconcile"), KeyFile: apiKeyFile(c, env), Now: env.Now,
 			}
+			sched, closeInv, err := newScheduler(c, env, db, eng, roots, logger)
+			if err != nil {
+				return err
+			}
+			defer closeInv()
+			d.Services = append(d.Services, sched)
 			if addr := c.String("metrics-addr"); addr != "" {
 				// Listen before anything else starts, so a taken port fails the start.
 				ms, err := NewMetricsServer(addr, db, logger, env.Now)
@@ -224,7 +230,6 @@ func (d *Daemon) loop(ctx context.Context, info ledger.Daemon) {
 		t := time.NewTicker(max(wd/2, time.Millisecond))
 		defer t.Stop()
 		dog = t.C
-		_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyWatchdog)
 	}
 	key := d.keyStamp()
 	for {

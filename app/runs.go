@@ -130,7 +130,7 @@ func writeJSON(w io.Writer, v any) error {
 
 func printRuns(w io.Writer, runs []ledger.Run) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN ID\tPROJECT\tNAME\tSTATE\tEXIT\tATTEMPTS\tDIR\tNOTE")
+	fmt.Fprintln(tw, "RUN ID\tPROJECT\tNAME\tSTATE\tEXIT\tATTEMPTS\tJOB\tDIR\tNOTE")
 	for _, r := range runs {
 		exit := "-"
 		if r.ExitCode != nil {
@@ -148,8 +148,12 @@ func printRuns(w io.Writer, runs []ledger.Run) {
 		if len(note) > 80 {
 			note = note[:77] + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", dash(r.RunID), dash(r.Project), dash(r.Name),
-			r.State, exit, r.Attempts, filepath.Base(r.Dir), note)
+		job := "-"
+		if r.JobID != nil {
+			job = fmt.Sprint(*r.JobID)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", dash(r.RunID), dash(r.Project), dash(r.Name),
+			r.State, exit, r.Attempts, job, filepath.Base(r.Dir), note)
 	}
 	tw.Flush()
 }

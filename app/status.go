@@ -36,7 +36,8 @@ func statusCommand(env Env) *cli.Command {
 					return err
 				}
 			} else {
-				st.print(env.Stdout)
+				// Colour only for a person at a terminal, never in pipes or cron mail.
+				st.print(env.Stdout, env.IsTerminal != nil && env.IsTerminal(env.Stdout))
 			}
 			if !st.Daemon.Up || st.Uploads.Paused {
 				return ErrFailed
@@ -50,6 +51,7 @@ func statusCommand(env Env) *cli.Command {
 type Status struct {
 	Daemon struct {
 		Up          bool     `json:"up"`
+		UptimeS     *float64 `json:"uptime_s"` // null when down
 		PID         *int     `json:"pid"`
 		Host        *string  `json:"host"`
 		Version     *string  `json:"version"`
@@ -68,6 +70,9 @@ type Status struct {
 	LastErrors []StatusError `json:"last_errors"`
 	// Regressions is how many regressions the daemon has flagged (runner regressions lists them).
 	Regressions int `json:"regressions"`
+	// Jobs counts jobs by state; GPUs is the daemon's last GPU sample (null if none).
+	Jobs map[string]int `json:"jobs"`
+	GPUs *StatusGPUs    `json:"gpus"`
 }
 
 // StatusError is one recent error from the events log.
@@ -88,6 +93,10 @@ func GetStatus(ctx context.Context, db *ledger.DB, now time.Time) (*Status, erro
 	}
 	if d != nil {
 		st.Daemon.Up = d.Up && now.Sub(d.HeartbeatAt) < 3*HeartbeatInterval
+		if st.Daemon.Up {
+			up := max(now.Sub(d.StartedAt), 0).Round(time.Second).Seconds()
+			st.Daemon.UptimeS = &up
+		}
 		st.Daemon.PID, st.Daemon.Host, st.Daemon.Version = &d.PID, &d.Host, &d.Version
 		st.Daemon.StartedAt = timePtr(&d.StartedAt)
 		st.Daemon.HeartbeatAt = timePtr(&d.HeartbeatAt)
@@ -123,6 +132,9 @@ func GetStatus(ctx context.Context, db *ledger.DB, now time.Time) (*Status, erro
 	if st.Regressions, err = db.CountRegressions(ctx); err != nil {
 		return nil, err
 	}
+	if st.Jobs, st.GPUs, err = jobStatus(ctx, db); err != nil {
+		return nil, err
+	}
 	errs, err := db.LastErrors(ctx, 5)
 	if err != nil {
 		return nil, err
@@ -133,14 +145,19 @@ func GetStatus(ctx context.Context, db *ledger.DB, now time.Time) (*Status, erro
 	return st, nil
 }
 
-func (st *Status) print(w io.Writer) {
+func (st *Status) print(w io.Writer, colour bool) {
+	green, red := paint(colour, "32"), paint(colour, "1;31")
 	if st.Daemon.Up {
-		fmt.Fprintf(w, "daemon:   up (pid %d on %s, version %s, since %s)\n", *st.Daemon.PID, *st.Daemon.Host, *st.Daemon.Version, *st.Daemon.StartedAt)
+		uptime := ""
+		if st.Daemon.UptimeS != nil {
+			uptime = " " + time.Duration(*st.Daemon.UptimeS*float64(time.Second)).String()
+		}
+		fmt.Fprintf(w, "daemon:   %s (pid %d on %s, version %s, since %s)\n", green("up"+uptime), *st.Daemon.PID, *st.Daemon.Host, *st.Daemon.Version, *st.Daemon.StartedAt)
 		fmt.Fprintf(w, "watching: %s\n", strings.Join(st.Daemon.Watch, ", "))
 	} else if st.Daemon.HeartbeatAt != nil {
-		fmt.Fprintf(w, "daemon:   DOWN (last heartbeat %s)\n", *st.Daemon.HeartbeatAt)
+		fmt.Fprintf(w, "daemon:   %s (last heartbeat %s)\n", red("DOWN"), *st.Daemon.HeartbeatAt)
 	} else {
-		fmt.Fprintf(w, "daemon:   DOWN (never started with this ledger)\n")
+		fmt.Fprintf(w, "daemon:   %s (never started with this ledger)\n", red("DOWN"))
 	}
 	var parts []string
 	for _, s := range ledger.AllStates {
@@ -156,17 +173,28 @@ func (st *Status) print(w io.Writer) {
 		fmt.Fprintf(w, "oldest pending: %s\n", time.Duration(*st.OldestPendingAgeS*float64(time.Second)).Round(time.Second))
 	}
 	if st.Uploads.Paused {
-		fmt.Fprintf(w, "uploads:  PAUSED since %s: %s\n", *st.Uploads.PausedSince, *st.Uploads.Reason)
+		fmt.Fprintf(w, "uploads:  %s since %s: %s\n", red("PAUSED"), *st.Uploads.PausedSince, *st.Uploads.Reason)
 	} else {
 		fmt.Fprintf(w, "uploads:  running\n")
 	}
 	if st.Regressions > 0 {
 		fmt.Fprintf(w, "regressions: %d flagged (see runner regressions)\n", st.Regressions)
 	}
+	printJobStatus(w, st.Jobs, st.GPUs)
 	if len(st.LastErrors) > 0 {
 		fmt.Fprintln(w, "last errors:")
 		for _, e := range st.LastErrors {
 			fmt.Fprintf(w, "  %s  %s: %s\n", e.At, e.Subject, e.Message)
 		}
+	}
+}
+
+// paint returns a function that wraps text in the ANSI SGR code when on.
+func paint(on bool, code string) func(string) string {
+	return func(s string) string {
+		if !on {
+			return s
+		}
+		return "\x1b[" + code + "m" + s + "\x1b[0m"
 	}
 }

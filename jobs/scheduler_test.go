@@ -136,7 +136,7 @@ func (e *schedEnv) waitJob(id int64, what string, cond func(ledger.Job) bool) le
 		}
 		if time.Now().After(deadline) {
 			st, _ := os.ReadFile(j.StatusPath)
-			e.t.Fatalf("job %d: timed out waiting for %s; now %s (%s)\nlog: %s\nstatus: %s", id, what, j.State, j.Reason, e.log(id), st)
+			e.t.Fatalf("job %d: timed out waiting for %s; now %s (%s) %+v\nlog: %s\nstatus: %s", id, what, j.State, j.Reason, j, e.log(id), st)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -430,18 +430,18 @@ func TestSchedulerCallsAReusedPIDLost(t *testing.T) {
 
 func TestSchedulerRecordsTelemetryAndGPUSnapshot(t *testing.T) {
 	e := newSchedEnv(t, 2)
-	e.start()
-	j := e.submit(ledger.JobSpec{GPUs: 1, Argv: gated("go", 0)})
-	e.waitState(j.ID, ledger.JobRunning)
-	e.fake.SetUsed(0, 30<<30)
 	e.fake.SetUtil(0, 80)
 	e.fake.SetPower(0, 200)
 	e.fake.SetEnergy(0, 1000)
-	time.Sleep(100 * time.Millisecond)
-	e.fake.SetEnergy(0, 1500)
-	e.waitJob(j.ID, "telemetry", func(j ledger.Job) bool {
-		return j.PeakMem != nil && *j.PeakMem == 30<<30 && j.MeanUtil != nil && *j.MeanUtil > 0 && j.EnergyJ != nil && *j.EnergyJ >= 500
+	e.start()
+	j := e.submit(ledger.JobSpec{GPUs: 1, Argv: gated("go", 0)})
+	e.waitState(j.ID, ledger.JobRunning)
+	e.fake.SetUsed(0, 30<<30) // the job allocates memory
+	e.waitJob(j.ID, "peak memory and utilisation", func(j ledger.Job) bool {
+		return j.PeakMem != nil && *j.PeakMem == 30<<30 && j.MeanUtil != nil && *j.MeanUtil == 80
 	})
+	e.fake.SetEnergy(0, 1500) // the counter moves on: 500 J used by the job
+	e.waitJob(j.ID, "energy", func(j ledger.Job) bool { return j.EnergyJ != nil && *j.EnergyJ == 500 })
 	snap, _, ok, err := e.db.GPUSnapshot(context.Background())
 	if err != nil || !ok || !strings.Contains(snap, `"held_by_job":`+strconv.FormatInt(j.ID, 10)) || !strings.Contains(snap, `"inventory":"fake"`) {
 		t.Fatalf("GPU snapshot %s, %v, %v", snap, ok, err)

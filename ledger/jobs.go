@@ -245,9 +245,18 @@ func linkRuns(ctx context.Context, tx *sql.Tx, id int64, runID string) error {
 	return nil
 }
 
-// jobForRunSQL picks the job that produced a run with run id ?: the one
-// running now, else the newest.
-const jobForRunSQL = `(SELECT id FROM jobs WHERE run_id = ? AND run_id != '' ORDER BY state = 'running' DESC, id DESC LIMIT 1)`
+// jobForRunSQL picks the job that produced a run, given its run id and its
+// start time (unix ms, twice): the job of that run id that was running when
+// the run started (pipeline stages share a run id), else the one running
+// now, else the newest.
+const jobForRunSQL = `(SELECT id FROM jobs WHERE run_id = ? AND run_id != ''
+	ORDER BY (started_at <= ? AND (ended_at IS NULL OR ended_at >= ?)) DESC, state = 'running' DESC, id DESC LIMIT 1)`
+
+// jobForRunArgs are jobForRunSQL's arguments for m.
+func jobForRunArgs(m *Meta) []any {
+	start := msPtr(m.StartTime)
+	return []any{m.RunID, start, start}
+}
 
 // GetJob returns job id, or an error wrapping ErrNotFound.
 func (db *DB) GetJob(ctx context.Context, id int64) (Job, error) {

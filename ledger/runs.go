@@ -228,7 +228,7 @@ func insertRun(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, o Observation, no
 		state, reason = StateSkipped, reasonEmpty
 	}
 	args := append([]any{o.Dir, filepath.Base(o.Dir), state, reason, source, syncedAt, now, now, now}, metaArgs(o, m)...)
-	args = append(args, m.RunID) // job_id: the job that wrote this run id (jobForRunSQL)
+	args = append(args, jobForRunArgs(m)...) // job_id: the job that wrote this run (jobForRunSQL)
 	r, err := scanRun(ins.QueryRowContext(ctx, args...))
 	if err != nil {
 		return Run{}, fmt.Errorf("ledger: insert run %s: %w", o.Dir, err)
@@ -253,7 +253,8 @@ func updateObserved(ctx context.Context, tx *sql.Tx, old Run, o Observation, now
 	if changed {
 		var err error
 		if o.Meta != nil {
-			args := append(metaArgs(o, o.Meta), now, now, o.Meta.RunID, o.Dir)
+			args := append(append(metaArgs(o, o.Meta), now, now), jobForRunArgs(o.Meta)...)
+			args = append(args, o.Dir)
 			_, err = tx.ExecContext(ctx, `UPDATE runs SET (`+metaCols+`, changed_at, updated_at) =
 				(`+strings.Repeat("?, ", 27)+`?), job_id = coalesce(job_id, `+jobForRunSQL+`) WHERE dir = ?`, args...)
 			if err == nil {

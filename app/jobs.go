@@ -1,0 +1,561 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/runnerhq/runner/jobs"
+	"github.com/runnerhq/runner/ledger"
+	runsync "github.com/runnerhq/runner/sync"
+)
+
+func jobsCommand(env Env) *cli.Command {
+	return &cli.Command{
+		Name:  "jobs",
+		Usage: "list queued, running and finished jobs",
+		Flags: []cli.Flag{
+			stringFlag("state", "only jobs in this state (queued, running, succeeded, failed, cancelled, skipped, lost)", ""),
+			boolFlag("json", "print a JSON array"),
+		},
+		Action: func(c *cli.Context) error {
+			var f ledger.JobFilter
+			if s := ledger.JobState(c.String("state")); s != "" {
+				if !validJobState(s) {
+					return usagef("jobs: invalid --state %q: want one of %v", s, ledger.AllJobStates)
+				}
+				f.States = []ledger.JobState{s}
+			}
+			db, err := openReadOnly(c, env)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			list, err := db.ListJobs(c.Context, f)
+			if err != nil {
+				return fmt.Errorf("jobs: %w", err)
+			}
+			if c.Bool("json") {
+				out := make([]JobJSON, 0, len(list))
+				for _, j := range list {
+					out = append(out, jobJSON(j))
+				}
+				return writeJSON(env.Stdout, out)
+			}
+			printJobs(env.Stdout, list)
+			return nil
+		},
+	}
+}
+
+func validJobState(s ledger.JobState) bool {
+	for _, v := range ledger.AllJobStates {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func openReadOnly(c *cli.Context, env Env) (*ledger.DB, error) {
+	logger, err := newLogger(c, env.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	return openDB(c.Context, c, env, logger, true)
+}
+
+// JobJSON is one element of `runner jobs --json` (documented in the README).
+type JobJSON struct {
+	ID            int64    `json:"id"`
+	Name          *string  `json:"name"`
+	Command       []string `json:"command"`
+	State         string   `json:"state"`
+	Reason        *string  `json:"reason"`
+	GPUs          []string `json:"gpus"` // UUIDs given to the job
+	GPUsRequested int      `json:"gpus_requested"`
+	GPUMemBytes   *uint64  `json:"gpu_mem_bytes"`
+	Priority      int      `json:"priority"`
+	After         []int64  `json:"after"`
+	RunID         string   `json:"run_id"`
+	SubmittedAt   string   `json:"submitted_at"`
+	StartedAt     *string  `json:"started_at"`
+	EndedAt       *string  `json:"ended_at"`
+	ExitCode      *int     `json:"exit_code"`
+	Signal        *string  `json:"signal"`
+	Attempts      int      `json:"attempts"`
+	Retries       int      `json:"retries"`
+	TimeoutS      *float64 `json:"timeout_s"`
+	PeakMemBytes  *uint64  `json:"peak_mem_bytes"`
+	MeanUtil      *float64 `json:"mean_util"`
+	EnergyJ       *float64 `json:"energy_j"`
+	LogPath       *string  `json:"log_path"`
+}
+
+func jobJSON(j ledger.Job) JobJSON {
+	out := JobJSON{
+		ID: j.ID, Name: strPtr(j.Name), Command: j.Argv, State: string(j.State), Reason: strPtr(j.Reason),
+		GPUs: j.GPUUUIDs, GPUsRequested: j.GPUs, Priority: j.Priority, After: j.After, RunID: j.RunID,
+		SubmittedAt: rfc3339(j.SubmittedAt), StartedAt: timePtr(j.StartedAt), EndedAt: timePtr(j.EndedAt),
+		ExitCode: j.ExitCode, Signal: strPtr(j.Signal), Attempts: j.Attempts, Retries: j.Retries,
+		PeakMemBytes: j.PeakMem, MeanUtil: j.MeanUtil, EnergyJ: j.EnergyJ, LogPath: strPtr(j.LogPath),
+	}
+	if out.GPUs == nil {
+		out.GPUs = []string{}
+	}
+	if out.After == nil {
+		out.After = []int64{}
+	}
+	if out.Command == nil {
+		out.Command = []string{}
+	}
+	if j.GPUMem > 0 {
+		v := j.GPUMem
+		out.GPUMemBytes = &v
+	}
+	if j.Timeout > 0 {
+		v := j.Timeout.Seconds()
+		out.TimeoutS = &v
+	}
+	return out
+}
+
+func printJobs(w io.Writer, list []ledger.Job) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSTATE\tGPUS\tRUN ID\tSTARTED\tENDED\tEXIT\tTRIES\tPEAK MEM\tREASON")
+	for _, j := range list {
+		gpus := "-"
+		if len(j.GPUUUIDs) > 0 {
+			gpus = strings.Join(j.GPUUUIDs, ",")
+		} else if j.GPUs > 0 {
+			gpus = fmt.Sprintf("(%d)", j.GPUs)
+		}
+		exit := "-"
+		switch {
+		case j.ExitCode != nil:
+			exit = strconv.Itoa(*j.ExitCode)
+		case j.Signal != "":
+			exit = j.Signal
+		}
+		peak := "-"
+		if j.PeakMem != nil {
+			peak = jobs.FormatSize(*j.PeakMem)
+		}
+		name := j.Name
+		if name == "" && len(j.Argv) > 0 {
+			name = j.Argv[0]
+		}
+		reason := j.Reason
+		if len(reason) > 90 {
+			reason = reason[:87] + "..."
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", j.ID, dash(name), j.State, gpus, j.RunID,
+			shortTime(j.StartedAt), shortTime(j.EndedAt), exit, j.Attempts, peak, dash(reason))
+	}
+	tw.Flush()
+}
+
+func shortTime(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.Local().Format("01-02 15:04:05")
+}
+
+// jobArg parses the job id argument of logs and cancel.
+func jobArg(c *cli.Context) (int64, error) {
+	if err := needArgs(c, 1, "job ID"); err != nil {
+		return 0, err
+	}
+	id, err := strconv.ParseInt(c.Args().First(), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, usagef("%s: %q is not a job id", c.Command.Name, c.Args().First())
+	}
+	return id, nil
+}
+
+func logsCommand(env Env) *cli.Command {
+	return &cli.Command{
+		Name:      "logs",
+		Usage:     "print a job's output (stdout and stderr)",
+		ArgsUsage: "ID",
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing until the job ends", EnvVars: []string{envName("follow")}}},
+		Action: func(c *cli.Context) error {
+			id, err := jobArg(c)
+			if err != nil {
+				return err
+			}
+			db, err := openReadOnly(c, env)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			return JobLogs(c.Context, env.Stdout, db, id, c.Bool("follow"), 100*time.Millisecond)
+		},
+	}
+}
+
+// JobLogs copies job id's log to w; with follow it keeps copying until the
+// job reaches a final state (waiting for a queued job to start).
+func JobLogs(ctx context.Context, w io.Writer, db *ledger.DB, id int64, follow bool, every time.Duration) error {
+	var f *os.File
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
+	for {
+		j, err := db.GetJob(ctx, id)
+		if err != nil {
+			return fmt.Errorf("logs: %w", err)
+		}
+		if f == nil && j.LogPath != "" {
+			f, err = os.Open(j.LogPath)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("logs: job %d: %w", id, err)
+			}
+		}
+		if f != nil {
+			if _, err := io.Copy(w, f); err != nil {
+				return fmt.Errorf("logs: job %d: %w", id, err)
+			}
+		}
+		ended := j.State.Ended()
+		if !follow || ended {
+			if f == nil && !follow {
+				return fmt.Errorf("logs: job %d has no output yet (%s)", id, j.State)
+			}
+			if ended && f != nil {
+				// The last lines may have landed after the copy above.
+				if _, err := io.Copy(w, f); err != nil {
+					return fmt.Errorf("logs: job %d: %w", id, err)
+				}
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(every):
+		}
+	}
+}
+
+func cancelCommand(env Env) *cli.Command {
+	return &cli.Command{
+		Name:      "cancel",
+		Usage:     "cancel a job: a queued one at once, a running one by stopping its process group",
+		ArgsUsage: "ID",
+		Action: func(c *cli.Context) error {
+			id, err := jobArg(c)
+			if err != nil {
+				return err
+			}
+			logger, err := newLogger(c, env.Stderr)
+			if err != nil {
+				return err
+			}
+			db, err := openDB(c.Context, c, env, logger, false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			j, err := db.CancelJob(c.Context, id)
+			if err != nil {
+				return fmt.Errorf("cancel: %w", err)
+			}
+			jobs.Poke(jobs.SockPath(db.Path()))
+			if j.State == ledger.JobCancelled {
+				fmt.Fprintf(env.Stdout, "job %d cancelled\n", id)
+			} else {
+				fmt.Fprintf(env.Stdout, "job %d: cancel requested; the daemon stops its processes (SIGTERM, then SIGKILL)\n", id)
+			}
+			return nil
+		},
+	}
+}
+
+func gpusCommand(env Env) *cli.Command {
+	return &cli.Command{
+		Name:  "gpus",
+		Usage: "the GPUs with memory, utilisation, processes and the job holding each",
+		Flags: []cli.Flag{
+			boolFlag("json", "print a JSON array"),
+			stringFlag("gpus", "ask this inventory now (auto, nvml, none, fake:N[:MEM]) instead of the daemon's last sample", ""),
+		},
+		Action: func(c *cli.Context) error {
+			snap, at, err := gpuView(c, env)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return writeJSON(env.Stdout, snap.GPUs)
+			}
+			printGPUs(env.Stdout, snap, at, env.Now())
+			return nil
+		},
+	}
+}
+
+// gpuView is the daemon's last GPU sample from the ledger, or a fresh look
+// through the inventory --gpus names (auto when the daemon never sampled).
+func gpuView(c *cli.Context, env Env) (jobs.Snapshot, *time.Time, error) {
+	logger, err := newLogger(c, env.Stderr)
+	if err != nil {
+		return jobs.Snapshot{}, nil, err
+	}
+	db, dbErr := openDB(c.Context, c, env, logger, true)
+	if dbErr == nil {
+		defer db.Close()
+	}
+	spec := c.String("gpus")
+	if spec == "" && dbErr == nil {
+		raw, at, ok, err := db.GPUSnapshot(c.Context)
+		if err != nil {
+			return jobs.Snapshot{}, nil, fmt.Errorf("gpus: %w", err)
+		}
+		if ok {
+			var snap jobs.Snapshot
+			if err := json.Unmarshal([]byte(raw), &snap); err != nil {
+				return jobs.Snapshot{}, nil, fmt.Errorf("gpus: stored snapshot: %w", err)
+			}
+			return snap, &at, nil
+		}
+	}
+	if spec == "" {
+		spec = "auto"
+	}
+	inv, err := jobs.OpenInventory(spec, logger)
+	if errors.Is(err, jobs.ErrBadGPUSpec) {
+		return jobs.Snapshot{}, nil, &UsageError{Err: err}
+	}
+	if err != nil {
+		return jobs.Snapshot{}, nil, fmt.Errorf("gpus: %w", err)
+	}
+	defer inv.Close()
+	devs, err := inv.Devices(c.Context)
+	if err != nil {
+		return jobs.Snapshot{}, nil, fmt.Errorf("gpus: %w", err)
+	}
+	held := map[string]int64{}
+	if dbErr == nil {
+		running, err := db.ListJobs(c.Context, ledger.JobFilter{States: []ledger.JobState{ledger.JobRunning}})
+		if err != nil {
+			return jobs.Snapshot{}, nil, fmt.Errorf("gpus: %w", err)
+		}
+		for _, j := range running {
+			for _, u := range j.GPUUUIDs {
+				held[u] = j.ID
+			}
+		}
+	}
+	return jobs.NewSnapshot(inv, devs, held), nil, nil
+}
+
+func printGPUs(w io.Writer, snap jobs.Snapshot, at *time.Time, now time.Time) {
+	when := "now"
+	if at != nil {
+		when = fmt.Sprintf("sampled by the daemon %s ago", now.Sub(*at).Round(time.Second))
+	}
+	if len(snap.GPUs) == 0 {
+		reason := "no GPUs"
+		if snap.Reason != nil {
+			reason = *snap.Reason
+		}
+		fmt.Fprintf(w, "no GPUs (%s; %s)\n", reason, when)
+		return
+	}
+	fmt.Fprintf(w, "%d GPUs (%s; %s)\n", len(snap.GPUs), snap.Inventory, when)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "IDX\tNAME\tMEMORY\tUTIL\tPROCESSES\tJOB\tUUID")
+	for _, g := range snap.GPUs {
+		util := "?"
+		if g.Util != nil {
+			util = fmt.Sprintf("%d%%", *g.Util)
+		}
+		var procs []string
+		for _, p := range g.Processes {
+			procs = append(procs, strconv.Itoa(p.PID))
+		}
+		job := "-"
+		if g.HeldBy != nil {
+			job = strconv.FormatInt(*g.HeldBy, 10)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s / %s\t%s\t%s\t%s\t%s\n", g.Index, g.Name, jobs.FormatSize(g.MemoryUsed),
+			jobs.FormatSize(g.MemoryTotal), util, dash(strings.Join(procs, ",")), job, g.UUID)
+	}
+	tw.Flush()
+}
+
+// superviseCommand is what a job's detached supervisor runs (jobs.Launch):
+// the spec arrives on stdin so nothing of it shows in argv.
+func superviseCommand(env Env) *cli.Command {
+	return &cli.Command{
+		Name:   jobs.SuperviseCommand,
+		Hidden: true,
+		Flags:  []cli.Flag{&cli.Int64Flag{Name: "job", Usage: "job id"}},
+		Action: func(c *cli.Context) error {
+			spec, err := jobs.ReadSpec(env.Stdin)
+			if err != nil {
+				return err
+			}
+			if spec.ID != c.Int64("job") {
+				return usagef("%s: --job %d does not match the spec's job %d", jobs.SuperviseCommand, c.Int64("job"), spec.ID)
+			}
+			return jobs.Supervise(c.Context, spec)
+		},
+	}
+}
+
+// jobsDaemonFlags are the daemon's job scheduler flags.
+func jobsDaemonFlags() []cli.Flag {
+	return []cli.Flag{
+		stringFlag("gpus", "GPU inventory: auto (NVML when a driver is there), nvml, none, fake:N[:MEM]", "auto"),
+		stringFlag("jobs-wandb-dir", "WANDB_DIR of every job (default: the first --watch dir)", ""),
+		durationFlag("sample-interval", "sample the GPUs (job telemetry, runner gpus) and re-plan this often", jobs.DefaultSampleInterval),
+	}
+}
+
+// newScheduler builds the daemon's job scheduler on db and wires it to the
+// sync engine: runs of a queued or running job are not complete, and a
+// job's end makes its runs ready at once. close releases the inventory.
+func newScheduler(c *cli.Context, env Env, db *ledger.DB, eng *runsync.Engine, roots []string, logger *slog.Logger) (s *jobs.Scheduler, closeInv func(), err error) {
+	interval := durationOf(c, "sample-interval")
+	if interval <= 0 {
+		return nil, nil, usagef("daemon: invalid --sample-interval: want a positive duration")
+	}
+	inv, err := jobs.OpenInventory(c.String("gpus"), logger)
+	if errors.Is(err, jobs.ErrBadGPUSpec) {
+		return nil, nil, &UsageError{Err: fmt.Errorf("daemon: %w", err)}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("daemon: GPU inventory: %w", err)
+	}
+	wandbDir := c.String("jobs-wandb-dir")
+	if wandbDir == "" {
+		wandbDir = roots[0]
+	}
+	if wandbDir, err = filepath.Abs(wandbDir); err != nil {
+		inv.Close()
+		return nil, nil, fmt.Errorf("daemon: --jobs-wandb-dir: %w", err)
+	}
+	// Whoever may write the ledger may submit, so may poke.
+	mode := os.FileMode(0o600)
+	if st, err := os.Stat(db.Path()); err == nil {
+		mode = st.Mode().Perm() & 0o660
+	}
+	ctx := c.Context
+	eng.JobActive = func(ctx context.Context, runID string) bool {
+		active, err := db.JobActiveForRun(ctx, runID)
+		if err != nil {
+			logger.Warn("job state of run", "run_id", runID, "error", err)
+			return true // unknown: wait rather than upload half a pipeline
+		}
+		return active
+	}
+	s = &jobs.Scheduler{
+		Store: db, Inv: inv, Self: env.Self, StateDir: filepath.Dir(db.Path()), WandbDir: wandbDir,
+		Logger: logger.With("component", "jobs"), Now: env.Now, SampleInterval: interval, SockMode: mode,
+		OnJobEnd: func(runID string) { jobRunsEnded(ctx, db, eng, wandbDir, runID, logger) },
+	}
+	return s, func() { inv.Close() }, nil
+}
+
+// jobRunsEnded makes the runs a finished job wrote ready for upload now.
+// Its run dirs under WANDB_DIR are observed first: the watcher may not have
+// reported the last stage's dir yet.
+func jobRunsEnded(ctx context.Context, db *ledger.DB, eng *runsync.Engine, wandbDir, runID string, logger *slog.Logger) {
+	matches, _ := filepath.Glob(filepath.Join(wandbDir, "wandb", "offline-run-*-"+runID+"*"))
+	var dirs []runsync.RunDir
+	for _, m := range matches {
+		rd, err := runsync.InspectRunDir(m)
+		if err == nil && filepath.Base(rd.LogPath) == "run-"+runID+".wandb" {
+			dirs = append(dirs, rd)
+		}
+	}
+	if _, err := eng.Observe(ctx, dirs, nil); err != nil && ctx.Err() == nil {
+		logger.Error("record runs of an ended job", "run_id", runID, "error", err)
+	}
+	runs, err := db.ListRuns(ctx, ledger.Filter{RunID: runID})
+	if err == nil {
+		_, err = eng.CheckReady(ctx, runs)
+	}
+	if err != nil && ctx.Err() == nil {
+		logger.Error("readiness of an ended job's runs", "run_id", runID, "error", err)
+	}
+}
+
+// StatusGPUs is the "gpus" section of `runner status --json`.
+type StatusGPUs struct {
+	Inventory string           `json:"inventory"`
+	Reason    *string          `json:"reason"`
+	SampledAt string           `json:"sampled_at"`
+	GPUs      []jobs.GPUStatus `json:"gpus"`
+}
+
+// jobStatus reads job counts (every state present) and the daemon's last
+// GPU sample for `runner status`.
+func jobStatus(ctx context.Context, db *ledger.DB) (map[string]int, *StatusGPUs, error) {
+	counts, err := db.JobCounts(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make(map[string]int, len(counts))
+	for s, n := range counts {
+		out[string(s)] = n
+	}
+	raw, at, ok, err := db.GPUSnapshot(ctx)
+	if err != nil || !ok {
+		return out, nil, err
+	}
+	var snap jobs.Snapshot
+	if err := json.Unmarshal([]byte(raw), &snap); err != nil {
+		return nil, nil, fmt.Errorf("GPU snapshot: %w", err)
+	}
+	return out, &StatusGPUs{Inventory: snap.Inventory, Reason: snap.Reason, SampledAt: rfc3339(at), GPUs: snap.GPUs}, nil
+}
+
+func printJobStatus(w io.Writer, counts map[string]int, g *StatusGPUs) {
+	var parts []string
+	for _, s := range ledger.AllJobStates {
+		if n := counts[string(s)]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, s))
+		}
+	}
+	if len(parts) == 0 {
+		parts = []string{"none"}
+	}
+	fmt.Fprintf(w, "jobs:     %s\n", strings.Join(parts, ", "))
+	switch {
+	case g == nil:
+		fmt.Fprintf(w, "gpus:     unknown (no daemon has sampled them)\n")
+	case len(g.GPUs) == 0:
+		reason := "none"
+		if g.Reason != nil {
+			reason = *g.Reason
+		}
+		fmt.Fprintf(w, "gpus:     none (%s)\n", reason)
+	default:
+		fmt.Fprintf(w, "gpus:     %d (%s, sampled %s)\n", len(g.GPUs), g.Inventory, g.SampledAt)
+		for _, d := range g.GPUs {
+			held := "free"
+			if d.HeldBy != nil {
+				held = fmt.Sprintf("job %d", *d.HeldBy)
+			} else if len(d.Processes) > 0 {
+				held = fmt.Sprintf("%d foreign process(es)", len(d.Processes))
+			}
+			fmt.Fprintf(w, "  %d %s  %s / %s  %s\n", d.Index, d.Name, jobs.FormatSize(d.MemoryUsed), jobs.FormatSize(d.MemoryTotal), held)
+		}
+	}
+}

@@ -1,0 +1,123 @@
+package app
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestSubmitValidationAndExitCodes(t *testing.T) {
+	c := newShell(t)
+	// A daemon configured with fake GPUs must not break a plain submit.
+	c.env["RUNNER_GPUS"] = "fake:4"
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		err  string
+	}{
+		{"no command", []string{"submit", "--gpus", "1"}, 2, "missing the job command"},
+		{"same-run without after", []string{"submit", "--same-run", "--", "true"}, 2, "exactly one --after"},
+		{"bad size", []string{"submit", "--gpu-mem", "lots", "--", "true"}, 2, "--gpu-mem"},
+		{"bad after", []string{"submit", "--after", "x", "--", "true"}, 2, "want a job id"},
+		{"secret in env", []string{"submit", "--env", "WANDB_API_KEY=" + testKey, "--", "true"}, 2, "WANDB_API_KEY"},
+		{"unknown after", []string{"submit", "--after", "77", "--", "true"}, 1, "--after 77: no such job"},
+		{"cancel unknown", []string{"cancel", "77"}, 1, "job 77"},
+		{"cancel not a number", []string{"cancel", "seven"}, 2, "not a job id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := c.run(tc.args...)
+			if code != tc.code || !strings.Contains(stderr, tc.err) {
+				t.Fatalf("exit %d, stderr %q; want exit %d mentioning %q", code, stderr, tc.code, tc.err)
+			}
+			if strings.Contains(stderr, testKey) {
+				t.Fatal("the API key was echoed")
+			}
+		})
+	}
+}
+
+func TestSubmitJobsCancelAndStatus(t *testing.T) {
+	c := newShell(t)
+	out, stderr, code := c.run("submit", "--json", "--gpus", "2", "--name", "train", "--priority", "3", "--timeout", "1h",
+		"--", "python", "train.py", "--lr", "3e-4")
+	var sub struct {
+		ID    int64  `json:"id"`
+		RunID string `json:"run_id"`
+		State string `json:"state"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &sub) != nil || sub.ID != 1 || sub.State != "queued" || len(sub.RunID) != 8 {
+		t.Fatalf("submit --json: exit %d %q %s", code, out, stderr)
+	}
+	out, _, code = c.run("submit", "--after", "1", "--same-run", "--", "python", "eval.py")
+	if code != 0 || strings.TrimSpace(out) != "2" {
+		t.Fatalf("second submit printed %q (exit %d), want 2", out, code)
+	}
+	out, _, code = c.run("jobs", "--json")
+	var list []JobJSON
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 2 {
+		t.Fatalf("jobs --json: exit %d %s", code, out)
+	}
+	j := list[0]
+	if strings.Join(j.Command, " ") != "python train.py --lr 3e-4" || j.GPUsRequested != 2 || j.Priority != 3 ||
+		j.TimeoutS == nil || *j.TimeoutS != 3600 || j.Name == nil || *j.Name != "train" {
+		t.Errorf("job 1 = %+v", j)
+	}
+	if list[1].RunID != sub.RunID || len(list[1].After) != 1 || list[1].After[0] != 1 {
+		t.Errorf("job 2 = %+v; want run id %s after job 1", list[1], sub.RunID)
+	}
+	// Every documented key is present, absent values as null.
+	var raw []map[string]any
+	json.Unmarshal([]byte(out), &raw)
+	for _, k := range []string{"id", "name", "state", "reason", "gpus", "run_id", "submitted_at", "started_at", "ended_at",
+		"exit_code", "signal", "attempts", "peak_mem_bytes", "mean_util", "energy_j"} {
+		if _, ok := raw[0][k]; !ok {
+			t.Errorf("jobs --json lacks %q", k)
+		}
+	}
+	out, _, code = c.run("cancel", "2")
+	if code != 0 || !strings.Contains(out, "job 2 cancelled") {
+		t.Fatalf("cancel queued job: exit %d %q", code, out)
+	}
+	if _, stderr, code := c.run("cancel", "2"); code != 1 || !strings.Contains(stderr, "already ended") {
+		t.Fatalf("second cancel: exit %d %q", code, stderr)
+	}
+	out, _, _ = c.run("jobs", "--state", "cancelled")
+	if !strings.Contains(out, "cancelled") || strings.Contains(out, "train") {
+		t.Errorf("jobs --state cancelled:\n%s", out)
+	}
+	if _, _, code := c.run("jobs", "--state", "done"); code != 2 {
+		t.Errorf("jobs --state done: exit %d, want 2", code)
+	}
+	out, _, _ = c.run("status", "--json")
+	var st Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Jobs["queued"] != 1 || st.Jobs["cancelled"] != 1 || st.GPUs != nil {
+		t.Fatalf("status jobs %v gpus %v (%v)", st.Jobs, st.GPUs, err)
+	}
+	out, _, _ = c.run("status")
+	if !strings.Contains(out, "jobs:     1 queued, 1 cancelled") {
+		t.Errorf("status text:\n%s", out)
+	}
+	if _, stderr, code := c.run("logs", "1"); code != 1 || !strings.Contains(stderr, "no output yet") {
+		t.Errorf("logs of a queued job: exit %d %q", code, stderr)
+	}
+}
+
+func TestGPUsFromAnInventory(t *testing.T) {
+	c := newShell(t)
+	out, _, code := c.run("gpus", "--gpus", "fake:2:16GiB", "--json")
+	var gpus []map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &gpus) != nil || len(gpus) != 2 || gpus[1]["memory_total_bytes"] != float64(16<<30) {
+		t.Fatalf("gpus --json: exit %d %s", code, out)
+	}
+	if _, ok := gpus[0]["held_by_job"]; !ok {
+		t.Error("gpus --json lacks held_by_job")
+	}
+	if _, _, code := c.run("gpus", "--gpus", "fake:zero"); code != 2 {
+		t.Errorf("bad --gpus: exit %d, want 2", code)
+	}
+	out, _, _ = c.run("gpus", "--gpus", "none")
+	if !strings.Contains(out, "no GPUs") {
+		t.Errorf("gpus --gpus none: %q", out)
+	}
+}

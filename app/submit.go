@@ -1,0 +1,110 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/runnerhq/runner/jobs"
+	"github.com/runnerhq/runner/ledger"
+)
+
+func submitCommand(env Env) *cli.Command {
+	gpus := intFlag("gpus", "GPUs the job needs (0: a CPU job that sees no GPU)", 0)
+	// RUNNER_GPUS is the daemon's inventory spec (fake:4, auto); a GPU count
+	// read from it would break every submit on a box configured that way.
+	gpus.EnvVars = nil
+	return &cli.Command{
+		Name:      "submit",
+		Usage:     "queue a job; prints its id",
+		ArgsUsage: "[flags] -- CMD ARGS...",
+		Flags: []cli.Flag{
+			gpus,
+			stringFlag("gpu-mem", "free memory each GPU must have, like 20GiB", ""),
+			stringFlag("name", "a name to show in runner jobs", ""),
+			intFlag("priority", "higher runs first (default 0)", 0),
+			listFlag("after", "start only after job ID succeeded (repeatable); skipped if it does not"),
+			boolFlag("same-run", "log into the same W&B run as the one --after job (WANDB_RUN_ID)"),
+			intFlag("retries", "re-queue a failed job this many times (same id and run id)", 0),
+			durationFlag("timeout", "stop the job (SIGTERM, then SIGKILL) after this long; 0 = never", 0),
+			listFlag("env", "K=V added to the job's environment (repeatable; not for secrets)"),
+			stringFlag("cwd", "working directory of the job (default: the current one)", ""),
+			boolFlag("json", "print {id, run_id, state}"),
+		},
+		Action: func(c *cli.Context) error {
+			spec, err := submitSpec(c)
+			if err != nil {
+				return err
+			}
+			logger, err := newLogger(c, env.Stderr)
+			if err != nil {
+				return err
+			}
+			db, err := openDB(c.Context, c, env, logger, false)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			j, err := db.SubmitJob(c.Context, spec)
+			switch {
+			case errors.Is(err, ledger.ErrBadJob) || errors.Is(err, ledger.ErrSecretInEnv):
+				return &UsageError{Err: fmt.Errorf("submit: %w", err)}
+			case err != nil:
+				return fmt.Errorf("submit: %w", err)
+			}
+			jobs.Poke(jobs.SockPath(db.Path()))
+			if c.Bool("json") {
+				return writeJSON(env.Stdout, struct {
+					ID    int64  `json:"id"`
+					RunID string `json:"run_id"`
+					State string `json:"state"`
+				}{j.ID, j.RunID, string(j.State)})
+			}
+			fmt.Fprintln(env.Stdout, j.ID)
+			return nil
+		},
+	}
+}
+
+// submitSpec reads and checks submit's flags; every problem is a usage error.
+func submitSpec(c *cli.Context) (ledger.JobSpec, error) {
+	s := ledger.JobSpec{
+		Name: c.String("name"), Argv: c.Args().Slice(), GPUs: c.Int("gpus"), Priority: c.Int("priority"),
+		Retries: c.Int("retries"), Timeout: durationOf(c, "timeout"), Env: c.StringSlice("env"),
+		SameRun: c.Bool("same-run"), Cwd: c.String("cwd"),
+	}
+	if len(s.Argv) == 0 {
+		return s, usagef("submit: missing the job command: runner submit [flags] -- CMD ARGS...")
+	}
+	if s.GPUs < 0 || s.Retries < 0 {
+		return s, usagef("submit: --gpus and --retries must not be negative")
+	}
+	if m := c.String("gpu-mem"); m != "" {
+		v, err := jobs.ParseSize(m)
+		if err != nil {
+			return s, usagef("submit: --gpu-mem: %v", err)
+		}
+		s.GPUMem = v
+	}
+	for _, a := range c.StringSlice("after") {
+		id, err := strconv.ParseInt(a, 10, 64)
+		if err != nil || id <= 0 {
+			return s, usagef("submit: --after %q: want a job id", a)
+		}
+		s.After = append(s.After, id)
+	}
+	if s.SameRun && len(s.After) != 1 {
+		return s, usagef("submit: --same-run needs exactly one --after (got %d)", len(s.After))
+	}
+	if s.Cwd == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return s, fmt.Errorf("submit: working directory: %w", err)
+		}
+		s.Cwd = wd
+	}
+	return s, nil
+}
