@@ -163,25 +163,52 @@ func Backfill(ctx context.Context, db *ledger.DB, eng *runsync.Engine, logger *s
 			progressbar.OptionSetDescription("recording runs"), progressbar.OptionShowCount(),
 			progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
 	}
-	seen := make(map[string]bool, len(todo))
-	for i := 0; i < len(todo); i += backfillBatch {
-		batch := todo[i:min(i+backfillBatch, len(todo))]
-		rows, err := eng.Observe(ctx, batch, known)
+	// Reading the logs of the next batch overlaps recording the last one.
+	type prepared struct {
+		obs []ledger.Observation
+		n   int
+		err error
+	}
+	batches := make(chan prepared, 2)
+	go func() {
+		defer close(batches)
+		for i := 0; i < len(todo) && ctx.Err() == nil; i += backfillBatch {
+			batch := todo[i:min(i+backfillBatch, len(todo))]
+			obs, err := eng.Prepare(ctx, batch, known)
+			batches <- prepared{obs, len(batch), err}
+		}
+	}()
+	var recErr error
+	for b := range batches {
+		if recErr != nil {
+			continue // drain so the reader can finish
+		}
+		if b.err != nil {
+			recErr = fmt.Errorf("backfill: read runs: %w", b.err)
+			continue
+		}
+		rows, err := db.UpsertRuns(ctx, b.obs)
 		if err != nil {
-			return rep, fmt.Errorf("backfill: record runs: %w", err)
+			recErr = fmt.Errorf("backfill: record runs: %w", err)
+			continue
 		}
 		// The rows carry the size and mtime just seen: no need to stat again.
 		n, err := eng.MarkFinished(ctx, rows)
 		if err != nil {
-			return rep, fmt.Errorf("backfill: readiness: %w", err)
+			recErr = fmt.Errorf("backfill: readiness: %w", err)
+			continue
 		}
 		rep.Ready += n
-		for _, d := range batch {
-			seen[d.Dir] = true
-		}
 		if bar != nil {
-			_ = bar.Add(len(batch))
+			_ = bar.Add(b.n)
 		}
+	}
+	if recErr != nil {
+		return rep, recErr
+	}
+	seen := make(map[string]bool, len(todo))
+	for _, d := range todo {
+		seen[d.Dir] = true
 	}
 	if bar != nil {
 		_ = bar.Finish()

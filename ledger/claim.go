@@ -28,7 +28,7 @@ func (db *DB) Claim(ctx context.Context, owner string, lease time.Duration, only
 		return nil, fmt.Errorf("ledger: claim: need an owner and a positive lease (got %q, %s)", owner, lease)
 	}
 	var out []Run
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		out = []Run{}
 		now := db.now()
 		nowMS, exp := ms(now), ms(now.Add(lease))
@@ -103,7 +103,7 @@ func oldestFirst(a, b Run) int {
 
 // leased checks inside tx that every dir is uploading under owner's lease;
 // otherwise nothing may change.
-func leased(ctx context.Context, tx *sql.Tx, owner string, dirs []string) error {
+func leased(ctx context.Context, tx *Tx, owner string, dirs []string) error {
 	if len(dirs) == 0 {
 		return fmt.Errorf("ledger: no dirs given for %s's lease", owner)
 	}
@@ -123,7 +123,7 @@ func leased(ctx context.Context, tx *sql.Tx, owner string, dirs []string) error 
 // ExtendLease pushes the lease of owner's dirs to now+lease, or fails with
 // ErrLeaseLost (changing nothing) if any of them is no longer owner's.
 func (db *DB) ExtendLease(ctx context.Context, owner string, dirs []string, lease time.Duration) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		if err := leased(ctx, tx, owner, dirs); err != nil {
 			return err
 		}
@@ -169,7 +169,7 @@ func (db *DB) Complete(ctx context.Context, owner string, dirs []string, r Resul
 	if r.Outcome == OutcomeSuccess && r.Source != SourceUpload && r.Source != SourceRepaired {
 		return fmt.Errorf("ledger: complete: unknown source %q", r.Source)
 	}
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		if err := leased(ctx, tx, owner, dirs); err != nil {
 			return err
 		}
@@ -227,7 +227,7 @@ func (db *DB) Complete(ctx context.Context, owner string, dirs []string, r Resul
 	})
 }
 
-func insertUpload(ctx context.Context, tx *sql.Tx, now int64, owner string, runs []Run, r Result) error {
+func insertUpload(ctx context.Context, tx *Tx, now int64, owner string, runs []Run, r Result) error {
 	dirs := make([]string, len(runs))
 	for i, run := range runs {
 		dirs[i] = run.Dir
@@ -269,7 +269,7 @@ func insertUpload(ctx context.Context, tx *sql.Tx, now int64, owner string, runs
 	return addEvent(ctx, tx, now, "upload", subject, msg)
 }
 
-func txRuns(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]Run, error) {
+func txRuns(ctx context.Context, tx *Tx, where string, args ...any) ([]Run, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT `+runCols+` FROM runs `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: read runs: %w", err)
@@ -289,7 +289,7 @@ func txRuns(ctx context.Context, tx *sql.Tx, where string, args ...any) ([]Run, 
 // Release hands owner's leased dirs back to pending without counting an
 // attempt (shutdown, pause). ErrLeaseLost if any is not owner's.
 func (db *DB) Release(ctx context.Context, owner string, dirs []string) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		if err := leased(ctx, tx, owner, dirs); err != nil {
 			return err
 		}
@@ -303,7 +303,7 @@ func (db *DB) Release(ctx context.Context, owner string, dirs []string) error {
 // worker) to pending, and reports how many runs it moved.
 func (db *DB) RescueExpired(ctx context.Context) (int, error) {
 	var n int
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		n = 0
 		now := ms(db.now())
 		runs, err := txRuns(ctx, tx, `WHERE state = 'uploading' AND lease_expires_at < ? ORDER BY dir`, now)

@@ -61,7 +61,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 
 	base := (&url.URL{Scheme: "file", Path: abs}).String()
-	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)", busyTimeout.Milliseconds())
+	// temp_store(MEMORY) keeps statement journals off disk: every multi-row
+	// statement in a write transaction writes one, and on a file that cost
+	// a pwrite per page changed.
+	// cache_size(-32768): 32 MiB of page cache, so a backfill's batch of wide
+	// rows and their indexes is not spilled to the WAL mid-transaction.
+	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-32768)", busyTimeout.Milliseconds())
 	if opts.ReadOnly {
 		// mode=ro: a user with read access only must not create or change anything.
 		db.r, err = sql.Open("sqlite", base+"?mode=ro&"+pragmas+"&_pragma=query_only(1)")
@@ -160,7 +165,7 @@ const maxBusyRetries = 3
 // inTx runs fn in one IMMEDIATE write transaction and commits it. fn may run
 // more than once (after SQLITE_BUSY), so it must not leak partial results
 // outside the transaction except by assignment.
-func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (db *DB) inTx(ctx context.Context, fn func(tx *Tx) error) error {
 	if err := db.writable(); err != nil {
 		return err
 	}
@@ -174,11 +179,13 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 }
 
-func (db *DB) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.w.BeginTx(ctx, nil)
+func (db *DB) tryTx(ctx context.Context, fn func(tx *Tx) error) error {
+	stx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("ledger %s: begin: %w", db.path, err)
 	}
+	tx := &Tx{Tx: stx}
+	defer tx.closeStmts()
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
 		return err
@@ -187,6 +194,63 @@ func (db *DB) tryTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("ledger %s: commit: %w", db.path, err)
 	}
 	return nil
+}
+
+// Tx is a write transaction that prepares each distinct statement once: a
+// backfill batch runs the same few statements for hundreds of runs, and
+// preparing (parsing) them every time was most of its cost.
+type Tx struct {
+	*sql.Tx
+	stmts map[string]*sql.Stmt
+}
+
+func (tx *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := tx.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := tx.Tx.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if tx.stmts == nil {
+		tx.stmts = map[string]*sql.Stmt{}
+	}
+	tx.stmts[query] = st
+	return st, nil
+}
+
+// ExecContext runs query through its cached prepared statement.
+func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := tx.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// QueryContext runs query through its cached prepared statement.
+func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := tx.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// QueryRowContext runs query through its cached prepared statement; a
+// prepare error surfaces from Scan, as with sql.Tx.
+func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := tx.stmt(ctx, query)
+	if err != nil {
+		return tx.Tx.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+func (tx *Tx) closeStmts() {
+	for _, st := range tx.stmts {
+		_ = st.Close()
+	}
 }
 
 // sqliteCode is the primary result code of a SQLite error (extended codes
@@ -274,7 +338,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	for {
 		done := false
-		err := db.inTx(ctx, func(tx *sql.Tx) error {
+		err := db.inTx(ctx, func(tx *Tx) error {
 			version, appID, tables, err := header(ctx, tx)
 			if err != nil {
 				return db.headerErr(err)

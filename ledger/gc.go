@@ -27,7 +27,7 @@ func (db *DB) GCCandidates(ctx context.Context, before time.Time) ([]Run, error)
 // marked deleted.
 func (db *DB) MarkDeleted(ctx context.Context, dir string, freed int64) (bool, error) {
 	var ok bool
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		now := ms(db.now())
 		res, err := tx.ExecContext(ctx, `UPDATE runs SET deleted_at = ?, updated_at = ?
 			WHERE dir = ? AND state = 'synced' AND deleted_at IS NULL`, now, now, dir)

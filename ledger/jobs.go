@@ -182,7 +182,7 @@ func NewRunID() string {
 func jobSubject(id int64) string { return strconv.FormatInt(id, 10) }
 
 // jobEvent logs a job's state change as "from -> to: why".
-func jobEvent(ctx context.Context, tx *sql.Tx, at int64, id int64, from, to JobState, why string) error {
+func jobEvent(ctx context.Context, tx *Tx, at int64, id int64, from, to JobState, why string) error {
 	msg := fmt.Sprintf("%s -> %s", from, to)
 	if why != "" {
 		msg += ": " + why
@@ -199,7 +199,7 @@ func (db *DB) SubmitJob(ctx context.Context, s JobSpec) (Job, error) {
 		return Job{}, err
 	}
 	var out Job
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		runID := NewRunID()
 		for _, dep := range s.After {
 			var depRun string
@@ -238,7 +238,7 @@ func (db *DB) SubmitJob(ctx context.Context, s JobSpec) (Job, error) {
 
 // linkRuns records job id as the producer of the runs with its run id that
 // no job claims yet.
-func linkRuns(ctx context.Context, tx *sql.Tx, id int64, runID string) error {
+func linkRuns(ctx context.Context, tx *Tx, id int64, runID string) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE runs SET job_id = ? WHERE run_id = ? AND job_id IS NULL`, id, runID); err != nil {
 		return fmt.Errorf("ledger: link runs of job %d: %w", id, err)
 	}
@@ -337,7 +337,7 @@ type JobStart struct {
 // its run id. ok is false, with no change, when the job is not queued any
 // more (cancelled meanwhile).
 func (db *DB) StartJob(ctx context.Context, id int64, s JobStart) (j Job, ok bool, err error) {
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.inTx(ctx, func(tx *Tx) error {
 		now := ms(db.now())
 		uuids := s.GPUUUIDs
 		if uuids == nil {
@@ -373,7 +373,7 @@ func (db *DB) StartJob(ctx context.Context, id int64, s JobStart) (j Job, ok boo
 // RecordJobPIDs stores the processes of a running job (for adoption after
 // a daemon restart).
 func (db *DB) RecordJobPIDs(ctx context.Context, id int64, supervisorPID, pid, pgid int, startTicks uint64) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET supervisor_pid = ?, pid = ?, pgid = ?, start_ticks = ?
 			WHERE id = ? AND state = 'running'`, supervisorPID, pid, pgid, int64(startTicks), id); err != nil {
 			return fmt.Errorf("ledger: record pids of job %d: %w", id, err)
@@ -398,7 +398,7 @@ type JobEnd struct {
 // retries left goes back to queued with the same id and run id. It returns
 // the job as stored; ok is false (no change) when the job was not running.
 func (db *DB) EndJob(ctx context.Context, id int64, e JobEnd) (j Job, ok bool, err error) {
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.inTx(ctx, func(tx *Tx) error {
 		cur, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("job %d: %w", id, ErrNotFound)
@@ -466,7 +466,7 @@ func outcome(cur Job, e JobEnd) (JobState, string) {
 // not succeed); false if it was not queued.
 func (db *DB) SkipJob(ctx context.Context, id int64, reason string) (bool, error) {
 	var ok bool
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		now := ms(db.now())
 		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'skipped', reason = ?, ended_at = ? WHERE id = ? AND state = 'queued'`,
 			reason, now, id)
@@ -489,7 +489,7 @@ func (db *DB) SetJobReasons(ctx context.Context, reasons map[int64]string) error
 	if len(reasons) == 0 {
 		return nil
 	}
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		st, err := tx.PrepareContext(ctx, `UPDATE jobs SET reason = ? WHERE id = ? AND state = 'queued' AND reason != ?`)
 		if err != nil {
 			return fmt.Errorf("ledger: job reasons: %w", err)
@@ -511,7 +511,7 @@ func (db *DB) SetJobReasons(ctx context.Context, reasons map[int64]string) error
 // wrapping ErrNotFound.
 func (db *DB) CancelJob(ctx context.Context, id int64) (Job, error) {
 	var out Job
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		cur, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("job %d: %w", id, ErrNotFound)
@@ -548,7 +548,7 @@ func (db *DB) CancelJob(ctx context.Context, id int64) (Job, error) {
 // SetJobTelemetry stores a running job's GPU telemetry so far. Peak memory
 // only grows (a restarted daemon starts a new aggregate).
 func (db *DB) SetJobTelemetry(ctx context.Context, id int64, peakMem uint64, meanUtil, energyJ *float64) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET peak_mem = max(coalesce(peak_mem, 0), ?),
 			mean_util = coalesce(?, mean_util), energy_j = coalesce(?, energy_j) WHERE id = ?`,
 			int64(peakMem), floatPtr(meanUtil), floatPtr(energyJ), id); err != nil {
@@ -605,7 +605,7 @@ const gpuSnapshotKey = "gpus.snapshot"
 // SetGPUSnapshot stores the daemon's latest view of the GPUs (JSON) so
 // `runner status` and `runner gpus` need no NVML.
 func (db *DB) SetGPUSnapshot(ctx context.Context, snapshotJSON string) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
 			gpuSnapshotKey, snapshotJSON, ms(db.now())); err != nil {

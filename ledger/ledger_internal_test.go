@@ -66,7 +66,7 @@ func TestInTxRollsBackOnError(t *testing.T) {
 	}
 	defer db.Close()
 	boom := errors.New("boom")
-	err = db.inTx(ctx, func(tx *sql.Tx) error {
+	err = db.inTx(ctx, func(tx *Tx) error {
 		if err := addEvent(ctx, tx, 1, "error", "x", "half done"); err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -1303,5 +1304,38 @@ func BenchmarkUpsertRuns10k(b *testing.B) {
 		b.StopTimer()
 		db.Close()
 		b.StartTimer()
+	}
+}
+
+// UpsertRuns builds new rows in Go instead of reading them back: what it
+// returns must be exactly what a later read returns.
+func TestUpsertReturnsWhatIsStored(t *testing.T) {
+	ctx := context.Background()
+	db, err := ledger.Open(ctx, filepath.Join(t.TempDir(), "l.db"), ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	start := time.Date(2026, 3, 1, 10, 0, 0, 123456789, time.UTC)
+	code, rt := 1, 60
+	obs := []ledger.Observation{
+		{Dir: "/w/offline-run-a", LogPath: "/w/offline-run-a/run-a.wandb", Size: 100, MTime: start.Add(time.Minute),
+			Meta: &ledger.Meta{RunID: "a", Project: "p", Name: "n", Tags: []string{"x"}, StartTime: &start, Finished: true,
+				ExitCode: &code, RuntimeS: &rt, HistoryKeys: []string{"loss"}, SummaryJSON: `{"loss":1}`, RecordsJSON: `{}`, ConfigJSON: `{}`}},
+		{Dir: "/w/offline-run-b", LogPath: "/w/offline-run-b/run-b.wandb", Size: 7, MTime: start, Meta: &ledger.Meta{Empty: true}},
+		{Dir: "/w/offline-run-c", LogPath: "/w/offline-run-c/run-c.wandb", Size: 9, MTime: start, MarkerExists: true, Meta: &ledger.Meta{RunID: "c"}},
+	}
+	got, err := db.UpsertRuns(ctx, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range got {
+		want, err := db.GetRun(ctx, g.Dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(g, want) {
+			t.Errorf("upsert returned\n%+v\nstored\n%+v", g, want)
+		}
 	}
 }

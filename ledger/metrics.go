@@ -57,20 +57,24 @@ func StoredMetrics(sums []kernels.MetricSummary, declared map[string]kernels.Goa
 }
 
 // replaceMetrics swaps the stored summaries of dir for ms inside tx.
-func replaceMetrics(ctx context.Context, tx *sql.Tx, dir string, ms []MetricSummary) error {
+func replaceMetrics(ctx context.Context, tx *Tx, dir string, ms []MetricSummary) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM metrics WHERE dir = ?`, dir); err != nil {
 		return fmt.Errorf("ledger: replace metrics of %s: %w", dir, err)
 	}
+	return insertMetrics(ctx, tx, dir, ms)
+}
+
+// insertMetrics stores the summaries of a dir that has none yet.
+func insertMetrics(ctx context.Context, tx *Tx, dir string, ms []MetricSummary) error {
 	if len(ms) == 0 {
 		return nil
 	}
-	ins, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO metrics (dir, key, goal, goal_source, count,
+	ins, err := tx.stmt(ctx, `INSERT OR REPLACE INTO metrics (dir, key, goal, goal_source, count,
 		non_numeric, non_finite, last, min, max, mean, std, best_step, ema, slope, first_step, last_step)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("ledger: replace metrics of %s: %w", dir, err)
 	}
-	defer ins.Close()
 	for _, m := range ms {
 		var stats [6]any // last, min, max, mean, std, ema: NULL when nothing finite was seen
 		var first, last any
@@ -182,7 +186,7 @@ type Regression struct {
 // evaluated metrics are replaced by flagged, and each flagged regression is
 // logged as a "regression" event. One transaction.
 func (db *DB) RecordRegressions(ctx context.Context, dir string, evaluated []string, flagged []Regression) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		now := db.now()
 		if len(evaluated) > 0 {
 			ph, args := placeholders(evaluated)

@@ -84,6 +84,13 @@ func decodeList(s string) []string {
 	return v
 }
 
+func int64Ptr(p *int64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
 func intPtr(p *int) any {
 	if p == nil {
 		return nil
@@ -164,7 +171,7 @@ func (db *DB) UpsertRuns(ctx context.Context, obs []Observation) ([]Run, error) 
 		return nil, db.writable()
 	}
 	var out []Run
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inTx(ctx, func(tx *Tx) error {
 		out = make([]Run, 0, len(obs))
 		now := ms(db.now())
 		get, err := tx.PrepareContext(ctx, `SELECT `+runCols+` FROM runs WHERE dir = ?`)
@@ -174,25 +181,33 @@ func (db *DB) UpsertRuns(ctx context.Context, obs []Observation) ([]Run, error) 
 		defer get.Close()
 		ins, err := tx.PrepareContext(ctx, `INSERT INTO runs (dir, base, state, reason, source, synced_at,
 			first_seen, updated_at, changed_at, `+metaCols+`, job_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, `+strings.Repeat("?, ", 26)+jobForRunSQL+`) RETURNING `+runCols)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, `+strings.Repeat("?, ", 26)+`?)
+			ON CONFLICT (dir) DO NOTHING`)
 		if err != nil {
 			return fmt.Errorf("ledger: upsert runs: %w", err)
 		}
 		defer ins.Close()
+		// Only a box that runs jobs needs the per-run job lookup.
+		var anyJobs bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM jobs)`).Scan(&anyJobs); err != nil {
+			return fmt.Errorf("ledger: upsert runs: %w", err)
+		}
 		for _, o := range obs {
 			if o.Dir == "" {
 				return fmt.Errorf("ledger: upsert runs: observation without a dir")
 			}
-			old, err := scanRun(get.QueryRowContext(ctx, o.Dir))
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				r, err := insertRun(ctx, tx, ins, o, now)
-				if err != nil {
-					return err
-				}
+			// Insert first: in a backfill nearly every run is new, and a
+			// conflict (a run seen before) costs no more than a lookup would.
+			r, inserted, err := insertRun(ctx, tx, ins, o, now, anyJobs)
+			if err != nil {
+				return err
+			}
+			if inserted {
 				out = append(out, r)
 				continue
-			case err != nil:
+			}
+			old, err := scanRun(get.QueryRowContext(ctx, o.Dir))
+			if err != nil {
 				return fmt.Errorf("ledger: upsert run %s: %w", o.Dir, err)
 			}
 			wrote, err := updateObserved(ctx, tx, old, o, now)
@@ -214,41 +229,72 @@ func (db *DB) UpsertRuns(ctx context.Context, obs []Observation) ([]Run, error) 
 	return out, nil
 }
 
-func insertRun(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, o Observation, now int64) (Run, error) {
+// insertRun inserts a run seen for the first time; inserted is false (and
+// nothing written) when the ledger already has the dir.
+func insertRun(ctx context.Context, tx *Tx, ins *sql.Stmt, o Observation, now int64, anyJobs bool) (r Run, inserted bool, err error) {
 	m := o.Meta
 	if m == nil {
 		m = &Meta{}
 	}
-	state, reason, source := StateActive, "", ""
-	var syncedAt any
+	r = Run{Dir: o.Dir, LogPath: o.LogPath, GroupKey: groupKey(o.Dir, m), Meta: *m, Size: o.Size,
+		MTime: fromMS(ms(o.MTime)), State: StateActive, FirstSeen: fromMS(now), UpdatedAt: fromMS(now), ChangedAt: fromMS(now)}
 	switch {
 	case o.MarkerExists:
-		state, reason, source, syncedAt = StateSynced, reasonMarker, SourceMarker, now
+		t := fromMS(now)
+		r.State, r.Reason, r.Source, r.SyncedAt = StateSynced, reasonMarker, SourceMarker, &t
 	case m.Empty:
-		state, reason = StateSkipped, reasonEmpty
+		r.State, r.Reason = StateSkipped, reasonEmpty
 	}
-	args := append([]any{o.Dir, filepath.Base(o.Dir), state, reason, source, syncedAt, now, now, now}, metaArgs(o, m)...)
-	args = append(args, jobForRunArgs(m)...) // job_id: the job that wrote this run (jobForRunSQL)
-	r, err := scanRun(ins.QueryRowContext(ctx, args...))
+	if anyJobs && m.RunID != "" {
+		// The job that wrote this run (see jobForRunSQL).
+		var id sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT `+jobForRunSQL, jobForRunArgs(m)...).Scan(&id); err != nil {
+			return Run{}, false, fmt.Errorf("ledger: insert run %s: job: %w", o.Dir, err)
+		}
+		if id.Valid {
+			r.JobID = &id.Int64
+		}
+	}
+	args := append([]any{o.Dir, filepath.Base(o.Dir), r.State, r.Reason, r.Source, msPtr(r.SyncedAt), now, now, now}, metaArgs(o, m)...)
+	args = append(args, int64Ptr(r.JobID))
+	res, err := ins.ExecContext(ctx, args...)
 	if err != nil {
-		return Run{}, fmt.Errorf("ledger: insert run %s: %w", o.Dir, err)
+		return Run{}, false, fmt.Errorf("ledger: insert run %s: %w", o.Dir, err)
 	}
-	if err := replaceMetrics(ctx, tx, o.Dir, m.Metrics); err != nil {
-		return Run{}, err
+	if n, err := res.RowsAffected(); err != nil {
+		return Run{}, false, fmt.Errorf("ledger: insert run %s: %w", o.Dir, err)
+	} else if n == 0 {
+		return Run{}, false, nil // seen before
+	}
+	// What a read would return: times at the ledger's precision, no empty lists.
+	r.Metrics = nil
+	if len(r.Tags) == 0 {
+		r.Tags = nil
+	}
+	if len(r.HistoryKeys) == 0 {
+		r.HistoryKeys = nil
+	}
+	if r.StartTime != nil {
+		t := fromMS(ms(*r.StartTime))
+		r.StartTime = &t
+	}
+	state, reason := r.State, r.Reason
+	if err := insertMetrics(ctx, tx, o.Dir, m.Metrics); err != nil {
+		return Run{}, false, err
 	}
 	// Discovery is not a state change; only a decision the user may want
 	// explained (already synced, nothing to upload) is logged.
 	if state != StateActive {
 		if err := addEvent(ctx, tx, now, "run.state", o.Dir, fmt.Sprintf("new -> %s: %s", state, reason)); err != nil {
-			return Run{}, err
+			return Run{}, false, err
 		}
 	}
-	return r, nil
+	return r, true, nil
 }
 
 // updateObserved applies an observation to an existing row and reports
 // whether it wrote anything.
-func updateObserved(ctx context.Context, tx *sql.Tx, old Run, o Observation, now int64) (bool, error) {
+func updateObserved(ctx context.Context, tx *Tx, old Run, o Observation, now int64) (bool, error) {
 	changed := old.Size != o.Size || !old.MTime.Equal(fromMS(ms(o.MTime)))
 	if changed {
 		var err error

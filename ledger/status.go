@@ -49,7 +49,7 @@ func (db *DB) OldestPending(ctx context.Context) (*time.Time, error) {
 
 // AddEvent appends one event to the log.
 func (db *DB) AddEvent(ctx context.Context, kind, subject, msg string) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		return addEvent(ctx, tx, ms(db.now()), kind, subject, msg)
 	})
 }
@@ -143,7 +143,7 @@ type Daemon struct {
 
 // Heartbeat records that the daemon d is alive now.
 func (db *DB) Heartbeat(ctx context.Context, d Daemon) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		now := db.now()
 		started := d.StartedAt
 		if started.IsZero() {
@@ -164,7 +164,7 @@ func (db *DB) Heartbeat(ctx context.Context, d Daemon) error {
 
 // DaemonDown records a clean daemon stop.
 func (db *DB) DaemonDown(ctx context.Context) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE daemon SET up = 0, stopped_at = ? WHERE id = 1`, ms(db.now())); err != nil {
 			return fmt.Errorf("ledger: daemon down: %w", err)
 		}
@@ -200,7 +200,7 @@ const pausedKey = "uploads.paused"
 // PauseUploads stops all uploads (e.g. a rejected API key) until
 // ResumeUploads. Pausing again updates the reason but keeps the first time.
 func (db *DB) PauseUploads(ctx context.Context, reason string) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		now := ms(db.now())
 		res, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE value != excluded.value`, pausedKey, reason, now)
@@ -216,7 +216,7 @@ func (db *DB) PauseUploads(ctx context.Context, reason string) error {
 
 // ResumeUploads lifts a pause; a no-op when not paused.
 func (db *DB) ResumeUploads(ctx context.Context) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.inTx(ctx, func(tx *Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM settings WHERE key = ?`, pausedKey)
 		if err != nil {
 			return fmt.Errorf("ledger: resume uploads: %w", err)

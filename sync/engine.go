@@ -36,7 +36,7 @@ type Store interface {
 	UpsertRuns(ctx context.Context, obs []ledger.Observation) ([]ledger.Run, error)
 	GetRun(ctx context.Context, dir string) (ledger.Run, error)
 	ListRuns(ctx context.Context, f ledger.Filter) ([]ledger.Run, error)
-	MarkReady(ctx context.Context, dir, why string) (bool, error)
+	MarkReadyMany(ctx context.Context, marks []ledger.ReadyMark) ([]string, error)
 	MarkMissing(ctx context.Context, dir string) (bool, error)
 	Claim(ctx context.Context, owner string, lease time.Duration, only []string) ([]ledger.Run, error)
 	ExtendLease(ctx context.Context, owner string, dirs []string, lease time.Duration) error
@@ -173,6 +173,17 @@ func (e *Engine) poke() {
 // or mtime changed since the ledger last saw it (known may be nil: then each
 // dir is looked up). It returns the resulting rows.
 func (e *Engine) Observe(ctx context.Context, dirs []RunDir, known map[string]ledger.FileStat) ([]ledger.Run, error) {
+	obs, err := e.Prepare(ctx, dirs, known)
+	if err != nil || len(obs) == 0 {
+		return nil, err
+	}
+	return e.Store.UpsertRuns(ctx, obs)
+}
+
+// Prepare is Observe's reading half: it reads the logs that changed and
+// returns the observations to record. It writes nothing, so a backfill reads
+// the next batch while the ledger records the last one.
+func (e *Engine) Prepare(ctx context.Context, dirs []RunDir, known map[string]ledger.FileStat) ([]ledger.Observation, error) {
 	e.init()
 	obs := make([]ledger.Observation, 0, len(dirs))
 	for _, d := range dirs {
@@ -205,10 +216,7 @@ func (e *Engine) Observe(ctx context.Context, dirs []RunDir, known map[string]le
 		}
 		obs = append(obs, o)
 	}
-	if len(obs) == 0 {
-		return nil, nil
-	}
-	return e.Store.UpsertRuns(ctx, obs)
+	return obs, nil
 }
 
 // SameFile reports whether a log still has the size and mtime the ledger
@@ -361,29 +369,35 @@ func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error)
 // current) to pending when they are finished. It returns how many moved.
 func (e *Engine) MarkFinished(ctx context.Context, rows []ledger.Run) (int, error) {
 	e.init()
-	n := 0
 	now := e.Now()
+	var marks []ledger.ReadyMark
+	byDir := map[string]ledger.Run{}
+	whys := map[string]string{}
 	for _, r := range rows {
-		ok, why := e.Readiness(ctx, r, now)
-		if !ok {
-			continue
-		}
-		moved, err := e.Store.MarkReady(ctx, r.Dir, why)
-		if err != nil {
-			return n, err
-		}
-		if moved {
-			n++
-			e.Logger.Info("run ready for upload", "dir", r.Dir, "run_id", r.RunID, "why", why)
-			if e.OnReady != nil {
-				e.OnReady(ctx, r)
-			}
+		if ok, why := e.Readiness(ctx, r, now); ok {
+			marks = append(marks, ledger.ReadyMark{Dir: r.Dir, Why: why})
+			byDir[r.Dir], whys[r.Dir] = r, why
 		}
 	}
-	if n > 0 {
+	if len(marks) == 0 {
+		return 0, nil
+	}
+	moved, err := e.Store.MarkReadyMany(ctx, marks)
+	if err != nil {
+		return 0, err
+	}
+	for _, dir := range moved {
+		r := byDir[dir]
+		e.Logger.Info("run ready for upload", "dir", dir, "run_id", r.RunID, "why", whys[dir])
+		if e.OnReady != nil {
+			r.State = ledger.StatePending
+			e.OnReady(ctx, r)
+		}
+	}
+	if len(moved) > 0 {
 		e.poke()
 	}
-	return n, nil
+	return len(moved), nil
 }
 
 // CheckAllActive runs CheckReady over every active run in the ledger.
