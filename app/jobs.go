@@ -404,16 +404,12 @@ func superviseCommand(env Env) *cli.Command {
 	return &cli.Command{
 		Name:   jobs.SuperviseCommand,
 		Hidden: true,
-		Flags:  []cli.Flag{&cli.Int64Flag{Name: "job", Usage: "job id"}},
+		Flags: []cli.Flag{
+			&cli.Int64Flag{Name: "job", Usage: "job id"},
+			&cli.BoolFlag{Name: jobs.SpareFlag, Usage: "wait for a job's spec (a spare supervisor)"},
+		},
 		Action: func(c *cli.Context) error {
-			spec, err := jobs.ReadSpec(env.Stdin)
-			if err != nil {
-				return err
-			}
-			if spec.ID != c.Int64("job") {
-				return usagef("%s: --job %d does not match the spec's job %d", jobs.SuperviseCommand, c.Int64("job"), spec.ID)
-			}
-			return jobs.Supervise(c.Context, spec)
+			return jobs.RunSupervisor(c.Context, env.Stdin, c.Bool(jobs.SpareFlag), c.Int64("job"))
 		},
 	}
 }

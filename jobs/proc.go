@@ -106,20 +106,24 @@ func writeStatus(path string, st Status) error {
 		tmp.Close()
 		return fmt.Errorf("write job status %s: %w", tmp.Name(), err)
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write job status %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write job status %s: %w", tmp.Name(), err)
-	}
+	// Rename first, then make it durable: the daemon watches for the rename,
+	// and a job's end waiting on two fsyncs was most of the time between one
+	// job ending and the next starting. A crash in between leaves a status
+	// the reader rejects, which the daemon treats like a missing one.
 	if err := os.Rename(tmp.Name(), path); err != nil {
+		tmp.Close()
 		return fmt.Errorf("write job status: %w", err)
 	}
-	// Make the rename itself durable; a failure here loses nothing now.
+	serr := tmp.Sync()
+	if err := tmp.Close(); err != nil && serr == nil {
+		serr = err
+	}
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()
 		d.Close()
+	}
+	if serr != nil {
+		return fmt.Errorf("write job status %s: %w", path, serr)
 	}
 	return nil
 }

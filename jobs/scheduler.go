@@ -72,6 +72,7 @@ type Scheduler struct {
 	OnJobEnd func(runID string)
 
 	running map[int64]*runningJob
+	spare   *Spare   // a supervisor started ahead of the next job
 	ended   []string // run ids whose OnJobEnd is due
 	dirty   bool     // something changed: plan again
 }
@@ -157,6 +158,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err := s.adopt(ctx); err != nil {
 		return err
 	}
+	s.warmSpare()
+	defer func() {
+		if s.spare != nil {
+			_ = s.spare.Close()
+		}
+	}()
 	s.sample(ctx)
 	sample := time.NewTicker(s.SampleInterval)
 	defer sample.Stop()
@@ -517,6 +524,21 @@ func (s *Scheduler) ownPIDs(devs []Device) map[int]bool {
 	return own
 }
 
+// warmSpare starts a spare supervisor for the next job, so that job's start
+// does not wait for a process to start. Without one, launch starts a
+// supervisor the slow way.
+func (s *Scheduler) warmSpare() {
+	if s.spare != nil {
+		return
+	}
+	sp, err := StartSpare(s.Self)
+	if err != nil {
+		s.Logger.Warn("start spare supervisor", "error", err)
+		return
+	}
+	s.spare = sp
+}
+
 // launch starts one planned job.
 func (s *Scheduler) launch(ctx context.Context, j ledger.Job, uuids []string) {
 	logPath, statusPath := s.LogPath(j.ID), s.StatusPath(j.ID)
@@ -534,7 +556,10 @@ func (s *Scheduler) launch(ctx context.Context, j ledger.Job, uuids []string) {
 		ID: j.ID, Argv: j.Argv, Dir: j.Cwd, Env: j.Env, LogPath: logPath, StatusPath: statusPath,
 		GPUUUIDs: uuids, RunID: j.RunID, WandbDir: s.WandbDir, Timeout: j.Timeout, Grace: s.Grace,
 	}
-	supervisor, lerr := Launch(s.Self, spec)
+	sp := s.spare
+	s.spare = nil
+	supervisor, lerr := LaunchWith(s.Self, sp, spec)
+	s.warmSpare()
 	st, rerr := ReadStatus(statusPath)
 	switch {
 	case rerr == nil && st.EndedAt != nil:

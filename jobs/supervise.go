@@ -164,6 +164,49 @@ func openLog(path string) (*os.File, error) {
 // cannot start, the error wraps ErrStartFailed and the status file records
 // the end. Secrets in s.Env travel through the pipe, never argv or disk.
 func Launch(self string, s Spec) (int, error) {
+	return LaunchWith(self, nil, s)
+}
+
+// Spare is a supervisor started ahead of need: it waits for its job's spec on
+// stdin, so starting a job does not wait for a runner process to start (most
+// of the dispatch latency otherwise). A spare whose daemon goes away reads EOF
+// and exits.
+type Spare struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	gone  chan struct{}
+	err   error
+}
+
+// SpareFlag is the `_supervise` flag of a spare supervisor.
+const SpareFlag = "spare"
+
+// StartSpare starts a spare supervisor, detached like Launch's.
+func StartSpare(self string) (*Spare, error) {
+	cmd := exec.Command(self, SuperviseCommand, "--"+SpareFlag)
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("start spare supervisor: %w", err)
+	}
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start spare supervisor: %w", err)
+	}
+	sp := &Spare{cmd: cmd, stdin: in, gone: make(chan struct{})}
+	go func() {
+		sp.err = cmd.Wait()
+		close(sp.gone)
+	}()
+	return sp, nil
+}
+
+// Close dismisses an unused spare.
+func (sp *Spare) Close() error { return sp.stdin.Close() }
+
+// LaunchWith is Launch through a spare supervisor when sp is not nil (it is
+// used up either way). A spare that died meanwhile falls back to a new one.
+func LaunchWith(self string, sp *Spare, s Spec) (int, error) {
 	if s.Dir == "" {
 		wd, err := os.Getwd()
 		if err != nil {
@@ -181,15 +224,23 @@ func Launch(self string, s Spec) (int, error) {
 	if err := os.Remove(s.StatusPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return 0, fmt.Errorf("launch job %d: remove old status: %w", s.ID, err)
 	}
+	spec, err := json.Marshal(s)
+	if err != nil {
+		return 0, fmt.Errorf("launch job %d: encode spec: %w", s.ID, err)
+	}
+	if sp != nil {
+		_, werr := sp.stdin.Write(spec)
+		cerr := sp.stdin.Close()
+		if werr == nil && cerr == nil {
+			return waitLaunched(s, sp.cmd.Process.Pid, sp.gone, func() error { return sp.err })
+		}
+		// The spare is gone (killed, or exited): start a fresh supervisor.
+	}
 	logf, err := openLog(s.LogPath)
 	if err != nil {
 		return 0, fmt.Errorf("launch job %d: %w", s.ID, err)
 	}
 	defer logf.Close()
-	spec, err := json.Marshal(s)
-	if err != nil {
-		return 0, fmt.Errorf("launch job %d: encode spec: %w", s.ID, err)
-	}
 
 	cmd := exec.Command(self, SuperviseCommand, "--job", strconv.FormatInt(s.ID, 10))
 	cmd.Stdin = bytes.NewReader(spec)
@@ -201,7 +252,6 @@ func Launch(self string, s Spec) (int, error) {
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("launch job %d: start supervisor: %w", s.ID, err)
 	}
-	pid := cmd.Process.Pid
 	gone := make(chan struct{})
 	var waitErr error
 	go func() {
@@ -210,13 +260,18 @@ func Launch(self string, s Spec) (int, error) {
 		waitErr = cmd.Wait()
 		close(gone)
 	}()
+	return waitLaunched(s, cmd.Process.Pid, gone, func() error { return waitErr })
+}
 
+// waitLaunched waits until the supervisor pid reports the job started (or
+// could not start).
+func waitLaunched(s Spec, pid int, gone <-chan struct{}, waitErr func() error) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), launchWait)
 	defer cancel()
 	st, err := waitStatus(ctx, s.StatusPath, func(st Status) bool { return st.PID > 0 || st.EndedAt != nil }, gone)
 	switch {
 	case errors.Is(err, ErrSupervisorGone):
-		return pid, fmt.Errorf("launch job %d: supervisor exited before starting the job (%v); see %s", s.ID, waitErr, s.LogPath)
+		return pid, fmt.Errorf("launch job %d: supervisor exited before starting the job (%v); see %s", s.ID, waitErr(), s.LogPath)
 	case err != nil:
 		return pid, fmt.Errorf("launch job %d: %w", s.ID, err)
 	case st.PID == 0:
@@ -389,4 +444,33 @@ func waitStatus(ctx context.Context, path string, cond func(Status) bool, gone <
 			}
 		}
 	}
+}
+
+// RunSupervisor is the body of `runner _supervise`: read the spec from in and
+// supervise the job. A spare supervisor (spare true) waits for its spec and
+// exits quietly when the daemon dismisses it (EOF); once it has a job, its
+// own output goes to the job's log like a launched supervisor's. A launched
+// supervisor's spec must be for job id.
+func RunSupervisor(ctx context.Context, in io.Reader, spare bool, id int64) error {
+	b, err := io.ReadAll(in)
+	if err != nil {
+		return fmt.Errorf("read job spec: %w", err)
+	}
+	if spare && len(bytes.TrimSpace(b)) == 0 {
+		return nil
+	}
+	spec, err := ReadSpec(bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	if spare {
+		if logf, err := openLog(spec.LogPath); err == nil {
+			_ = syscall.Dup3(int(logf.Fd()), 1, 0)
+			_ = syscall.Dup3(int(logf.Fd()), 2, 0)
+			logf.Close()
+		}
+	} else if spec.ID != id {
+		return fmt.Errorf("%s: --job %d does not match the spec's job %d", SuperviseCommand, id, spec.ID)
+	}
+	return Supervise(ctx, spec)
 }

@@ -23,11 +23,12 @@ const jobsTestLauncher = "RUNNER_JOBS_TEST_LAUNCH_SPEC"
 
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == SuperviseCommand {
-		spec, err := ReadSpec(os.Stdin)
-		if err == nil {
-			err = Supervise(context.Background(), spec)
+		spare := len(os.Args) > 2 && os.Args[2] == "--"+SpareFlag
+		var id int64
+		if !spare && len(os.Args) > 3 {
+			fmt.Sscan(os.Args[3], &id)
 		}
-		if err != nil {
+		if err := RunSupervisor(context.Background(), os.Stdin, spare, id); err != nil {
 			fmt.Fprintln(os.Stderr, "runner _supervise:", err)
 			os.Exit(1)
 		}
