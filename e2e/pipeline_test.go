@@ -56,7 +56,9 @@ func TestPipelineStagesUploadTogetherAfterTheLastStage(t *testing.T) {
 	fakejob := testbin.Build(t, "./testdata/fakejob", "fakejob")
 	h.startDaemon("--gpus", "fake:2", "--sample-interval", "200ms")
 
-	train := h.submit("--gpus", "1", "--name", "train", "--", fakejob, "-stage", "train")
+	// Stage 1 runs long enough for stage 2 to be queued behind it, as an
+	// orchestrator submitting the whole pipeline at once does.
+	train := h.submit("--gpus", "1", "--name", "train", "--", fakejob, "-stage", "train", "-sleep", "700ms")
 	// Stage 2 keeps running well past stage 1's quiet period (RUNNER_QUIET=1s).
 	eval := h.submit("--gpus", "1", "--name", "eval", "--after", strconv.FormatInt(train, 10), "--same-run",
 		"--", fakejob, "-stage", "eval", "-sleep", "2500ms")
