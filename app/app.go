@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/runnerhq/runner/ledger"
 	"io"
 	"log/slog"
 	"os"
@@ -217,3 +218,19 @@ func needArgs(c *cli.Context, n int, what string) error {
 var errNoDaemon = errors.New("daemon is not running")
 
 func fprintf(w io.Writer, format string, a ...any) { fmt.Fprintf(w, format, a...) }
+
+// withLedger opens the ledger (read-only for commands that only read, so
+// users with read access can run them) and runs fn with it and the
+// command's logger.
+func withLedger(c *cli.Context, env Env, readOnly bool, fn func(db *ledger.DB, logger *slog.Logger) error) error {
+	logger, err := newLogger(c, env.Stderr)
+	if err != nil {
+		return err
+	}
+	db, err := openDB(c.Context, c, env, logger, readOnly)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return fn(db, logger)
+}

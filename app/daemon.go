@@ -48,40 +48,33 @@ func daemonCommand(env Env) *cli.Command {
 					return usagef("daemon: --watch %s: not a directory", r)
 				}
 			}
-			logger, err := newLogger(c, env.Stderr)
-			if err != nil {
-				return err
-			}
-			db, err := openDB(c.Context, c, env, logger, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			eng, err := newEngine(c, env, db, logger)
-			if err != nil {
-				return err
-			}
-			d := &Daemon{
-				DB: db, Engine: eng, Logger: logger, Roots: roots,
-				Upload: !c.Bool("no-upload"), Concurrency: c.Int("concurrency"),
-				Reconcile: durationOf(c, "reconcile"), KeyFile: apiKeyFile(c, env), Now: env.Now,
-			}
-			sched, closeInv, err := newScheduler(c, env, db, eng, roots, logger)
-			if err != nil {
-				return err
-			}
-			defer closeInv()
-			d.Services = append(d.Services, sched)
-			if addr := c.String("metrics-addr"); addr != "" {
-				// Listen before anything else starts, so a taken port fails the start.
-				ms, err := NewMetricsServer(addr, db, logger, env.Now)
+			return withLedger(c, env, false, func(db *ledger.DB, logger *slog.Logger) error {
+				eng, err := newEngine(c, env, db, logger)
 				if err != nil {
 					return err
 				}
-				ms.LastScan = d.LastScan
-				d.Services = append(d.Services, ms)
-			}
-			return d.Run(c.Context)
+				d := &Daemon{
+					DB: db, Engine: eng, Logger: logger, Roots: roots,
+					Upload: !c.Bool("no-upload"), Concurrency: c.Int("concurrency"),
+					Reconcile: durationOf(c, "reconcile"), KeyFile: apiKeyFile(c, env), Now: env.Now,
+				}
+				sched, closeInv, err := newScheduler(c, env, db, eng, roots, logger)
+				if err != nil {
+					return err
+				}
+				defer closeInv()
+				d.Services = append(d.Services, sched)
+				if addr := c.String("metrics-addr"); addr != "" {
+					// Listen before anything else starts, so a taken port fails the start.
+					ms, err := NewMetricsServer(addr, db, logger, env.Now)
+					if err != nil {
+						return err
+					}
+					ms.LastScan = d.LastScan
+					d.Services = append(d.Services, ms)
+				}
+				return d.Run(c.Context)
+			})
 		},
 	}
 }

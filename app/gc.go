@@ -33,32 +33,25 @@ func gcCommand(env Env) *cli.Command {
 			boolFlag("json", "print the report as one JSON object"),
 		},
 		Action: func(c *cli.Context) error {
-			logger, err := newLogger(c, env.Stderr)
-			if err != nil {
-				return err
-			}
-			db, err := openDB(c.Context, c, env, logger, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			rep, err := GC(c.Context, db, logger, GCOptions{
-				OlderThan: durationOf(c, "older-than"), DryRun: c.Bool("dry-run"), Now: env.Now(),
-			})
-			if err != nil {
-				return err
-			}
-			if c.Bool("json") {
-				if err := writeJSON(env.Stdout, rep); err != nil {
+			return withLedger(c, env, false, func(db *ledger.DB, logger *slog.Logger) error {
+				rep, err := GC(c.Context, db, logger, GCOptions{
+					OlderThan: durationOf(c, "older-than"), DryRun: c.Bool("dry-run"), Now: env.Now(),
+				})
+				if err != nil {
 					return err
 				}
-			} else {
-				rep.print(env.Stdout)
-			}
-			if len(rep.Errors) > 0 {
-				return fmt.Errorf("gc: %d error(s): %s", len(rep.Errors), rep.Errors[0])
-			}
-			return nil
+				if c.Bool("json") {
+					if err := writeJSON(env.Stdout, rep); err != nil {
+						return err
+					}
+				} else {
+					rep.print(env.Stdout)
+				}
+				if len(rep.Errors) > 0 {
+					return fmt.Errorf("gc: %d error(s): %s", len(rep.Errors), rep.Errors[0])
+				}
+				return nil
+			})
 		},
 	}
 }

@@ -262,26 +262,19 @@ func cancelCommand(env Env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			logger, err := newLogger(c, env.Stderr)
-			if err != nil {
-				return err
-			}
-			db, err := openDB(c.Context, c, env, logger, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			j, err := db.CancelJob(c.Context, id)
-			if err != nil {
-				return fmt.Errorf("cancel: %w", err)
-			}
-			jobs.Poke(jobs.SockPath(db.Path()))
-			if j.State == ledger.JobCancelled {
-				fmt.Fprintf(env.Stdout, "job %d cancelled\n", id)
-			} else {
-				fmt.Fprintf(env.Stdout, "job %d: cancel requested; the daemon stops its processes (SIGTERM, then SIGKILL)\n", id)
-			}
-			return nil
+			return withLedger(c, env, false, func(db *ledger.DB, logger *slog.Logger) error {
+				j, err := db.CancelJob(c.Context, id)
+				if err != nil {
+					return fmt.Errorf("cancel: %w", err)
+				}
+				jobs.Poke(jobs.SockPath(db.Path()))
+				if j.State == ledger.JobCancelled {
+					fmt.Fprintf(env.Stdout, "job %d cancelled\n", id)
+				} else {
+					fmt.Fprintf(env.Stdout, "job %d: cancel requested; the daemon stops its processes (SIGTERM, then SIGKILL)\n", id)
+				}
+				return nil
+			})
 		},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -126,16 +127,9 @@ func goalError(cmd string, err error) error {
 // kernelAction opens the ledger read-only and runs fn.
 func kernelAction(env Env, fn func(c *cli.Context, db *ledger.DB) error) cli.ActionFunc {
 	return func(c *cli.Context) error {
-		logger, err := newLogger(c, env.Stderr)
-		if err != nil {
-			return err
-		}
-		db, err := openDB(c.Context, c, env, logger, true)
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		return fn(c, db)
+		return withLedger(c, env, true, func(db *ledger.DB, logger *slog.Logger) error {
+			return fn(c, db)
+		})
 	}
 }
 

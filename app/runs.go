@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
@@ -27,24 +28,17 @@ func runsCommand(env Env) *cli.Command {
 			if st != "" && !validState(st) {
 				return usagef("runs: invalid --state %q: want one of %v", st, ledger.AllStates)
 			}
-			logger, err := newLogger(c, env.Stderr)
-			if err != nil {
-				return err
-			}
-			db, err := openDB(c.Context, c, env, logger, true)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			runs, err := db.ListRuns(c.Context, ledger.Filter{State: st, Project: c.String("project")})
-			if err != nil {
-				return fmt.Errorf("runs: %w", err)
-			}
-			if c.Bool("json") {
-				return writeJSON(env.Stdout, runsJSON(runs))
-			}
-			printRuns(env.Stdout, runs)
-			return nil
+			return withLedger(c, env, true, func(db *ledger.DB, logger *slog.Logger) error {
+				runs, err := db.ListRuns(c.Context, ledger.Filter{State: st, Project: c.String("project")})
+				if err != nil {
+					return fmt.Errorf("runs: %w", err)
+				}
+				if c.Bool("json") {
+					return writeJSON(env.Stdout, runsJSON(runs))
+				}
+				printRuns(env.Stdout, runs)
+				return nil
+			})
 		},
 	}
 }

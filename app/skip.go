@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/urfave/cli/v2"
 
@@ -19,37 +20,30 @@ func skipCommand(env Env) *cli.Command {
 			if err := needArgs(c, 1, "RUN (a run id or run dir)"); err != nil {
 				return err
 			}
-			logger, err := newLogger(c, env.Stderr)
-			if err != nil {
-				return err
-			}
-			db, err := openDB(c.Context, c, env, logger, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			var dirs []string
-			for _, sel := range c.Args().Slice() {
-				runs, err := db.Resolve(c.Context, sel)
-				if errors.Is(err, ledger.ErrNotFound) {
-					return fmt.Errorf("skip %s: no such run in the ledger", sel)
+			return withLedger(c, env, false, func(db *ledger.DB, logger *slog.Logger) error {
+				var dirs []string
+				for _, sel := range c.Args().Slice() {
+					runs, err := db.Resolve(c.Context, sel)
+					if errors.Is(err, ledger.ErrNotFound) {
+						return fmt.Errorf("skip %s: no such run in the ledger", sel)
+					}
+					if err != nil {
+						return fmt.Errorf("skip %s: %w", sel, err)
+					}
+					for _, r := range runs {
+						dirs = append(dirs, r.Dir)
+					}
 				}
+				n, err := db.Skip(c.Context, dirs, c.String("reason"))
 				if err != nil {
-					return fmt.Errorf("skip %s: %w", sel, err)
+					return fmt.Errorf("skip: %w", err)
 				}
-				for _, r := range runs {
-					dirs = append(dirs, r.Dir)
+				fmt.Fprintf(env.Stdout, "skipped %d run dir(s)\n", n)
+				if n < len(dirs) {
+					fmt.Fprintf(env.Stdout, "%d already synced or uploading: left as they are\n", len(dirs)-n)
 				}
-			}
-			n, err := db.Skip(c.Context, dirs, c.String("reason"))
-			if err != nil {
-				return fmt.Errorf("skip: %w", err)
-			}
-			fmt.Fprintf(env.Stdout, "skipped %d run dir(s)\n", n)
-			if n < len(dirs) {
-				fmt.Fprintf(env.Stdout, "%d already synced or uploading: left as they are\n", len(dirs)-n)
-			}
-			return nil
+				return nil
+			})
 		},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -18,31 +19,24 @@ func statusCommand(env Env) *cli.Command {
 		Usage: "daemon, runs and uploads at a glance (exit 1 when the daemon is down or uploads are paused)",
 		Flags: []cli.Flag{boolFlag("json", "print one JSON object")},
 		Action: func(c *cli.Context) error {
-			logger, err := newLogger(c, env.Stderr)
-			if err != nil {
-				return err
-			}
-			db, err := openDB(c.Context, c, env, logger, true)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			st, err := GetStatus(c.Context, db, env.Now())
-			if err != nil {
-				return fmt.Errorf("status: %w", err)
-			}
-			if c.Bool("json") {
-				if err := writeJSON(env.Stdout, st); err != nil {
-					return err
+			return withLedger(c, env, true, func(db *ledger.DB, logger *slog.Logger) error {
+				st, err := GetStatus(c.Context, db, env.Now())
+				if err != nil {
+					return fmt.Errorf("status: %w", err)
 				}
-			} else {
-				// Colour only for a person at a terminal, never in pipes or cron mail.
-				st.print(env.Stdout, env.IsTerminal != nil && env.IsTerminal(env.Stdout))
-			}
-			if !st.Daemon.Up || st.Uploads.Paused {
-				return ErrFailed
-			}
-			return nil
+				if c.Bool("json") {
+					if err := writeJSON(env.Stdout, st); err != nil {
+						return err
+					}
+				} else {
+					// Colour only for a person at a terminal, never in pipes or cron mail.
+					st.print(env.Stdout, env.IsTerminal != nil && env.IsTerminal(env.Stdout))
+				}
+				if !st.Daemon.Up || st.Uploads.Paused {
+					return ErrFailed
+				}
+				return nil
+			})
 		},
 	}
 }

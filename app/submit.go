@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 
@@ -39,32 +40,25 @@ func submitCommand(env Env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			logger, err := newLogger(c, env.Stderr)
-			if err != nil {
-				return err
-			}
-			db, err := openDB(c.Context, c, env, logger, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			j, err := db.SubmitJob(c.Context, spec)
-			switch {
-			case errors.Is(err, ledger.ErrBadJob) || errors.Is(err, ledger.ErrSecretInEnv):
-				return &UsageError{Err: fmt.Errorf("submit: %w", err)}
-			case err != nil:
-				return fmt.Errorf("submit: %w", err)
-			}
-			jobs.Poke(jobs.SockPath(db.Path()))
-			if c.Bool("json") {
-				return writeJSON(env.Stdout, struct {
-					ID    int64  `json:"id"`
-					RunID string `json:"run_id"`
-					State string `json:"state"`
-				}{j.ID, j.RunID, string(j.State)})
-			}
-			fmt.Fprintln(env.Stdout, j.ID)
-			return nil
+			return withLedger(c, env, false, func(db *ledger.DB, logger *slog.Logger) error {
+				j, err := db.SubmitJob(c.Context, spec)
+				switch {
+				case errors.Is(err, ledger.ErrBadJob) || errors.Is(err, ledger.ErrSecretInEnv):
+					return &UsageError{Err: fmt.Errorf("submit: %w", err)}
+				case err != nil:
+					return fmt.Errorf("submit: %w", err)
+				}
+				jobs.Poke(jobs.SockPath(db.Path()))
+				if c.Bool("json") {
+					return writeJSON(env.Stdout, struct {
+						ID    int64  `json:"id"`
+						RunID string `json:"run_id"`
+						State string `json:"state"`
+					}{j.ID, j.RunID, string(j.State)})
+				}
+				fmt.Fprintln(env.Stdout, j.ID)
+				return nil
+			})
 		},
 	}
 }

@@ -23,20 +23,13 @@ func syncCommand(env Env) *cli.Command {
 		ArgsUsage: "[RUN_ID|DIR ...]",
 		Flags:     append(flags, uploadFlags()...),
 		Action: func(c *cli.Context) error {
-			logger, err := newLogger(c, env.Stderr)
-			if err != nil {
-				return err
-			}
-			db, err := openDB(c.Context, c, env, logger, false)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			eng, err := newEngine(c, env, db, logger)
-			if err != nil {
-				return err
-			}
-			return SyncNow(c.Context, env.Stdout, db, eng, logger, c.Args().Slice(), c.Bool("retry"), c.Int("concurrency"))
+			return withLedger(c, env, false, func(db *ledger.DB, logger *slog.Logger) error {
+				eng, err := newEngine(c, env, db, logger)
+				if err != nil {
+					return err
+				}
+				return SyncNow(c.Context, env.Stdout, db, eng, logger, c.Args().Slice(), c.Bool("retry"), c.Int("concurrency"))
+			})
 		},
 	}
 }
