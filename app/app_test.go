@@ -126,7 +126,7 @@ func TestExitCodes(t *testing.T) {
 		{"bad duration", []string{"backfill", t.TempDir(), "--settle", "soon"}, 2, "invalid duration"},
 		{"bad state", []string{"runs", "--state", "done"}, 2, "invalid --state"},
 		{"daemon without watch", []string{"daemon"}, 2, "--watch"},
-		{"daemon watch missing dir", []string{"daemon", "--watch", "/nonexistent/tree"}, 2, "/nonexistent/tree"},
+		{"daemon watch is a file", []string{"daemon", "--watch", notWandb}, 2, "not a directory"},
 		{"backfill missing tree", []string{"backfill", "/nonexistent/tree"}, 1, "/nonexistent/tree"},
 		{"skip unknown run", []string{"skip", "nosuchrun"}, 1, "nosuchrun"},
 	}

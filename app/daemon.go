@@ -41,6 +41,15 @@ func daemonCommand(env Env) *cli.Command {
 			}
 			for _, r := range roots {
 				st, err := os.Stat(r)
+				if errors.Is(err, os.ErrNotExist) {
+					// Started before any training wrote there (jobs write into
+					// the first one): create it, and say so in case of a typo.
+					if err := os.MkdirAll(r, 0o755); err != nil {
+						return fmt.Errorf("daemon: create --watch %s: %w", r, unwrapPathError(err))
+					}
+					fmt.Fprintf(env.Stderr, "runner: --watch %s did not exist: created it\n", r)
+					continue
+				}
 				if err != nil {
 					return usagef("daemon: --watch %s: %v", r, unwrapPathError(err))
 				}

@@ -108,7 +108,7 @@ func prepareFile(path string, readOnly bool) error {
 	switch {
 	case err == nil:
 	case errors.Is(err, fs.ErrNotExist) && readOnly:
-		return fmt.Errorf("no ledger at %s: %w", path, err)
+		return fmt.Errorf("%w: start `runner daemon` or run `runner backfill DIR` first", ErrNoLedger)
 	case errors.Is(err, fs.ErrNotExist):
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return fmt.Errorf("create ledger dir: %w", err)

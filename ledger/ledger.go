@@ -45,6 +45,7 @@ var (
 	ErrNotFound      = errors.New("not found")
 	ErrNewerSchema   = errors.New("ledger schema is newer than this runner")
 	ErrLeaseLost     = errors.New("lease lost")
+	ErrNoLedger      = errors.New("no ledger yet")
 	ErrWorldWritable = errors.New("ledger is world-writable")
 	// ErrForeign: the file is not a runner ledger (another SQLite database or not SQLite at all).
 	ErrForeign = errors.New("not a runner ledger")

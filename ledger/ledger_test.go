@@ -316,8 +316,8 @@ func TestReadOnlyOpen(t *testing.T) {
 
 	t.Run("missing file is not created", func(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "none.db")
-		if _, err := ledger.Open(ctx, p, ledger.Options{ReadOnly: true}); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("err = %v, want not-exist", err)
+		if _, err := ledger.Open(ctx, p, ledger.Options{ReadOnly: true}); !errors.Is(err, ledger.ErrNoLedger) {
+			t.Errorf("err = %v, want ErrNoLedger", err)
 		}
 		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("read-only open created %s", p)

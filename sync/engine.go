@@ -564,15 +564,17 @@ func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome,
 		}
 	}
 	bg := context.WithoutCancel(ctx)
-	if err := e.Store.Complete(bg, e.Owner, dirs, lr); err != nil {
-		return out, err
-	}
+	// Pause before the run goes back to pending, or another worker could
+	// claim it again in between.
 	if res.Pause {
 		reason := lr.Error
 		if err := e.Store.PauseUploads(bg, reason); err != nil {
 			return out, err
 		}
 		e.Logger.Error("uploads paused", "reason", reason)
+	}
+	if err := e.Store.Complete(bg, e.Owner, dirs, lr); err != nil {
+		return out, err
 	}
 	out.Outcome, out.URL, out.Err = res.Outcome, res.URL, res.Err
 	if res.Outcome == ledger.OutcomeSuccess {
