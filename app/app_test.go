@@ -341,3 +341,34 @@ func TestAuthFailurePausesUploads(t *testing.T) {
 		t.Errorf("%d runs synced after resuming, want 5", len(rs))
 	}
 }
+
+// An uploader that crashed mid-upload leaves a lease; once it expires, the
+// next backfill from cron takes the run over and uploads it.
+func TestBackfillTakesOverExpiredLease(t *testing.T) {
+	c := newShell(t)
+	root := copyTree(t)
+	c.env["RUNNER_WANDB"] = testbin.Build(t, "./testdata/fakewandb", "wandb")
+	if _, _, code := c.run("backfill", root); code != 0 {
+		t.Fatal("backfill failed")
+	}
+	ctx := context.Background()
+	db, err := ledger.Open(ctx, c.env["RUNNER_DB"], ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crashed, err := db.Claim(ctx, "crashed-daemon", time.Millisecond, nil)
+	db.Close()
+	if err != nil || len(crashed) == 0 {
+		t.Fatalf("claim: %v, %d runs", err, len(crashed))
+	}
+	time.Sleep(5 * time.Millisecond)
+	out, errOut, code := c.run("backfill", root, "--upload")
+	if code != 0 {
+		t.Fatalf("backfill --upload exit %d:\n%s%s", code, out, errOut)
+	}
+	for _, r := range runsJSONOut(t, c) {
+		if r.Dir == crashed[0].Dir && r.State != "synced" {
+			t.Errorf("run leased by the crashed uploader is %s, want synced", r.State)
+		}
+	}
+}

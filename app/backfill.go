@@ -231,6 +231,11 @@ func Backfill(ctx context.Context, db *ledger.DB, eng *runsync.Engine, logger *s
 	}
 	rep.Ready += n
 	if o.Upload {
+		// An uploader that crashed (daemon killed, no restart) left leases
+		// behind: once expired, cron takes those runs over.
+		if _, err := db.RescueExpired(ctx); err != nil {
+			return rep, fmt.Errorf("backfill: %w", err)
+		}
 		outs, err := eng.Drain(ctx, o.Concurrency, nil)
 		for _, out := range outs {
 			if out.Outcome == ledger.OutcomeSuccess {

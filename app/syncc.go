@@ -37,6 +37,10 @@ func syncCommand(env Env) *cli.Command {
 // SyncNow uploads the selected runs (or every ready run) in the foreground and
 // reports each outcome. It fails when any selected run could not be uploaded.
 func SyncNow(ctx context.Context, w io.Writer, db *ledger.DB, eng *runsync.Engine, logger *slog.Logger, selectors []string, retry bool, concurrency int) error {
+	// Runs a crashed uploader leased are ours again once the lease expired.
+	if _, err := db.RescueExpired(ctx); err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
 	var dirs []string
 	problems := 0
 	for _, sel := range selectors {
