@@ -36,21 +36,22 @@ func (db *DB) Claim(ctx context.Context, owner string, lease time.Duration, only
 		if len(only) > 0 {
 			var ph string
 			ph, onlyArgs = placeholders(only)
-			onlyWhere = " AND group_key IN (SELECT group_key FROM runs WHERE dir IN (" + ph + "))"
+			onlyWhere = " AND p.group_key IN (SELECT group_key FROM runs WHERE dir IN (" + ph + "))"
 		}
 		args := append([]any{owner, exp, nowMS, nowMS}, onlyArgs...)
 		args = append(args, nowMS)
 		rows, err := tx.QueryContext(ctx, `UPDATE runs SET state = 'uploading', lease_owner = ?, lease_expires_at = ?, updated_at = ?
 			WHERE state = 'pending' AND group_key = (
-				SELECT group_key FROM runs
-				WHERE group_key IN (SELECT group_key FROM runs WHERE state = 'pending'
-					AND (next_attempt_at IS NULL OR next_attempt_at <= ?)`+onlyWhere+`)
+				-- Walk pending runs oldest first (index runs_pending_order) and
+				-- take the first whose whole group is claimable.
+				SELECT p.group_key FROM runs p
+				WHERE p.state = 'pending' AND (p.next_attempt_at IS NULL OR p.next_attempt_at <= ?)`+onlyWhere+`
 					-- A pipeline stage of this run id still queued or running: wait for it.
-					AND run_id NOT IN (SELECT run_id FROM jobs WHERE state IN ('queued', 'running'))
-				GROUP BY group_key
-				HAVING sum(state IN ('active', 'uploading', 'failed')) = 0
-					AND sum(state = 'pending' AND coalesce(next_attempt_at, 0) > ?) = 0
-				ORDER BY min(first_seen), group_key
+					AND p.run_id NOT IN (SELECT run_id FROM jobs WHERE state IN ('queued', 'running'))
+					AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.group_key = p.group_key
+						AND (o.state IN ('active', 'uploading', 'failed')
+							OR (o.state = 'pending' AND coalesce(o.next_attempt_at, 0) > ?)))
+				ORDER BY p.first_seen, p.group_key
 				LIMIT 1)
 			RETURNING `+runCols, args...)
 		if err != nil {

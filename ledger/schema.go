@@ -200,4 +200,9 @@ CREATE INDEX regressions_at ON regressions (at);
 ALTER TABLE runs ADD COLUMN deleted_at INTEGER;  -- unix ms UTC when runner gc deleted the dir; NULL: on disk
 CREATE INDEX runs_gc ON runs (state, deleted_at, synced_at);
 `,
+	// 5: Claim walks pending runs oldest first and stops at the first
+	// claimable group, instead of grouping every pending run per claim.
+	`
+CREATE INDEX runs_pending_order ON runs (state, first_seen, group_key);
+`,
 }
