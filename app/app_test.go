@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/runnerhq/runner/internal/testbin"
+	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
 )
 
@@ -370,5 +371,42 @@ func TestBackfillTakesOverExpiredLease(t *testing.T) {
 		if r.Dir == crashed[0].Dir && r.State != "synced" {
 			t.Errorf("run leased by the crashed uploader is %s, want synced", r.State)
 		}
+	}
+}
+
+// `runner gpus` names the job holding each GPU as the ledger says now, even
+// when the daemon's last device sample is older than the job's start.
+func TestGPUsHolderIsCurrent(t *testing.T) {
+	c := newShell(t)
+	ctx := context.Background()
+	db, err := ledger.Open(ctx, c.env["RUNNER_DB"], ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := jobs.NewSnapshot(jobs.NewFake(2, 80<<30), []jobs.Device{
+		{Index: 0, UUID: "GPU-a", Name: "A", MemTotal: 80 << 30}, {Index: 1, UUID: "GPU-b", Name: "B", MemTotal: 80 << 30},
+	}, nil)
+	raw, _ := json.Marshal(snap)
+	if err := db.SetGPUSnapshot(ctx, string(raw)); err != nil {
+		t.Fatal(err)
+	}
+	j, err := db.SubmitJob(ctx, ledger.JobSpec{Argv: []string{"true"}, GPUs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.StartJob(ctx, j.ID, ledger.JobStart{GPUUUIDs: []string{"GPU-b"}}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	out, errOut, code := c.run("gpus", "--json")
+	if code != 0 {
+		t.Fatalf("gpus exit %d: %s", code, errOut)
+	}
+	var gpus []jobs.GPUStatus
+	if err := json.Unmarshal([]byte(out), &gpus); err != nil {
+		t.Fatalf("gpus --json: %v\n%s", err, out)
+	}
+	if len(gpus) != 2 || gpus[0].HeldBy != nil || gpus[1].HeldBy == nil || *gpus[1].HeldBy != j.ID {
+		t.Errorf("holders %s, want GPU-b held by job %d and GPU-a free", out, j.ID)
 	}
 }

@@ -323,6 +323,9 @@ func gpuView(c *cli.Context, env Env) (jobs.Snapshot, *time.Time, error) {
 			if err := json.Unmarshal([]byte(raw), &snap); err != nil {
 				return jobs.Snapshot{}, nil, fmt.Errorf("gpus: stored snapshot: %w", err)
 			}
+			if err := setHolders(c.Context, db, &snap); err != nil {
+				return jobs.Snapshot{}, nil, fmt.Errorf("gpus: %w", err)
+			}
 			return snap, &at, nil
 		}
 	}
@@ -341,19 +344,35 @@ func gpuView(c *cli.Context, env Env) (jobs.Snapshot, *time.Time, error) {
 	if err != nil {
 		return jobs.Snapshot{}, nil, fmt.Errorf("gpus: %w", err)
 	}
-	held := map[string]int64{}
+	snap := jobs.NewSnapshot(inv, devs, nil)
 	if dbErr == nil {
-		running, err := db.ListJobs(c.Context, ledger.JobFilter{States: []ledger.JobState{ledger.JobRunning}})
-		if err != nil {
+		if err := setHolders(c.Context, db, &snap); err != nil {
 			return jobs.Snapshot{}, nil, fmt.Errorf("gpus: %w", err)
 		}
-		for _, j := range running {
-			for _, u := range j.GPUUUIDs {
-				held[u] = j.ID
-			}
+	}
+	return snap, nil, nil
+}
+
+// setHolders marks each GPU with the running job that holds it, from the
+// ledger as it is now: a sample may be seconds older than the last job start.
+func setHolders(ctx context.Context, db *ledger.DB, snap *jobs.Snapshot) error {
+	running, err := db.ListJobs(ctx, ledger.JobFilter{States: []ledger.JobState{ledger.JobRunning}})
+	if err != nil {
+		return err
+	}
+	held := map[string]int64{}
+	for _, j := range running {
+		for _, u := range j.GPUUUIDs {
+			held[u] = j.ID
 		}
 	}
-	return jobs.NewSnapshot(inv, devs, held), nil, nil
+	for i := range snap.GPUs {
+		snap.GPUs[i].HeldBy = nil
+		if id, ok := held[snap.GPUs[i].UUID]; ok {
+			snap.GPUs[i].HeldBy = &id
+		}
+	}
+	return nil
 }
 
 func printGPUs(w io.Writer, snap jobs.Snapshot, at *time.Time, now time.Time) {
@@ -511,6 +530,9 @@ func jobStatus(ctx context.Context, db *ledger.DB) (map[string]int, *StatusGPUs,
 	var snap jobs.Snapshot
 	if err := json.Unmarshal([]byte(raw), &snap); err != nil {
 		return nil, nil, fmt.Errorf("GPU snapshot: %w", err)
+	}
+	if err := setHolders(ctx, db, &snap); err != nil {
+		return nil, nil, err
 	}
 	return out, &StatusGPUs{Inventory: snap.Inventory, Reason: snap.Reason, SampledAt: rfc3339(at), GPUs: snap.GPUs}, nil
 }
