@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -79,6 +80,7 @@ func buildSeriesPlot(metric string, series []Series) (*plot.Plot, []*plotter.Lin
 	p := plot.New()
 	p.Title.Text = metric
 	p.X.Label.Text = "step"
+	p.X.Tick.Marker = stepTicks{}
 	p.Y.Label.Text = metric
 	p.Legend.Top = true
 	var lines []*plotter.Line
@@ -142,4 +144,17 @@ func buildBarsPlot(metric string, labels []string, values []float64, width vg.Le
 	p.Add(bars)
 	p.NominalX(labels...)
 	return p, bars, nil
+}
+
+// stepTicks labels the step axis with plain numbers (250, not 250.00).
+type stepTicks struct{}
+
+func (stepTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
+		}
+	}
+	return ts
 }
