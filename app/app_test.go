@@ -410,3 +410,30 @@ func TestGPUsHolderIsCurrent(t *testing.T) {
 		t.Errorf("holders %s, want GPU-b held by job %d and GPU-a free", out, j.ID)
 	}
 }
+
+// The daemon checks runs for regressions in the background, in the order they
+// became ready, and never blocks the caller (its readiness loop).
+func TestEvaluatorChecksInBackground(t *testing.T) {
+	got := make(chan string, 3)
+	e := newEvaluator(func(_ context.Context, r ledger.Run) { got <- r.Dir }, quietLogger())
+	for _, d := range []string{"/a", "/b", "/c"} {
+		e.enqueue(context.Background(), ledger.Run{Dir: d})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.Run(ctx) }()
+	for _, want := range []string{"/a", "/b", "/c"} {
+		select {
+		case d := <-got:
+			if d != want {
+				t.Fatalf("checked %s, want %s", d, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("queued check never ran")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("evaluator stopped with %v", err)
+	}
+}

@@ -28,7 +28,9 @@ func daemonCommand(env Env) *cli.Command {
 		boolFlag("no-upload", "only record runs, never upload"),
 		durationFlag("reconcile", "full rescan of the watched trees this often", 5*time.Minute),
 		stringFlag("metrics-addr", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9477 (default off)", ""),
+		WatchFlag(),
 	}
+	flags = append(flags, RegressionFlags()...)
 	return &cli.Command{
 		Name:  "daemon",
 		Usage: "watch run dirs, keep the ledger, upload finished runs",
@@ -62,6 +64,14 @@ func daemonCommand(env Env) *cli.Command {
 				if err != nil {
 					return err
 				}
+				// Every run that becomes ready is checked against its
+				// project's history, off the daemon's loop.
+				evalOpts, err := EvalOptionsFrom(c)
+				if err != nil {
+					return err
+				}
+				checks := newEvaluator(RegressionHook(db, evalOpts, logger), logger)
+				eng.OnReady = checks.enqueue
 				d := &Daemon{
 					DB: db, Engine: eng, Logger: logger, Roots: roots,
 					Upload: !c.Bool("no-upload"), Concurrency: c.Int("concurrency"),
@@ -72,7 +82,7 @@ func daemonCommand(env Env) *cli.Command {
 					return err
 				}
 				defer closeInv()
-				d.Services = append(d.Services, sched)
+				d.Services = append(d.Services, sched, checks)
 				if addr := c.String("metrics-addr"); addr != "" {
 					// Listen before anything else starts, so a taken port fails the start.
 					ms, err := NewMetricsServer(addr, db, logger, env.Now)
@@ -356,4 +366,41 @@ func underAny(dir string, roots []string) bool {
 		}
 	}
 	return false
+}
+
+// evaluator runs the regression checks of runs that became ready in the
+// background: the first scan of a big tree makes thousands ready at once, and
+// the daemon's loop (heartbeat, readiness) must not wait for them.
+type evaluator struct {
+	q      chan string // run dirs
+	check  func(ctx context.Context, r ledger.Run)
+	logger *slog.Logger
+}
+
+// evalQueue bounds the checks waiting; beyond it a check is skipped (and
+// logged): `runner check RUN` gives the same answer on demand.
+const evalQueue = 1 << 16
+
+func newEvaluator(check func(ctx context.Context, r ledger.Run), logger *slog.Logger) *evaluator {
+	return &evaluator{q: make(chan string, evalQueue), check: check, logger: logger}
+}
+
+func (e *evaluator) enqueue(_ context.Context, r ledger.Run) {
+	select {
+	case e.q <- r.Dir:
+	default:
+		e.logger.Warn("regression check queue full: skipped", "dir", r.Dir)
+	}
+}
+
+// Run checks queued runs until ctx is done.
+func (e *evaluator) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case dir := <-e.q:
+			e.check(ctx, ledger.Run{Dir: dir})
+		}
+	}
 }

@@ -16,11 +16,8 @@ import (
 )
 
 // uploadFlags are shared by every command that may upload.
-// They include the regression flags: every run that becomes ready, in the
-// daemon, a backfill or a sync, is checked against its project's history.
 func uploadFlags() []cli.Flag {
-	return append([]cli.Flag{
-		WatchFlag(),
+	return []cli.Flag{
 		stringFlag("wandb", "wandb CLI to run for uploads", "wandb"),
 		stringFlag("api-key-file", "file holding the W&B API key (else WANDB_API_KEY from the environment)", ""),
 		stringFlag("wandb-entity", "upload into this W&B entity (wandb sync -e)", ""),
@@ -32,7 +29,7 @@ func uploadFlags() []cli.Flag {
 		durationFlag("quiet", "a log with an exit record that has not grown for this long is finished", runsync.DefaultQuiet),
 		durationFlag("backoff", "first retry delay after a failed upload (doubles up to 1h)", runsync.DefaultBackoffBase),
 		hidden(durationFlag("lease", "upload lease; renewed while wandb sync runs, rescued by others after it expires", runsync.DefaultLease)),
-	}, RegressionFlags()...)
+	}
 }
 
 // apiKeyFile is the key file from --api-key-file or, under systemd,
@@ -80,10 +77,6 @@ func newEngine(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger) (*ru
 			return strings.TrimSpace(string(b)), nil
 		}
 	}
-	evalOpts, err := EvalOptionsFrom(c)
-	if err != nil {
-		return nil, err
-	}
 	e := &runsync.Engine{
 		Store:       db,
 		Uploader:    up,
@@ -95,7 +88,6 @@ func newEngine(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger) (*ru
 		Lease:       durationOf(c, "lease"),
 		TmpDir:      filepath.Join(state, "repair"),
 		BackoffBase: durationOf(c, "backoff"),
-		OnReady:     RegressionHook(db, evalOpts, logger),
 	}
 	return e, nil
 }
