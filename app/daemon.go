@@ -176,11 +176,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Discovered run dirs are recorded in batches by one goroutine: the
+	// first scan of a tree with thousands of runs is then a few ledger
+	// transactions, not one per run.
+	found := make(chan recordItem, 1024)
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		d.record(ctx, found)
+	}()
 	done := make(chan struct{})
 	var watchErr error
 	go func() {
 		defer close(done)
-		watchErr = w.Run(ctx, d.onRun(ctx), d.onRescan(ctx), d.onRemoved(ctx))
+		watchErr = w.Run(ctx, d.onRun(ctx, found), d.onRescan(ctx), d.onRemoved(ctx))
 		if watchErr != nil && ctx.Err() == nil {
 			cancel()
 		}
@@ -207,6 +216,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	select {
 	case <-w.Ready():
+		// READY once the first scan is in the ledger, not just queued.
+		flushed := make(chan struct{})
+		select {
+		case found <- recordItem{flushed: flushed}:
+			<-flushed
+		case <-ctx.Done():
+		}
 		d.lastScan.Store(d.Now().UnixMilli())
 		_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReady)
 	case <-ctx.Done():
@@ -215,6 +231,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	notifyStopping()
 	cancel()
 	<-done
+	<-recorded
 	<-workers
 	var svcErr error
 	for range d.Services {
@@ -297,18 +314,83 @@ func (d *Daemon) keyStamp() []byte {
 	return fmt.Appendf(nil, "%d/%d", st.Size(), st.ModTime().UnixNano())
 }
 
-func (d *Daemon) onRun(ctx context.Context) func(runsync.RunDir) {
+// recordItem is a discovered run dir, or (flushed set) a barrier that is
+// closed once everything sent before it is recorded.
+type recordItem struct {
+	rd      runsync.RunDir
+	flushed chan struct{}
+}
+
+// recordBatch is the most run dirs recorded in one ledger transaction.
+const recordBatch = 500
+
+func (d *Daemon) onRun(ctx context.Context, found chan<- recordItem) func(runsync.RunDir) {
 	return func(rd runsync.RunDir) {
-		rows, err := d.Engine.Observe(ctx, []runsync.RunDir{rd}, nil)
-		if err != nil {
-			if ctx.Err() == nil {
-				d.Logger.Error("record run", "dir", rd.Dir, "error", err)
-			}
+		select {
+		case found <- recordItem{rd: rd}:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// record takes what discovery found and records it in batches: whatever is
+// queued when it wakes goes into one batch, so a single new run is recorded
+// at once and a full scan in few transactions.
+func (d *Daemon) record(ctx context.Context, found <-chan recordItem) {
+	for {
+		var batch []runsync.RunDir
+		var barriers []chan struct{}
+		select {
+		case <-ctx.Done():
 			return
+		case it := <-found:
+			batch, barriers = addItem(batch, barriers, it)
 		}
-		if _, err := d.Engine.CheckReady(ctx, rows); err != nil && ctx.Err() == nil {
-			d.Logger.Error("readiness check", "dir", rd.Dir, "error", err)
+	drain:
+		for len(batch) < recordBatch {
+			select {
+			case it := <-found:
+				batch, barriers = addItem(batch, barriers, it)
+			default:
+				break drain
+			}
 		}
+		d.recordRuns(ctx, batch)
+		for _, b := range barriers {
+			close(b)
+		}
+	}
+}
+
+func addItem(batch []runsync.RunDir, barriers []chan struct{}, it recordItem) ([]runsync.RunDir, []chan struct{}) {
+	if it.flushed != nil {
+		return batch, append(barriers, it.flushed)
+	}
+	return append(batch, it.rd), barriers
+}
+
+func (d *Daemon) recordRuns(ctx context.Context, batch []runsync.RunDir) {
+	if len(batch) == 0 {
+		return
+	}
+	var known map[string]ledger.FileStat
+	if len(batch) > 50 {
+		// One query instead of a lookup per run.
+		k, err := d.DB.RunStats(ctx)
+		if err == nil {
+			known = k
+		}
+	}
+	rows, err := d.Engine.Observe(ctx, batch, known)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.Logger.Error("record runs", "runs", len(batch), "error", err)
+		}
+		return
+	}
+	// The rows carry the size and mtime discovery just saw.
+	if _, err := d.Engine.MarkFinished(ctx, rows); err != nil && ctx.Err() == nil {
+		d.Logger.Error("readiness check", "runs", len(batch), "error", err)
 	}
 }
 

@@ -395,7 +395,9 @@ func RegressionHook(db *ledger.DB, o EvalOptions, logger *slog.Logger) func(ctx 
 	return func(ctx context.Context, r ledger.Run) {
 		rep, err := Evaluate(ctx, db, r.Dir, o)
 		if err != nil {
-			logger.Error("regression check", "dir", r.Dir, "error", err)
+			if ctx.Err() == nil { // not the daemon stopping
+				logger.Error("regression check", "dir", r.Dir, "error", err)
+			}
 			return
 		}
 		for _, c := range rep.Checks {
