@@ -226,7 +226,7 @@ func TestBackfillRecordsAndUploadsFixtures(t *testing.T) {
 		t.Fatalf("backfill --upload exit %d: %s\n%s", code, errOut, out)
 	}
 	json.Unmarshal([]byte(out), &rep)
-	// The header-only 2aftyuo2 log has a run record, so it is uploaded too (as crashed).
+	// 2aftyuo2 was killed right after start (header, run, files): uploaded too, as crashed.
 	if rep.Found != 5 || rep.New != 5 || rep.Uploaded != 5 || rep.UploadFailed != 0 {
 		t.Errorf("backfill report %+v, want 5 new and 5 uploaded", rep)
 	}
@@ -238,8 +238,9 @@ func TestBackfillRecordsAndUploadsFixtures(t *testing.T) {
 			t.Errorf("run %s: state %s url %v attempts %d, want synced with a URL after 1 attempt", r.RunID, r.State, r.URL, r.Attempts)
 		}
 	}
+	// Killed runs (torn, or just no exit record) go up from a repaired copy.
 	for _, id := range []string{"l69sfsyk", "rv0d9uzo", "2aftyuo2"} {
-		if s := byID[id].Source; s == nil || *s != ledger.SourceRepaired && id != "2aftyuo2" {
+		if s := byID[id].Source; s == nil || *s != ledger.SourceRepaired {
 			t.Errorf("killed run %s source %v, want repaired", id, s)
 		}
 	}
@@ -435,5 +436,21 @@ func TestEvaluatorChecksInBackground(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("evaluator stopped with %v", err)
+	}
+}
+
+// With a legacy wandb CLI (0.17-0.28.0), which marks a run synced only after
+// an exit record, killed runs still go up: their repaired copy ends with one.
+func TestBackfillUploadsKilledRunsWithLegacyCLI(t *testing.T) {
+	c := newShell(t)
+	root := copyTree(t)
+	c.env["RUNNER_WANDB"] = testbin.Build(t, "./testdata/fakewandb", "wandb")
+	c.env["FAKE_WANDB_STYLE"] = "legacy"
+	out, errOut, code := c.run("backfill", root, "--upload")
+	if code != 0 {
+		t.Fatalf("backfill --upload with a legacy CLI: exit %d\n%s%s", code, out, errOut)
+	}
+	if rs := runsJSONOut(t, c, "--state", "synced"); len(rs) != 5 {
+		t.Errorf("%d of 5 runs synced with a legacy CLI", len(rs))
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/runnerhq/runner/wandbfile"
 )
 
 // wandbHeaderLen is the size of the `.wandb` file header; a cut inside it leaves nothing to sync.
@@ -53,13 +55,40 @@ func Repair(dir, logPath string, cut int64, tmpRoot string) (repaired string, cl
 	if err := os.Mkdir(repaired, 0o700); err != nil {
 		return "", nil, fmt.Errorf("repair %s: %w", filepath.Base(dir), err)
 	}
-	if err := copyPrefix(logPath, filepath.Join(repaired, filepath.Base(logPath)), cut); err != nil {
+	copied := filepath.Join(repaired, filepath.Base(logPath))
+	if err := copyPrefix(logPath, copied, cut); err != nil {
 		return "", nil, fmt.Errorf("repair %s: copy log: %w", filepath.Base(dir), err)
+	}
+	if err := closeRun(copied); err != nil {
+		return "", nil, fmt.Errorf("repair %s: %w", filepath.Base(dir), err)
 	}
 	if err := copyTree(filepath.Join(dir, "files"), filepath.Join(repaired, "files")); err != nil {
 		return "", nil, fmt.Errorf("repair %s: copy files: %w", filepath.Base(dir), err)
 	}
 	return repaired, cleanup, nil
+}
+
+// closeRun ends a killed run's log with the exit record (code 1) its process
+// never wrote, as `wandb beta sync` does in memory: W&B shows the run as
+// crashed, and legacy `wandb sync`, which writes the marker only after an exit
+// record, marks it synced too.
+func closeRun(logPath string) error {
+	info, err := wandbfile.ReadFile(logPath, wandbfile.Options{})
+	if err != nil {
+		return err
+	}
+	if info.Finished {
+		return nil
+	}
+	f, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	if err := wandbfile.AppendRecord(f, info.Size, info.Shifted, wandbfile.ExitRecord(1)); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // MarkSynced writes the empty run-<id>.wandb.synced marker next to logPath, as the CLI would have:

@@ -51,12 +51,18 @@ func TestRepairCutsTornLogAndCopiesFiles(t *testing.T) {
 	if got.TornTail || got.Err != nil {
 		t.Errorf("repaired log: TornTail=%v Err=%v, want a clean log", got.TornTail, got.Err)
 	}
-	if got.Size != orig.GoodOffset {
-		t.Errorf("repaired log is %d bytes, want %d", got.Size, orig.GoodOffset)
+	// The log is cut after its last complete record and closed with the exit
+	// record (code 1) the killed process never wrote.
+	want := maps.Clone(orig.Records)
+	want["exit"] = 1
+	if !maps.Equal(got.Records, want) {
+		t.Errorf("records %v, want %v", got.Records, want)
 	}
-	// The torn record was never counted, so every complete record survives the cut.
-	if !maps.Equal(got.Records, orig.Records) {
-		t.Errorf("records %v, want %v", got.Records, orig.Records)
+	if !got.Finished || got.ExitCode == nil || *got.ExitCode != 1 {
+		t.Errorf("repaired log: finished %v, exit code %v; want finished with exit code 1", got.Finished, got.ExitCode)
+	}
+	if got.Size <= orig.GoodOffset || got.Size > orig.GoodOffset+32 {
+		t.Errorf("repaired log is %d bytes, want the %d-byte cut plus one small record", got.Size, orig.GoodOffset)
 	}
 	if got.RunID != orig.RunID {
 		t.Errorf("run id %q, want %q", got.RunID, orig.RunID)
@@ -142,12 +148,19 @@ func TestRepairWithoutFilesDir(t *testing.T) {
 }
 
 // A killed run goes through the whole path: the CLI refuses the torn original, accepts the
-// repaired copy, and the original then gets its marker.
+// repaired copy, and the original then gets its marker. The legacy CLI, which marks a run
+// synced only after an exit record, accepts it too: the copy ends with one.
 func TestRepairedTornRunUploads(t *testing.T) {
+	for _, style := range []string{"beta", "legacy"} {
+		t.Run(style, func(t *testing.T) { testRepairedTornRunUploads(t, style) })
+	}
+}
+
+func testRepairedTornRunUploads(t *testing.T, style string) {
 	wandb := testbin.Build(t, "./testdata/fakewandb", "wandb")
 	dir := copyRun(t, tornRun)
 	logPath := filepath.Join(dir, tornLog)
-	u := &Uploader{Wandb: wandb, Env: fakeEnv(t, "WANDB_API_KEY="+testKey)}
+	u := &Uploader{Wandb: wandb, Env: fakeEnv(t, "WANDB_API_KEY="+testKey, "FAKE_WANDB_STYLE="+style)}
 	if res := u.Upload(context.Background(), []string{dir}); res.Outcome != ledger.OutcomeOther {
 		t.Fatalf("torn original: Outcome = %q, want other", res.Outcome)
 	}
