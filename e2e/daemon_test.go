@@ -238,3 +238,25 @@ func copyFixture(t *testing.T, rel, dstParent string) string {
 	}
 	return dst
 }
+
+// SIGTERM while wandb sync hangs: the daemon stops the CLI's process group,
+// the run goes back to pending (not lost, not stuck uploading), and the
+// daemon exits 0 and shows as down.
+func TestDaemonSIGTERMDuringUploadReleasesTheRun(t *testing.T) {
+	h := newHarness(t, "FAKE_WANDB_MODE=hang", "RUNNER_LEASE=1m")
+	d := finishedRun(t, filepath.Join(h.root, "wandb"), "hang0001", time.Now().Add(-time.Hour))
+	age(t, d, time.Hour)
+	h.startDaemon()
+	h.waitStates(20*time.Second, map[string]ledger.State{"hang0001": ledger.StateUploading})
+	start := time.Now()
+	h.stopDaemon() // fails the test unless it exits 0
+	if took := time.Since(start); took > 12*time.Second {
+		t.Errorf("daemon took %v to stop with a hung wandb sync", took)
+	}
+	if st := h.statesByID()["hang0001"]; st != ledger.StatePending {
+		t.Errorf("run is %s after SIGTERM, want pending", st)
+	}
+	if _, code := h.run("status"); code != 1 {
+		t.Errorf("status exit %d after a clean stop, want 1 (down)", code)
+	}
+}
