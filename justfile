@@ -11,8 +11,7 @@ vet:
 build:
     go build -o bin/runner -ldflags "-X github.com/runnerhq/runner/app.Version=$(git describe --always --dirty 2>/dev/null || echo dev) -X github.com/runnerhq/runner/app.Commit=$(git rev-parse HEAD 2>/dev/null)" .
 
-# Install the binary, the systemd unit, a default environment file (kept if
-# present) and shell completion; run as root, then see README "Run as a service".
+# install binary, systemd unit, env file (kept if present) and completion, as root
 install: build
     install -D -m 0755 bin/runner /usr/local/bin/runner
     install -D -m 0644 deploy/runner.service /etc/systemd/system/runner.service

@@ -167,7 +167,7 @@ func (db *DB) Complete(ctx context.Context, owner string, dirs []string, r Resul
 	if r.Outcome == OutcomeSuccess && r.Source == "" {
 		r.Source = SourceUpload
 	}
-	if r.Outcome == OutcomeSuccess && r.Source != SourceUpload && r.Source != SourceRepaired {
+	if r.Outcome == OutcomeSuccess && r.Source != SourceUpload && r.Source != SourceRepaired && r.Source != SourceMarker {
 		return fmt.Errorf("ledger: complete: unknown source %q", r.Source)
 	}
 	return db.inTx(ctx, func(tx *Tx) error {
@@ -190,8 +190,11 @@ func (db *DB) Complete(ctx context.Context, owner string, dirs []string, r Resul
 		}
 		for _, run := range runs {
 			to, why := StateSynced, "uploaded"
-			if r.Source == SourceRepaired {
+			switch r.Source {
+			case SourceRepaired:
 				why = "uploaded from a repaired copy"
+			case SourceMarker:
+				why = "synced by someone else (marker appeared)"
 			}
 			if r.URL != "" {
 				why += " to " + r.URL

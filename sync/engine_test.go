@@ -265,3 +265,25 @@ func TestGrowingBigLogRereadIsThrottled(t *testing.T) {
 		t.Fatalf("not re-read after the window: %v", rows)
 	}
 }
+
+// A run synced by hand (`wandb sync` wrote the marker) after runner marked it
+// ready is recorded as synced from the marker, without calling the CLI.
+func TestMarkerAppearedBeforeUpload(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeSyncer{results: []UploadResult{{Outcome: ledger.OutcomeSuccess}}}
+	e, db := newTestEngine(t, f)
+	root := t.TempDir()
+	dir := writeLog(t, root, "byhand", time.Now(), true)
+	observeAll(t, e, root)
+	m, _ := filepath.Glob(filepath.Join(dir, "run-*.wandb"))
+	if err := MarkSynced(m[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := e.UploadNext(ctx, nil); !ok || err != nil {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	r, _ := db.GetRun(ctx, dir)
+	if r.State != ledger.StateSynced || r.Source != ledger.SourceMarker || len(f.calls) != 0 {
+		t.Errorf("state %s source %q after %d wandb calls; want synced from the marker, no call", r.State, r.Source, len(f.calls))
+	}
+}
