@@ -335,7 +335,7 @@ func (db *DB) RescueExpired(ctx context.Context) (int, error) {
 
 // Attempts lists the upload attempts that covered dir, oldest first.
 func (db *DB) Attempts(ctx context.Context, dir string) ([]Attempt, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT u.id, u.run_id, u.dirs, u.owner, u.started_at, u.ended_at, u.outcome,
+	rows, err := db.query(ctx, `SELECT u.id, u.run_id, u.dirs, u.owner, u.started_at, u.ended_at, u.outcome,
 		u.exit_code, u.output_tail, u.url, u.source, u.error
 		FROM upload_runs ur JOIN uploads u ON u.id = ur.upload_id WHERE ur.dir = ? ORDER BY u.id`, dir)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -41,6 +42,57 @@ type DB struct {
 	clock    Clock
 	log      *slog.Logger
 	readOnly bool
+
+	// reads caches prepared read statements by query text: the daemon runs
+	// the same few queries on every tick and every job end.
+	readsMu sync.Mutex
+	reads   map[string]*sql.Stmt
+}
+
+// maxReadStmts bounds the cache: queries with IN lists vary in text.
+const maxReadStmts = 256
+
+// readStmt returns the cached statement for query, or nil when the cache is
+// full (the caller then runs the query unprepared).
+func (db *DB) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	db.readsMu.Lock()
+	defer db.readsMu.Unlock()
+	if st, ok := db.reads[query]; ok {
+		return st, nil
+	}
+	if len(db.reads) >= maxReadStmts {
+		return nil, nil
+	}
+	st, err := db.r.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if db.reads == nil {
+		db.reads = map[string]*sql.Stmt{}
+	}
+	db.reads[query] = st
+	return st, nil
+}
+
+// query runs a read through its cached prepared statement.
+func (db *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := db.readStmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return db.r.QueryContext(ctx, query, args...)
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// queryRow is query for one row; a prepare error surfaces from Scan.
+func (db *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := db.readStmt(ctx, query)
+	if err != nil || st == nil {
+		return db.r.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 // Open opens (creating and migrating if needed) the ledger at path.
@@ -136,6 +188,12 @@ func prepareFile(path string, readOnly bool) error {
 // Close closes both pools.
 func (db *DB) Close() error {
 	var errs []error
+	db.readsMu.Lock()
+	for _, st := range db.reads {
+		errs = append(errs, st.Close())
+	}
+	db.reads = nil
+	db.readsMu.Unlock()
 	if db.w != nil {
 		errs = append(errs, db.w.Close())
 	}

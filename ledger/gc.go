@@ -50,7 +50,7 @@ func (db *DB) MarkDeleted(ctx context.Context, dir string, freed int64) (bool, e
 // DeletedAt is when runner gc deleted dir's local copy, or nil when it did not.
 func (db *DB) DeletedAt(ctx context.Context, dir string) (*time.Time, error) {
 	var v sql.NullInt64
-	err := db.r.QueryRowContext(ctx, `SELECT deleted_at FROM runs WHERE dir = ?`, dir).Scan(&v)
+	err := db.queryRow(ctx, `SELECT deleted_at FROM runs WHERE dir = ?`, dir).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("run %s: %w", dir, ErrNotFound)
 	}
@@ -72,7 +72,7 @@ type JobFiles struct {
 // before, oldest first. Running and queued jobs are never listed: their
 // supervisors still write (and adopt from) these files.
 func (db *DB) EndedJobFiles(ctx context.Context, before time.Time) ([]JobFiles, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id, log_path, status_path, ended_at FROM jobs
+	rows, err := db.query(ctx, `SELECT id, log_path, status_path, ended_at FROM jobs
 		WHERE state NOT IN ('queued', 'running') AND ended_at IS NOT NULL AND ended_at < ?
 			AND (log_path != '' OR status_path != '')
 		ORDER BY ended_at, id`, ms(before))

@@ -260,7 +260,7 @@ func jobForRunArgs(m *Meta) []any {
 
 // GetJob returns job id, or an error wrapping ErrNotFound.
 func (db *DB) GetJob(ctx context.Context, id int64) (Job, error) {
-	j, err := scanJob(db.r.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+	j, err := scanJob(db.queryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Job{}, fmt.Errorf("job %d: %w", id, ErrNotFound)
 	}
@@ -306,7 +306,7 @@ func (db *DB) ListJobs(ctx context.Context, f JobFilter) ([]Job, error) {
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	rows, err := db.r.QueryContext(ctx, q+` ORDER BY id`, args...)
+	rows, err := db.query(ctx, q+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: list jobs: %w", err)
 	}
@@ -569,7 +569,7 @@ func floatPtr(p *float64) any {
 // running: the runs of a pipeline are not complete until every stage ended.
 func (db *DB) JobActiveForRun(ctx context.Context, runID string) (bool, error) {
 	var n int
-	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM jobs WHERE run_id = ? AND state IN ('queued', 'running')`,
+	if err := db.queryRow(ctx, `SELECT count(*) FROM jobs WHERE run_id = ? AND state IN ('queued', 'running')`,
 		runID).Scan(&n); err != nil {
 		return false, fmt.Errorf("ledger: jobs of run %s: %w", runID, err)
 	}
@@ -582,7 +582,7 @@ func (db *DB) JobCounts(ctx context.Context) (map[JobState]int, error) {
 	for _, s := range AllJobStates {
 		out[s] = 0
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT state, count(*) FROM jobs GROUP BY state`)
+	rows, err := db.query(ctx, `SELECT state, count(*) FROM jobs GROUP BY state`)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: job counts: %w", err)
 	}
@@ -619,7 +619,7 @@ func (db *DB) SetGPUSnapshot(ctx context.Context, snapshotJSON string) error {
 // ok is false when none was ever stored.
 func (db *DB) GPUSnapshot(ctx context.Context) (snapshotJSON string, at time.Time, ok bool, err error) {
 	var v int64
-	err = db.r.QueryRowContext(ctx, `SELECT value, updated_at FROM settings WHERE key = ?`, gpuSnapshotKey).Scan(&snapshotJSON, &v)
+	err = db.queryRow(ctx, `SELECT value, updated_at FROM settings WHERE key = ?`, gpuSnapshotKey).Scan(&snapshotJSON, &v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", time.Time{}, false, nil
 	}

@@ -105,7 +105,7 @@ func (db *DB) RunMetrics(ctx context.Context, dirs []string) (map[string][]Metri
 		return out, nil
 	}
 	ph, args := placeholders(dirs)
-	rows, err := db.r.QueryContext(ctx, `SELECT dir, key, goal, goal_source, count, non_numeric, non_finite,
+	rows, err := db.query(ctx, `SELECT dir, key, goal, goal_source, count, non_numeric, non_finite,
 		last, min, max, mean, std, best_step, ema, slope, first_step, last_step
 		FROM metrics WHERE dir IN (`+ph+`) ORDER BY dir, key`, args...)
 	if err != nil {
@@ -157,7 +157,7 @@ func (db *DB) DeclaredGoal(ctx context.Context, metric string, dirs []string) (k
 	}
 	q += ` ORDER BY r.updated_at DESC, r.dir DESC LIMIT 1`
 	var goal string
-	err := db.r.QueryRowContext(ctx, q, args...).Scan(&goal)
+	err := db.queryRow(ctx, q, args...).Scan(&goal)
 	if err == sql.ErrNoRows {
 		return kernels.GoalUnknown, nil
 	}
@@ -263,7 +263,7 @@ func (db *DB) Regressions(ctx context.Context, f RegressionFilter) ([]Regression
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	q += ` ORDER BY g.at DESC, g.id DESC`
-	rows, err := db.r.QueryContext(ctx, q, args...)
+	rows, err := db.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: regressions: %w", err)
 	}
@@ -297,7 +297,7 @@ func (db *DB) Regressions(ctx context.Context, f RegressionFilter) ([]Regression
 // CountRegressions returns how many regressions are recorded.
 func (db *DB) CountRegressions(ctx context.Context) (int, error) {
 	var n int
-	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM regressions`).Scan(&n); err != nil {
+	if err := db.queryRow(ctx, `SELECT count(*) FROM regressions`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("ledger: count regressions: %w", err)
 	}
 	return n, nil
@@ -384,7 +384,7 @@ func (db *DB) JobTelemetry(ctx context.Context, ids []int64) (map[int64]JobTelem
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT name FROM pragma_table_info('jobs')`)
+	rows, err := db.query(ctx, `SELECT name FROM pragma_table_info('jobs')`)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: job telemetry: %w", err)
 	}
@@ -410,7 +410,7 @@ func (db *DB) JobTelemetry(ctx context.Context, ids []int64) (map[int64]JobTelem
 	}
 	q := `SELECT id, started_at, ended_at, gpu_uuids, energy_j FROM jobs WHERE id IN (?` +
 		strings.Repeat(", ?", len(ids)-1) + `)`
-	jr, err := db.r.QueryContext(ctx, q, args...)
+	jr, err := db.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: job telemetry: %w", err)
 	}

@@ -120,7 +120,7 @@ type FileStat struct {
 
 // RunStats returns size, mtime and state of every run, keyed by dir.
 func (db *DB) RunStats(ctx context.Context) (map[string]FileStat, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT dir, size, mtime, state FROM runs`)
+	rows, err := db.query(ctx, `SELECT dir, size, mtime, state FROM runs`)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: run stats: %w", err)
 	}
@@ -346,7 +346,7 @@ func updateObserved(ctx context.Context, tx *Tx, old Run, o Observation, now int
 
 // GetRun returns the run of dir, or an error wrapping ErrNotFound.
 func (db *DB) GetRun(ctx context.Context, dir string) (Run, error) {
-	r, err := scanRun(db.r.QueryRowContext(ctx, `SELECT `+runCols+` FROM runs WHERE dir = ?`, dir))
+	r, err := scanRun(db.queryRow(ctx, `SELECT `+runCols+` FROM runs WHERE dir = ?`, dir))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Run{}, fmt.Errorf("run %s: %w", dir, ErrNotFound)
 	}
@@ -394,7 +394,7 @@ func (db *DB) ListRuns(ctx context.Context, f Filter) ([]Run, error) {
 }
 
 func (db *DB) queryRuns(ctx context.Context, q string, args ...any) ([]Run, error) {
-	rows, err := db.r.QueryContext(ctx, q, args...)
+	rows, err := db.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: list runs: %w", err)
 	}

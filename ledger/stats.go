@@ -35,7 +35,7 @@ func (db *DB) histogram(ctx context.Context, sub string, bounds []float64, args 
 		dest = append(dest, &h.Buckets[i])
 	}
 	q := `SELECT ` + strings.Join(cols, ", ") + ` FROM (` + sub + `)`
-	if err := db.r.QueryRowContext(ctx, q, qargs...).Scan(dest...); err != nil {
+	if err := db.queryRow(ctx, q, qargs...).Scan(dest...); err != nil {
 		return Histogram{}, err
 	}
 	return h, nil
@@ -44,7 +44,7 @@ func (db *DB) histogram(ctx context.Context, sub string, bounds []float64, args 
 // UploadOutcomes counts finished upload attempts by outcome; every outcome is present.
 func (db *DB) UploadOutcomes(ctx context.Context) (map[string]int, error) {
 	out := map[string]int{OutcomeSuccess: 0, OutcomeAuth: 0, OutcomeTransient: 0, OutcomeOther: 0}
-	rows, err := db.r.QueryContext(ctx, `SELECT outcome, count(*) FROM uploads GROUP BY outcome`)
+	rows, err := db.query(ctx, `SELECT outcome, count(*) FROM uploads GROUP BY outcome`)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: upload outcomes: %w", err)
 	}
@@ -87,7 +87,7 @@ func (db *DB) QueueWaits(ctx context.Context, bounds []float64) (Histogram, erro
 // OldestQueued is when the longest-waiting queued job was submitted, or nil when none is queued.
 func (db *DB) OldestQueued(ctx context.Context) (*time.Time, error) {
 	var v sql.NullInt64
-	if err := db.r.QueryRowContext(ctx, `SELECT min(submitted_at) FROM jobs WHERE state = 'queued'`).Scan(&v); err != nil {
+	if err := db.queryRow(ctx, `SELECT min(submitted_at) FROM jobs WHERE state = 'queued'`).Scan(&v); err != nil {
 		return nil, fmt.Errorf("ledger: oldest queued job: %w", err)
 	}
 	return fromNullMS(v), nil
@@ -97,7 +97,7 @@ func (db *DB) OldestQueued(ctx context.Context) (*time.Time, error) {
 // (a corrupt or foreign file); torn tails of killed runs are not errors.
 func (db *DB) ReadErrors(ctx context.Context) (int, error) {
 	var n int
-	if err := db.r.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE read_error != ''`).Scan(&n); err != nil {
+	if err := db.queryRow(ctx, `SELECT count(*) FROM runs WHERE read_error != ''`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("ledger: read errors: %w", err)
 	}
 	return n, nil
@@ -112,7 +112,7 @@ type GPUAllocation struct {
 
 // GPUAllocations lists the GPUs held by running jobs, by job id then GPU.
 func (db *DB) GPUAllocations(ctx context.Context) ([]GPUAllocation, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT j.id, j.name, g.value FROM jobs AS j, json_each(j.gpu_uuids) AS g
+	rows, err := db.query(ctx, `SELECT j.id, j.name, g.value FROM jobs AS j, json_each(j.gpu_uuids) AS g
 		WHERE j.state = 'running' ORDER BY j.id, g.value`)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: GPU allocations: %w", err)

@@ -16,7 +16,7 @@ func (db *DB) Counts(ctx context.Context) (map[State]int, error) {
 	for _, s := range AllStates {
 		out[s] = 0
 	}
-	rows, err := db.r.QueryContext(ctx, `SELECT state, count(*) FROM runs GROUP BY state`)
+	rows, err := db.query(ctx, `SELECT state, count(*) FROM runs GROUP BY state`)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: counts: %w", err)
 	}
@@ -41,7 +41,7 @@ func (db *DB) Counts(ctx context.Context) (map[State]int, error) {
 // when it finished) over pending runs, or nil when none is pending.
 func (db *DB) OldestPending(ctx context.Context) (*time.Time, error) {
 	var v sql.NullInt64
-	if err := db.r.QueryRowContext(ctx, `SELECT min(changed_at) FROM runs WHERE state = 'pending'`).Scan(&v); err != nil {
+	if err := db.queryRow(ctx, `SELECT min(changed_at) FROM runs WHERE state = 'pending'`).Scan(&v); err != nil {
 		return nil, fmt.Errorf("ledger: oldest pending: %w", err)
 	}
 	return fromNullMS(v), nil
@@ -73,7 +73,7 @@ func (db *DB) Events(ctx context.Context, kinds []string, limit int) ([]Event, e
 }
 
 func (db *DB) queryEvents(ctx context.Context, q string, args ...any) ([]Event, error) {
-	rows, err := db.r.QueryContext(ctx, q, args...)
+	rows, err := db.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: events: %w", err)
 	}
@@ -181,7 +181,7 @@ func (db *DB) DaemonState(ctx context.Context) (*Daemon, error) {
 		watch              string
 		stopped            sql.NullInt64
 	)
-	err := db.r.QueryRowContext(ctx, `SELECT pid, host, version, started_at, heartbeat_at, watch, up, stopped_at
+	err := db.queryRow(ctx, `SELECT pid, host, version, started_at, heartbeat_at, watch, up, stopped_at
 		FROM daemon WHERE id = 1`).Scan(&d.PID, &d.Host, &d.Version, &started, &heartbeat, &watch, &d.Up, &stopped)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -231,7 +231,7 @@ func (db *DB) ResumeUploads(ctx context.Context) error {
 // UploadsPaused reports whether uploads are paused, why and since when.
 func (db *DB) UploadsPaused(ctx context.Context) (reason string, since time.Time, paused bool, err error) {
 	var at int64
-	err = db.r.QueryRowContext(ctx, `SELECT value, updated_at FROM settings WHERE key = ?`, pausedKey).Scan(&reason, &at)
+	err = db.queryRow(ctx, `SELECT value, updated_at FROM settings WHERE key = ?`, pausedKey).Scan(&reason, &at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", time.Time{}, false, nil
 	}
