@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -452,5 +453,30 @@ func TestBackfillUploadsKilledRunsWithLegacyCLI(t *testing.T) {
 	}
 	if rs := runsJSONOut(t, c, "--state", "synced"); len(rs) != 5 {
 		t.Errorf("%d of 5 runs synced with a legacy CLI", len(rs))
+	}
+}
+
+// A second daemon on the same ledger refuses to start while the first is
+// alive: both would place jobs on the same GPUs.
+func TestSecondDaemonRefuses(t *testing.T) {
+	c := newShell(t)
+	other := exec.Command("sleep", "30")
+	if err := other.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { other.Process.Kill(); other.Wait() }()
+	ctx := context.Background()
+	db, err := ledger.Open(ctx, c.env["RUNNER_DB"], ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := os.Hostname()
+	if err := db.Heartbeat(ctx, ledger.Daemon{PID: other.Process.Pid, Host: host, StartedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	_, errOut, code := c.run("daemon", "--watch", t.TempDir(), "--gpus", "none")
+	if code != 1 || !strings.Contains(errOut, "another runner daemon") {
+		t.Errorf("second daemon: exit %d, stderr %q; want 1 and a clear message", code, errOut)
 	}
 }

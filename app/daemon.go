@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	sdaemon "github.com/coreos/go-systemd/v22/daemon"
@@ -141,6 +142,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	bg := context.WithoutCancel(ctx)
 	host, _ := os.Hostname()
 	info := ledger.Daemon{PID: os.Getpid(), Host: host, Version: Version, StartedAt: d.Now().UTC(), Watch: d.Roots}
+	// Two daemons on one ledger would both place jobs on the same GPUs.
+	if prev, err := d.DB.DaemonState(ctx); err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	} else if prev != nil && prev.Up && prev.Host == host && prev.PID != info.PID &&
+		d.Now().Sub(prev.HeartbeatAt) < 3*HeartbeatInterval && syscall.Kill(prev.PID, 0) == nil {
+		return fmt.Errorf("daemon: another runner daemon (pid %d) is running on ledger %s; stop it first", prev.PID, d.DB.Path())
+	}
 	if err := d.DB.Heartbeat(ctx, info); err != nil {
 		return fmt.Errorf("daemon heartbeat: %w", err)
 	}
