@@ -85,6 +85,35 @@ type Engine struct {
 	// every write (each read is from the start).
 	readsMu gosync.Mutex
 	reads   map[string]lastRead
+	held    map[string]time.Time // logs found held open, and when
+}
+
+// heldOpenEvery is how often a settled log found held open is looked at
+// again: the check walks every process's open files.
+const heldOpenEvery = 30 * time.Second
+
+// heldOpen is HeldOpen, remembering a "held" answer for heldOpenEvery so a
+// long quiet phase of a live job (evaluation, checkpointing) does not scan
+// /proc on every tick.
+func (e *Engine) heldOpen(path string, now time.Time) bool {
+	e.readsMu.Lock()
+	at, ok := e.held[path]
+	e.readsMu.Unlock()
+	if ok && now.Sub(at) < heldOpenEvery {
+		return true
+	}
+	held := e.HeldOpen(path)
+	e.readsMu.Lock()
+	defer e.readsMu.Unlock()
+	if !held {
+		delete(e.held, path)
+		return false
+	}
+	if e.held == nil {
+		e.held = map[string]time.Time{}
+	}
+	e.held[path] = now
+	return true
 }
 
 type lastRead struct {
@@ -318,7 +347,7 @@ func (e *Engine) Readiness(ctx context.Context, r ledger.Run, now time.Time) (bo
 		}
 		return false, ""
 	}
-	if idle >= e.Settle && !e.HeldOpen(r.LogPath) {
+	if idle >= e.Settle && !e.heldOpen(r.LogPath, now) {
 		return true, fmt.Sprintf("no growth for %s and no process holds it open", e.Settle)
 	}
 	return false, ""

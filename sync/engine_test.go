@@ -287,3 +287,24 @@ func TestMarkerAppearedBeforeUpload(t *testing.T) {
 		t.Errorf("state %s source %q after %d wandb calls; want synced from the marker, no call", r.State, r.Source, len(f.calls))
 	}
 }
+
+// A settled log held open by a live process is not ready, and /proc is not
+// scanned again on every tick while it stays so.
+func TestHeldOpenIsRecheckedSparingly(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	calls, held := 0, true
+	e := &Engine{HeldOpen: func(string) bool { calls++; return held }}
+	r := ledger.Run{State: ledger.StateActive, MTime: now.Add(-time.Hour), LogPath: "/x/run-a.wandb"}
+	for i := range 10 {
+		if ok, _ := e.Readiness(context.Background(), r, now.Add(time.Duration(i)*time.Second)); ok {
+			t.Fatal("ready while held open")
+		}
+	}
+	if calls != 1 {
+		t.Errorf("HeldOpen called %d times in 10 s, want 1", calls)
+	}
+	held = false
+	if ok, _ := e.Readiness(context.Background(), r, now.Add(31*time.Second)); !ok || calls != 2 {
+		t.Errorf("after the writer closed it: ready %v after %d checks, want ready after 2", ok, calls)
+	}
+}
