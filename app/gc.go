@@ -98,8 +98,9 @@ type GCSkipped struct {
 
 // GCLedger is the ledger's size on disk around the VACUUM.
 type GCLedger struct {
-	BeforeBytes int64 `json:"before_bytes"`
-	AfterBytes  int64 `json:"after_bytes"`
+	BeforeBytes  int64 `json:"before_bytes"`
+	AfterBytes   int64 `json:"after_bytes"`
+	PrunedEvents int64 `json:"pruned_events"` // events log entries older than the limit
 }
 
 // GC deletes the local dirs of runs that are synced and older than the
@@ -183,11 +184,16 @@ func GC(ctx context.Context, db *ledger.DB, logger *slog.Logger, o GCOptions) (*
 	}
 
 	if !o.DryRun {
+		// The events log is history, not state: runs and jobs keep every row.
+		pruned, err := db.PruneEvents(ctx, cutoff)
+		if err != nil {
+			rep.Errors = append(rep.Errors, err.Error())
+		}
 		before, after, err := db.Vacuum(ctx)
 		if err != nil {
 			rep.Errors = append(rep.Errors, err.Error())
 		} else {
-			rep.Ledger = &GCLedger{BeforeBytes: before, AfterBytes: after}
+			rep.Ledger = &GCLedger{BeforeBytes: before, AfterBytes: after, PrunedEvents: pruned}
 		}
 	}
 	return rep, nil
@@ -262,7 +268,7 @@ func (r *GCReport) print(w io.Writer) {
 		fmt.Fprintf(w, "kept %s: %s\n", s.Dir, s.Reason)
 	}
 	if r.Ledger != nil {
-		fmt.Fprintf(w, "ledger: %s -> %s after vacuum\n", humanBytes(r.Ledger.BeforeBytes), humanBytes(r.Ledger.AfterBytes))
+		fmt.Fprintf(w, "ledger: %s -> %s after vacuum (%d old events pruned)\n", humanBytes(r.Ledger.BeforeBytes), humanBytes(r.Ledger.AfterBytes), r.Ledger.PrunedEvents)
 	}
 	freed := "freed"
 	if r.DryRun {

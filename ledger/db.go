@@ -311,6 +311,21 @@ func (tx *Tx) closeStmts() {
 	}
 }
 
+// retryBusy retries f while SQLite answers busy without waiting: while
+// another process creates the ledger and switches it to WAL, a connection can
+// get SQLITE_BUSY at once, before busy_timeout applies. It gives up after
+// about busyTimeout.
+func retryBusy(ctx context.Context, f func() error) error {
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		err := f()
+		if err == nil || !isBusy(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // sqliteCode is the primary result code of a SQLite error (extended codes
 // are on for every modernc connection), or 0.
 func sqliteCode(err error) int {
@@ -368,7 +383,12 @@ func (db *DB) checkHeader(version, appID, tables int) error {
 // checkReadable refuses foreign and newer files before anything writes to
 // them; a read-only handle also needs the current schema.
 func (db *DB) checkReadable(ctx context.Context, readOnly bool) error {
-	version, appID, tables, err := header(ctx, db.r)
+	var version, appID, tables int
+	err := retryBusy(ctx, func() error {
+		var err error
+		version, appID, tables, err = header(ctx, db.r)
+		return err
+	})
 	if err != nil {
 		return db.headerErr(err)
 	}
@@ -388,7 +408,7 @@ func (db *DB) migrate(ctx context.Context) error {
 	// journal_mode(WAL) is persistent, and the DSN asks for it on every
 	// writer connection; verify it took (litestream does the same).
 	var mode string
-	if err := db.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+	if err := retryBusy(ctx, func() error { return db.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode) }); err != nil {
 		return db.headerErr(err)
 	}
 	if mode != "wal" {

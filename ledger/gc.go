@@ -137,3 +137,18 @@ func (db *DB) fileBytes(context.Context) (int64, error) {
 	}
 	return total, nil
 }
+
+// PruneEvents deletes events log entries older than before and returns how
+// many. Runs, uploads and jobs are never pruned.
+func (db *DB) PruneEvents(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := db.inTx(ctx, func(tx *Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE at < ?`, ms(before))
+		if err != nil {
+			return fmt.Errorf("ledger: prune events: %w", err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
