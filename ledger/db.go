@@ -141,9 +141,11 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 
 	// Check the header through the reader pool first: the writer's DSN
 	// switches the file to WAL, which must not happen to a foreign database.
-	err = db.checkReadable(ctx, opts.ReadOnly)
+	version, err := db.checkReadable(ctx, opts.ReadOnly)
 	if err == nil && !opts.ReadOnly {
-		err = db.migrate(ctx)
+		// An up-to-date ledger needs no write lock to open: every CLI
+		// call (submit, skip, sync) would otherwise take one.
+		err = db.migrate(ctx, version < len(migrations))
 	}
 	if err != nil {
 		db.Close()
@@ -382,7 +384,7 @@ func (db *DB) checkHeader(version, appID, tables int) error {
 
 // checkReadable refuses foreign and newer files before anything writes to
 // them; a read-only handle also needs the current schema.
-func (db *DB) checkReadable(ctx context.Context, readOnly bool) error {
+func (db *DB) checkReadable(ctx context.Context, readOnly bool) (int, error) {
 	var version, appID, tables int
 	err := retryBusy(ctx, func() error {
 		var err error
@@ -390,21 +392,21 @@ func (db *DB) checkReadable(ctx context.Context, readOnly bool) error {
 		return err
 	})
 	if err != nil {
-		return db.headerErr(err)
+		return 0, db.headerErr(err)
 	}
 	if err := db.checkHeader(version, appID, tables); err != nil {
-		return err
+		return 0, err
 	}
 	if readOnly && version < len(migrations) {
-		return fmt.Errorf("%s (schema version %d, current %d): %w", db.path, version, len(migrations), ErrNeedsMigration)
+		return 0, fmt.Errorf("%s (schema version %d, current %d): %w", db.path, version, len(migrations), ErrNeedsMigration)
 	}
-	return nil
+	return version, nil
 }
 
 // migrate applies the missing migrations, each in its own IMMEDIATE
 // transaction that re-reads user_version: another process may have migrated
 // between our read and our lock.
-func (db *DB) migrate(ctx context.Context) error {
+func (db *DB) migrate(ctx context.Context, needed bool) error {
 	// journal_mode(WAL) is persistent, and the DSN asks for it on every
 	// writer connection; verify it took (litestream does the same).
 	var mode string
@@ -413,6 +415,9 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	if mode != "wal" {
 		return fmt.Errorf("ledger %s: journal_mode is %q, want wal", db.path, mode)
+	}
+	if !needed {
+		return nil
 	}
 	for {
 		done := false
