@@ -4,8 +4,6 @@ package app
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"github.com/runnerhq/runner/ledger"
 	"io"
 	"log/slog"
@@ -215,9 +213,6 @@ func needArgs(c *cli.Context, n int, what string) error {
 	return nil
 }
 
-var errNoDaemon = errors.New("daemon is not running")
-
-func fprintf(w io.Writer, format string, a ...any) { fmt.Fprintf(w, format, a...) }
 
 // withLedger opens the ledger (read-only for commands that only read, so
 // users with read access can run them) and runs fn with it and the
