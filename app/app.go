@@ -213,7 +213,6 @@ func needArgs(c *cli.Context, n int, what string) error {
 	return nil
 }
 
-
 // withLedger opens the ledger (read-only for commands that only read, so
 // users with read access can run them) and runs fn with it and the
 // command's logger.
