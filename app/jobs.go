@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -32,7 +33,7 @@ func jobsCommand(env Env) *cli.Command {
 		Action: func(c *cli.Context) error {
 			var f ledger.JobFilter
 			if s := ledger.JobState(c.String("state")); s != "" {
-				if !validJobState(s) {
+				if !slices.Contains(ledger.AllJobStates, s) {
 					return usagef("jobs: invalid --state %q: want one of %v", s, ledger.AllJobStates)
 				}
 				f.States = []ledger.JobState{s}
@@ -57,15 +58,6 @@ func jobsCommand(env Env) *cli.Command {
 			return nil
 		},
 	}
-}
-
-func validJobState(s ledger.JobState) bool {
-	for _, v := range ledger.AllJobStates {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func openReadOnly(c *cli.Context, env Env) (*ledger.DB, error) {

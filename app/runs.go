@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -25,7 +26,7 @@ func runsCommand(env Env) *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			st := ledger.State(c.String("state"))
-			if st != "" && !validState(st) {
+			if st != "" && !slices.Contains(ledger.AllStates, st) {
 				return usagef("runs: invalid --state %q: want one of %v", st, ledger.AllStates)
 			}
 			return withLedger(c, env, true, func(db *ledger.DB, logger *slog.Logger) error {
@@ -41,15 +42,6 @@ func runsCommand(env Env) *cli.Command {
 			})
 		},
 	}
-}
-
-func validState(s ledger.State) bool {
-	for _, v := range ledger.AllStates {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // RunJSON is one element of `runner runs --json` (documented in the README).

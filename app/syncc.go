@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -107,7 +108,7 @@ func SyncNow(ctx context.Context, w io.Writer, db *ledger.DB, eng *runsync.Engin
 	}
 	var expedite []string
 	for _, r := range pending {
-		if len(dirs) == 0 || contains(dirs, r.Dir) {
+		if len(dirs) == 0 || slices.Contains(dirs, r.Dir) {
 			expedite = append(expedite, r.Dir)
 		}
 	}
@@ -181,13 +182,4 @@ func notUploadedReason(r ledger.Run) string {
 		return "waiting for another stage of the same run"
 	}
 	return string(r.State)
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
