@@ -53,7 +53,7 @@ func newHarness(t *testing.T, extraEnv ...string) *harness {
 	h.env = append(os.Environ(),
 		"RUNNER_DB="+h.db, "RUNNER_WANDB="+h.wandb, "WANDB_API_KEY="+apiKey,
 		"FAKE_WANDB_LOG="+h.upLog, "FAKE_WANDB_STATE="+filepath.Join(dir, "fake-state"),
-		"RUNNER_QUIET=1s", "RUNNER_SETTLE=3s", "RUNNER_BACKOFF=200ms", "RUNNER_LEASE=3s",
+		"RUNNER_QUIET=2s", "RUNNER_SETTLE=3s", "RUNNER_BACKOFF=200ms", "RUNNER_LEASE=3s",
 		"RUNNER_RECONCILE=2s", "RUNNER_LOG_LEVEL=debug",
 	)
 	h.env = append(h.env, extraEnv...)

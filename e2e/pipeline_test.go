@@ -59,7 +59,7 @@ func TestPipelineStagesUploadTogetherAfterTheLastStage(t *testing.T) {
 	// Stage 1 runs long enough for stage 2 to be queued behind it, as an
 	// orchestrator submitting the whole pipeline at once does.
 	train := h.submit("--gpus", "1", "--name", "train", "--", fakejob, "-stage", "train", "-sleep", "700ms")
-	// Stage 2 keeps running well past stage 1's quiet period (RUNNER_QUIET=1s).
+	// Stage 2 keeps running well past stage 1's quiet period (RUNNER_QUIET=2s; it ends 2.5 s after stage 1).
 	eval := h.submit("--gpus", "1", "--name", "eval", "--after", strconv.FormatInt(train, 10), "--same-run",
 		"--", fakejob, "-stage", "eval", "-sleep", "2500ms")
 
