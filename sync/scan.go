@@ -271,11 +271,26 @@ func (h treeHooks) visitRun(dir string) error {
 	return h.found(rd)
 }
 
+// skipDirName reports directories that never hold offline runs and can be huge
+// (a repository's history, a JavaScript tree, bytecode caches, model and
+// dataset caches): walking and watching them would only cost inotify
+// watches and time.
+func skipDirName(name string) bool {
+	switch name {
+	case ".git", "node_modules", "__pycache__", ".cache":
+		return true
+	}
+	return false
+}
+
 func (h treeHooks) walkEntries(ctx context.Context, dir string, entries []fs.DirEntry) error {
 	for _, e := range entries {
 		// DirEntry types come from getdents: no lstat per entry, and a
 		// symlink is never IsDir, which is what keeps the walk inside the tree.
 		if !e.IsDir() {
+			continue
+		}
+		if skipDirName(e.Name()) {
 			continue
 		}
 		p := childPath(dir, e.Name())

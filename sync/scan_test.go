@@ -347,3 +347,24 @@ func TestScanErrors(t *testing.T) {
 		})
 	}
 }
+
+// Huge trees that never hold runs (.git, node_modules, caches) are not walked.
+func TestScanSkipsHugeNonRunTrees(t *testing.T) {
+	root := t.TempDir()
+	for _, p := range []string{".git/wandb", "node_modules/x/wandb", ".cache/huggingface/wandb", "proj/wandb"} {
+		dir := filepath.Join(root, p, "offline-run-20250101_000000-abc")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "run-abc.wandb"), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var found []string
+	if err := Scan(context.Background(), root, func(rd RunDir) error { found = append(found, rd.Dir); return nil }, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 1 || !strings.Contains(found[0], "/proj/wandb/") {
+		t.Errorf("found %v, want only the run under proj/wandb", found)
+	}
+}
