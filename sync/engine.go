@@ -515,9 +515,10 @@ func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome,
 		return out, e.Store.Complete(context.WithoutCancel(ctx), e.Owner, dirs, res)
 	}
 
-	// Killed runs (torn tail, or no exit record) are uploaded from a repaired
-	// copy: the wandb CLI refuses a torn log, and the legacy CLI writes no
-	// marker for a log without an exit record.
+	// Killed runs (torn tail, or no exit record) and logs with a corrupt
+	// chunk are uploaded from a repaired copy: the wandb CLI stops at a torn
+	// or corrupt chunk, and the legacy CLI writes no marker for a log without
+	// an exit record.
 	paths := make([]string, len(group))
 	var repaired []string
 	var cleanups []func() error
@@ -528,7 +529,7 @@ func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome,
 	}()
 	for i, r := range group {
 		paths[i] = r.Dir
-		if !r.TornTail && r.Finished {
+		if !r.TornTail && r.Finished && r.ReadError == "" {
 			continue
 		}
 		dir, cleanup, err := Repair(r.Dir, r.LogPath, r.GoodOffset, e.TmpDir)

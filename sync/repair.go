@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -56,7 +57,17 @@ func Repair(dir, logPath string, cut int64, tmpRoot string) (repaired string, cl
 		return "", nil, fmt.Errorf("repair %s: %w", filepath.Base(dir), err)
 	}
 	copied := filepath.Join(repaired, filepath.Base(logPath))
-	if err := copyPrefix(logPath, copied, cut); err != nil {
+	info, err := wandbfile.ReadFile(logPath, wandbfile.Options{})
+	if err != nil {
+		return "", nil, fmt.Errorf("repair %s: %w", filepath.Base(dir), err)
+	}
+	if info.Err != nil {
+		// Corrupt mid-file: the CLI stops at the bad chunk, so write every
+		// record the reader could recover into a fresh log.
+		if err := rewriteLog(logPath, copied); err != nil {
+			return "", nil, fmt.Errorf("repair %s: rewrite log: %w", filepath.Base(dir), err)
+		}
+	} else if err := copyPrefix(logPath, copied, cut); err != nil {
 		return "", nil, fmt.Errorf("repair %s: copy log: %w", filepath.Base(dir), err)
 	}
 	if err := closeRun(copied); err != nil {
@@ -66,6 +77,55 @@ func Repair(dir, logPath string, cut int64, tmpRoot string) (repaired string, cl
 		return "", nil, fmt.Errorf("repair %s: copy files: %w", filepath.Base(dir), err)
 	}
 	return repaired, cleanup, nil
+}
+
+// rewriteLog writes a fresh log at dst holding src's header and every
+// well-formed record the reader recovers from it, in order, in the normal
+// block layout.
+func rewriteLog(src, dst string) error {
+	hdr := make([]byte, wandbHeaderLen)
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	_, err = io.ReadFull(in, hdr)
+	in.Close()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	w := &countWriter{w: bufio.NewWriter(out)}
+	_, werr := w.Write(hdr)
+	_, rerr := wandbfile.ReadFile(src, wandbfile.Options{Record: func(p []byte) {
+		if werr == nil {
+			werr = wandbfile.AppendRecord(w, w.n, false, p)
+		}
+	}})
+	if werr == nil {
+		werr = w.w.(*bufio.Writer).Flush()
+	}
+	if cerr := out.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return werr
+	}
+	return rerr
+}
+
+// countWriter counts what went through it: AppendRecord needs the offset.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // closeRun ends a killed run's log with the exit record (code 1) its process

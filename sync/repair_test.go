@@ -12,6 +12,7 @@ import (
 	"github.com/runnerhq/runner/internal/testbin"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/wandbfile"
+	"github.com/runnerhq/runner/wandbfile/wandbtest"
 )
 
 func TestRepairCutsTornLogAndCopiesFiles(t *testing.T) {
@@ -196,5 +197,59 @@ func testRepairedTornRunUploads(t *testing.T, style string) {
 	}
 	if err := MarkSynced(logPath); err != nil {
 		t.Errorf("MarkSynced on a marked run: %v", err)
+	}
+}
+
+// A log with a corrupt chunk in the middle (which the CLI stops at) is
+// rewritten from every record the reader recovers, and then uploads.
+func TestRepairRewritesCorruptLog(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "offline-run-20260101_000000-crc00001")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "run-crc00001.wandb")
+	w, err := wandbtest.Create(logPath, wandbtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Header(0)
+	w.Run(wandbtest.Run{ID: "crc00001", Project: "p"})
+	for i := range 200 { // two blocks of history
+		w.History(int64(i), wandbtest.Float("loss", float64(i)), wandbtest.String("pad", strings.Repeat("x", 200)))
+	}
+	w.RawChunk(0xdeadbeef, 5, wandbtest.ChunkFull, []byte("bogus")) // bad CRC
+	w.PadBlock()
+	for i := 200; i < 210; i++ {
+		w.History(int64(i), wandbtest.Float("loss", float64(i)))
+	}
+	w.Exit(0, 30)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	orig, err := wandbfile.ReadFile(logPath, wandbfile.Options{})
+	if err != nil || orig.Err == nil {
+		t.Fatalf("setup: want a log with a read error, got %v / %v", err, orig.Err)
+	}
+	repaired, cleanup, err := Repair(dir, logPath, orig.GoodOffset, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	got, err := wandbfile.ReadFile(filepath.Join(repaired, "run-crc00001.wandb"), wandbfile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Err != nil || got.TornTail || !got.Finished || *got.ExitCode != 0 {
+		t.Errorf("rewritten log: err %v torn %v finished %v exit %v; want clean, finished, exit 0", got.Err, got.TornTail, got.Finished, got.ExitCode)
+	}
+	if !maps.Equal(got.Records, orig.Records) || got.HistoryRows != orig.HistoryRows {
+		t.Errorf("rewritten records %v (%d rows), want the recovered %v (%d rows)", got.Records, got.HistoryRows, orig.Records, orig.HistoryRows)
+	}
+	u := &Uploader{Wandb: testbin.Build(t, "./testdata/fakewandb", "wandb"), Env: fakeEnv(t, "WANDB_API_KEY="+testKey)}
+	if res := u.Upload(context.Background(), []string{dir}); res.Outcome == ledger.OutcomeSuccess {
+		t.Errorf("the corrupt original uploaded: the fake should stop at the bad chunk like the CLI")
+	}
+	if res := u.Upload(context.Background(), []string{repaired}); res.Outcome != ledger.OutcomeSuccess {
+		t.Errorf("rewritten copy: %s (%v)", res.Outcome, res.Err)
 	}
 }

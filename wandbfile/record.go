@@ -164,6 +164,7 @@ func newRecordReader(opts Options) *recordReader {
 
 // record decodes one complete record that started at file offset off.
 func (rd *recordReader) record(b []byte, off int64) {
+	raw := b
 	typ := typeUnknown
 	var body []byte
 	for len(b) > 0 {
@@ -189,6 +190,9 @@ func (rd *recordReader) record(b []byte, off int64) {
 			return
 		}
 		b = b[m:]
+	}
+	if rd.opts.Record != nil {
+		rd.opts.Record(raw)
 	}
 	rd.counts[typ]++
 	var err error

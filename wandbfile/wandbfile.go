@@ -62,6 +62,10 @@ type Options struct {
 	// value_json bytes, valid only during the call. step is HistoryRecord.step.num, or the
 	// "_step" item's value if present, else the row index.
 	History func(step int64, key string, value []byte)
+	// Record, when set, is called with every well-formed record's protobuf
+	// bytes in file order (valid only during the call): what survives the
+	// torn tails and corrupt chunks the reader skips.
+	Record func(payload []byte)
 }
 
 // Info is what a log says about its run.
