@@ -369,3 +369,25 @@ func (db *DB) Attempts(ctx context.Context, dir string) ([]Attempt, error) {
 	}
 	return out, nil
 }
+
+// SyncedSiblings returns the synced runs of an upload group whose dirs gc has
+// not deleted: a later fragment of a run (a resume, a pipeline stage added
+// afterwards) must go up in one wandb sync call with the fragments already
+// synced, or it replaces their history on W&B.
+func (db *DB) SyncedSiblings(ctx context.Context, groupKey string) ([]Run, error) {
+	rows, err := db.query(ctx, `SELECT `+runCols+` FROM runs
+		WHERE group_key = ? AND state = 'synced' AND deleted_at IS NULL`, groupKey)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: synced siblings of %s: %w", groupKey, err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: synced siblings of %s: %w", groupKey, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

@@ -39,6 +39,7 @@ type Store interface {
 	MarkReadyMany(ctx context.Context, marks []ledger.ReadyMark) ([]string, error)
 	MarkMissing(ctx context.Context, dir string) (bool, error)
 	Claim(ctx context.Context, owner string, lease time.Duration, only []string) ([]ledger.Run, error)
+	SyncedSiblings(ctx context.Context, groupKey string) ([]ledger.Run, error)
 	ExtendLease(ctx context.Context, owner string, dirs []string, lease time.Duration) error
 	Complete(ctx context.Context, owner string, dirs []string, r ledger.Result) error
 	Release(ctx context.Context, owner string, dirs []string) error
@@ -515,11 +516,31 @@ func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome,
 		return out, e.Store.Complete(context.WithoutCancel(ctx), e.Owner, dirs, res)
 	}
 
+	// A later fragment of a run already on W&B goes up together with the
+	// fragments synced before, in one call: a call with the new fragment
+	// alone would replace the run's history.
+	call := group
+	if g := group[0].GroupKey; g != "" && g != group[0].Dir {
+		sibs, err := e.Store.SyncedSiblings(ctx, g)
+		if err != nil {
+			return out, err
+		}
+		for _, s := range sibs {
+			if fileExists(s.LogPath) {
+				call = append(call, s)
+			}
+		}
+		if len(call) > len(group) {
+			call = append([]ledger.Run(nil), call...)
+			ledger.SortStages(call)
+		}
+	}
+
 	// Killed runs (torn tail, or no exit record) and logs with a corrupt
 	// chunk are uploaded from a repaired copy: the wandb CLI stops at a torn
 	// or corrupt chunk, and the legacy CLI writes no marker for a log without
 	// an exit record.
-	paths := make([]string, len(group))
+	paths := make([]string, len(call))
 	var repaired []string
 	var cleanups []func() error
 	defer func() {
@@ -527,7 +548,7 @@ func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome,
 			_ = c()
 		}
 	}()
-	for i, r := range group {
+	for i, r := range call {
 		paths[i] = r.Dir
 		if !r.TornTail && r.Finished && r.ReadError == "" {
 			continue

@@ -308,3 +308,32 @@ func TestHeldOpenIsRecheckedSparingly(t *testing.T) {
 		t.Errorf("after the writer closed it: ready %v after %d checks, want ready after 2", ok, calls)
 	}
 }
+
+// A later fragment of a run already synced (a resume in a new dir) goes up in
+// one call with the earlier fragment, oldest first: alone it would replace
+// the run's history on W&B.
+func TestLateFragmentGoesUpWithSyncedOnes(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeSyncer{results: []UploadResult{{Outcome: ledger.OutcomeSuccess}}}
+	e, db := newTestEngine(t, f)
+	root := t.TempDir()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	first := writeLog(t, filepath.Join(root, "wandb"), "resumed", t0, true)
+	observeAll(t, e, root)
+	if _, err := e.Drain(ctx, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	second := writeLog(t, filepath.Join(root, "wandb"), "resumed", t0.Add(time.Hour), true)
+	observeAll(t, e, root)
+	if _, err := e.Drain(ctx, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.calls) != 2 || len(f.calls[1]) != 2 || f.calls[1][0] != first || f.calls[1][1] != second {
+		t.Fatalf("calls %v: want the second with %s then %s", f.calls, first, second)
+	}
+	for _, d := range []string{first, second} {
+		if r, _ := db.GetRun(ctx, d); r.State != ledger.StateSynced {
+			t.Errorf("%s is %s, want synced", d, r.State)
+		}
+	}
+}

@@ -181,6 +181,14 @@ func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) 
 	}
 
 	args := []string{"sync"}
+	// A fragment synced before goes up again with the new one (same run
+	// id); without this flag the CLI would skip it.
+	for _, l := range logs {
+		if premarked[l] {
+			args = append(args, "--include-synced")
+			break
+		}
+	}
 	if u.Entity != "" {
 		args = append(args, "-e", u.Entity)
 	}

@@ -147,8 +147,11 @@ func TestUploadWithFakeCLI(t *testing.T) {
 		{name: "key file overrides environment", run: doneRun, env: []string{"WANDB_API_KEY=stale"},
 			apiKey: testKey + "\n", wantOutcome: ledger.OutcomeSuccess, wantMarker: true, wantUploads: 1,
 			wantURL: "https://wandb.ai/fake-entity/code-toad/runs/" + doneRunID},
-		{name: "already synced run is done without upload", run: doneRun, premark: true,
-			wantOutcome: ledger.OutcomeSuccess, wantMarker: true},
+		// The engine passes an already synced dir only as an earlier fragment
+		// of a run that gets a new one: it must go up again (--include-synced).
+		{name: "already synced fragment is uploaded again", run: doneRun, premark: true,
+			wantOutcome: ledger.OutcomeSuccess, wantMarker: true, wantUploads: 1,
+			wantURL: "https://wandb.ai/fake-entity/code-toad/runs/" + doneRunID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
