@@ -228,7 +228,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		flushed := make(chan struct{})
 		select {
 		case found <- recordItem{flushed: flushed}:
-			<-flushed
+			select {
+			case <-flushed:
+			case <-ctx.Done():
+			}
 		case <-ctx.Done():
 		}
 		d.lastScan.Store(d.Now().UnixMilli())

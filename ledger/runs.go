@@ -295,6 +295,12 @@ func insertRun(ctx context.Context, tx *Tx, ins *sql.Stmt, o Observation, now in
 // updateObserved applies an observation to an existing row and reports
 // whether it wrote anything.
 func updateObserved(ctx context.Context, tx *Tx, old Run, o Observation, now int64) (bool, error) {
+	// Logs only grow. An observation older than the row (a slower reader of
+	// the same file, racing a faster one) must not put an earlier, maybe
+	// torn, view of the log back: the upload would cut the run short.
+	if o.Size < old.Size || ms(o.MTime) < ms(old.MTime) {
+		return false, nil
+	}
 	changed := old.Size != o.Size || !old.MTime.Equal(fromMS(ms(o.MTime)))
 	if changed {
 		var err error
@@ -327,6 +333,10 @@ func updateObserved(ctx context.Context, tx *Tx, old Run, o Observation, now int
 	case old.State == StateSkipped && old.Reason == reasonEmpty && changed && o.Meta != nil && !o.Meta.Empty:
 		// A log that was header-only when first seen was a run just starting.
 		to, why = StateActive, "empty log has grown"
+	case old.State == StatePending && changed:
+		// Judged finished, but still being written (a writer runner cannot
+		// see): never upload it while it grows.
+		to, why = StateActive, "log grew after it was judged finished"
 	}
 	if to == old.State {
 		return changed, nil

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runnerhq/runner/kernels"
@@ -237,10 +238,19 @@ func (e *Engine) Prepare(ctx context.Context, dirs []RunDir, known map[string]le
 			t0 := time.Now()
 			m, err := ReadMeta(d.LogPath)
 			e.noteRead(d.Dir, e.Now(), time.Since(t0))
-			if err != nil {
-				// Not a .wandb log at all: record it so it is visible, as skipped.
-				e.Logger.Warn("unreadable run log", "path", d.LogPath, "error", err)
+			var unsupported *wandbfile.UnsupportedVersionError
+			switch {
+			case errors.Is(err, wandbfile.ErrNotWandb) || errors.As(err, &unsupported):
+				// Not a .wandb log we can read at all: record it so it is
+				// visible, as skipped with the reason.
+				e.Logger.Warn("not a readable .wandb log", "path", d.LogPath, "error", err)
 				m = &ledger.Meta{Empty: true, ReadError: err.Error()}
+			case err != nil:
+				// An I/O error (permissions, too many open files): say so
+				// and look again on the next pass; a run is never given up
+				// for a read that may succeed later.
+				e.Logger.Warn("cannot read run log; will retry", "path", d.LogPath, "error", err)
+				continue
 			}
 			o.Meta = m
 		}
@@ -567,8 +577,13 @@ func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome,
 
 	// Keep the lease alive while the CLI runs, so a slow upload is never
 	// taken over by another process; a crashed one expires and is rescued.
+	// A lease found lost (this process was stopped past its expiry, and
+	// another took the run over) stops the upload at once.
 	lctx, stop := context.WithCancel(ctx)
 	defer stop()
+	uctx, stopUpload := context.WithCancel(ctx)
+	defer stopUpload()
+	var leaseLost atomic.Bool
 	go func() {
 		t := time.NewTicker(e.Lease / 3)
 		defer t.Stop()
@@ -577,25 +592,42 @@ func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome,
 			case <-lctx.Done():
 				return
 			case <-t.C:
-				if err := e.Store.ExtendLease(lctx, e.Owner, dirs, e.Lease); err != nil && lctx.Err() == nil {
+				err := e.Store.ExtendLease(lctx, e.Owner, dirs, e.Lease)
+				switch {
+				case errors.Is(err, ledger.ErrLeaseLost):
+					leaseLost.Store(true)
+					stopUpload()
+					return
+				case err != nil && lctx.Err() == nil:
 					e.Logger.Warn("extend upload lease", "dirs", dirs, "error", err)
 				}
 			}
 		}
 	}()
-	res := e.Uploader.Upload(ctx, paths)
+	res := e.Uploader.Upload(uctx, paths)
 	stop()
 
+	if leaseLost.Load() {
+		// Another process owns the run now; what this call did is its to judge.
+		out.Outcome, out.Err = res.Outcome, fmt.Errorf("upload %s: lease lost during the upload", filepath.Base(dirs[0]))
+		e.Logger.Error("upload lease lost; upload stopped", "dirs", dirs)
+		return out, nil
+	}
 	// Shutdown: the child was killed; the run goes back to pending untouched.
-	if ctx.Err() != nil {
+	// A call that finished successfully just before is still recorded.
+	if ctx.Err() != nil && res.Outcome != ledger.OutcomeSuccess {
 		return out, e.Store.Release(context.WithoutCancel(ctx), e.Owner, dirs)
 	}
 	// Every call counts as an attempt except an auth pause, which is not the
-	// run's fault.
+	// run's fault. Only `other` failures use up --max-attempts: network, rate
+	// limit and timeouts back off (up to an hour) for as long as W&B is away.
 	lr := ledger.Result{
 		Outcome: res.Outcome, URL: res.URL, ExitCode: res.ExitCode, OutputTail: res.Output,
 		StartedAt: started, MaxAttempts: e.MaxAttempts, Source: ledger.SourceUpload,
 		CountAttempt: !res.Pause,
+	}
+	if res.Outcome == ledger.OutcomeTransient {
+		lr.MaxAttempts = 0
 	}
 	if res.Outcome == ledger.OutcomeSuccess {
 		for _, lp := range repaired {

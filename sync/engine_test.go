@@ -171,7 +171,7 @@ func TestUploadGroupsStagesOldestFirst(t *testing.T) {
 
 func TestUploadFailuresRetryThenFail(t *testing.T) {
 	ctx := context.Background()
-	f := &fakeSyncer{results: []UploadResult{{Outcome: ledger.OutcomeTransient, Err: errString("network down")}}}
+	f := &fakeSyncer{results: []UploadResult{{Outcome: ledger.OutcomeOther, Err: errString("bad file")}}}
 	e, db := newTestEngine(t, f)
 	root := t.TempDir()
 	dir := writeLog(t, root, "flaky", time.Now(), true)
@@ -335,5 +335,25 @@ func TestLateFragmentGoesUpWithSyncedOnes(t *testing.T) {
 		if r, _ := db.GetRun(ctx, d); r.State != ledger.StateSynced {
 			t.Errorf("%s is %s, want synced", d, r.State)
 		}
+	}
+}
+
+// Network, rate-limit and timeout failures back off but never use up
+// --max-attempts: a W&B outage of any length does not fail runs.
+func TestTransientFailuresNeverFailARun(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeSyncer{results: []UploadResult{{Outcome: ledger.OutcomeTransient, Err: errString("network down")}}}
+	e, db := newTestEngine(t, f)
+	root := t.TempDir()
+	dir := writeLog(t, root, "outage", time.Now(), true)
+	observeAll(t, e, root)
+	for i := 1; i <= 6; i++ { // twice --max-attempts
+		time.Sleep(5 * time.Millisecond)
+		if _, ok, err := e.UploadNext(ctx, nil); err != nil || !ok {
+			t.Fatalf("attempt %d: claimed %v, %v", i, ok, err)
+		}
+	}
+	if r, _ := db.GetRun(ctx, dir); r.State != ledger.StatePending || r.Attempts != 6 {
+		t.Errorf("after 6 network failures: %s with %d attempts, want pending with 6", r.State, r.Attempts)
 	}
 }

@@ -407,6 +407,10 @@ func uploadEnv(base []string, key, workDir string) []string {
 		switch k, _, _ := strings.Cut(kv, "="); k {
 		case "WANDB_MODE", "WANDB_API_KEY", "WANDB_DIR", "TERM":
 			continue
+		// These hide the CLI's ERROR lines (so a failed upload would look
+		// like a success) or drop the console log from the upload.
+		case "WANDB_SILENT", "WANDB_QUIET", "WANDB_SHOW_INFO", "WANDB_SHOW_WARNINGS", "WANDB_SHOW_ERRORS", "WANDB_CONSOLE":
+			continue
 		}
 		env = append(env, kv)
 	}

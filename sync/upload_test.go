@@ -449,7 +449,8 @@ func TestUploadRefusesBadDirs(t *testing.T) {
 }
 
 func TestUploadEnvReplacesControlledVariables(t *testing.T) {
-	base := []string{"PATH=/bin", "WANDB_MODE=offline", "WANDB_API_KEY=old", "TERM=xterm", "WANDB_DIR=/x", "WANDB_BASE_URL=http://h"}
+	base := []string{"PATH=/bin", "WANDB_MODE=offline", "WANDB_API_KEY=old", "TERM=xterm", "WANDB_DIR=/x", "WANDB_BASE_URL=http://h",
+		"WANDB_SILENT=true", "WANDB_SHOW_ERRORS=false", "WANDB_CONSOLE=off"} // these would hide ERROR lines or drop output
 	got := uploadEnv(base, "newkey", "/work")
 	want := []string{"PATH=/bin", "WANDB_BASE_URL=http://h", "WANDB_MODE=online", "WANDB_DIR=/work", "TERM=dumb", "WANDB_API_KEY=newkey"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
