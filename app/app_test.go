@@ -480,3 +480,37 @@ func TestSecondDaemonRefuses(t *testing.T) {
 		t.Errorf("second daemon: exit %d, stderr %q; want 1 and a clear message", code, errOut)
 	}
 }
+
+// The daemon lock is exclusive: a second holder is refused at once.
+func TestDaemonLockIsExclusive(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "runner.lock")
+	first, err := lockDaemon(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lockDaemon(p); err == nil || !strings.Contains(err.Error(), "another runner daemon") {
+		t.Errorf("second lock: %v, want refused", err)
+	}
+	first.Close()
+	again, err := lockDaemon(p)
+	if err != nil {
+		t.Errorf("lock after the first holder closed: %v", err)
+	} else {
+		again.Close()
+	}
+}
+
+// Credentials given with --env would be readable by anyone who can read the
+// ledger: they are refused (the job inherits them from the daemon instead).
+func TestSubmitRefusesSecretsInEnv(t *testing.T) {
+	c := newShell(t)
+	for _, kv := range []string{"WANDB_API_KEY=x", "HF_TOKEN=x", "AWS_SECRET_ACCESS_KEY=x", "DB_PASSWORD=x"} {
+		_, errOut, code := c.run("submit", "--env", kv, "--", "true")
+		if code != 2 || !strings.Contains(errOut, strings.Split(kv, "=")[0]) {
+			t.Errorf("submit --env %s: exit %d %q, want 2 naming the variable", kv, code, errOut)
+		}
+	}
+	if _, errOut, code := c.run("submit", "--env", "LR=0.001", "--", "true"); code != 0 {
+		t.Errorf("submit --env LR=0.001: exit %d %q, want 0", code, errOut)
+	}
+}

@@ -142,7 +142,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	bg := context.WithoutCancel(ctx)
 	host, _ := os.Hostname()
 	info := ledger.Daemon{PID: os.Getpid(), Host: host, Version: Version, StartedAt: d.Now().UTC(), Watch: d.Roots}
-	// Two daemons on one ledger would both place jobs on the same GPUs.
+	// Two daemons on one ledger would both place jobs on the same GPUs. The
+	// lock is held for the daemon's life (the kernel drops it if the daemon
+	// dies; the file is close-on-exec, so job supervisors never hold it).
+	lock, err := lockDaemon(filepath.Join(filepath.Dir(d.DB.Path()), "runner.lock"))
+	if err != nil {
+		return fmt.Errorf("daemon: %w (ledger %s)", err, d.DB.Path())
+	}
+	defer lock.Close()
 	if prev, err := d.DB.DaemonState(ctx); err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	} else if prev != nil && prev.Up && prev.Host == host && prev.PID != info.PID &&
@@ -496,4 +503,20 @@ func (e *evaluator) Run(ctx context.Context) error {
 			e.check(ctx, ledger.Run{Dir: dir})
 		}
 	}
+}
+
+// lockDaemon takes the exclusive daemon lock at path, or says who holds it.
+func lockDaemon(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("daemon lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, errors.New("another runner daemon is running on this ledger; stop it first")
+		}
+		return nil, fmt.Errorf("daemon lock %s: %w", path, err)
+	}
+	return f, nil
 }

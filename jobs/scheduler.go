@@ -240,6 +240,12 @@ func (s *Scheduler) adopt(ctx context.Context) error {
 				rj.job.SupervisorPID, rj.job.PID, rj.job.PGID, rj.job.StartTicks = st.SupervisorPID, st.PID, st.PGID, st.StartTicks
 			}
 			s.Logger.Info("adopted running job", "job", j.ID, "pid", st.PID)
+		case err == nil && st.EndedAt == nil && processExists(st.SupervisorPID):
+			// The job's process is gone but its supervisor lives: it is
+			// stopping what the job left behind and will record the end.
+			// checkRunning settles it; calling it lost now would start a
+			// retry beside the old attempt.
+			s.Logger.Info("adopted job whose supervisor is finishing", "job", j.ID, "supervisor", st.SupervisorPID)
 		case err != nil && j.PID > 0 && Alive(j.PID, j.StartTicks):
 			s.Logger.Warn("adopted running job without a status file", "job", j.ID, "pid", j.PID, "error", err)
 		default:

@@ -95,9 +95,15 @@ type JobSpec struct {
 	SameRun  bool // reuse the run id of the only After job
 }
 
-// secretEnvKeys never go into the ledger: the job inherits them from the
-// daemon's environment instead.
-var secretEnvKeys = map[string]bool{"WANDB_API_KEY": true}
+// secretEnvKey reports variables that look like credentials: they never go
+// into the ledger (anyone who can read it would see them); the job inherits
+// them from the daemon's environment instead.
+func secretEnvKey(k string) bool {
+	u := strings.ToUpper(k)
+	return strings.HasSuffix(u, "_KEY") || strings.HasSuffix(u, "_TOKEN") ||
+		strings.Contains(u, "SECRET") || strings.Contains(u, "PASSWORD") || strings.Contains(u, "PASSWD") ||
+		strings.Contains(u, "CREDENTIAL")
+}
 
 func (s JobSpec) validate() error {
 	switch {
@@ -117,7 +123,7 @@ func (s JobSpec) validate() error {
 		if !ok || k == "" {
 			return fmt.Errorf("%w: --env %q: want KEY=VALUE", ErrBadJob, kv)
 		}
-		if secretEnvKeys[k] {
+		if secretEnvKey(k) {
 			return fmt.Errorf("%w: %s (the job inherits it from the daemon's environment)", ErrSecretInEnv, k)
 		}
 	}
