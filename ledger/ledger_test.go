@@ -1339,3 +1339,41 @@ func TestUpsertReturnsWhatIsStored(t *testing.T) {
 		}
 	}
 }
+
+// Logs only grow: a slower reader's view of a shorter log never replaces a
+// newer one (the upload would be cut short), while a bigger log with older
+// times (a run dir copied in) is taken.
+func TestUpsertIgnoresShorterObservations(t *testing.T) {
+	ctx := context.Background()
+	db, err := ledger.Open(ctx, filepath.Join(t.TempDir(), "l.db"), ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now()
+	obs := func(size int64, mtime time.Time, finished bool) ledger.Observation {
+		return ledger.Observation{Dir: "/w/offline-run-x", LogPath: "/w/offline-run-x/run-x.wandb", Size: size, MTime: mtime,
+			Meta: &ledger.Meta{RunID: "x", Project: "p", Finished: finished, TornTail: !finished}}
+	}
+	steps := []struct {
+		o        ledger.Observation
+		wantSize int64
+	}{
+		{obs(100, now, false), 100},
+		{obs(300, now.Add(time.Second), true), 300},
+		{obs(200, now.Add(2*time.Second), false), 300}, // stale reader: ignored
+		{obs(400, now.Add(-time.Hour), true), 400},     // copied in with old times: taken
+	}
+	for i, st := range steps {
+		rows, err := db.UpsertRuns(ctx, []ledger.Observation{st.o})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := rows[0]; r.Size != st.wantSize {
+			t.Errorf("step %d: size %d, want %d", i, r.Size, st.wantSize)
+		}
+	}
+	if r, _ := db.GetRun(ctx, "/w/offline-run-x"); !r.Finished || r.TornTail {
+		t.Errorf("final row finished=%v torn=%v, want the finished view", r.Finished, r.TornTail)
+	}
+}

@@ -295,10 +295,11 @@ func insertRun(ctx context.Context, tx *Tx, ins *sql.Stmt, o Observation, now in
 // updateObserved applies an observation to an existing row and reports
 // whether it wrote anything.
 func updateObserved(ctx context.Context, tx *Tx, old Run, o Observation, now int64) (bool, error) {
-	// Logs only grow. An observation older than the row (a slower reader of
-	// the same file, racing a faster one) must not put an earlier, maybe
-	// torn, view of the log back: the upload would cut the run short.
-	if o.Size < old.Size || ms(o.MTime) < ms(old.MTime) {
+	// Logs only grow. An observation of a shorter log than the row's (a
+	// slower reader of the same file, racing a faster one) must not put an
+	// earlier, maybe torn, view back: the upload would cut the run short.
+	// (The mtime may go back: a run dir copied in keeps its old times.)
+	if o.Size < old.Size {
 		return false, nil
 	}
 	changed := old.Size != o.Size || !old.MTime.Equal(fromMS(ms(o.MTime)))
