@@ -439,8 +439,14 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 			reasons[j.ID] = waitFor
 		default:
 			byID[j.ID] = j
+			// A job may hold its GPUs for its timeout plus the grace and the
+			// wait after SIGKILL: backfill must count all of it.
+			hold := j.Timeout
+			if hold > 0 {
+				hold += s.Grace + killWait
+			}
 			wants = append(wants, Want{JobID: j.ID, GPUs: j.GPUs, GPUMem: j.GPUMem, Priority: j.Priority,
-				SubmittedAt: j.SubmittedAt, Timeout: j.Timeout})
+				SubmittedAt: j.SubmittedAt, Timeout: hold})
 			needGPUs = needGPUs || j.GPUs > 0
 		}
 	}
@@ -488,7 +494,7 @@ func (s *Scheduler) held() []Held {
 		h := Held{JobID: id, UUIDs: rj.job.GPUUUIDs}
 		if rj.job.Timeout > 0 && rj.job.StartedAt != nil {
 			// The supervisor needs the grace on top of the timeout to kill it.
-			t := rj.job.StartedAt.Add(rj.job.Timeout + s.Grace)
+			t := rj.job.StartedAt.Add(rj.job.Timeout + s.Grace + killWait)
 			h.Ends = &t
 		}
 		out = append(out, h)
@@ -529,6 +535,9 @@ func (s *Scheduler) ownPIDs(devs []Device) map[int]bool {
 	}
 	return own
 }
+
+// killWait is how long Terminate waits for a group to go after SIGKILL.
+const killWait = 3 * time.Second
 
 // warmSpare starts a spare supervisor for the next job, so that job's start
 // does not wait for a process to start. Without one, launch starts a
