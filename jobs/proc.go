@@ -175,7 +175,12 @@ func Alive(pid int, startTicks uint64) bool {
 		return false
 	}
 	state, _, t, err := procStat(pid)
-	return err == nil && state != 'Z' && state != 'X' && t == startTicks
+	if err != nil {
+		// Only "no such process" means dead: a failed read (too many open
+		// files) must not make a live job look lost and run it twice.
+		return !errors.Is(err, ErrNotRunning)
+	}
+	return state != 'Z' && state != 'X' && t == startTicks
 }
 
 // groupAlive reports whether process group pgid has a member that is not a

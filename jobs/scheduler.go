@@ -728,5 +728,8 @@ func processExists(pid int) bool {
 		return false
 	}
 	state, _, _, err := procStat(pid)
-	return err == nil && state != 'Z' && state != 'X'
+	if err != nil {
+		return !errors.Is(err, ErrNotRunning) // unknown is not dead
+	}
+	return state != 'Z' && state != 'X'
 }
