@@ -294,6 +294,19 @@ func (s *Scheduler) checkRunning(ctx context.Context) {
 		}
 		if Alive(pid, ticks) {
 			rj.suspect, rj.suspectSince = false, time.Time{}
+			// The supervisor enforces the timeout; if it was killed (OOM
+			// killer, an admin), nobody would: stop the job here.
+			if j := rj.job; j.Timeout > 0 && j.StartedAt != nil && !rj.terminating && !processExists(sup) &&
+				s.Now().After(j.StartedAt.Add(j.Timeout+s.Grace+killWait)) {
+				rj.terminating = true
+				pgid, grace := j.PGID, s.Grace
+				s.Logger.Warn("job past its timeout and its supervisor is gone: stopping it", "job", id, "pgid", pgid)
+				go func() {
+					if err := Terminate(pgid, grace); err != nil && !errors.Is(err, ErrNotRunning) {
+						s.Logger.Error("stop job past its timeout", "job", id, "error", err)
+					}
+				}()
+			}
 			continue
 		}
 		// A live supervisor is about to record the end (it exits only after).

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	gosync "sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -457,4 +458,22 @@ func TestSchedulerWithoutDriverRunsCPUJobsOnly(t *testing.T) {
 	cpu := e.submit(ledger.JobSpec{Argv: sh("echo $CUDA_VISIBLE_DEVICES")})
 	e.waitState(cpu.ID, ledger.JobSucceeded)
 	e.waitReason(gpu.ID, "no NVIDIA driver")
+}
+
+// If a job's supervisor is killed (OOM killer, an admin), nobody enforces the
+// job's timeout any more: the scheduler stops it, and the job does not stay
+// running forever.
+func TestSchedulerStopsJobPastTimeoutWhenSupervisorIsGone(t *testing.T) {
+	e := newSchedEnv(t, 1)
+	e.start(func(s *Scheduler) { s.Reconcile = 100 * time.Millisecond })
+	j := e.submit(ledger.JobSpec{Argv: childOf("orphan.pid"), Timeout: 300 * time.Millisecond})
+	child := e.pidFile("orphan.pid")
+	j = e.waitJob(j.ID, "pids recorded", func(j ledger.Job) bool { return j.PID > 0 && j.SupervisorPID > 0 })
+	if err := syscall.Kill(j.SupervisorPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	j = e.waitJob(j.ID, "ended", func(j ledger.Job) bool { return j.State.Ended() })
+	if !dead(j.PID) || !dead(child) {
+		t.Errorf("job %d (child %d) still runs after its timeout with no supervisor", j.PID, child)
+	}
 }
