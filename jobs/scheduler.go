@@ -271,7 +271,18 @@ func (s *Scheduler) statusEvent(ctx context.Context, name string) {
 		return
 	}
 	st, err := ReadStatus(name)
-	if err != nil || st.EndedAt == nil {
+	if err != nil {
+		return
+	}
+	if rj := s.running[id]; st.EndedAt == nil && st.PID > 0 && rj.job.PID == 0 {
+		// A late start report (see launch): record the processes now, so a
+		// cancel can reach the job.
+		if err := s.Store.RecordJobPIDs(ctx, id, st.SupervisorPID, st.PID, st.PGID, st.StartTicks); err != nil {
+			s.Logger.Error("record job processes", "job", id, "error", err)
+		}
+		rj.job.SupervisorPID, rj.job.PID, rj.job.PGID, rj.job.StartTicks = st.SupervisorPID, st.PID, st.PGID, st.StartTicks
+	}
+	if st.EndedAt == nil {
 		return
 	}
 	s.finish(ctx, id, st)
@@ -599,6 +610,15 @@ func (s *Scheduler) launch(ctx context.Context, j ledger.Job, uuids []string) {
 		}
 		rj.job.SupervisorPID, rj.job.PID, rj.job.PGID, rj.job.StartTicks = supervisor, st.PID, st.PGID, st.StartTicks
 		s.Logger.Info("job started", "job", j.ID, "pid", st.PID, "gpus", uuids, "run_id", j.RunID)
+	case supervisor > 0 && processExists(supervisor):
+		// The supervisor has the spec but did not report in time (a loaded
+		// box): the job may well be running. Keep it; its status file, or
+		// checkRunning when none ever comes, settles it.
+		if err := s.Store.RecordJobPIDs(ctx, j.ID, supervisor, 0, 0, 0); err != nil {
+			s.Logger.Error("record job processes", "job", j.ID, "error", err)
+		}
+		rj.job.SupervisorPID = supervisor
+		s.Logger.Warn("job's supervisor is slow to report; waiting for it", "job", j.ID, "error", lerr)
 	default:
 		reason := "launch failed"
 		if lerr != nil {
