@@ -148,6 +148,15 @@ func TestExitCodes(t *testing.T) {
 	}
 }
 
+// newUploadShell is a shell with a copy of the fixture tree and the fake
+// wandb CLI as RUNNER_WANDB.
+func newUploadShell(t *testing.T) (*shell, string) {
+	t.Helper()
+	c := newShell(t)
+	c.env["RUNNER_WANDB"] = testbin.Build(t, "./testdata/fakewandb", "wandb")
+	return c, copyTree(t)
+}
+
 // copyTree copies the fixture runs into a fresh tree, with old mtimes as a
 // run dir copied in from another machine has.
 func copyTree(t *testing.T) string {
@@ -203,10 +212,8 @@ func runsJSONOut(t *testing.T, c *shell, args ...string) []RunJSON {
 // twice), is idempotent, and with --upload sends each run through the wandb
 // CLI exactly once; killed runs go up from a repaired copy.
 func TestBackfillRecordsAndUploadsFixtures(t *testing.T) {
-	c := newShell(t)
-	root := copyTree(t)
+	c, root := newUploadShell(t)
 	upLog := filepath.Join(t.TempDir(), "uploads.jsonl")
-	c.env["RUNNER_WANDB"] = testbin.Build(t, "./testdata/fakewandb", "wandb")
 	c.env["FAKE_WANDB_LOG"] = upLog
 
 	out, errOut, code := c.run("backfill", root, "--dry-run", "--json")
@@ -264,9 +271,7 @@ func TestBackfillRecordsAndUploadsFixtures(t *testing.T) {
 // Flags work after positional arguments; failed uploads are retried with
 // `sync --retry`; the API key never shows in any output or in the ledger.
 func TestSyncRetryAndSkip(t *testing.T) {
-	c := newShell(t)
-	root := copyTree(t)
-	c.env["RUNNER_WANDB"] = testbin.Build(t, "./testdata/fakewandb", "wandb")
+	c, root := newUploadShell(t)
 	c.env["FAKE_WANDB_MODE"] = "crash"
 	c.env["RUNNER_MAX_ATTEMPTS"] = "1"
 
@@ -312,9 +317,7 @@ func TestSyncRetryAndSkip(t *testing.T) {
 // An auth failure pauses every upload, `status` says so and exits 1, and
 // `runner sync` (after fixing the key) resumes.
 func TestAuthFailurePausesUploads(t *testing.T) {
-	c := newShell(t)
-	root := copyTree(t)
-	c.env["RUNNER_WANDB"] = testbin.Build(t, "./testdata/fakewandb", "wandb")
+	c, root := newUploadShell(t)
 	c.env["FAKE_WANDB_MODE"] = "auth"
 	out, _, code := c.run("backfill", root, "--upload")
 	if code != 1 {
@@ -348,9 +351,7 @@ func TestAuthFailurePausesUploads(t *testing.T) {
 // An uploader that crashed mid-upload leaves a lease; once it expires, the
 // next backfill from cron takes the run over and uploads it.
 func TestBackfillTakesOverExpiredLease(t *testing.T) {
-	c := newShell(t)
-	root := copyTree(t)
-	c.env["RUNNER_WANDB"] = testbin.Build(t, "./testdata/fakewandb", "wandb")
+	c, root := newUploadShell(t)
 	if _, _, code := c.run("backfill", root); code != 0 {
 		t.Fatal("backfill failed")
 	}
@@ -443,9 +444,7 @@ func TestEvaluatorChecksInBackground(t *testing.T) {
 // With a legacy wandb CLI (0.17-0.28.0), which marks a run synced only after
 // an exit record, killed runs still go up: their repaired copy ends with one.
 func TestBackfillUploadsKilledRunsWithLegacyCLI(t *testing.T) {
-	c := newShell(t)
-	root := copyTree(t)
-	c.env["RUNNER_WANDB"] = testbin.Build(t, "./testdata/fakewandb", "wandb")
+	c, root := newUploadShell(t)
 	c.env["FAKE_WANDB_STYLE"] = "legacy"
 	out, errOut, code := c.run("backfill", root, "--upload")
 	if code != 0 {
