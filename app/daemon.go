@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -15,6 +16,7 @@ import (
 	sdaemon "github.com/coreos/go-systemd/v22/daemon"
 	"github.com/urfave/cli/v2"
 
+	"github.com/runnerhq/runner/internal/guard"
 	"github.com/runnerhq/runner/ledger"
 	runsync "github.com/runnerhq/runner/sync"
 )
@@ -112,6 +114,9 @@ type Daemon struct {
 	Now         func() time.Time
 	// Tick paces readiness checks of active runs (quiet period, settle).
 	Tick time.Duration
+	// Poll is how often idle upload workers look for runs another process
+	// made pending (runsync.DefaultPoll when zero).
+	Poll time.Duration
 	// Services run beside the sync loops for the daemon's lifetime (the job
 	// scheduler, the metrics endpoint). One that fails stops the daemon.
 	Services []Service
@@ -213,7 +218,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() {
 		defer close(workers)
 		if d.Upload {
-			d.Engine.Work(ctx, d.Concurrency, 2*time.Second, nil)
+			d.Engine.Work(ctx, d.Concurrency, d.Poll, nil)
 		}
 	}()
 	svcErrs := make(chan error, len(d.Services))
@@ -245,9 +250,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 		_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReady)
 	case <-ctx.Done():
 	}
+	checks := make(chan struct{})
+	go func() {
+		defer close(checks)
+		d.readiness(ctx)
+	}()
 	d.loop(ctx, info)
 	notifyStopping()
 	cancel()
+	<-checks
 	<-done
 	<-recorded
 	<-workers
@@ -263,8 +274,33 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return svcErr
 }
 
-// loop is the daemon's main loop: heartbeat, readiness, lease rescue, the
-// systemd watchdog and lifting an auth pause when the key file changes.
+// readiness re-checks active runs every Tick (quiet period, settle). It is
+// apart from loop: a log read stuck on a hung mount holds this goroutine
+// only, while heartbeat, rescue and the watchdog go on, and the read is
+// abandoned at shutdown (docs/design.md "Hostile files"). A failing ledger
+// backs off instead of logging every tick.
+func (d *Daemon) readiness(ctx context.Context) {
+	g := guard.New(d.Logger, "readiness check", guard.Options{Now: d.Now})
+	wait := d.Tick
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = d.Tick
+		if _, err := d.Engine.CheckAllActive(ctx); err != nil && ctx.Err() == nil {
+			wait = max(g.Fail(err), d.Tick)
+		} else if err == nil {
+			g.OK()
+		}
+	}
+}
+
+// loop is the daemon's main loop: heartbeat, lease rescue, the systemd
+// watchdog and lifting an auth pause when the key file changes.
 func (d *Daemon) loop(ctx context.Context, info ledger.Daemon) {
 	tick := time.NewTicker(d.Tick)
 	defer tick.Stop()
@@ -279,6 +315,8 @@ func (d *Daemon) loop(ctx context.Context, info ledger.Daemon) {
 		dog = t.C
 	}
 	key := d.keyStamp()
+	beat := guard.New(d.Logger, "heartbeat", guard.Options{Now: d.Now})
+	rescue := guard.New(d.Logger, "rescue expired uploads", guard.Options{Now: d.Now})
 	for {
 		select {
 		case <-ctx.Done():
@@ -289,12 +327,11 @@ func (d *Daemon) loop(ctx context.Context, info ledger.Daemon) {
 		case <-tick.C:
 		}
 		now := d.Now()
-		if _, err := d.Engine.CheckAllActive(ctx); err != nil && ctx.Err() == nil {
-			d.Logger.Error("readiness check", "error", err)
-		}
 		if now.Sub(lastBeat) >= HeartbeatInterval {
 			if err := d.DB.Heartbeat(ctx, info); err != nil && ctx.Err() == nil {
-				d.Logger.Error("heartbeat", "error", err)
+				beat.Fail(err) // logged once a minute, not every beat
+			} else if err == nil {
+				beat.OK()
 			}
 			lastBeat = now
 		}
@@ -302,9 +339,10 @@ func (d *Daemon) loop(ctx context.Context, info ledger.Daemon) {
 		// lease, not much longer.
 		if now.Sub(lastRescue) >= min(30*time.Second, d.Engine.Lease/2) {
 			if n, err := d.DB.RescueExpired(ctx); err != nil && ctx.Err() == nil {
-				d.Logger.Error("rescue expired uploads", "error", err)
-			} else if n > 0 {
+				rescue.Fail(err)
+			} else if err == nil && n > 0 {
 				d.Logger.Info("rescued uploads whose lease expired", "runs", n)
+				d.Engine.Poke()
 			}
 			lastRescue = now
 		}
@@ -315,6 +353,7 @@ func (d *Daemon) loop(ctx context.Context, info ledger.Daemon) {
 				if err := d.DB.ResumeUploads(ctx); err != nil {
 					d.Logger.Error("resume uploads", "error", err)
 				}
+				d.Engine.Poke()
 			}
 		}
 	}
@@ -355,6 +394,7 @@ func (d *Daemon) onRun(ctx context.Context, found chan<- recordItem) func(runsyn
 // queued when it wakes goes into one batch, so a single new run is recorded
 // at once and a full scan in few transactions.
 func (d *Daemon) record(ctx context.Context, found <-chan recordItem) {
+	since := 0 // runs recorded since memory was last released
 	for {
 		var batch []runsync.RunDir
 		var barriers []chan struct{}
@@ -376,6 +416,16 @@ func (d *Daemon) record(ctx context.Context, found <-chan recordItem) {
 		d.recordRuns(ctx, batch)
 		for _, b := range barriers {
 			close(b)
+		}
+		// After a large scan is in, its pages and read buffers are garbage:
+		// give them back, instead of carrying them for the daemon's life.
+		since += len(batch)
+		if since >= recordBatch && len(found) == 0 {
+			since = 0
+			if err := d.DB.ReleaseMemory(ctx); err != nil && ctx.Err() == nil {
+				d.Logger.Warn("release ledger memory", "err", err)
+			}
+			debug.FreeOSMemory()
 		}
 	}
 }

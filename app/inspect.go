@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -59,6 +60,14 @@ func readRunPath(path string) (*wandbfile.Info, error) {
 		return nil, fmt.Errorf("inspect %s: %w", path, unwrapPathError(err))
 	}
 	file := path
+	if !st.IsDir() {
+		// A symlink named on the command line is the user's choice: read
+		// what it points to, if that is a regular file (runner never opens
+		// a FIFO or a device: docs/design.md "Hostile files").
+		if file, err = filepath.EvalSymlinks(path); err != nil {
+			return nil, fmt.Errorf("inspect %s: %w", path, unwrapPathError(err))
+		}
+	}
 	if st.IsDir() {
 		rd, err := runsync.InspectRunDir(path)
 		if err != nil {

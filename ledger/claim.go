@@ -83,6 +83,21 @@ func (db *DB) Claim(ctx context.Context, owner string, lease time.Duration, only
 	return out, nil
 }
 
+// NextAttempt returns when the earliest pending run whose backoff has not
+// run out becomes due, and false when none waits: an idle upload worker
+// sleeps until then instead of polling (docs/design.md "Upload workers").
+func (db *DB) NextAttempt(ctx context.Context) (time.Time, bool, error) {
+	var next sql.NullInt64
+	if err := db.queryRow(ctx, `SELECT min(next_attempt_at) FROM runs
+		WHERE state = 'pending' AND next_attempt_at > ?`, ms(db.now())).Scan(&next); err != nil {
+		return time.Time{}, false, fmt.Errorf("ledger: next attempt: %w", err)
+	}
+	if !next.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromMS(next.Int64), true, nil
+}
+
 // oldestFirst orders a group's fragments for wandb sync: by start time, runs
 // without one last, then by dir name (which embeds the start time).
 func oldestFirst(a, b Run) int {

@@ -118,12 +118,15 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// a pwrite per page changed.
 	// cache_size(-32768): 32 MiB of page cache, so a backfill's batch of wide
 	// rows and their indexes is not spilled to the WAL mid-transaction.
-	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-32768)", busyTimeout.Milliseconds())
+	// Readers keep SQLite's default cache (2 MiB): they read few pages
+	// each, the OS caches the file, and four of them with the writer's
+	// cache would keep a daemon at 100+ MB after one big scan.
+	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=temp_store(MEMORY)", busyTimeout.Milliseconds())
 	if opts.ReadOnly {
 		// mode=ro: a user with read access only must not create or change anything.
 		db.r, err = sql.Open("sqlite", base+"?mode=ro&"+pragmas+"&_pragma=query_only(1)")
 	} else {
-		db.w, err = sql.Open("sqlite", base+"?"+pragmas+
+		db.w, err = sql.Open("sqlite", base+"?"+pragmas+"&_pragma=cache_size(-32768)"+
 			"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate")
 		if err == nil {
 			// One connection: writes inside this process queue in Go instead of
@@ -138,6 +141,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("ledger %s: %w", abs, err)
 	}
 	db.r.SetMaxOpenConns(4)
+	// A reader idle for a minute is closed with its cache: an idle daemon
+	// holds one writer connection, not five.
+	db.r.SetConnMaxIdleTime(time.Minute)
 
 	// Check the header through the reader pool first: the writer's DSN
 	// switches the file to WAL, which must not happen to a foreign database.
@@ -188,6 +194,19 @@ func prepareFile(path string, readOnly bool) error {
 }
 
 // Close closes both pools.
+// ReleaseMemory gives back the writer's page cache (up to 32 MiB, filled by
+// a big batch of writes, kept for the connection's life otherwise). The
+// daemon calls it after recording a large scan.
+func (db *DB) ReleaseMemory(ctx context.Context) error {
+	if db.w == nil {
+		return nil
+	}
+	if _, err := db.w.ExecContext(ctx, `PRAGMA shrink_memory`); err != nil {
+		return fmt.Errorf("ledger: release memory: %w", err)
+	}
+	return nil
+}
+
 func (db *DB) Close() error {
 	var errs []error
 	db.readsMu.Lock()

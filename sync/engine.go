@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/runnerhq/runner/internal/guard"
 	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/wandbfile"
@@ -45,6 +47,7 @@ type Store interface {
 	Complete(ctx context.Context, owner string, dirs []string, r ledger.Result) error
 	Release(ctx context.Context, owner string, dirs []string) error
 	RescueExpired(ctx context.Context) (int, error)
+	NextAttempt(ctx context.Context) (time.Time, bool, error)
 	AddEvent(ctx context.Context, kind, subject, msg string) error
 	PauseUploads(ctx context.Context, reason string) error
 	UploadsPaused(ctx context.Context) (reason string, since time.Time, paused bool, err error)
@@ -75,12 +78,15 @@ type Engine struct {
 	// JobActive reports whether the job that owns a run (by run id) is still
 	// queued or running; nil when the scheduler is not wired in.
 	JobActive func(ctx context.Context, runID string) bool
+	// ReadLog reads a log into ledger metadata (ReadMeta when nil).
+	ReadLog func(path string) (*ledger.Meta, error)
 	// OnReady, when set, is called after a run moved to pending (the
 	// daemon evaluates it for regressions); it must not block for long.
 	OnReady func(ctx context.Context, run ledger.Run)
 
-	wake chan struct{}
-	once gosync.Once
+	wake    chan struct{}
+	once    gosync.Once
+	wakeups atomic.Int64
 
 	// reads remembers how long the last read of each large log took, so a
 	// big log that keeps growing is re-read at most every 10x that, not on
@@ -88,6 +94,7 @@ type Engine struct {
 	readsMu gosync.Mutex
 	reads   map[string]lastRead
 	held    map[string]time.Time // logs found held open, and when
+	warned  map[string]bool      // run dirs whose log was found not to be a regular file
 }
 
 // heldOpenEvery is how often a settled log found held open is looked at
@@ -183,6 +190,9 @@ func (e *Engine) init() {
 		if e.HeldOpen == nil {
 			e.HeldOpen = HeldOpen
 		}
+		if e.ReadLog == nil {
+			e.ReadLog = ReadMeta
+		}
 		e.wake = make(chan struct{}, 1)
 	})
 }
@@ -236,10 +246,15 @@ func (e *Engine) Prepare(ctx context.Context, dirs []RunDir, known map[string]le
 				continue // still growing; read again once the window passed
 			}
 			t0 := time.Now()
-			m, err := ReadMeta(d.LogPath)
+			m, err := e.readLog(ctx, d.LogPath)
 			e.noteRead(d.Dir, e.Now(), time.Since(t0))
 			var unsupported *wandbfile.UnsupportedVersionError
 			switch {
+			case ctx.Err() != nil:
+				return nil, ctx.Err()
+			case errors.Is(err, wandbfile.ErrNotRegular):
+				e.notRegular(ctx, d.Dir, err)
+				continue
 			case errors.Is(err, wandbfile.ErrNotWandb) || errors.As(err, &unsupported):
 				// Not a .wandb log we can read at all: record it so it is
 				// visible, as skipped with the reason.
@@ -257,6 +272,59 @@ func (e *Engine) Prepare(ctx context.Context, dirs []RunDir, known map[string]le
 		obs = append(obs, o)
 	}
 	return obs, nil
+}
+
+// readLog is ReadLog (ReadMeta by default) that gives up waiting when ctx
+// ends: a read stuck in the kernel (a hung network mount) cannot be
+// interrupted, so it is abandoned to finish or hang on its own, and the
+// caller (the daemon's loop, a backfill on SIGTERM) goes on. A read still
+// going after slowReadWarn is logged once: it is usually such a mount.
+func (e *Engine) readLog(ctx context.Context, path string) (*ledger.Meta, error) {
+	type result struct {
+		m   *ledger.Meta
+		err error
+	}
+	done := make(chan result, 1) // buffered: an abandoned reader never blocks
+	go func() {
+		m, err := e.ReadLog(path)
+		done <- result{m, err}
+	}()
+	slow := time.NewTimer(slowReadWarn)
+	defer slow.Stop()
+	for {
+		select {
+		case r := <-done:
+			return r.m, r.err
+		case <-slow.C:
+			e.Logger.Warn("reading a run log is taking long (a hung mount?)", "path", path, "waited", slowReadWarn)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// slowReadWarn: a log read at 300 MB/s would be 18 GB by then.
+const slowReadWarn = time.Minute
+
+// notRegular records, once per run dir, that its log is not a regular file:
+// a warning and an error event (`runner status` shows it). The run keeps its
+// state and row; it is looked at again on each pass, without opening the file,
+// and picked up if a regular log comes back.
+func (e *Engine) notRegular(ctx context.Context, dir string, err error) {
+	e.readsMu.Lock()
+	if e.warned == nil {
+		e.warned = map[string]bool{}
+	}
+	seen := e.warned[dir]
+	e.warned[dir] = true
+	e.readsMu.Unlock()
+	if seen {
+		return
+	}
+	e.Logger.Warn("run log is not a regular file: not read", "dir", dir, "err", err)
+	if aerr := e.Store.AddEvent(ctx, "error", dir, "run log not read: "+err.Error()); aerr != nil && ctx.Err() == nil {
+		e.Logger.Warn("record event", "dir", dir, "err", aerr)
+	}
 }
 
 // SameFile reports whether a log still has the size and mtime the ledger
@@ -374,9 +442,11 @@ func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error)
 		if r.State != ledger.StateActive {
 			continue
 		}
-		st, err := os.Stat(r.LogPath)
+		// Lstat: a log replaced by a symlink (to a FIFO, a device) is
+		// looked at, never through.
+		st, err := os.Lstat(r.LogPath)
 		if errors.Is(err, os.ErrNotExist) {
-			if _, derr := os.Stat(r.Dir); errors.Is(derr, os.ErrNotExist) {
+			if _, derr := os.Lstat(r.Dir); errors.Is(derr, os.ErrNotExist) {
 				if _, err := e.Store.MarkMissing(ctx, r.Dir); err != nil {
 					return n, err
 				}
@@ -386,6 +456,10 @@ func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error)
 		}
 		if err != nil {
 			e.Logger.Warn("cannot stat run log", "path", r.LogPath, "error", err)
+			continue
+		}
+		if !st.Mode().IsRegular() {
+			e.notRegular(ctx, r.Dir, &fs.PathError{Op: "lstat", Path: r.LogPath, Err: wandbfile.ErrNotRegular})
 			continue
 		}
 		rd := RunDir{Dir: r.Dir, LogPath: r.LogPath, Size: st.Size(), MTime: st.ModTime(), Marker: fileExists(r.LogPath + ".synced")}
@@ -480,18 +554,31 @@ type UploadOutcome struct {
 // was claimable (or uploads are paused).
 func (e *Engine) UploadNext(ctx context.Context, only []string) (UploadOutcome, bool, error) {
 	e.init()
-	if reason, _, paused, err := e.Store.UploadsPaused(ctx); err != nil {
-		return UploadOutcome{}, false, err
-	} else if paused {
-		e.Logger.Debug("uploads paused", "reason", reason)
-		return UploadOutcome{}, false, nil
-	}
-	group, err := e.Store.Claim(ctx, e.Owner, e.Lease, only)
+	group, err := e.claim(ctx, only)
 	if err != nil || len(group) == 0 {
 		return UploadOutcome{}, false, err
 	}
 	out, err := e.upload(ctx, group)
 	return out, true, err
+}
+
+// claim leases the next ready group (nil while uploads are paused or nothing
+// is claimable).
+func (e *Engine) claim(ctx context.Context, only []string) ([]ledger.Run, error) {
+	if reason, _, paused, err := e.Store.UploadsPaused(ctx); err != nil {
+		return nil, err
+	} else if paused {
+		e.Logger.Debug("uploads paused", "reason", reason)
+		return nil, nil
+	}
+	return e.Store.Claim(ctx, e.Owner, e.Lease, only)
+}
+
+// Poke wakes one idle upload worker: something this process did may have
+// made a group claimable (uploads resumed, an expired lease rescued).
+func (e *Engine) Poke() {
+	e.init()
+	e.poke()
 }
 
 func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome, error) {
@@ -666,44 +753,94 @@ func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome,
 	} else {
 		e.Logger.Warn("upload failed", "run_id", out.RunID, "outcome", res.Outcome, "error", res.Err)
 	}
-	e.poke()
 	return out, nil
 }
 
-// Work runs n upload workers until ctx is done. Workers sleep on the wake
-// channel (poked when a run becomes ready) or a short tick for retries whose
-// backoff expired.
-func (e *Engine) Work(ctx context.Context, n int, tick time.Duration, onDone func(UploadOutcome)) {
+// DefaultPoll is how often an idle upload worker looks at the ledger when
+// nothing told it to: for runs another process (a `runner backfill` without
+// --upload) made pending. Everything in this process that makes a run
+// claimable wakes the workers at once (docs/design.md "Upload workers").
+const DefaultPoll = 30 * time.Second
+
+// Work runs n upload workers until ctx is done. A worker claims and uploads
+// groups until nothing is claimable, then sleeps until it is woken (a run
+// became ready, uploads resumed, a lease was rescued), the earliest backoff
+// runs out, or poll passes. Idle means no ledger calls in between: see
+// docs/design.md "Upload workers". A failing ledger is retried with backoff
+// and logged once a minute, never in a tight loop.
+func (e *Engine) Work(ctx context.Context, n int, poll time.Duration, onDone func(UploadOutcome)) {
 	e.init()
+	if poll <= 0 {
+		poll = DefaultPoll
+	}
+	g := guard.New(e.Logger, "upload worker", guard.Options{Now: e.Now})
 	var wg gosync.WaitGroup
 	for range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t := time.NewTicker(tick)
-			defer t.Stop()
 			for ctx.Err() == nil {
-				out, ok, err := e.UploadNext(ctx, nil)
-				if err != nil && ctx.Err() == nil {
-					e.Logger.Error("upload worker", "error", err)
-				}
-				if ok {
+				e.wakeups.Add(1)
+				group, err := e.claim(ctx, nil)
+				var wait time.Duration
+				switch {
+				case err != nil && ctx.Err() != nil:
+					return
+				case err != nil:
+					wait = g.Fail(err)
+				case len(group) > 0:
+					g.OK()
+					// More may be claimable: let one idle worker look while
+					// this one uploads. A worker that finds nothing does
+					// not pass the wake on, so idle workers never spin.
+					e.poke()
+					out, err := e.upload(ctx, group)
+					if err != nil && ctx.Err() == nil {
+						g.Fail(err)
+					}
 					if onDone != nil {
 						onDone(out)
 					}
 					continue
+				default:
+					g.OK()
+					wait = e.idleWait(ctx, poll)
 				}
-				select {
-				case <-ctx.Done():
-				case <-e.wake:
-					e.poke() // pass it on to the next idle worker
-				case <-t.C:
+				if !sleep(ctx, wait, e.wake) {
+					return
 				}
 			}
 		}()
 	}
 	wg.Wait()
 }
+
+// idleWait is how long a worker that found nothing to claim sleeps: until the
+// earliest backoff runs out, at most poll.
+func (e *Engine) idleWait(ctx context.Context, poll time.Duration) time.Duration {
+	next, ok, err := e.Store.NextAttempt(ctx)
+	if err != nil || !ok {
+		return poll // an error here shows again, and is handled, at the next claim
+	}
+	return min(max(next.Sub(e.Now()), 10*time.Millisecond), poll)
+}
+
+// sleep waits for d, a wake-up or the end of ctx; false when ctx ended.
+func sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-wake:
+	case <-t.C:
+	}
+	return true
+}
+
+// Wakeups counts the upload workers' passes (each one a claim on the
+// ledger): an idle daemon's count stays put.
+func (e *Engine) Wakeups() int64 { return e.wakeups.Load() }
 
 // Drain uploads until nothing is claimable (used by backfill and `runner
 // sync`), with n parallel workers, and returns every outcome.

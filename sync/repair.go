@@ -25,7 +25,7 @@ const wandbHeaderLen = 7
 // wandb-summary.json and output.log there, and writing through a link would change the original.
 // Only regular files and dirs are copied; symlinks (which may point anywhere) are skipped.
 func Repair(dir, logPath string, cut int64, tmpRoot string) (repaired string, cleanup func() error, err error) {
-	st, err := os.Stat(logPath)
+	st, err := os.Lstat(logPath)
 	if err != nil {
 		return "", nil, fmt.Errorf("repair %s: %w", filepath.Base(dir), err)
 	}
@@ -84,7 +84,7 @@ func Repair(dir, logPath string, cut int64, tmpRoot string) (repaired string, cl
 // block layout.
 func rewriteLog(src, dst string) error {
 	hdr := make([]byte, wandbHeaderLen)
-	in, err := os.Open(src)
+	in, _, err := wandbfile.OpenRegular(src)
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ func MarkSynced(logPath string) error {
 }
 
 func copyPrefix(src, dst string, n int64) error {
-	in, err := os.Open(src)
+	in, _, err := wandbfile.OpenRegular(src)
 	if err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func copyTree(src, dst string) error {
 }
 
 func copyFile(src, dst string) error {
-	in, err := os.Open(src)
+	in, _, err := wandbfile.OpenRegular(src)
 	if err != nil {
 		return err
 	}

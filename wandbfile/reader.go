@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"os"
 )
 
 // Layout constants of the LevelDB log format as used by wandb.
@@ -37,7 +36,7 @@ var wandbIdent = []byte{':', 'W', '&', 'B', 0xe1, 0xbe}
 
 // ReadFile reads the .wandb log at path. See Read for the error contract.
 func ReadFile(path string, opts Options) (*Info, error) {
-	f, err := os.Open(path)
+	f, st, err := OpenRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("open .wandb log: %w", err)
 	}
@@ -45,7 +44,7 @@ func ReadFile(path string, opts Options) (*Info, error) {
 	// A small log gets a buffer its own size: a backfill reads thousands of
 	// them, and a 256 KiB buffer each would be most of its work.
 	bufSize := readBufferSize
-	if st, err := f.Stat(); err == nil && st.Size() < readBufferSize {
+	if st.Size() < readBufferSize {
 		bufSize = max(int(st.Size())+headerLen, 512)
 	}
 	info, err := read(f, opts, bufSize)

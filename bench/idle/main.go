@@ -1,0 +1,327 @@
+// Command idle measures what an idle daemon costs, the way it lives: after
+// it has recorded a large tree, uploaded runs and run a job, not freshly
+// started. It builds runner and the fake wandb CLI, lays out a tree of
+// finished runs (most already synced by marker, some to upload), starts
+// `runner daemon` on it, submits a short CPU job, waits until every upload
+// and the job are done, then reads the daemon's CPU time and RSS from /proc
+// over an idle window. The periodic full rescan is pushed past the window
+// (--reconcile), so the figure is the daemon's steady idle cost.
+//
+//	go run ./bench/idle                      # 10,000 runs, 20 uploads, 60 s window
+//	go run ./bench/idle -runs 2000 -window 20s
+//
+// It prints one line per figure and exits 1 when the idle CPU is above
+// -max-cpu or the RSS above -max-rss (the targets of docs/design.md "Idle").
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/runnerhq/runner/wandbfile/wandbtest"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "idle:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	runs, uploads int
+	window        time.Duration
+	maxCPU        float64 // percent of one core
+	maxRSS        int64   // bytes
+	keep          bool
+}
+
+func run(ctx context.Context, args []string) error {
+	var o options
+	fs := flag.NewFlagSet("idle", flag.ContinueOnError)
+	fs.IntVar(&o.runs, "runs", 10000, "run dirs in the watched tree")
+	fs.IntVar(&o.uploads, "uploads", 20, "of those, how many the daemon uploads (the rest carry a .synced marker)")
+	fs.DurationVar(&o.window, "window", time.Minute, "idle window to measure")
+	fs.Float64Var(&o.maxCPU, "max-cpu", 0.5, "fail above this idle CPU, percent of one core")
+	maxRSSMB := fs.Int64("max-rss-mb", 50, "fail above this RSS, MB")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary dir (ledger, daemon log)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.maxRSS = *maxRSSMB << 20
+	if o.uploads > o.runs {
+		return fmt.Errorf("-uploads %d > -runs %d", o.uploads, o.runs)
+	}
+
+	tmp, err := os.MkdirTemp("", "runner-idle-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Println("dir:", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+	bin := filepath.Join(tmp, "bin")
+	for pkg, name := range map[string]string{".": "runner", "./testdata/fakewandb": "wandb"} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, name), pkg)
+		// go-nvml's cgo prologue warns about deprecated NVML calls: noise.
+		cmd.Env = append(os.Environ(), "CGO_CFLAGS=-O2 -g -Wno-deprecated-declarations")
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("build %s (run from the module root): %w", pkg, err)
+		}
+	}
+	tree := filepath.Join(tmp, "tree")
+	t0 := time.Now()
+	if err := layTree(tree, o.runs, o.uploads); err != nil {
+		return err
+	}
+	fmt.Printf("tree: %d runs (%d to upload) laid out in %s\n", o.runs, o.uploads, time.Since(t0).Round(time.Millisecond))
+
+	state := filepath.Join(tmp, "state")
+	env := append(os.Environ(),
+		"XDG_STATE_HOME="+state, "RUNNER_WANDB="+filepath.Join(bin, "wandb"),
+		"WANDB_API_KEY=idle-bench-0123456789012345678901234567890123456789",
+		"RUNNER_GPUS=none", "FAKE_WANDB_DELAY=20ms")
+	runner := filepath.Join(bin, "runner")
+	logf, err := os.Create(filepath.Join(tmp, "daemon.log"))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	daemon := exec.Command(runner, "daemon", "--watch", tree, "--reconcile", "24h")
+	daemon.Env, daemon.Stdout, daemon.Stderr = env, logf, logf
+	if err := daemon.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		_ = daemon.Process.Signal(syscall.SIGTERM)
+		_ = daemon.Wait()
+	}()
+	pid := daemon.Process.Pid
+
+	// Work: the uploads of the first scan, and one job.
+	t0 = time.Now()
+	if err := waitFor(ctx, 10*time.Minute, func() (bool, error) {
+		st, err := status(ctx, runner, env)
+		if err != nil {
+			return false, nil // the ledger may not exist yet
+		}
+		return st.Runs["synced"] == o.runs, nil
+	}); err != nil {
+		return fmt.Errorf("waiting for %d synced runs: %w (log: %s)", o.runs, err, logf.Name())
+	}
+	fmt.Printf("work: %d runs recorded, %d uploaded in %s\n", o.runs, o.uploads, time.Since(t0).Round(time.Millisecond))
+	out, err := command(ctx, env, runner, "submit", "--", "sh", "-c", "echo job ran")
+	if err != nil {
+		return fmt.Errorf("submit: %w: %s", err, out)
+	}
+	jobID := strings.TrimSpace(string(out))
+	if err := waitFor(ctx, time.Minute, func() (bool, error) {
+		out, err := command(ctx, env, runner, "jobs", "--json")
+		if err != nil {
+			return false, nil
+		}
+		var js []struct {
+			ID    json.Number `json:"id"`
+			State string      `json:"state"`
+		}
+		if err := json.Unmarshal(out, &js); err != nil {
+			return false, err
+		}
+		for _, j := range js {
+			if j.ID.String() == jobID {
+				return j.State == "succeeded", nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		return fmt.Errorf("waiting for job %s: %w", jobID, err)
+	}
+	fmt.Printf("work: job %s succeeded\n", jobID)
+
+	// Let the last upload's and job's follow-ups (regression checks, lease
+	// renewals, GC of Go's heap) settle before the window opens.
+	settle := 3 * time.Second
+	select {
+	case <-time.After(settle):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	cpu0, err := cpuTicks(pid)
+	if err != nil {
+		return err
+	}
+	w0 := time.Now()
+	select {
+	case <-time.After(o.window):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	cpu1, err := cpuTicks(pid)
+	if err != nil {
+		return err
+	}
+	wall := time.Since(w0)
+	rss, err := rssBytes(pid)
+	if err != nil {
+		return err
+	}
+	if err := daemon.Process.Signal(syscall.Signal(0)); err != nil {
+		return fmt.Errorf("daemon died during the window (log: %s)", logf.Name())
+	}
+	// clock ticks are 1/100 s on Linux (USER_HZ).
+	cpu := time.Duration(cpu1-cpu0) * 10 * time.Millisecond
+	pct := 100 * cpu.Seconds() / wall.Seconds()
+	fmt.Printf("idle: %s CPU over %s = %.3f%% of one core (target < %.1f%%)\n", cpu, wall.Round(time.Millisecond), pct, o.maxCPU)
+	fmt.Printf("idle: RSS %.1f MB (target < %d MB)\n", float64(rss)/(1<<20), o.maxRSS>>20)
+	if info, err := os.Stat(logf.Name()); err == nil {
+		fmt.Printf("idle: daemon log %d bytes in all\n", info.Size())
+	}
+	var fails []string
+	if pct >= o.maxCPU {
+		fails = append(fails, fmt.Sprintf("idle CPU %.3f%% >= %.1f%%", pct, o.maxCPU))
+	}
+	if rss >= o.maxRSS {
+		fails = append(fails, fmt.Sprintf("RSS %d MB >= %d MB", rss>>20, o.maxRSS>>20))
+	}
+	if len(fails) > 0 {
+		return errors.New(strings.Join(fails, "; "))
+	}
+	return nil
+}
+
+// layTree writes n finished runs, long quiet; all but uploads have a marker.
+func layTree(root string, n, uploads int) error {
+	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range n {
+		id := fmt.Sprintf("i%07d", i)
+		dir := filepath.Join(root, fmt.Sprintf("proj-%03d", i/100), "wandb", fmt.Sprintf("offline-run-20250101_%06d-%s", i%100, id))
+		if err := os.MkdirAll(filepath.Join(dir, "files"), 0o755); err != nil {
+			return err
+		}
+		logPath := filepath.Join(dir, "run-"+id+".wandb")
+		w, err := wandbtest.Create(logPath, wandbtest.Options{})
+		if err != nil {
+			return err
+		}
+		_ = w.Header(0)
+		_ = w.Run(wandbtest.Run{ID: id, Project: fmt.Sprintf("proj-%03d", i/100), StartTime: start.Add(time.Duration(i) * time.Second), CLIVersion: "0.23.0"})
+		for s := range 3 {
+			_ = w.Row(int64(s), float64(s), start, map[string]float64{"train/loss": 1 / float64(s+1)})
+		}
+		_ = w.Exit(0, 10)
+		if err := w.Close(); err != nil {
+			return err
+		}
+		if i >= uploads {
+			if err := os.WriteFile(logPath+".synced", nil, 0o644); err != nil {
+				return err
+			}
+		}
+		if err := os.Chtimes(logPath, start, start); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type statusJSON struct {
+	Runs map[string]int `json:"runs"`
+}
+
+func status(ctx context.Context, runner string, env []string) (statusJSON, error) {
+	out, _ := command(ctx, env, runner, "status", "--json") // exit 1 while uploads are paused or the daemon starts
+	var st statusJSON
+	err := json.Unmarshal(out, &st)
+	return st, err
+}
+
+func command(ctx context.Context, env []string, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return append(out, stderr.Bytes()...), err
+	}
+	return out, nil
+}
+
+func waitFor(ctx context.Context, limit time.Duration, done func() (bool, error)) error {
+	deadline := time.Now().Add(limit)
+	for {
+		ok, err := done()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not done after %s", limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// cpuTicks is utime+stime of pid in clock ticks (/proc/PID/stat fields 14, 15).
+func cpuTicks(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces: fields count from after ")".
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
+	}
+	return u + s, nil
+}
+
+// rssBytes is VmRSS of pid.
+func rssBytes(pid int) (int64, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}

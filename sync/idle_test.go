@@ -1,0 +1,210 @@
+package sync
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	gosync "sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/runnerhq/runner/ledger"
+)
+
+// countingStore counts every ledger call the engine makes, and can make
+// Claim fail, so tests can see what an idle or a failing loop costs.
+type countingStore struct {
+	Store
+	calls     atomic.Int64
+	failClaim atomic.Bool
+}
+
+var errLedgerDown = errors.New("database disk image is malformed")
+
+func (c *countingStore) n() { c.calls.Add(1) }
+
+func (c *countingStore) RunStats(ctx context.Context) (map[string]ledger.FileStat, error) {
+	c.n()
+	return c.Store.RunStats(ctx)
+}
+func (c *countingStore) UpsertRuns(ctx context.Context, obs []ledger.Observation) ([]ledger.Run, error) {
+	c.n()
+	return c.Store.UpsertRuns(ctx, obs)
+}
+func (c *countingStore) GetRun(ctx context.Context, dir string) (ledger.Run, error) {
+	c.n()
+	return c.Store.GetRun(ctx, dir)
+}
+func (c *countingStore) ListRuns(ctx context.Context, f ledger.Filter) ([]ledger.Run, error) {
+	c.n()
+	return c.Store.ListRuns(ctx, f)
+}
+func (c *countingStore) MarkReadyMany(ctx context.Context, marks []ledger.ReadyMark) ([]string, error) {
+	c.n()
+	return c.Store.MarkReadyMany(ctx, marks)
+}
+func (c *countingStore) MarkMissing(ctx context.Context, dir string) (bool, error) {
+	c.n()
+	return c.Store.MarkMissing(ctx, dir)
+}
+func (c *countingStore) Claim(ctx context.Context, owner string, lease time.Duration, only []string) ([]ledger.Run, error) {
+	c.n()
+	if c.failClaim.Load() {
+		return nil, errLedgerDown
+	}
+	return c.Store.Claim(ctx, owner, lease, only)
+}
+func (c *countingStore) SyncedSiblings(ctx context.Context, g string) ([]ledger.Run, error) {
+	c.n()
+	return c.Store.SyncedSiblings(ctx, g)
+}
+func (c *countingStore) ExtendLease(ctx context.Context, owner string, dirs []string, lease time.Duration) error {
+	c.n()
+	return c.Store.ExtendLease(ctx, owner, dirs, lease)
+}
+func (c *countingStore) Complete(ctx context.Context, owner string, dirs []string, r ledger.Result) error {
+	c.n()
+	return c.Store.Complete(ctx, owner, dirs, r)
+}
+func (c *countingStore) Release(ctx context.Context, owner string, dirs []string) error {
+	c.n()
+	return c.Store.Release(ctx, owner, dirs)
+}
+func (c *countingStore) RescueExpired(ctx context.Context) (int, error) {
+	c.n()
+	return c.Store.RescueExpired(ctx)
+}
+func (c *countingStore) NextAttempt(ctx context.Context) (time.Time, bool, error) {
+	c.n()
+	return c.Store.NextAttempt(ctx)
+}
+func (c *countingStore) AddEvent(ctx context.Context, kind, subject, msg string) error {
+	c.n()
+	return c.Store.AddEvent(ctx, kind, subject, msg)
+}
+func (c *countingStore) PauseUploads(ctx context.Context, reason string) error {
+	c.n()
+	return c.Store.PauseUploads(ctx, reason)
+}
+func (c *countingStore) UploadsPaused(ctx context.Context) (string, time.Time, bool, error) {
+	c.n()
+	return c.Store.UploadsPaused(ctx)
+}
+
+var _ Store = (*countingStore)(nil)
+
+// syncedLogger collects log lines; the workers log from several goroutines.
+type syncedBuffer struct {
+	mu gosync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncedBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncedBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startWorkers runs Work in the background and returns the outcomes channel.
+func startWorkers(t *testing.T, e *Engine, n int) <-chan UploadOutcome {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	outs := make(chan UploadOutcome, 100)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.Work(ctx, n, time.Hour, func(o UploadOutcome) { outs <- o })
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return outs
+}
+
+// Once the uploads are done, idle workers make no ledger calls and do not
+// wake up: the daemon that burned a core after its first upload spun here.
+func TestIdleWorkersSleepAfterUploads(t *testing.T) {
+	f := &fakeSyncer{results: []UploadResult{
+		{Outcome: ledger.OutcomeSuccess},
+		{Outcome: ledger.OutcomeTransient, Err: errString("dial tcp: connection refused")}, // retried after its backoff
+		{Outcome: ledger.OutcomeSuccess},
+	}}
+	e, _ := newTestEngine(t, f)
+	cs := &countingStore{Store: e.Store}
+	e.Store = cs
+	e.BackoffBase, e.BackoffMax = 50*time.Millisecond, 50*time.Millisecond
+	root := t.TempDir()
+	t0 := time.Now()
+	for _, id := range []string{"aaa", "bbb", "ccc"} {
+		writeLog(t, root, id, t0, true)
+	}
+	observeAll(t, e, root)
+
+	outs := startWorkers(t, e, 2)
+	var synced int
+	for synced < 3 {
+		select {
+		case o := <-outs:
+			if o.Outcome == ledger.OutcomeSuccess {
+				synced++
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of 3 runs uploaded after 10 s", synced)
+		}
+	}
+	// The last claim passed a wake-up on; let the worker that takes it find
+	// nothing, then count over an idle window.
+	time.Sleep(200 * time.Millisecond)
+	wakes, calls := e.Wakeups(), cs.calls.Load()
+	time.Sleep(time.Second)
+	if d := e.Wakeups() - wakes; d != 0 {
+		t.Errorf("idle workers woke up %d times in 1 s after the uploads (want 0)", d)
+	}
+	if d := cs.calls.Load() - calls; d != 0 {
+		t.Errorf("idle workers made %d ledger calls in 1 s after the uploads (want 0)", d)
+	}
+	// 4 uploads (one retried) and the wake-ups they pass on: a handful, not thousands.
+	if wakes > 16 {
+		t.Errorf("%d worker wake-ups for 4 uploads", wakes)
+	}
+
+	// A run that becomes ready wakes a worker at once, without polling.
+	writeLog(t, root, "ddd", t0, true)
+	observeAll(t, e, root)
+	select {
+	case o := <-outs:
+		if o.Outcome != ledger.OutcomeSuccess {
+			t.Fatalf("new run: %s %v", o.Outcome, o.Err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a run that became ready was not uploaded within 10 s (poll is 1 h)")
+	}
+}
+
+// A ledger that fails every claim is retried with a growing wait and logged
+// once, not once per pass.
+func TestFailingLedgerBacksOffAndLogsOnce(t *testing.T) {
+	var logs syncedBuffer
+	e, _ := newTestEngine(t, &fakeSyncer{results: []UploadResult{{Outcome: ledger.OutcomeSuccess}}})
+	e.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	cs := &countingStore{Store: e.Store}
+	cs.failClaim.Store(true)
+	e.Store = cs
+	startWorkers(t, e, 2)
+	time.Sleep(1500 * time.Millisecond)
+	// Each worker: a claim at 0 s, a wait of 1 s, a claim, a wait of 2 s.
+	if n := e.Wakeups(); n > 4 {
+		t.Errorf("%d claims on a failing ledger in 1.5 s; want at most 2 per worker", n)
+	}
+	if n := strings.Count(logs.String(), "malformed"); n != 1 {
+		t.Errorf("the failure was logged %d times in 1.5 s, want once:\n%s", n, logs.String())
+	}
+	cs.failClaim.Store(false)
+}
