@@ -114,6 +114,9 @@ type Daemon struct {
 	Now         func() time.Time
 	// Tick paces readiness checks of active runs (quiet period, settle).
 	Tick time.Duration
+	// Heartbeat is how often the daemon proves it is alive (HeartbeatInterval
+	// when zero; tests shorten it).
+	Heartbeat time.Duration
 	// Poll is how often idle upload workers look for runs another process
 	// made pending (runsync.DefaultPoll when zero).
 	Poll time.Duration
@@ -143,6 +146,9 @@ type Service interface {
 func (d *Daemon) Run(ctx context.Context) error {
 	if d.Tick == 0 {
 		d.Tick = time.Second
+	}
+	if d.Heartbeat == 0 {
+		d.Heartbeat = HeartbeatInterval
 	}
 	bg := context.WithoutCancel(ctx)
 	host, _ := os.Hostname()
@@ -234,30 +240,40 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.Logger.Info("daemon started", "watch", d.Roots, "ledger", d.DB.Path(), "upload", d.Upload)
 
-	select {
-	case <-w.Ready():
-		// READY once the first scan is in the ledger, not just queued.
+	// READY once the first scan is in the ledger, not just queued. Waited
+	// for beside the main loop: a first scan held up by a hung mount must
+	// not stop the heartbeat and the watchdog.
+	ready := make(chan struct{})
+	go func() {
+		defer close(ready)
+		select {
+		case <-w.Ready():
+		case <-ctx.Done():
+			return
+		}
 		flushed := make(chan struct{})
 		select {
 		case found <- recordItem{flushed: flushed}:
-			select {
-			case <-flushed:
-			case <-ctx.Done():
-			}
 		case <-ctx.Done():
+			return
+		}
+		select {
+		case <-flushed:
+		case <-ctx.Done():
+			return
 		}
 		d.lastScan.Store(d.Now().UnixMilli())
 		_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReady)
-	case <-ctx.Done():
-	}
+	}()
 	checks := make(chan struct{})
 	go func() {
 		defer close(checks)
 		d.readiness(ctx)
 	}()
-	d.loop(ctx, info)
+	d.loop(ctx, info, ready)
 	notifyStopping()
 	cancel()
+	<-ready
 	<-checks
 	<-done
 	<-recorded
@@ -301,18 +317,20 @@ func (d *Daemon) readiness(ctx context.Context) {
 
 // loop is the daemon's main loop: heartbeat, lease rescue, the systemd
 // watchdog and lifting an auth pause when the key file changes.
-func (d *Daemon) loop(ctx context.Context, info ledger.Daemon) {
+func (d *Daemon) loop(ctx context.Context, info ledger.Daemon, ready <-chan struct{}) {
 	tick := time.NewTicker(d.Tick)
 	defer tick.Stop()
 	lastBeat, lastRescue := d.Now(), d.Now()
 	// The watchdog has its own ticker at half WatchdogSec, independent of
 	// Tick, but is fed from this loop: a loop stuck in a step stops feeding
 	// it and systemd restarts the daemon.
-	var dog <-chan time.Time
+	// It starts feeding only after READY=1: systemd reads the first
+	// message as the start's outcome.
+	var dog, dogTicks <-chan time.Time
 	if wd, _ := sdaemon.SdWatchdogEnabled(false); wd > 0 {
 		t := time.NewTicker(max(wd/2, time.Millisecond))
 		defer t.Stop()
-		dog = t.C
+		dogTicks = t.C
 	}
 	key := d.keyStamp()
 	beat := guard.New(d.Logger, "heartbeat", guard.Options{Now: d.Now})
@@ -321,13 +339,16 @@ func (d *Daemon) loop(ctx context.Context, info ledger.Daemon) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-ready:
+			ready, dog = nil, dogTicks
+			continue
 		case <-dog:
 			_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyWatchdog)
 			continue
 		case <-tick.C:
 		}
 		now := d.Now()
-		if now.Sub(lastBeat) >= HeartbeatInterval {
+		if now.Sub(lastBeat) >= d.Heartbeat {
 			if err := d.DB.Heartbeat(ctx, info); err != nil && ctx.Err() == nil {
 				beat.Fail(err) // logged once a minute, not every beat
 			} else if err == nil {

@@ -191,7 +191,8 @@ collect:
 		select {
 		case m := <-notes:
 			if m.text != "WATCHDOG=1" {
-				t.Fatalf("unexpected notify message %q while running", m.text)
+				cancel()
+				t.Fatalf("unexpected notify message %q while running: daemon %v\n%s", m.text, <-done, stderr.String())
 			}
 			dogs = append(dogs, m.at)
 		case <-window:

@@ -208,3 +208,39 @@ func TestFailingLedgerBacksOffAndLogsOnce(t *testing.T) {
 	}
 	cs.failClaim.Store(false)
 }
+
+// A log read that never returns (a hung network mount) does not hold its
+// caller: Prepare gives up when its context ends, and the read is abandoned.
+func TestHungLogReadIsAbandonedOnCancel(t *testing.T) {
+	e, _ := newTestEngine(t, &fakeSyncer{results: []UploadResult{{Outcome: ledger.OutcomeSuccess}}})
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	defer close(release)
+	e.ReadLog = func(string) (*ledger.Meta, error) {
+		close(entered)
+		<-release
+		return nil, errors.New("released")
+	}
+	root := t.TempDir()
+	writeLog(t, root, "hung", time.Now(), true)
+	var dirs []RunDir
+	if err := Scan(context.Background(), root, func(d RunDir) error { dirs = append(dirs, d); return nil }, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := e.Prepare(ctx, dirs, nil)
+		errc <- err
+	}()
+	<-entered
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Prepare after cancel: %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Prepare still waiting for a hung read 5 s after its context ended")
+	}
+}

@@ -1,0 +1,91 @@
+package app
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/runnerhq/runner/ledger"
+	runsync "github.com/runnerhq/runner/sync"
+	"github.com/runnerhq/runner/wandbfile/wandbtest"
+)
+
+// A log read stuck in the kernel (a hung mount) holds neither the
+// heartbeat nor shutdown: the daemon keeps beating, and returns promptly
+// when stopped, abandoning the read.
+func TestDaemonStaysResponsiveWhileALogReadHangs(t *testing.T) {
+	// Never notify a systemd socket inherited from another test's process.
+	t.Setenv("NOTIFY_SOCKET", "")
+	t.Setenv("WATCHDOG_USEC", "")
+	ctx := context.Background()
+	db, err := ledger.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	root := t.TempDir()
+	dir := filepath.Join(root, "wandb", "offline-run-20260101_000000-hung0001")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w, err := wandbtest.Create(filepath.Join(dir, "run-hung0001.wandb"), wandbtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Header(0)
+	_ = w.Run(wandbtest.Run{ID: "hung0001", Project: "p", StartTime: time.Now()})
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	entered := make(chan struct{}, 100)
+	release := make(chan struct{})
+	defer close(release)
+	eng := &runsync.Engine{Store: db, Logger: quietLogger(), ReadLog: func(string) (*ledger.Meta, error) {
+		entered <- struct{}{}
+		<-release
+		return nil, os.ErrDeadlineExceeded
+	}}
+	d := &Daemon{DB: db, Engine: eng, Logger: quietLogger(), Roots: []string{root}, Reconcile: time.Hour,
+		Now: time.Now, Tick: 20 * time.Millisecond, Heartbeat: 50 * time.Millisecond}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(runCtx) }()
+	defer cancel()
+
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the daemon never read the run's log")
+	}
+	st, err := db.DaemonState(ctx)
+	if err != nil || st == nil {
+		t.Fatalf("daemon state: %v", err)
+	}
+	first := st.HeartbeatAt
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := db.DaemonState(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.HeartbeatAt.After(first) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no heartbeat for 10 s while a log read hung")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("daemon stopped with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("daemon did not stop within 5 s while a log read hung")
+	}
+}
