@@ -129,23 +129,52 @@ func (h *harness) killDaemon() {
 // run runs a runner command to completion and returns stdout and the exit code.
 func (h *harness) run(args ...string) (string, int) {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, h.runner, args...)
+	out, errOut, code, hung := h.command(nil, 60*time.Second, args...)
+	if hung {
+		h.t.Fatalf("runner %v did not end within 60 s", args)
+	}
+	if errOut != "" {
+		h.t.Logf("runner %v stderr:\n%s", args, errOut)
+	}
+	return out, code
+}
+
+// command runs runner as cred (nil: as the test itself) and reports it hung
+// when it has not ended limit after its start; then it gets SIGTERM, and
+// SIGKILL 5 s later.
+func (h *harness) command(cred *syscall.Credential, limit time.Duration, args ...string) (stdout, stderr string, code int, hung bool) {
+	h.t.Helper()
+	cmd := exec.Command(h.runner, args...)
 	cmd.Env = h.env
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
+	if err := cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(limit):
+		hung = true
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case err = <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			err = <-done
+		}
+	}
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
 		h.t.Fatalf("runner %v: %v", args, err)
 	}
-	if errb.Len() > 0 {
-		h.t.Logf("runner %v stderr:\n%s", args, errb.String())
-	}
-	return out.String(), code
+	return out.String(), errb.String(), code, hung
 }
 
 func (h *harness) eventually(timeout time.Duration, what string, cond func() bool) {

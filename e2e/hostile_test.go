@@ -3,7 +3,6 @@ package e2e
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -12,40 +11,6 @@ import (
 
 	"github.com/runnerhq/runner/ledger"
 )
-
-// runWithin runs a runner command and reports it hung when it has not ended
-// limit after its start; then it gets SIGTERM, and SIGKILL 5 s later.
-func (h *harness) runWithin(limit time.Duration, args ...string) (stdout, stderr string, code int, hung bool) {
-	h.t.Helper()
-	cmd := exec.Command(h.runner, args...)
-	cmd.Env = h.env
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		h.t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(limit):
-		hung = true
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err = <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			err = <-done
-		}
-	}
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		h.t.Fatalf("runner %v: %v", args, err)
-	}
-	return out.String(), errb.String(), code, hung
-}
 
 // replaceWithFIFO swaps a run's log for a FIFO, or (via) for a symlink to a
 // FIFO outside the tree.
@@ -85,24 +50,24 @@ func TestFIFOLogHangsNothing(t *testing.T) {
 		r.close()
 		dirs[id] = r.dir
 	}
-	if _, errOut, code, hung := h.runWithin(20*time.Second, "backfill", h.root); hung || code != 0 {
+	if _, errOut, code, hung := h.command(nil, 20*time.Second, "backfill", h.root); hung || code != 0 {
 		t.Fatalf("first backfill: exit %d, hung %v\n%s", code, hung, errOut)
 	}
 	fifo := replaceWithFIFO(t, dirs["fifo0001"], "fifo0001", false)
 	replaceWithFIFO(t, dirs["link0001"], "link0001", true)
 
-	_, errOut, code, hung := h.runWithin(10*time.Second, "backfill", h.root)
+	_, errOut, code, hung := h.command(nil, 10*time.Second, "backfill", h.root)
 	if hung {
 		t.Fatalf("backfill over a tree with a FIFO log did not end within 10 s\n%s", errOut)
 	}
 	if code != 0 {
 		t.Errorf("backfill exit %d, want 0\n%s", code, errOut)
 	}
-	_, errOut, code, hung = h.runWithin(10*time.Second, "inspect", fifo)
+	_, errOut, code, hung = h.command(nil, 10*time.Second, "inspect", fifo)
 	if hung || code != 1 || !strings.Contains(errOut, "not a regular file") {
 		t.Errorf("inspect FIFO: exit %d, hung %v, stderr %q; want exit 1 naming 'not a regular file'", code, hung, errOut)
 	}
-	_, errOut, code, hung = h.runWithin(10*time.Second, "inspect", dirs["link0001"])
+	_, errOut, code, hung = h.command(nil, 10*time.Second, "inspect", dirs["link0001"])
 	if hung || code != 1 {
 		t.Errorf("inspect a run dir whose log is a symlink to a FIFO: exit %d, hung %v, stderr %q; want exit 1", code, hung, errOut)
 	}

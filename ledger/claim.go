@@ -166,6 +166,9 @@ type Result struct {
 	CountAttempt  bool      // false for auth/pause failures and shutdown releases
 	NextAttemptAt time.Time // for failures that stay pending (caller computed backoff)
 	MaxAttempts   int       // attempts >= MaxAttempts after counting -> failed (<= 0: never)
+	// GiveUp fails the runs now, whatever the attempts: a retry would do
+	// harm (the data went up, only the marker could not be written).
+	GiveUp bool
 }
 
 // Complete records an upload attempt of owner's leased dirs and moves them:
@@ -222,9 +225,12 @@ func (db *DB) Complete(ctx context.Context, owner string, dirs []string, r Resul
 				q = `UPDATE runs SET state = ?, attempts = ?, source = ?, url = ?, synced_at = ?, last_error = '',
 					reason = '', next_attempt_at = NULL, lease_owner = '', lease_expires_at = NULL, updated_at = ? WHERE dir = ?`
 				qa = []any{to, attempts, r.Source, r.URL, now, now, run.Dir}
-			case r.MaxAttempts > 0 && attempts >= r.MaxAttempts:
+			case r.GiveUp || (r.MaxAttempts > 0 && attempts >= r.MaxAttempts):
 				to = StateFailed
 				why = fmt.Sprintf("gave up after %d attempts: %s", attempts, r.Error)
+				if r.GiveUp {
+					why = "not retried: " + r.Error
+				}
 				q = `UPDATE runs SET state = ?, attempts = ?, last_error = ?, reason = ?, next_attempt_at = NULL,
 					lease_owner = '', lease_expires_at = NULL, updated_at = ? WHERE dir = ?`
 				qa = []any{to, attempts, r.Error, why, now, run.Dir}

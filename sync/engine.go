@@ -711,7 +711,7 @@ func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome,
 	lr := ledger.Result{
 		Outcome: res.Outcome, URL: res.URL, ExitCode: res.ExitCode, OutputTail: res.Output,
 		StartedAt: started, MaxAttempts: e.MaxAttempts, Source: ledger.SourceUpload,
-		CountAttempt: !res.Pause,
+		CountAttempt: !res.Pause, GiveUp: res.Final,
 	}
 	if res.Outcome == ledger.OutcomeTransient {
 		lr.MaxAttempts = 0

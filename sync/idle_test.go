@@ -1,12 +1,9 @@
 package sync
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
-	gosync "sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -96,24 +93,6 @@ func (c *countingStore) UploadsPaused(ctx context.Context) (string, time.Time, b
 
 var _ Store = (*countingStore)(nil)
 
-// syncedLogger collects log lines; the workers log from several goroutines.
-type syncedBuffer struct {
-	mu gosync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncedBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncedBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startWorkers runs Work in the background and returns the outcomes channel.
 func startWorkers(t *testing.T, e *Engine, n int) <-chan UploadOutcome {
 	t.Helper()
@@ -191,9 +170,9 @@ func TestIdleWorkersSleepAfterUploads(t *testing.T) {
 // A ledger that fails every claim is retried with a growing wait and logged
 // once, not once per pass.
 func TestFailingLedgerBacksOffAndLogsOnce(t *testing.T) {
-	var logs syncedBuffer
+	var logs discLog
 	e, _ := newTestEngine(t, &fakeSyncer{results: []UploadResult{{Outcome: ledger.OutcomeSuccess}}})
-	e.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	e.Logger = logs.logger()
 	cs := &countingStore{Store: e.Store}
 	cs.failClaim.Store(true)
 	e.Store = cs

@@ -43,6 +43,10 @@ var (
 	ErrUploadTimeout = errors.New("wandb sync timed out")
 	// ErrUploadDirMissing means a run dir passed to Upload does not exist (the ledger's `missing`).
 	ErrUploadDirMissing = errors.New("run dir missing")
+	// ErrMarkerNotWritten means the CLI uploaded a run but could not write its .synced marker
+	// (the dir belongs to another user, or is read-only). UploadResult.Final is set: a retry
+	// would upload the run again.
+	ErrMarkerNotWritten = errors.New("wandb sync uploaded the run but could not write its .synced marker")
 )
 
 // Syncer uploads the dirs of one run; the engine depends on this, tests substitute it.
@@ -81,6 +85,7 @@ type Uploader struct {
 type UploadResult struct {
 	Outcome  string        // ledger.Outcome{Success,Auth,Transient,Other}
 	Pause    bool          // stop all uploads until fixed: bad credentials, unusable wandb executable
+	Final    bool          // never retry on its own: the run went up but could not be marked (ErrMarkerNotWritten)
 	URL      string        // the last run URL the CLI printed ("" if none)
 	ExitCode *int          // nil if the CLI was not started or was killed by a signal
 	Output   string        // last 4 KiB of combined stdout+stderr, secrets redacted
@@ -230,6 +235,10 @@ func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) 
 	}
 	outcome, pause, cause := classifyUpload(run, scan, missing)
 	res.Outcome, res.Pause = outcome, pause
+	if errors.Is(cause, ErrMarkerNotWritten) {
+		res.Final = true
+		cause = markerFix(cause, missing)
+	}
 	res.Err = fmt.Errorf("upload %s: %w", label, cause)
 	return res
 }
@@ -430,6 +439,16 @@ var (
 	uploadURLLegacy = regexp.MustCompile(`Syncing: (https?://\S+) \.\.\.`)
 	// An exception line of a Python traceback, e.g. "requests.exceptions.ConnectionError: ...".
 	uploadTraceback = regexp.MustCompile(`^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b`)
+	// Python's OSError family ("[Errno 13] Permission denied: '/x'") is about
+	// local files, never about the server.
+	uploadOSError = regexp.MustCompile(`\[Errno \d+\]`)
+	// Quoted strings and words with a slash are paths or URLs: a dir called
+	// "forbidden" or "timeout" says nothing about the server.
+	uploadQuoted   = regexp.MustCompile(`'[^']*'|"[^"]*"`)
+	uploadPathWord = regexp.MustCompile(`\S*[/\\]\S*`)
+	// The CLI could not write a run's .synced marker: the upload happened.
+	uploadMarkerDenied = regexp.MustCompile(`(?i)permission denied|read-only file system|operation not permitted|` +
+		`\[Errno (1|13|30)\]`)
 
 	uploadAuthPattern = regexp.MustCompile(`(?i)no api key configured|api key must have|wandb_api_key invalid|` +
 		`not logged in|api_key not configured|invalid api key|permission denied|unauthorized|forbidden|` +
@@ -453,9 +472,11 @@ type uploadScan struct {
 	errorLine string // first `wandb: ERROR` line (other than the debug-log pointer)
 	fatal     bool   // partial upload reported although the marker may be written
 	auth      string // first diagnostic line that names a credential problem
-	transient string // first diagnostic line that names a retryable problem
-	diag      string // first diagnostic line of any kind
-	last      string // last non-empty line
+	// first diagnostic line saying a .synced marker could not be written
+	markerDenied string
+	transient    string // first diagnostic line that names a retryable problem
+	diag         string // first diagnostic line of any kind
+	last         string // last non-empty line
 }
 
 func (s *uploadScan) consume(r io.Reader) {
@@ -521,12 +542,23 @@ func (s *uploadScan) line(raw string) {
 	if s.diag == "" {
 		s.diag = text
 	}
-	if s.auth == "" && uploadAuthPattern.MatchString(text) && !uploadFSDenied.MatchString(text) {
+	if s.markerDenied == "" && strings.Contains(text, ".wandb.synced") && uploadMarkerDenied.MatchString(text) {
+		s.markerDenied = text
+	}
+	// Classify what the CLI says, not the paths it quotes (docs/design.md
+	// "Upload outcomes").
+	said := serverWords(text)
+	if s.auth == "" && uploadAuthPattern.MatchString(said) && !uploadFSDenied.MatchString(text) && !uploadOSError.MatchString(text) {
 		s.auth = text
 	}
-	if s.transient == "" && uploadTransientPattern.MatchString(text) {
+	if s.transient == "" && uploadTransientPattern.MatchString(said) {
 		s.transient = text
 	}
+}
+
+// serverWords is a CLI line without its quoted strings and path-like words.
+func serverWords(text string) string {
+	return uploadPathWord.ReplaceAllString(uploadQuoted.ReplaceAllString(text, ""), "")
 }
 
 func (s *uploadScan) output() string {
@@ -549,6 +581,8 @@ func classifyUpload(run uploadRun, s *uploadScan, missing []string) (outcome str
 		return ledger.OutcomeTransient, false, fmt.Errorf("cancelled: %w", run.ctxErr)
 	case run.stopped != "":
 		return ledger.OutcomeTransient, false, fmt.Errorf("%w after %s", ErrUploadTimeout, run.timeout)
+	case s.markerDenied != "":
+		return ledger.OutcomeOther, false, fmt.Errorf("%w: %s", ErrMarkerNotWritten, shorten(s.markerDenied))
 	case s.auth != "":
 		return ledger.OutcomeAuth, true, errors.New(shorten(s.auth))
 	case s.transient != "":
@@ -572,6 +606,32 @@ func classifyUpload(run uploadRun, s *uploadScan, missing []string) (outcome str
 		}
 		return ledger.OutcomeOther, false, fmt.Errorf("wandb sync exited 0 but wrote no .synced marker for %s", strings.Join(names, ", "))
 	}
+}
+
+// markerFix adds to a marker failure what the operator needs to fix it: the
+// dir that refused the marker, its owner and mode, and who runner runs as.
+func markerFix(cause error, missing []string) error {
+	dir := ""
+	for _, l := range missing {
+		if syscall.Access(filepath.Dir(l), 2 /* W_OK */) != nil {
+			dir = filepath.Dir(l)
+			break
+		}
+	}
+	if dir == "" && len(missing) > 0 {
+		dir = filepath.Dir(missing[0])
+	}
+	if dir == "" {
+		return cause
+	}
+	who := ""
+	if st, err := os.Stat(dir); err == nil {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			who = fmt.Sprintf(" (owner uid %d, mode %s; runner runs as uid %d)", sys.Uid, st.Mode().Perm(), os.Geteuid())
+		}
+	}
+	return fmt.Errorf("%w; not retried, a retry would upload it again: make %s writable for runner%s, then `runner sync --retry %s`",
+		cause, dir, who, dir)
 }
 
 // shorten makes a CLI line fit in a one-line error.

@@ -464,21 +464,40 @@ func TestUploadEnvReplacesControlledVariables(t *testing.T) {
 func TestClassifyUploadOutput(t *testing.T) {
 	zero, one, two := 0, 1, 2
 	tests := []struct {
-		name      string
-		lines     []string
-		exit      *int
-		missing   bool
-		want      string
-		wantPause bool
-		wantCause string
-		wantURL   string
+		name       string
+		lines      []string
+		exit       *int
+		missing    bool
+		want       string
+		wantPause  bool
+		wantCause  string
+		wantURL    string
+		wantMarker bool // the cause is ErrMarkerNotWritten
 	}{
 		{name: "401 body", lines: []string{"wandb: [p/x] setting up run x", "wandb: ERROR user is not logged in"},
 			exit: &zero, missing: true, want: ledger.OutcomeAuth, wantPause: true, wantCause: "user is not logged in"},
 		{name: "403 body", lines: []string{"wandb: ERROR permission denied"},
 			exit: &zero, missing: true, want: ledger.OutcomeAuth, wantPause: true, wantCause: "permission denied"},
 		{name: "file permission is not auth", lines: []string{"wandb: ERROR Internal error: open /runs/x/run-x.wandb.synced: permission denied"},
-			exit: &zero, missing: true, want: ledger.OutcomeOther, wantCause: "open /runs/x"},
+			exit: &zero, missing: true, want: ledger.OutcomeOther, wantCause: "open /runs/x", wantMarker: true},
+		{name: "python PermissionError on the marker: uploaded, not auth", lines: []string{
+			"Exception in thread Thread-1:", "Traceback (most recent call last):",
+			`  File "/usr/lib/python3/dist-packages/wandb/sync/sync.py", line 233, in run`,
+			"PermissionError: [Errno 13] Permission denied: '/runs/x/run-x.wandb.synced'"},
+			exit: &zero, missing: true, want: ledger.OutcomeOther, wantCause: "could not write its .synced marker", wantMarker: true},
+		{name: "read-only dir for the marker", lines: []string{"wandb: ERROR Internal error: open /ro/offline-run-x/run-x.wandb.synced: read-only file system"},
+			exit: &zero, missing: true, want: ledger.OutcomeOther, wantCause: "read-only file system", wantMarker: true},
+		{name: "vanished dir called forbidden is not auth", lines: []string{"Traceback (most recent call last):",
+			"FileNotFoundError: [Errno 2] No such file or directory: '/data/forbidden/offline-run-x/run-x.wandb'"},
+			exit: &one, want: ledger.OutcomeOther, wantCause: "FileNotFoundError"},
+		{name: "unauthorized in a path is not auth", lines: []string{"wandb: ERROR File does not exist: /data/unauthorized-runs/offline-run-x/run-x.wandb"},
+			exit: &zero, missing: true, want: ledger.OutcomeOther, wantCause: "File does not exist"},
+		{name: "permission denied in a quoted path is not auth", lines: []string{`wandb: ERROR Failed to read "/data/permission denied/run-x.wandb": transactionlog: bad header: EOF`},
+			exit: &zero, missing: true, want: ledger.OutcomeOther, wantCause: "bad header"},
+		{name: "python PermissionError on a log is local", lines: []string{"PermissionError: [Errno 13] Permission denied: '/data/x/run-x.wandb'"},
+			exit: &one, want: ledger.OutcomeOther, wantCause: "PermissionError"},
+		{name: "timeout in a path is not transient", lines: []string{"OSError: [Errno 5] Input/output error: '/mnt/timeout/run-x.wandb'"},
+			exit: &one, want: ledger.OutcomeOther, wantCause: "OSError"},
 		{name: "missing key skips the debug-log pointer", lines: []string{
 			"wandb: ERROR Find detailed error logs at: /tmp/timeout/wandb/debug-cli.u.log",
 			"Error: No API key configured. Use `wandb login` to log in."},
@@ -533,6 +552,9 @@ func TestClassifyUploadOutput(t *testing.T) {
 			}
 			if !strings.Contains(cause.Error(), tt.wantCause) {
 				t.Errorf("cause = %q, want it to contain %q", cause, tt.wantCause)
+			}
+			if errors.Is(cause, ErrMarkerNotWritten) != tt.wantMarker {
+				t.Errorf("cause %q: marker-not-written = %v, want %v", cause, !tt.wantMarker, tt.wantMarker)
 			}
 			if tt.wantURL != "" && s.url != tt.wantURL {
 				t.Errorf("url = %q, want %q", s.url, tt.wantURL)

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -516,12 +517,14 @@ func (c *cli) syncBeta() int {
 		if c.mode == "fatal" {
 			c.printBeta("ERROR [%s] Fatal error while uploading data. Some run data will not be synced, but it will still be written to disk. Use `wandb sync` at the end of the run to try uploading.", lbl)
 		}
+		// The data is on the server before the marker is written: a marker
+		// that cannot be written leaves an uploaded run unmarked.
+		c.logUpload(f)
 		if err := writeMarker(f.path); err != nil {
 			c.printBeta("ERROR Internal error: %v", err)
 			failed[in.RunID] = true
 			continue
 		}
-		c.logUpload(f)
 		c.printBeta("[%s] Finished syncing %s", lbl, display(f))
 	}
 	return 0
@@ -590,15 +593,50 @@ func (c *cli) syncLegacy() int {
 		}
 		// Legacy marks a run synced only when it saw the exit record.
 		if info.Finished && !info.TornTail && info.Err == nil {
+			c.logUpload(f)
 			if err := writeMarker(f.path); err != nil {
-				fmt.Fprintf(c.stderr, "wandb: ERROR %v\n", err)
-			} else {
-				c.logUpload(f)
+				// The sync thread dies on Python's OSError: a traceback that
+				// quotes the marker's path, and the CLI still exits 0.
+				fmt.Fprintln(c.stderr, "Exception in thread Thread-1:")
+				fmt.Fprintln(c.stderr, "Traceback (most recent call last):")
+				fmt.Fprintln(c.stderr, `  File "/usr/lib/python3/dist-packages/wandb/sync/sync.py", line 233, in run`)
+				fmt.Fprintf(c.stderr, "%s: [Errno %d] %s: '%s'\n", pythonOSError(err), errno(err), pythonStrerror(err), f.path+".synced")
+				continue
 			}
 		}
 		fmt.Fprintln(c.stdout, "done.")
 	}
 	return 0
+}
+
+// pythonOSError names err as Python's OSError subclass would.
+func pythonOSError(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return "PermissionError"
+	case errors.Is(err, fs.ErrNotExist):
+		return "FileNotFoundError"
+	default:
+		return "OSError"
+	}
+}
+
+func errno(err error) int {
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return int(e)
+	}
+	return 5 // EIO
+}
+
+// pythonStrerror is strerror with Python's capital first letter.
+func pythonStrerror(err error) string {
+	var e syscall.Errno
+	if !errors.As(err, &e) {
+		return err.Error()
+	}
+	msg := e.Error()
+	return strings.ToUpper(msg[:1]) + msg[1:]
 }
 
 func writeMarker(logPath string) error {
