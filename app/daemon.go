@@ -510,15 +510,14 @@ func (d *Daemon) onRescan(ctx context.Context) func() {
 
 func (d *Daemon) onRemoved(ctx context.Context) func(string) {
 	return func(dir string) {
-		moved, err := d.DB.MarkMissing(ctx, dir)
-		if err != nil {
-			if ctx.Err() == nil {
-				d.Logger.Error("mark missing", "dir", dir, "error", err)
-			}
-			return
-		}
-		if moved {
+		err := d.DB.MarkMissing(ctx, dir)
+		switch {
+		case err == nil:
 			d.Logger.Warn("run dir vanished before upload", "dir", dir)
+		case errors.Is(err, ledger.ErrIllegalMove) || errors.Is(err, ledger.ErrNotFound):
+			// Synced, skipped, uploading (the upload notices) or never a run.
+		case ctx.Err() == nil:
+			d.Logger.Error("mark missing", "dir", dir, "error", err)
 		}
 	}
 }

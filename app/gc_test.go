@@ -72,7 +72,7 @@ func newGCFixture(t *testing.T) gcFixture {
 		t.Fatal(err)
 	}
 	for _, d := range []string{pending.Dir, noMarker.Dir} {
-		if _, err := db.MarkReady(ctx, d, "test"); err != nil {
+		if err := db.MarkReady(ctx, d, "test"); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -32,7 +32,7 @@ func metricsLedger(t *testing.T) *ledger.DB {
 	if _, err := db.UpsertRuns(ctx, []ledger.Observation{up, bad}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.MarkReady(ctx, up.Dir, "test"); err != nil {
+	if err := db.MarkReady(ctx, up.Dir, "test"); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -34,13 +36,21 @@ func skipCommand(env Env) *cli.Command {
 						dirs = append(dirs, r.Dir)
 					}
 				}
-				n, err := db.Skip(c.Context, dirs, c.String("reason"))
+				moved, err := db.Skip(c.Context, dirs, c.String("reason"))
 				if err != nil {
 					return fmt.Errorf("skip: %w", err)
 				}
-				fmt.Fprintf(env.Stdout, "skipped %d run dir(s)\n", n)
-				if n < len(dirs) {
-					fmt.Fprintf(env.Stdout, "%d already synced or uploading: left as they are\n", len(dirs)-n)
+				fmt.Fprintf(env.Stdout, "skipped %d run dir(s)\n", len(moved))
+				// The rest: a state the table does not skip from (docs/design.md "Run states").
+				for _, d := range dirs {
+					if slices.Contains(moved, d) {
+						continue
+					}
+					state := "unknown"
+					if r, err := db.GetRun(c.Context, d); err == nil {
+						state = string(r.State)
+					}
+					fmt.Fprintf(env.Stdout, "not skipped: %s is %s\n", filepath.Base(d), state)
 				}
 				return nil
 			})

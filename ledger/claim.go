@@ -38,10 +38,13 @@ func (db *DB) Claim(ctx context.Context, owner string, lease time.Duration, only
 			ph, onlyArgs = placeholders(only)
 			onlyWhere = " AND p.group_key IN (SELECT group_key FROM runs WHERE dir IN (" + ph + "))"
 		}
-		args := append([]any{owner, exp, nowMS, nowMS}, onlyArgs...)
+		claim := runMove(RunClaimed)
+		fromPH, fromArgs := placeholders(claim.From)
+		args := append([]any{claim.To, owner, exp, nowMS}, fromArgs...)
+		args = append(append(args, nowMS), onlyArgs...)
 		args = append(args, nowMS)
-		rows, err := tx.QueryContext(ctx, `UPDATE runs SET state = 'uploading', lease_owner = ?, lease_expires_at = ?, updated_at = ?
-			WHERE state = 'pending' AND group_key = (
+		rows, err := tx.QueryContext(ctx, `UPDATE runs SET state = ?, lease_owner = ?, lease_expires_at = ?, updated_at = ?
+			WHERE state IN (`+fromPH+`) AND group_key = (
 				-- Walk pending runs oldest first (index runs_pending_order) and
 				-- take the first whose whole group is claimable.
 				SELECT p.group_key FROM runs p
@@ -70,7 +73,7 @@ func (db *DB) Claim(ctx context.Context, owner string, lease time.Duration, only
 			return fmt.Errorf("ledger: claim: %w", err)
 		}
 		for _, r := range out {
-			if err := stateEvent(ctx, tx, nowMS, r.Dir, StatePending, StateUploading, "claimed by "+owner); err != nil {
+			if err := stateEvent(ctx, tx, nowMS, r.Dir, StatePending, claim.To, "claimed by "+owner); err != nil {
 				return err
 			}
 		}
@@ -207,7 +210,7 @@ func (db *DB) Complete(ctx context.Context, owner string, dirs []string, r Resul
 			inc = 1
 		}
 		for _, run := range runs {
-			to, why := StateSynced, "uploaded"
+			why := "uploaded"
 			switch r.Source {
 			case SourceRepaired:
 				why = "uploaded from a repaired copy"
@@ -218,15 +221,25 @@ func (db *DB) Complete(ctx context.Context, owner string, dirs []string, r Resul
 				why += " to " + r.URL
 			}
 			attempts := run.Attempts + inc
-			var q string
-			var qa []any
+			ev := RunUploadFailed
 			switch {
 			case r.Outcome == OutcomeSuccess:
+				ev = RunUploaded
+			case r.GiveUp || (r.MaxAttempts > 0 && attempts >= r.MaxAttempts):
+				ev = RunGaveUp
+			}
+			to, err := NextRunState(run.State, ev)
+			if err != nil {
+				return fmt.Errorf("ledger: complete %s: %w", run.Dir, err)
+			}
+			var q string
+			var qa []any
+			switch ev {
+			case RunUploaded:
 				q = `UPDATE runs SET state = ?, attempts = ?, source = ?, url = ?, synced_at = ?, last_error = '',
 					reason = '', next_attempt_at = NULL, lease_owner = '', lease_expires_at = NULL, updated_at = ? WHERE dir = ?`
 				qa = []any{to, attempts, r.Source, r.URL, now, now, run.Dir}
-			case r.GiveUp || (r.MaxAttempts > 0 && attempts >= r.MaxAttempts):
-				to = StateFailed
+			case RunGaveUp:
 				why = fmt.Sprintf("gave up after %d attempts: %s", attempts, r.Error)
 				if r.GiveUp {
 					why = "not retried: " + r.Error
@@ -235,7 +248,6 @@ func (db *DB) Complete(ctx context.Context, owner string, dirs []string, r Resul
 					lease_owner = '', lease_expires_at = NULL, updated_at = ? WHERE dir = ?`
 				qa = []any{to, attempts, r.Error, why, now, run.Dir}
 			default:
-				to = StatePending
 				why = fmt.Sprintf("%s failure (attempt %d): %s", r.Outcome, attempts, r.Error)
 				q = `UPDATE runs SET state = ?, attempts = ?, last_error = ?, next_attempt_at = ?,
 					lease_owner = '', lease_expires_at = NULL, updated_at = ? WHERE dir = ?`
@@ -244,7 +256,7 @@ func (db *DB) Complete(ctx context.Context, owner string, dirs []string, r Resul
 			if _, err := tx.ExecContext(ctx, q, qa...); err != nil {
 				return fmt.Errorf("ledger: complete %s: %w", run.Dir, err)
 			}
-			if err := stateEvent(ctx, tx, now, run.Dir, StateUploading, to, why); err != nil {
+			if err := stateEvent(ctx, tx, now, run.Dir, run.State, to, why); err != nil {
 				return err
 			}
 		}
@@ -318,7 +330,7 @@ func (db *DB) Release(ctx context.Context, owner string, dirs []string) error {
 		if err := leased(ctx, tx, owner, dirs); err != nil {
 			return err
 		}
-		_, err := transition(ctx, tx, ms(db.now()), scope{dirs: dirs}, []State{StateUploading}, StatePending,
+		_, err := transition(ctx, tx, ms(db.now()), scope{dirs: dirs}, RunReleased,
 			"released by "+owner, "lease_owner = '', lease_expires_at = NULL, next_attempt_at = NULL")
 		return err
 	})
@@ -331,21 +343,19 @@ func (db *DB) RescueExpired(ctx context.Context) (int, error) {
 	err := db.inTx(ctx, func(tx *Tx) error {
 		n = 0
 		now := ms(db.now())
-		runs, err := txRuns(ctx, tx, `WHERE state = 'uploading' AND lease_expires_at < ? ORDER BY dir`, now)
+		runs, err := txRuns(ctx, tx, `WHERE state = ? AND lease_expires_at < ? ORDER BY dir`, StateUploading, now)
 		if err != nil {
 			return err
 		}
 		for _, r := range runs {
-			if _, err := tx.ExecContext(ctx, `UPDATE runs SET state = 'pending', lease_owner = '', lease_expires_at = NULL,
-				next_attempt_at = NULL, updated_at = ? WHERE dir = ?`, now, r.Dir); err != nil {
+			why := fmt.Sprintf("lease of %s expired at %s", r.LeaseOwner, r.LeaseExpiresAt.Format(time.RFC3339))
+			moved, err := transition(ctx, tx, now, scope{dirs: []string{r.Dir}}, RunLeaseExpired, why,
+				"lease_owner = '', lease_expires_at = NULL, next_attempt_at = NULL")
+			if err != nil {
 				return fmt.Errorf("ledger: rescue %s: %w", r.Dir, err)
 			}
-			why := fmt.Sprintf("lease of %s expired at %s", r.LeaseOwner, r.LeaseExpiresAt.Format(time.RFC3339))
-			if err := stateEvent(ctx, tx, now, r.Dir, StateUploading, StatePending, why); err != nil {
-				return err
-			}
+			n += len(moved)
 		}
-		n = len(runs)
 		return nil
 	})
 	if n > 0 {

@@ -205,7 +205,7 @@ func TestPipelineRunsWaitForEveryStage(t *testing.T) {
 	}
 	code0 := 0
 	db.EndJob(ctx, train.ID, ledger.JobEnd{ExitCode: &code0})
-	if _, err := db.MarkReady(ctx, o.Dir, "exit record"); err != nil {
+	if err := db.MarkReady(ctx, o.Dir, "exit record"); err != nil {
 		t.Fatal(err)
 	}
 	// Stage 2 is still queued: stage 1 alone must not be claimed.
@@ -225,7 +225,7 @@ func TestPipelineRunsWaitForEveryStage(t *testing.T) {
 	if ok, _ := db.JobActiveForRun(ctx, train.RunID); ok {
 		t.Fatal("JobActiveForRun true after both stages ended")
 	}
-	db.MarkReady(ctx, o2.Dir, "job ended")
+	_ = db.MarkReady(ctx, o2.Dir, "job ended")
 	got, err := db.Claim(ctx, "w", time.Minute, nil)
 	if err != nil || len(got) != 2 || got[0].Dir != o.Dir || got[1].Dir != o2.Dir {
 		t.Fatalf("claim after both stages = %d runs, %v; want both, stage 1 first", len(got), err)

@@ -237,13 +237,17 @@ func insertRun(ctx context.Context, tx *Tx, ins *sql.Stmt, o Observation, now in
 		m = &Meta{}
 	}
 	r = Run{Dir: o.Dir, LogPath: o.LogPath, GroupKey: groupKey(o.Dir, m), Meta: *m, Size: o.Size,
-		MTime: fromMS(ms(o.MTime)), State: StateActive, FirstSeen: fromMS(now), UpdatedAt: fromMS(now), ChangedAt: fromMS(now)}
+		MTime: fromMS(ms(o.MTime)), FirstSeen: fromMS(now), UpdatedAt: fromMS(now), ChangedAt: fromMS(now)}
+	ev := RunObserved
 	switch {
 	case o.MarkerExists:
 		t := fromMS(now)
-		r.State, r.Reason, r.Source, r.SyncedAt = StateSynced, reasonMarker, SourceMarker, &t
+		ev, r.Reason, r.Source, r.SyncedAt = RunMarkerFound, reasonMarker, SourceMarker, &t
 	case m.Empty:
-		r.State, r.Reason = StateSkipped, reasonEmpty
+		ev, r.Reason = RunEmpty, reasonEmpty
+	}
+	if r.State, err = NextRunState(StateNew, ev); err != nil {
+		return Run{}, false, fmt.Errorf("ledger: insert run %s: %w", o.Dir, err)
 	}
 	if anyJobs && m.RunID != "" {
 		// The job that wrote this run (see jobForRunSQL).
@@ -323,26 +327,32 @@ func updateObserved(ctx context.Context, tx *Tx, old Run, o Observation, now int
 		}
 	}
 
-	to, why := old.State, ""
+	// Which event this observation is; the table says what it may move.
+	var ev RunEvent
+	why := ""
 	switch {
-	case o.MarkerExists && (old.State == StateActive || old.State == StatePending ||
-		old.State == StateFailed || old.State == StateMissing):
-		// Someone else (a manual wandb sync) uploaded it; never while we hold the lease.
-		to, why = StateSynced, reasonMarker
+	case o.MarkerExists:
+		// Someone else (a manual wandb sync) uploaded it; the table keeps
+		// a run we are uploading (ours) and terminal ones as they are.
+		ev, why = RunMarkerFound, reasonMarker
 	case old.State == StateMissing:
-		to, why = StateActive, "run dir seen again"
+		ev, why = RunReturned, "run dir seen again"
 	case old.State == StateSkipped && old.Reason == reasonEmpty && changed && o.Meta != nil && !o.Meta.Empty:
 		// A log that was header-only when first seen was a run just starting.
-		to, why = StateActive, "empty log has grown"
+		// (Only an automatic "empty" skip: a skip by the user stays.)
+		ev, why = RunGrew, "empty log has grown"
 	case old.State == StatePending && changed:
 		// Judged finished, but still being written (a writer runner cannot
 		// see): never upload it while it grows.
-		to, why = StateActive, "log grew after it was judged finished"
+		ev, why = RunGrew, "log grew after it was judged finished"
 	}
-	if to == old.State {
+	if ev == "" {
 		return changed, nil
 	}
-	var err error
+	to, err := NextRunState(old.State, ev)
+	if err != nil {
+		return changed, nil // e.g. a marker seen while we upload: not a change of state
+	}
 	if to == StateSynced {
 		_, err = tx.ExecContext(ctx, `UPDATE runs SET state = ?, reason = ?, source = ?, synced_at = ?,
 			next_attempt_at = NULL, updated_at = ? WHERE dir = ?`, to, why, SourceMarker, now, now, o.Dir)

@@ -2,6 +2,8 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -31,33 +33,45 @@ func placeholders[T ~string](vals []T) (string, []any) {
 
 // scope selects the rows a transition applies to.
 type scope struct {
-	dirs   []string // nil or empty: every row (only where the caller allows it)
-	groups bool     // widen dirs to every dir of their upload groups
+	dirs       []string // nil or empty: every row (only where the caller allows it)
+	groups     bool     // widen dirs to every dir of their upload groups
+	onlyStates []State  // narrow further to these states (a subset of the event's from-states)
 }
 
 func (s scope) where() (string, []any) {
-	if len(s.dirs) == 0 {
-		return "1", nil
+	w, args := "1", []any(nil)
+	if len(s.dirs) > 0 {
+		ph, a := placeholders(s.dirs)
+		args = a
+		if s.groups {
+			w = "group_key IN (SELECT group_key FROM runs WHERE dir IN (" + ph + "))"
+		} else {
+			w = "dir IN (" + ph + ")"
+		}
 	}
-	ph, args := placeholders(s.dirs)
-	if s.groups {
-		return "group_key IN (SELECT group_key FROM runs WHERE dir IN (" + ph + "))", args
+	if len(s.onlyStates) > 0 {
+		ph, a := placeholders(s.onlyStates)
+		w += " AND state IN (" + ph + ")"
+		args = append(args, a...)
 	}
-	return "dir IN (" + ph + ")", args
+	return w, args
 }
 
-// transition moves the rows in scope whose state is one of from to the state
-// to, applying the extra SET clause, and logs an event for each row whose
-// state actually changed. It returns the number of rows updated.
-func transition(ctx context.Context, tx *Tx, now int64, sc scope, from []State, to State, why, set string, setArgs ...any) ([]string, error) {
+// transition applies ev to the rows in scope whose state the table allows
+// it from (RunMoves), applying the extra SET clause, and logs an event for
+// each row whose state changed. It returns the dirs it moved; rows in scope
+// in another state are left alone (callers about one run turn that into
+// ErrIllegalMove: see moveOne).
+func transition(ctx context.Context, tx *Tx, now int64, sc scope, ev RunEvent, why, set string, setArgs ...any) ([]string, error) {
+	m := runMove(ev)
 	inWhere, inArgs := sc.where()
-	statePH, stateArgs := placeholders(from)
+	statePH, stateArgs := placeholders(m.From)
 	where := " WHERE " + inWhere + " AND state IN (" + statePH + ")"
 	whereArgs := append(inArgs, stateArgs...)
 
 	rows, err := tx.QueryContext(ctx, "SELECT dir, state FROM runs"+where+" ORDER BY dir", whereArgs...)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: %s: %w", to, err)
+		return nil, fmt.Errorf("ledger: run %s: %w", ev, err)
 	}
 	type change struct {
 		dir  string
@@ -68,13 +82,13 @@ func transition(ctx context.Context, tx *Tx, now int64, sc scope, from []State, 
 		var c change
 		if err := rows.Scan(&c.dir, &c.from); err != nil {
 			rows.Close()
-			return nil, fmt.Errorf("ledger: %s: %w", to, err)
+			return nil, fmt.Errorf("ledger: run %s: %w", ev, err)
 		}
 		changes = append(changes, c)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("ledger: %s: %w", to, err)
+		return nil, fmt.Errorf("ledger: run %s: %w", ev, err)
 	}
 	if len(changes) == 0 {
 		return nil, nil
@@ -84,17 +98,17 @@ func transition(ctx context.Context, tx *Tx, now int64, sc scope, from []State, 
 	if set != "" {
 		q += ", " + set
 	}
-	args := append([]any{to, now}, setArgs...)
+	args := append([]any{m.To, now}, setArgs...)
 	if _, err := tx.ExecContext(ctx, q+where, append(args, whereArgs...)...); err != nil {
-		return nil, fmt.Errorf("ledger: %s: %w", to, err)
+		return nil, fmt.Errorf("ledger: run %s: %w", ev, err)
 	}
 	moved := make([]string, 0, len(changes))
 	for _, c := range changes {
 		moved = append(moved, c.dir)
-		if c.from == to {
+		if c.from == m.To {
 			continue
 		}
-		if err := stateEvent(ctx, tx, now, c.dir, c.from, to, why); err != nil {
+		if err := stateEvent(ctx, tx, now, c.dir, c.from, m.To, why); err != nil {
 			return nil, err
 		}
 	}
@@ -102,28 +116,48 @@ func transition(ctx context.Context, tx *Tx, now int64, sc scope, from []State, 
 }
 
 // move runs one transition in its own transaction.
-func (db *DB) move(ctx context.Context, sc scope, from []State, to State, why, set string, setArgs ...any) (int, error) {
-	var n int
+func (db *DB) move(ctx context.Context, sc scope, ev RunEvent, why, set string, setArgs ...any) ([]string, error) {
+	var moved []string
 	err := db.inTx(ctx, func(tx *Tx) error {
-		moved, err := transition(ctx, tx, ms(db.now()), sc, from, to, why, set, setArgs...)
-		n = len(moved)
+		var err error
+		moved, err = transition(ctx, tx, ms(db.now()), sc, ev, why, set, setArgs...)
 		return err
 	})
-	return n, err
+	return moved, err
 }
 
-// MarkReady moves an active run to pending (due at once); false if it was not active.
-func (db *DB) MarkReady(ctx context.Context, dir, why string) (bool, error) {
-	n, err := db.move(ctx, scope{dirs: []string{dir}}, []State{StateActive}, StatePending, why,
-		"reason = '', next_attempt_at = NULL")
-	return n > 0, err
+// moveOne is move for one run: a run the table does not let ev move is
+// ErrIllegalMove naming the run, the event and its state; no row,
+// ErrNotFound.
+func (db *DB) moveOne(ctx context.Context, dir string, ev RunEvent, why, set string, setArgs ...any) error {
+	return db.inTx(ctx, func(tx *Tx) error {
+		moved, err := transition(ctx, tx, ms(db.now()), scope{dirs: []string{dir}}, ev, why, set, setArgs...)
+		if err != nil || len(moved) > 0 {
+			return err
+		}
+		var st State
+		if err := tx.QueryRowContext(ctx, `SELECT state FROM runs WHERE dir = ?`, dir).Scan(&st); errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("run %s: %w", dir, ErrNotFound)
+		} else if err != nil {
+			return fmt.Errorf("ledger: run %s: %w", ev, err)
+		}
+		_, err = NextRunState(st, ev)
+		return fmt.Errorf("%s: %w", dir, err)
+	})
+}
+
+// MarkReady moves an active run to pending (due at once); ErrIllegalMove if
+// it was not active.
+func (db *DB) MarkReady(ctx context.Context, dir, why string) error {
+	return db.moveOne(ctx, dir, RunFinished, why, "reason = '', next_attempt_at = NULL")
 }
 
 // ReadyMark is one run to move from active to pending, and why.
 type ReadyMark struct{ Dir, Why string }
 
 // MarkReadyMany is MarkReady for many runs in one transaction (a backfill
-// finds thousands of finished runs at once). It returns the dirs that moved.
+// finds thousands of finished runs at once). It returns the dirs that moved;
+// the others were no longer active.
 func (db *DB) MarkReadyMany(ctx context.Context, marks []ReadyMark) ([]string, error) {
 	if len(marks) == 0 {
 		return nil, nil
@@ -144,8 +178,8 @@ func (db *DB) MarkReadyMany(ctx context.Context, marks []ReadyMark) ([]string, e
 			dirs := byWhy[why]
 			// Stay well below SQLite's limit on bound parameters.
 			for i := 0; i < len(dirs); i += 500 {
-				m, err := transition(ctx, tx, now, scope{dirs: dirs[i:min(i+500, len(dirs))]}, []State{StateActive},
-					StatePending, why, "reason = '', next_attempt_at = NULL")
+				m, err := transition(ctx, tx, now, scope{dirs: dirs[i:min(i+500, len(dirs))]}, RunFinished,
+					why, "reason = '', next_attempt_at = NULL")
 				if err != nil {
 					return err
 				}
@@ -157,35 +191,32 @@ func (db *DB) MarkReadyMany(ctx context.Context, marks []ReadyMark) ([]string, e
 	return moved, err
 }
 
-// MarkMissing records that an active, pending or failed run's dir vanished;
-// false if the run was in another state.
-func (db *DB) MarkMissing(ctx context.Context, dir string) (bool, error) {
-	n, err := db.move(ctx, scope{dirs: []string{dir}}, []State{StateActive, StatePending, StateFailed}, StateMissing,
-		reasonMissing, "reason = ?, next_attempt_at = NULL", reasonMissing)
-	return n > 0, err
+// MarkMissing records that a run's dir vanished before upload (from active,
+// pending or failed); ErrIllegalMove in another state, ErrNotFound for a
+// dir the ledger does not know.
+func (db *DB) MarkMissing(ctx context.Context, dir string) error {
+	return db.moveOne(ctx, dir, RunVanished, reasonMissing, "reason = ?, next_attempt_at = NULL", reasonMissing)
 }
 
-// Skip excludes runs from upload with a reason. Synced and uploading runs
-// (and already skipped ones) are left alone; returns how many were skipped.
-func (db *DB) Skip(ctx context.Context, dirs []string, reason string) (int, error) {
+// Skip excludes runs from upload with a reason and returns the dirs it
+// skipped; synced and uploading runs (and skipped ones) are left alone.
+func (db *DB) Skip(ctx context.Context, dirs []string, reason string) ([]string, error) {
 	if len(dirs) == 0 {
-		return 0, db.writable()
+		return nil, db.writable()
 	}
-	return db.move(ctx, scope{dirs: dirs},
-		[]State{StateActive, StatePending, StateFailed, StateMissing}, StateSkipped,
-		reason, "reason = ?, next_attempt_at = NULL", reason)
+	return db.move(ctx, scope{dirs: dirs}, RunSkipped, reason, "reason = ?, next_attempt_at = NULL", reason)
 }
 
 // Retry re-queues failed (and resets pending) runs: attempts 0, due now.
 // The named dirs are widened to their upload groups, which move together;
-// no dirs means every failed run.
-func (db *DB) Retry(ctx context.Context, dirs []string) (int, error) {
-	from := []State{StateFailed, StatePending}
+// no dirs means every failed run. It returns the dirs it moved.
+func (db *DB) Retry(ctx context.Context, dirs []string) ([]string, error) {
+	sc := scope{dirs: dirs, groups: true}
 	if len(dirs) == 0 {
-		from = []State{StateFailed}
+		// Every failed run; a pending one is not "to retry" unless named.
+		sc = scope{onlyStates: []State{StateFailed}}
 	}
-	return db.move(ctx, scope{dirs: dirs, groups: true}, from, StatePending, "retry requested",
-		"attempts = 0, next_attempt_at = NULL, reason = ''")
+	return db.move(ctx, sc, RunRetried, "retry requested", "attempts = 0, next_attempt_at = NULL, reason = ''")
 }
 
 // ExpediteAll makes pending runs due now (their groups too); no dirs means

@@ -40,7 +40,7 @@ type Store interface {
 	GetRun(ctx context.Context, dir string) (ledger.Run, error)
 	ListRuns(ctx context.Context, f ledger.Filter) ([]ledger.Run, error)
 	MarkReadyMany(ctx context.Context, marks []ledger.ReadyMark) ([]string, error)
-	MarkMissing(ctx context.Context, dir string) (bool, error)
+	MarkMissing(ctx context.Context, dir string) error
 	Claim(ctx context.Context, owner string, lease time.Duration, only []string) ([]ledger.Run, error)
 	SyncedSiblings(ctx context.Context, groupKey string) ([]ledger.Run, error)
 	ExtendLease(ctx context.Context, owner string, dirs []string, lease time.Duration) error
@@ -447,7 +447,9 @@ func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error)
 		st, err := os.Lstat(r.LogPath)
 		if errors.Is(err, os.ErrNotExist) {
 			if _, derr := os.Lstat(r.Dir); errors.Is(derr, os.ErrNotExist) {
-				if _, err := e.Store.MarkMissing(ctx, r.Dir); err != nil {
+				if err := e.Store.MarkMissing(ctx, r.Dir); errors.Is(err, ledger.ErrIllegalMove) {
+					continue // moved on meanwhile (another process uploaded or skipped it)
+				} else if err != nil {
 					return n, err
 				}
 				e.Logger.Warn("run dir vanished before upload", "dir", r.Dir)
@@ -595,7 +597,7 @@ func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome,
 			if err := e.Store.Release(context.WithoutCancel(ctx), e.Owner, dirs); err != nil {
 				return out, err
 			}
-			if _, err := e.Store.MarkMissing(ctx, r.Dir); err != nil {
+			if err := e.Store.MarkMissing(ctx, r.Dir); err != nil && !errors.Is(err, ledger.ErrIllegalMove) {
 				return out, err
 			}
 			out.Outcome, out.Err = "missing", fmt.Errorf("upload %s: run dir vanished before upload", filepath.Base(r.Dir))

@@ -43,7 +43,7 @@ func (c *countingStore) MarkReadyMany(ctx context.Context, marks []ledger.ReadyM
 	c.n()
 	return c.Store.MarkReadyMany(ctx, marks)
 }
-func (c *countingStore) MarkMissing(ctx context.Context, dir string) (bool, error) {
+func (c *countingStore) MarkMissing(ctx context.Context, dir string) error {
 	c.n()
 	return c.Store.MarkMissing(ctx, dir)
 }

@@ -1,0 +1,103 @@
+package ledger
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// This file is the one place that says how a run's state may change
+// (docs/design.md "Run states"). Every change of runs.state in this package
+// goes through RunMove: first sight, re-observation, readiness, claim,
+// complete, rescue, release, skip, retry. A move the table does not allow is
+// refused with ErrIllegalMove, never written.
+
+// StateNew is the state of a run dir before its first row exists: the
+// from-state of the first-sight events. It is never stored.
+const StateNew State = "new"
+
+// RunEvent is something that happens to a run.
+type RunEvent string
+
+const (
+	RunObserved     RunEvent = "observed"      // first sight of a run dir with a log
+	RunMarkerFound  RunEvent = "marker_found"  // its run-<id>.wandb.synced exists: someone uploaded it
+	RunEmpty        RunEvent = "empty"         // first sight of a log with nothing to upload
+	RunReturned     RunEvent = "returned"      // a missing run's dir is there again
+	RunGrew         RunEvent = "grew"          // the log grew after it was judged finished, or an empty log grew
+	RunFinished     RunEvent = "finished"      // readiness: the writer is done
+	RunClaimed      RunEvent = "claimed"       // an uploader took the lease
+	RunUploaded     RunEvent = "uploaded"      // the upload succeeded
+	RunUploadFailed RunEvent = "upload_failed" // the upload failed; retried after a backoff
+	RunGaveUp       RunEvent = "gave_up"       // the upload failed for the last time, or must not be retried
+	RunReleased     RunEvent = "released"      // the uploader handed the lease back untouched (shutdown)
+	RunLeaseExpired RunEvent = "lease_expired" // the uploader's lease ran out (it crashed or hung)
+	RunVanished     RunEvent = "vanished"      // the run dir is gone before upload
+	RunSkipped      RunEvent = "skipped"       // `runner skip`
+	RunRetried      RunEvent = "retried"       // `runner sync --retry`
+)
+
+// RunMove is one row of the transition table: ev takes a run in any of From to To.
+type RunMove struct {
+	Event RunEvent
+	From  []State
+	To    State
+}
+
+// RunMoves is the transition table of runs, in the order the README's
+// diagram lists it.
+var RunMoves = []RunMove{
+	{RunObserved, []State{StateNew}, StateActive},
+	{RunEmpty, []State{StateNew}, StateSkipped},
+	{RunMarkerFound, []State{StateNew, StateActive, StatePending, StateFailed, StateMissing}, StateSynced},
+	{RunGrew, []State{StatePending, StateSkipped}, StateActive},
+	{RunReturned, []State{StateMissing}, StateActive},
+	{RunFinished, []State{StateActive}, StatePending},
+	{RunClaimed, []State{StatePending}, StateUploading},
+	{RunUploaded, []State{StateUploading}, StateSynced},
+	{RunUploadFailed, []State{StateUploading}, StatePending},
+	{RunGaveUp, []State{StateUploading}, StateFailed},
+	{RunReleased, []State{StateUploading}, StatePending},
+	{RunLeaseExpired, []State{StateUploading}, StatePending},
+	{RunVanished, []State{StateActive, StatePending, StateFailed}, StateMissing},
+	{RunSkipped, []State{StateActive, StatePending, StateFailed, StateMissing}, StateSkipped},
+	{RunRetried, []State{StateFailed, StatePending}, StatePending},
+}
+
+// ErrIllegalMove: the transition table does not allow the event in the
+// run's (or job's) current state; nothing was changed.
+var ErrIllegalMove = errors.New("illegal state change")
+
+// runMove returns the table row of ev; an event outside the table is a bug.
+func runMove(ev RunEvent) RunMove {
+	for _, m := range RunMoves {
+		if m.Event == ev {
+			return m
+		}
+	}
+	panic(fmt.Sprintf("ledger: run event %q is not in the transition table", ev))
+}
+
+// NextRunState is where ev takes a run in state from, or ErrIllegalMove.
+func NextRunState(from State, ev RunEvent) (State, error) {
+	m := runMove(ev)
+	if !slices.Contains(m.From, from) {
+		return from, fmt.Errorf("run %s in state %s: %w", ev, from, ErrIllegalMove)
+	}
+	return m.To, nil
+}
+
+// RunStateTable renders the transition table as the README shows it.
+func RunStateTable() string {
+	var b strings.Builder
+	b.WriteString("| Event | From | To |\n|---|---|---|\n")
+	for _, m := range RunMoves {
+		from := make([]string, len(m.From))
+		for i, s := range m.From {
+			from[i] = "`" + string(s) + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | `%s` |\n", m.Event, strings.Join(from, ", "), m.To)
+	}
+	return b.String()
+}
