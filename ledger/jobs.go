@@ -225,11 +225,15 @@ func (db *DB) SubmitJob(ctx context.Context, s JobSpec) (Job, error) {
 			after = []byte("[]")
 		}
 		now := ms(db.now())
+		to, err := NextJobState(JobNew, JobSubmitted)
+		if err != nil {
+			return err
+		}
 		j, err := scanJob(tx.QueryRowContext(ctx, `INSERT INTO jobs (name, argv, cwd, env, gpus, gpu_mem, priority,
 			retries, timeout_ms, after_ids, same_run, run_id, state, submitted_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?) RETURNING `+jobCols,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+jobCols,
 			s.Name, encodeList(s.Argv), s.Cwd, encodeList(s.Env), s.GPUs, int64(s.GPUMem), s.Priority,
-			s.Retries, s.Timeout.Milliseconds(), string(after), s.SameRun, runID, now))
+			s.Retries, s.Timeout.Milliseconds(), string(after), s.SameRun, runID, to, now))
 		if err != nil {
 			return fmt.Errorf("ledger: submit job: %w", err)
 		}
@@ -237,7 +241,7 @@ func (db *DB) SubmitJob(ctx context.Context, s JobSpec) (Job, error) {
 			return err
 		}
 		out = j
-		return jobEvent(ctx, tx, now, j.ID, "new", JobQueued, "submitted")
+		return jobEvent(ctx, tx, now, j.ID, JobNew, to, "submitted")
 	})
 	return out, err
 }
@@ -351,10 +355,13 @@ func (db *DB) StartJob(ctx context.Context, id int64, s JobStart) (j Job, ok boo
 		}
 		b, _ := json.Marshal(uuids)
 		var e error
-		j, e = scanJob(tx.QueryRowContext(ctx, `UPDATE jobs SET state = 'running', attempts = attempts + 1,
+		start := jobMove(JobStarted)
+		fromPH, fromArgs := placeholders(start.From)
+		j, e = scanJob(tx.QueryRowContext(ctx, `UPDATE jobs SET state = ?, attempts = attempts + 1,
 			started_at = ?, ended_at = NULL, exit_code = NULL, signal = '', reason = '', gpu_uuids = ?,
 			log_path = ?, status_path = ?, supervisor_pid = 0, pid = 0, pgid = 0, start_ticks = 0
-			WHERE id = ? AND state = 'queued' RETURNING `+jobCols, now, string(b), s.LogPath, s.StatusPath, id))
+			WHERE id = ? AND state IN (`+fromPH+`) RETURNING `+jobCols,
+			append([]any{start.To, now, string(b), s.LogPath, s.StatusPath, id}, fromArgs...)...))
 		if errors.Is(e, sql.ErrNoRows) {
 			ok = false
 			return nil
@@ -371,7 +378,7 @@ func (db *DB) StartJob(ctx context.Context, id int64, s JobStart) (j Job, ok boo
 		if len(j.GPUUUIDs) > 0 {
 			why += " on " + strings.Join(j.GPUUUIDs, ",")
 		}
-		return jobEvent(ctx, tx, now, id, JobQueued, JobRunning, why)
+		return jobEvent(ctx, tx, now, id, JobQueued, start.To, why)
 	})
 	return j, ok, err
 }
@@ -421,21 +428,23 @@ func (db *DB) EndJob(ctx context.Context, id int64, e JobEnd) (j Job, ok bool, e
 		if ended.IsZero() {
 			ended = now
 		}
-		to, why := outcome(cur, e)
-		retry := (to == JobFailed || to == JobLost) && cur.Attempts <= cur.Retries
-		if retry {
-			why = fmt.Sprintf("retry %d of %d after: %s", cur.Attempts, cur.Retries, why)
-			_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued', reason = ?, ended_at = ?, exit_code = ?,
-				signal = ?, cancel_requested = 0 WHERE id = ?`, why, ms(ended), intPtr(e.ExitCode), e.Signal, id)
-			if err == nil {
-				err = jobEvent(ctx, tx, ms(now), id, JobRunning, JobQueued, why)
-			}
+		ev, why := outcome(cur, e)
+		if (ev == JobExitedFailed || ev == JobVanished) && cur.Attempts <= cur.Retries {
+			ev, why = JobRetried, fmt.Sprintf("retry %d of %d after: %s", cur.Attempts, cur.Retries, why)
+		}
+		to, err := NextJobState(cur.State, ev)
+		if err != nil {
+			return fmt.Errorf("ledger: end job %d: %w", id, err)
+		}
+		if ev == JobRetried {
+			_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, ended_at = ?, exit_code = ?,
+				signal = ?, cancel_requested = 0 WHERE id = ?`, to, why, ms(ended), intPtr(e.ExitCode), e.Signal, id)
 		} else {
 			_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, ended_at = ?, exit_code = ?,
 				signal = ? WHERE id = ?`, to, why, ms(ended), intPtr(e.ExitCode), e.Signal, id)
-			if err == nil {
-				err = jobEvent(ctx, tx, ms(now), id, JobRunning, to, why)
-			}
+		}
+		if err == nil {
+			err = jobEvent(ctx, tx, ms(now), id, cur.State, to, why)
 		}
 		if err != nil {
 			return fmt.Errorf("ledger: end job %d: %w", id, err)
@@ -447,25 +456,25 @@ func (db *DB) EndJob(ctx context.Context, id int64, e JobEnd) (j Job, ok bool, e
 	return j, ok, err
 }
 
-// outcome maps how a job ended to its terminal state and a reason.
-func outcome(cur Job, e JobEnd) (JobState, string) {
+// outcome maps how a job ended to its event and a reason.
+func outcome(cur Job, e JobEnd) (JobEvent, string) {
 	switch {
 	case cur.CancelRequested || e.Reason == "cancelled":
-		return JobCancelled, "cancelled"
+		return JobCancelledEv, "cancelled"
 	case e.Lost:
-		return JobLost, "its process vanished without a recorded exit"
+		return JobVanished, "its process vanished without a recorded exit"
 	case e.Reason == "timeout":
-		return JobFailed, fmt.Sprintf("timeout after %s", cur.Timeout)
+		return JobExitedFailed, fmt.Sprintf("timeout after %s", cur.Timeout)
 	case e.Reason != "":
-		return JobFailed, e.Reason
+		return JobExitedFailed, e.Reason
 	case e.ExitCode != nil && *e.ExitCode == 0:
-		return JobSucceeded, ""
+		return JobExitedOK, ""
 	case e.ExitCode != nil:
-		return JobFailed, fmt.Sprintf("exit code %d", *e.ExitCode)
+		return JobExitedFailed, fmt.Sprintf("exit code %d", *e.ExitCode)
 	case e.Signal != "":
-		return JobFailed, "killed by " + e.Signal
+		return JobExitedFailed, "killed by " + e.Signal
 	}
-	return JobFailed, "ended without an exit status"
+	return JobExitedFailed, "ended without an exit status"
 }
 
 // SkipJob moves a queued job to skipped with the reason (a dependency did
@@ -474,8 +483,10 @@ func (db *DB) SkipJob(ctx context.Context, id int64, reason string) (bool, error
 	var ok bool
 	err := db.inTx(ctx, func(tx *Tx) error {
 		now := ms(db.now())
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'skipped', reason = ?, ended_at = ? WHERE id = ? AND state = 'queued'`,
-			reason, now, id)
+		skip := jobMove(JobDependencyFail)
+		fromPH, fromArgs := placeholders(skip.From)
+		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, ended_at = ? WHERE id = ? AND state IN (`+fromPH+`)`,
+			append([]any{skip.To, reason, now, id}, fromArgs...)...)
 		if err != nil {
 			return fmt.Errorf("ledger: skip job %d: %w", id, err)
 		}
@@ -484,7 +495,7 @@ func (db *DB) SkipJob(ctx context.Context, id int64, reason string) (bool, error
 		if !ok {
 			return nil
 		}
-		return jobEvent(ctx, tx, now, id, JobQueued, JobSkipped, reason)
+		return jobEvent(ctx, tx, now, id, JobQueued, skip.To, reason)
 	})
 	return ok, err
 }
@@ -526,24 +537,27 @@ func (db *DB) CancelJob(ctx context.Context, id int64) (Job, error) {
 			return fmt.Errorf("ledger: cancel job %d: %w", id, err)
 		}
 		now := ms(db.now())
-		switch cur.State {
-		case JobQueued:
-			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'cancelled', reason = 'cancelled', ended_at = ?,
-				cancel_requested = 1 WHERE id = ?`, now, id); err != nil {
+		to, illegal := NextJobState(cur.State, JobCancelledEv)
+		switch {
+		case illegal != nil:
+			return fmt.Errorf("job %d is %s: %w", id, cur.State, ErrJobEnded)
+		case cur.State == JobQueued:
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = 'cancelled', ended_at = ?,
+				cancel_requested = 1 WHERE id = ?`, to, now, id); err != nil {
 				return fmt.Errorf("ledger: cancel job %d: %w", id, err)
 			}
-			if err := jobEvent(ctx, tx, now, id, JobQueued, JobCancelled, "cancelled before it started"); err != nil {
+			if err := jobEvent(ctx, tx, now, id, cur.State, to, "cancelled before it started"); err != nil {
 				return err
 			}
-		case JobRunning:
+		default:
+			// Running: the move happens when its processes are stopped and
+			// the end is recorded (EndJob); now only the request is.
 			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET cancel_requested = 1 WHERE id = ?`, id); err != nil {
 				return fmt.Errorf("ledger: cancel job %d: %w", id, err)
 			}
 			if err := addEvent(ctx, tx, now, "job.cancel", jobSubject(id), "cancel requested"); err != nil {
 				return err
 			}
-		default:
-			return fmt.Errorf("job %d is %s: %w", id, cur.State, ErrJobEnded)
 		}
 		out, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
 		return err
