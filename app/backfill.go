@@ -187,15 +187,9 @@ func Backfill(ctx context.Context, db *ledger.DB, eng *runsync.Engine, logger *s
 			recErr = fmt.Errorf("backfill: read runs: %w", b.err)
 			continue
 		}
-		rows, err := db.UpsertRuns(ctx, b.obs)
+		_, n, err := eng.Record(ctx, b.obs)
 		if err != nil {
 			recErr = fmt.Errorf("backfill: record runs: %w", err)
-			continue
-		}
-		// The rows carry the size and mtime just seen: no need to stat again.
-		n, err := eng.MarkFinished(ctx, rows)
-		if err != nil {
-			recErr = fmt.Errorf("backfill: readiness: %w", err)
 			continue
 		}
 		rep.Ready += n

@@ -470,16 +470,8 @@ func (d *Daemon) recordRuns(ctx context.Context, batch []runsync.RunDir) {
 			known = k
 		}
 	}
-	rows, err := d.Engine.Observe(ctx, batch, known)
-	if err != nil {
-		if ctx.Err() == nil {
-			d.Logger.Error("record runs", "runs", len(batch), "error", err)
-		}
-		return
-	}
-	// The rows carry the size and mtime discovery just saw.
-	if _, err := d.Engine.MarkFinished(ctx, rows); err != nil && ctx.Err() == nil {
-		d.Logger.Error("readiness check", "runs", len(batch), "error", err)
+	if _, _, err := d.Engine.Observe(ctx, batch, known); err != nil && ctx.Err() == nil {
+		d.Logger.Error("record runs", "runs", len(batch), "error", err)
 	}
 }
 

@@ -484,7 +484,7 @@ func jobRunsEnded(ctx context.Context, db *ledger.DB, eng *runsync.Engine, wandb
 			dirs = append(dirs, rd)
 		}
 	}
-	if _, err := eng.Observe(ctx, dirs, nil); err != nil && ctx.Err() == nil {
+	if _, _, err := eng.Observe(ctx, dirs, nil); err != nil && ctx.Err() == nil {
 		logger.Error("record runs of an ended job", "run_id", runID, "error", err)
 	}
 	runs, err := db.ListRuns(ctx, ledger.Filter{RunID: runID})

@@ -48,7 +48,7 @@ func SyncNow(ctx context.Context, w io.Writer, db *ledger.DB, eng *runsync.Engin
 		// A dir runner has not seen yet is recorded first.
 		if st, err := os.Stat(sel); err == nil && st.IsDir() {
 			if rd, err := runsync.InspectRunDir(sel); err == nil && rd.LogPath != "" {
-				if _, err := eng.Observe(ctx, []runsync.RunDir{rd}, nil); err != nil {
+				if _, _, err := eng.Observe(ctx, []runsync.RunDir{rd}, nil); err != nil {
 					return fmt.Errorf("sync %s: %w", sel, err)
 				}
 				sel = rd.Dir

@@ -82,7 +82,7 @@ func (db *DB) Claim(ctx context.Context, owner string, lease time.Duration, only
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(out, oldestFirst)
+	SortStages(out)
 	return out, nil
 }
 
@@ -101,9 +101,11 @@ func (db *DB) NextAttempt(ctx context.Context) (time.Time, bool, error) {
 	return fromMS(next.Int64), true, nil
 }
 
-// oldestFirst orders a group's fragments for wandb sync: by start time, runs
-// without one last, then by dir name (which embeds the start time).
-func oldestFirst(a, b Run) int {
+// StageOrder is the one order of the dirs of one W&B run (docs/design.md
+// "Stage order"): by start time, oldest first; a dir without a start time
+// (its run record was lost) after those that have one; then by dir base
+// name, which embeds the time wandb created the dir; then by full path.
+func StageOrder(a, b Run) int {
 	switch {
 	case a.StartTime != nil && b.StartTime != nil:
 		if c := a.StartTime.Compare(*b.StartTime); c != 0 {
@@ -201,7 +203,7 @@ func (db *DB) Complete(ctx context.Context, owner string, dirs []string, r Resul
 		if err != nil {
 			return err
 		}
-		slices.SortFunc(runs, oldestFirst)
+		SortStages(runs)
 		if err := insertUpload(ctx, tx, now, owner, runs, r); err != nil {
 			return err
 		}

@@ -28,7 +28,7 @@ func TestGroupKey(t *testing.T) {
 	}
 }
 
-func TestOldestFirstOrdersFragmentsForOneSyncCall(t *testing.T) {
+func TestStageOrderIsOneOrderForSyncAndMerge(t *testing.T) {
 	at := func(h int) *time.Time {
 		v := time.Date(2025, 1, 1, h, 0, 0, 0, time.UTC)
 		return &v
@@ -40,7 +40,7 @@ func TestOldestFirstOrdersFragmentsForOneSyncCall(t *testing.T) {
 		{Dir: "/a/offline-run-20250101_000000-x"},                               // no start time, earlier name
 		{Dir: "/c/offline-run-20250101_020000-x", Meta: Meta{StartTime: at(2)}}, // same time: by name, then dir
 	}
-	slices.SortFunc(runs, oldestFirst)
+	SortStages(runs) // claim, the late-fragment path and MergeSummaries all use it
 	var got []string
 	for _, r := range runs {
 		got = append(got, r.Dir)

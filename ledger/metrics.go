@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -304,21 +305,10 @@ func (db *DB) CountRegressions(ctx context.Context) (int, error) {
 }
 
 // SortStages orders the dirs of one W&B run (pipeline stages, resumes) the
-// way W&B applies them: by start time, then dir. A dir without a start time
-// sorts first.
+// way they are handed to wandb sync and merged: the one stage order of
+// runner, StageOrder.
 func SortStages(runs []Run) {
-	sort.SliceStable(runs, func(i, j int) bool {
-		a, b := runs[i].StartTime, runs[j].StartTime
-		switch {
-		case a == nil && b != nil:
-			return true
-		case a != nil && b == nil:
-			return false
-		case a != nil && b != nil && !a.Equal(*b):
-			return a.Before(*b)
-		}
-		return runs[i].Dir < runs[j].Dir
-	})
+	slices.SortStableFunc(runs, StageOrder)
 }
 
 // MergeSummaries merges the final W&B summaries of the dirs of one run in

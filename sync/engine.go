@@ -210,15 +210,31 @@ func (e *Engine) poke() {
 	}
 }
 
-// Observe records run dirs in the ledger, re-reading a log only when its size
-// or mtime changed since the ledger last saw it (known may be nil: then each
-// dir is looked up). It returns the resulting rows.
-func (e *Engine) Observe(ctx context.Context, dirs []RunDir, known map[string]ledger.FileStat) ([]ledger.Run, error) {
+// Observe is the one "observe, then judge readiness" step, used by the
+// daemon's discovery, backfill, `runner sync` and a job's end
+// (docs/design.md "Readiness"): it re-reads a log only when its size or
+// mtime changed since the ledger last saw it (known may be nil: then each
+// dir is looked up), records what it saw, and moves the runs that are
+// finished to pending. It returns the recorded rows and how many became
+// ready.
+func (e *Engine) Observe(ctx context.Context, dirs []RunDir, known map[string]ledger.FileStat) ([]ledger.Run, int, error) {
 	obs, err := e.Prepare(ctx, dirs, known)
 	if err != nil || len(obs) == 0 {
-		return nil, err
+		return nil, 0, err
 	}
-	return e.Store.UpsertRuns(ctx, obs)
+	return e.Record(ctx, obs)
+}
+
+// Record is Observe's writing half, for observations Prepare made (a
+// backfill reads the next batch while this records the last one).
+func (e *Engine) Record(ctx context.Context, obs []ledger.Observation) ([]ledger.Run, int, error) {
+	rows, err := e.Store.UpsertRuns(ctx, obs)
+	if err != nil {
+		return nil, 0, err
+	}
+	// The rows carry the size and mtime just seen: no need to stat again.
+	n, err := e.MarkFinished(ctx, rows)
+	return rows, n, err
 }
 
 // Prepare is Observe's reading half: it reads the logs that changed and
@@ -466,14 +482,12 @@ func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error)
 		}
 		rd := RunDir{Dir: r.Dir, LogPath: r.LogPath, Size: st.Size(), MTime: st.ModTime(), Marker: fileExists(r.LogPath + ".synced")}
 		if !SameFile(ledger.FileStat{Size: r.Size, MTime: r.MTime}, rd) || rd.Marker {
-			rows, err := e.Observe(ctx, []RunDir{rd}, map[string]ledger.FileStat{r.Dir: {Size: r.Size, MTime: r.MTime, State: r.State}})
+			_, m, err := e.Observe(ctx, []RunDir{rd}, map[string]ledger.FileStat{r.Dir: {Size: r.Size, MTime: r.MTime, State: r.State}})
 			if err != nil {
 				return n, err
 			}
-			if len(rows) == 0 {
-				continue
-			}
-			r = rows[0]
+			n += m
+			continue
 		}
 		fresh = append(fresh, r)
 	}

@@ -33,7 +33,7 @@ func BenchmarkNewRunToLedger(b *testing.B) {
 		if rd.LogPath == "" {
 			return
 		}
-		if _, err := e.Observe(ctx, []RunDir{rd}, nil); err == nil {
+		if _, _, err := e.Observe(ctx, []RunDir{rd}, nil); err == nil {
 			recorded <- rd.Dir
 		}
 	}, nil, nil)

@@ -131,11 +131,7 @@ func observeAll(t *testing.T, e *Engine, root string) {
 	if err := Scan(context.Background(), root, func(d RunDir) error { dirs = append(dirs, d); return nil }, nil); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := e.Observe(context.Background(), dirs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.MarkFinished(context.Background(), rows); err != nil {
+	if _, _, err := e.Observe(context.Background(), dirs, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -252,16 +248,16 @@ func TestGrowingBigLogRereadIsThrottled(t *testing.T) {
 	root := t.TempDir()
 	dir := writeLog(t, root, "big", now, false)
 	rd, _ := InspectRunDir(dir)
-	if rows, _ := e.Observe(ctx, []RunDir{rd}, nil); len(rows) != 1 {
+	if rows, _, _ := e.Observe(ctx, []RunDir{rd}, nil); len(rows) != 1 {
 		t.Fatal("first sight not recorded")
 	}
 	e.noteRead(rd.Dir, now, time.Second) // pretend it was slow
 	rd.Size++                            // it grew
-	if rows, _ := e.Observe(ctx, []RunDir{rd}, nil); len(rows) != 0 {
+	if rows, _, _ := e.Observe(ctx, []RunDir{rd}, nil); len(rows) != 0 {
 		t.Fatal("re-read right after a slow read")
 	}
 	now = now.Add(11 * time.Second)
-	if rows, _ := e.Observe(ctx, []RunDir{rd}, nil); len(rows) != 1 || rows[0].Size != rd.Size {
+	if rows, _, _ := e.Observe(ctx, []RunDir{rd}, nil); len(rows) != 1 || rows[0].Size != rd.Size {
 		t.Fatalf("not re-read after the window: %v", rows)
 	}
 }
