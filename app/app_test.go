@@ -414,33 +414,6 @@ func TestGPUsHolderIsCurrent(t *testing.T) {
 	}
 }
 
-// The daemon checks runs for regressions in the background, in the order they
-// became ready, and never blocks the caller (its readiness loop).
-func TestEvaluatorChecksInBackground(t *testing.T) {
-	got := make(chan string, 3)
-	e := newEvaluator(func(_ context.Context, r ledger.Run) { got <- r.Dir }, quietLogger())
-	for _, d := range []string{"/a", "/b", "/c"} {
-		e.enqueue(context.Background(), ledger.Run{Dir: d})
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- e.Run(ctx) }()
-	for _, want := range []string{"/a", "/b", "/c"} {
-		select {
-		case d := <-got:
-			if d != want {
-				t.Fatalf("checked %s, want %s", d, want)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("queued check never ran")
-		}
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("evaluator stopped with %v", err)
-	}
-}
-
 // With a legacy wandb CLI (0.17-0.28.0), which marks a run synced only after
 // an exit record, killed runs still go up: their repaired copy ends with one.
 func TestBackfillUploadsKilledRunsWithLegacyCLI(t *testing.T) {
@@ -477,25 +450,6 @@ func TestSecondDaemonRefuses(t *testing.T) {
 	_, errOut, code := c.run("daemon", "--watch", t.TempDir(), "--gpus", "none")
 	if code != 1 || !strings.Contains(errOut, "another runner daemon") {
 		t.Errorf("second daemon: exit %d, stderr %q; want 1 and a clear message", code, errOut)
-	}
-}
-
-// The daemon lock is exclusive: a second holder is refused at once.
-func TestDaemonLockIsExclusive(t *testing.T) {
-	p := filepath.Join(t.TempDir(), "runner.lock")
-	first, err := lockDaemon(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lockDaemon(p); err == nil || !strings.Contains(err.Error(), "another runner daemon") {
-		t.Errorf("second lock: %v, want refused", err)
-	}
-	first.Close()
-	again, err := lockDaemon(p)
-	if err != nil {
-		t.Errorf("lock after the first holder closed: %v", err)
-	} else {
-		again.Close()
 	}
 }
 

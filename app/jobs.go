@@ -17,6 +17,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/runnerhq/runner/daemon"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
 	runsync "github.com/runnerhq/runner/sync"
@@ -456,44 +457,13 @@ func newScheduler(c *cli.Context, env Env, db *ledger.DB, eng *runsync.Engine, r
 		mode = st.Mode().Perm() & 0o660
 	}
 	ctx := c.Context
-	eng.JobActive = func(ctx context.Context, runID string) bool {
-		active, err := db.JobActiveForRun(ctx, runID)
-		if err != nil {
-			logger.Warn("job state of run", "run_id", runID, "error", err)
-			return true // unknown: wait rather than upload half a pipeline
-		}
-		return active
-	}
+	eng.JobActive = daemon.JobActive(db, logger)
 	s = &jobs.Scheduler{
 		Store: db, Inv: inv, Self: env.Self, StateDir: filepath.Dir(db.Path()), WandbDir: wandbDir,
 		Logger: logger.With("component", "jobs"), Now: env.Now, SampleInterval: interval, SockMode: mode,
-		OnJobEnd: func(runID string) { jobRunsEnded(ctx, db, eng, wandbDir, runID, logger) },
+		OnJobEnd: func(runID string) { daemon.JobRunsEnded(ctx, db, eng, wandbDir, runID, logger) },
 	}
 	return s, func() { inv.Close() }, nil
-}
-
-// jobRunsEnded makes the runs a finished job wrote ready for upload now.
-// Its run dirs under WANDB_DIR are observed first: the watcher may not have
-// reported the last stage's dir yet.
-func jobRunsEnded(ctx context.Context, db *ledger.DB, eng *runsync.Engine, wandbDir, runID string, logger *slog.Logger) {
-	matches, _ := filepath.Glob(filepath.Join(wandbDir, "wandb", "offline-run-*-"+runID+"*"))
-	var dirs []runsync.RunDir
-	for _, m := range matches {
-		rd, err := runsync.InspectRunDir(m)
-		if err == nil && filepath.Base(rd.LogPath) == "run-"+runID+".wandb" {
-			dirs = append(dirs, rd)
-		}
-	}
-	if _, _, err := eng.Observe(ctx, dirs, nil); err != nil && ctx.Err() == nil {
-		logger.Error("record runs of an ended job", "run_id", runID, "error", err)
-	}
-	runs, err := db.ListRuns(ctx, ledger.Filter{RunID: runID})
-	if err == nil {
-		_, err = eng.CheckReady(ctx, runs)
-	}
-	if err != nil && ctx.Err() == nil {
-		logger.Error("readiness of an ended job's runs", "run_id", runID, "error", err)
-	}
 }
 
 // StatusGPUs is the "gpus" section of `runner status --json`.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/runnerhq/runner/daemon"
 	"github.com/runnerhq/runner/ledger"
 )
 
@@ -86,7 +87,7 @@ func GetStatus(ctx context.Context, db *ledger.DB, now time.Time) (*Status, erro
 		return nil, err
 	}
 	if d != nil {
-		st.Daemon.Up = d.Up && now.Sub(d.HeartbeatAt) < 3*HeartbeatInterval
+		st.Daemon.Up = d.Up && now.Sub(d.HeartbeatAt) < 3*daemon.HeartbeatInterval
 		if st.Daemon.Up {
 			up := max(now.Sub(d.StartedAt), 0).Round(time.Second).Seconds()
 			st.Daemon.UptimeS = &up

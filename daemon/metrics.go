@@ -1,4 +1,4 @@
-package app
+package daemon
 
 import (
 	"context"
@@ -39,14 +39,14 @@ type MetricsServer struct {
 
 // NewMetricsServer listens on addr at once, so a taken port or a bad
 // address fails the daemon's start instead of a scrape later.
-func NewMetricsServer(addr string, db *ledger.DB, logger *slog.Logger, now func() time.Time) (*MetricsServer, error) {
+func NewMetricsServer(addr, version string, db *ledger.DB, logger *slog.Logger, now func() time.Time) (*MetricsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics endpoint: %w", err)
 	}
 	m := &MetricsServer{ln: ln, logger: logger}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(&ledgerCollector{db: db, now: now, logger: logger, lastScan: func() time.Time {
+	reg.MustRegister(&ledgerCollector{db: db, version: version, now: now, logger: logger, lastScan: func() time.Time {
 		if m.LastScan == nil {
 			return time.Time{}
 		}
@@ -108,6 +108,7 @@ var (
 // consistent with what `runner status` says.
 type ledgerCollector struct {
 	db       *ledger.DB
+	version  string
 	now      func() time.Time
 	logger   *slog.Logger
 	lastScan func() time.Time
@@ -125,7 +126,7 @@ func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	now := c.now()
-	ch <- prometheus.MustNewConstMetric(descBuildInfo, prometheus.GaugeValue, 1, Version, runtime.Version())
+	ch <- prometheus.MustNewConstMetric(descBuildInfo, prometheus.GaugeValue, 1, c.version, runtime.Version())
 	fail := func(d *prometheus.Desc, err error) {
 		c.logger.Warn("metrics: ledger query failed", "error", err)
 		ch <- prometheus.NewInvalidMetric(d, err)

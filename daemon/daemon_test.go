@@ -1,9 +1,11 @@
-package app
+package daemon
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +13,8 @@ import (
 	runsync "github.com/runnerhq/runner/sync"
 	"github.com/runnerhq/runner/wandbfile/wandbtest"
 )
+
+func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // A log read stuck in the kernel (a hung mount) holds neither the
 // heartbeat nor shutdown: the daemon keeps beating, and returns promptly
@@ -87,5 +91,51 @@ func TestDaemonStaysResponsiveWhileALogReadHangs(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("daemon did not stop within 5 s while a log read hung")
+	}
+}
+
+// The daemon checks runs for regressions in the background, in the order they
+// became ready, and never blocks the caller (its readiness loop).
+func TestEvaluatorChecksInBackground(t *testing.T) {
+	got := make(chan string, 3)
+	e := NewEvaluator(func(_ context.Context, r ledger.Run) { got <- r.Dir }, quietLogger())
+	for _, d := range []string{"/a", "/b", "/c"} {
+		e.Enqueue(context.Background(), ledger.Run{Dir: d})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- e.Run(ctx) }()
+	for _, want := range []string{"/a", "/b", "/c"} {
+		select {
+		case d := <-got:
+			if d != want {
+				t.Fatalf("checked %s, want %s", d, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("queued check never ran")
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("evaluator stopped with %v", err)
+	}
+}
+
+// The daemon lock is exclusive: a second holder is refused at once.
+func TestDaemonLockIsExclusive(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "runner.lock")
+	first, err := Lock(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Lock(p); err == nil || !strings.Contains(err.Error(), "another runner daemon") {
+		t.Errorf("second lock: %v, want refused", err)
+	}
+	first.Close()
+	again, err := Lock(p)
+	if err != nil {
+		t.Errorf("lock after the first holder closed: %v", err)
+	} else {
+		again.Close()
 	}
 }

@@ -1,0 +1,515 @@
+// Package daemon is `runner daemon`'s lifecycle: discovery and recording of
+// run dirs, readiness checks, upload workers, heartbeat, lease rescue, the
+// systemd notifications and watchdog, and the services beside them (the job
+// scheduler, regression checks, the metrics endpoint). The command line
+// that builds a Daemon lives in app; the design is docs/design.md.
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	sdaemon "github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/runnerhq/runner/internal/guard"
+	"github.com/runnerhq/runner/ledger"
+	runsync "github.com/runnerhq/runner/sync"
+)
+
+// HeartbeatInterval is how often the daemon proves it is alive in the ledger;
+// `runner status` calls it down after three missed beats.
+const HeartbeatInterval = 5 * time.Second
+
+// Daemon is `runner daemon`: discovery, readiness and upload loops around one ledger.
+type Daemon struct {
+	Version     string // recorded with the heartbeat
+	DB          *ledger.DB
+	Engine      *runsync.Engine
+	Logger      *slog.Logger
+	Roots       []string
+	Upload      bool
+	Concurrency int
+	Reconcile   time.Duration
+	KeyFile     string // watched for changes to lift an auth pause
+	Now         func() time.Time
+	// Tick paces readiness checks of active runs (quiet period, settle).
+	Tick time.Duration
+	// Heartbeat is how often the daemon proves it is alive (HeartbeatInterval
+	// when zero; tests shorten it).
+	Heartbeat time.Duration
+	// Poll is how often idle upload workers look for runs another process
+	// made pending (runsync.DefaultPoll when zero).
+	Poll time.Duration
+	// Services run beside the sync loops for the daemon's lifetime (the job
+	// scheduler, the metrics endpoint). One that fails stops the daemon.
+	Services []Service
+
+	lastScan atomic.Int64 // unix ms when the last full scan of the trees ended; 0: none yet
+}
+
+// LastScan is when the last full scan of the watched trees completed (zero
+// before the first): the metrics endpoint reports it.
+func (d *Daemon) LastScan() time.Time {
+	if v := d.lastScan.Load(); v != 0 {
+		return time.UnixMilli(v)
+	}
+	return time.Time{}
+}
+
+// Service is a long-running part of the daemon; Run returns when ctx is done.
+type Service interface {
+	Run(ctx context.Context) error
+}
+
+// Run blocks until ctx is cancelled, then stops taking work, ends in-flight
+// uploads (their runs go back to pending), marks the daemon down and returns nil.
+func (d *Daemon) Run(ctx context.Context) error {
+	if d.Tick == 0 {
+		d.Tick = time.Second
+	}
+	if d.Heartbeat == 0 {
+		d.Heartbeat = HeartbeatInterval
+	}
+	bg := context.WithoutCancel(ctx)
+	host, _ := os.Hostname()
+	info := ledger.Daemon{PID: os.Getpid(), Host: host, Version: d.Version, StartedAt: d.Now().UTC(), Watch: d.Roots}
+	// Two daemons on one ledger would both place jobs on the same GPUs. The
+	// lock is held for the daemon's life (the kernel drops it if the daemon
+	// dies; the file is close-on-exec, so job supervisors never hold it).
+	lock, err := Lock(filepath.Join(filepath.Dir(d.DB.Path()), "runner.lock"))
+	if err != nil {
+		return fmt.Errorf("daemon: %w (ledger %s)", err, d.DB.Path())
+	}
+	defer lock.Close()
+	if prev, err := d.DB.DaemonState(ctx); err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	} else if prev != nil && prev.Up && prev.Host == host && prev.PID != info.PID &&
+		d.Now().Sub(prev.HeartbeatAt) < 3*HeartbeatInterval && syscall.Kill(prev.PID, 0) == nil {
+		return fmt.Errorf("daemon: another runner daemon (pid %d) is running on ledger %s; stop it first", prev.PID, d.DB.Path())
+	}
+	if err := d.DB.Heartbeat(ctx, info); err != nil {
+		return fmt.Errorf("daemon heartbeat: %w", err)
+	}
+	// STOPPING goes out as soon as shutdown begins (systemd then waits for
+	// the exit instead of counting the stop as a crash), once.
+	stopping := false
+	notifyStopping := func() {
+		if !stopping {
+			stopping = true
+			_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyStopping)
+		}
+	}
+	defer func() {
+		notifyStopping()
+		if err := d.DB.DaemonDown(bg); err != nil {
+			d.Logger.Error("mark daemon down", "error", err)
+		}
+		d.Logger.Info("daemon stopped")
+	}()
+	// A restart is the documented way to retry after fixing credentials.
+	if err := d.DB.ResumeUploads(ctx); err != nil {
+		return fmt.Errorf("resume uploads: %w", err)
+	}
+	if n, err := d.DB.RescueExpired(ctx); err != nil {
+		return fmt.Errorf("rescue expired uploads: %w", err)
+	} else if n > 0 {
+		d.Logger.Info("rescued uploads whose lease expired", "runs", n)
+	}
+
+	w, err := runsync.NewWatcher(d.Roots, runsync.WatchOptions{Reconcile: d.Reconcile, Logger: d.Logger})
+	if err != nil {
+		return fmt.Errorf("watch: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Discovered run dirs are recorded in batches by one goroutine: the
+	// first scan of a tree with thousands of runs is then a few ledger
+	// transactions, not one per run.
+	found := make(chan recordItem, 1024)
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		d.record(ctx, found)
+	}()
+	done := make(chan struct{})
+	var watchErr error
+	go func() {
+		defer close(done)
+		watchErr = w.Run(ctx, d.onRun(ctx, found), d.onRescan(ctx), d.onRemoved(ctx))
+		if watchErr != nil && ctx.Err() == nil {
+			cancel()
+		}
+	}()
+	workers := make(chan struct{})
+	go func() {
+		defer close(workers)
+		if d.Upload {
+			d.Engine.Work(ctx, d.Concurrency, d.Poll, nil)
+		}
+	}()
+	svcErrs := make(chan error, len(d.Services))
+	for _, s := range d.Services {
+		go func() {
+			err := s.Run(ctx)
+			if err != nil && ctx.Err() == nil {
+				d.Logger.Error("daemon service failed", "error", err)
+				cancel()
+			}
+			svcErrs <- err
+		}()
+	}
+	d.Logger.Info("daemon started", "watch", d.Roots, "ledger", d.DB.Path(), "upload", d.Upload)
+
+	// READY once the first scan is in the ledger, not just queued. Waited
+	// for beside the main loop: a first scan held up by a hung mount must
+	// not stop the heartbeat and the watchdog.
+	ready := make(chan struct{})
+	go func() {
+		defer close(ready)
+		select {
+		case <-w.Ready():
+		case <-ctx.Done():
+			return
+		}
+		flushed := make(chan struct{})
+		select {
+		case found <- recordItem{flushed: flushed}:
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case <-flushed:
+		case <-ctx.Done():
+			return
+		}
+		d.lastScan.Store(d.Now().UnixMilli())
+		_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReady)
+	}()
+	checks := make(chan struct{})
+	go func() {
+		defer close(checks)
+		d.readiness(ctx)
+	}()
+	d.loop(ctx, info, ready)
+	notifyStopping()
+	cancel()
+	<-ready
+	<-checks
+	<-done
+	<-recorded
+	<-workers
+	var svcErr error
+	for range d.Services {
+		if err := <-svcErrs; err != nil && !errors.Is(err, context.Canceled) && svcErr == nil {
+			svcErr = err
+		}
+	}
+	if watchErr != nil && !errors.Is(watchErr, context.Canceled) {
+		return fmt.Errorf("watch: %w", watchErr)
+	}
+	return svcErr
+}
+
+// readiness re-checks active runs every Tick (quiet period, settle). It is
+// apart from loop: a log read stuck on a hung mount holds this goroutine
+// only, while heartbeat, rescue and the watchdog go on, and the read is
+// abandoned at shutdown (docs/design.md "Hostile files"). A failing ledger
+// backs off instead of logging every tick.
+func (d *Daemon) readiness(ctx context.Context) {
+	g := guard.New(d.Logger, "readiness check", guard.Options{Now: d.Now})
+	wait := d.Tick
+	for {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = d.Tick
+		if _, err := d.Engine.CheckAllActive(ctx); err != nil && ctx.Err() == nil {
+			wait = max(g.Fail(err), d.Tick)
+		} else if err == nil {
+			g.OK()
+		}
+	}
+}
+
+// loop is the daemon's main loop: heartbeat, lease rescue, the systemd
+// watchdog and lifting an auth pause when the key file changes.
+func (d *Daemon) loop(ctx context.Context, info ledger.Daemon, ready <-chan struct{}) {
+	tick := time.NewTicker(d.Tick)
+	defer tick.Stop()
+	lastBeat, lastRescue := d.Now(), d.Now()
+	// The watchdog has its own ticker at half WatchdogSec, independent of
+	// Tick, but is fed from this loop: a loop stuck in a step stops feeding
+	// it and systemd restarts the daemon.
+	// It starts feeding only after READY=1: systemd reads the first
+	// message as the start's outcome.
+	var dog, dogTicks <-chan time.Time
+	if wd, _ := sdaemon.SdWatchdogEnabled(false); wd > 0 {
+		t := time.NewTicker(max(wd/2, time.Millisecond))
+		defer t.Stop()
+		dogTicks = t.C
+	}
+	key := d.keyStamp()
+	beat := guard.New(d.Logger, "heartbeat", guard.Options{Now: d.Now})
+	rescue := guard.New(d.Logger, "rescue expired uploads", guard.Options{Now: d.Now})
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ready:
+			ready, dog = nil, dogTicks
+			continue
+		case <-dog:
+			_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyWatchdog)
+			continue
+		case <-tick.C:
+		}
+		now := d.Now()
+		if now.Sub(lastBeat) >= d.Heartbeat {
+			if err := d.DB.Heartbeat(ctx, info); err != nil && ctx.Err() == nil {
+				beat.Fail(err) // logged once a minute, not every beat
+			} else if err == nil {
+				beat.OK()
+			}
+			lastBeat = now
+		}
+		// Rescue often enough that a crashed uploader's runs wait about one
+		// lease, not much longer.
+		if now.Sub(lastRescue) >= min(30*time.Second, d.Engine.Lease/2) {
+			if n, err := d.DB.RescueExpired(ctx); err != nil && ctx.Err() == nil {
+				rescue.Fail(err)
+			} else if err == nil && n > 0 {
+				d.Logger.Info("rescued uploads whose lease expired", "runs", n)
+				d.Engine.Poke()
+			}
+			lastRescue = now
+		}
+		if k := d.keyStamp(); !bytes.Equal(k, key) {
+			key = k
+			if _, _, paused, err := d.DB.UploadsPaused(ctx); err == nil && paused {
+				d.Logger.Info("API key file changed: resuming uploads", "file", d.KeyFile)
+				if err := d.DB.ResumeUploads(ctx); err != nil {
+					d.Logger.Error("resume uploads", "error", err)
+				}
+				d.Engine.Poke()
+			}
+		}
+	}
+}
+
+// keyStamp identifies the key file's current content without keeping the key.
+func (d *Daemon) keyStamp() []byte {
+	if d.KeyFile == "" {
+		return nil
+	}
+	st, err := os.Stat(d.KeyFile)
+	if err != nil {
+		return []byte("missing")
+	}
+	return fmt.Appendf(nil, "%d/%d", st.Size(), st.ModTime().UnixNano())
+}
+
+// recordItem is a discovered run dir, or (flushed set) a barrier that is
+// closed once everything sent before it is recorded.
+type recordItem struct {
+	rd      runsync.RunDir
+	flushed chan struct{}
+}
+
+// recordBatch is the most run dirs recorded in one ledger transaction.
+const recordBatch = 500
+
+func (d *Daemon) onRun(ctx context.Context, found chan<- recordItem) func(runsync.RunDir) {
+	return func(rd runsync.RunDir) {
+		select {
+		case found <- recordItem{rd: rd}:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// record takes what discovery found and records it in batches: whatever is
+// queued when it wakes goes into one batch, so a single new run is recorded
+// at once and a full scan in few transactions.
+func (d *Daemon) record(ctx context.Context, found <-chan recordItem) {
+	since := 0 // runs recorded since memory was last released
+	for {
+		var batch []runsync.RunDir
+		var barriers []chan struct{}
+		select {
+		case <-ctx.Done():
+			return
+		case it := <-found:
+			batch, barriers = addItem(batch, barriers, it)
+		}
+	drain:
+		for len(batch) < recordBatch {
+			select {
+			case it := <-found:
+				batch, barriers = addItem(batch, barriers, it)
+			default:
+				break drain
+			}
+		}
+		d.recordRuns(ctx, batch)
+		for _, b := range barriers {
+			close(b)
+		}
+		// After a large scan is in, its pages and read buffers are garbage:
+		// give them back, instead of carrying them for the daemon's life.
+		since += len(batch)
+		if since >= recordBatch && len(found) == 0 {
+			since = 0
+			if err := d.DB.ReleaseMemory(ctx); err != nil && ctx.Err() == nil {
+				d.Logger.Warn("release ledger memory", "err", err)
+			}
+			debug.FreeOSMemory()
+		}
+	}
+}
+
+func addItem(batch []runsync.RunDir, barriers []chan struct{}, it recordItem) ([]runsync.RunDir, []chan struct{}) {
+	if it.flushed != nil {
+		return batch, append(barriers, it.flushed)
+	}
+	return append(batch, it.rd), barriers
+}
+
+func (d *Daemon) recordRuns(ctx context.Context, batch []runsync.RunDir) {
+	if len(batch) == 0 {
+		return
+	}
+	var known map[string]ledger.FileStat
+	if len(batch) > 50 {
+		// One query instead of a lookup per run.
+		k, err := d.DB.RunStats(ctx)
+		if err == nil {
+			known = k
+		}
+	}
+	if _, _, err := d.Engine.Observe(ctx, batch, known); err != nil && ctx.Err() == nil {
+		d.Logger.Error("record runs", "runs", len(batch), "error", err)
+	}
+}
+
+// onRescan reconciles the ledger with the trees after a full rescan: runs
+// whose dir is gone become missing (loudly) instead of waiting forever.
+func (d *Daemon) onRescan(ctx context.Context) func() {
+	return func() {
+		for _, st := range []ledger.State{ledger.StateActive, ledger.StatePending, ledger.StateFailed} {
+			runs, err := d.DB.ListRuns(ctx, ledger.Filter{State: st})
+			if err != nil {
+				if ctx.Err() == nil {
+					d.Logger.Error("reconcile", "error", err)
+				}
+				return
+			}
+			for _, r := range runs {
+				if !underAny(r.Dir, d.Roots) {
+					continue
+				}
+				if _, err := os.Stat(r.Dir); errors.Is(err, os.ErrNotExist) {
+					d.onRemoved(ctx)(r.Dir)
+				}
+			}
+		}
+		d.lastScan.Store(d.Now().UnixMilli())
+	}
+}
+
+func (d *Daemon) onRemoved(ctx context.Context) func(string) {
+	return func(dir string) {
+		err := d.DB.MarkMissing(ctx, dir)
+		switch {
+		case err == nil:
+			d.Logger.Warn("run dir vanished before upload", "dir", dir)
+		case errors.Is(err, ledger.ErrIllegalMove) || errors.Is(err, ledger.ErrNotFound):
+			// Synced, skipped, uploading (the upload notices) or never a run.
+		case ctx.Err() == nil:
+			d.Logger.Error("mark missing", "dir", dir, "error", err)
+		}
+	}
+}
+
+func underAny(dir string, roots []string) bool {
+	for _, r := range roots {
+		abs, err := filepath.Abs(r)
+		if err != nil {
+			continue
+		}
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			abs = real
+		}
+		if rel, err := filepath.Rel(abs, dir); err == nil && rel != ".." && !filepath.IsAbs(rel) && (len(rel) < 3 || rel[:3] != "../") {
+			return true
+		}
+	}
+	return false
+}
+
+// Evaluator runs the regression checks of runs that became ready in the
+// background: the first scan of a big tree makes thousands ready at once, and
+// the daemon's loop (heartbeat, readiness) must not wait for them.
+type Evaluator struct {
+	q      chan string // run dirs
+	check  func(ctx context.Context, r ledger.Run)
+	logger *slog.Logger
+}
+
+// evalQueue bounds the checks waiting; beyond it a check is skipped (and
+// logged): `runner check RUN` gives the same answer on demand.
+const evalQueue = 1 << 16
+
+// NewEvaluator runs check for each run Enqueue is given, in order, off the caller's goroutine.
+func NewEvaluator(check func(ctx context.Context, r ledger.Run), logger *slog.Logger) *Evaluator {
+	return &Evaluator{q: make(chan string, evalQueue), check: check, logger: logger}
+}
+
+// Enqueue queues a check of r; it never blocks (a full queue drops the check, logged).
+func (e *Evaluator) Enqueue(_ context.Context, r ledger.Run) {
+	select {
+	case e.q <- r.Dir:
+	default:
+		e.logger.Warn("regression check queue full: skipped", "dir", r.Dir)
+	}
+}
+
+// Run checks queued runs until ctx is done.
+func (e *Evaluator) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case dir := <-e.q:
+			e.check(ctx, ledger.Run{Dir: dir})
+		}
+	}
+}
+
+// Lock takes the exclusive daemon lock at path, or says who holds it.
+func Lock(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("daemon lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, errors.New("another runner daemon is running on this ledger; stop it first")
+		}
+		return nil, fmt.Errorf("daemon lock %s: %w", path, err)
+	}
+	return f, nil
+}
