@@ -19,6 +19,7 @@ import (
 	"time"
 
 	sdaemon "github.com/coreos/go-systemd/v22/daemon"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/runnerhq/runner/internal/guard"
 	"github.com/runnerhq/runner/ledger"
@@ -129,43 +130,38 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Every part runs in one errgroup: a part that fails (the watcher, a
+	// service) ends them all, and Run returns its error; a cancelled
+	// context ends them all too, and Run returns nil.
+	g, gctx := errgroup.WithContext(ctx)
 	// Discovered run dirs are recorded in batches by one goroutine: the
 	// first scan of a tree with thousands of runs is then a few ledger
 	// transactions, not one per run.
 	found := make(chan recordItem, 1024)
-	recorded := make(chan struct{})
-	go func() {
-		defer close(recorded)
-		d.record(ctx, found)
-	}()
-	done := make(chan struct{})
-	var watchErr error
-	go func() {
-		defer close(done)
-		watchErr = w.Run(ctx, d.onRun(ctx, found), d.onRescan(ctx), d.onRemoved(ctx))
-		if watchErr != nil && ctx.Err() == nil {
-			cancel()
+	g.Go(func() error {
+		d.record(gctx, found)
+		return nil
+	})
+	g.Go(func() error {
+		if err := w.Run(gctx, d.onRun(gctx, found), d.onRescan(gctx), d.onRemoved(gctx)); err != nil && gctx.Err() == nil {
+			return fmt.Errorf("watch: %w", err)
 		}
-	}()
-	workers := make(chan struct{})
-	go func() {
-		defer close(workers)
-		if d.Upload {
-			d.Engine.Work(ctx, d.Concurrency, d.Poll, nil)
-		}
-	}()
-	svcErrs := make(chan error, len(d.Services))
+		return nil
+	})
+	if d.Upload {
+		g.Go(func() error {
+			d.Engine.Work(gctx, d.Concurrency, d.Poll, nil)
+			return nil
+		})
+	}
 	for _, s := range d.Services {
-		go func() {
-			err := s.Run(ctx)
-			if err != nil && ctx.Err() == nil {
+		g.Go(func() error {
+			if err := s.Run(gctx); err != nil && gctx.Err() == nil {
 				d.Logger.Error("daemon service failed", "error", err)
-				cancel()
+				return err
 			}
-			svcErrs <- err
-		}()
+			return nil
+		})
 	}
 	d.Logger.Info("daemon started", "watch", d.Roots, "ledger", d.DB.Path(), "upload", d.Upload)
 
@@ -173,50 +169,35 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// for beside the main loop: a first scan held up by a hung mount must
 	// not stop the heartbeat and the watchdog.
 	ready := make(chan struct{})
-	go func() {
+	g.Go(func() error {
 		defer close(ready)
 		select {
 		case <-w.Ready():
-		case <-ctx.Done():
-			return
+		case <-gctx.Done():
+			return nil
 		}
 		flushed := make(chan struct{})
 		select {
 		case found <- recordItem{flushed: flushed}:
-		case <-ctx.Done():
-			return
+		case <-gctx.Done():
+			return nil
 		}
 		select {
 		case <-flushed:
-		case <-ctx.Done():
-			return
+		case <-gctx.Done():
+			return nil
 		}
 		d.lastScan.Store(d.Now().UnixMilli())
 		_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyReady)
-	}()
-	checks := make(chan struct{})
-	go func() {
-		defer close(checks)
-		d.readiness(ctx)
-	}()
-	d.loop(ctx, info, ready)
+		return nil
+	})
+	g.Go(func() error {
+		d.readiness(gctx)
+		return nil
+	})
+	d.loop(gctx, info, ready)
 	notifyStopping()
-	cancel()
-	<-ready
-	<-checks
-	<-done
-	<-recorded
-	<-workers
-	var svcErr error
-	for range d.Services {
-		if err := <-svcErrs; err != nil && !errors.Is(err, context.Canceled) && svcErr == nil {
-			svcErr = err
-		}
-	}
-	if watchErr != nil && !errors.Is(watchErr, context.Canceled) {
-		return fmt.Errorf("watch: %w", watchErr)
-	}
-	return svcErr
+	return g.Wait()
 }
 
 // readiness re-checks active runs every Tick (quiet period, settle). It is
