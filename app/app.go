@@ -61,7 +61,7 @@ func Run(ctx context.Context, args []string, env Env) error {
 }
 
 // reorderCommandArgs lets flags follow positional arguments for every
-// command (SPEC.md "CLI"), by moving them in front before urfave parses.
+// command (docs/design.md "Command line"), by moving them in front before urfave parses.
 func reorderCommandArgs(a *cli.App, args []string) []string {
 	global := valueFlags(a.Flags)
 	i := 1

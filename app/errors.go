@@ -22,7 +22,7 @@ func usagef(format string, a ...any) error {
 // daemon down): exit 1 without another message.
 var ErrFailed = errors.New("failed")
 
-// ExitCode maps an error to the process exit status (SPEC.md "CLI"):
+// ExitCode maps an error to the process exit status (docs/design.md "Command line"):
 // 0 ok, 1 the operation failed, 2 bad usage, 130 interrupted.
 func ExitCode(err error) int {
 	var ue *UsageError

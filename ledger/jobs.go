@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// JobState is a job's place in the queue (SPEC.md "GPU jobs"). The same
+// JobState is a job's place in the queue (docs/design.md "Job states"; the moves are in jobstate.go). The same
 // values are enforced by a CHECK constraint on jobs.state.
 type JobState string
 

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// State is a run's place in the sync state machine (SPEC.md "Run states").
+// State is a run's place in the sync state machine (docs/design.md "Run states"; the moves are in runstate.go).
 // The same values are enforced by a CHECK constraint on runs.state.
 type State string
 

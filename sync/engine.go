@@ -20,7 +20,7 @@ import (
 	"github.com/runnerhq/runner/wandbfile"
 )
 
-// Defaults for the engine's tunables (SPEC.md "Run states", issue "Uploader").
+// Defaults for the engine's tunables (docs/design.md "Readiness", "Upload workers", "Leases").
 const (
 	DefaultSettle      = 10 * time.Minute
 	DefaultQuiet       = 10 * time.Second
@@ -423,7 +423,7 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-// Readiness says whether an active run is finished, and why (SPEC.md "Run states").
+// Readiness says whether an active run is finished, and why (docs/design.md "Readiness").
 func (e *Engine) Readiness(ctx context.Context, r ledger.Run, now time.Time) (bool, string) {
 	e.init()
 	if r.State != ledger.StateActive {

@@ -10,7 +10,7 @@ import (
 // the last guard of the settle rule: a run that has not grown for --settle but
 // whose writer is alive (a long evaluation, a paused job) is not finished.
 // Processes of other users are invisible without privileges; that is the
-// "no process that runner can see" of SPEC.md.
+// "no process that runner can see" of the readiness rule (docs/design.md "Readiness").
 func HeldOpen(path string) bool {
 	want, err := filepath.Abs(path)
 	if err != nil {

@@ -58,7 +58,7 @@ var _ Syncer = (*Uploader)(nil)
 
 // Uploader runs `wandb sync` as a child process and decides from its exit code, its output and the
 // `.synced` markers whether the upload worked, because the CLI exits 0 even when it did not
-// (docs/wandb-sync-output.md §2.1).
+// (docs/design.md "Upload outcomes").
 type Uploader struct {
 	// Wandb is the executable: a path, or a name looked up in PATH. Default "wandb".
 	Wandb string
@@ -572,8 +572,8 @@ func (s *uploadScan) output() string {
 	return string(t)
 }
 
-// classifyUpload decides the outcome of a call that did not succeed (docs/wandb-sync-output.md
-// §2.1, §6): credential problems pause all uploads, network/rate-limit/server problems and our
+// classifyUpload decides the outcome of a call that did not succeed (docs/design.md "Upload
+// outcomes"): credential problems pause all uploads, network/rate-limit/server problems and our
 // own timeout are retried with backoff, everything else counts as a failed attempt.
 func classifyUpload(run uploadRun, s *uploadScan, missing []string) (outcome string, pause bool, cause error) {
 	switch {

@@ -10,8 +10,9 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// Record type ids: the field numbers of the wandb_internal.Record oneof (docs/wandb-offline.md
-// section 3.1), with typeUnknown for records that carry none we know.
+// Record type ids: the field numbers of the wandb_internal.Record oneof in wandb's
+// wandb_internal.proto (docs/design.md "The .wandb format"), with typeUnknown for records that
+// carry none we know.
 const (
 	typeUnknown = iota
 	typeHistory

@@ -5,7 +5,7 @@
 // decodes only the fields the ledger and `runner inspect` need, with protowire, in memory that does
 // not grow with the file size. It never panics: corruption is reported in Info.Err together with
 // everything that could still be read, and a torn final record (a killed run) is reported as
-// Info.TornTail, not as an error. See docs/wandb-offline.md sections 2 and 3 for the format.
+// Info.TornTail, not as an error. See docs/design.md "The .wandb format".
 package wandbfile
 
 import (
