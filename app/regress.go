@@ -396,7 +396,7 @@ func RegressionHook(db *ledger.DB, o EvalOptions, logger *slog.Logger) func(ctx 
 		rep, err := Evaluate(ctx, db, r.Dir, o)
 		if err != nil {
 			if ctx.Err() == nil { // not the daemon stopping
-				logger.Error("regression check", "dir", r.Dir, "error", err)
+				logger.Error("regression check", "dir", r.Dir, "err", err)
 			}
 			return
 		}

@@ -112,7 +112,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer func() {
 		notifyStopping()
 		if err := d.DB.DaemonDown(bg); err != nil {
-			d.Logger.Error("mark daemon down", "error", err)
+			d.Logger.Error("mark daemon down", "err", err)
 		}
 		d.Logger.Info("daemon stopped")
 	}()
@@ -157,7 +157,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, s := range d.Services {
 		g.Go(func() error {
 			if err := s.Run(gctx); err != nil && gctx.Err() == nil {
-				d.Logger.Error("daemon service failed", "error", err)
+				d.Logger.Error("daemon service failed", "err", err)
 				return err
 			}
 			return nil
@@ -282,7 +282,7 @@ func (d *Daemon) loop(ctx context.Context, info ledger.Daemon, ready <-chan stru
 			if _, _, paused, err := d.DB.UploadsPaused(ctx); err == nil && paused {
 				d.Logger.Info("API key file changed: resuming uploads", "file", d.KeyFile)
 				if err := d.DB.ResumeUploads(ctx); err != nil {
-					d.Logger.Error("resume uploads", "error", err)
+					d.Logger.Error("resume uploads", "err", err)
 				}
 				d.Engine.Poke()
 			}
@@ -381,7 +381,7 @@ func (d *Daemon) recordRuns(ctx context.Context, batch []runsync.RunDir) {
 		}
 	}
 	if _, _, err := d.Engine.Observe(ctx, batch, known); err != nil && ctx.Err() == nil {
-		d.Logger.Error("record runs", "runs", len(batch), "error", err)
+		d.Logger.Error("record runs", "runs", len(batch), "err", err)
 	}
 }
 
@@ -393,7 +393,7 @@ func (d *Daemon) onRescan(ctx context.Context) func() {
 			runs, err := d.DB.ListRuns(ctx, ledger.Filter{State: st})
 			if err != nil {
 				if ctx.Err() == nil {
-					d.Logger.Error("reconcile", "error", err)
+					d.Logger.Error("reconcile", "err", err)
 				}
 				return
 			}
@@ -419,7 +419,7 @@ func (d *Daemon) onRemoved(ctx context.Context) func(string) {
 		case errors.Is(err, ledger.ErrIllegalMove) || errors.Is(err, ledger.ErrNotFound):
 			// Synced, skipped, uploading (the upload notices) or never a run.
 		case ctx.Err() == nil:
-			d.Logger.Error("mark missing", "dir", dir, "error", err)
+			d.Logger.Error("mark missing", "dir", dir, "err", err)
 		}
 	}
 }

@@ -22,14 +22,14 @@ func JobRunsEnded(ctx context.Context, db *ledger.DB, eng *runsync.Engine, wandb
 		}
 	}
 	if _, _, err := eng.Observe(ctx, dirs, nil); err != nil && ctx.Err() == nil {
-		logger.Error("record runs of an ended job", "run_id", runID, "error", err)
+		logger.Error("record runs of an ended job", "run_id", runID, "err", err)
 	}
 	runs, err := db.ListRuns(ctx, ledger.Filter{RunID: runID})
 	if err == nil {
 		_, err = eng.CheckReady(ctx, runs)
 	}
 	if err != nil && ctx.Err() == nil {
-		logger.Error("readiness of an ended job's runs", "run_id", runID, "error", err)
+		logger.Error("readiness of an ended job's runs", "run_id", runID, "err", err)
 	}
 }
 
@@ -39,7 +39,7 @@ func JobActive(db *ledger.DB, logger *slog.Logger) func(ctx context.Context, run
 	return func(ctx context.Context, runID string) bool {
 		active, err := db.JobActiveForRun(ctx, runID)
 		if err != nil {
-			logger.Warn("job state of run", "run_id", runID, "error", err)
+			logger.Warn("job state of run", "run_id", runID, "err", err)
 			return true // unknown: wait rather than upload half a pipeline
 		}
 		return active

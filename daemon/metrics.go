@@ -128,7 +128,7 @@ func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 	now := c.now()
 	ch <- prometheus.MustNewConstMetric(descBuildInfo, prometheus.GaugeValue, 1, c.version, runtime.Version())
 	fail := func(d *prometheus.Desc, err error) {
-		c.logger.Warn("metrics: ledger query failed", "error", err)
+		c.logger.Warn("metrics: ledger query failed", "err", err)
 		ch <- prometheus.NewInvalidMetric(d, err)
 	}
 

@@ -207,6 +207,19 @@ func groupAlive(pgid int) bool {
 	return false
 }
 
+// KillWait is how long Terminate waits for a group to go after SIGKILL.
+const KillWait = 3 * time.Second
+
+// StopBudget is the longest a job started with timeout may hold its GPUs:
+// the timeout, the grace between SIGTERM and SIGKILL, and KillWait. Zero
+// timeout: no bound.
+func StopBudget(timeout, grace time.Duration) time.Duration {
+	if timeout <= 0 {
+		return 0
+	}
+	return timeout + grace + KillWait
+}
+
 // Terminate stops process group pgid: SIGTERM to the whole group, then
 // SIGKILL to whatever is left after grace. It returns once the group is
 // gone, or an error if it survives SIGKILL for a few seconds. A group that
@@ -233,7 +246,7 @@ func Terminate(pgid int, grace time.Duration) error {
 	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
 		return fmt.Errorf("kill process group %d: %w", pgid, err)
 	}
-	if !waitGroupGone(pgid, 3*time.Second) {
+	if !waitGroupGone(pgid, KillWait) {
 		return fmt.Errorf("process group %d still has processes after SIGKILL", pgid)
 	}
 	return nil

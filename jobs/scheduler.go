@@ -175,7 +175,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.dirty = false
 			s.cancelRequested(ctx)
 			if err := s.schedule(ctx); err != nil && ctx.Err() == nil {
-				s.Logger.Error("schedule jobs", "error", err)
+				s.Logger.Error("schedule jobs", "err", err)
 			}
 		}
 		s.runHooks()
@@ -191,7 +191,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.statusEvent(ctx, ev.Name)
 		case err := <-w.Errors:
 			// An overflow may have hidden an end: look at every running job.
-			s.Logger.Warn("job status watcher", "error", err)
+			s.Logger.Warn("job status watcher", "err", err)
 			s.checkRunning(ctx)
 			s.dirty = true
 		case <-sample.C:
@@ -247,7 +247,7 @@ func (s *Scheduler) adopt(ctx context.Context) error {
 			// retry beside the old attempt.
 			s.Logger.Info("adopted job whose supervisor is finishing", "job", j.ID, "supervisor", st.SupervisorPID)
 		case err != nil && j.PID > 0 && Alive(j.PID, j.StartTicks):
-			s.Logger.Warn("adopted running job without a status file", "job", j.ID, "pid", j.PID, "error", err)
+			s.Logger.Warn("adopted running job without a status file", "job", j.ID, "pid", j.PID, "err", err)
 		default:
 			s.Logger.Warn("running job is gone without a recorded end", "job", j.ID, "pid", j.PID)
 			s.lost(ctx, j.ID)
@@ -278,7 +278,7 @@ func (s *Scheduler) statusEvent(ctx context.Context, name string) {
 		// A late start report (see launch): record the processes now, so a
 		// cancel can reach the job.
 		if err := s.Store.RecordJobPIDs(ctx, id, st.SupervisorPID, st.PID, st.PGID, st.StartTicks); err != nil {
-			s.Logger.Error("record job processes", "job", id, "error", err)
+			s.Logger.Error("record job processes", "job", id, "err", err)
 		}
 		rj.job.SupervisorPID, rj.job.PID, rj.job.PGID, rj.job.StartTicks = st.SupervisorPID, st.PID, st.PGID, st.StartTicks
 	}
@@ -308,13 +308,13 @@ func (s *Scheduler) checkRunning(ctx context.Context) {
 			// The supervisor enforces the timeout; if it was killed (OOM
 			// killer, an admin), nobody would: stop the job here.
 			if j := rj.job; j.Timeout > 0 && j.StartedAt != nil && !rj.terminating && !processExists(sup) &&
-				s.Now().After(j.StartedAt.Add(j.Timeout+s.Grace+killWait)) {
+				s.Now().After(j.StartedAt.Add(StopBudget(j.Timeout, s.Grace))) {
 				rj.terminating = true
 				pgid, grace := j.PGID, s.Grace
 				s.Logger.Warn("job past its timeout and its supervisor is gone: stopping it", "job", id, "pgid", pgid)
 				go func() {
 					if err := Terminate(pgid, grace); err != nil && !errors.Is(err, ErrNotRunning) {
-						s.Logger.Error("stop job past its timeout", "job", id, "error", err)
+						s.Logger.Error("stop job past its timeout", "job", id, "err", err)
 					}
 				}()
 			}
@@ -359,7 +359,7 @@ func (s *Scheduler) finish(ctx context.Context, id int64, st Status) {
 func (s *Scheduler) ended1(id int64, j ledger.Job, ok bool, err error) {
 	if err != nil {
 		// Keep it in the running set: the next check records it again.
-		s.Logger.Error("record job end", "job", id, "error", err)
+		s.Logger.Error("record job end", "job", id, "err", err)
 		return
 	}
 	delete(s.running, id)
@@ -382,7 +382,7 @@ func (s *Scheduler) cancelRequested(ctx context.Context) {
 	}
 	jobs, err := s.Store.ListJobs(ctx, ledger.JobFilter{States: []ledger.JobState{ledger.JobRunning}, CancelRequested: true})
 	if err != nil {
-		s.Logger.Error("list cancelled jobs", "error", err)
+		s.Logger.Error("list cancelled jobs", "err", err)
 		return
 	}
 	for _, j := range jobs {
@@ -400,7 +400,7 @@ func (s *Scheduler) cancelRequested(ctx context.Context) {
 		s.Logger.Info("cancelling job", "job", j.ID, "pgid", pgid)
 		go func() {
 			if err := Terminate(pgid, grace); err != nil && !errors.Is(err, ErrNotRunning) {
-				s.Logger.Error("cancel job", "job", j.ID, "error", err)
+				s.Logger.Error("cancel job", "job", j.ID, "err", err)
 			}
 		}()
 	}
@@ -465,10 +465,7 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 			byID[j.ID] = j
 			// A job may hold its GPUs for its timeout plus the grace and the
 			// wait after SIGKILL: backfill must count all of it.
-			hold := j.Timeout
-			if hold > 0 {
-				hold += s.Grace + killWait
-			}
+			hold := StopBudget(j.Timeout, s.Grace)
 			wants = append(wants, Want{JobID: j.ID, GPUs: j.GPUs, GPUMem: j.GPUMem, Priority: j.Priority,
 				SubmittedAt: j.SubmittedAt, Timeout: hold})
 			needGPUs = needGPUs || j.GPUs > 0
@@ -518,7 +515,7 @@ func (s *Scheduler) held() []Held {
 		h := Held{JobID: id, UUIDs: rj.job.GPUUUIDs}
 		if rj.job.Timeout > 0 && rj.job.StartedAt != nil {
 			// The supervisor needs the grace on top of the timeout to kill it.
-			t := rj.job.StartedAt.Add(rj.job.Timeout + s.Grace + killWait)
+			t := rj.job.StartedAt.Add(StopBudget(rj.job.Timeout, s.Grace))
 			h.Ends = &t
 		}
 		out = append(out, h)
@@ -560,9 +557,6 @@ func (s *Scheduler) ownPIDs(devs []Device) map[int]bool {
 	return own
 }
 
-// killWait is how long Terminate waits for a group to go after SIGKILL.
-const killWait = 3 * time.Second
-
 // warmSpare starts a spare supervisor for the next job, so that job's start
 // does not wait for a process to start. Without one, launch starts a
 // supervisor the slow way.
@@ -572,7 +566,7 @@ func (s *Scheduler) warmSpare() {
 	}
 	sp, err := StartSpare(s.Self)
 	if err != nil {
-		s.Logger.Warn("start spare supervisor", "error", err)
+		s.Logger.Warn("start spare supervisor", "err", err)
 		return
 	}
 	s.spare = sp
@@ -583,7 +577,7 @@ func (s *Scheduler) launch(ctx context.Context, j ledger.Job, uuids []string) {
 	logPath, statusPath := s.LogPath(j.ID), s.StatusPath(j.ID)
 	started, ok, err := s.Store.StartJob(ctx, j.ID, ledger.JobStart{GPUUUIDs: uuids, LogPath: logPath, StatusPath: statusPath})
 	if err != nil {
-		s.Logger.Error("start job", "job", j.ID, "error", err)
+		s.Logger.Error("start job", "job", j.ID, "err", err)
 		return
 	}
 	if !ok {
@@ -606,7 +600,7 @@ func (s *Scheduler) launch(ctx context.Context, j ledger.Job, uuids []string) {
 		s.finish(ctx, j.ID, st)
 	case rerr == nil && st.PID > 0:
 		if err := s.Store.RecordJobPIDs(ctx, j.ID, supervisor, st.PID, st.PGID, st.StartTicks); err != nil {
-			s.Logger.Error("record job processes", "job", j.ID, "error", err)
+			s.Logger.Error("record job processes", "job", j.ID, "err", err)
 		}
 		rj.job.SupervisorPID, rj.job.PID, rj.job.PGID, rj.job.StartTicks = supervisor, st.PID, st.PGID, st.StartTicks
 		s.Logger.Info("job started", "job", j.ID, "pid", st.PID, "gpus", uuids, "run_id", j.RunID)
@@ -615,16 +609,16 @@ func (s *Scheduler) launch(ctx context.Context, j ledger.Job, uuids []string) {
 		// box): the job may well be running. Keep it; its status file, or
 		// checkRunning when none ever comes, settles it.
 		if err := s.Store.RecordJobPIDs(ctx, j.ID, supervisor, 0, 0, 0); err != nil {
-			s.Logger.Error("record job processes", "job", j.ID, "error", err)
+			s.Logger.Error("record job processes", "job", j.ID, "err", err)
 		}
 		rj.job.SupervisorPID = supervisor
-		s.Logger.Warn("job's supervisor is slow to report; waiting for it", "job", j.ID, "error", lerr)
+		s.Logger.Warn("job's supervisor is slow to report; waiting for it", "job", j.ID, "err", lerr)
 	default:
 		reason := "launch failed"
 		if lerr != nil {
 			reason += ": " + lerr.Error()
 		}
-		s.Logger.Error("launch job", "job", j.ID, "error", lerr)
+		s.Logger.Error("launch job", "job", j.ID, "err", lerr)
 		jj, ok, err := s.Store.EndJob(ctx, j.ID, ledger.JobEnd{Reason: reason})
 		s.ended1(j.ID, jj, ok, err)
 	}
@@ -635,7 +629,7 @@ func (s *Scheduler) launch(ctx context.Context, j ledger.Job, uuids []string) {
 func (s *Scheduler) sample(ctx context.Context) {
 	devs, err := s.Inv.Devices(ctx)
 	if err != nil {
-		s.Logger.Debug("sample GPUs", "error", err)
+		s.Logger.Debug("sample GPUs", "err", err)
 		return
 	}
 	byUUID := map[string]Device{}
@@ -695,14 +689,14 @@ func (s *Scheduler) sample(ctx context.Context) {
 		err = s.Store.SetGPUSnapshot(ctx, string(b))
 	}
 	if err != nil && ctx.Err() == nil {
-		s.Logger.Error("store GPU snapshot", "error", err)
+		s.Logger.Error("store GPU snapshot", "err", err)
 	}
 }
 
 func (s *Scheduler) storeTelemetry(ctx context.Context, rj *runningJob) {
 	peak, util, energy := rj.agg.Result()
 	if err := s.Store.SetJobTelemetry(ctx, rj.job.ID, peak, util, energy); err != nil && ctx.Err() == nil {
-		s.Logger.Error("store job telemetry", "job", rj.job.ID, "error", err)
+		s.Logger.Error("store job telemetry", "job", rj.job.ID, "err", err)
 	}
 }
 

@@ -274,13 +274,13 @@ func (e *Engine) Prepare(ctx context.Context, dirs []RunDir, known map[string]le
 			case errors.Is(err, wandbfile.ErrNotWandb) || errors.As(err, &unsupported):
 				// Not a .wandb log we can read at all: record it so it is
 				// visible, as skipped with the reason.
-				e.Logger.Warn("not a readable .wandb log", "path", d.LogPath, "error", err)
+				e.Logger.Warn("not a readable .wandb log", "path", d.LogPath, "err", err)
 				m = &ledger.Meta{Empty: true, ReadError: err.Error()}
 			case err != nil:
 				// An I/O error (permissions, too many open files): say so
 				// and look again on the next pass; a run is never given up
 				// for a read that may succeed later.
-				e.Logger.Warn("cannot read run log; will retry", "path", d.LogPath, "error", err)
+				e.Logger.Warn("cannot read run log; will retry", "path", d.LogPath, "err", err)
 				continue
 			}
 			o.Meta = m
@@ -473,7 +473,7 @@ func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error)
 			continue
 		}
 		if err != nil {
-			e.Logger.Warn("cannot stat run log", "path", r.LogPath, "error", err)
+			e.Logger.Warn("cannot stat run log", "path", r.LogPath, "err", err)
 			continue
 		}
 		if !st.Mode().IsRegular() {
@@ -702,7 +702,7 @@ func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome,
 					stopUpload()
 					return
 				case err != nil && lctx.Err() == nil:
-					e.Logger.Warn("extend upload lease", "dirs", dirs, "error", err)
+					e.Logger.Warn("extend upload lease", "dirs", dirs, "err", err)
 				}
 			}
 		}
@@ -735,7 +735,7 @@ func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome,
 	if res.Outcome == ledger.OutcomeSuccess {
 		for _, lp := range repaired {
 			if err := MarkSynced(lp); err != nil {
-				e.Logger.Warn("write synced marker", "path", lp, "error", err)
+				e.Logger.Warn("write synced marker", "path", lp, "err", err)
 			}
 		}
 		if len(repaired) > 0 {
@@ -767,7 +767,7 @@ func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome,
 	if res.Outcome == ledger.OutcomeSuccess {
 		e.Logger.Info("uploaded", "run_id", out.RunID, "dirs", dirs, "url", res.URL, "took", res.Duration.Round(time.Millisecond))
 	} else {
-		e.Logger.Warn("upload failed", "run_id", out.RunID, "outcome", res.Outcome, "error", res.Err)
+		e.Logger.Warn("upload failed", "run_id", out.RunID, "outcome", res.Outcome, "err", res.Err)
 	}
 	return out, nil
 }

@@ -112,10 +112,12 @@ func (u *Uploader) Upload(ctx context.Context, dirs []string) UploadResult {
 	if res.ExitCode != nil {
 		attrs = append(attrs, "exit", *res.ExitCode)
 	}
+	// Debug only: the engine logs the one line per upload outcome
+	// (docs/design.md "Upload outcomes").
 	if res.Err != nil {
-		log.Warn("wandb sync failed", append(attrs, "pause", res.Pause, "err", res.Err)...)
+		log.Debug("wandb sync failed", append(attrs, "pause", res.Pause, "err", res.Err)...)
 	} else {
-		log.Info("wandb sync done", append(attrs, "url", res.URL)...)
+		log.Debug("wandb sync done", append(attrs, "url", res.URL)...)
 	}
 	return res
 }
