@@ -4,13 +4,14 @@ package app
 
 import (
 	"context"
-	"github.com/runnerhq/runner/ledger"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/runnerhq/runner/ledger"
 
 	"github.com/urfave/cli/v2"
 )

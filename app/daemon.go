@@ -11,6 +11,7 @@ import (
 
 	"github.com/runnerhq/runner/daemon"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/reports"
 )
 
 func daemonCommand(env Env) *cli.Command {
@@ -61,7 +62,7 @@ func daemonCommand(env Env) *cli.Command {
 				if err != nil {
 					return err
 				}
-				checks := daemon.NewEvaluator(RegressionHook(db, evalOpts, logger), logger)
+				checks := daemon.NewEvaluator(reports.RegressionHook(db, evalOpts, logger), logger)
 				eng.OnReady = checks.Enqueue
 				d := &daemon.Daemon{Version: Version,
 					DB: db, Engine: eng, Logger: logger, Roots: roots,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/reports"
 	runsync "github.com/runnerhq/runner/sync"
 	"github.com/runnerhq/runner/wandbfile/wandbtest"
 )
@@ -193,7 +194,7 @@ func TestCheckFlagsClearRegressionAndPassesNoise(t *testing.T) {
 		t.Errorf("unknown goal message = %q", errOut)
 	}
 
-	var rep CheckReport
+	var rep reports.CheckReport
 	if code := c.json(&rep, "check", "bad", "--metric", "eval/nrmse"); code != 1 {
 		t.Fatalf("check --json exit %d, want 1", code)
 	}
@@ -217,7 +218,7 @@ func TestDaemonEvaluateRecordsRegressions(t *testing.T) {
 	}
 	defer db.Close()
 
-	rep, err := Evaluate(ctx, db, dirs["noise"], EvalOptions{})
+	rep, err := reports.Evaluate(ctx, db, dirs["noise"], reports.EvalOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func TestDaemonEvaluateRecordsRegressions(t *testing.T) {
 	if rep.Regressions != 0 || len(rep.Checks) != 1 || rep.Checks[0].Verdict.Metric != "eval/nrmse" {
 		t.Errorf("noise evaluation = %+v", rep)
 	}
-	rep, err = Evaluate(ctx, db, dirs["bad"], EvalOptions{})
+	rep, err = reports.Evaluate(ctx, db, dirs["bad"], reports.EvalOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +235,7 @@ func TestDaemonEvaluateRecordsRegressions(t *testing.T) {
 	if rep.Regressions != 1 {
 		t.Errorf("bad evaluation flagged %d, want 1: %+v", rep.Regressions, rep)
 	}
-	var regs []RegressionJSON
+	var regs []reports.RegressionJSON
 	if code := c.json(&regs, "regressions"); code != 0 || len(regs) != 1 {
 		t.Fatalf("regressions = %+v (exit %d), want one", regs, code)
 	}
@@ -258,7 +259,7 @@ func TestDaemonEvaluateRecordsRegressions(t *testing.T) {
 	}
 	// The hook the engine calls logs and records the same.
 	var logs bytes.Buffer
-	hook := RegressionHook(db, EvalOptions{Watch: []string{"eval/nrmse"}}, newTestLogger(&logs))
+	hook := reports.RegressionHook(db, reports.EvalOptions{Watch: []string{"eval/nrmse"}}, newTestLogger(&logs))
 	hook(ctx, ledger.Run{Dir: dirs["bad"]})
 	if !strings.Contains(logs.String(), "regression") || !strings.Contains(logs.String(), "eval/nrmse") {
 		t.Errorf("hook log = %q", logs.String())
@@ -280,7 +281,7 @@ func TestEngineOnReadyRecordsRegression(t *testing.T) {
 	}
 	var logs bytes.Buffer
 	var readied []string
-	hook := RegressionHook(db, EvalOptions{}, newTestLogger(&logs))
+	hook := reports.RegressionHook(db, reports.EvalOptions{}, newTestLogger(&logs))
 	eng := &runsync.Engine{Store: db, OnReady: func(ctx context.Context, r ledger.Run) {
 		readied = append(readied, r.RunID)
 		hook(ctx, r)
@@ -301,11 +302,11 @@ func TestEngineOnReadyRecordsRegression(t *testing.T) {
 
 func TestMetricsShowsStreamedSummaries(t *testing.T) {
 	c, _ := project(t)
-	var rep MetricsReport
+	var rep reports.MetricsReport
 	if code := c.json(&rep, "metrics", "bad"); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	var loss *StageMetric
+	var loss *reports.StageMetric
 	for i := range rep.Metrics {
 		if rep.Metrics[i].Key == "train/loss" {
 			loss = &rep.Metrics[i]
@@ -335,7 +336,7 @@ func TestMetricsShowsStreamedSummaries(t *testing.T) {
 
 func TestCompareSideBySide(t *testing.T) {
 	c, _ := project(t)
-	var rep CompareReport
+	var rep reports.CompareReport
 	if code := c.json(&rep, "compare", "base0", "bad", "--metric", "eval/nrmse", "--metric", "train/loss"); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
@@ -365,7 +366,7 @@ func TestCompareSideBySide(t *testing.T) {
 
 func TestLeaderboardRanksByGoal(t *testing.T) {
 	c, _ := project(t)
-	var lb Leaderboard
+	var lb reports.Leaderboard
 	if code := c.json(&lb, "leaderboard", "--metric", "eval/nrmse", "--top", "3"); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
@@ -397,7 +398,7 @@ func TestLeaderboardRanksByGoal(t *testing.T) {
 func TestPlotDrawsTheLoggedCurves(t *testing.T) {
 	c, _ := project(t)
 	out := filepath.Join(t.TempDir(), "loss.png")
-	var rep PlotReport
+	var rep reports.PlotReport
 	if code := c.json(&rep, "plot", "base0", "bad", "--metric", "train/loss", "-o", out); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
@@ -425,7 +426,7 @@ func TestPlotDrawsTheLoggedCurves(t *testing.T) {
 	if code := c.json(&rep, "plot", "--leaderboard", "--metric", "eval/nrmse", "--top", "2", "-o", svg); code != 0 {
 		t.Fatalf("leaderboard plot exit %d", code)
 	}
-	wantBars := []PlotBar{{Label: "baseline base6", RunID: "base6", Value: 0.097}, {Label: "baseline base2", RunID: "base2", Value: 0.098}}
+	wantBars := []reports.PlotBar{{Label: "baseline base6", RunID: "base6", Value: 0.097}, {Label: "baseline base2", RunID: "base2", Value: 0.098}}
 	if !reflect.DeepEqual(rep.Bars, wantBars) {
 		t.Errorf("bars = %+v, want %+v", rep.Bars, wantBars)
 	}
@@ -472,7 +473,7 @@ func TestPipelineStagesMergeIntoOneRun(t *testing.T) {
 	if _, errOut, code := c.run("backfill", root); code != 0 {
 		t.Fatalf("backfill: %s", errOut)
 	}
-	var rep MetricsReport
+	var rep reports.MetricsReport
 	if code := c.json(&rep, "metrics", "pipe"); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
@@ -481,32 +482,9 @@ func TestPipelineStagesMergeIntoOneRun(t *testing.T) {
 	if len(rep.Dirs) != 2 || sum["eval/nrmse"] != 0.11 || sum["stage"] != 2.0 {
 		t.Errorf("pipeline metrics: dirs %v summary %v", rep.Dirs, sum)
 	}
-	var chk CheckReport
+	var chk reports.CheckReport
 	if code := c.json(&chk, "check", "pipe"); code != 0 || len(chk.Checks) != 1 || chk.Checks[0].Verdict.Value != 0.11 {
 		t.Errorf("check of the merged run = %+v (exit %d)", chk, code)
-	}
-}
-
-func TestGlobMatch(t *testing.T) {
-	tests := []struct {
-		pattern, s string
-		want       bool
-	}{
-		{"eval/*", "eval/nrmse", true},
-		{"eval/*", "eval/physics/conservation_gap", true},
-		{"eval/*", "train/loss", false},
-		{"eval/*", "eval", false},
-		{"*loss", "train/loss", true},
-		{"eval/?se", "eval/mse", true},
-		{"eval/?se", "eval/rmse", false},
-		{"eval/nrmse", "eval/nrmse", true},
-		{"*/*/*", "a/b", false},
-		{"*", "", true},
-	}
-	for _, tt := range tests {
-		if got := globMatch(tt.pattern, tt.s); got != tt.want {
-			t.Errorf("globMatch(%q, %q) = %v, want %v", tt.pattern, tt.s, got, tt.want)
-		}
 	}
 }
 

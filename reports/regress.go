@@ -1,4 +1,9 @@
-package app
+// Package reports answers questions about runs from the ledger: metric
+// summaries, comparisons, regression checks against earlier runs, the
+// leaderboard and plots. It groups the dirs of one W&B run (pipeline
+// stages, resumes) into one answer. The statistics are in kernels; the
+// command line that prints the answers is in app.
+package reports
 
 import (
 	"context"
@@ -410,3 +415,14 @@ func RegressionHook(db *ledger.DB, o EvalOptions, logger *slog.Logger) func(ctx 
 
 // finite reports whether x is neither NaN nor infinite.
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// RequestError is a question that cannot be answered as asked (an
+// ambiguous run, no metric to check): the command line reports it as bad
+// usage, not as a failure.
+type RequestError struct{ msg string }
+
+func (e *RequestError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &RequestError{msg: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,89 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/reports"
+	"github.com/urfave/cli/v2"
+)
+
+func leaderboardFlags() []cli.Flag {
+	return append([]cli.Flag{
+		stringFlag("metric", "summary metric to rank by (required)", ""),
+		stringFlag("project", "only runs of this W&B project", ""),
+		stringFlag("group", "only runs of this W&B group", ""),
+		intFlag("top", "show the best N runs (0: all)", reports.DefaultTop),
+	}, goalFlags()...)
+}
+
+func leaderboardOptions(c *cli.Context) (reports.LeaderboardOptions, error) {
+	g, err := goalOptions(c)
+	if err != nil {
+		return reports.LeaderboardOptions{}, err
+	}
+	o := reports.LeaderboardOptions{Metric: c.String("metric"), Project: c.String("project"), Group: c.String("group"),
+		Top: c.Int("top"), Goals: g}
+	if o.Metric == "" {
+		return o, usagef("%s: --metric is required", c.Command.Name)
+	}
+	if o.Top < 0 {
+		return o, usagef("invalid --top %d: want 0 or more", o.Top)
+	}
+	return o, nil
+}
+
+func leaderboardCommand(env Env) *cli.Command {
+	return &cli.Command{
+		Name:  "leaderboard",
+		Usage: "best runs by a summary metric, with job, GPU hours, energy, state and URL",
+		Flags: append(leaderboardFlags(), boolFlag("json", "print one JSON object")),
+		Action: kernelAction(env, func(c *cli.Context, db *ledger.DB) error {
+			o, err := leaderboardOptions(c)
+			if err != nil {
+				return err
+			}
+			lb, err := reports.GetLeaderboard(c.Context, db, o)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return writeJSON(env.Stdout, lb)
+			}
+			printLeaderboard(env.Stdout, lb)
+			return nil
+		}),
+	}
+}
+
+func printLeaderboard(w io.Writer, lb *reports.Leaderboard) {
+	if len(lb.Rows) == 0 {
+		fmt.Fprintf(w, "no run has a numeric summary value for %s\n", lb.Metric)
+		return
+	}
+	fmt.Fprintf(w, "%s (%s is better, from %s)\n", lb.Metric, lb.Goal, lb.GoalSource)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "#\tRUN ID\tNAME\tVALUE\tJOB\tGPU H\tENERGY KJ\tSTATE\tSYNC\tURL")
+	for _, r := range lb.Rows {
+		job := "-"
+		if r.JobID != nil {
+			job = strconv.FormatInt(*r.JobID, 10)
+		}
+		energy := "-"
+		if r.EnergyJ != nil {
+			energy = fmtF(*r.EnergyJ / 1000)
+		}
+		url := "-"
+		if r.URL != nil {
+			url = *r.URL
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Rank, r.RunID, dash(r.Name), fmtF(r.Value),
+			job, fmtNum(r.GPUHours), energy, r.State, r.SyncState, url)
+	}
+	tw.Flush()
+}
+
+// ---- plot ----

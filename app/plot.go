@@ -1,0 +1,71 @@
+package app
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/reports"
+	"github.com/urfave/cli/v2"
+)
+
+func plotCommand(env Env) *cli.Command {
+	return &cli.Command{
+		Name:      "plot",
+		Usage:     "draw a metric against step for runs (PNG or SVG), or the leaderboard as bars",
+		ArgsUsage: "RUN...",
+		Flags: append(leaderboardFlags(),
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "FILE.png or FILE.svg (default <metric with / as _>.png, <metric>_leaderboard.png for --leaderboard)", EnvVars: []string{envName("output")}},
+			boolFlag("leaderboard", "draw the leaderboard of --metric as a bar chart"),
+			boolFlag("json", "print what was drawn as one JSON object"),
+		),
+		Action: kernelAction(env, func(c *cli.Context, db *ledger.DB) error {
+			metric := c.String("metric")
+			if metric == "" {
+				return usagef("plot: --metric is required")
+			}
+			out := c.String("output")
+			base := strings.ReplaceAll(metric, "/", "_")
+			if c.Bool("leaderboard") {
+				base += "_leaderboard"
+			}
+			if out == "" {
+				out = base + ".png"
+			}
+			format := strings.TrimPrefix(strings.ToLower(filepath.Ext(out)), ".")
+			if format != "png" && format != "svg" {
+				return usagef("plot: output %s: want a .png or .svg file", out)
+			}
+			var rep *reports.PlotReport
+			var err error
+			if c.Bool("leaderboard") {
+				if c.Args().Len() > 0 {
+					return usagef("plot: --leaderboard takes no RUN")
+				}
+				o, err := leaderboardOptions(c)
+				if err != nil {
+					return err
+				}
+				rep, err = reports.PlotLeaderboard(c.Context, db, o, out, format)
+				if err != nil {
+					return err
+				}
+			} else {
+				if err := needArgs(c, 1, "RUN (a run id or run dir; or --leaderboard)"); err != nil {
+					return err
+				}
+				rep, err = reports.PlotRuns(c.Context, db, c.Args().Slice(), metric, out, format)
+				if err != nil {
+					return err
+				}
+			}
+			if c.Bool("json") {
+				return writeJSON(env.Stdout, rep)
+			}
+			n := len(rep.Series) + len(rep.Bars)
+			fmt.Fprintf(env.Stdout, "wrote %s (%s, %d %s)\n", rep.File, metric, n, map[bool]string{true: "bars", false: "runs"}[rep.Bars != nil])
+			return nil
+		}),
+	}
+}

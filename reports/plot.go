@@ -1,0 +1,132 @@
+package reports
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/runnerhq/runner/kernels"
+	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/wandbfile"
+	"gonum.org/v1/plot/vg"
+)
+
+// Plot size: 8 x 5 inches, 768 x 480 pixels in PNG.
+const (
+	plotWidth  = 8 * vg.Inch
+	plotHeight = 5 * vg.Inch
+)
+
+// PlotReport is `runner plot --json`: what was drawn, point by point.
+type PlotReport struct {
+	File   string           `json:"file"`
+	Format string           `json:"format"`
+	Metric string           `json:"metric"`
+	Series []kernels.Series `json:"series"` // line plot: one per run (name = run name)
+	Bars   []PlotBar        `json:"bars"`   // --leaderboard: one per run, best first
+}
+
+// PlotBar is one bar of a leaderboard plot.
+type PlotBar struct {
+	Label string  `json:"label"`
+	RunID string  `json:"run_id"`
+	Value float64 `json:"value"`
+}
+
+// PlotRuns re-reads the runs' logs (every stage, in order) and draws metric
+// against step, one line per run, to file.
+func PlotRuns(ctx context.Context, db *ledger.DB, sels []string, metric, file, format string) (*PlotReport, error) {
+	rep := &PlotReport{File: file, Format: format, Metric: metric, Series: []kernels.Series{}}
+	names := map[string]int{}
+	for _, sel := range sels {
+		g, err := resolveGroup(ctx, db, "plot", sel)
+		if err != nil {
+			return nil, err
+		}
+		s := kernels.Series{Name: g.Name(), Steps: []float64{}, Values: []float64{}}
+		if s.Name == "" {
+			s.Name = g.ID()
+		}
+		for _, r := range g.Runs {
+			col := kernels.NewSeriesCollector(kernels.DefaultMaxPoints, metric)
+			if _, err := wandbfile.ReadFile(r.LogPath, wandbfile.Options{History: col.Add}); err != nil {
+				return nil, fmt.Errorf("plot %s: read %s: %w", sel, r.LogPath, err)
+			}
+			part := col.Series(metric)
+			s.Steps = append(s.Steps, part.Steps...)
+			s.Values = append(s.Values, part.Values...)
+		}
+		if names[s.Name]++; names[s.Name] > 1 {
+			s.Name += " (" + g.ID() + ")"
+		}
+		rep.Series = append(rep.Series, s)
+	}
+	var buf bytes.Buffer
+	if err := kernels.PlotSeries(&buf, format, metric, rep.Series, plotWidth, plotHeight); err != nil {
+		if errors.Is(err, kernels.ErrNoData) {
+			return nil, fmt.Errorf("plot: none of the runs logged a finite %s to history", metric)
+		}
+		return nil, fmt.Errorf("plot: %w", err)
+	}
+	if err := writeFileAtomic(file, buf.Bytes()); err != nil {
+		return nil, fmt.Errorf("plot: %w", err)
+	}
+	return rep, nil
+}
+
+// PlotLeaderboard draws the leaderboard of o.Metric as bars, best first.
+func PlotLeaderboard(ctx context.Context, db *ledger.DB, o LeaderboardOptions, file, format string) (*PlotReport, error) {
+	lb, err := GetLeaderboard(ctx, db, o)
+	if err != nil {
+		return nil, err
+	}
+	if len(lb.Rows) == 0 {
+		return nil, fmt.Errorf("plot: no run has a numeric summary value for %s", o.Metric)
+	}
+	rep := &PlotReport{File: file, Format: format, Metric: o.Metric, Bars: []PlotBar{}}
+	labels := make([]string, len(lb.Rows))
+	values := make([]float64, len(lb.Rows))
+	for i, r := range lb.Rows {
+		labels[i] = r.Name
+		if labels[i] == "" {
+			labels[i] = r.RunID
+		}
+		values[i] = r.Value
+		rep.Bars = append(rep.Bars, PlotBar{Label: labels[i], RunID: r.RunID, Value: r.Value})
+	}
+	title := fmt.Sprintf("%s (%s is better)", o.Metric, lb.Goal)
+	var buf bytes.Buffer
+	if err := kernels.PlotBars(&buf, format, title, labels, values, plotWidth, plotHeight); err != nil {
+		return nil, fmt.Errorf("plot: %w", err)
+	}
+	if err := writeFileAtomic(file, buf.Bytes()); err != nil {
+		return nil, fmt.Errorf("plot: %w", err)
+	}
+	return rep, nil
+}
+
+// writeFileAtomic writes through a temporary file so a reader never sees half an image.
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
