@@ -85,7 +85,7 @@ func BenchmarkBackfill10k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		eng := &runsync.Engine{Store: db, Logger: quietLogger()}
+		eng := runsync.NewEngine(runsync.EngineOptions{Store: db, Logger: quietLogger()})
 		runtime.GC() // the tree's garbage is not the backfill's
 		b.StartTimer()
 		t0 := time.Now()
@@ -133,7 +133,7 @@ func BenchmarkUploadPipeline(b *testing.B) {
 		}
 		env := append(os.Environ(), "WANDB_API_KEY=0123456789abcdef0123456789abcdef01234567", "FAKE_WANDB_DELAY="+delay.String())
 		up := &runsync.Uploader{Wandb: fake, Env: env, Timeout: time.Minute, WorkDir: b.TempDir(), Logger: quietLogger()}
-		eng := &runsync.Engine{Store: db, Uploader: up, Logger: quietLogger(), Quiet: time.Nanosecond, TmpDir: b.TempDir()}
+		eng := runsync.NewEngine(runsync.EngineOptions{Store: db, Uploader: up, Logger: quietLogger(), Quiet: time.Nanosecond, TmpDir: b.TempDir()})
 		if _, err := Backfill(ctx, db, eng, quietLogger(), BackfillOptions{Roots: []string{root}}); err != nil {
 			b.Fatal(err)
 		}

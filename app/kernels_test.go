@@ -282,10 +282,10 @@ func TestEngineOnReadyRecordsRegression(t *testing.T) {
 	var logs bytes.Buffer
 	var readied []string
 	hook := reports.RegressionHook(db, reports.EvalOptions{}, newTestLogger(&logs))
-	eng := &runsync.Engine{Store: db, OnReady: func(ctx context.Context, r ledger.Run) {
+	eng := runsync.NewEngine(runsync.EngineOptions{Store: db, OnReady: func(ctx context.Context, r ledger.Run) {
 		readied = append(readied, r.RunID)
 		hook(ctx, r)
-	}}
+	}})
 	// Observing judges readiness too: the finished runs are ready at once.
 	_, n, err := eng.Observe(ctx, found, nil)
 	if err != nil || n != len(dirs) || len(readied) != len(dirs) {

@@ -77,7 +77,7 @@ func newEngine(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger) (*ru
 			return strings.TrimSpace(string(b)), nil
 		}
 	}
-	e := &runsync.Engine{
+	e := runsync.NewEngine(runsync.EngineOptions{
 		Store:       db,
 		Uploader:    up,
 		Logger:      logger,
@@ -88,7 +88,7 @@ func newEngine(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger) (*ru
 		Lease:       durationOf(c, "lease"),
 		TmpDir:      filepath.Join(state, "repair"),
 		BackoffBase: durationOf(c, "backoff"),
-	}
+	})
 	return e, nil
 }
 

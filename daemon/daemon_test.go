@@ -47,11 +47,11 @@ func TestDaemonStaysResponsiveWhileALogReadHangs(t *testing.T) {
 	entered := make(chan struct{}, 100)
 	release := make(chan struct{})
 	defer close(release)
-	eng := &runsync.Engine{Store: db, Logger: quietLogger(), ReadLog: func(string) (*ledger.Meta, error) {
+	eng := runsync.NewEngine(runsync.EngineOptions{Store: db, Logger: quietLogger(), ReadLog: func(string) (*ledger.Meta, error) {
 		entered <- struct{}{}
 		<-release
 		return nil, os.ErrDeadlineExceeded
-	}}
+	}})
 	d := &Daemon{DB: db, Engine: eng, Logger: quietLogger(), Roots: []string{root}, Reconcile: time.Hour,
 		Now: time.Now, Tick: 20 * time.Millisecond, Heartbeat: 50 * time.Millisecond}
 	runCtx, cancel := context.WithCancel(ctx)

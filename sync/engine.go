@@ -55,10 +55,9 @@ type Store interface {
 
 var _ Store = (*ledger.DB)(nil)
 
-// Engine is the sync pipeline: it turns discovered run dirs into ledger rows,
-// decides when a run is ready, and uploads ready runs through a Syncer. The
-// daemon runs it continuously; backfill and `runner sync` run it once.
-type Engine struct {
+// EngineOptions configure an Engine; NewEngine fills in the zero fields
+// with the defaults above.
+type EngineOptions struct {
 	Store    Store
 	Uploader Syncer
 	Logger   *slog.Logger
@@ -78,14 +77,21 @@ type Engine struct {
 	// JobActive reports whether the job that owns a run (by run id) is still
 	// queued or running; nil when the scheduler is not wired in.
 	JobActive func(ctx context.Context, runID string) bool
-	// ReadLog reads a log into ledger metadata (ReadMeta when nil).
+	// ReadLog reads a log into ledger metadata (ReadMeta by default).
 	ReadLog func(path string) (*ledger.Meta, error)
 	// OnReady, when set, is called after a run moved to pending (the
 	// daemon evaluates it for regressions); it must not block for long.
 	OnReady func(ctx context.Context, run ledger.Run)
+}
+
+// Engine is the sync pipeline: it turns discovered run dirs into ledger rows,
+// decides when a run is ready, and uploads ready runs through a Syncer. The
+// daemon runs it continuously; backfill and `runner sync` run it once. Make
+// one with NewEngine; the hooks (JobActive, OnReady) may be set before use.
+type Engine struct {
+	EngineOptions
 
 	wake    chan struct{}
-	once    gosync.Once
 	wakeups atomic.Int64
 
 	// reads remembers how long the last read of each large log took, so a
@@ -154,52 +160,50 @@ func (e *Engine) noteRead(dir string, at time.Time, took time.Duration) {
 	e.reads[dir] = lastRead{at: at, took: took}
 }
 
-func (e *Engine) init() {
-	e.once.Do(func() {
-		if e.Logger == nil {
-			e.Logger = slog.New(slog.DiscardHandler)
-		}
-		if e.Now == nil {
-			e.Now = time.Now
-		}
-		if e.Settle == 0 {
-			e.Settle = DefaultSettle
-		}
-		if e.Quiet == 0 {
-			e.Quiet = DefaultQuiet
-		}
-		if e.MaxAttempts == 0 {
-			e.MaxAttempts = DefaultMaxAttempts
-		}
-		if e.Lease == 0 {
-			e.Lease = DefaultLease
-		}
-		if e.Owner == "" {
-			host, _ := os.Hostname()
-			e.Owner = fmt.Sprintf("%s:%d:%08x", host, os.Getpid(), rand.Uint32())
-		}
-		if e.TmpDir == "" {
-			e.TmpDir = os.TempDir()
-		}
-		if e.BackoffBase == 0 {
-			e.BackoffBase = DefaultBackoffBase
-		}
-		if e.BackoffMax == 0 {
-			e.BackoffMax = DefaultBackoffMax
-		}
-		if e.HeldOpen == nil {
-			e.HeldOpen = HeldOpen
-		}
-		if e.ReadLog == nil {
-			e.ReadLog = ReadMeta
-		}
-		e.wake = make(chan struct{}, 1)
-	})
+// NewEngine returns an Engine with o's zero fields set to the defaults.
+func NewEngine(o EngineOptions) *Engine {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Settle == 0 {
+		o.Settle = DefaultSettle
+	}
+	if o.Quiet == 0 {
+		o.Quiet = DefaultQuiet
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.Lease == 0 {
+		o.Lease = DefaultLease
+	}
+	if o.Owner == "" {
+		host, _ := os.Hostname()
+		o.Owner = fmt.Sprintf("%s:%d:%08x", host, os.Getpid(), rand.Uint32())
+	}
+	if o.TmpDir == "" {
+		o.TmpDir = os.TempDir()
+	}
+	if o.BackoffBase == 0 {
+		o.BackoffBase = DefaultBackoffBase
+	}
+	if o.BackoffMax == 0 {
+		o.BackoffMax = DefaultBackoffMax
+	}
+	if o.HeldOpen == nil {
+		o.HeldOpen = HeldOpen
+	}
+	if o.ReadLog == nil {
+		o.ReadLog = ReadMeta
+	}
+	return &Engine{EngineOptions: o, wake: make(chan struct{}, 1)}
 }
 
 // Wake returns a channel that receives when new work may be claimable.
 func (e *Engine) Wake() <-chan struct{} {
-	e.init()
 	return e.wake
 }
 
@@ -241,7 +245,6 @@ func (e *Engine) Record(ctx context.Context, obs []ledger.Observation) ([]ledger
 // returns the observations to record. It writes nothing, so a backfill reads
 // the next batch while the ledger records the last one.
 func (e *Engine) Prepare(ctx context.Context, dirs []RunDir, known map[string]ledger.FileStat) ([]ledger.Observation, error) {
-	e.init()
 	obs := make([]ledger.Observation, 0, len(dirs))
 	for _, d := range dirs {
 		if d.LogPath == "" {
@@ -425,7 +428,6 @@ func mustJSON(v any) string {
 
 // Readiness says whether an active run is finished, and why (docs/design.md "Readiness").
 func (e *Engine) Readiness(ctx context.Context, r ledger.Run, now time.Time) (bool, string) {
-	e.init()
 	if r.State != ledger.StateActive {
 		return false, ""
 	}
@@ -451,7 +453,6 @@ func (e *Engine) Readiness(ctx context.Context, r ledger.Run, now time.Time) (bo
 // CheckReady re-stats the given active runs, records growth, and moves the
 // finished ones to pending. It returns how many became ready.
 func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error) {
-	e.init()
 	n := 0
 	var fresh []ledger.Run
 	for _, r := range runs {
@@ -498,7 +499,6 @@ func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error)
 // MarkFinished moves the active runs among rows (whose size and mtime are
 // current) to pending when they are finished. It returns how many moved.
 func (e *Engine) MarkFinished(ctx context.Context, rows []ledger.Run) (int, error) {
-	e.init()
 	now := e.Now()
 	var marks []ledger.ReadyMark
 	byDir := map[string]ledger.Run{}
@@ -569,7 +569,6 @@ type UploadOutcome struct {
 // UploadNext claims one ready group and uploads it. ok is false when nothing
 // was claimable (or uploads are paused).
 func (e *Engine) UploadNext(ctx context.Context, only []string) (UploadOutcome, bool, error) {
-	e.init()
 	group, err := e.claim(ctx, only)
 	if err != nil || len(group) == 0 {
 		return UploadOutcome{}, false, err
@@ -592,10 +591,7 @@ func (e *Engine) claim(ctx context.Context, only []string) ([]ledger.Run, error)
 
 // Poke wakes one idle upload worker: something this process did may have
 // made a group claimable (uploads resumed, an expired lease rescued).
-func (e *Engine) Poke() {
-	e.init()
-	e.poke()
-}
+func (e *Engine) Poke() { e.poke() }
 
 func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome, error) {
 	dirs := make([]string, len(group))
@@ -785,7 +781,6 @@ const DefaultPoll = 30 * time.Second
 // docs/design.md "Upload workers". A failing ledger is retried with backoff
 // and logged once a minute, never in a tight loop.
 func (e *Engine) Work(ctx context.Context, n int, poll time.Duration, onDone func(UploadOutcome)) {
-	e.init()
 	if poll <= 0 {
 		poll = DefaultPoll
 	}
@@ -861,7 +856,6 @@ func (e *Engine) Wakeups() int64 { return e.wakeups.Load() }
 // Drain uploads until nothing is claimable (used by backfill and `runner
 // sync`), with n parallel workers, and returns every outcome.
 func (e *Engine) Drain(ctx context.Context, n int, only []string) ([]UploadOutcome, error) {
-	e.init()
 	var mu gosync.Mutex
 	var outs []UploadOutcome
 	var firstErr error

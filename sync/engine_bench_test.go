@@ -22,7 +22,7 @@ func BenchmarkNewRunToLedger(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	e := &Engine{Store: db}
+	e := NewEngine(EngineOptions{Store: db})
 	root := discRealDir(b)
 	w, err := NewWatcher([]string{root}, WatchOptions{})
 	if err != nil {

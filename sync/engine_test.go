@@ -35,10 +35,10 @@ func TestReadiness(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := &Engine{
+			e := NewEngine(EngineOptions{
 				HeldOpen:  func(string) bool { return tt.heldOpen },
 				JobActive: func(context.Context, string) bool { return tt.jobActive },
-			}
+			})
 			if tt.run.State == "" {
 				tt.run.State = ledger.StateActive
 			}
@@ -54,8 +54,7 @@ func TestReadiness(t *testing.T) {
 }
 
 func TestBackoffGrowsWithJitterAndCap(t *testing.T) {
-	e := &Engine{BackoffBase: time.Second, BackoffMax: time.Minute}
-	e.init()
+	e := NewEngine(EngineOptions{BackoffBase: time.Second, BackoffMax: time.Minute})
 	for attempt := 1; attempt <= 12; attempt++ {
 		want := time.Second << (attempt - 1)
 		if want > time.Minute {
@@ -122,7 +121,7 @@ func newTestEngine(t *testing.T, s Syncer) (*Engine, *ledger.DB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return &Engine{Store: db, Uploader: s, MaxAttempts: 3, BackoffBase: time.Millisecond, BackoffMax: time.Millisecond, TmpDir: t.TempDir()}, db
+	return NewEngine(EngineOptions{Store: db, Uploader: s, MaxAttempts: 3, BackoffBase: time.Millisecond, BackoffMax: time.Millisecond, TmpDir: t.TempDir()}), db
 }
 
 func observeAll(t *testing.T, e *Engine, root string) {
@@ -289,7 +288,7 @@ func TestMarkerAppearedBeforeUpload(t *testing.T) {
 func TestHeldOpenIsRecheckedSparingly(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	calls, held := 0, true
-	e := &Engine{HeldOpen: func(string) bool { calls++; return held }}
+	e := NewEngine(EngineOptions{HeldOpen: func(string) bool { calls++; return held }})
 	r := ledger.Run{State: ledger.StateActive, MTime: now.Add(-time.Hour), LogPath: "/x/run-a.wandb"}
 	for i := range 10 {
 		if ok, _ := e.Readiness(context.Background(), r, now.Add(time.Duration(i)*time.Second)); ok {
