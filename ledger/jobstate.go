@@ -1,11 +1,5 @@
 package ledger
 
-import (
-	"fmt"
-	"slices"
-	"strings"
-)
-
 // This file is the one place that says how a job's state may change
 // (docs/design.md "Job states"), as runstate.go is for runs. Every change
 // of jobs.state goes through NextJobState.
@@ -28,14 +22,10 @@ const (
 )
 
 // JobMove is one row of the jobs' transition table.
-type JobMove struct {
-	Event JobEvent
-	From  []JobState
-	To    JobState
-}
+type JobMove = Move[JobEvent, JobState]
 
 // JobMoves is the transition table of jobs.
-var JobMoves = []JobMove{
+var JobMoves = Table[JobEvent, JobState]{
 	{JobSubmitted, []JobState{JobNew}, JobQueued},
 	{JobStarted, []JobState{JobQueued}, JobRunning},
 	{JobExitedOK, []JobState{JobRunning}, JobSucceeded},
@@ -46,34 +36,12 @@ var JobMoves = []JobMove{
 	{JobDependencyFail, []JobState{JobQueued}, JobSkipped},
 }
 
-func jobMove(ev JobEvent) JobMove {
-	for _, m := range JobMoves {
-		if m.Event == ev {
-			return m
-		}
-	}
-	panic(fmt.Sprintf("ledger: job event %q is not in the transition table", ev))
-}
+func jobMove(ev JobEvent) JobMove { return JobMoves.move(ev) }
 
 // NextJobState is where ev takes a job in state from, or ErrIllegalMove.
 func NextJobState(from JobState, ev JobEvent) (JobState, error) {
-	m := jobMove(ev)
-	if !slices.Contains(m.From, from) {
-		return from, fmt.Errorf("job %s in state %s: %w", ev, from, ErrIllegalMove)
-	}
-	return m.To, nil
+	return JobMoves.next("job", from, ev)
 }
 
 // JobStateTable renders the jobs' transition table as the README shows it.
-func JobStateTable() string {
-	var b strings.Builder
-	b.WriteString("| Event | From | To |\n|---|---|---|\n")
-	for _, m := range JobMoves {
-		from := make([]string, len(m.From))
-		for i, s := range m.From {
-			from[i] = "`" + string(s) + "`"
-		}
-		fmt.Fprintf(&b, "| `%s` | %s | `%s` |\n", m.Event, strings.Join(from, ", "), m.To)
-	}
-	return b.String()
-}
+func JobStateTable() string { return JobMoves.Markdown() }

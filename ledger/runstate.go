@@ -1,11 +1,6 @@
 package ledger
 
-import (
-	"errors"
-	"fmt"
-	"slices"
-	"strings"
-)
+import "errors"
 
 // This file is the one place that says how a run's state may change
 // (docs/design.md "Run states"). Every change of runs.state in this package
@@ -38,16 +33,12 @@ const (
 	RunRetried      RunEvent = "retried"       // `runner sync --retry`
 )
 
-// RunMove is one row of the transition table: ev takes a run in any of From to To.
-type RunMove struct {
-	Event RunEvent
-	From  []State
-	To    State
-}
+// RunMove is one row of the runs' transition table.
+type RunMove = Move[RunEvent, State]
 
 // RunMoves is the transition table of runs, in the order the README's
 // diagram lists it.
-var RunMoves = []RunMove{
+var RunMoves = Table[RunEvent, State]{
 	{RunObserved, []State{StateNew}, StateActive},
 	{RunEmpty, []State{StateNew}, StateSkipped},
 	{RunMarkerFound, []State{StateNew, StateActive, StatePending, StateFailed, StateMissing}, StateSynced},
@@ -69,35 +60,10 @@ var RunMoves = []RunMove{
 // run's (or job's) current state; nothing was changed.
 var ErrIllegalMove = errors.New("illegal state change")
 
-// runMove returns the table row of ev; an event outside the table is a bug.
-func runMove(ev RunEvent) RunMove {
-	for _, m := range RunMoves {
-		if m.Event == ev {
-			return m
-		}
-	}
-	panic(fmt.Sprintf("ledger: run event %q is not in the transition table", ev))
-}
+func runMove(ev RunEvent) RunMove { return RunMoves.move(ev) }
 
 // NextRunState is where ev takes a run in state from, or ErrIllegalMove.
-func NextRunState(from State, ev RunEvent) (State, error) {
-	m := runMove(ev)
-	if !slices.Contains(m.From, from) {
-		return from, fmt.Errorf("run %s in state %s: %w", ev, from, ErrIllegalMove)
-	}
-	return m.To, nil
-}
+func NextRunState(from State, ev RunEvent) (State, error) { return RunMoves.next("run", from, ev) }
 
 // RunStateTable renders the transition table as the README shows it.
-func RunStateTable() string {
-	var b strings.Builder
-	b.WriteString("| Event | From | To |\n|---|---|---|\n")
-	for _, m := range RunMoves {
-		from := make([]string, len(m.From))
-		for i, s := range m.From {
-			from[i] = "`" + string(s) + "`"
-		}
-		fmt.Fprintf(&b, "| `%s` | %s | `%s` |\n", m.Event, strings.Join(from, ", "), m.To)
-	}
-	return b.String()
-}
+func RunStateTable() string { return RunMoves.Markdown() }
