@@ -15,6 +15,7 @@ import (
 	"github.com/runnerhq/runner/internal/testbin"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
+	runsync "github.com/runnerhq/runner/sync"
 )
 
 const testKey = "0123456789abcdef0123456789abcdef01234567"
@@ -220,7 +221,7 @@ func TestBackfillRecordsAndUploadsFixtures(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("dry run exit %d: %s", code, errOut)
 	}
-	var rep BackfillReport
+	var rep runsync.BackfillReport
 	json.Unmarshal([]byte(out), &rep)
 	if rep.Found != 5 || rep.New != 5 || !rep.DryRun {
 		t.Fatalf("dry run report %+v, want 5 found, 5 new", rep)

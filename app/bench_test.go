@@ -89,13 +89,13 @@ func BenchmarkBackfill10k(b *testing.B) {
 		runtime.GC() // the tree's garbage is not the backfill's
 		b.StartTimer()
 		t0 := time.Now()
-		rep, err := Backfill(ctx, db, eng, quietLogger(), BackfillOptions{Roots: []string{root}})
+		rep, err := runsync.Backfill(ctx, eng, runsync.BackfillOptions{Roots: []string{root}})
 		first += time.Since(t0)
 		if err != nil || rep.New != n {
 			b.Fatalf("backfill: %v, %d new, want %d", err, rep.New, n)
 		}
 		t0 = time.Now()
-		rep, err = Backfill(ctx, db, eng, quietLogger(), BackfillOptions{Roots: []string{root}})
+		rep, err = runsync.Backfill(ctx, eng, runsync.BackfillOptions{Roots: []string{root}})
 		again += time.Since(t0)
 		if err != nil || rep.Unchanged != n {
 			b.Fatalf("re-run: %v, %d unchanged, want %d", err, rep.Unchanged, n)
@@ -134,7 +134,7 @@ func BenchmarkUploadPipeline(b *testing.B) {
 		env := append(os.Environ(), "WANDB_API_KEY=0123456789abcdef0123456789abcdef01234567", "FAKE_WANDB_DELAY="+delay.String())
 		up := &runsync.Uploader{Wandb: fake, Env: env, Timeout: time.Minute, WorkDir: b.TempDir(), Logger: quietLogger()}
 		eng := runsync.NewEngine(runsync.EngineOptions{Store: db, Uploader: up, Logger: quietLogger(), Quiet: time.Nanosecond, TmpDir: b.TempDir()})
-		if _, err := Backfill(ctx, db, eng, quietLogger(), BackfillOptions{Roots: []string{root}}); err != nil {
+		if _, err := runsync.Backfill(ctx, eng, runsync.BackfillOptions{Roots: []string{root}}); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
