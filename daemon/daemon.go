@@ -26,9 +26,10 @@ import (
 	runsync "github.com/runnerhq/runner/sync"
 )
 
-// HeartbeatInterval is how often the daemon proves it is alive in the ledger;
+// HeartbeatInterval is how often the daemon proves it is alive in the ledger
+// (each beat is a write: an idle daemon does few of them);
 // `runner status` calls it down after three missed beats.
-const HeartbeatInterval = 5 * time.Second
+const HeartbeatInterval = 10 * time.Second
 
 // Daemon is `runner daemon`: discovery, readiness and upload loops around one ledger.
 type Daemon struct {
@@ -54,7 +55,8 @@ type Daemon struct {
 	// scheduler, the metrics endpoint). One that fails stops the daemon.
 	Services []Service
 
-	lastScan atomic.Int64 // unix ms when the last full scan of the trees ended; 0: none yet
+	lastScan atomic.Int64  // unix ms when the last full scan of the trees ended; 0: none yet
+	recorded chan struct{} // discovery recorded runs: readiness looks at once
 }
 
 // LastScan is when the last full scan of the watched trees completed (zero
@@ -138,6 +140,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// first scan of a tree with thousands of runs is then a few ledger
 	// transactions, not one per run.
 	found := make(chan recordItem, 1024)
+	d.recorded = make(chan struct{}, 1)
 	g.Go(func() error {
 		d.record(gctx, found)
 		return nil
@@ -192,7 +195,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error {
-		d.readiness(gctx)
+		d.readiness(gctx, d.recorded)
 		return nil
 	})
 	d.loop(gctx, info, ready)
@@ -200,12 +203,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// readiness re-checks active runs every Tick (quiet period, settle). It is
-// apart from loop: a log read stuck on a hung mount holds this goroutine
-// only, while heartbeat, rescue and the watchdog go on, and the read is
-// abandoned at shutdown (docs/design.md "Hostile files"). A failing ledger
-// backs off instead of logging every tick.
-func (d *Daemon) readiness(ctx context.Context) {
+// readiness re-checks active runs every Tick (quiet period, settle). With
+// no active run it sleeps until discovery records a run (recorded) or
+// idleRecheck passes: an idle daemon does not query the ledger every
+// second (docs/design.md "Idle and failing loops"). It is apart from loop:
+// a log read stuck on a hung mount holds this goroutine only, while
+// heartbeat, rescue and the watchdog go on, and the read is abandoned at
+// shutdown (docs/design.md "Hostile files"). A failing ledger backs off
+// instead of logging every tick.
+func (d *Daemon) readiness(ctx context.Context, recorded <-chan struct{}) {
 	g := guard.New(d.Logger, "readiness check", guard.Options{Now: d.Now})
 	wait := d.Tick
 	for {
@@ -214,21 +220,36 @@ func (d *Daemon) readiness(ctx context.Context) {
 		case <-ctx.Done():
 			t.Stop()
 			return
+		case <-recorded:
+			t.Stop()
 		case <-t.C:
 		}
-		wait = d.Tick
-		if _, err := d.Engine.CheckAllActive(ctx); err != nil && ctx.Err() == nil {
+		_, active, err := d.Engine.CheckAllActive(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
 			wait = max(g.Fail(err), d.Tick)
-		} else if err == nil {
+		case err == nil && active == 0:
 			g.OK()
+			wait = idleRecheck
+		default:
+			g.OK()
+			wait = d.Tick
 		}
 	}
 }
 
+// idleRecheck is how often readiness looks at the ledger while no run is
+// active: another process (a backfill) may have recorded one.
+const idleRecheck = 30 * time.Second
+
 // loop is the daemon's main loop: heartbeat, lease rescue, the systemd
 // watchdog and lifting an auth pause when the key file changes.
 func (d *Daemon) loop(ctx context.Context, info ledger.Daemon, ready <-chan struct{}) {
-	tick := time.NewTicker(d.Tick)
+	// Rescue often enough that a crashed uploader's runs wait about one
+	// lease, not much longer. The loop wakes only as often as its most
+	// frequent duty needs.
+	rescueEvery := min(30*time.Second, d.Engine.Lease/2)
+	tick := time.NewTicker(min(d.Heartbeat, rescueEvery))
 	defer tick.Stop()
 	lastBeat, lastRescue := d.Now(), d.Now()
 	// The watchdog has its own ticker at half WatchdogSec, independent of
@@ -266,9 +287,7 @@ func (d *Daemon) loop(ctx context.Context, info ledger.Daemon, ready <-chan stru
 			}
 			lastBeat = now
 		}
-		// Rescue often enough that a crashed uploader's runs wait about one
-		// lease, not much longer.
-		if now.Sub(lastRescue) >= min(30*time.Second, d.Engine.Lease/2) {
+		if now.Sub(lastRescue) >= rescueEvery {
 			if n, err := d.DB.RescueExpired(ctx); err != nil && ctx.Err() == nil {
 				rescue.Fail(err)
 			} else if err == nil && n > 0 {
@@ -347,6 +366,12 @@ func (d *Daemon) record(ctx context.Context, found <-chan recordItem) {
 		d.recordRuns(ctx, batch)
 		for _, b := range barriers {
 			close(b)
+		}
+		if len(batch) > 0 {
+			select {
+			case d.recorded <- struct{}{}:
+			default:
+			}
 		}
 		// After a large scan is in, its pages and read buffers are garbage:
 		// give them back, instead of carrying them for the daemon's life.

@@ -71,10 +71,14 @@ type Scheduler struct {
 	// goroutine after the next placements were launched.
 	OnJobEnd func(runID string)
 
-	running map[int64]*runningJob
-	spare   *Spare   // a supervisor started ahead of the next job
-	ended   []string // run ids whose OnJobEnd is due
-	dirty   bool     // something changed: plan again
+	running   map[int64]*runningJob
+	anyQueued bool // the last plan saw queued jobs
+	// the GPU view last stored, and when (see sample)
+	lastSnap   string
+	lastSnapAt time.Time
+	spare      *Spare   // a supervisor started ahead of the next job
+	ended      []string // run ids whose OnJobEnd is due
+	dirty      bool     // something changed: plan again
 }
 
 type runningJob struct {
@@ -197,7 +201,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-sample.C:
 			s.sample(ctx)
 			s.checkRunning(ctx)
-			s.dirty = true
+			// A new sample may free GPUs for waiting jobs; with none
+			// waiting there is nothing to plan (a submit pokes the
+			// socket, and reconcile re-plans anyway).
+			s.dirty = s.dirty || s.anyQueued
 		case <-reconcile.C:
 			s.checkRunning(ctx)
 			s.dirty = true
@@ -409,8 +416,12 @@ func (s *Scheduler) cancelRequested(ctx context.Context) {
 // schedule resolves dependencies, plans and launches what can start.
 func (s *Scheduler) schedule(ctx context.Context) error {
 	queued, err := s.Store.ListJobs(ctx, ledger.JobFilter{States: []ledger.JobState{ledger.JobQueued}})
-	if err != nil || len(queued) == 0 {
+	if err != nil {
 		return err
+	}
+	s.anyQueued = len(queued) > 0
+	if len(queued) == 0 {
+		return nil
 	}
 	var depIDs []int64
 	for _, j := range queued {
@@ -685,13 +696,24 @@ func (s *Scheduler) sample(ctx context.Context) {
 	}
 	snap := NewSnapshot(s.Inv, devs, holder)
 	b, err := json.Marshal(snap)
+	// An unchanged view is stored again only every snapshotRefresh (so
+	// `runner gpus` shows a recent sample time): an idle box, or one
+	// without GPUs, does not write the ledger every few seconds.
+	if err == nil && string(b) == s.lastSnap && now.Sub(s.lastSnapAt) < snapshotRefresh {
+		return
+	}
 	if err == nil {
 		err = s.Store.SetGPUSnapshot(ctx, string(b))
 	}
 	if err != nil && ctx.Err() == nil {
 		s.Logger.Error("store GPU snapshot", "err", err)
+		return
 	}
+	s.lastSnap, s.lastSnapAt = string(b), now
 }
+
+// snapshotRefresh is how often an unchanged GPU view is stored again.
+const snapshotRefresh = time.Minute
 
 func (s *Scheduler) storeTelemetry(ctx context.Context, rj *runningJob) {
 	peak, util, energy := rj.agg.Result()

@@ -531,12 +531,15 @@ func (e *Engine) MarkFinished(ctx context.Context, rows []ledger.Run) (int, erro
 }
 
 // CheckAllActive runs CheckReady over every active run in the ledger.
-func (e *Engine) CheckAllActive(ctx context.Context) (int, error) {
+// It also returns how many active runs it looked at: with none, there is
+// nothing to re-check until discovery records one.
+func (e *Engine) CheckAllActive(ctx context.Context) (ready, active int, err error) {
 	runs, err := e.Store.ListRuns(ctx, ledger.Filter{State: ledger.StateActive})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return e.CheckReady(ctx, runs)
+	ready, err = e.CheckReady(ctx, runs)
+	return ready, len(runs), err
 }
 
 func fileExists(p string) bool {
