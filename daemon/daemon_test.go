@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -137,5 +138,89 @@ func TestDaemonLockIsExclusive(t *testing.T) {
 		t.Errorf("lock after the first holder closed: %v", err)
 	} else {
 		again.Close()
+	}
+}
+
+// okSyncer uploads by writing the marker, as the wandb CLI does.
+type okSyncer struct{ calls atomic.Int64 }
+
+func (s *okSyncer) Upload(_ context.Context, dirs []string) runsync.UploadResult {
+	s.calls.Add(1)
+	for _, d := range dirs {
+		logs, _ := filepath.Glob(filepath.Join(d, "run-*.wandb"))
+		for _, l := range logs {
+			_ = runsync.MarkSynced(l)
+		}
+	}
+	return runsync.UploadResult{Outcome: ledger.OutcomeSuccess}
+}
+
+// After its uploads and a job's end, an idle daemon makes no ledger call
+// and its upload workers do not wake: counted, not timed. (It once spun a
+// whole core here: every idle worker put the wake-up back and took it again.)
+func TestIdleDaemonMakesNoLedgerCallsAfterWork(t *testing.T) {
+	t.Setenv("NOTIFY_SOCKET", "")
+	t.Setenv("WATCHDOG_USEC", "")
+	ctx := context.Background()
+	db, err := ledger.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	root := t.TempDir()
+	for _, id := range []string{"idle0001", "idle0002", "idle0003"} {
+		dir := filepath.Join(root, "wandb", "offline-run-20260101_000000-"+id)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		w, err := wandbtest.Create(filepath.Join(dir, "run-"+id+".wandb"), wandbtest.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = w.Header(0)
+		_ = w.Run(wandbtest.Run{ID: id, Project: "p", StartTime: time.Now()})
+		_ = w.Exit(0, 1)
+		_ = w.Footer()
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	up := &okSyncer{}
+	eng := runsync.NewEngine(runsync.EngineOptions{Store: db, Uploader: up, Logger: quietLogger(), TmpDir: t.TempDir()})
+	d := &Daemon{DB: db, Engine: eng, Logger: quietLogger(), Roots: []string{root}, Upload: true, Concurrency: 2,
+		Reconcile: time.Hour, Now: time.Now, Tick: 20 * time.Millisecond}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- d.Run(runCtx) }()
+	defer func() { cancel(); <-done }()
+
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := db.Counts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c[ledger.StateSynced] == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runs %v after 15 s, want 3 synced", c)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// A job's end: its runs are observed and judged at once.
+	JobRunsEnded(ctx, db, eng, root, "nojob", quietLogger())
+
+	time.Sleep(300 * time.Millisecond) // the last wake-ups passed on by the uploads
+	calls, wakes := db.Calls(), eng.Wakeups()
+	time.Sleep(1500 * time.Millisecond)
+	if n := db.Calls() - calls; n != 0 {
+		t.Errorf("idle daemon made %d ledger calls in 1.5 s after its work (want 0)", n)
+	}
+	if n := eng.Wakeups() - wakes; n != 0 {
+		t.Errorf("idle upload workers woke %d times in 1.5 s (want 0)", n)
+	}
+	if up.calls.Load() != 3 {
+		t.Errorf("%d uploads, want 3", up.calls.Load())
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"modernc.org/sqlite"
@@ -47,7 +48,13 @@ type DB struct {
 	// the same few queries on every tick and every job end.
 	readsMu sync.Mutex
 	reads   map[string]*sql.Stmt
+
+	calls atomic.Int64 // queries and transactions run: see Calls
 }
+
+// Calls is how many queries and transactions this DB has run. An idle
+// daemon's count stays put (a test and the idle bench watch it).
+func (db *DB) Calls() int64 { return db.calls.Load() }
 
 // maxReadStmts bounds the cache: queries with IN lists vary in text.
 const maxReadStmts = 256
@@ -76,6 +83,7 @@ func (db *DB) readStmt(ctx context.Context, query string) (*sql.Stmt, error) {
 
 // query runs a read through its cached prepared statement.
 func (db *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	db.calls.Add(1)
 	st, err := db.readStmt(ctx, query)
 	if err != nil {
 		return nil, err
@@ -88,6 +96,7 @@ func (db *DB) query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 
 // queryRow is query for one row; a prepare error surfaces from Scan.
 func (db *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	db.calls.Add(1)
 	st, err := db.readStmt(ctx, query)
 	if err != nil || st == nil {
 		return db.r.QueryRowContext(ctx, query, args...)
@@ -245,6 +254,7 @@ const maxBusyRetries = 3
 // more than once (after SQLITE_BUSY), so it must not leak partial results
 // outside the transaction except by assignment.
 func (db *DB) inTx(ctx context.Context, fn func(tx *Tx) error) error {
+	db.calls.Add(1)
 	if err := db.writable(); err != nil {
 		return err
 	}
