@@ -220,7 +220,7 @@ func TestIdleDaemonMakesNoLedgerCallsAfterWork(t *testing.T) {
 	if n := eng.Wakeups() - wakes; n != 0 {
 		t.Errorf("idle upload workers woke %d times in 1.5 s (want 0)", n)
 	}
-	if up.calls.Load() != 3 {
-		t.Errorf("%d uploads, want 3", up.calls.Load())
+	if n := up.calls.Load(); n < 1 || n > 3 {
+		t.Errorf("%d wandb sync calls for 3 runs, want 1 to 3 (batched)", n)
 	}
 }

@@ -24,63 +24,126 @@ import (
 // Groups are taken oldest first (earliest first_seen). only, when given,
 // restricts the choice to the groups of these dirs.
 func (db *DB) Claim(ctx context.Context, owner string, lease time.Duration, only []string) ([]Run, error) {
+	groups, err := db.ClaimBatch(ctx, owner, lease, only, 1)
+	if err != nil || len(groups) == 0 {
+		return []Run{}, err
+	}
+	return groups[0], nil
+}
+
+// ClaimBatch leases upload groups for one batched `wandb sync` call
+// (docs/design.md "Batched uploads"): the first claimable group as Claim
+// takes it, then, unless that group must go alone, more groups oldest first
+// while the call holds fewer than maxDirs dirs. A group goes alone (as the
+// only one of its call) when its last batched call failed for a reason not
+// its own (upload_alone), or when it has synced siblings on disk (a late
+// fragment needs --include-synced, which would apply to the whole call).
+// Two groups with the same run id never share a call: the CLI's output
+// names runs by id. Each group comes back in stage order.
+func (db *DB) ClaimBatch(ctx context.Context, owner string, lease time.Duration, only []string, maxDirs int) ([][]Run, error) {
 	if owner == "" || lease <= 0 {
 		return nil, fmt.Errorf("ledger: claim: need an owner and a positive lease (got %q, %s)", owner, lease)
 	}
-	var out []Run
+	var out [][]Run
 	err := db.inTx(ctx, func(tx *Tx) error {
-		out = []Run{}
+		out = nil
 		now := db.now()
 		nowMS, exp := ms(now), ms(now.Add(lease))
-		onlyWhere, onlyArgs := "", []any(nil)
-		if len(only) > 0 {
-			var ph string
-			ph, onlyArgs = placeholders(only)
-			onlyWhere = " AND p.group_key IN (SELECT group_key FROM runs WHERE dir IN (" + ph + "))"
+		first, err := claimGroup(ctx, tx, owner, nowMS, exp, only, "", nil)
+		if err != nil || len(first) == 0 {
+			return err
 		}
-		claim := runMove(RunClaimed)
-		fromPH, fromArgs := placeholders(claim.From)
-		args := append([]any{claim.To, owner, exp, nowMS}, fromArgs...)
-		args = append(append(args, nowMS), onlyArgs...)
-		args = append(args, nowMS)
-		rows, err := tx.QueryContext(ctx, `UPDATE runs SET state = ?, lease_owner = ?, lease_expires_at = ?, updated_at = ?
-			WHERE state IN (`+fromPH+`) AND group_key = (
-				-- Walk pending runs oldest first (index runs_pending_order) and
-				-- take the first whose whole group is claimable.
-				SELECT p.group_key FROM runs p
-				WHERE p.state = 'pending' AND (p.next_attempt_at IS NULL OR p.next_attempt_at <= ?)`+onlyWhere+`
-					-- A pipeline stage of this run id still queued or running: wait for it.
-					AND p.run_id NOT IN (SELECT run_id FROM jobs WHERE state IN ('queued', 'running'))
-					AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.group_key = p.group_key
-						AND (o.state IN ('active', 'uploading', 'failed')
-							OR (o.state = 'pending' AND coalesce(o.next_attempt_at, 0) > ?)))
-				ORDER BY p.first_seen, p.group_key
-				LIMIT 1)
-			RETURNING `+runCols, args...)
-		if err != nil {
-			return fmt.Errorf("ledger: claim: %w", err)
+		out = append(out, first)
+		n := len(first)
+		ids := []any{first[0].RunID}
+		if alone, err := goesAlone(ctx, tx, first); err != nil || alone {
+			return err
 		}
-		for rows.Next() {
-			r, err := scanRun(rows)
-			if err != nil {
-				rows.Close()
-				return fmt.Errorf("ledger: claim: %w", err)
-			}
-			out = append(out, r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("ledger: claim: %w", err)
-		}
-		for _, r := range out {
-			if err := stateEvent(ctx, tx, nowMS, r.Dir, StatePending, claim.To, "claimed by "+owner); err != nil {
+		for n < maxDirs {
+			ph := strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")
+			g, err := claimGroup(ctx, tx, owner, nowMS, exp, only, `
+					AND p.run_id NOT IN (`+ph+`)
+					AND NOT EXISTS (SELECT 1 FROM runs s WHERE s.group_key = p.group_key
+						AND (s.upload_alone = 1 OR (s.state = 'synced' AND s.deleted_at IS NULL)))`, ids)
+			if err != nil || len(g) == 0 {
 				return err
 			}
+			out = append(out, g)
+			n += len(g)
+			ids = append(ids, g[0].RunID)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+// goesAlone reports whether a claimed group must be the only one of its call.
+func goesAlone(ctx context.Context, tx *Tx, group []Run) (bool, error) {
+	for _, r := range group {
+		if r.UploadAlone {
+			return true, nil
+		}
+	}
+	var synced bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM runs WHERE group_key = ? AND state = 'synced'
+		AND deleted_at IS NULL)`, group[0].GroupKey).Scan(&synced); err != nil {
+		return false, fmt.Errorf("ledger: claim: %w", err)
+	}
+	return synced, nil
+}
+
+// claimGroup leases the oldest claimable group (see Claim), narrowed by
+// extra conditions on its pending run p, in one UPDATE ... RETURNING. It
+// returns the group's runs in stage order, or none.
+func claimGroup(ctx context.Context, tx *Tx, owner string, nowMS, exp int64, only []string, extra string, extraArgs []any) ([]Run, error) {
+	onlyWhere, onlyArgs := "", []any(nil)
+	if len(only) > 0 {
+		var ph string
+		ph, onlyArgs = placeholders(only)
+		onlyWhere = " AND p.group_key IN (SELECT group_key FROM runs WHERE dir IN (" + ph + "))"
+	}
+	claim := runMove(RunClaimed)
+	fromPH, fromArgs := placeholders(claim.From)
+	args := append([]any{claim.To, owner, exp, nowMS}, fromArgs...)
+	args = append(append(args, nowMS), onlyArgs...)
+	args = append(append(args, extraArgs...), nowMS)
+	rows, err := tx.QueryContext(ctx, `UPDATE runs SET state = ?, lease_owner = ?, lease_expires_at = ?, updated_at = ?
+		WHERE state IN (`+fromPH+`) AND group_key = (
+			-- Walk pending runs oldest first (index runs_pending_order) and
+			-- take the first whose whole group is claimable.
+			SELECT p.group_key FROM runs p
+			WHERE p.state = 'pending' AND (p.next_attempt_at IS NULL OR p.next_attempt_at <= ?)`+onlyWhere+extra+`
+				-- A pipeline stage of this run id still queued or running: wait for it.
+				AND p.run_id NOT IN (SELECT run_id FROM jobs WHERE state IN ('queued', 'running'))
+				AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.group_key = p.group_key
+					AND (o.state IN ('active', 'uploading', 'failed')
+						OR (o.state = 'pending' AND coalesce(o.next_attempt_at, 0) > ?)))
+			ORDER BY p.first_seen, p.group_key
+			LIMIT 1)
+		RETURNING `+runCols, args...)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: claim: %w", err)
+	}
+	var out []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("ledger: claim: %w", err)
+		}
+		out = append(out, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: claim: %w", err)
+	}
+	for _, r := range out {
+		if err := stateEvent(ctx, tx, nowMS, r.Dir, StatePending, claim.To, "claimed by "+owner); err != nil {
+			return nil, err
+		}
 	}
 	SortStages(out)
 	return out, nil
@@ -174,6 +237,9 @@ type Result struct {
 	// GiveUp fails the runs now, whatever the attempts: a retry would do
 	// harm (the data went up, only the marker could not be written).
 	GiveUp bool
+	// Alone: the batched call failed for a reason not shown to be these
+	// runs' own; their group goes up alone next time (upload_alone).
+	Alone bool
 }
 
 // Complete records an upload attempt of owner's leased dirs and moves them:
@@ -239,7 +305,8 @@ func (db *DB) Complete(ctx context.Context, owner string, dirs []string, r Resul
 			switch ev {
 			case RunUploaded:
 				q = `UPDATE runs SET state = ?, attempts = ?, source = ?, url = ?, synced_at = ?, last_error = '',
-					reason = '', next_attempt_at = NULL, lease_owner = '', lease_expires_at = NULL, updated_at = ? WHERE dir = ?`
+					reason = '', next_attempt_at = NULL, lease_owner = '', lease_expires_at = NULL, upload_alone = 0,
+					updated_at = ? WHERE dir = ?`
 				qa = []any{to, attempts, r.Source, r.URL, now, now, run.Dir}
 			case RunGaveUp:
 				why = fmt.Sprintf("gave up after %d attempts: %s", attempts, r.Error)
@@ -251,9 +318,12 @@ func (db *DB) Complete(ctx context.Context, owner string, dirs []string, r Resul
 				qa = []any{to, attempts, r.Error, why, now, run.Dir}
 			default:
 				why = fmt.Sprintf("%s failure (attempt %d): %s", r.Outcome, attempts, r.Error)
+				if r.Alone {
+					why = "batched call failed, not by this run; next time alone: " + r.Error
+				}
 				q = `UPDATE runs SET state = ?, attempts = ?, last_error = ?, next_attempt_at = ?,
-					lease_owner = '', lease_expires_at = NULL, updated_at = ? WHERE dir = ?`
-				qa = []any{to, attempts, r.Error, msOrNull(r.NextAttemptAt), now, run.Dir}
+					lease_owner = '', lease_expires_at = NULL, upload_alone = ?, updated_at = ? WHERE dir = ?`
+				qa = []any{to, attempts, r.Error, msOrNull(r.NextAttemptAt), r.Alone || run.UploadAlone, now, run.Dir}
 			}
 			if _, err := tx.ExecContext(ctx, q, qa...); err != nil {
 				return fmt.Errorf("ledger: complete %s: %w", run.Dir, err)

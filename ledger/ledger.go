@@ -108,6 +108,7 @@ type Run struct {
 	FirstSeen      time.Time
 	UpdatedAt      time.Time
 	ChangedAt      time.Time // last time size or mtime was seen to change (quiet-period clock)
+	UploadAlone    bool      // its last batched call failed for a reason not its own: next call holds its group only
 }
 
 // Attempt is one row of the uploads table.

@@ -16,7 +16,7 @@ const runCols = `dir, log_path, group_key, run_id, entity, project, name, run_gr
 	start_time, wandb_version, finished, footer, exit_code, runtime_s, torn_tail, read_error,
 	history_rows, history_keys, records_json, summary_json, config_json, good_offset, empty,
 	size, mtime, state, reason, source, attempts, next_attempt_at, lease_owner, lease_expires_at,
-	last_error, url, synced_at, job_id, first_seen, updated_at, changed_at`
+	last_error, url, synced_at, job_id, first_seen, updated_at, changed_at, upload_alone`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -27,17 +27,17 @@ func scanRun(s scanner) (Run, error) {
 		start, next, lease, synced             sql.NullInt64
 		exitCode, runtime, jobID               sql.NullInt64
 		mtime, firstSeen, updatedAt, changedAt int64
-		finished, footer, torn, empty          bool
+		finished, footer, torn, empty, alone   bool
 	)
 	err := s.Scan(&r.Dir, &r.LogPath, &r.GroupKey, &r.RunID, &r.Entity, &r.Project, &r.Name, &r.Group,
 		&r.JobType, &tags, &start, &r.WandbVersion, &finished, &footer, &exitCode, &runtime, &torn,
 		&r.ReadError, &r.HistoryRows, &keys, &r.RecordsJSON, &r.SummaryJSON, &r.ConfigJSON,
 		&r.GoodOffset, &empty, &r.Size, &mtime, &r.State, &r.Reason, &r.Source, &r.Attempts, &next,
-		&r.LeaseOwner, &lease, &r.LastError, &r.URL, &synced, &jobID, &firstSeen, &updatedAt, &changedAt)
+		&r.LeaseOwner, &lease, &r.LastError, &r.URL, &synced, &jobID, &firstSeen, &updatedAt, &changedAt, &alone)
 	if err != nil {
 		return Run{}, err
 	}
-	r.Finished, r.Footer, r.TornTail, r.Empty = finished, footer, torn, empty
+	r.Finished, r.Footer, r.TornTail, r.Empty, r.UploadAlone = finished, footer, torn, empty, alone
 	r.Tags = decodeList(tags)
 	r.HistoryKeys = decodeList(keys)
 	r.StartTime = fromNullMS(start)

@@ -205,4 +205,9 @@ CREATE INDEX runs_gc ON runs (state, deleted_at, synced_at);
 	`
 CREATE INDEX runs_pending_order ON runs (state, first_seen, group_key);
 `,
+	// 6 (issue 12, batched uploads): a run whose batched call failed for a
+	// reason not its own goes up alone next time.
+	`
+ALTER TABLE runs ADD COLUMN upload_alone INTEGER NOT NULL DEFAULT 0;
+`,
 }

@@ -26,6 +26,11 @@ const (
 	DefaultQuiet       = 10 * time.Second
 	DefaultMaxAttempts = 8
 	DefaultConcurrency = 2
+	// DefaultBatch is the most run dirs in one wandb sync call. Each call
+	// pays the CLI's start-up (seconds) and syncs up to 5 runs at once, so
+	// a backlog goes fastest in few large calls (docs/design.md "Batched
+	// uploads").
+	DefaultBatch       = 32
 	DefaultBackoffBase = 30 * time.Second
 	DefaultBackoffMax  = time.Hour
 	// DefaultLease is how long an upload claim lasts without renewal; the
@@ -41,7 +46,7 @@ type Store interface {
 	ListRuns(ctx context.Context, f ledger.Filter) ([]ledger.Run, error)
 	MarkReadyMany(ctx context.Context, marks []ledger.ReadyMark) ([]string, error)
 	MarkMissing(ctx context.Context, dir string) error
-	Claim(ctx context.Context, owner string, lease time.Duration, only []string) ([]ledger.Run, error)
+	ClaimBatch(ctx context.Context, owner string, lease time.Duration, only []string, maxDirs int) ([][]ledger.Run, error)
 	SyncedSiblings(ctx context.Context, groupKey string) ([]ledger.Run, error)
 	ExtendLease(ctx context.Context, owner string, dirs []string, lease time.Duration) error
 	Complete(ctx context.Context, owner string, dirs []string, r ledger.Result) error
@@ -66,6 +71,9 @@ type EngineOptions struct {
 	Settle      time.Duration // no growth for this long (by mtime) and nobody holds the file open: ready
 	Quiet       time.Duration // exit record seen and no growth for this long: ready
 	MaxAttempts int
+	// Batch is the most run dirs handed to one wandb sync call
+	// (DefaultBatch); 1 uploads one group per call.
+	Batch       int
 	Lease       time.Duration // upload lease; must exceed the upload timeout + grace
 	Owner       string        // lease owner id: host:pid:random
 	TmpDir      string        // repaired copies go here
@@ -179,6 +187,9 @@ func NewEngine(o EngineOptions) *Engine {
 	}
 	if o.Lease == 0 {
 		o.Lease = DefaultLease
+	}
+	if o.Batch <= 0 {
+		o.Batch = DefaultBatch
 	}
 	if o.Owner == "" {
 		host, _ := os.Hostname()
@@ -569,52 +580,146 @@ type UploadOutcome struct {
 	Err     error
 }
 
-// UploadNext claims one ready group and uploads it. ok is false when nothing
-// was claimable (or uploads are paused).
+// UploadNext claims one ready group and uploads it, in a call of its own.
+// ok is false when nothing was claimable (or uploads are paused).
 func (e *Engine) UploadNext(ctx context.Context, only []string) (UploadOutcome, bool, error) {
-	group, err := e.claim(ctx, only)
-	if err != nil || len(group) == 0 {
+	groups, err := e.claim(ctx, only, 1)
+	if err != nil || len(groups) == 0 {
 		return UploadOutcome{}, false, err
 	}
-	out, err := e.upload(ctx, group)
+	outs, err := e.upload(ctx, groups)
+	var out UploadOutcome
+	if len(outs) > 0 {
+		out = outs[0]
+	}
 	return out, true, err
 }
 
-// claim leases the next ready group (nil while uploads are paused or nothing
-// is claimable).
-func (e *Engine) claim(ctx context.Context, only []string) ([]ledger.Run, error) {
+// UploadBatch claims ready groups for one batched call (up to Batch run
+// dirs) and uploads them; none claimed: nil.
+func (e *Engine) UploadBatch(ctx context.Context, only []string) ([]UploadOutcome, error) {
+	groups, err := e.claim(ctx, only, e.Batch)
+	if err != nil || len(groups) == 0 {
+		return nil, err
+	}
+	return e.upload(ctx, groups)
+}
+
+// claim leases the next ready groups, up to maxDirs run dirs (nil while
+// uploads are paused or nothing is claimable).
+func (e *Engine) claim(ctx context.Context, only []string, maxDirs int) ([][]ledger.Run, error) {
 	if reason, _, paused, err := e.Store.UploadsPaused(ctx); err != nil {
 		return nil, err
 	} else if paused {
 		e.Logger.Debug("uploads paused", "reason", reason)
 		return nil, nil
 	}
-	return e.Store.Claim(ctx, e.Owner, e.Lease, only)
+	return e.Store.ClaimBatch(ctx, e.Owner, e.Lease, only, maxDirs)
 }
 
 // Poke wakes one idle upload worker: something this process did may have
 // made a group claimable (uploads resumed, an expired lease rescued).
 func (e *Engine) Poke() { e.poke() }
 
-func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome, error) {
-	dirs := make([]string, len(group))
-	for i, r := range group {
-		dirs[i] = r.Dir
-	}
-	out := UploadOutcome{Dirs: dirs, RunID: group[0].RunID}
+// upload uploads one group, or several groups in one batched call
+// (docs/design.md "Batched uploads"), and records each group's outcome.
+func (e *Engine) upload(ctx context.Context, groups [][]ledger.Run) ([]UploadOutcome, error) {
 	started := e.Now()
+	var outs []UploadOutcome
+	var calls []*callGroup
+	defer func() {
+		for _, g := range calls {
+			g.cleanup()
+		}
+	}()
+	for _, group := range groups {
+		g, out, err := e.prepare(ctx, group, started, len(groups) == 1)
+		if err != nil {
+			return outs, err
+		}
+		if g == nil {
+			outs = append(outs, out)
+			continue
+		}
+		calls = append(calls, g)
+	}
+	if len(calls) == 0 {
+		return outs, nil
+	}
+	var dirs, paths []string
+	for _, g := range calls {
+		dirs = append(dirs, g.dirs...)
+		paths = append(paths, g.paths...)
+	}
+	res, lost := e.call(ctx, dirs, paths)
+	if lost {
+		// Another process owns the runs now; what this call did is its to judge.
+		e.Logger.Error("upload lease lost; upload stopped", "dirs", dirs)
+		for _, g := range calls {
+			outs = append(outs, UploadOutcome{Dirs: g.dirs, RunID: g.runID, Outcome: res.Outcome,
+				Err: fmt.Errorf("upload %s: lease lost during the upload", filepath.Base(g.dirs[0]))})
+		}
+		return outs, nil
+	}
+	bg := context.WithoutCancel(ctx)
+	// Pause before the runs go back to pending, or another worker could
+	// claim them again in between.
+	if res.Pause {
+		reason := res.Err.Error()
+		if err := e.Store.PauseUploads(bg, reason); err != nil {
+			return outs, err
+		}
+		e.Logger.Error("uploads paused", "reason", reason)
+	}
+	for _, g := range calls {
+		out, err := e.finish(ctx, g, res, started)
+		outs = append(outs, out)
+		if err != nil {
+			return outs, err
+		}
+	}
+	return outs, nil
+}
+
+// callGroup is one group's part of a wandb sync call.
+type callGroup struct {
+	runs     []ledger.Run
+	dirs     []string // the group's run dirs (the lease)
+	paths    []string // what the call gets: run dirs, repaired copies, synced siblings
+	repaired []string // logs uploaded from a repaired copy: marked by runner on success
+	runID    string
+	cleanups []func() error
+}
+
+func (g *callGroup) cleanup() {
+	for _, c := range g.cleanups {
+		_ = c()
+	}
+}
+
+// prepare gets a claimed group ready for a call. A group that needs no
+// call (a dir vanished, somebody synced it by hand, a repair failed) is
+// recorded at once: then it returns nil and the outcome. alone: the group is
+// the call's only one, so a late fragment may bring its synced siblings.
+func (e *Engine) prepare(ctx context.Context, group []ledger.Run, started time.Time, alone bool) (*callGroup, UploadOutcome, error) {
+	g := &callGroup{runs: group, runID: group[0].RunID}
+	for _, r := range group {
+		g.dirs = append(g.dirs, r.Dir)
+	}
+	out := UploadOutcome{Dirs: g.dirs, RunID: g.runID}
+	bg := context.WithoutCancel(ctx)
 
 	// A dir that vanished is loud, never silent; the rest of its group waits.
 	for _, r := range group {
 		if _, err := os.Stat(r.LogPath); errors.Is(err, os.ErrNotExist) {
-			if err := e.Store.Release(context.WithoutCancel(ctx), e.Owner, dirs); err != nil {
-				return out, err
+			if err := e.Store.Release(bg, e.Owner, g.dirs); err != nil {
+				return nil, out, err
 			}
 			if err := e.Store.MarkMissing(ctx, r.Dir); err != nil && !errors.Is(err, ledger.ErrIllegalMove) {
-				return out, err
+				return nil, out, err
 			}
 			out.Outcome, out.Err = "missing", fmt.Errorf("upload %s: run dir vanished before upload", filepath.Base(r.Dir))
-			return out, nil
+			return nil, out, nil
 		}
 	}
 	// Somebody ran `wandb sync` by hand meanwhile: nothing to do.
@@ -625,17 +730,18 @@ func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome,
 	if allMarked {
 		res := ledger.Result{Outcome: ledger.OutcomeSuccess, Source: ledger.SourceMarker, StartedAt: started, MaxAttempts: e.MaxAttempts}
 		out.Outcome = ledger.OutcomeSuccess
-		return out, e.Store.Complete(context.WithoutCancel(ctx), e.Owner, dirs, res)
+		return nil, out, e.Store.Complete(bg, e.Owner, g.dirs, res)
 	}
 
 	// A later fragment of a run already on W&B goes up together with the
 	// fragments synced before, in one call: a call with the new fragment
-	// alone would replace the run's history.
+	// alone would replace the run's history. (ClaimBatch gives such a
+	// group a call of its own.)
 	call := group
-	if g := group[0].GroupKey; g != "" && g != group[0].Dir {
-		sibs, err := e.Store.SyncedSiblings(ctx, g)
+	if k := group[0].GroupKey; alone && k != "" && k != group[0].Dir {
+		sibs, err := e.Store.SyncedSiblings(ctx, k)
 		if err != nil {
-			return out, err
+			return nil, out, err
 		}
 		for _, s := range sibs {
 			if fileExists(s.LogPath) {
@@ -652,35 +758,32 @@ func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome,
 	// chunk are uploaded from a repaired copy: the wandb CLI stops at a torn
 	// or corrupt chunk, and the legacy CLI writes no marker for a log without
 	// an exit record.
-	paths := make([]string, len(call))
-	var repaired []string
-	var cleanups []func() error
-	defer func() {
-		for _, c := range cleanups {
-			_ = c()
-		}
-	}()
-	for i, r := range call {
-		paths[i] = r.Dir
+	for _, r := range call {
 		if !r.TornTail && r.Finished && r.ReadError == "" {
+			g.paths = append(g.paths, r.Dir)
 			continue
 		}
 		dir, cleanup, err := Repair(r.Dir, r.LogPath, r.GoodOffset, e.TmpDir)
 		if err != nil {
+			g.cleanup()
 			res := ledger.Result{Outcome: ledger.OutcomeOther, Error: fmt.Sprintf("repair %s: %v", filepath.Base(r.Dir), err),
 				StartedAt: started, CountAttempt: true, NextAttemptAt: e.Now().Add(e.backoff(r.Attempts + 1)), MaxAttempts: e.MaxAttempts}
 			out.Outcome, out.Err = res.Outcome, errors.New(res.Error)
-			return out, e.Store.Complete(context.WithoutCancel(ctx), e.Owner, dirs, res)
+			return nil, out, e.Store.Complete(bg, e.Owner, g.dirs, res)
 		}
-		cleanups = append(cleanups, cleanup)
-		paths[i] = dir
-		repaired = append(repaired, r.LogPath)
+		g.cleanups = append(g.cleanups, cleanup)
+		g.paths = append(g.paths, dir)
+		g.repaired = append(g.repaired, r.LogPath)
 	}
+	return g, out, nil
+}
 
-	// Keep the lease alive while the CLI runs, so a slow upload is never
-	// taken over by another process; a crashed one expires and is rescued.
-	// A lease found lost (this process was stopped past its expiry, and
-	// another took the run over) stops the upload at once.
+// call runs wandb sync over paths while keeping the lease on dirs alive, so
+// a slow upload is never taken over by another process; a crashed one
+// expires and is rescued. A lease found lost (this process was stopped past
+// its expiry, and another took the runs over) stops the upload at once:
+// then lost is true.
+func (e *Engine) call(ctx context.Context, dirs, paths []string) (res UploadResult, lost bool) {
 	lctx, stop := context.WithCancel(ctx)
 	defer stop()
 	uctx, stopUpload := context.WithCancel(ctx)
@@ -706,69 +809,104 @@ func (e *Engine) upload(ctx context.Context, group []ledger.Run) (UploadOutcome,
 			}
 		}
 	}()
-	res := e.Uploader.Upload(uctx, paths)
+	res = e.Uploader.Upload(uctx, paths)
 	stop()
+	return res, leaseLost.Load()
+}
 
-	if leaseLost.Load() {
-		// Another process owns the run now; what this call did is its to judge.
-		out.Outcome, out.Err = res.Outcome, fmt.Errorf("upload %s: lease lost during the upload", filepath.Base(dirs[0]))
-		e.Logger.Error("upload lease lost; upload stopped", "dirs", dirs)
-		return out, nil
+// finish records one group's outcome of a call. In a call of one group the
+// call's verdict is the group's; in a batched call each group is judged by
+// its own runs (UploadResult.Runs), and a group the call let down (an
+// unlabelled error, a crash, a timeout) is retried alone, without counting
+// an attempt.
+func (e *Engine) finish(ctx context.Context, g *callGroup, res UploadResult, started time.Time) (UploadOutcome, error) {
+	out := UploadOutcome{Dirs: g.dirs, RunID: g.runID}
+	bg := context.WithoutCancel(ctx)
+	outcome, pause, final, cerr, alone := res.Outcome, res.Pause, res.Final, res.Err, false
+	if res.Runs != nil {
+		outcome, final, cerr, alone = groupVerdict(g, res)
+		pause = pause && alone // a run judged on its own is not paused for the call
+		if alone && (res.Pause || res.Outcome == ledger.OutcomeTransient) {
+			// Not the call's contents but W&B or the key: no reason to go alone.
+			outcome, alone = res.Outcome, false
+		}
 	}
-	// Shutdown: the child was killed; the run goes back to pending untouched.
-	// A call that finished successfully just before is still recorded.
-	if ctx.Err() != nil && res.Outcome != ledger.OutcomeSuccess {
-		return out, e.Store.Release(context.WithoutCancel(ctx), e.Owner, dirs)
+	// Shutdown: the child was killed; the runs go back to pending untouched.
+	// A success recorded just before is still kept.
+	if ctx.Err() != nil && outcome != ledger.OutcomeSuccess {
+		return out, e.Store.Release(bg, e.Owner, g.dirs)
 	}
 	// Every call counts as an attempt except an auth pause, which is not the
-	// run's fault. Only `other` failures use up --max-attempts: network, rate
-	// limit and timeouts back off (up to an hour) for as long as W&B is away.
+	// run's fault, and a batched call that let the run down. Only `other`
+	// failures use up --max-attempts: network, rate limit and timeouts back
+	// off (up to an hour) for as long as W&B is away.
 	lr := ledger.Result{
-		Outcome: res.Outcome, URL: res.URL, ExitCode: res.ExitCode, OutputTail: res.Output,
+		Outcome: outcome, URL: res.URL, ExitCode: res.ExitCode, OutputTail: res.Output,
 		StartedAt: started, MaxAttempts: e.MaxAttempts, Source: ledger.SourceUpload,
-		CountAttempt: !res.Pause, GiveUp: res.Final,
+		CountAttempt: !pause && !alone, GiveUp: final, Alone: alone,
 	}
-	if res.Outcome == ledger.OutcomeTransient {
+	if res.Runs != nil {
+		lr.URL = ""
+		for _, p := range g.paths {
+			if u := res.Runs[p].URL; u != "" && lr.URL == "" {
+				lr.URL = u
+			}
+		}
+	}
+	if outcome == ledger.OutcomeTransient {
 		lr.MaxAttempts = 0
 	}
-	if res.Outcome == ledger.OutcomeSuccess {
-		for _, lp := range repaired {
+	if outcome == ledger.OutcomeSuccess {
+		for _, lp := range g.repaired {
 			if err := MarkSynced(lp); err != nil {
 				e.Logger.Warn("write synced marker", "path", lp, "err", err)
 			}
 		}
-		if len(repaired) > 0 {
+		if len(g.repaired) > 0 {
 			lr.Source = ledger.SourceRepaired
 		}
 	} else {
-		if res.Err != nil {
-			lr.Error = res.Err.Error()
+		if cerr != nil {
+			lr.Error = cerr.Error()
 		}
 		lr.NextAttemptAt = e.Now()
-		if !res.Pause {
-			lr.NextAttemptAt = e.Now().Add(e.backoff(group[0].Attempts + 1))
+		if !pause && !alone {
+			lr.NextAttemptAt = e.Now().Add(e.backoff(g.runs[0].Attempts + 1))
 		}
 	}
-	bg := context.WithoutCancel(ctx)
-	// Pause before the run goes back to pending, or another worker could
-	// claim it again in between.
-	if res.Pause {
-		reason := lr.Error
-		if err := e.Store.PauseUploads(bg, reason); err != nil {
-			return out, err
-		}
-		e.Logger.Error("uploads paused", "reason", reason)
-	}
-	if err := e.Store.Complete(bg, e.Owner, dirs, lr); err != nil {
+	if err := e.Store.Complete(bg, e.Owner, g.dirs, lr); err != nil {
 		return out, err
 	}
-	out.Outcome, out.URL, out.Err = res.Outcome, res.URL, res.Err
-	if res.Outcome == ledger.OutcomeSuccess {
-		e.Logger.Info("uploaded", "run_id", out.RunID, "dirs", dirs, "url", res.URL, "took", res.Duration.Round(time.Millisecond))
+	out.Outcome, out.URL, out.Err = outcome, lr.URL, cerr
+	if outcome == ledger.OutcomeSuccess {
+		out.Err = nil
+		e.Logger.Info("uploaded", "run_id", out.RunID, "dirs", g.dirs, "url", lr.URL, "took", res.Duration.Round(time.Millisecond))
 	} else {
-		e.Logger.Warn("upload failed", "run_id", out.RunID, "outcome", res.Outcome, "err", res.Err)
+		e.Logger.Warn("upload failed", "run_id", out.RunID, "outcome", outcome, "err", cerr)
 	}
 	return out, nil
+}
+
+// groupVerdict judges one group of a batched call by its own runs: success
+// when every one of its paths was verified; its own failure when the CLI
+// named it in an error; otherwise the call let it down (alone).
+func groupVerdict(g *callGroup, res UploadResult) (outcome string, final bool, err error, alone bool) {
+	verified := true
+	for _, p := range g.paths {
+		r := res.Runs[p]
+		if r.Err != nil {
+			return r.Outcome, r.Final, fmt.Errorf("upload %s: %w", filepath.Base(g.dirs[0]), r.Err), false
+		}
+		verified = verified && r.Verified
+	}
+	if verified {
+		return ledger.OutcomeSuccess, false, nil, false
+	}
+	cause := res.Err
+	if cause == nil {
+		cause = errors.New("wandb sync did not confirm this run")
+	}
+	return ledger.OutcomeOther, false, fmt.Errorf("upload %s: batched call: %w", filepath.Base(g.dirs[0]), cause), true
 }
 
 // DefaultPoll is how often an idle upload worker looks at the ledger when
@@ -795,25 +933,27 @@ func (e *Engine) Work(ctx context.Context, n int, poll time.Duration, onDone fun
 			defer wg.Done()
 			for ctx.Err() == nil {
 				e.wakeups.Add(1)
-				group, err := e.claim(ctx, nil)
+				groups, err := e.claim(ctx, nil, e.Batch)
 				var wait time.Duration
 				switch {
 				case err != nil && ctx.Err() != nil:
 					return
 				case err != nil:
 					wait = g.Fail(err)
-				case len(group) > 0:
+				case len(groups) > 0:
 					g.OK()
 					// More may be claimable: let one idle worker look while
 					// this one uploads. A worker that finds nothing does
 					// not pass the wake on, so idle workers never spin.
 					e.poke()
-					out, err := e.upload(ctx, group)
+					outs, err := e.upload(ctx, groups)
 					if err != nil && ctx.Err() == nil {
 						g.Fail(err)
 					}
 					if onDone != nil {
-						onDone(out)
+						for _, out := range outs {
+							onDone(out)
+						}
 					}
 					continue
 				default:
@@ -868,16 +1008,14 @@ func (e *Engine) Drain(ctx context.Context, n int, only []string) ([]UploadOutco
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				out, ok, err := e.UploadNext(ctx, only)
+				got, err := e.UploadBatch(ctx, only)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
 				}
-				if ok {
-					outs = append(outs, out)
-				}
+				outs = append(outs, got...)
 				mu.Unlock()
-				if !ok || err != nil {
+				if len(got) == 0 || err != nil {
 					return
 				}
 			}

@@ -121,7 +121,8 @@ func newTestEngine(t *testing.T, s Syncer) (*Engine, *ledger.DB) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return NewEngine(EngineOptions{Store: db, Uploader: s, MaxAttempts: 3, BackoffBase: time.Millisecond, BackoffMax: time.Millisecond, TmpDir: t.TempDir()}), db
+	// One group per call: these tests script the fake call by call.
+	return NewEngine(EngineOptions{Store: db, Uploader: s, MaxAttempts: 3, Batch: 1, BackoffBase: time.Millisecond, BackoffMax: time.Millisecond, TmpDir: t.TempDir()}), db
 }
 
 func observeAll(t *testing.T, e *Engine, root string) {

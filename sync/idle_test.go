@@ -47,12 +47,12 @@ func (c *countingStore) MarkMissing(ctx context.Context, dir string) error {
 	c.n()
 	return c.Store.MarkMissing(ctx, dir)
 }
-func (c *countingStore) Claim(ctx context.Context, owner string, lease time.Duration, only []string) ([]ledger.Run, error) {
+func (c *countingStore) ClaimBatch(ctx context.Context, owner string, lease time.Duration, only []string, maxDirs int) ([][]ledger.Run, error) {
 	c.n()
 	if c.failClaim.Load() {
 		return nil, errLedgerDown
 	}
-	return c.Store.Claim(ctx, owner, lease, only)
+	return c.Store.ClaimBatch(ctx, owner, lease, only, maxDirs)
 }
 func (c *countingStore) SyncedSiblings(ctx context.Context, g string) ([]ledger.Run, error) {
 	c.n()

@@ -26,6 +26,9 @@ const (
 	DefaultWandb         = "wandb"
 	DefaultUploadTimeout = 30 * time.Minute
 	DefaultUploadGrace   = 10 * time.Second
+	// DefaultUploadPerRun is what each run past the first adds to a
+	// batched call's timeout.
+	DefaultUploadPerRun = 2 * time.Minute
 )
 
 const (
@@ -75,6 +78,8 @@ type Uploader struct {
 	// upload stream). Then the process group gets SIGTERM, Grace later SIGKILL.
 	Timeout time.Duration
 	Grace   time.Duration
+	// PerRun is added to Timeout for each run past the first in one call.
+	PerRun time.Duration
 	// WorkDir is the child's cwd and WANDB_DIR, where the CLI writes its debug logs; created if
 	// missing. Empty means a fresh temporary dir per call, removed afterwards.
 	WorkDir string
@@ -91,6 +96,25 @@ type UploadResult struct {
 	Output   string        // last 4 KiB of combined stdout+stderr, secrets redacted
 	Err      error         // nil on success; one line naming the run dir(s) and the cause
 	Duration time.Duration // wall time of the call
+	// Runs judges each dir of a call of several dirs on its own
+	// (docs/design.md "Batched uploads"); nil for a call of one dir.
+	Runs map[string]RunResult
+}
+
+// RunResult is one dir's share of a batched call.
+type RunResult struct {
+	// Verified: every log of the dir got its marker during the call, the CLI
+	// said it finished syncing it, and no line about it reports an error.
+	Verified bool
+	// Err is an error the CLI reported about this run by name (its label
+	// or, for the legacy CLI, its URL); Outcome classifies it. A dir that is
+	// neither verified nor named by an error was let down by the call.
+	Err     error
+	Outcome string
+	// Final: the run went up but its marker could not be written
+	// (ErrMarkerNotWritten); never retried on its own.
+	Final bool
+	URL   string // the run's URL as the CLI printed it
 }
 
 // Upload syncs the dirs of ONE run id (oldest first) in one `wandb sync` call.
@@ -206,7 +230,7 @@ func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) 
 	args = append(args, abs...)
 
 	scan := &uploadScan{secrets: []string{key}}
-	run := u.run(ctx, log, exe, args, uploadEnv(base, key, workDir), workDir, scan)
+	run := u.run(ctx, log, exe, args, uploadEnv(base, key, workDir), workDir, scan, len(logs))
 	res := UploadResult{ExitCode: run.exitCode, Output: scan.output(), URL: scan.url}
 	if run.startErr != nil {
 		res.Outcome, res.Pause = ledger.OutcomeOther, true
@@ -224,10 +248,23 @@ func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) 
 			missing = append(missing, l)
 		}
 	}
+	if len(dirs) > 1 {
+		res.Runs = judgeRuns(abs, dirs, scan, premarked)
+	}
 	if run.stopped == "" && run.exitCode != nil && *run.exitCode == 0 &&
 		len(missing) == 0 && scan.errorLine == "" && !scan.fatal {
 		res.Outcome = ledger.OutcomeSuccess
 		return res
+	}
+	// Markers of verified runs stay: their upload is complete.
+	if res.Runs != nil {
+		var keep []string
+		for _, l := range appeared {
+			if !res.Runs[dirOfLog(abs, dirs, l)].Verified {
+				keep = append(keep, l)
+			}
+		}
+		appeared = keep
 	}
 
 	for _, l := range appeared {
@@ -258,11 +295,18 @@ type uploadRun struct {
 // run starts the child in its own process group, feeds its output to scan, and stops the whole
 // group on timeout or cancellation. The output goes through one pipe we own (not exec's copying
 // goroutines) so that the child's exit is seen even while a grandchild still holds the pipe.
-func (u *Uploader) run(ctx context.Context, log *slog.Logger, exe string, args, env []string, dir string, scan *uploadScan) uploadRun {
+func (u *Uploader) run(ctx context.Context, log *slog.Logger, exe string, args, env []string, dir string, scan *uploadScan, logs int) uploadRun {
 	timeout := u.Timeout
 	if timeout <= 0 {
 		timeout = DefaultUploadTimeout
 	}
+	// A call is never killed for carrying many runs: each log past the
+	// first adds PerRun to the budget.
+	perRun := u.PerRun
+	if perRun <= 0 {
+		perRun = DefaultUploadPerRun
+	}
+	timeout += time.Duration(max(logs-1, 0)) * perRun
 	grace := u.Grace
 	if grace <= 0 {
 		grace = DefaultUploadGrace
@@ -474,6 +518,12 @@ type uploadScan struct {
 	errorLine string // first `wandb: ERROR` line (other than the debug-log pointer)
 	fatal     bool   // partial upload reported although the marker may be written
 	auth      string // first diagnostic line that names a credential problem
+	// Per run id (the last part of a line's [label], or of a legacy
+	// "Syncing: URL" line): finished syncing, and its own error line.
+	finished map[string]bool
+	runErr   map[string]string
+	runFatal map[string]bool
+	runURL   map[string]string
 	// first diagnostic line saying a .synced marker could not be written
 	markerDenied string
 	transient    string // first diagnostic line that names a retryable problem
@@ -530,6 +580,7 @@ func (s *uploadScan) line(raw string) {
 	if strings.Contains(text, "Fatal error while uploading data") || strings.Contains(text, "Dropped streaming file chunk") {
 		s.fatal = true
 	}
+	s.attribute(text)
 	isError := strings.Contains(text, "wandb: ERROR")
 	if strings.Contains(text, "Find detailed error logs at") {
 		return // a path, not a cause; the real message follows
@@ -556,6 +607,100 @@ func (s *uploadScan) line(raw string) {
 	if s.transient == "" && uploadTransientPattern.MatchString(said) {
 		s.transient = text
 	}
+}
+
+var (
+	// "wandb: [entity/project/id] ..." and "wandb: ERROR [label] ...": a line about one run.
+	uploadLabelled = regexp.MustCompile(`^wandb: (ERROR )?\[([^\]]+)\] (.*)$`)
+	// legacy: "Syncing: https://host/entity/project/runs/<id> ... done."
+	uploadLegacyRun = regexp.MustCompile(`Syncing: https?://\S+/runs/([^/\s]+) \.\.\.(.*)$`)
+)
+
+// attribute records what a line says about one run of the call.
+func (s *uploadScan) attribute(text string) {
+	if s.finished == nil {
+		s.finished, s.runErr, s.runFatal, s.runURL = map[string]bool{}, map[string]string{}, map[string]bool{}, map[string]string{}
+	}
+	if m := uploadLabelled.FindStringSubmatch(text); m != nil {
+		label, rest := m[2], m[3]
+		id := label[strings.LastIndexByte(label, '/')+1:]
+		switch {
+		case strings.Contains(rest, "Fatal error while uploading data"):
+			s.runFatal[id] = true
+			if s.runErr[id] == "" {
+				s.runErr[id] = text
+			}
+		case m[1] != "" && s.runErr[id] == "":
+			s.runErr[id] = text
+		case strings.HasPrefix(rest, "Finished syncing"):
+			s.finished[id] = true
+		}
+		if u := uploadURLBeta.FindStringSubmatch(rest); u != nil {
+			s.runURL[id] = u[1]
+		}
+		return
+	}
+	if m := uploadLegacyRun.FindStringSubmatch(text); m != nil {
+		id, rest := m[1], m[2]
+		if u := uploadURLLegacy.FindStringSubmatch(text); u != nil {
+			s.runURL[id] = u[1]
+		}
+		switch {
+		case strings.Contains(rest, "wandb: ERROR"):
+			s.runErr[id] = text
+		case strings.Contains(rest, "done."):
+			s.finished[id] = true
+		}
+	}
+}
+
+// judgeRuns decides each dir of a batched call on its own (docs/design.md
+// "Batched uploads"): verified when every one of its logs got its marker
+// during the call, the CLI said it finished the run, and no line about the
+// run reports an error. abs are the absolute dirs in dirs' order.
+func judgeRuns(abs, dirs []string, scan *uploadScan, premarked map[string]bool) map[string]RunResult {
+	out := make(map[string]RunResult, len(dirs))
+	for i, a := range abs {
+		logs, err := runLogs(a)
+		if err != nil {
+			out[dirs[i]] = RunResult{Err: err, Outcome: ledger.OutcomeOther}
+			continue
+		}
+		r := RunResult{Verified: true}
+		for _, l := range logs {
+			id := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(l), "run-"), ".wandb")
+			if scan.markerDenied != "" && strings.Contains(scan.markerDenied, l+".synced") {
+				err := fmt.Errorf("%w: %s", ErrMarkerNotWritten, shorten(scan.markerDenied))
+				r = RunResult{Err: markerFix(err, []string{l}), Outcome: ledger.OutcomeOther, Final: true}
+				break
+			}
+			if line := scan.runErr[id]; line != "" {
+				r.Verified, r.Err, r.Outcome = false, errors.New(shorten(line)), ledger.OutcomeOther
+				if scan.runFatal[id] || uploadTransientPattern.MatchString(serverWords(line)) {
+					r.Outcome = ledger.OutcomeTransient
+				}
+				break
+			}
+			if premarked[l] || !markerExists(l+".synced") || !scan.finished[id] {
+				r.Verified = false
+			}
+			if r.URL == "" {
+				r.URL = scan.runURL[id]
+			}
+		}
+		out[dirs[i]] = r
+	}
+	return out
+}
+
+// dirOfLog is the dir (as given to Upload) that holds log l.
+func dirOfLog(abs, dirs []string, l string) string {
+	for i, a := range abs {
+		if filepath.Dir(l) == a {
+			return dirs[i]
+		}
+	}
+	return ""
 }
 
 // serverWords is a CLI line without its quoted strings and path-like words.
