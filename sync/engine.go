@@ -826,8 +826,10 @@ func (e *Engine) finish(ctx context.Context, g *callGroup, res UploadResult, sta
 	if res.Runs != nil {
 		outcome, final, cerr, alone = groupVerdict(g, res)
 		pause = pause && alone // a run judged on its own is not paused for the call
-		if alone && (res.Pause || res.Outcome == ledger.OutcomeTransient) {
-			// Not the call's contents but W&B or the key: no reason to go alone.
+		if alone && (res.Pause || res.Outcome == ledger.OutcomeTransient && !errors.Is(res.Err, ErrUploadTimeout)) {
+			// Not the call's contents but W&B or the key: no reason to go
+			// alone. (A call we stopped for its time may have hung on any
+			// of its runs: those go alone.)
 			outcome, alone = res.Outcome, false
 		}
 	}

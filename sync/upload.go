@@ -238,41 +238,45 @@ func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) 
 		return res
 	}
 
-	var appeared, missing []string
+	var appeared, missing, unconfirmed []string
 	for _, l := range logs {
 		switch {
 		case premarked[l]:
 		case markerExists(l + ".synced"):
 			appeared = append(appeared, l)
+			// The beta CLI confirms each run it synced; a marker without
+			// that line is not a finished upload (docs/design.md "Upload
+			// outcomes"). The legacy CLI prints no such line.
+			if len(scan.finished) > 0 || scan.labelled {
+				if id := logRunID(l); !scan.finished[id] {
+					unconfirmed = append(unconfirmed, l)
+				}
+			}
 		default:
 			missing = append(missing, l)
 		}
 	}
 	if len(dirs) > 1 {
 		res.Runs = judgeRuns(abs, dirs, scan, premarked)
+		// A marker the CLI wrote for a run it did not confirm is removed,
+		// as after a failed call; markers of verified runs stay.
+		var unconfirmed []string
+		for _, l := range appeared {
+			if r := res.Runs[dirOfLog(abs, dirs, l)]; !r.Verified {
+				unconfirmed = append(unconfirmed, l)
+			}
+		}
+		removeMarkers(log, unconfirmed)
+		appeared = nil
 	}
 	if run.stopped == "" && run.exitCode != nil && *run.exitCode == 0 &&
-		len(missing) == 0 && scan.errorLine == "" && !scan.fatal {
+		len(missing) == 0 && len(unconfirmed) == 0 && scan.errorLine == "" && !scan.fatal {
 		res.Outcome = ledger.OutcomeSuccess
 		return res
 	}
-	// Markers of verified runs stay: their upload is complete.
-	if res.Runs != nil {
-		var keep []string
-		for _, l := range appeared {
-			if !res.Runs[dirOfLog(abs, dirs, l)].Verified {
-				keep = append(keep, l)
-			}
-		}
-		appeared = keep
-	}
 
-	for _, l := range appeared {
-		if err := os.Remove(l + ".synced"); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			log.Warn("remove marker of failed upload", "path", l+".synced", "err", err)
-		}
-	}
-	outcome, pause, cause := classifyUpload(run, scan, missing)
+	removeMarkers(log, appeared)
+	outcome, pause, cause := classifyUpload(run, scan, append(missing, unconfirmed...))
 	res.Outcome, res.Pause = outcome, pause
 	if errors.Is(cause, ErrMarkerNotWritten) {
 		res.Final = true
@@ -280,6 +284,17 @@ func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) 
 	}
 	res.Err = fmt.Errorf("upload %s: %w", label, cause)
 	return res
+}
+
+// removeMarkers removes the markers of logs whose upload is not confirmed:
+// the data behind them is partial, and left in place they would make the
+// CLI skip the retry.
+func removeMarkers(log *slog.Logger, logs []string) {
+	for _, l := range logs {
+		if err := os.Remove(l + ".synced"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			log.Warn("remove marker of failed upload", "path", l+".synced", "err", err)
+		}
+	}
 }
 
 // uploadRun is what happened to the child process.
@@ -524,6 +539,7 @@ type uploadScan struct {
 	runErr   map[string]string
 	runFatal map[string]bool
 	runURL   map[string]string
+	labelled bool // beta output: runs are named by [label]
 	// first diagnostic line saying a .synced marker could not be written
 	markerDenied string
 	transient    string // first diagnostic line that names a retryable problem
@@ -624,6 +640,7 @@ func (s *uploadScan) attribute(text string) {
 	if m := uploadLabelled.FindStringSubmatch(text); m != nil {
 		label, rest := m[2], m[3]
 		id := label[strings.LastIndexByte(label, '/')+1:]
+		s.labelled = true
 		switch {
 		case strings.Contains(rest, "Fatal error while uploading data"):
 			s.runFatal[id] = true
@@ -668,7 +685,7 @@ func judgeRuns(abs, dirs []string, scan *uploadScan, premarked map[string]bool) 
 		}
 		r := RunResult{Verified: true}
 		for _, l := range logs {
-			id := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(l), "run-"), ".wandb")
+			id := logRunID(l)
 			if scan.markerDenied != "" && strings.Contains(scan.markerDenied, l+".synced") {
 				err := fmt.Errorf("%w: %s", ErrMarkerNotWritten, shorten(scan.markerDenied))
 				r = RunResult{Err: markerFix(err, []string{l}), Outcome: ledger.OutcomeOther, Final: true}
@@ -691,6 +708,11 @@ func judgeRuns(abs, dirs []string, scan *uploadScan, premarked map[string]bool) 
 		out[dirs[i]] = r
 	}
 	return out
+}
+
+// logRunID is the run id in a log's name, run-<id>.wandb.
+func logRunID(log string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(filepath.Base(log), "run-"), ".wandb")
 }
 
 // dirOfLog is the dir (as given to Upload) that holds log l.
@@ -751,7 +773,7 @@ func classifyUpload(run uploadRun, s *uploadScan, missing []string) (outcome str
 		for i, m := range missing {
 			names[i] = filepath.Base(m)
 		}
-		return ledger.OutcomeOther, false, fmt.Errorf("wandb sync exited 0 but wrote no .synced marker for %s", strings.Join(names, ", "))
+		return ledger.OutcomeOther, false, fmt.Errorf("wandb sync exited 0 but did not confirm %s (no .synced marker or no Finished syncing line)", strings.Join(names, ", "))
 	}
 }
 

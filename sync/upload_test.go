@@ -527,7 +527,7 @@ func TestClassifyUploadOutput(t *testing.T) {
 			"Error: Invalid value for '[PATH]...': Path '/x' does not exist."},
 			exit: &two, want: ledger.OutcomeOther, wantCause: "does not exist"},
 		{name: "silent exit 0 without marker", lines: nil, exit: &zero, missing: true,
-			want: ledger.OutcomeOther, wantCause: "wrote no .synced marker for run-x.wandb"},
+			want: ledger.OutcomeOther, wantCause: "did not confirm run-x.wandb"},
 		{name: "exit 1 without diagnostics", lines: []string{"something odd"}, exit: &one,
 			want: ledger.OutcomeOther, wantCause: "wandb sync exited 1: something odd"},
 		{name: "run names in progress lines are not diagnostics", lines: []string{

@@ -7,9 +7,18 @@
 //
 //	FAKE_WANDB_STYLE=legacy      legacy (<= 0.28.0) output
 //	FAKE_WANDB_MODE=m[,m...]     per call: ok (default), auth, network, ratelimit, fatal, hang,
-//	                             crash, leak (echo the key, then ok); a list selects by call number
+//	                             crash, leak (echo the key, then ok), and after the first run of
+//	                             the call is synced: unlabelled (an ERROR without a label, then
+//	                             stop), crashafter (a traceback, exit 1), hangafter (hang);
+//	                             a list selects by call number
 //	FAKE_WANDB_STATE=file        call counter for FAKE_WANDB_MODE lists (the last entry repeats)
-//	FAKE_WANDB_DELAY=50ms        sleep before finishing each call
+//	FAKE_WANDB_DELAY=50ms        sleep before finishing each call (the CLI's start-up)
+//	FAKE_WANDB_RUN_DELAY=300ms   time each run takes to sync; 5 runs sync at once, as in the
+//	                             real CLI (FAKE_WANDB_PARALLEL changes the 5)
+//	FAKE_WANDB_FAIL=id=how[,...] a failure of one run of the call (beta style): fatal (labelled
+//	                             Fatal error, marker written), nofinish (marker written, no
+//	                             Finished line), error (labelled ERROR, no marker)
+//	FAKE_WANDB_CALLS=file        one line per call: the number of run dirs it got
 //	FAKE_WANDB_LOG=file          one JSON line per uploaded log (success or fatal)
 //	FAKE_WANDB_IGNORE_TERM=1     ignore SIGTERM (hang mode, to test escalation to SIGKILL)
 //	FAKE_WANDB_SPAWN_CHILD=1     start a grandchild that sleeps (same process group, same stderr)
@@ -195,7 +204,7 @@ func pickMode() (string, error) {
 		m = "ok"
 	}
 	switch m {
-	case "ok", "auth", "network", "ratelimit", "fatal", "hang", "crash", "leak":
+	case "ok", "auth", "network", "ratelimit", "fatal", "hang", "crash", "leak", "unlabelled", "crashafter", "hangafter":
 		return m, nil
 	}
 	return "", fmt.Errorf("unknown FAKE_WANDB_MODE %q", m)
@@ -358,6 +367,47 @@ func (c *cli) hang() int {
 	return 0
 }
 
+// runFailures parses FAKE_WANDB_FAIL: run id -> how it fails.
+func runFailures() map[string]string {
+	out := map[string]string{}
+	for _, kv := range strings.Split(os.Getenv("FAKE_WANDB_FAIL"), ",") {
+		if id, how, ok := strings.Cut(strings.TrimSpace(kv), "="); ok {
+			out[id] = how
+		}
+	}
+	return out
+}
+
+// runDelay is the i-th run's share of the call: runs sync FAKE_WANDB_PARALLEL
+// (5) at a time, so every fifth run waits FAKE_WANDB_RUN_DELAY.
+func runDelay(i int) {
+	d, err := time.ParseDuration(os.Getenv("FAKE_WANDB_RUN_DELAY"))
+	if err != nil || d <= 0 {
+		return
+	}
+	par := 5
+	if p, err := strconv.Atoi(os.Getenv("FAKE_WANDB_PARALLEL")); err == nil && p > 0 {
+		par = p
+	}
+	if i%par == 0 {
+		time.Sleep(d)
+	}
+}
+
+// countCall appends the call's number of run dirs to FAKE_WANDB_CALLS.
+func countCall(n int) {
+	path := os.Getenv("FAKE_WANDB_CALLS")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintln(f, n)
+}
+
 func delay() {
 	if d, err := time.ParseDuration(os.Getenv("FAKE_WANDB_DELAY")); err == nil && d > 0 {
 		time.Sleep(d)
@@ -492,12 +542,26 @@ func (c *cli) syncBeta() int {
 		return 0
 	}
 
+	failPlan := runFailures()
+	countCall(len(c.paths))
 	failed := map[string]bool{} // an error stops the later files of the same run
-	for _, f := range files {
+	for i, f := range files {
 		in := f.info
 		if failed[in.RunID] {
 			continue
 		}
+		if i > 0 {
+			switch c.mode {
+			case "unlabelled":
+				c.printBeta("ERROR Internal error: stream closed unexpectedly")
+				return 0
+			case "crashafter":
+				return c.crash()
+			case "hangafter":
+				return c.hang()
+			}
+		}
+		runDelay(i)
 		lbl := label(in)
 		if in.Name != "" {
 			c.printBeta("[%s] View run %s at %s", lbl, in.Name, c.runURL(in))
@@ -514,7 +578,13 @@ func (c *cli) syncBeta() int {
 			failed[in.RunID] = true
 			continue
 		}
-		if c.mode == "fatal" {
+		how := failPlan[in.RunID]
+		if how == "error" {
+			c.printBeta("ERROR [%s] Error uploading run: HTTP 400: invalid history row", lbl)
+			failed[in.RunID] = true
+			continue
+		}
+		if c.mode == "fatal" || how == "fatal" {
 			c.printBeta("ERROR [%s] Fatal error while uploading data. Some run data will not be synced, but it will still be written to disk. Use `wandb sync` at the end of the run to try uploading.", lbl)
 		}
 		// The data is on the server before the marker is written: a marker
@@ -525,7 +595,9 @@ func (c *cli) syncBeta() int {
 			failed[in.RunID] = true
 			continue
 		}
-		c.printBeta("[%s] Finished syncing %s", lbl, display(f))
+		if how != "nofinish" {
+			c.printBeta("[%s] Finished syncing %s", lbl, display(f))
+		}
 	}
 	return 0
 }
@@ -550,7 +622,9 @@ func (c *cli) syncLegacy() int {
 		return c.hang()
 	}
 	delay()
-	for _, p := range c.paths {
+	countCall(len(c.paths))
+	for i, p := range c.paths {
+		runDelay(i)
 		abs, _ := filepath.Abs(p)
 		files := expand(p)
 		if len(files) != 1 {
