@@ -24,6 +24,7 @@ func uploadFlags() []cli.Flag {
 		stringFlag("wandb-project", "upload into this W&B project (wandb sync -p)", ""),
 		durationFlag("upload-timeout", "kill a wandb sync that runs longer than this", 30*time.Minute),
 		intFlag("concurrency", "parallel uploads", runsync.DefaultConcurrency),
+		intFlag("batch", "at most this many run dirs in one wandb sync call (1: one run per call)", runsync.DefaultBatch),
 		intFlag("max-attempts", "upload attempts before a run is failed", runsync.DefaultMaxAttempts),
 		durationFlag("settle", "a log that has not grown for this long (and is not held open) is finished", runsync.DefaultSettle),
 		durationFlag("quiet", "a log with an exit record that has not grown for this long is finished", runsync.DefaultQuiet),
@@ -50,6 +51,9 @@ func apiKeyFile(c *cli.Context, env Env) string {
 func newEngine(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger) (*runsync.Engine, error) {
 	if c.Int("concurrency") < 1 {
 		return nil, usagef("invalid --concurrency %d: want 1 or more", c.Int("concurrency"))
+	}
+	if c.Int("batch") < 1 {
+		return nil, usagef("invalid --batch %d: want 1 or more", c.Int("batch"))
 	}
 	if c.Int("max-attempts") < 1 {
 		return nil, usagef("invalid --max-attempts %d: want 1 or more", c.Int("max-attempts"))
@@ -85,6 +89,7 @@ func newEngine(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger) (*ru
 		Settle:      durationOf(c, "settle"),
 		Quiet:       durationOf(c, "quiet"),
 		MaxAttempts: c.Int("max-attempts"),
+		Batch:       c.Int("batch"),
 		Lease:       durationOf(c, "lease"),
 		TmpDir:      filepath.Join(state, "repair"),
 		BackoffBase: durationOf(c, "backoff"),

@@ -1294,3 +1294,82 @@ func TestUpsertIgnoresShorterObservations(t *testing.T) {
 		t.Errorf("final row finished=%v torn=%v, want the finished view", r.Finished, r.TornTail)
 	}
 }
+
+// ClaimBatch fills one call with whole groups, oldest first, up to maxDirs
+// dirs; a group that must go alone is never batched with others.
+func TestClaimBatch(t *testing.T) {
+	ctx := context.Background()
+	runsOf := func(groups [][]ledger.Run) []string {
+		var out []string
+		for _, g := range groups {
+			var ids []string
+			for _, r := range g {
+				ids = append(ids, filepath.Base(r.Dir))
+			}
+			out = append(out, strings.Join(ids, "+"))
+		}
+		return out
+	}
+	setup := func(t *testing.T) (*ledger.DB, string) {
+		db, _ := openTemp(t)
+		root := t.TempDir()
+		var obs []ledger.Observation
+		for i, id := range []string{"a", "b", "c", "d"} {
+			obs = append(obs, observe(root, "r-"+id, id, t0.Add(time.Duration(i)*time.Hour)))
+		}
+		// e: a pipeline of two stages (run id "e").
+		obs = append(obs, observe(root, "r-e1", "e", t0.Add(5*time.Hour)), observe(root, "r-e2", "e", t0.Add(6*time.Hour)))
+		mustUpsert(t, db, obs...)
+		for _, o := range obs {
+			mustReady(t, db, o.Dir)
+		}
+		return db, root
+	}
+	t.Run("whole groups up to maxDirs, oldest first", func(t *testing.T) {
+		db, _ := setup(t)
+		g, err := db.ClaimBatch(ctx, "w1", time.Minute, nil, 3)
+		if err != nil || !slices.Equal(runsOf(g), []string{"r-a", "r-b", "r-c"}) {
+			t.Fatalf("batch = %v, %v", runsOf(g), err)
+		}
+		g, _ = db.ClaimBatch(ctx, "w1", time.Minute, nil, 2)
+		// d (1 dir) leaves room for 1, but e's group has 2: it still joins
+		// whole, as the last group may take the call past maxDirs.
+		if !slices.Equal(runsOf(g), []string{"r-d", "r-e1+r-e2"}) {
+			t.Fatalf("second batch = %v", runsOf(g))
+		}
+	})
+	t.Run("a group whose batched call failed goes alone", func(t *testing.T) {
+		db, root := setup(t)
+		rawExec(t, db.Path(), `UPDATE runs SET upload_alone = 1 WHERE dir = ?`, filepath.Join(root, "r-b"))
+		g, _ := db.ClaimBatch(ctx, "w1", time.Minute, nil, 10)
+		if !slices.Equal(runsOf(g), []string{"r-a", "r-c", "r-d", "r-e1+r-e2"}) {
+			t.Fatalf("batch = %v: want b left out", runsOf(g))
+		}
+		g, _ = db.ClaimBatch(ctx, "w1", time.Minute, nil, 10)
+		if !slices.Equal(runsOf(g), []string{"r-b"}) {
+			t.Fatalf("next batch = %v: want b alone", runsOf(g))
+		}
+	})
+	t.Run("same run id never twice in a call; synced siblings go alone", func(t *testing.T) {
+		db, _ := openTemp(t)
+		root := t.TempDir()
+		p1 := observe(filepath.Join(root, "p1"), "r-x", "x", t0)
+		p2 := observe(filepath.Join(root, "p2"), "r-x", "x", t0.Add(time.Hour))
+		p2.Meta.Project = "other" // same id, another project: another group
+		late := observe(root, "r-y2", "y", t0.Add(3*time.Hour))
+		done := observe(root, "r-y1", "y", t0.Add(2*time.Hour))
+		done.MarkerExists = true // synced before: y2 is a late fragment
+		mustUpsert(t, db, p1, p2, done, late)
+		mustReady(t, db, p1.Dir, p2.Dir, late.Dir)
+		first, _ := db.ClaimBatch(ctx, "w1", time.Minute, nil, 10)
+		second, _ := db.ClaimBatch(ctx, "w1", time.Minute, nil, 10)
+		if len(first) != 1 || len(second) != 1 || first[0][0].RunID != "x" || second[0][0].RunID != "x" ||
+			first[0][0].Dir == second[0][0].Dir {
+			t.Fatalf("batches %v then %v: want each x in a call of its own (the late fragment waits)", runsOf(first), runsOf(second))
+		}
+		g, _ := db.ClaimBatch(ctx, "w1", time.Minute, nil, 10)
+		if len(g) != 1 || g[0][0].Dir != late.Dir {
+			t.Fatalf("third batch = %v: want the late fragment alone", runsOf(g))
+		}
+	})
+}
