@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,7 +135,9 @@ func BenchmarkUploadPipeline(b *testing.B) {
 		}
 		env := append(os.Environ(), "WANDB_API_KEY=0123456789abcdef0123456789abcdef01234567", "FAKE_WANDB_DELAY="+delay.String())
 		up := &runsync.Uploader{Wandb: fake, Env: env, Timeout: time.Minute, WorkDir: b.TempDir(), Logger: quietLogger()}
-		eng := runsync.NewEngine(runsync.EngineOptions{Store: db, Uploader: up, Logger: quietLogger(), Quiet: time.Nanosecond, TmpDir: b.TempDir()})
+		// One run per call: this measures the pipeline around each call.
+		eng := runsync.NewEngine(runsync.EngineOptions{Store: db, Uploader: up, Logger: quietLogger(), Quiet: time.Nanosecond,
+			TmpDir: b.TempDir(), Batch: 1})
 		if _, err := runsync.Backfill(ctx, eng, runsync.BackfillOptions{Roots: []string{root}}); err != nil {
 			b.Fatal(err)
 		}
@@ -170,4 +174,73 @@ func BenchmarkUploadPipeline(b *testing.B) {
 	b.ReportMetric(float64(per)/float64(time.Duration(n/conc)*alone), "x_fake_alone")
 	b.Logf("%d uploads, %d at a time, fake wandb %v each: %v (ideal %v, %.3fx; the fake alone takes %v a call, %.3fx of that)",
 		n, conc, delay, per, ideal, float64(per)/float64(ideal), alone, float64(per)/float64(time.Duration(n/conc)*alone))
+}
+
+// BenchmarkBacklogUpload is the first thing most users do: upload a backlog
+// of finished runs. With a fake CLI that costs 1.5 s per call and 0.3 s per
+// run (5 runs at once within a call, as the real one), it times
+// `runner backfill --upload TREE` end to end (recording included), by
+// default and with --concurrency 4, against one plain `wandb sync` call
+// over all the run dirs, and counts the calls and the uploads of each run.
+//
+//	go test ./app -run '^$' -bench BacklogUpload -benchtime 1x
+func BenchmarkBacklogUpload(b *testing.B) {
+	const n = 150
+	runner := testbin.Build(b, ".", "runner")
+	fake := testbin.Build(b, "./testdata/fakewandb", "wandb")
+	cost := []string{"WANDB_API_KEY=0123456789abcdef0123456789abcdef01234567",
+		"FAKE_WANDB_DELAY=1500ms", "FAKE_WANDB_RUN_DELAY=300ms"}
+	timeRun := func(args []string, extra ...string) (time.Duration, string) {
+		tmp := b.TempDir()
+		calls := filepath.Join(tmp, "calls")
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Env = append(append(append(os.Environ(), cost...), "FAKE_WANDB_CALLS="+calls, "FAKE_WANDB_LOG="+filepath.Join(tmp, "log"),
+			"RUNNER_DB="+filepath.Join(tmp, "ledger.db"), "RUNNER_WANDB="+fake), extra...)
+		cmd.Dir = tmp
+		t0 := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		took := time.Since(t0)
+		logged, _ := os.ReadFile(filepath.Join(tmp, "log"))
+		byRun := map[string]int{}
+		for _, line := range strings.Split(strings.TrimSpace(string(logged)), "\n") {
+			var e struct {
+				RunID string `json:"run_id"`
+			}
+			if err := json.Unmarshal([]byte(line), &e); err == nil {
+				byRun[e.RunID]++
+			}
+		}
+		if len(byRun) != n {
+			b.Fatalf("%v: %d runs uploaded, want %d", args, len(byRun), n)
+		}
+		for id, c := range byRun {
+			if c != 1 {
+				b.Fatalf("%v: run %s uploaded %d times", args, id, c)
+			}
+		}
+		sizes, _ := os.ReadFile(calls)
+		return took, strings.Join(strings.Fields(string(sizes)), " ")
+	}
+	var plain, def, conc4 time.Duration
+	var defCalls, conc4Calls string
+	for b.Loop() {
+		b.StopTimer()
+		tree := benchTree(b, n)
+		dirs, _ := filepath.Glob(filepath.Join(tree, "*", "wandb", "offline-run-*"))
+		p, _ := timeRun(append([]string{fake, "sync"}, dirs...))
+		plain += p
+		d, c := timeRun([]string{runner, "backfill", "--upload", benchTree(b, n)})
+		def, defCalls = def+d, c
+		d, c = timeRun([]string{runner, "backfill", "--upload", "--concurrency", "4", benchTree(b, n)})
+		conc4, conc4Calls = conc4+d, c
+		b.StartTimer()
+	}
+	k := time.Duration(b.N)
+	b.ReportMetric((plain / k).Seconds(), "s/plain")
+	b.ReportMetric(float64(def)/float64(plain), "x_plain_default")
+	b.ReportMetric(float64(conc4)/float64(plain), "x_plain_conc4")
+	b.Logf("%d runs: one plain wandb sync %v; runner backfill --upload %v (%.2fx, calls of %s); --concurrency 4 %v (%.2fx, calls of %s)",
+		n, plain/k, def/k, float64(def)/float64(plain), defCalls, conc4/k, float64(conc4)/float64(plain), conc4Calls)
 }

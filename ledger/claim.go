@@ -149,6 +149,17 @@ func claimGroup(ctx context.Context, tx *Tx, owner string, nowMS, exp int64, onl
 	return out, nil
 }
 
+// PendingDue counts the pending runs whose backoff (if any) has run out:
+// the upload workers split a backlog between them by it.
+func (db *DB) PendingDue(ctx context.Context) (int, error) {
+	var n int
+	if err := db.queryRow(ctx, `SELECT count(*) FROM runs WHERE state = 'pending'
+		AND (next_attempt_at IS NULL OR next_attempt_at <= ?)`, ms(db.now())).Scan(&n); err != nil {
+		return 0, fmt.Errorf("ledger: pending runs: %w", err)
+	}
+	return n, nil
+}
+
 // NextAttempt returns when the earliest pending run whose backoff has not
 // run out becomes due, and false when none waits: an idle upload worker
 // sleeps until then instead of polling (docs/design.md "Upload workers").

@@ -30,7 +30,7 @@ const (
 	// pays the CLI's start-up (seconds) and syncs up to 5 runs at once, so
 	// a backlog goes fastest in few large calls (docs/design.md "Batched
 	// uploads").
-	DefaultBatch       = 32
+	DefaultBatch       = 64
 	DefaultBackoffBase = 30 * time.Second
 	DefaultBackoffMax  = time.Hour
 	// DefaultLease is how long an upload claim lasts without renewal; the
@@ -53,6 +53,7 @@ type Store interface {
 	Release(ctx context.Context, owner string, dirs []string) error
 	RescueExpired(ctx context.Context) (int, error)
 	NextAttempt(ctx context.Context) (time.Time, bool, error)
+	PendingDue(ctx context.Context) (int, error)
 	AddEvent(ctx context.Context, kind, subject, msg string) error
 	PauseUploads(ctx context.Context, reason string) error
 	UploadsPaused(ctx context.Context) (reason string, since time.Time, paused bool, err error)
@@ -101,6 +102,7 @@ type Engine struct {
 
 	wake    chan struct{}
 	wakeups atomic.Int64
+	busy    atomic.Int32 // upload workers in a call
 
 	// reads remembers how long the last read of each large log took, so a
 	// big log that keeps growing is re-read at most every 10x that, not on
@@ -595,14 +597,34 @@ func (e *Engine) UploadNext(ctx context.Context, only []string) (UploadOutcome, 
 	return out, true, err
 }
 
-// UploadBatch claims ready groups for one batched call (up to Batch run
-// dirs) and uploads them; none claimed: nil.
-func (e *Engine) UploadBatch(ctx context.Context, only []string) ([]UploadOutcome, error) {
-	groups, err := e.claim(ctx, only, e.Batch)
+// UploadBatch claims ready groups for one batched call and uploads them;
+// none claimed: nil. workers is how many callers upload side by side: the
+// backlog is split between the idle ones (see share).
+func (e *Engine) UploadBatch(ctx context.Context, only []string, workers int) ([]UploadOutcome, error) {
+	groups, err := e.claim(ctx, only, e.share(ctx, workers))
 	if err != nil || len(groups) == 0 {
 		return nil, err
 	}
+	e.busy.Add(1)
+	defer e.busy.Add(-1)
 	return e.upload(ctx, groups)
+}
+
+// share is how many run dirs the next call takes: the runs due now split
+// evenly between the workers that are not in a call, at most Batch. A
+// backlog of 150 runs and 2 workers makes two calls of 75 (Batch allowing),
+// not five of 32 of which the last runs alone (docs/design.md "Batched
+// uploads").
+func (e *Engine) share(ctx context.Context, workers int) int {
+	if e.Batch <= 1 {
+		return 1
+	}
+	due, err := e.Store.PendingDue(ctx)
+	if err != nil || due <= 0 {
+		return e.Batch // the claim itself will say
+	}
+	idle := max(workers-int(e.busy.Load()), 1)
+	return min(e.Batch, max(1, (due+idle-1)/idle))
 }
 
 // claim leases the next ready groups, up to maxDirs run dirs (nil while
@@ -935,7 +957,7 @@ func (e *Engine) Work(ctx context.Context, n int, poll time.Duration, onDone fun
 			defer wg.Done()
 			for ctx.Err() == nil {
 				e.wakeups.Add(1)
-				groups, err := e.claim(ctx, nil, e.Batch)
+				groups, err := e.claim(ctx, nil, e.share(ctx, n))
 				var wait time.Duration
 				switch {
 				case err != nil && ctx.Err() != nil:
@@ -948,7 +970,9 @@ func (e *Engine) Work(ctx context.Context, n int, poll time.Duration, onDone fun
 					// this one uploads. A worker that finds nothing does
 					// not pass the wake on, so idle workers never spin.
 					e.poke()
+					e.busy.Add(1)
 					outs, err := e.upload(ctx, groups)
+					e.busy.Add(-1)
 					if err != nil && ctx.Err() == nil {
 						g.Fail(err)
 					}
@@ -1010,7 +1034,7 @@ func (e *Engine) Drain(ctx context.Context, n int, only []string) ([]UploadOutco
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				got, err := e.UploadBatch(ctx, only)
+				got, err := e.UploadBatch(ctx, only, n)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err

@@ -78,6 +78,10 @@ func (c *countingStore) NextAttempt(ctx context.Context) (time.Time, bool, error
 	c.n()
 	return c.Store.NextAttempt(ctx)
 }
+func (c *countingStore) PendingDue(ctx context.Context) (int, error) {
+	c.n()
+	return c.Store.PendingDue(ctx)
+}
 func (c *countingStore) AddEvent(ctx context.Context, kind, subject, msg string) error {
 	c.n()
 	return c.Store.AddEvent(ctx, kind, subject, msg)
