@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,17 +58,30 @@ type Status struct {
 	} `json:"daemon"`
 	Runs              map[string]int `json:"runs"`
 	OldestPendingAgeS *float64       `json:"oldest_pending_age_s"`
-	Uploads           struct {
+	// Uploads: paused when a pause holds the daemon's configuration.
+	Uploads struct {
 		Paused      bool    `json:"paused"`
 		Reason      *string `json:"reason"`
 		PausedSince *string `json:"paused_since"`
 	} `json:"uploads"`
+	// Pauses lists every paused configuration, the daemon's or not.
+	Pauses     []StatusPause `json:"pauses"`
 	LastErrors []StatusError `json:"last_errors"`
 	// Regressions is how many regressions the daemon has flagged (runner regressions lists them).
 	Regressions int `json:"regressions"`
 	// Jobs counts jobs by state; GPUs is the daemon's last GPU sample (null if none).
 	Jobs map[string]int `json:"jobs"`
 	GPUs *StatusGPUs    `json:"gpus"`
+}
+
+// StatusPause is one paused upload configuration.
+type StatusPause struct {
+	Scope       string `json:"scope"`
+	Config      string `json:"config"`
+	Reason      string `json:"reason"`
+	By          string `json:"by"`
+	Since       string `json:"since"`
+	HoldsDaemon bool   `json:"holds_daemon"`
 }
 
 // StatusError is one recent error from the events log.
@@ -115,14 +129,23 @@ func GetStatus(ctx context.Context, db *ledger.DB, now time.Time) (*Status, erro
 		age := now.Sub(*oldest).Seconds()
 		st.OldestPendingAgeS = &age
 	}
-	reason, since, paused, err := db.UploadsPaused(ctx)
+	pauses, err := db.Pauses(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if paused {
-		st.Uploads.Paused = true
-		st.Uploads.Reason = &reason
-		st.Uploads.PausedSince = timePtr(&since)
+	st.Pauses = []StatusPause{}
+	for _, p := range pauses {
+		// A daemon from before scopes recorded none, and without any daemon
+		// (backfill from cron only) there is no configuration to compare:
+		// then every pause counts.
+		holds := d == nil || p.Scope == ledger.ScopeAll || len(d.UploadScopes) == 0 || slices.Contains(d.UploadScopes, p.Scope)
+		st.Pauses = append(st.Pauses, StatusPause{Scope: p.Scope, Config: p.Config, Reason: p.Reason, By: p.By,
+			Since: rfc3339(p.Since), HoldsDaemon: holds})
+		if holds && !st.Uploads.Paused {
+			st.Uploads.Paused = true
+			st.Uploads.Reason = &p.Reason
+			st.Uploads.PausedSince = timePtr(&p.Since)
+		}
 	}
 	if st.Regressions, err = db.CountRegressions(ctx); err != nil {
 		return nil, err
@@ -171,6 +194,14 @@ func (st *Status) print(w io.Writer, colour bool) {
 		fmt.Fprintf(w, "uploads:  %s since %s: %s\n", red("PAUSED"), *st.Uploads.PausedSince, *st.Uploads.Reason)
 	} else {
 		fmt.Fprintf(w, "uploads:  running\n")
+	}
+	for _, p := range st.Pauses {
+		whose := "not the daemon's configuration"
+		if p.HoldsDaemon {
+			whose = "holds the daemon"
+		}
+		fmt.Fprintf(w, "  paused: %s (%s; %s) since %s by %s: %s\n", p.Config, p.Scope, whose, p.Since, p.By, p.Reason)
+		fmt.Fprintf(w, "          resume: fix it, then run `runner sync` with that configuration (or restart the daemon)\n")
 	}
 	if st.Regressions > 0 {
 		fmt.Fprintf(w, "regressions: %d flagged (see runner regressions)\n", st.Regressions)

@@ -70,9 +70,10 @@ func SyncNow(ctx context.Context, w io.Writer, db *ledger.DB, eng *runsync.Engin
 	if len(selectors) > 0 && len(dirs) == 0 {
 		return fmt.Errorf("sync: none of %d selected runs is in the ledger", len(selectors))
 	}
-	if _, _, paused, err := db.UploadsPaused(ctx); err == nil && paused {
-		// An explicit sync is how a person says "I fixed it, try again".
-		if err := db.ResumeUploads(ctx); err != nil {
+	if _, paused, err := db.UploadsPaused(ctx, eng.Scopes()); err == nil && paused {
+		// An explicit sync is how a person says "I fixed it, try again":
+		// it lifts the pauses that hold its own configuration.
+		if err := db.ResumeUploads(ctx, eng.Scopes()); err != nil {
 			return fmt.Errorf("sync: %w", err)
 		}
 		fmt.Fprintln(w, "uploads were paused; resuming them for this sync")
@@ -152,8 +153,8 @@ func SyncNow(ctx context.Context, w io.Writer, db *ledger.DB, eng *runsync.Engin
 		problems++
 		fmt.Fprintf(w, "%s: not uploaded: %s\n", dash(r.RunID), notUploadedReason(r))
 	}
-	if reason, _, paused, err := db.UploadsPaused(ctx); err == nil && paused {
-		fmt.Fprintf(w, "uploads paused: %s\n", reason)
+	if p, paused, err := db.UploadsPaused(ctx, eng.Scopes()); err == nil && paused {
+		fmt.Fprintf(w, "uploads paused for %s: %s\n", p.Config, p.Reason)
 		problems++
 	}
 	if len(outs) == 0 && len(selectors) == 0 {

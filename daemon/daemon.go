@@ -84,7 +84,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	bg := context.WithoutCancel(ctx)
 	host, _ := os.Hostname()
-	info := ledger.Daemon{PID: os.Getpid(), Host: host, Version: d.Version, StartedAt: d.Now().UTC(), Watch: d.Roots}
+	info := ledger.Daemon{PID: os.Getpid(), Host: host, Version: d.Version, StartedAt: d.Now().UTC(), Watch: d.Roots,
+		UploadScopes: d.Engine.Scopes()}
 	// Two daemons on one ledger would both place jobs on the same GPUs. The
 	// lock is held for the daemon's life (the kernel drops it if the daemon
 	// dies; the file is close-on-exec, so job supervisors never hold it).
@@ -118,8 +119,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 		d.Logger.Info("daemon stopped")
 	}()
-	// A restart is the documented way to retry after fixing credentials.
-	if err := d.DB.ResumeUploads(ctx); err != nil {
+	// A restart is the documented way to retry after fixing credentials:
+	// it lifts the pauses that hold this daemon's configuration.
+	if err := d.DB.ResumeUploads(ctx, d.Engine.Scopes()); err != nil {
 		return fmt.Errorf("resume uploads: %w", err)
 	}
 	if n, err := d.DB.RescueExpired(ctx); err != nil {
@@ -264,6 +266,7 @@ func (d *Daemon) loop(ctx context.Context, info ledger.Daemon, ready <-chan stru
 		dogTicks = t.C
 	}
 	key := d.keyStamp()
+	scopes := d.Engine.Scopes()
 	beat := guard.New(d.Logger, "heartbeat", guard.Options{Now: d.Now})
 	rescue := guard.New(d.Logger, "rescue expired uploads", guard.Options{Now: d.Now})
 	for {
@@ -298,9 +301,13 @@ func (d *Daemon) loop(ctx context.Context, info ledger.Daemon, ready <-chan stru
 		}
 		if k := d.keyStamp(); !bytes.Equal(k, key) {
 			key = k
-			if _, _, paused, err := d.DB.UploadsPaused(ctx); err == nil && paused {
+			keyScopes := scopes
+			scopes = d.Engine.Scopes()
+			info.UploadScopes = scopes
+			// The key's scope changed with it; lift what held the old one.
+			if _, paused, err := d.DB.UploadsPaused(ctx, append(d.Engine.Scopes(), keyScopes...)); err == nil && paused {
 				d.Logger.Info("API key file changed: resuming uploads", "file", d.KeyFile)
-				if err := d.DB.ResumeUploads(ctx); err != nil {
+				if err := d.DB.ResumeUploads(ctx, append(d.Engine.Scopes(), keyScopes...)); err != nil {
 					d.Logger.Error("resume uploads", "err", err)
 				}
 				d.Engine.Poke()

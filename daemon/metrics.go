@@ -156,7 +156,11 @@ func (c *ledgerCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		ch <- constHistogram(descUploadSeconds, h)
 	}
-	if _, _, paused, err := c.db.UploadsPaused(ctx); err != nil {
+	var scopes []string
+	if d, err := c.db.DaemonState(ctx); err == nil && d != nil {
+		scopes = d.UploadScopes
+	}
+	if _, paused, err := c.db.UploadsPaused(ctx, scopes); err != nil {
 		fail(descPaused, err)
 	} else {
 		ch <- prometheus.MustNewConstMetric(descPaused, prometheus.GaugeValue, boolFloat(paused))

@@ -103,7 +103,7 @@ func TestMetricsEndpointReportsLedger(t *testing.T) {
 		t.Logf("scrape:\n%s", body)
 	}
 
-	if err := db.PauseUploads(context.Background(), "W&B rejected the API key"); err != nil {
+	if err := db.PauseUploads(context.Background(), ledger.Pause{Reason: "W&B rejected the API key"}); err != nil {
 		t.Fatal(err)
 	}
 	if body := get(t, url); !strings.Contains(body, "runner_uploads_paused 1") {

@@ -302,8 +302,8 @@ func TestReadOnlyOpen(t *testing.T) {
 		"AddEvent":      func() error { return ro.AddEvent(ctx, "error", "x", "y") },
 		"Heartbeat":     func() error { return ro.Heartbeat(ctx, ledger.Daemon{PID: 1}) },
 		"DaemonDown":    func() error { return ro.DaemonDown(ctx) },
-		"PauseUploads":  func() error { return ro.PauseUploads(ctx, "x") },
-		"ResumeUploads": func() error { return ro.ResumeUploads(ctx) },
+		"PauseUploads":  func() error { return ro.PauseUploads(ctx, ledger.Pause{Reason: "x"}) },
+		"ResumeUploads": func() error { return ro.ResumeUploads(ctx, nil) },
 	}
 	for name, write := range writes {
 		if err := write(); !errors.Is(err, ledger.ErrReadOnly) {
@@ -1021,26 +1021,41 @@ func TestDaemonHeartbeatAndPause(t *testing.T) {
 		t.Errorf("after stop: %+v", got)
 	}
 
-	if _, _, paused, err := db.UploadsPaused(ctx); paused || err != nil {
+	daemonScopes := []string{"key:aaa", "cli:daemon"}
+	if _, paused, err := db.UploadsPaused(ctx, daemonScopes); paused || err != nil {
 		t.Fatalf("paused before any pause: %v %v", paused, err)
 	}
+	// A cron job whose PATH lacks wandb pauses its own configuration only.
 	since := clock.Now()
-	if err := db.PauseUploads(ctx, "wandb rejected the API key"); err != nil {
+	if err := db.PauseUploads(ctx, ledger.Pause{Scope: "cli:cron", Reason: "wandb CLI not found", Config: "wandb (not found)"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, paused, _ := db.UploadsPaused(ctx, daemonScopes); paused {
+		t.Error("the daemon is held by a pause of another configuration")
+	}
+	if p, paused, _ := db.UploadsPaused(ctx, []string{"key:aaa", "cli:cron"}); !paused || p.Scope != "cli:cron" {
+		t.Errorf("the cron configuration is not held: %+v %v", p, paused)
+	}
+	// A rejected key holds everyone who uses it.
+	if err := db.PauseUploads(ctx, ledger.Pause{Scope: "key:aaa", Reason: "wandb rejected the API key"}); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(time.Minute)
-	if err := db.PauseUploads(ctx, "wandb rejected the API key again"); err != nil {
+	if err := db.PauseUploads(ctx, ledger.Pause{Scope: "key:aaa", Reason: "wandb rejected the API key again"}); err != nil {
 		t.Fatal(err)
 	}
-	reason, at, paused, err := db.UploadsPaused(ctx)
-	if !paused || err != nil || reason != "wandb rejected the API key again" || !at.Equal(since) {
-		t.Errorf("paused = %q %v %v %v; want the new reason since the first pause", reason, at, paused, err)
+	p, paused, err := db.UploadsPaused(ctx, daemonScopes)
+	if !paused || err != nil || p.Reason != "wandb rejected the API key again" || !p.Since.Equal(since) {
+		t.Errorf("paused = %+v %v %v; want the new reason since the first pause", p, paused, err)
 	}
-	if err := db.ResumeUploads(ctx); err != nil {
+	if err := db.ResumeUploads(ctx, daemonScopes); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, paused, _ := db.UploadsPaused(ctx); paused {
+	if _, paused, _ := db.UploadsPaused(ctx, daemonScopes); paused {
 		t.Error("still paused after resume")
+	}
+	if ps, _ := db.Pauses(ctx); len(ps) != 1 || ps[0].Scope != "cli:cron" {
+		t.Errorf("pauses after the daemon's resume = %+v; want the cron one kept", ps)
 	}
 }
 

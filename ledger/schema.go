@@ -210,4 +210,18 @@ CREATE INDEX runs_pending_order ON runs (state, first_seen, group_key);
 	`
 ALTER TABLE runs ADD COLUMN upload_alone INTEGER NOT NULL DEFAULT 0;
 `,
+	// 7 (issue 12, scoped pauses): a pause holds only the processes with
+	// the configuration that hit it; the daemon records its own.
+	`
+CREATE TABLE pauses (
+	scope  TEXT PRIMARY KEY,            -- key:<hash>, cli:<hash>, or all
+	reason TEXT NOT NULL,
+	config TEXT NOT NULL DEFAULT '',    -- what the scope stands for, for people (never the key)
+	by     TEXT NOT NULL DEFAULT '',    -- the process that paused: host:pid:...
+	since  INTEGER NOT NULL             -- unix ms UTC
+) STRICT;
+INSERT INTO pauses (scope, reason, since) SELECT 'all', value, updated_at FROM settings WHERE key = 'uploads.paused';
+DELETE FROM settings WHERE key = 'uploads.paused';
+ALTER TABLE daemon ADD COLUMN upload_scopes TEXT NOT NULL DEFAULT '[]';  -- JSON array: the daemon's pause scopes
+`,
 }

@@ -139,6 +139,9 @@ type Daemon struct {
 	Watch       []string
 	Up          bool
 	StoppedAt   *time.Time
+	// UploadScopes are the daemon's pause scopes: `runner status` calls
+	// uploads paused when a pause holds one of them.
+	UploadScopes []string
 }
 
 // Heartbeat records that the daemon d is alive now.
@@ -149,12 +152,12 @@ func (db *DB) Heartbeat(ctx context.Context, d Daemon) error {
 		if started.IsZero() {
 			started = now
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO daemon (id, pid, host, version, started_at, heartbeat_at, watch, up, stopped_at)
-			VALUES (1, ?, ?, ?, ?, ?, ?, 1, NULL)
+		_, err := tx.ExecContext(ctx, `INSERT INTO daemon (id, pid, host, version, started_at, heartbeat_at, watch, up, stopped_at, upload_scopes)
+			VALUES (1, ?, ?, ?, ?, ?, ?, 1, NULL, ?)
 			ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host, version = excluded.version,
 				started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, watch = excluded.watch,
-				up = 1, stopped_at = NULL`,
-			d.PID, d.Host, d.Version, ms(started), ms(now), encodeList(d.Watch))
+				up = 1, stopped_at = NULL, upload_scopes = excluded.upload_scopes`,
+			d.PID, d.Host, d.Version, ms(started), ms(now), encodeList(d.Watch), encodeList(d.UploadScopes))
 		if err != nil {
 			return fmt.Errorf("ledger: heartbeat: %w", err)
 		}
@@ -178,11 +181,11 @@ func (db *DB) DaemonState(ctx context.Context) (*Daemon, error) {
 	var (
 		d                  Daemon
 		started, heartbeat int64
-		watch              string
+		watch, scopes      string
 		stopped            sql.NullInt64
 	)
-	err := db.queryRow(ctx, `SELECT pid, host, version, started_at, heartbeat_at, watch, up, stopped_at
-		FROM daemon WHERE id = 1`).Scan(&d.PID, &d.Host, &d.Version, &started, &heartbeat, &watch, &d.Up, &stopped)
+	err := db.queryRow(ctx, `SELECT pid, host, version, started_at, heartbeat_at, watch, up, stopped_at, upload_scopes
+		FROM daemon WHERE id = 1`).Scan(&d.PID, &d.Host, &d.Version, &started, &heartbeat, &watch, &d.Up, &stopped, &scopes)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -191,52 +194,109 @@ func (db *DB) DaemonState(ctx context.Context) (*Daemon, error) {
 	}
 	d.StartedAt, d.HeartbeatAt = fromMS(started), fromMS(heartbeat)
 	d.Watch = decodeList(watch)
+	d.UploadScopes = decodeList(scopes)
 	d.StoppedAt = fromNullMS(stopped)
 	return &d, nil
 }
 
-const pausedKey = "uploads.paused"
+// ScopeAll is the pause scope that holds every process (a pause recorded
+// without a scope, or by a runner from before scopes).
+const ScopeAll = "all"
 
-// PauseUploads stops all uploads (e.g. a rejected API key) until
-// ResumeUploads. Pausing again updates the reason but keeps the first time.
-func (db *DB) PauseUploads(ctx context.Context, reason string) error {
+// Pause is one paused upload configuration (docs/design.md "Pauses").
+type Pause struct {
+	Scope  string // key:<hash of the API key>, cli:<hash of CLI path and base URL>, or ScopeAll
+	Reason string
+	Config string // what Scope stands for, for people; never the key
+	By     string // the process that paused
+	Since  time.Time
+}
+
+// PauseUploads pauses the uploads of every process whose scopes include
+// p.Scope (an empty Scope pauses all). Pausing a paused scope again keeps
+// its first time and takes the new reason.
+func (db *DB) PauseUploads(ctx context.Context, p Pause) error {
+	if p.Scope == "" {
+		p.Scope = ScopeAll
+	}
 	return db.inTx(ctx, func(tx *Tx) error {
 		now := ms(db.now())
-		res, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
-			ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE value != excluded.value`, pausedKey, reason, now)
+		res, err := tx.ExecContext(ctx, `INSERT INTO pauses (scope, reason, config, by, since) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (scope) DO UPDATE SET reason = excluded.reason, by = excluded.by WHERE reason != excluded.reason`,
+			p.Scope, p.Reason, p.Config, p.By, now)
 		if err != nil {
 			return fmt.Errorf("ledger: pause uploads: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return nil
 		}
-		return addEvent(ctx, tx, now, "uploads", "", "paused: "+reason)
+		return addEvent(ctx, tx, now, "uploads", p.Scope, "paused: "+p.Reason)
 	})
 }
 
-// ResumeUploads lifts a pause; a no-op when not paused.
-func (db *DB) ResumeUploads(ctx context.Context) error {
+// ResumeUploads lifts the pauses of scopes (and ScopeAll); no scopes: every
+// pause. A no-op when none applies.
+func (db *DB) ResumeUploads(ctx context.Context, scopes []string) error {
 	return db.inTx(ctx, func(tx *Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM settings WHERE key = ?`, pausedKey)
+		q, args := `DELETE FROM pauses RETURNING scope`, []any(nil)
+		if len(scopes) > 0 {
+			ph, a := placeholders(append(slices.Clone(scopes), ScopeAll))
+			q, args = `DELETE FROM pauses WHERE scope IN (`+ph+`) RETURNING scope`, a
+		}
+		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
 			return fmt.Errorf("ledger: resume uploads: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil
+		var lifted []string
+		for rows.Next() {
+			var sc string
+			if err := rows.Scan(&sc); err != nil {
+				rows.Close()
+				return fmt.Errorf("ledger: resume uploads: %w", err)
+			}
+			lifted = append(lifted, sc)
 		}
-		return addEvent(ctx, tx, ms(db.now()), "uploads", "", "resumed")
+		rows.Close()
+		for _, sc := range lifted {
+			if err := addEvent(ctx, tx, ms(db.now()), "uploads", sc, "resumed"); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
 	})
 }
 
-// UploadsPaused reports whether uploads are paused, why and since when.
-func (db *DB) UploadsPaused(ctx context.Context) (reason string, since time.Time, paused bool, err error) {
-	var at int64
-	err = db.queryRow(ctx, `SELECT value, updated_at FROM settings WHERE key = ?`, pausedKey).Scan(&reason, &at)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", time.Time{}, false, nil
-	}
+// UploadsPaused returns the pause that holds a process with these scopes
+// (ScopeAll holds everyone), if any. No scopes: any pause.
+func (db *DB) UploadsPaused(ctx context.Context, scopes []string) (Pause, bool, error) {
+	ps, err := db.Pauses(ctx)
 	if err != nil {
-		return "", time.Time{}, false, fmt.Errorf("ledger: uploads paused: %w", err)
+		return Pause{}, false, err
 	}
-	return reason, fromMS(at), true, nil
+	for _, p := range ps {
+		if len(scopes) == 0 || p.Scope == ScopeAll || slices.Contains(scopes, p.Scope) {
+			return p, true, nil
+		}
+	}
+	return Pause{}, false, nil
+}
+
+// Pauses lists every pause, oldest first.
+func (db *DB) Pauses(ctx context.Context) ([]Pause, error) {
+	rows, err := db.query(ctx, `SELECT scope, reason, config, by, since FROM pauses ORDER BY since, scope`)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: pauses: %w", err)
+	}
+	defer rows.Close()
+	var out []Pause
+	for rows.Next() {
+		var p Pause
+		var since int64
+		if err := rows.Scan(&p.Scope, &p.Reason, &p.Config, &p.By, &since); err != nil {
+			return nil, fmt.Errorf("ledger: pauses: %w", err)
+		}
+		p.Since = fromMS(since)
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }

@@ -163,8 +163,8 @@ func Backfill(ctx context.Context, eng *Engine, o BackfillOptions) (BackfillRepo
 		if err != nil {
 			return rep, fmt.Errorf("backfill: upload: %w", err)
 		}
-		if reason, _, paused, err := db.UploadsPaused(ctx); err == nil && paused {
-			rep.Errors = append(rep.Errors, "uploads paused: "+reason)
+		if p, paused, err := db.UploadsPaused(ctx, eng.Scopes()); err == nil && paused {
+			rep.Errors = append(rep.Errors, "uploads paused for "+p.Config+": "+p.Reason)
 			rep.UploadFailed = max(rep.UploadFailed, 1)
 		}
 	}

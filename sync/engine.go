@@ -55,8 +55,8 @@ type Store interface {
 	NextAttempt(ctx context.Context) (time.Time, bool, error)
 	PendingDue(ctx context.Context) (int, error)
 	AddEvent(ctx context.Context, kind, subject, msg string) error
-	PauseUploads(ctx context.Context, reason string) error
-	UploadsPaused(ctx context.Context) (reason string, since time.Time, paused bool, err error)
+	PauseUploads(ctx context.Context, p ledger.Pause) error
+	UploadsPaused(ctx context.Context, scopes []string) (ledger.Pause, bool, error)
 }
 
 var _ Store = (*ledger.DB)(nil)
@@ -630,13 +630,22 @@ func (e *Engine) share(ctx context.Context, workers int) int {
 // claim leases the next ready groups, up to maxDirs run dirs (nil while
 // uploads are paused or nothing is claimable).
 func (e *Engine) claim(ctx context.Context, only []string, maxDirs int) ([][]ledger.Run, error) {
-	if reason, _, paused, err := e.Store.UploadsPaused(ctx); err != nil {
+	if p, paused, err := e.Store.UploadsPaused(ctx, e.Scopes()); err != nil {
 		return nil, err
 	} else if paused {
-		e.Logger.Debug("uploads paused", "reason", reason)
+		e.Logger.Debug("uploads paused", "scope", p.Scope, "reason", p.Reason)
 		return nil, nil
 	}
 	return e.Store.ClaimBatch(ctx, e.Owner, e.Lease, only, maxDirs)
+}
+
+// Scopes are the pause scopes this engine's uploads fall under (the
+// uploader's, when it has them; else only the pause of all).
+func (e *Engine) Scopes() []string {
+	if s, ok := e.Uploader.(interface{ Scopes() []string }); ok {
+		return s.Scopes()
+	}
+	return []string{ledger.ScopeAll}
 }
 
 // Poke wakes one idle upload worker: something this process did may have
@@ -687,11 +696,11 @@ func (e *Engine) upload(ctx context.Context, groups [][]ledger.Run) ([]UploadOut
 	// Pause before the runs go back to pending, or another worker could
 	// claim them again in between.
 	if res.Pause {
-		reason := res.Err.Error()
-		if err := e.Store.PauseUploads(bg, reason); err != nil {
+		p := ledger.Pause{Scope: res.PauseScope, Reason: res.Err.Error(), Config: res.PauseConfig, By: e.Owner}
+		if err := e.Store.PauseUploads(bg, p); err != nil {
 			return outs, err
 		}
-		e.Logger.Error("uploads paused", "reason", reason)
+		e.Logger.Error("uploads paused", "scope", p.Scope, "config", p.Config, "reason", p.Reason)
 	}
 	for _, g := range calls {
 		out, err := e.finish(ctx, g, res, started)

@@ -202,8 +202,8 @@ func TestAuthFailurePausesWithoutUsingAttempts(t *testing.T) {
 	if _, ok, _ := e.UploadNext(ctx, nil); !ok {
 		t.Fatal("nothing claimed")
 	}
-	reason, _, paused, _ := db.UploadsPaused(ctx)
-	if !paused || reason == "" {
+	p, paused, _ := db.UploadsPaused(ctx, nil)
+	if !paused || p.Reason == "" {
 		t.Fatalf("uploads not paused after an auth failure")
 	}
 	if _, ok, _ := e.UploadNext(ctx, nil); ok {

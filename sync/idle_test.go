@@ -86,13 +86,13 @@ func (c *countingStore) AddEvent(ctx context.Context, kind, subject, msg string)
 	c.n()
 	return c.Store.AddEvent(ctx, kind, subject, msg)
 }
-func (c *countingStore) PauseUploads(ctx context.Context, reason string) error {
+func (c *countingStore) PauseUploads(ctx context.Context, reason ledger.Pause) error {
 	c.n()
 	return c.Store.PauseUploads(ctx, reason)
 }
-func (c *countingStore) UploadsPaused(ctx context.Context) (string, time.Time, bool, error) {
+func (c *countingStore) UploadsPaused(ctx context.Context, scopes []string) (ledger.Pause, bool, error) {
 	c.n()
-	return c.Store.UploadsPaused(ctx)
+	return c.Store.UploadsPaused(ctx, scopes)
 }
 
 var _ Store = (*countingStore)(nil)

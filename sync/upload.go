@@ -3,6 +3,8 @@ package sync
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -88,14 +90,18 @@ type Uploader struct {
 
 // UploadResult is the outcome of one `wandb sync` call.
 type UploadResult struct {
-	Outcome  string        // ledger.Outcome{Success,Auth,Transient,Other}
-	Pause    bool          // stop all uploads until fixed: bad credentials, unusable wandb executable
-	Final    bool          // never retry on its own: the run went up but could not be marked (ErrMarkerNotWritten)
-	URL      string        // the last run URL the CLI printed ("" if none)
-	ExitCode *int          // nil if the CLI was not started or was killed by a signal
-	Output   string        // last 4 KiB of combined stdout+stderr, secrets redacted
-	Err      error         // nil on success; one line naming the run dir(s) and the cause
-	Duration time.Duration // wall time of the call
+	Outcome string // ledger.Outcome{Success,Auth,Transient,Other}
+	Pause   bool   // stop uploads until fixed: bad credentials, unusable wandb executable
+	// PauseScope is what the pause holds (Uploader.Scopes): the key's scope
+	// for a credential problem, the CLI's for a missing executable.
+	PauseScope  string
+	PauseConfig string        // what PauseScope stands for, for people
+	Final       bool          // never retry on its own: the run went up but could not be marked (ErrMarkerNotWritten)
+	URL         string        // the last run URL the CLI printed ("" if none)
+	ExitCode    *int          // nil if the CLI was not started or was killed by a signal
+	Output      string        // last 4 KiB of combined stdout+stderr, secrets redacted
+	Err         error         // nil on success; one line naming the run dir(s) and the cause
+	Duration    time.Duration // wall time of the call
 	// Runs judges each dir of a call of several dirs on its own
 	// (docs/design.md "Batched uploads"); nil for a call of one dir.
 	Runs map[string]RunResult
@@ -131,6 +137,16 @@ func (u *Uploader) Upload(ctx context.Context, dirs []string) UploadResult {
 		log = slog.New(slog.DiscardHandler)
 	}
 	res := u.upload(ctx, log, dirs)
+	if res.Pause {
+		// A credential problem holds everyone with this key; a CLI that
+		// cannot run holds only processes configured like this one
+		// (docs/design.md "Pauses").
+		key, cli, keyDesc, cliDesc := u.scopes()
+		res.PauseScope, res.PauseConfig = key, keyDesc
+		if errors.Is(res.Err, ErrWandbNotFound) {
+			res.PauseScope, res.PauseConfig = cli, cliDesc
+		}
+	}
 	res.Duration = time.Since(start)
 	attrs := []any{"dirs", dirs, "outcome", res.Outcome, "duration", res.Duration.Round(time.Millisecond)}
 	if res.ExitCode != nil {
@@ -144,6 +160,47 @@ func (u *Uploader) Upload(ctx context.Context, dirs []string) UploadResult {
 		log.Debug("wandb sync done", append(attrs, "url", res.URL)...)
 	}
 	return res
+}
+
+// Scopes are the pause scopes of uploads through u: its API key's and its
+// CLI's (path as found on PATH, and base URL). A pause recorded under one
+// of them holds u (docs/design.md "Pauses").
+func (u *Uploader) Scopes() []string {
+	key, cli, _, _ := u.scopes()
+	return []string{key, cli}
+}
+
+func (u *Uploader) scopes() (key, cli, keyDesc, cliDesc string) {
+	base := u.Env
+	if base == nil {
+		base = os.Environ()
+	}
+	k := envValue(base, "WANDB_API_KEY")
+	if u.APIKey != nil {
+		if v, err := u.APIKey(); err == nil {
+			k = strings.TrimSpace(v)
+		}
+	}
+	key, keyDesc = "key:none", "no API key"
+	if k != "" {
+		sum := sha256.Sum256([]byte(k))
+		key = "key:" + hex.EncodeToString(sum[:6])
+		keyDesc = "API key " + key[4:] + " (a hash)"
+	}
+	wandb := u.Wandb
+	if wandb == "" {
+		wandb = DefaultWandb
+	}
+	exe, err := exec.LookPath(wandb)
+	if err != nil {
+		exe = wandb + " (not found)"
+	}
+	url := envValue(base, "WANDB_BASE_URL")
+	if url == "" {
+		url = "https://api.wandb.ai"
+	}
+	sum := sha256.Sum256([]byte(exe + "\x00" + url))
+	return key, "cli:" + hex.EncodeToString(sum[:6]), keyDesc, "wandb CLI " + exe + " for " + url
 }
 
 func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) UploadResult {

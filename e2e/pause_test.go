@@ -1,0 +1,62 @@
+package e2e
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runnerhq/runner/ledger"
+)
+
+// A `runner backfill --upload` from cron whose PATH has no wandb CLI
+// pauses its own configuration, not the healthy daemon: the daemon keeps
+// uploading, and `runner status` stays green while it lists the cron pause.
+func TestCronWithoutCLIDoesNotPauseTheDaemon(t *testing.T) {
+	h := newHarness(t)
+	h.startDaemon()
+	start := time.Now().Add(-time.Hour)
+	// cron backfills a tree of its own (same ledger), with a wandb that is not there.
+	other := filepath.Join(t.TempDir(), "scratch")
+	first := finishedRun(t, filepath.Join(other, "wandb"), "cron0001", start)
+	age(t, first, time.Hour)
+	cron := append(append([]string(nil), h.env...), "RUNNER_WANDB=wandb-not-on-this-path")
+	saved := h.env
+	h.env = cron
+	_, errOut, code, hung := h.command(nil, time.Minute, "backfill", "--upload", other)
+	h.env = saved
+	if hung || code != 1 || !strings.Contains(errOut, "not found") {
+		t.Errorf("cron backfill without a CLI: exit %d, hung %v, want 1 naming the missing CLI\n%s", code, hung, errOut)
+	}
+	// The daemon, still running, uploads a new run and the cron one.
+	second := finishedRun(t, filepath.Join(h.root, "proj", "wandb"), "cron0002", start.Add(time.Minute))
+	age(t, second, time.Hour)
+	h.waitStates(45*time.Second, map[string]ledger.State{"cron0001": ledger.StateSynced, "cron0002": ledger.StateSynced})
+
+	out, code := h.run("status", "--json")
+	var st struct {
+		Uploads struct {
+			Paused bool `json:"paused"`
+		} `json:"uploads"`
+		Pauses []struct {
+			Config      string `json:"config"`
+			HoldsDaemon bool   `json:"holds_daemon"`
+		} `json:"pauses"`
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	if code != 0 || st.Uploads.Paused {
+		t.Errorf("status exit %d, uploads paused %v: the cron job paused the daemon\n%s", code, st.Uploads.Paused, out)
+	}
+	if code == 1 || len(st.Pauses) > 1 {
+		t.Errorf("pauses %+v", st.Pauses)
+	}
+	for _, p := range st.Pauses {
+		if p.HoldsDaemon || !strings.Contains(p.Config, "wandb-not-on-this-path") {
+			t.Errorf("pause %+v: want the cron configuration, not holding the daemon", p)
+		}
+	}
+	h.stopDaemon()
+}
