@@ -546,3 +546,38 @@ func TestStatusUptimeCrashAndColour(t *testing.T) {
 		t.Errorf("on a terminal the state is not coloured: %q", out)
 	}
 }
+
+// Every variable the shipped env file names is one the daemon reads (a
+// RUNNER_ENTITY that nothing reads once sat there), and the backfill unit
+// uses the daemon's env file.
+func TestDeployEnvFileNamesRealSettings(t *testing.T) {
+	b, err := os.ReadFile("../deploy/runner.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{"RUNNER_WATCH_DIR": true} // the units' ExecStart uses it
+	for _, f := range append(daemonCommand(Env{}).Flags, New(Env{}).Flags...) {
+		if ef, ok := f.(interface{ GetEnvVars() []string }); ok {
+			for _, v := range ef.GetEnvVars() {
+				known[v] = true
+			}
+		}
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimPrefix(strings.TrimSpace(line), "#")
+		name, _, ok := strings.Cut(line, "=")
+		if !ok || !strings.HasPrefix(name, "RUNNER_") || strings.Contains(name, " ") {
+			continue
+		}
+		if !known[name] {
+			t.Errorf("deploy/runner.env names %s, which runner daemon does not read", name)
+		}
+	}
+	unit, err := os.ReadFile("../deploy/runner-backfill.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(unit), "EnvironmentFile=/etc/runner/runner.env") {
+		t.Error("runner-backfill.service does not read the daemon's env file")
+	}
+}
