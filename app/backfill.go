@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -48,10 +49,25 @@ func backfillCommand(env Env) *cli.Command {
 			if err != nil {
 				return err
 			}
+			var tty io.Writer
 			if env.IsTerminal != nil && env.IsTerminal(env.Stderr) && !c.Bool("json") {
+				tty = env.Stderr
 				opts.Progress = progressBar(env.Stderr, "recording runs")
 			}
+			// One line per upload as it ends; with --json only the report.
+			lines := env.Stdout
+			if c.Bool("json") {
+				lines = io.Discard
+			}
+			report := newUploadReport(lines, tty)
+			opts.OnUploadStart, opts.OnUpload = report.start, report.add
 			rep, err := runsync.Backfill(c.Context, eng, opts)
+			if c.Context.Err() != nil {
+				left, _ := db.PendingDue(context.WithoutCancel(c.Context))
+				report.finish(true, left)
+				return c.Context.Err()
+			}
+			report.finish(false, 0)
 			if err != nil {
 				return err
 			}

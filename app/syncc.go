@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/urfave/cli/v2"
@@ -29,7 +28,11 @@ func syncCommand(env Env) *cli.Command {
 				if err != nil {
 					return err
 				}
-				return SyncNow(c.Context, env.Stdout, db, eng, logger, c.Args().Slice(), c.Bool("retry"), c.Int("concurrency"))
+				var tty io.Writer
+				if env.IsTerminal != nil && env.IsTerminal(env.Stderr) {
+					tty = env.Stderr
+				}
+				return SyncNow(c.Context, env.Stdout, tty, db, eng, logger, c.Args().Slice(), c.Bool("retry"), c.Int("concurrency"))
 			})
 		},
 	}
@@ -37,7 +40,9 @@ func syncCommand(env Env) *cli.Command {
 
 // SyncNow uploads the selected runs (or every ready run) in the foreground and
 // reports each outcome. It fails when any selected run could not be uploaded.
-func SyncNow(ctx context.Context, w io.Writer, db *ledger.DB, eng *runsync.Engine, logger *slog.Logger, selectors []string, retry bool, concurrency int) error {
+//
+// tty, when not nil, is the terminal a progress bar is drawn on.
+func SyncNow(ctx context.Context, w, tty io.Writer, db *ledger.DB, eng *runsync.Engine, logger *slog.Logger, selectors []string, retry bool, concurrency int) error {
 	// Runs a crashed uploader leased are ours again once the lease expired.
 	if _, err := db.RescueExpired(ctx); err != nil {
 		return fmt.Errorf("sync: %w", err)
@@ -118,23 +123,24 @@ func SyncNow(ctx context.Context, w io.Writer, db *ledger.DB, eng *runsync.Engin
 			return fmt.Errorf("sync: %w", err)
 		}
 	}
-	outs, err := eng.Drain(ctx, concurrency, dirs)
+	report := newUploadReport(w, tty)
+	report.start(len(expedite))
+	outs, err := eng.DrainEach(ctx, concurrency, dirs, report.add)
 	uploaded := map[string]bool{}
 	for _, o := range outs {
-		name := o.RunID
-		if name == "" {
-			name = filepath.Base(o.Dirs[0])
-		}
 		for _, d := range o.Dirs {
 			uploaded[d] = true
 		}
-		if o.Outcome == ledger.OutcomeSuccess {
-			fmt.Fprintf(w, "synced %s %s\n", name, o.URL)
-			continue
+		if o.Outcome != ledger.OutcomeSuccess {
+			problems++
 		}
-		problems++
-		fmt.Fprintf(w, "failed %s (%s): %v\n", name, o.Outcome, o.Err)
 	}
+	if ctx.Err() != nil {
+		left, _ := db.PendingDue(context.WithoutCancel(ctx))
+		report.finish(true, left)
+		return ctx.Err()
+	}
+	report.finish(false, 0)
 	if err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}

@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"encoding/json"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -59,4 +61,54 @@ func TestCronWithoutCLIDoesNotPauseTheDaemon(t *testing.T) {
 		}
 	}
 	h.stopDaemon()
+}
+
+// Ctrl-C during `runner sync` stops cleanly: the hung upload is stopped, its
+// runs go back to pending, and the output says what was uploaded and what is
+// left, never an empty error.
+func TestSyncInterruptedSaysWhatIsLeft(t *testing.T) {
+	h := newHarness(t, "FAKE_WANDB_MODE=hang")
+	start := time.Now().Add(-time.Hour)
+	for _, id := range []string{"int00001", "int00002"} {
+		age(t, finishedRun(t, filepath.Join(h.root, "p", "wandb"), id, start), time.Hour)
+	}
+	if _, code := h.run("backfill", h.root); code != 0 {
+		t.Fatal("backfill failed")
+	}
+	cmd := exec.Command(h.runner, "sync")
+	cmd.Env = h.env
+	var out strings.Builder
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually(10*time.Second, "the upload to start", func() bool {
+		for _, r := range h.runs() {
+			if r.State == ledger.StateUploading {
+				return true
+			}
+		}
+		return false
+	})
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 130 {
+			t.Errorf("sync after Ctrl-C: %v, want exit 130", err)
+		}
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("sync did not stop within 20 s of Ctrl-C")
+	}
+	got := out.String()
+	if strings.Contains(got, "<nil>") || !strings.Contains(got, "interrupted: 0 run dir(s) uploaded, 2 left pending") {
+		t.Errorf("output after Ctrl-C:\n%s\nwant each run's line and the summary, no <nil>", got)
+	}
+	for id, st := range h.statesByID() {
+		if st != ledger.StatePending {
+			t.Errorf("%s is %s after Ctrl-C, want pending", id, st)
+		}
+	}
 }

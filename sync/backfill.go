@@ -20,6 +20,10 @@ type BackfillOptions struct {
 	// Progress, when set, is told how many of the runs to record are
 	// recorded so far (the command line draws a bar with it).
 	Progress func(done, total int)
+	// OnUploadStart, when set, is told how many runs are due for upload
+	// before the upload phase; OnUpload each upload's outcome as it ends.
+	OnUploadStart func(due int)
+	OnUpload      func(UploadOutcome)
 }
 
 // BackfillReport is what `runner backfill --json` prints.
@@ -149,7 +153,12 @@ func Backfill(ctx context.Context, eng *Engine, o BackfillOptions) (BackfillRepo
 		if _, err := db.RescueExpired(ctx); err != nil {
 			return rep, fmt.Errorf("backfill: %w", err)
 		}
-		outs, err := eng.Drain(ctx, o.Concurrency, nil)
+		if o.OnUploadStart != nil {
+			if due, err := db.PendingDue(ctx); err == nil {
+				o.OnUploadStart(due)
+			}
+		}
+		outs, err := eng.DrainEach(ctx, o.Concurrency, nil, o.OnUpload)
 		for _, out := range outs {
 			if out.Outcome == ledger.OutcomeSuccess {
 				rep.Uploaded++

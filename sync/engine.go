@@ -573,6 +573,10 @@ func (e *Engine) backoff(attempts int) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
+// OutcomeInterrupted is an upload stopped by shutdown (SIGTERM, Ctrl-C):
+// its runs went back to pending untouched.
+const OutcomeInterrupted = "interrupted"
+
 // UploadOutcome is what one claimed group's upload came to.
 type UploadOutcome struct {
 	Dirs    []string
@@ -867,6 +871,7 @@ func (e *Engine) finish(ctx context.Context, g *callGroup, res UploadResult, sta
 	// Shutdown: the child was killed; the runs go back to pending untouched.
 	// A success recorded just before is still kept.
 	if ctx.Err() != nil && outcome != ledger.OutcomeSuccess {
+		out.Outcome, out.Err = OutcomeInterrupted, errors.New("interrupted: back to pending")
 		return out, e.Store.Release(bg, e.Owner, g.dirs)
 	}
 	// Every call counts as an attempt except an auth pause, which is not the
@@ -1034,6 +1039,13 @@ func (e *Engine) Wakeups() int64 { return e.wakeups.Load() }
 // Drain uploads until nothing is claimable (used by backfill and `runner
 // sync`), with n parallel workers, and returns every outcome.
 func (e *Engine) Drain(ctx context.Context, n int, only []string) ([]UploadOutcome, error) {
+	return e.DrainEach(ctx, n, only, nil)
+}
+
+// DrainEach is Drain that also hands each outcome to onDone as it happens
+// (`runner sync` prints a line per run as its upload ends). onDone is
+// called from the workers, one at a time.
+func (e *Engine) DrainEach(ctx context.Context, n int, only []string, onDone func(UploadOutcome)) ([]UploadOutcome, error) {
 	var mu gosync.Mutex
 	var outs []UploadOutcome
 	var firstErr error
@@ -1049,6 +1061,11 @@ func (e *Engine) Drain(ctx context.Context, n int, only []string) ([]UploadOutco
 					firstErr = err
 				}
 				outs = append(outs, got...)
+				if onDone != nil {
+					for _, o := range got {
+						onDone(o)
+					}
+				}
 				mu.Unlock()
 				if len(got) == 0 || err != nil {
 					return
