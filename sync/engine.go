@@ -274,6 +274,13 @@ func (e *Engine) Prepare(ctx context.Context, dirs []RunDir, known map[string]le
 			return nil, err
 		}
 		if !seen || !SameFile(prev, d) {
+			if seen && prev.Size == d.Size {
+				// Only the mtime moved (a touch, a copy keeping sizes): a log
+				// only grows, so the same size is the same content. Record the
+				// new mtime (the quiet-period clock) without reading it again.
+				obs = append(obs, o)
+				continue
+			}
 			if seen && prev.State == ledger.StateActive && e.throttled(d.Dir, e.Now()) {
 				continue // still growing; read again once the window passed
 			}
@@ -468,6 +475,8 @@ func (e *Engine) Readiness(ctx context.Context, r ledger.Run, now time.Time) (bo
 func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error) {
 	n := 0
 	var fresh []ledger.Run
+	var changed []RunDir
+	known := map[string]ledger.FileStat{}
 	for _, r := range runs {
 		if r.State != ledger.StateActive {
 			continue
@@ -496,14 +505,20 @@ func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error)
 		}
 		rd := RunDir{Dir: r.Dir, LogPath: r.LogPath, Size: st.Size(), MTime: st.ModTime(), Marker: fileExists(r.LogPath + ".synced")}
 		if !SameFile(ledger.FileStat{Size: r.Size, MTime: r.MTime}, rd) || rd.Marker {
-			_, m, err := e.Observe(ctx, []RunDir{rd}, map[string]ledger.FileStat{r.Dir: {Size: r.Size, MTime: r.MTime, State: r.State}})
-			if err != nil {
-				return n, err
-			}
-			n += m
+			// Changed since recorded: read again and judged by Observe,
+			// all in one pass (one transaction, not one per run).
+			changed = append(changed, rd)
+			known[r.Dir] = ledger.FileStat{Size: r.Size, MTime: r.MTime, State: r.State}
 			continue
 		}
 		fresh = append(fresh, r)
+	}
+	if len(changed) > 0 {
+		_, m, err := e.Observe(ctx, changed, known)
+		if err != nil {
+			return n, err
+		}
+		n += m
 	}
 	m, err := e.MarkFinished(ctx, fresh)
 	return n + m, err

@@ -3,12 +3,14 @@ package sync
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/wandbfile/wandbtest"
 )
 
 // BenchmarkNewRunToLedger measures what the daemon does for a new run dir:
@@ -56,4 +58,87 @@ func BenchmarkNewRunToLedger(b *testing.B) {
 	p := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
 	b.ReportMetric(float64(p(0.5).Microseconds())/1000, "ms_p50")
 	b.ReportMetric(float64(p(0.99).Microseconds())/1000, "ms_p99")
+}
+
+// BenchmarkReadyAtScale: 10,000 recorded runs (exit record, no footer)
+// become ready in one pass once their quiet period is over, as when a
+// backfill meets a tree it recorded while the runs were fresh.
+//
+//	go test ./sync -run '^$' -bench ReadyAtScale -benchtime 3x
+func BenchmarkReadyAtScale(b *testing.B) {
+	b.Run("quiet period over", func(b *testing.B) { benchReadyAtScale(b, false) })
+	b.Run("logs touched", func(b *testing.B) { benchReadyAtScale(b, true) })
+}
+
+func benchReadyAtScale(b *testing.B, aged bool) {
+	const n = 10000
+	root := b.TempDir()
+	t0 := time.Now()
+	for i := range n {
+		id := fmt.Sprintf("rs%06d", i)
+		dir := filepath.Join(root, fmt.Sprintf("p%03d", i/100), "wandb", "offline-run-20260101_000000-"+id)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		w, err := wandbtest.Create(filepath.Join(dir, "run-"+id+".wandb"), wandbtest.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = w.Header(0)
+		_ = w.Run(wandbtest.Run{ID: id, Project: "p", StartTime: t0})
+		_ = w.Exit(0, 5)
+		if err := w.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var dirs []RunDir
+	if err := Scan(context.Background(), root, func(d RunDir) error { dirs = append(dirs, d); return nil }, nil); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var took time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		db, err := ledger.Open(ctx, filepath.Join(b.TempDir(), "l.db"), ledger.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Recorded while fresh: the quiet period has not passed.
+		for _, d := range dirs {
+			if err := os.Chtimes(d.LogPath, t0, t0); err != nil {
+				b.Fatal(err)
+			}
+		}
+		dirs = dirs[:0]
+		if err := Scan(ctx, root, func(d RunDir) error { dirs = append(dirs, d); return nil }, nil); err != nil {
+			b.Fatal(err)
+		}
+		now := t0
+		e := NewEngine(EngineOptions{Store: db, Now: func() time.Time { return now }})
+		if _, ready, err := e.Observe(ctx, dirs, nil); err != nil || ready != 0 {
+			b.Fatalf("record: %v, %d ready; want all active", err, ready)
+		}
+		now = now.Add(time.Minute) // the quiet period is over
+		if aged {
+			// Aged by hand (touch -d): every mtime changed, so every log
+			// is read again before it is judged.
+			old := t0.Add(-time.Hour)
+			for _, d := range dirs {
+				if err := os.Chtimes(d.LogPath, old, old); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.StartTimer()
+		t := time.Now()
+		ready, active, err := e.CheckAllActive(ctx)
+		took += time.Since(t)
+		if err != nil || ready != n || active != n {
+			b.Fatalf("ready %d of %d active: %v; want %d", ready, active, err, n)
+		}
+		b.StopTimer()
+		db.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric((took / time.Duration(b.N)).Seconds(), "s/pass")
 }

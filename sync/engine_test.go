@@ -353,3 +353,28 @@ func TestTransientFailuresNeverFailARun(t *testing.T) {
 		t.Errorf("after 6 network failures: %s with %d attempts, want pending with 6", r.State, r.Attempts)
 	}
 }
+
+// A log whose mtime moved but not its size (touched, copied with new times)
+// is not read again: only its quiet-period clock restarts.
+func TestTouchedLogIsNotReadAgain(t *testing.T) {
+	ctx := context.Background()
+	e, db := newTestEngine(t, &fakeSyncer{results: []UploadResult{{Outcome: ledger.OutcomeSuccess}}})
+	reads := 0
+	e.ReadLog = func(p string) (*ledger.Meta, error) { reads++; return ReadMeta(p) }
+	root := t.TempDir()
+	dir := writeLog(t, root, "touch1", time.Now(), false)
+	observeAll(t, e, root)
+	later := time.Now().Add(time.Hour)
+	log := filepath.Join(dir, "run-touch1.wandb")
+	if err := os.Chtimes(log, later, later); err != nil {
+		t.Fatal(err)
+	}
+	observeAll(t, e, root)
+	if reads != 1 {
+		t.Errorf("log read %d times, want once (a touch changes no content)", reads)
+	}
+	r, err := db.GetRun(ctx, dir)
+	if err != nil || r.MTime.UnixMilli() != later.UnixMilli() {
+		t.Errorf("row mtime %v (%v), want the new %v", r.MTime, err, later)
+	}
+}
