@@ -23,6 +23,7 @@ import (
 	"github.com/runnerhq/runner/internal/testbin"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
+	runsync "github.com/runnerhq/runner/sync"
 	"github.com/runnerhq/runner/wandbfile/wandbtest"
 )
 
@@ -579,5 +580,79 @@ func TestDeployEnvFileNamesRealSettings(t *testing.T) {
 	}
 	if !strings.Contains(string(unit), "EnvironmentFile=/etc/runner/runner.env") {
 		t.Error("runner-backfill.service does not read the daemon's env file")
+	}
+}
+
+// `runner status` tells the truth about uploads: off with --no-upload, not
+// running with the daemon down; it lists errors only of runs not yet
+// synced, says why runs wait, and counts the last day's uploads.
+func TestStatusIsTruthful(t *testing.T) {
+	ctx := context.Background()
+	db, err := ledger.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	now := time.Now()
+	root := t.TempDir()
+	doneDir := opsWriteRun(t, root, "done1")
+	waitDir := opsWriteRun(t, root, "wait1")
+	var obs []ledger.Observation
+	for _, d := range []string{doneDir, waitDir} {
+		rd, err := runsync.InspectRunDir(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := runsync.ReadMeta(rd.LogPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd.MTime = now // fresh: in its quiet period
+		obs = append(obs, ledger.Observation{Dir: rd.Dir, LogPath: rd.LogPath, Size: rd.Size, MTime: rd.MTime, Meta: m})
+	}
+	if _, err := db.UpsertRuns(ctx, obs); err != nil {
+		t.Fatal(err)
+	}
+	// done1 failed once, then went up: its failure is history.
+	if err := db.MarkReady(ctx, obs[0].Dir, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []ledger.Result{
+		{Outcome: ledger.OutcomeTransient, Error: "dial tcp: refused", CountAttempt: true, NextAttemptAt: now},
+		{Outcome: ledger.OutcomeSuccess, URL: "https://wandb.ai/e/p/runs/done1"},
+	} {
+		if _, err := db.Claim(ctx, "w1", time.Minute, nil); err != nil {
+			t.Fatal(err)
+		}
+		r.StartedAt = now
+		if err := db.Complete(ctx, "w1", []string{obs[0].Dir}, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.AddEvent(ctx, "error", obs[1].Dir, "run log not read: not a regular file"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Heartbeat(ctx, ledger.Daemon{PID: os.Getpid(), Host: "h", StartedAt: now, UploadsOff: true}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := GetStatus(ctx, db, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Uploads.State != "off (--no-upload)" || st.Uploads.Last24h.Synced != 1 || st.Uploads.Last24h.Failed != 1 {
+		t.Errorf("uploads %+v: want off, 1 synced and 1 failed in 24h", st.Uploads)
+	}
+	if len(st.LastErrors) != 1 || st.LastErrors[0].Subject != obs[1].Dir {
+		t.Errorf("last errors %+v: want only the error of the run not synced", st.LastErrors)
+	}
+	if len(st.Waiting) != 1 || st.Waiting[0].State != "active" || st.Waiting[0].Count != 1 || st.Waiting[0].ReadyWithinS == nil ||
+		*st.Waiting[0].ReadyWithinS <= 0 || *st.Waiting[0].ReadyWithinS > runsync.DefaultQuiet.Seconds() {
+		t.Errorf("waiting %+v: want 1 active run ready within the quiet period", st.Waiting)
+	}
+	if err := db.DaemonDown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ = GetStatus(ctx, db, now); st.Uploads.State != "not running (daemon down)" {
+		t.Errorf("uploads with the daemon down: %q", st.Uploads.State)
 	}
 }

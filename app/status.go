@@ -13,6 +13,7 @@ import (
 
 	"github.com/runnerhq/runner/daemon"
 	"github.com/runnerhq/runner/ledger"
+	runsync "github.com/runnerhq/runner/sync"
 )
 
 func statusCommand(env Env) *cli.Command {
@@ -60,10 +61,22 @@ type Status struct {
 	OldestPendingAgeS *float64       `json:"oldest_pending_age_s"`
 	// Uploads: paused when a pause holds the daemon's configuration.
 	Uploads struct {
+		// State: running, paused, off (--no-upload), not running (daemon down).
+		State       string  `json:"state"`
 		Paused      bool    `json:"paused"`
 		Reason      *string `json:"reason"`
 		PausedSince *string `json:"paused_since"`
+		Last24h     struct {
+			Synced int `json:"synced"`
+			Failed int `json:"failed"`
+		} `json:"last_24h"`
 	} `json:"uploads"`
+	// Waiting says why runs are not uploaded yet.
+	Waiting []StatusWaiting `json:"waiting"`
+	// RunningJobs are the jobs running now, with their elapsed time.
+	RunningJobs []StatusJob `json:"running_jobs"`
+
+	now time.Time // when it was read: ages in the human form are relative to it
 	// Pauses lists every paused configuration, the daemon's or not.
 	Pauses     []StatusPause `json:"pauses"`
 	LastErrors []StatusError `json:"last_errors"`
@@ -84,6 +97,22 @@ type StatusPause struct {
 	HoldsDaemon bool   `json:"holds_daemon"`
 }
 
+// StatusWaiting is a group of runs that wait for the same thing.
+type StatusWaiting struct {
+	State  string `json:"state"`
+	Count  int    `json:"count"`
+	Reason string `json:"reason"`
+	// ReadyWithinS: all of them are due within this many seconds (null: not by time).
+	ReadyWithinS *float64 `json:"ready_within_s"`
+}
+
+// StatusJob is a running job.
+type StatusJob struct {
+	ID       int64   `json:"id"`
+	Name     string  `json:"name"`
+	ElapsedS float64 `json:"elapsed_s"`
+}
+
 // StatusError is one recent error from the events log.
 type StatusError struct {
 	At      string `json:"at"`
@@ -94,7 +123,7 @@ type StatusError struct {
 // GetStatus reads the ledger's view of the daemon, runs and uploads. The daemon
 // is up when it has not marked itself down and its heartbeat is fresh.
 func GetStatus(ctx context.Context, db *ledger.DB, now time.Time) (*Status, error) {
-	st := &Status{Runs: map[string]int{}, LastErrors: []StatusError{}}
+	st := &Status{Runs: map[string]int{}, LastErrors: []StatusError{}, now: now}
 	st.Daemon.Watch = []string{}
 	d, err := db.DaemonState(ctx)
 	if err != nil {
@@ -147,6 +176,34 @@ func GetStatus(ctx context.Context, db *ledger.DB, now time.Time) (*Status, erro
 			st.Uploads.PausedSince = timePtr(&p.Since)
 		}
 	}
+	switch {
+	case !st.Daemon.Up:
+		st.Uploads.State = "not running (daemon down)"
+	case d.UploadsOff:
+		st.Uploads.State = "off (--no-upload)"
+	case st.Uploads.Paused:
+		st.Uploads.State = "paused"
+	default:
+		st.Uploads.State = "running"
+	}
+	if st.Uploads.Last24h.Synced, st.Uploads.Last24h.Failed, err = db.UploadsSince(ctx, now.Add(-24*time.Hour)); err != nil {
+		return nil, err
+	}
+	if st.Waiting, err = waiting(ctx, db, now); err != nil {
+		return nil, err
+	}
+	st.RunningJobs = []StatusJob{}
+	running, err := db.ListJobs(ctx, ledger.JobFilter{States: []ledger.JobState{ledger.JobRunning}})
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range running {
+		sj := StatusJob{ID: j.ID, Name: j.Name}
+		if j.StartedAt != nil {
+			sj.ElapsedS = now.Sub(*j.StartedAt).Round(time.Second).Seconds()
+		}
+		st.RunningJobs = append(st.RunningJobs, sj)
+	}
 	if st.Regressions, err = db.CountRegressions(ctx); err != nil {
 		return nil, err
 	}
@@ -190,10 +247,21 @@ func (st *Status) print(w io.Writer, colour bool) {
 	if st.OldestPendingAgeS != nil {
 		fmt.Fprintf(w, "oldest pending: %s\n", time.Duration(*st.OldestPendingAgeS*float64(time.Second)).Round(time.Second))
 	}
-	if st.Uploads.Paused {
-		fmt.Fprintf(w, "uploads:  %s since %s: %s\n", red("PAUSED"), *st.Uploads.PausedSince, *st.Uploads.Reason)
-	} else {
-		fmt.Fprintf(w, "uploads:  running\n")
+	day := fmt.Sprintf("%d synced, %d failed in the last 24h", st.Uploads.Last24h.Synced, st.Uploads.Last24h.Failed)
+	switch {
+	case st.Uploads.Paused:
+		fmt.Fprintf(w, "uploads:  %s since %s: %s (%s)\n", red("PAUSED"), ago(st.now, *st.Uploads.PausedSince), *st.Uploads.Reason, day)
+	case st.Uploads.State == "running":
+		fmt.Fprintf(w, "uploads:  %s (%s)\n", green("running"), day)
+	default:
+		fmt.Fprintf(w, "uploads:  %s (%s)\n", st.Uploads.State, day)
+	}
+	for _, wt := range st.Waiting {
+		within := ""
+		if wt.ReadyWithinS != nil {
+			within = " within " + roughly(time.Duration(*wt.ReadyWithinS)*time.Second)
+		}
+		fmt.Fprintf(w, "waiting:  %d %s%s: %s\n", wt.Count, wt.State, within, wt.Reason)
 	}
 	for _, p := range st.Pauses {
 		whose := "not the daemon's configuration"
@@ -207,12 +275,99 @@ func (st *Status) print(w io.Writer, colour bool) {
 		fmt.Fprintf(w, "regressions: %d flagged (see runner regressions)\n", st.Regressions)
 	}
 	printJobStatus(w, st.Jobs, st.GPUs)
+	for _, j := range st.RunningJobs {
+		fmt.Fprintf(w, "running:  job %d %s for %s\n", j.ID, dash(j.Name), roughly(time.Duration(j.ElapsedS)*time.Second))
+	}
 	if len(st.LastErrors) > 0 {
-		fmt.Fprintln(w, "last errors:")
+		fmt.Fprintln(w, "last errors (runs not synced yet):")
 		for _, e := range st.LastErrors {
-			fmt.Fprintf(w, "  %s  %s: %s\n", e.At, e.Subject, e.Message)
+			fmt.Fprintf(w, "  %s  %s: %s\n", ago(st.now, e.At), e.Subject, e.Message)
 		}
 	}
+}
+
+// waiting groups the runs that are not uploaded yet by what they wait for.
+// The quiet and settle periods are the defaults (the daemon's flags may
+// differ; the readiness rule is docs/design.md "Readiness").
+func waiting(ctx context.Context, db *ledger.DB, now time.Time) ([]StatusWaiting, error) {
+	out := []StatusWaiting{}
+	active, err := db.ListRuns(ctx, ledger.Filter{State: ledger.StateActive})
+	if err != nil {
+		return nil, err
+	}
+	type bucket struct {
+		n      int
+		within time.Duration
+		timed  bool
+	}
+	var exit, settle, job bucket
+	for _, r := range active {
+		switch {
+		case r.JobID != nil && !r.Footer && !r.Finished:
+			job.n++
+		case r.Finished || r.Footer:
+			exit.n++
+			exit.timed = true
+			exit.within = max(exit.within, r.MTime.Add(runsync.DefaultQuiet).Sub(now))
+		default:
+			settle.n++
+			settle.timed = true
+			settle.within = max(settle.within, r.MTime.Add(runsync.DefaultSettle).Sub(now))
+		}
+	}
+	add := func(state string, b bucket, reason string) {
+		if b.n == 0 {
+			return
+		}
+		w := StatusWaiting{State: state, Count: b.n, Reason: reason}
+		if b.timed {
+			s := max(b.within, 0).Round(time.Second).Seconds()
+			w.ReadyWithinS = &s
+		}
+		out = append(out, w)
+	}
+	add("active", exit, "exit record seen; ready after the quiet period (--quiet)")
+	add("active", settle, "no exit record; ready once not growing for --settle and not held open")
+	add("active", job, "written by a runner job that has not ended")
+	pending, err := db.ListRuns(ctx, ledger.Filter{State: ledger.StatePending})
+	if err != nil {
+		return nil, err
+	}
+	var due, backoff bucket
+	for _, r := range pending {
+		if r.NextAttemptAt == nil || !r.NextAttemptAt.After(now) {
+			due.n++
+			continue
+		}
+		backoff.n++
+		backoff.timed = true
+		backoff.within = max(backoff.within, r.NextAttemptAt.Sub(now))
+	}
+	add("pending", due, "ready: waiting for an upload worker (or the daemon)")
+	add("pending", backoff, "a failed upload backs off before the next try")
+	return out, nil
+}
+
+// ago is a duration before now for people: "3m ago".
+func ago(now time.Time, rfc string) string {
+	t, err := time.Parse(time.RFC3339, rfc)
+	if err != nil {
+		return rfc
+	}
+	return roughly(now.Sub(t)) + " ago"
+}
+
+// roughly rounds a duration to what a person reads: 45s, 7m, 3h, 2d.
+func roughly(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }
 
 // paint returns a function that wraps text in the ANSI SGR code when on.

@@ -85,7 +85,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	bg := context.WithoutCancel(ctx)
 	host, _ := os.Hostname()
 	info := ledger.Daemon{PID: os.Getpid(), Host: host, Version: d.Version, StartedAt: d.Now().UTC(), Watch: d.Roots,
-		UploadScopes: d.Engine.Scopes()}
+		UploadScopes: d.Engine.Scopes(), UploadsOff: !d.Upload}
 	// Two daemons on one ledger would both place jobs on the same GPUs. The
 	// lock is held for the daemon's life (the kernel drops it if the daemon
 	// dies; the file is close-on-exec, so job supervisors never hold it).

@@ -223,5 +223,6 @@ CREATE TABLE pauses (
 INSERT INTO pauses (scope, reason, since) SELECT 'all', value, updated_at FROM settings WHERE key = 'uploads.paused';
 DELETE FROM settings WHERE key = 'uploads.paused';
 ALTER TABLE daemon ADD COLUMN upload_scopes TEXT NOT NULL DEFAULT '[]';  -- JSON array: the daemon's pause scopes
+ALTER TABLE daemon ADD COLUMN uploads_on INTEGER NOT NULL DEFAULT 1;     -- 0: started with --no-upload
 `,
 }

@@ -47,6 +47,16 @@ func (db *DB) OldestPending(ctx context.Context) (*time.Time, error) {
 	return fromNullMS(v), nil
 }
 
+// UploadsSince counts upload calls' outcomes per run dir since t:
+// succeeded and failed (interrupted calls are not recorded).
+func (db *DB) UploadsSince(ctx context.Context, t time.Time) (ok, failed int, err error) {
+	if err := db.queryRow(ctx, `SELECT coalesce(sum(u.outcome = 'success'), 0), coalesce(sum(u.outcome != 'success'), 0)
+		FROM uploads u JOIN upload_runs ur ON ur.upload_id = u.id WHERE u.ended_at >= ?`, ms(t)).Scan(&ok, &failed); err != nil {
+		return 0, 0, fmt.Errorf("ledger: uploads since: %w", err)
+	}
+	return ok, failed, nil
+}
+
 // AddEvent appends one event to the log.
 func (db *DB) AddEvent(ctx context.Context, kind, subject, msg string) error {
 	return db.inTx(ctx, func(tx *Tx) error {
@@ -104,7 +114,10 @@ func (db *DB) LastErrors(ctx context.Context, limit int) ([]Event, error) {
 	if lim <= 0 {
 		lim = -1 // SQLite: no limit
 	}
-	evs, err := db.queryEvents(ctx, `SELECT id, at, kind, subject, message FROM events WHERE kind = 'error'
+	// Only errors of runs that are still not synced: once a run is on
+	// W&B, its earlier failures are history, not something to act on.
+	evs, err := db.queryEvents(ctx, `SELECT id, at, kind, subject, message FROM events e WHERE kind = 'error'
+		AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.dir = e.subject AND r.state = 'synced')
 		ORDER BY id DESC LIMIT ?`, lim)
 	if err != nil {
 		return nil, err
@@ -112,7 +125,10 @@ func (db *DB) LastErrors(ctx context.Context, limit int) ([]Event, error) {
 	ups, err := db.queryEvents(ctx, `SELECT id, coalesce(ended_at, started_at), 'upload.failed',
 		CASE WHEN run_id != '' THEN run_id ELSE coalesce(json_extract(dirs, '$[0]'), '') END,
 		outcome || ': ' || error
-		FROM uploads WHERE outcome != 'success' ORDER BY id DESC LIMIT ?`, lim)
+		FROM uploads u WHERE outcome != 'success'
+			AND EXISTS (SELECT 1 FROM upload_runs ur JOIN runs r ON r.dir = ur.dir
+				WHERE ur.upload_id = u.id AND r.state != 'synced')
+		ORDER BY id DESC LIMIT ?`, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -142,6 +158,8 @@ type Daemon struct {
 	// UploadScopes are the daemon's pause scopes: `runner status` calls
 	// uploads paused when a pause holds one of them.
 	UploadScopes []string
+	// UploadsOff: started with --no-upload.
+	UploadsOff bool
 }
 
 // Heartbeat records that the daemon d is alive now.
@@ -152,12 +170,13 @@ func (db *DB) Heartbeat(ctx context.Context, d Daemon) error {
 		if started.IsZero() {
 			started = now
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO daemon (id, pid, host, version, started_at, heartbeat_at, watch, up, stopped_at, upload_scopes)
-			VALUES (1, ?, ?, ?, ?, ?, ?, 1, NULL, ?)
+		_, err := tx.ExecContext(ctx, `INSERT INTO daemon (id, pid, host, version, started_at, heartbeat_at, watch, up, stopped_at,
+				upload_scopes, uploads_on)
+			VALUES (1, ?, ?, ?, ?, ?, ?, 1, NULL, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host, version = excluded.version,
 				started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, watch = excluded.watch,
-				up = 1, stopped_at = NULL, upload_scopes = excluded.upload_scopes`,
-			d.PID, d.Host, d.Version, ms(started), ms(now), encodeList(d.Watch), encodeList(d.UploadScopes))
+				up = 1, stopped_at = NULL, upload_scopes = excluded.upload_scopes, uploads_on = excluded.uploads_on`,
+			d.PID, d.Host, d.Version, ms(started), ms(now), encodeList(d.Watch), encodeList(d.UploadScopes), !d.UploadsOff)
 		if err != nil {
 			return fmt.Errorf("ledger: heartbeat: %w", err)
 		}
@@ -183,9 +202,10 @@ func (db *DB) DaemonState(ctx context.Context) (*Daemon, error) {
 		started, heartbeat int64
 		watch, scopes      string
 		stopped            sql.NullInt64
+		uploadsOn          bool
 	)
-	err := db.queryRow(ctx, `SELECT pid, host, version, started_at, heartbeat_at, watch, up, stopped_at, upload_scopes
-		FROM daemon WHERE id = 1`).Scan(&d.PID, &d.Host, &d.Version, &started, &heartbeat, &watch, &d.Up, &stopped, &scopes)
+	err := db.queryRow(ctx, `SELECT pid, host, version, started_at, heartbeat_at, watch, up, stopped_at, upload_scopes, uploads_on
+		FROM daemon WHERE id = 1`).Scan(&d.PID, &d.Host, &d.Version, &started, &heartbeat, &watch, &d.Up, &stopped, &scopes, &uploadsOn)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -195,6 +215,7 @@ func (db *DB) DaemonState(ctx context.Context) (*Daemon, error) {
 	d.StartedAt, d.HeartbeatAt = fromMS(started), fromMS(heartbeat)
 	d.Watch = decodeList(watch)
 	d.UploadScopes = decodeList(scopes)
+	d.UploadsOff = !uploadsOn
 	d.StoppedAt = fromNullMS(stopped)
 	return &d, nil
 }
