@@ -44,7 +44,7 @@ func syncCommand(env Env) *cli.Command {
 // tty, when not nil, is the terminal a progress bar is drawn on.
 func SyncNow(ctx context.Context, w, tty io.Writer, db *ledger.DB, eng *runsync.Engine, logger *slog.Logger, selectors []string, retry bool, concurrency int) error {
 	// Runs a crashed uploader leased are ours again once the lease expired.
-	if _, err := db.RescueExpired(ctx); err != nil {
+	if _, err := eng.Rescue(ctx); err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}
 	var dirs []string

@@ -124,7 +124,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.DB.ResumeUploads(ctx, d.Engine.Scopes()); err != nil {
 		return fmt.Errorf("resume uploads: %w", err)
 	}
-	if n, err := d.DB.RescueExpired(ctx); err != nil {
+	if n, err := d.Engine.Rescue(ctx); err != nil {
 		return fmt.Errorf("rescue expired uploads: %w", err)
 	} else if n > 0 {
 		d.Logger.Info("rescued uploads whose lease expired", "runs", n)
@@ -291,7 +291,7 @@ func (d *Daemon) loop(ctx context.Context, info ledger.Daemon, ready <-chan stru
 			lastBeat = now
 		}
 		if now.Sub(lastRescue) >= rescueEvery {
-			if n, err := d.DB.RescueExpired(ctx); err != nil && ctx.Err() == nil {
+			if n, err := d.Engine.Rescue(ctx); err != nil && ctx.Err() == nil {
 				rescue.Fail(err)
 			} else if err == nil && n > 0 {
 				d.Logger.Info("rescued uploads whose lease expired", "runs", n)

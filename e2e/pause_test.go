@@ -112,3 +112,34 @@ func TestSyncInterruptedSaysWhatIsLeft(t *testing.T) {
 		}
 	}
 }
+
+// After kill -9 during uploads, the restarted daemon takes the dead
+// process's leases over at once: uploads resume within seconds, not after
+// the lease (a minute here) runs out.
+func TestRestartAfterCrashResumesUploadsAtOnce(t *testing.T) {
+	h := newHarness(t, "FAKE_WANDB_MODE=hang,ok", "RUNNER_LEASE=1m")
+	start := time.Now().Add(-time.Hour)
+	for _, id := range []string{"crash001", "crash002"} {
+		age(t, finishedRun(t, filepath.Join(h.root, "p", "wandb"), id, start), time.Hour)
+	}
+	h.startDaemon()
+	h.eventually(15*time.Second, "an upload to hold a lease", func() bool {
+		for _, r := range h.runs() {
+			if r.State == ledger.StateUploading {
+				return true
+			}
+		}
+		return false
+	})
+	h.killDaemon()
+	restarted := time.Now()
+	h.startDaemon()
+	h.waitStates(20*time.Second, map[string]ledger.State{"crash001": ledger.StateSynced, "crash002": ledger.StateSynced})
+	if took := time.Since(restarted); took > 10*time.Second {
+		t.Errorf("uploads resumed %v after the restart, want within 10 s (the lease is 1m)", took)
+	}
+	if counts := h.uploadCounts(); counts["crash001"] > 1 || counts["crash002"] > 1 {
+		t.Errorf("uploads %v: a run went up twice", counts)
+	}
+	h.stopDaemon()
+}

@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,11 +9,13 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/runnerhq/runner/internal/proc"
 )
 
 var (
 	// ErrNotRunning means a process or process group no longer exists.
-	ErrNotRunning = errors.New("process not running")
+	ErrNotRunning = proc.ErrNotRunning
 	// ErrStartFailed means the supervisor could not start the job command
 	// (for example, it does not exist); the status file says why.
 	ErrStartFailed = errors.New("job failed to start")
@@ -128,60 +129,15 @@ func writeStatus(path string, st Status) error {
 	return nil
 }
 
-// procStat reads the state, process group and start time of pid from
-// /proc/<pid>/stat.
-func procStat(pid int) (state byte, pgrp int, startTicks uint64, err error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return 0, 0, 0, fmt.Errorf("pid %d: %w", pid, ErrNotRunning)
-		}
-		return 0, 0, 0, fmt.Errorf("read /proc/%d/stat: %w", pid, err)
-	}
-	// The command name (field 2) is in parentheses and may contain spaces
-	// or ")", so fields are counted from the last ")".
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, 0, fmt.Errorf("parse /proc/%d/stat: no command name", pid)
-	}
-	fields := bytes.Fields(b[i+1:])
-	// fields[0] is field 3 (state); field 5 is pgrp, field 22 starttime.
-	if len(fields) < 20 || len(fields[0]) != 1 {
-		return 0, 0, 0, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(fields)+2)
-	}
-	pgrp, err = strconv.Atoi(string(fields[2]))
-	if err != nil {
-		return 0, 0, 0, fmt.Errorf("parse /proc/%d/stat pgrp: %w", pid, err)
-	}
-	startTicks, err = strconv.ParseUint(string(fields[19]), 10, 64)
-	if err != nil {
-		return 0, 0, 0, fmt.Errorf("parse /proc/%d/stat start time: %w", pid, err)
-	}
-	return fields[0][0], pgrp, startTicks, nil
-}
+// procStat is proc.Stat (the one reading of /proc/<pid>/stat).
+func procStat(pid int) (state byte, pgrp int, startTicks uint64, err error) { return proc.Stat(pid) }
 
-// ProcStartTicks returns pid's start time in clock ticks since boot
-// (/proc/<pid>/stat field 22). With the pid it identifies a process even
-// after the pid is reused.
-func ProcStartTicks(pid int) (uint64, error) {
-	_, _, t, err := procStat(pid)
-	return t, err
-}
+// ProcStartTicks returns pid's start time in clock ticks since boot.
+func ProcStartTicks(pid int) (uint64, error) { return proc.StartTicks(pid) }
 
 // Alive reports whether pid exists, is not a zombie, and started at
-// startTicks, so a reused pid does not count as the job.
-func Alive(pid int, startTicks uint64) bool {
-	if pid <= 0 {
-		return false
-	}
-	state, _, t, err := procStat(pid)
-	if err != nil {
-		// Only "no such process" means dead: a failed read (too many open
-		// files) must not make a live job look lost and run it twice.
-		return !errors.Is(err, ErrNotRunning)
-	}
-	return state != 'Z' && state != 'X' && t == startTicks
-}
+// startTicks, so a reused pid does not count as the job (proc.Alive).
+func Alive(pid int, startTicks uint64) bool { return proc.Alive(pid, startTicks) }
 
 // groupAlive reports whether process group pgid has a member that is not a
 // zombie. Zombies are skipped because an init that does not reap (common in

@@ -447,6 +447,55 @@ func (db *DB) RescueExpired(ctx context.Context) (int, error) {
 	return n, err
 }
 
+// RescueDead returns to pending at once the uploads whose holder gone says
+// is verifiably gone (a crashed process on this host), without waiting for
+// the lease to expire, and reports how many runs it moved.
+func (db *DB) RescueDead(ctx context.Context, gone func(owner string) bool) (int, error) {
+	rows, err := db.query(ctx, `SELECT DISTINCT lease_owner FROM runs WHERE state = ?`, StateUploading)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: lease holders: %w", err)
+	}
+	var owners []string
+	for rows.Next() {
+		var o string
+		if err := rows.Scan(&o); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("ledger: lease holders: %w", err)
+		}
+		if o != "" && gone(o) {
+			owners = append(owners, o)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(owners) == 0 {
+		return 0, err
+	}
+	n := 0
+	err = db.inTx(ctx, func(tx *Tx) error {
+		n = 0
+		now := ms(db.now())
+		for _, o := range owners {
+			dirs, err := txRuns(ctx, tx, `WHERE state = ? AND lease_owner = ?`, StateUploading, o)
+			if err != nil {
+				return err
+			}
+			for _, r := range dirs {
+				moved, err := transition(ctx, tx, now, scope{dirs: []string{r.Dir}}, RunLeaseExpired,
+					"lease holder "+o+" is gone", "lease_owner = '', lease_expires_at = NULL, next_attempt_at = NULL")
+				if err != nil {
+					return err
+				}
+				n += len(moved)
+			}
+		}
+		return nil
+	})
+	if n > 0 {
+		db.log.Warn("rescued uploads of a holder that is gone", "runs", n)
+	}
+	return n, err
+}
+
 // Attempts lists the upload attempts that covered dir, oldest first.
 func (db *DB) Attempts(ctx context.Context, dir string) ([]Attempt, error) {
 	rows, err := db.query(ctx, `SELECT u.id, u.run_id, u.dirs, u.owner, u.started_at, u.ended_at, u.outcome,

@@ -150,7 +150,7 @@ func Backfill(ctx context.Context, eng *Engine, o BackfillOptions) (BackfillRepo
 	if o.Upload {
 		// An uploader that crashed (daemon killed, no restart) left leases
 		// behind: once expired, cron takes those runs over.
-		if _, err := db.RescueExpired(ctx); err != nil {
+		if _, err := eng.Rescue(ctx); err != nil {
 			return rep, fmt.Errorf("backfill: %w", err)
 		}
 		if o.OnUploadStart != nil {

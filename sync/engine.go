@@ -10,11 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	gosync "sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/runnerhq/runner/internal/guard"
+	"github.com/runnerhq/runner/internal/proc"
 	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/wandbfile"
@@ -52,6 +55,7 @@ type Store interface {
 	Complete(ctx context.Context, owner string, dirs []string, r ledger.Result) error
 	Release(ctx context.Context, owner string, dirs []string) error
 	RescueExpired(ctx context.Context) (int, error)
+	RescueDead(ctx context.Context, gone func(owner string) bool) (int, error)
 	NextAttempt(ctx context.Context) (time.Time, bool, error)
 	PendingDue(ctx context.Context) (int, error)
 	AddEvent(ctx context.Context, kind, subject, msg string) error
@@ -194,8 +198,7 @@ func NewEngine(o EngineOptions) *Engine {
 		o.Batch = DefaultBatch
 	}
 	if o.Owner == "" {
-		host, _ := os.Hostname()
-		o.Owner = fmt.Sprintf("%s:%d:%08x", host, os.Getpid(), rand.Uint32())
+		o.Owner = newOwner()
 	}
 	if o.TmpDir == "" {
 		o.TmpDir = os.TempDir()
@@ -656,6 +659,58 @@ func (e *Engine) claim(ctx context.Context, only []string, maxDirs int) ([][]led
 		return nil, nil
 	}
 	return e.Store.ClaimBatch(ctx, e.Owner, e.Lease, only, maxDirs)
+}
+
+// newOwner names this process as a lease holder: host, pid and the
+// process's start time (so a reused pid is not taken for it), and a random
+// part for several engines in one process.
+func newOwner() string {
+	host, _ := os.Hostname()
+	ticks, _ := proc.StartTicks(os.Getpid())
+	return fmt.Sprintf("%s:%d:%d:%08x", host, os.Getpid(), ticks, rand.Uint32())
+}
+
+// holderGone reports whether a lease owner is verifiably gone: a process on
+// this host that no longer runs (same pid and start time). A holder on
+// another host, or a name it cannot read, is never taken for gone: its
+// lease expires instead (docs/design.md "Leases").
+func holderGone(owner string) bool {
+	parts := strings.Split(owner, ":")
+	if len(parts) < 3 {
+		return false
+	}
+	host, _ := os.Hostname()
+	pid, err := strconv.Atoi(parts[1])
+	if parts[0] != host || err != nil || pid == os.Getpid() {
+		return false
+	}
+	if len(parts) >= 4 {
+		ticks, err := strconv.ParseUint(parts[2], 10, 64)
+		if err != nil {
+			return false
+		}
+		return !proc.Alive(pid, ticks)
+	}
+	// host:pid:random (before start times were recorded): gone only when
+	// no process has the pid.
+	_, err = proc.StartTicks(pid)
+	return errors.Is(err, proc.ErrNotRunning)
+}
+
+// Rescue returns to pending the uploads whose lease expired, and at once
+// those whose holder is verifiably gone (a crashed process on this host):
+// after a crash and restart, uploads resume within seconds, not after the
+// lease (docs/design.md "Leases").
+func (e *Engine) Rescue(ctx context.Context) (int, error) {
+	n, err := e.Store.RescueDead(ctx, holderGone)
+	if err != nil {
+		return n, err
+	}
+	m, err := e.Store.RescueExpired(ctx)
+	if n+m > 0 {
+		e.poke()
+	}
+	return n + m, err
 }
 
 // Scopes are the pause scopes this engine's uploads fall under (the

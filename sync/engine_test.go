@@ -2,12 +2,15 @@ package sync
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	gosync "sync"
 	"testing"
 	"time"
 
+	"github.com/runnerhq/runner/internal/proc"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/wandbfile/wandbtest"
 )
@@ -376,5 +379,39 @@ func TestTouchedLogIsNotReadAgain(t *testing.T) {
 	r, err := db.GetRun(ctx, dir)
 	if err != nil || r.MTime.UnixMilli() != later.UnixMilli() {
 		t.Errorf("row mtime %v (%v), want the new %v", r.MTime, err, later)
+	}
+}
+
+func TestHolderGone(t *testing.T) {
+	host, _ := os.Hostname()
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	live := cmd.Process.Pid
+	ticks, err := proc.StartTicks(live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	for _, tt := range []struct {
+		owner string
+		gone  bool
+	}{
+		{fmt.Sprintf("%s:%d:%d:abcd", host, live, ticks), false},
+		{fmt.Sprintf("%s:%d:%d:abcd", host, live, ticks+1), true}, // the pid was reused
+		{fmt.Sprintf("%s:%d:%d:abcd", host, dead.Process.Pid, 1), true},
+		{fmt.Sprintf("other-host:%d:%d:abcd", dead.Process.Pid, 1), false},
+		{fmt.Sprintf("%s:%d:abcd", host, dead.Process.Pid), true}, // older owner names
+		{fmt.Sprintf("%s:%d:abcd", host, live), false},
+		{"garbage", false},
+	} {
+		if got := holderGone(tt.owner); got != tt.gone {
+			t.Errorf("holderGone(%q) = %v, want %v", tt.owner, got, tt.gone)
+		}
 	}
 }

@@ -74,6 +74,10 @@ func (c *countingStore) RescueExpired(ctx context.Context) (int, error) {
 	c.n()
 	return c.Store.RescueExpired(ctx)
 }
+func (c *countingStore) RescueDead(ctx context.Context, gone func(string) bool) (int, error) {
+	c.n()
+	return c.Store.RescueDead(ctx, gone)
+}
 func (c *countingStore) NextAttempt(ctx context.Context) (time.Time, bool, error) {
 	c.n()
 	return c.Store.NextAttempt(ctx)
