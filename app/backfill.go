@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"time"
 
 	runsync "github.com/runnerhq/runner/sync"
@@ -114,6 +115,14 @@ func printBackfill(w io.Writer, r runsync.BackfillReport) {
 		fmt.Fprintf(w, "; uploaded %d, %d failed", r.Uploaded, r.UploadFailed)
 	}
 	fmt.Fprintln(w)
+	reasons := make([]string, 0, len(r.NotReady))
+	for why := range r.NotReady {
+		reasons = append(reasons, why)
+	}
+	sort.Strings(reasons)
+	for _, why := range reasons {
+		fmt.Fprintf(w, "not ready: %d %s\n", r.NotReady[why], why)
+	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(w, "error: %s\n", e)
 	}

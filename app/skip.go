@@ -19,41 +19,71 @@ func skipCommand(env Env) *cli.Command {
 		ArgsUsage: "RUN_ID|DIR...",
 		Flags:     []cli.Flag{stringFlag("reason", "why (shown in runs and status)", "skipped by user")},
 		Action: func(c *cli.Context) error {
-			if err := needArgs(c, 1, "RUN (a run id or run dir)"); err != nil {
-				return err
-			}
-			return withLedger(c, env, false, func(db *ledger.DB, logger *slog.Logger) error {
-				var dirs []string
-				for _, sel := range c.Args().Slice() {
-					runs, err := db.Resolve(c.Context, sel)
-					if errors.Is(err, ledger.ErrNotFound) {
-						return fmt.Errorf("skip %s: no such run in the ledger", sel)
-					}
-					if err != nil {
-						return fmt.Errorf("skip %s: %w", sel, err)
-					}
-					for _, r := range runs {
-						dirs = append(dirs, r.Dir)
-					}
-				}
-				moved, err := db.Skip(c.Context, dirs, c.String("reason"))
-				if err != nil {
-					return fmt.Errorf("skip: %w", err)
-				}
-				fmt.Fprintf(env.Stdout, "skipped %d run dir(s)\n", len(moved))
-				// The rest: a state the table does not skip from (docs/design.md "Run states").
-				for _, d := range dirs {
-					if slices.Contains(moved, d) {
-						continue
-					}
-					state := "unknown"
-					if r, err := db.GetRun(c.Context, d); err == nil {
-						state = string(r.State)
-					}
-					fmt.Fprintf(env.Stdout, "not skipped: %s is %s\n", filepath.Base(d), state)
-				}
-				return nil
+			return changeRuns(c, env, "skip", func(db *ledger.DB, dirs []string) ([]string, error) {
+				return db.Skip(c.Context, dirs, c.String("reason"))
 			})
 		},
 	}
+}
+
+func unskipCommand(env Env) *cli.Command {
+	return &cli.Command{
+		Name:      "unskip",
+		Usage:     "put skipped runs back: they are judged and uploaded like new ones",
+		ArgsUsage: "RUN_ID|DIR...",
+		Action: func(c *cli.Context) error {
+			return changeRuns(c, env, "unskip", func(db *ledger.DB, dirs []string) ([]string, error) {
+				return db.Unskip(c.Context, dirs)
+			})
+		},
+	}
+}
+
+// changeRuns resolves the command's run selectors, applies change to their
+// dirs and reports, for each dir it did not move, the state that kept it
+// (the transition table: docs/design.md "Run states").
+func changeRuns(c *cli.Context, env Env, verb string, change func(db *ledger.DB, dirs []string) ([]string, error)) error {
+	if err := needArgs(c, 1, "RUN (a run id or run dir)"); err != nil {
+		return err
+	}
+	return withLedger(c, env, false, func(db *ledger.DB, logger *slog.Logger) error {
+		dirs, err := resolveDirs(c, db, verb)
+		if err != nil {
+			return err
+		}
+		moved, err := change(db, dirs)
+		if err != nil {
+			return fmt.Errorf("%s: %w", verb, err)
+		}
+		fmt.Fprintf(env.Stdout, "%sped %d run dir(s)\n", verb, len(moved))
+		for _, d := range dirs {
+			if slices.Contains(moved, d) {
+				continue
+			}
+			state := "unknown"
+			if r, err := db.GetRun(c.Context, d); err == nil {
+				state = string(r.State)
+			}
+			fmt.Fprintf(env.Stdout, "not %sped: %s is %s\n", verb, filepath.Base(d), state)
+		}
+		return nil
+	})
+}
+
+// resolveDirs turns the command's run selectors into run dirs.
+func resolveDirs(c *cli.Context, db *ledger.DB, verb string) ([]string, error) {
+	var dirs []string
+	for _, sel := range c.Args().Slice() {
+		runs, err := db.Resolve(c.Context, sel)
+		if errors.Is(err, ledger.ErrNotFound) {
+			return nil, fmt.Errorf("%s %s: no such run in the ledger", verb, sel)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", verb, sel, err)
+		}
+		for _, r := range runs {
+			dirs = append(dirs, r.Dir)
+		}
+	}
+	return dirs, nil
 }

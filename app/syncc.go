@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/urfave/cli/v2"
@@ -16,7 +17,10 @@ import (
 )
 
 func syncCommand(env Env) *cli.Command {
-	flags := []cli.Flag{boolFlag("retry", "also take failed runs and reset their attempt count")}
+	flags := []cli.Flag{
+		boolFlag("retry", "also take failed runs and reset their attempt count"),
+		boolFlag("force", "upload the named runs now even if not finished (refused while a process holds the log open; a run without an exit record goes up from a repaired copy)"),
+	}
 	return &cli.Command{
 		Name:      "sync",
 		Usage:     "upload ready runs now, in the foreground (no RUN: every ready run)",
@@ -32,17 +36,30 @@ func syncCommand(env Env) *cli.Command {
 				if env.IsTerminal != nil && env.IsTerminal(env.Stderr) {
 					tty = env.Stderr
 				}
-				return SyncNow(c.Context, env.Stdout, tty, db, eng, logger, c.Args().Slice(), c.Bool("retry"), c.Int("concurrency"))
+				if c.Bool("force") && c.Args().Len() == 0 {
+					return usagef("sync: --force needs the RUN_IDs or DIRs to upload")
+				}
+				return SyncNow(c.Context, env.Stdout, tty, db, eng, logger, SyncOptions{
+					Selectors: c.Args().Slice(), Retry: c.Bool("retry"), Force: c.Bool("force"), Concurrency: c.Int("concurrency")})
 			})
 		},
 	}
+}
+
+// SyncOptions are the inputs of `runner sync`.
+type SyncOptions struct {
+	Selectors   []string // run ids or dirs; none: every ready run
+	Retry       bool     // also failed runs, attempts reset
+	Force       bool     // the selected active runs now, finished or not
+	Concurrency int
 }
 
 // SyncNow uploads the selected runs (or every ready run) in the foreground and
 // reports each outcome. It fails when any selected run could not be uploaded.
 //
 // tty, when not nil, is the terminal a progress bar is drawn on.
-func SyncNow(ctx context.Context, w, tty io.Writer, db *ledger.DB, eng *runsync.Engine, logger *slog.Logger, selectors []string, retry bool, concurrency int) error {
+func SyncNow(ctx context.Context, w, tty io.Writer, db *ledger.DB, eng *runsync.Engine, logger *slog.Logger, o SyncOptions) error {
+	selectors, retry, concurrency := o.Selectors, o.Retry, o.Concurrency
 	// Runs a crashed uploader leased are ours again once the lease expired.
 	if _, err := eng.Rescue(ctx); err != nil {
 		return fmt.Errorf("sync: %w", err)
@@ -82,6 +99,22 @@ func SyncNow(ctx context.Context, w, tty io.Writer, db *ledger.DB, eng *runsync.
 			return fmt.Errorf("sync: %w", err)
 		}
 		fmt.Fprintln(w, "uploads were paused; resuming them for this sync")
+	}
+	if o.Force {
+		for _, d := range dirs {
+			r, err := db.GetRun(ctx, d)
+			if err != nil || r.State != ledger.StateActive {
+				continue // pending, synced...: sync handles it as it is
+			}
+			if runsync.HeldOpen(r.LogPath) {
+				fmt.Fprintf(w, "%s: not forced: a process holds %s open (still being written)\n", dash(r.RunID), filepath.Base(r.LogPath))
+				problems++
+				continue
+			}
+			if err := db.Force(ctx, d); err != nil {
+				return fmt.Errorf("sync --force %s: %w", d, err)
+			}
+		}
 	}
 	if retry {
 		if _, err := db.Retry(ctx, dirs); err != nil {

@@ -143,3 +143,41 @@ func TestRestartAfterCrashResumesUploadsAtOnce(t *testing.T) {
 	}
 	h.stopDaemon()
 }
+
+// `runner unskip` puts a skipped run back; `runner sync --force` uploads a
+// run that is not finished (from a repaired copy), but never one a process
+// still writes.
+func TestUnskipAndForce(t *testing.T) {
+	h := newHarness(t, "RUNNER_SETTLE=1h")
+	wandbDir := filepath.Join(h.root, "p", "wandb")
+	done := finishedRun(t, wandbDir, "unsk0001", time.Now().Add(-time.Hour))
+	age(t, done, time.Hour)
+	open := newRun(t, wandbDir, "forc0001", time.Now())
+	open.rows(0, 3) // no exit record, fresh: not ready for an hour
+	if out, code := h.run("backfill", h.root); code != 0 || !strings.Contains(out, "not ready: 1 no exit record, still growing or not settled (--settle)") {
+		t.Fatalf("backfill: exit %d, want it to say why the open run is not ready\n%s", code, out)
+	}
+	if out, code := h.run("skip", "unsk0001"); code != 0 || !strings.Contains(out, "skipped 1 run dir(s)") {
+		t.Fatalf("skip: exit %d\n%s", code, out)
+	}
+	if out, code := h.run("unskip", "unsk0001", "forc0001"); code != 0 || !strings.Contains(out, "unskipped 1 run dir(s)") ||
+		!strings.Contains(out, "not unskipped: "+filepath.Base(open.dir)+" is active") {
+		t.Errorf("unskip: exit %d\n%s", code, out)
+	}
+	// The writer still holds the log open: --force refuses.
+	if out, code := h.run("sync", "--force", "forc0001"); code != 1 || !strings.Contains(out, "not forced: a process holds") {
+		t.Errorf("sync --force of a log held open: exit %d\n%s", code, out)
+	}
+	open.close()
+	if out, code := h.run("sync", "--force", "forc0001"); code != 0 || !strings.Contains(out, "synced forc0001") {
+		t.Errorf("sync --force: exit %d\n%s", code, out)
+	}
+	for _, r := range h.runs() {
+		if r.RunID == "forc0001" && (r.State != ledger.StateSynced || r.Source != ledger.SourceRepaired) {
+			t.Errorf("forced run: %s from %q, want synced from a repaired copy", r.State, r.Source)
+		}
+	}
+	if out, code := h.run("sync", "--force"); code != 2 {
+		t.Errorf("sync --force without runs: exit %d, want 2\n%s", code, out)
+	}
+}

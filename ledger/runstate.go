@@ -31,6 +31,8 @@ const (
 	RunVanished     RunEvent = "vanished"      // the run dir is gone before upload
 	RunSkipped      RunEvent = "skipped"       // `runner skip`
 	RunRetried      RunEvent = "retried"       // `runner sync --retry`
+	RunUnskipped    RunEvent = "unskipped"     // `runner unskip`: judged again like a new run
+	RunForced       RunEvent = "forced"        // `runner sync --force`: upload now, finished or not
 )
 
 // RunMove is one row of the runs' transition table.
@@ -54,6 +56,8 @@ var RunMoves = Table[RunEvent, State]{
 	{RunVanished, []State{StateActive, StatePending, StateFailed}, StateMissing},
 	{RunSkipped, []State{StateActive, StatePending, StateFailed, StateMissing}, StateSkipped},
 	{RunRetried, []State{StateFailed, StatePending}, StatePending},
+	{RunUnskipped, []State{StateSkipped}, StateActive},
+	{RunForced, []State{StateActive}, StatePending},
 }
 
 // ErrIllegalMove: the transition table does not allow the event in the

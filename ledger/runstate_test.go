@@ -32,6 +32,8 @@ var wantRunMoves = map[ledger.RunEvent]map[ledger.State]ledger.State{
 	ledger.RunVanished:     {ledger.StateActive: ledger.StateMissing, ledger.StatePending: ledger.StateMissing, ledger.StateFailed: ledger.StateMissing},
 	ledger.RunSkipped:      {ledger.StateActive: ledger.StateSkipped, ledger.StatePending: ledger.StateSkipped, ledger.StateFailed: ledger.StateSkipped, ledger.StateMissing: ledger.StateSkipped},
 	ledger.RunRetried:      {ledger.StateFailed: ledger.StatePending, ledger.StatePending: ledger.StatePending},
+	ledger.RunUnskipped:    {ledger.StateSkipped: ledger.StateActive},
+	ledger.RunForced:       {ledger.StateActive: ledger.StatePending},
 }
 
 var everyRunState = append([]ledger.State{ledger.StateNew}, ledger.AllStates...)
@@ -121,6 +123,13 @@ func TestRunEventsThroughTheLedger(t *testing.T) {
 		ledger.RunMarkerFound:  {upsert(func(o *ledger.Observation) { o.MarkerExists = true }), quiet},
 		ledger.RunReturned:     {upsert(func(o *ledger.Observation) {}), quiet},
 		ledger.RunGrew:         {upsert(func(o *ledger.Observation) { o.Size += 100; o.MTime = o.MTime.Add(time.Second) }), quiet},
+		ledger.RunUnskipped: {func(_ *testing.T, db *ledger.DB, o ledger.Observation) error {
+			_, err := db.Unskip(ctx, []string{o.Dir})
+			return err
+		}, quiet},
+		ledger.RunForced: {func(_ *testing.T, db *ledger.DB, o ledger.Observation) error {
+			return db.Force(ctx, o.Dir)
+		}, single},
 	}
 	for _, m := range ledger.RunMoves {
 		if slices.Equal(m.From, []ledger.State{ledger.StateNew}) {

@@ -207,6 +207,22 @@ func (db *DB) Skip(ctx context.Context, dirs []string, reason string) ([]string,
 	return db.move(ctx, scope{dirs: dirs}, RunSkipped, reason, "reason = ?, next_attempt_at = NULL", reason)
 }
 
+// Unskip puts skipped runs back to active, to be judged again like runs
+// seen for the first time (`runner unskip`); it returns the dirs it moved.
+func (db *DB) Unskip(ctx context.Context, dirs []string) ([]string, error) {
+	if len(dirs) == 0 {
+		return nil, db.writable()
+	}
+	return db.move(ctx, scope{dirs: dirs}, RunUnskipped, "unskipped by user", "reason = '', next_attempt_at = NULL")
+}
+
+// Force makes an active run pending now, finished or not (`runner sync
+// --force`: the caller checked that no process holds its log open);
+// ErrIllegalMove when it is not active.
+func (db *DB) Force(ctx context.Context, dir string) error {
+	return db.moveOne(ctx, dir, RunForced, "forced by user", "reason = '', next_attempt_at = NULL")
+}
+
 // Retry re-queues failed (and resets pending) runs: attempts 0, due now.
 // The named dirs are widened to their upload groups, which move together;
 // no dirs means every failed run. It returns the dirs it moved.

@@ -35,6 +35,8 @@ type BackfillReport struct {
 	Updated      int      `json:"updated"`
 	Unchanged    int      `json:"unchanged"`
 	Ready        int      `json:"ready"`
+	// NotReady counts the runs still active by what they wait for.
+	NotReady map[string]int `json:"not_ready"`
 	Uploaded     int      `json:"uploaded"`
 	UploadFailed int      `json:"upload_failed"`
 	Errors       []string `json:"errors"`
@@ -47,7 +49,7 @@ type BackfillReport struct {
 func Backfill(ctx context.Context, eng *Engine, o BackfillOptions) (BackfillReport, error) {
 	db, logger := eng.Store, eng.Logger
 	start := time.Now()
-	rep := BackfillReport{Roots: o.Roots, DryRun: o.DryRun, Errors: []string{}}
+	rep := BackfillReport{Roots: o.Roots, DryRun: o.DryRun, Errors: []string{}, NotReady: map[string]int{}}
 	known, err := db.RunStats(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("backfill: %w", err)
@@ -147,6 +149,17 @@ func Backfill(ctx context.Context, eng *Engine, o BackfillOptions) (BackfillRepo
 		return rep, fmt.Errorf("backfill: readiness: %w", err)
 	}
 	rep.Ready += n
+	// Say why the rest are not ready yet.
+	still, err := db.ListRuns(ctx, ledger.Filter{State: ledger.StateActive})
+	if err != nil {
+		return rep, fmt.Errorf("backfill: %w", err)
+	}
+	now := eng.Now()
+	for _, r := range still {
+		if ok, why := eng.Readiness(ctx, r, now); !ok && why != "" {
+			rep.NotReady[why]++
+		}
+	}
 	if o.Upload {
 		// An uploader that crashed (daemon killed, no restart) left leases
 		// behind: once expired, cron takes those runs over.

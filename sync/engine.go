@@ -460,17 +460,22 @@ func (e *Engine) Readiness(ctx context.Context, r ledger.Run, now time.Time) (bo
 		return true, "footer record"
 	case r.Finished && idle >= e.Quiet:
 		return true, fmt.Sprintf("exit record and no growth for %s", e.Quiet)
+	case r.Finished:
+		return false, "exit record seen, in its quiet period (--quiet)"
 	}
 	if e.JobActive != nil && r.RunID != "" && r.JobID != nil {
 		if !e.JobActive(ctx, r.RunID) {
 			return true, "the job that wrote it ended"
 		}
-		return false, ""
+		return false, "its job is still running"
 	}
-	if idle >= e.Settle && !e.heldOpen(r.LogPath, now) {
-		return true, fmt.Sprintf("no growth for %s and no process holds it open", e.Settle)
+	if idle < e.Settle {
+		return false, "no exit record, still growing or not settled (--settle)"
 	}
-	return false, ""
+	if e.heldOpen(r.LogPath, now) {
+		return false, "no exit record, held open by a process"
+	}
+	return true, fmt.Sprintf("no growth for %s and no process holds it open", e.Settle)
 }
 
 // CheckReady re-stats the given active runs, records growth, and moves the
