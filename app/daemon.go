@@ -1,15 +1,18 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/runnerhq/runner/daemon"
+	"github.com/runnerhq/runner/doctor"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/reports"
 )
@@ -64,7 +67,19 @@ func daemonCommand(env Env) *cli.Command {
 				}
 				checks := daemon.NewEvaluator(reports.RegressionHook(db, evalOpts, logger), logger)
 				eng.OnReady = checks.Enqueue
-				d := &daemon.Daemon{Version: Version,
+				up := uploaderOf(eng)
+				d := &daemon.Daemon{Version: Version, CheckUploads: func(ctx context.Context) string {
+					var problems []string
+					for _, ch := range doctor.Uploads(ctx, up) {
+						if ch.Level == doctor.Fail {
+							logger.Error("uploads cannot work", "check", ch.Name, "problem", ch.Detail, "fix", ch.Fix)
+							problems = append(problems, ch.Name+": "+ch.Detail)
+						} else {
+							logger.Info("upload check", "check", ch.Name, "result", ch.Detail)
+						}
+					}
+					return strings.Join(problems, "; ")
+				},
 					DB: db, Engine: eng, Logger: logger, Roots: roots,
 					Upload: !c.Bool("no-upload"), Concurrency: c.Int("concurrency"),
 					Reconcile: durationOf(c, "reconcile"), KeyFile: apiKeyFile(c, env), Now: env.Now,

@@ -19,7 +19,7 @@ import (
 func statusCommand(env Env) *cli.Command {
 	return &cli.Command{
 		Name:  "status",
-		Usage: "daemon, runs and uploads at a glance (exit 1 when the daemon is down or uploads are paused)",
+		Usage: "daemon, runs and uploads at a glance (exit 1 when the daemon is down or its uploads are paused or cannot work)",
 		Flags: []cli.Flag{boolFlag("json", "print one JSON object")},
 		Action: func(c *cli.Context) error {
 			return withLedger(c, env, true, func(db *ledger.DB, logger *slog.Logger) error {
@@ -35,7 +35,7 @@ func statusCommand(env Env) *cli.Command {
 					// Colour only for a person at a terminal, never in pipes or cron mail.
 					st.print(env.Stdout, env.IsTerminal != nil && env.IsTerminal(env.Stdout))
 				}
-				if !st.Daemon.Up || st.Uploads.Paused {
+				if !st.Daemon.Up || st.Uploads.Paused || strings.HasPrefix(st.Uploads.State, "failing") {
 					return ErrFailed
 				}
 				return nil
@@ -183,6 +183,9 @@ func GetStatus(ctx context.Context, db *ledger.DB, now time.Time) (*Status, erro
 		st.Uploads.State = "off (--no-upload)"
 	case st.Uploads.Paused:
 		st.Uploads.State = "paused"
+	case d.UploadProblem != "":
+		// The daemon's start check: uploads cannot work as configured.
+		st.Uploads.State = "failing: " + d.UploadProblem
 	default:
 		st.Uploads.State = "running"
 	}

@@ -58,28 +58,10 @@ func newEngine(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger) (*ru
 	if c.Int("max-attempts") < 1 {
 		return nil, usagef("invalid --max-attempts %d: want 1 or more", c.Int("max-attempts"))
 	}
-	timeout := durationOf(c, "upload-timeout")
-	if timeout <= 0 {
-		return nil, usagef("invalid --upload-timeout: want a positive duration")
-	}
 	state := filepath.Dir(db.Path())
-	up := &runsync.Uploader{
-		Wandb:   c.String("wandb"),
-		Env:     env.Environ(),
-		Entity:  c.String("wandb-entity"),
-		Project: c.String("wandb-project"),
-		Timeout: timeout,
-		WorkDir: filepath.Join(state, "wandb-work"),
-		Logger:  logger,
-	}
-	if kf := apiKeyFile(c, env); kf != "" {
-		up.APIKey = func() (string, error) {
-			b, err := os.ReadFile(kf)
-			if err != nil {
-				return "", fmt.Errorf("read API key file %s: %w", kf, unwrapPathError(err))
-			}
-			return strings.TrimSpace(string(b)), nil
-		}
+	up, err := newUploader(c, env, filepath.Join(state, "wandb-work"), logger)
+	if err != nil {
+		return nil, err
 	}
 	e := runsync.NewEngine(runsync.EngineOptions{
 		Store:       db,
@@ -104,4 +86,38 @@ func openDB(ctx context.Context, c *cli.Context, env Env, logger *slog.Logger, r
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	return db, nil
+}
+
+// newUploader is the wandb sync uploader the upload flags describe.
+func newUploader(c *cli.Context, env Env, workDir string, logger *slog.Logger) (*runsync.Uploader, error) {
+	timeout := durationOf(c, "upload-timeout")
+	if timeout <= 0 {
+		return nil, usagef("invalid --upload-timeout: want a positive duration")
+	}
+	up := &runsync.Uploader{
+		Wandb:   c.String("wandb"),
+		Env:     env.Environ(),
+		Entity:  c.String("wandb-entity"),
+		Project: c.String("wandb-project"),
+		Timeout: timeout,
+		WorkDir: workDir,
+		Logger:  logger,
+	}
+	if kf := apiKeyFile(c, env); kf != "" {
+		up.KeyFrom = "file " + kf
+		up.APIKey = func() (string, error) {
+			b, err := os.ReadFile(kf)
+			if err != nil {
+				return "", fmt.Errorf("read API key file %s: %w", kf, unwrapPathError(err))
+			}
+			return strings.TrimSpace(string(b)), nil
+		}
+	}
+	return up, nil
+}
+
+// uploaderOf is the engine's wandb sync uploader (newEngine always makes one).
+func uploaderOf(eng *runsync.Engine) *runsync.Uploader {
+	up, _ := eng.Uploader.(*runsync.Uploader)
+	return up
 }

@@ -51,6 +51,9 @@ type Daemon struct {
 	// Poll is how often idle upload workers look for runs another process
 	// made pending (runsync.DefaultPoll when zero).
 	Poll time.Duration
+	// CheckUploads, when set, checks at start what uploads need and returns
+	// what is wrong ("" when fine); it logs its findings itself.
+	CheckUploads func(ctx context.Context) string
 	// Services run beside the sync loops for the daemon's lifetime (the job
 	// scheduler, the metrics endpoint). One that fails stops the daemon.
 	Services []Service
@@ -169,6 +172,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 		})
 	}
 	d.Logger.Info("daemon started", "watch", d.Roots, "ledger", d.DB.Path(), "upload", d.Upload)
+	// Check what uploads need (the CLI runs, a key is there), bounded in
+	// time and beside the loops; the outcome goes to the log and, with the
+	// next heartbeat, to `runner status`.
+	problem := make(chan string, 1)
+	if d.Upload && d.CheckUploads != nil {
+		g.Go(func() error {
+			problem <- d.CheckUploads(gctx)
+			return nil
+		})
+	}
 
 	// READY once the first scan is in the ledger, not just queued. Waited
 	// for beside the main loop: a first scan held up by a hung mount must
@@ -200,7 +213,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.readiness(gctx, d.recorded)
 		return nil
 	})
-	d.loop(gctx, info, ready)
+	d.loop(gctx, info, ready, problem)
 	notifyStopping()
 	return g.Wait()
 }
@@ -246,7 +259,7 @@ const idleRecheck = 30 * time.Second
 
 // loop is the daemon's main loop: heartbeat, lease rescue, the systemd
 // watchdog and lifting an auth pause when the key file changes.
-func (d *Daemon) loop(ctx context.Context, info ledger.Daemon, ready <-chan struct{}) {
+func (d *Daemon) loop(ctx context.Context, info ledger.Daemon, ready <-chan struct{}, problem <-chan string) {
 	// Rescue often enough that a crashed uploader's runs wait about one
 	// lease, not much longer. The loop wakes only as often as its most
 	// frequent duty needs.
@@ -275,6 +288,14 @@ func (d *Daemon) loop(ctx context.Context, info ledger.Daemon, ready <-chan stru
 			return
 		case <-ready:
 			ready, dog = nil, dogTicks
+			continue
+		case p := <-problem:
+			problem = nil
+			if info.UploadProblem = p; p != "" {
+				if err := d.DB.Heartbeat(ctx, info); err != nil && ctx.Err() == nil {
+					beat.Fail(err)
+				}
+			}
 			continue
 		case <-dog:
 			_, _ = sdaemon.SdNotify(false, sdaemon.SdNotifyWatchdog)

@@ -181,3 +181,24 @@ func TestUnskipAndForce(t *testing.T) {
 		t.Errorf("sync --force without runs: exit %d, want 2\n%s", code, out)
 	}
 }
+
+// The daemon checks at start that uploads can work; `runner status` says
+// so instead of "running", and `runner doctor` names each problem and its fix.
+func TestStartCheckAndDoctor(t *testing.T) {
+	h := newHarness(t)
+	if out, code := h.run("doctor", "--watch", h.root, "--gpus", "none"); code != 0 ||
+		!strings.Contains(out, "ok    wandb CLI     wandb, version") || !strings.Contains(out, "ok    API key       from WANDB_API_KEY") {
+		t.Errorf("doctor with a CLI and a key: exit %d\n%s", code, out)
+	}
+	h.env = append(h.env, "RUNNER_WANDB=wandb-not-on-this-path", "WANDB_API_KEY=")
+	if out, code := h.run("doctor", "--watch", h.root, "--gpus", "none"); code != 1 ||
+		!strings.Contains(out, "fail  wandb CLI") || !strings.Contains(out, "fail  API key") || !strings.Contains(out, "fix: ") {
+		t.Errorf("doctor without CLI and key: exit %d\n%s", code, out)
+	}
+	h.startDaemon()
+	h.eventually(15*time.Second, "status to report the failed check", func() bool {
+		out, code := h.run("status")
+		return code == 1 && strings.Contains(out, "uploads:  failing: wandb CLI")
+	})
+	h.stopDaemon()
+}

@@ -224,5 +224,6 @@ INSERT INTO pauses (scope, reason, since) SELECT 'all', value, updated_at FROM s
 DELETE FROM settings WHERE key = 'uploads.paused';
 ALTER TABLE daemon ADD COLUMN upload_scopes TEXT NOT NULL DEFAULT '[]';  -- JSON array: the daemon's pause scopes
 ALTER TABLE daemon ADD COLUMN uploads_on INTEGER NOT NULL DEFAULT 1;     -- 0: started with --no-upload
+ALTER TABLE daemon ADD COLUMN upload_problem TEXT NOT NULL DEFAULT '';  -- what its start check found wrong with uploads
 `,
 }

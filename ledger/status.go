@@ -160,6 +160,9 @@ type Daemon struct {
 	UploadScopes []string
 	// UploadsOff: started with --no-upload.
 	UploadsOff bool
+	// UploadProblem is what the daemon's start check found wrong with
+	// uploads (no wandb CLI, no key); "" when fine.
+	UploadProblem string
 }
 
 // Heartbeat records that the daemon d is alive now.
@@ -171,12 +174,14 @@ func (db *DB) Heartbeat(ctx context.Context, d Daemon) error {
 			started = now
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO daemon (id, pid, host, version, started_at, heartbeat_at, watch, up, stopped_at,
-				upload_scopes, uploads_on)
-			VALUES (1, ?, ?, ?, ?, ?, ?, 1, NULL, ?, ?)
+				upload_scopes, uploads_on, upload_problem)
+			VALUES (1, ?, ?, ?, ?, ?, ?, 1, NULL, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host, version = excluded.version,
 				started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, watch = excluded.watch,
-				up = 1, stopped_at = NULL, upload_scopes = excluded.upload_scopes, uploads_on = excluded.uploads_on`,
-			d.PID, d.Host, d.Version, ms(started), ms(now), encodeList(d.Watch), encodeList(d.UploadScopes), !d.UploadsOff)
+				up = 1, stopped_at = NULL, upload_scopes = excluded.upload_scopes, uploads_on = excluded.uploads_on,
+				upload_problem = excluded.upload_problem`,
+			d.PID, d.Host, d.Version, ms(started), ms(now), encodeList(d.Watch), encodeList(d.UploadScopes), !d.UploadsOff,
+			d.UploadProblem)
 		if err != nil {
 			return fmt.Errorf("ledger: heartbeat: %w", err)
 		}
@@ -204,8 +209,9 @@ func (db *DB) DaemonState(ctx context.Context) (*Daemon, error) {
 		stopped            sql.NullInt64
 		uploadsOn          bool
 	)
-	err := db.queryRow(ctx, `SELECT pid, host, version, started_at, heartbeat_at, watch, up, stopped_at, upload_scopes, uploads_on
-		FROM daemon WHERE id = 1`).Scan(&d.PID, &d.Host, &d.Version, &started, &heartbeat, &watch, &d.Up, &stopped, &scopes, &uploadsOn)
+	err := db.queryRow(ctx, `SELECT pid, host, version, started_at, heartbeat_at, watch, up, stopped_at, upload_scopes, uploads_on,
+		upload_problem FROM daemon WHERE id = 1`).Scan(&d.PID, &d.Host, &d.Version, &started, &heartbeat, &watch, &d.Up, &stopped,
+		&scopes, &uploadsOn, &d.UploadProblem)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

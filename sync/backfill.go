@@ -28,19 +28,19 @@ type BackfillOptions struct {
 
 // BackfillReport is what `runner backfill --json` prints.
 type BackfillReport struct {
-	Roots        []string `json:"roots"`
-	DryRun       bool     `json:"dry_run"`
-	Found        int      `json:"found"`
-	New          int      `json:"new"`
-	Updated      int      `json:"updated"`
-	Unchanged    int      `json:"unchanged"`
-	Ready        int      `json:"ready"`
+	Roots     []string `json:"roots"`
+	DryRun    bool     `json:"dry_run"`
+	Found     int      `json:"found"`
+	New       int      `json:"new"`
+	Updated   int      `json:"updated"`
+	Unchanged int      `json:"unchanged"`
+	Ready     int      `json:"ready"`
 	// NotReady counts the runs still active by what they wait for.
-	NotReady map[string]int `json:"not_ready"`
-	Uploaded     int      `json:"uploaded"`
-	UploadFailed int      `json:"upload_failed"`
-	Errors       []string `json:"errors"`
-	ElapsedS     float64  `json:"elapsed_s"`
+	NotReady     map[string]int `json:"not_ready"`
+	Uploaded     int            `json:"uploaded"`
+	UploadFailed int            `json:"upload_failed"`
+	Errors       []string       `json:"errors"`
+	ElapsedS     float64        `json:"elapsed_s"`
 }
 
 // Backfill scans the roots, records what changed, marks finished runs ready

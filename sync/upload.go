@@ -73,6 +73,8 @@ type Uploader struct {
 	// APIKey, when set, is called for every upload (so a rotated key file is picked up) and its
 	// result, trimmed of surrounding whitespace, replaces any WANDB_API_KEY in Env.
 	APIKey func() (string, error)
+	// KeyFrom says where APIKey reads from ("file /etc/runner/wandb-api-key"), for people.
+	KeyFrom string
 	// Entity and Project override the run's target (`-e`, `-p`); `wandb sync` ignores
 	// WANDB_ENTITY/WANDB_PROJECT.
 	Entity, Project string
@@ -160,6 +162,68 @@ func (u *Uploader) Upload(ctx context.Context, dirs []string) UploadResult {
 		log.Debug("wandb sync done", append(attrs, "url", res.URL)...)
 	}
 	return res
+}
+
+// checkTimeout bounds `wandb --version`: the CLI imports a lot of Python.
+const checkTimeout = 20 * time.Second
+
+// Check runs `wandb --version` the way uploads run the CLI (same
+// executable, environment and working dir, bounded in time) and returns
+// what it printed and the path it ran.
+func (u *Uploader) Check(ctx context.Context) (version, exe string, err error) {
+	wandb := u.Wandb
+	if wandb == "" {
+		wandb = DefaultWandb
+	}
+	exe, err = exec.LookPath(wandb)
+	if err != nil {
+		return "", wandb, wandbNotFound(wandb, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, "--version")
+	base := u.Env
+	if base == nil {
+		base = os.Environ()
+	}
+	dir, err := os.MkdirTemp("", "runner-wandb-")
+	if err != nil {
+		return "", exe, err
+	}
+	defer os.RemoveAll(dir)
+	cmd.Env, cmd.Dir = uploadEnv(base, "", dir), dir // the key is not needed to print a version
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		return "", exe, fmt.Errorf("%s --version did not answer within %s", exe, checkTimeout)
+	}
+	if err != nil {
+		return "", exe, fmt.Errorf("%s --version: %v: %s", exe, err, shorten(string(out)))
+	}
+	return strings.TrimSpace(string(out)), exe, nil
+}
+
+// KeySource says where uploads get the API key, never the key itself:
+// ok is false when there is none.
+func (u *Uploader) KeySource() (source string, ok bool) {
+	if u.APIKey != nil {
+		k, err := u.APIKey()
+		switch {
+		case err != nil:
+			return fmt.Sprintf("%s: %v", u.KeyFrom, err), false
+		case strings.TrimSpace(k) == "":
+			return u.KeyFrom + " is empty", false
+		}
+		return u.KeyFrom, true
+	}
+	base := u.Env
+	if base == nil {
+		base = os.Environ()
+	}
+	if envValue(base, "WANDB_API_KEY") != "" {
+		return "WANDB_API_KEY in the environment", true
+	}
+	return "no --api-key-file and no WANDB_API_KEY", false
 }
 
 // Scopes are the pause scopes of uploads through u: its API key's and its
