@@ -17,19 +17,26 @@ import (
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
+// testLedger is a fresh ledger for a daemon under test, which never
+// notifies a systemd socket inherited from another test's process.
+func testLedger(t *testing.T) *ledger.DB {
+	t.Helper()
+	t.Setenv("NOTIFY_SOCKET", "")
+	t.Setenv("WATCHDOG_USEC", "")
+	db, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // A log read stuck in the kernel (a hung mount) holds neither the
 // heartbeat nor shutdown: the daemon keeps beating, and returns promptly
 // when stopped, abandoning the read.
 func TestDaemonStaysResponsiveWhileALogReadHangs(t *testing.T) {
-	// Never notify a systemd socket inherited from another test's process.
-	t.Setenv("NOTIFY_SOCKET", "")
-	t.Setenv("WATCHDOG_USEC", "")
 	ctx := context.Background()
-	db, err := ledger.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := testLedger(t)
 	root := t.TempDir()
 	dir := filepath.Join(root, "wandb", "offline-run-20260101_000000-hung0001")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -159,14 +166,8 @@ func (s *okSyncer) Upload(_ context.Context, dirs []string) runsync.UploadResult
 // and its upload workers do not wake: counted, not timed. (It once spun a
 // whole core here: every idle worker put the wake-up back and took it again.)
 func TestIdleDaemonMakesNoLedgerCallsAfterWork(t *testing.T) {
-	t.Setenv("NOTIFY_SOCKET", "")
-	t.Setenv("WATCHDOG_USEC", "")
 	ctx := context.Background()
-	db, err := ledger.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := testLedger(t)
 	root := t.TempDir()
 	for _, id := range []string{"idle0001", "idle0002", "idle0003"} {
 		dir := filepath.Join(root, "wandb", "offline-run-20260101_000000-"+id)
