@@ -484,3 +484,14 @@ func TestProgressBarCountsUpAndClears(t *testing.T) {
 		t.Errorf("the bar was not cleared at the end: %q", last)
 	}
 }
+
+// Names are escaped in human output: a newline cannot fake a row, a bidi
+// override cannot reverse text.
+func TestRunsTableEscapesControlCharacters(t *testing.T) {
+	var b bytes.Buffer
+	printRuns(&b, []ledger.Run{{Dir: "/w/offline-run-1-x\nFAKE ROW", Meta: ledger.Meta{RunID: "x", Name: "evil\u202eamrof"}, State: ledger.StateSynced}})
+	out := b.String()
+	if strings.Count(out, "\n") != 2 || !strings.Contains(out, `\u000a`) || !strings.Contains(out, `evil\u202eamrof`) {
+		t.Errorf("table:\n%s\nwant 2 lines with the newline and the bidi override escaped", out)
+	}
+}

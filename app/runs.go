@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/urfave/cli/v2"
 
@@ -131,7 +133,7 @@ func printRuns(w io.Writer, runs []ledger.Run) {
 		if r.Reason != "" && (r.State == ledger.StateSkipped || r.State == ledger.StateMissing) {
 			note = r.Reason
 		}
-		if len(note) > 80 {
+		if note = safe(note); len(note) > 80 {
 			note = note[:77] + "..."
 		}
 		job := "-"
@@ -139,14 +141,44 @@ func printRuns(w io.Writer, runs []ledger.Run) {
 			job = fmt.Sprint(*r.JobID)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", dash(r.RunID), dash(r.Project), dash(r.Name),
-			r.State, exit, r.Attempts, job, filepath.Base(r.Dir), note)
+			r.State, exit, r.Attempts, job, safe(filepath.Base(r.Dir)), note)
 	}
 	tw.Flush()
 }
 
+// dash is a table cell: "-" when empty, control and bidi characters
+// escaped (see safe).
 func dash(s string) string {
 	if s == "" {
 		return "-"
 	}
-	return s
+	return safe(s)
+}
+
+// safe escapes what a name must not do to a terminal or a table: control
+// characters (a newline would fake a row) and bidi overrides (text that
+// reads backwards) become \uXXXX.
+func safe(s string) string {
+	if !strings.ContainsFunc(s, unsafeRune) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unsafeRune(r) {
+			fmt.Fprintf(&b, "\\u%04x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func unsafeRune(r rune) bool {
+	switch {
+	case unicode.IsControl(r):
+		return true
+	case r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
 }
