@@ -77,6 +77,17 @@ func SyncNow(ctx context.Context, w, tty io.Writer, db *ledger.DB, eng *runsync.
 			}
 		}
 		runs, err := db.Resolve(ctx, sel)
+		// A missing run whose dir is back is observed again first.
+		for _, r := range runs {
+			if r.State != ledger.StateMissing {
+				continue
+			}
+			if rd, ierr := runsync.InspectRunDir(r.Dir); ierr == nil && rd.LogPath != "" {
+				if _, _, oerr := eng.Observe(ctx, []runsync.RunDir{rd}, nil); oerr != nil {
+					return fmt.Errorf("sync %s: %w", sel, oerr)
+				}
+			}
+		}
 		if errors.Is(err, ledger.ErrNotFound) {
 			fmt.Fprintf(w, "%s: not in the ledger (run `runner backfill DIR` first)\n", sel)
 			problems++

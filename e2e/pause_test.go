@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -201,4 +202,35 @@ func TestStartCheckAndDoctor(t *testing.T) {
 		return code == 1 && strings.Contains(out, "uploads:  failing: wandb CLI")
 	})
 	h.stopDaemon()
+}
+
+// A run dir moved away during its upload becomes missing; when it comes back
+// unchanged, backfill and `sync RUN` see it again and it is uploaded once.
+func TestMissingRunThatComesBackIsUploaded(t *testing.T) {
+	h := newHarness(t)
+	parent := filepath.Join(h.root, "p", "wandb")
+	dir := finishedRun(t, parent, "back0001", time.Now().Add(-time.Hour))
+	age(t, dir, time.Hour)
+	if _, code := h.run("backfill", h.root); code != 0 {
+		t.Fatal("backfill failed")
+	}
+	away := filepath.Join(t.TempDir(), "away")
+	if err := os.Rename(dir, away); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := h.run("sync", "back0001"); code != 1 || !strings.Contains(out, "missing") {
+		t.Fatalf("sync of a vanished run: exit %d\n%s", code, out)
+	}
+	if err := os.Rename(away, dir); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := h.run("backfill", h.root); code != 0 || strings.Contains(out, "1 unchanged") {
+		t.Errorf("backfill after the dir came back: exit %d\n%s\nwant it recorded again, not unchanged", code, out)
+	}
+	if out, code := h.run("sync", "back0001"); code != 0 || !strings.Contains(out, "synced back0001") {
+		t.Errorf("sync after the dir came back: exit %d\n%s", code, out)
+	}
+	if n := h.uploadCounts()["back0001"]; n != 1 {
+		t.Errorf("uploaded %d times, want once", n)
+	}
 }

@@ -68,6 +68,9 @@ func Backfill(ctx context.Context, eng *Engine, o BackfillOptions) (BackfillRepo
 			case !SameFile(prev, rd):
 				rep.Updated++
 				todo = append(todo, rd)
+			case prev.State == ledger.StateMissing:
+				rep.Updated++ // its dir is back, changed or not
+				todo = append(todo, rd)
 			case rd.Marker && prev.State != ledger.StateSynced && prev.State != ledger.StateUploading:
 				rep.Updated++ // synced by hand meanwhile
 				todo = append(todo, rd)
