@@ -155,10 +155,26 @@ type Observation struct {
 
 // Reasons the ledger writes itself.
 const (
-	reasonMarker  = "synced marker present"
-	reasonEmpty   = "empty log: nothing to upload"
-	reasonMissing = "run dir vanished before upload"
+	reasonMarker     = "synced marker present"
+	reasonEmpty      = "empty log: nothing to upload"
+	reasonUnreadable = "not readable: "
+	reasonMissing    = "run dir vanished before upload"
 )
+
+// skipReason is why runner itself skips a log with nothing to upload:
+// each unreadable case has its own reason (docs/design.md "Hostile files").
+func skipReason(m *Meta) string {
+	if m.ReadError != "" {
+		return reasonUnreadable + m.ReadError
+	}
+	return reasonEmpty
+}
+
+// autoSkipped reports whether runner skipped a run itself (not the user):
+// such a run is judged again when its log changes.
+func autoSkipped(reason string) bool {
+	return reason == reasonEmpty || strings.HasPrefix(reason, reasonUnreadable)
+}
 
 // UpsertRuns records observations in one transaction and returns the
 // resulting rows in input order. See the package brief for the rules; in
@@ -244,7 +260,7 @@ func insertRun(ctx context.Context, tx *Tx, ins *sql.Stmt, o Observation, now in
 		t := fromMS(now)
 		ev, r.Reason, r.Source, r.SyncedAt = RunMarkerFound, reasonMarker, SourceMarker, &t
 	case m.Empty:
-		ev, r.Reason = RunEmpty, reasonEmpty
+		ev, r.Reason = RunEmpty, skipReason(m)
 	}
 	if r.State, err = NextRunState(StateNew, ev); err != nil {
 		return Run{}, false, fmt.Errorf("ledger: insert run %s: %w", o.Dir, err)
@@ -337,7 +353,7 @@ func updateObserved(ctx context.Context, tx *Tx, old Run, o Observation, now int
 		ev, why = RunMarkerFound, reasonMarker
 	case old.State == StateMissing:
 		ev, why = RunReturned, "run dir seen again"
-	case old.State == StateSkipped && old.Reason == reasonEmpty && changed && o.Meta != nil && !o.Meta.Empty:
+	case old.State == StateSkipped && autoSkipped(old.Reason) && changed && o.Meta != nil && !o.Meta.Empty:
 		// A log that was header-only when first seen was a run just starting.
 		// (Only an automatic "empty" skip: a skip by the user stays.)
 		ev, why = RunGrew, "empty log has grown"

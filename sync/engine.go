@@ -300,8 +300,17 @@ func (e *Engine) Prepare(ctx context.Context, dirs []RunDir, known map[string]le
 			case errors.Is(err, wandbfile.ErrNotWandb) || errors.As(err, &unsupported):
 				// Not a .wandb log we can read at all: record it so it is
 				// visible, as skipped with the reason.
-				e.Logger.Warn("not a readable .wandb log", "path", d.LogPath, "err", err)
-				m = &ledger.Meta{Empty: true, ReadError: err.Error()}
+				why := "not a .wandb log (foreign header)"
+				switch {
+				case unsupported != nil:
+					why = fmt.Sprintf("unsupported .wandb format version %d (a newer wandb? read again when the file changes)", unsupported.Version)
+				case d.Size == 0:
+					why = "empty file (0 bytes)"
+				case d.Size < 7:
+					why = "too short for a .wandb header"
+				}
+				e.Logger.Warn("not a readable .wandb log", "path", d.LogPath, "why", why)
+				m = &ledger.Meta{Empty: true, ReadError: why}
 			case err != nil:
 				// An I/O error (permissions, too many open files): say so
 				// and look again on the next pass; a run is never given up

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	gosync "sync"
 	"testing"
 	"time"
@@ -413,5 +414,75 @@ func TestHolderGone(t *testing.T) {
 		if got := holderGone(tt.owner); got != tt.gone {
 			t.Errorf("holderGone(%q) = %v, want %v", tt.owner, got, tt.gone)
 		}
+	}
+}
+
+// Every log runner cannot upload is recorded, skipped with its own reason,
+// and judged again when it changes: a log from a newer wandb is never
+// silently dropped as "empty".
+func TestUnreadableLogsGetTheirOwnReason(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		make func(t *testing.T, path string)
+		want string
+	}{
+		{"zero bytes", func(t *testing.T, p string) { mustWrite(t, p, nil) }, "not readable: empty file (0 bytes)"},
+		{"shorter than a header", func(t *testing.T, p string) { mustWrite(t, p, []byte(":W&")) }, "not readable: too short for a .wandb header"},
+		{"garbage", func(t *testing.T, p string) { mustWrite(t, p, []byte("this is not a wandb log at all")) }, "not readable: not a .wandb log (foreign header)"},
+		{"newer format version", func(t *testing.T, p string) {
+			w, err := wandbtest.Create(p, wandbtest.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = w.FileHeader(9)
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}, "not readable: unsupported .wandb format version 9"},
+		{"header only", func(t *testing.T, p string) {
+			w, err := wandbtest.Create(p, wandbtest.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = w.Header(0)
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}, "empty log: nothing to upload"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, db := newTestEngine(t, &fakeSyncer{results: []UploadResult{{Outcome: ledger.OutcomeSuccess}}})
+			root := t.TempDir()
+			dir := filepath.Join(root, "offline-run-20260101_000000-bad1")
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			log := filepath.Join(dir, "run-bad1.wandb")
+			tt.make(t, log)
+			observeAll(t, e, root)
+			r, err := db.GetRun(ctx, dir)
+			if err != nil || r.State != ledger.StateSkipped || !strings.HasPrefix(r.Reason, tt.want) {
+				t.Fatalf("run: %s %q (%v), want skipped %q", r.State, r.Reason, err, tt.want)
+			}
+			// The log is replaced by a real one (the run was just starting,
+			// or runner was upgraded): judged again, not left skipped.
+			if err := os.Remove(log); err != nil {
+				t.Fatal(err)
+			}
+			writeLog(t, root, "bad1", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), true)
+			observeAll(t, e, root)
+			if r, _ := db.GetRun(ctx, dir); r.State == ledger.StateSkipped {
+				t.Errorf("after a readable log replaced it: still skipped (%q)", r.Reason)
+			}
+		})
+	}
+}
+
+func mustWrite(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
