@@ -39,3 +39,24 @@ func TestRedactHidesKeys(t *testing.T) {
 		})
 	}
 }
+
+// A key in a line longer than the scanner's piece is redacted wherever the
+// piece boundary falls: fed across every offset, literal and labelled.
+func TestRedactAcrossPieceBoundaries(t *testing.T) {
+	const other = "local-ffffffffffffffffffffffffffffffffffffffffff"
+	for _, filler := range []string{"x", "."} {
+		for _, text := range []string{testKey, "WANDB_API_KEY=" + other} {
+			for off := 0; off <= len(text)+1; off++ {
+				// No newline: the line is cut into pieces at uploadMaxLine.
+				line := strings.Repeat(filler, uploadMaxLine-off) + text + " and more" + strings.Repeat(filler, 2*redactMargin)
+				s := &uploadScan{secrets: []string{testKey}}
+				s.consume(strings.NewReader(line))
+				out := s.output()
+				// Not the key, nor any sizable piece of it.
+				if strings.Contains(out, testKey[:12]) || strings.Contains(out, testKey[28:]) || strings.Contains(out, "ffffffffffff") {
+					t.Fatalf("filler %q, key at piece offset %d: the key survived in the stored output", filler, off)
+				}
+			}
+		}
+	}
+}

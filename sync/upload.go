@@ -36,6 +36,7 @@ const (
 const (
 	uploadTailBytes   = 4 << 10  // UploadResult.Output keeps this much of the end of the output
 	uploadMaxLine     = 64 << 10 // longer "lines" (no newline) are analysed in pieces
+	redactMargin      = 1 << 10  // bytes kept past a piece: more than any key with its label
 	uploadCauseRunes  = 300      // UploadResult.Err quotes at most this much of a CLI line
 	uploadDrainBounds = time.Second
 )
@@ -684,9 +685,14 @@ func (s *uploadScan) consume(r io.Reader) {
 			start += i + 1
 		}
 		pending = pending[:copy(pending, pending[start:])]
-		if len(pending) > uploadMaxLine {
-			s.line(string(pending))
-			pending = pending[:0]
+		for len(pending) > uploadMaxLine+redactMargin {
+			// A line without end is analysed in pieces. The buffer is
+			// redacted whole before it is cut: a key that crosses the cut
+			// is complete in it (the margin is longer than any key and its
+			// label), so no piece holds a part of one.
+			red := []byte(Redact(string(pending), s.secrets...))
+			s.line(string(red[:uploadMaxLine]))
+			pending = append(pending[:0], red[uploadMaxLine:]...)
 		}
 		if err != nil {
 			break
