@@ -227,6 +227,13 @@ func (c *chunkReader) run() error {
 	}
 }
 
+func (c *chunkReader) maxRecord() int {
+	if m := c.rd.opts.MaxRecord; m > 0 {
+		return m
+	}
+	return DefaultMaxRecord
+}
+
 // chunk handles one valid chunk spanning file offsets [start, end).
 func (c *chunkReader) chunk(typ byte, payload []byte, start, end int64) {
 	switch typ {
@@ -250,6 +257,18 @@ func (c *chunkReader) chunk(typ byte, payload []byte, start, end int64) {
 				c.corrupt(start, fmt.Sprintf("%s chunk without a FIRST chunk", chunkName(typ)))
 			}
 			return
+		}
+		if len(c.rec)+len(payload) > c.maxRecord() {
+			c.corrupt(c.recStart, fmt.Sprintf("record larger than %d bytes: dropped", c.maxRecord()))
+			c.rec = nil // give the memory back
+			return
+		}
+		if need := len(c.rec) + len(payload); need > cap(c.rec) {
+			// Grow by doubling, but never past the limit: append's own
+			// growth would reserve up to twice the limit.
+			grown := make([]byte, len(c.rec), min(max(2*cap(c.rec), need), c.maxRecord()))
+			copy(grown, c.rec)
+			c.rec = grown
 		}
 		c.rec = append(c.rec, payload...)
 		if typ == chunkLast {

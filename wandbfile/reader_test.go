@@ -593,3 +593,37 @@ func TestFixtureFacts(t *testing.T) {
 		})
 	}
 }
+
+// A record past the size limit (one that never ends, or one absurdly large)
+// is dropped as corrupt: the reader's memory stays bounded, and the records
+// after it are still read.
+func TestRecordLargerThanTheLimitIsDropped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run-big.wandb")
+	w, err := wandbtest.Create(path, wandbtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = w.Header(0)
+	_ = w.Run(wandbtest.Run{ID: "big", Project: "p", StartTime: time.Unix(1700000000, 0)})
+	if err := w.Record(99, bytes.Repeat([]byte{0x7a}, 1<<20)); err != nil { // 1 MiB: FIRST, MIDDLE..., LAST
+		t.Fatal(err)
+	}
+	_ = w.Exit(0, 1)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	info, err := ReadFile(path, Options{MaxRecord: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Err == nil || !strings.Contains(info.Err.Reason, "record larger than") {
+		t.Errorf("Err = %v, want the oversized record reported", info.Err)
+	}
+	if !info.Finished || info.RunID != "big" {
+		t.Errorf("finished %v, run id %q: the records around the big one were lost", info.Finished, info.RunID)
+	}
+	// Within the default limit the same record is read.
+	if info, err := ReadFile(path, Options{}); err != nil || info.Err != nil {
+		t.Errorf("default limit: %v, %v", err, info.Err)
+	}
+}

@@ -66,7 +66,16 @@ type Options struct {
 	// bytes in file order (valid only during the call): what survives the
 	// torn tails and corrupt chunks the reader skips.
 	Record func(payload []byte)
+	// MaxRecord bounds one record's size (DefaultMaxRecord when 0): a
+	// record that never ends (a FIRST chunk, MIDDLE chunks, no LAST) is
+	// dropped as corrupt once it passes it, so no input makes the reader's
+	// memory grow past it.
+	MaxRecord int
 }
+
+// DefaultMaxRecord is the largest record the reader assembles. wandb's own
+// records are far smaller (its largest, a file chunk, is a few MiB).
+const DefaultMaxRecord = 64 << 20
 
 // Info is what a log says about its run.
 type Info struct {
