@@ -141,7 +141,7 @@ func commands(env Env) []*cli.Command {
 		runsCommand(env),
 		syncCommand(env),
 		statusCommand(env),
-		skipCommand(env), unskipCommand(env), doctorCommand(env),
+		skipCommand(env), unskipCommand(env), doctorCommand(env), backupCommand(env),
 		submitCommand(env),
 		jobsCommand(env),
 		logsCommand(env),

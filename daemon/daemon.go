@@ -103,6 +103,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.Now().Sub(prev.HeartbeatAt) < 3*HeartbeatInterval && syscall.Kill(prev.PID, 0) == nil {
 		return fmt.Errorf("daemon: another runner daemon (pid %d) is running on ledger %s; stop it first", prev.PID, d.DB.Path())
 	}
+	// A damaged ledger is found now, with the way out, not as "malformed"
+	// every few seconds later.
+	if err := d.DB.QuickCheck(ctx); err != nil {
+		return fmt.Errorf("daemon: %w: stop runner, then restore a backup (`runner backup` makes one) or move the file away "+
+			"to start a new ledger (README \"Backup and restore\")", err)
+	}
 	if err := d.DB.Heartbeat(ctx, info); err != nil {
 		return fmt.Errorf("daemon heartbeat: %w", err)
 	}
@@ -139,7 +145,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	// Every part runs in one errgroup: a part that fails (the watcher, a
 	// service) ends them all, and Run returns its error; a cancelled
-	// context ends them all too, and Run returns nil.
+	// context ends them all too, and Run returns nil. The main loop, which
+	// is not in the group, stops them through stop.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	g, gctx := errgroup.WithContext(ctx)
 	// Discovered run dirs are recorded in batches by one goroutine: the
 	// first scan of a tree with thousands of runs is then a few ledger
@@ -213,9 +222,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.readiness(gctx, d.recorded)
 		return nil
 	})
-	d.loop(gctx, info, ready, problem)
+	loopErr := d.loop(gctx, info, ready, problem)
 	notifyStopping()
-	return g.Wait()
+	stop(loopErr)
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return loopErr
 }
 
 // readiness re-checks active runs every Tick (quiet period, settle). With
@@ -259,7 +272,7 @@ const idleRecheck = 30 * time.Second
 
 // loop is the daemon's main loop: heartbeat, lease rescue, the systemd
 // watchdog and lifting an auth pause when the key file changes.
-func (d *Daemon) loop(ctx context.Context, info ledger.Daemon, ready <-chan struct{}, problem <-chan string) {
+func (d *Daemon) loop(ctx context.Context, info ledger.Daemon, ready <-chan struct{}, problem <-chan string) error {
 	// Rescue often enough that a crashed uploader's runs wait about one
 	// lease, not much longer. The loop wakes only as often as its most
 	// frequent duty needs.
@@ -285,7 +298,7 @@ func (d *Daemon) loop(ctx context.Context, info ledger.Daemon, ready <-chan stru
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return nil
 		case <-ready:
 			ready, dog = nil, dogTicks
 			continue
@@ -303,6 +316,12 @@ func (d *Daemon) loop(ctx context.Context, info ledger.Daemon, ready <-chan stru
 		case <-tick.C:
 		}
 		now := d.Now()
+		// A ledger deleted or replaced under the daemon: stop (non-zero;
+		// systemd restarts it on the file that is there now).
+		if err := d.DB.Replaced(); err != nil {
+			d.Logger.Error("ledger gone; stopping", "err", err)
+			return err
+		}
 		if now.Sub(lastBeat) >= d.Heartbeat {
 			if err := d.DB.Heartbeat(ctx, info); err != nil && ctx.Err() == nil {
 				beat.Fail(err) // logged once a minute, not every beat

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -223,5 +224,29 @@ func TestIdleDaemonMakesNoLedgerCallsAfterWork(t *testing.T) {
 	}
 	if n := up.calls.Load(); n < 1 || n > 3 {
 		t.Errorf("%d wandb sync calls for 3 runs, want 1 to 3 (batched)", n)
+	}
+}
+
+// A ledger deleted under the running daemon stops it with an error (systemd
+// restarts it on the file that is there now), instead of writing on into a
+// file nobody reads.
+func TestDaemonStopsWhenItsLedgerIsDeleted(t *testing.T) {
+	db := testLedger(t)
+	eng := runsync.NewEngine(runsync.EngineOptions{Store: db, Logger: quietLogger()})
+	d := &Daemon{DB: db, Engine: eng, Logger: quietLogger(), Roots: []string{t.TempDir()}, Reconcile: time.Hour,
+		Now: time.Now, Tick: 20 * time.Millisecond, Heartbeat: 50 * time.Millisecond}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(context.Background()) }()
+	time.Sleep(200 * time.Millisecond)
+	if err := os.Remove(db.Path()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ledger.ErrReplaced) {
+			t.Errorf("daemon stopped with %v, want ErrReplaced", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon still running 10 s after its ledger was deleted")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"modernc.org/sqlite"
@@ -50,6 +52,75 @@ type DB struct {
 	reads   map[string]*sql.Stmt
 
 	calls atomic.Int64 // queries and transactions run: see Calls
+
+	file fileID // the file opened: Replaced compares the path with it
+}
+
+// fileID names a file by device and inode.
+type fileID struct{ dev, ino uint64 }
+
+func idOf(path string) (fileID, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fileID{}, err
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, nil
+	}
+	return fileID{dev: uint64(sys.Dev), ino: sys.Ino}, nil
+}
+
+// Replaced reports, with an error wrapping ErrReplaced, that the ledger
+// file was deleted or replaced since it was opened: a process that kept
+// writing would write into a file nobody reads (docs/design.md "Files on
+// disk"). nil while it is the same file.
+func (db *DB) Replaced() error {
+	id, err := idOf(db.path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("ledger %s was deleted: %w", db.path, ErrReplaced)
+	case err != nil:
+		return nil // cannot tell (a transient error): not a reason to stop
+	case id != db.file:
+		return fmt.Errorf("ledger %s was replaced by another file: %w", db.path, ErrReplaced)
+	}
+	return nil
+}
+
+// QuickCheck runs SQLite's quick_check: nil when the file is sound, else an
+// error wrapping ErrDamaged with SQLite's first finding.
+func (db *DB) QuickCheck(ctx context.Context) error {
+	var res string
+	if err := db.queryRow(ctx, `PRAGMA quick_check(1)`).Scan(&res); err != nil {
+		return fmt.Errorf("ledger %s: quick check: %v: %w", db.path, err, ErrDamaged)
+	}
+	if res != "ok" {
+		return fmt.Errorf("ledger %s: quick check: %s: %w", db.path, res, ErrDamaged)
+	}
+	return nil
+}
+
+// Backup writes a consistent copy of the ledger to dest (which must not
+// exist), safe while other processes use it: SQLite's VACUUM INTO reads one
+// snapshot. The copy is mode 0600.
+func (db *DB) Backup(ctx context.Context, dest string) error {
+	if _, err := os.Lstat(dest); err == nil {
+		return fmt.Errorf("backup %s: %w", dest, fs.ErrExist)
+	}
+	// A connection of its own: the readers are query_only, and SQLite
+	// writes the copy with the source connection's access mode.
+	src, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: db.path}).String()+
+		fmt.Sprintf("?_pragma=busy_timeout(%d)", busyTimeout.Milliseconds()))
+	if err != nil {
+		return fmt.Errorf("ledger: backup: %w", err)
+	}
+	defer src.Close()
+	if _, err := src.ExecContext(ctx, `VACUUM INTO ?`, dest); err != nil {
+		_ = os.Remove(dest)
+		return fmt.Errorf("ledger: backup to %s: %w", dest, err)
+	}
+	return os.Chmod(dest, 0o600)
 }
 
 // Calls is how many queries and transactions this DB has run. An idle
@@ -119,6 +190,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	if err := prepareFile(abs, opts.ReadOnly); err != nil {
 		return nil, err
+	}
+	if db.file, err = idOf(abs); err != nil {
+		return nil, fmt.Errorf("ledger %s: %w", abs, err)
 	}
 
 	base := (&url.URL{Scheme: "file", Path: abs}).String()
@@ -196,13 +270,23 @@ func prepareFile(path string, readOnly bool) error {
 	if st.IsDir() {
 		return fmt.Errorf("ledger %s is a directory: %w", path, ErrForeign)
 	}
-	if st.Mode().Perm()&0o002 != 0 {
-		return fmt.Errorf("%w: %s (anyone could queue commands; run chmod o-w %s)", ErrWorldWritable, path, path)
+	// The ledger, its WAL, its shared-memory index and its dir: anyone who
+	// can write one of them can change what runner uploads or runs.
+	for _, p := range []string{path, path + "-wal", path + "-shm", filepath.Dir(path)} {
+		st, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("ledger %s: %w", p, err)
+		}
+		if st.Mode().Perm()&0o002 != 0 && st.Mode()&fs.ModeSticky == 0 {
+			return fmt.Errorf("%w: %s (anyone could queue commands; run chmod o-w %s)", ErrWorldWritable, p, p)
+		}
 	}
 	return nil
 }
 
-// Close closes both pools.
 // ReleaseMemory gives back the writer's page cache (up to 32 MiB, filled by
 // a big batch of writes, kept for the connection's life otherwise). The
 // daemon calls it after recording a large scan.
@@ -216,6 +300,7 @@ func (db *DB) ReleaseMemory(ctx context.Context) error {
 	return nil
 }
 
+// Close closes both pools.
 func (db *DB) Close() error {
 	var errs []error
 	db.readsMu.Lock()
@@ -394,6 +479,17 @@ func header(ctx context.Context, q interface {
 // file that is not SQLite at all shows up here.
 func (db *DB) headerErr(err error) error {
 	if c := sqliteCode(err); c == sqlite3.SQLITE_NOTADB || c == sqlite3.SQLITE_CORRUPT {
+		// A file that starts like SQLite but cannot be read is a damaged
+		// ledger (a torn copy, a bad disk), not somebody else's file.
+		if f, oerr := os.Open(db.path); oerr == nil {
+			magic := make([]byte, 16)
+			_, rerr := io.ReadFull(f, magic)
+			f.Close()
+			if rerr == nil && string(magic) == "SQLite format 3\x00" {
+				return fmt.Errorf("ledger %s is damaged (%v): restore a backup (`runner backup` makes one) or move it away "+
+					"to start a new ledger (README \"Backup and restore\"): %w", db.path, err, ErrDamaged)
+			}
+		}
 		return fmt.Errorf("%s is not an SQLite database: %w", db.path, ErrForeign)
 	}
 	return fmt.Errorf("ledger %s: read header: %w", db.path, err)

@@ -51,6 +51,10 @@ var (
 	ErrForeign = errors.New("not a runner ledger")
 	// ErrReadOnly: a write method was called on a ledger opened with Options.ReadOnly.
 	ErrReadOnly = errors.New("ledger is open read-only")
+	// ErrReplaced: the ledger file was deleted or replaced under a running process.
+	ErrReplaced = errors.New("ledger file deleted or replaced")
+	// ErrDamaged: SQLite's integrity check found the file damaged.
+	ErrDamaged = errors.New("ledger damaged")
 	// ErrNeedsMigration: a read-only open found a schema older than this binary's.
 	ErrNeedsMigration = errors.New("ledger needs migration: run runner daemon or any write command once")
 )

@@ -1388,3 +1388,95 @@ func TestClaimBatch(t *testing.T) {
 		}
 	})
 }
+
+// The ledger as the one source of truth: a file deleted or replaced under
+// an open handle is noticed, a damaged one is found by quick_check, a
+// backup is a consistent copy, and files other users could write are refused.
+func TestLedgerFileSafety(t *testing.T) {
+	ctx := context.Background()
+	t.Run("deleted or replaced", func(t *testing.T) {
+		db, _ := openTemp(t)
+		if err := db.Replaced(); err != nil {
+			t.Fatalf("fresh ledger: %v", err)
+		}
+		if err := os.Rename(db.Path(), db.Path()+".old"); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Replaced(); !errors.Is(err, ledger.ErrReplaced) {
+			t.Errorf("after a delete: %v, want ErrReplaced", err)
+		}
+		if err := os.WriteFile(db.Path(), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Replaced(); !errors.Is(err, ledger.ErrReplaced) {
+			t.Errorf("after a replace: %v, want ErrReplaced", err)
+		}
+	})
+	t.Run("backup and quick check", func(t *testing.T) {
+		db, _ := openTemp(t)
+		mustUpsert(t, db, observe(t.TempDir(), "offline-run-1", "r1", t0))
+		if err := db.QuickCheck(ctx); err != nil {
+			t.Fatalf("quick check of a sound ledger: %v", err)
+		}
+		dest := filepath.Join(t.TempDir(), "copy.db")
+		if err := db.Backup(ctx, dest); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Backup(ctx, dest); err == nil {
+			t.Error("a backup over an existing file was accepted")
+		}
+		cp, err := ledger.Open(ctx, dest, ledger.Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cp.Close()
+		if c, _ := cp.Counts(ctx); c[ledger.StateActive] != 1 {
+			t.Errorf("backup counts %v, want the one run", c)
+		}
+		if st, _ := os.Stat(dest); st.Mode().Perm() != 0o600 {
+			t.Errorf("backup mode %v, want 0600", st.Mode().Perm())
+		}
+		// Damage the cell area of every page but the first (the header).
+		b, _ := os.ReadFile(dest)
+		for p := 4096; p+4096 <= len(b); p += 4096 {
+			for i := p + 8; i < p+4096; i += 7 {
+				b[i] ^= 0x5a
+			}
+		}
+		if err := os.WriteFile(dest, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		dmg, err := ledger.Open(ctx, dest, ledger.Options{})
+		if err == nil {
+			defer dmg.Close()
+			err = dmg.QuickCheck(ctx)
+		}
+		if !errors.Is(err, ledger.ErrDamaged) {
+			t.Errorf("a damaged ledger: %v, want ErrDamaged", err)
+		}
+	})
+	t.Run("files other users could write are refused", func(t *testing.T) {
+		for _, which := range []string{"-wal", "dir"} {
+			dir := filepath.Join(t.TempDir(), "state")
+			path := filepath.Join(dir, "ledger.db")
+			db, err := ledger.Open(ctx, path, ledger.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			target := path + "-wal"
+			if which == "dir" {
+				target = dir
+			}
+			if _, err := os.Stat(target); err != nil {
+				_ = os.WriteFile(target, nil, 0o600)
+			}
+			if err := os.Chmod(target, 0o777); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ledger.Open(ctx, path, ledger.Options{}); !errors.Is(err, ledger.ErrWorldWritable) || !strings.Contains(err.Error(), "chmod o-w") {
+				t.Errorf("%s mode 0777: %v, want refused with the fix", which, err)
+			}
+		}
+	})
+}
