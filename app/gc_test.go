@@ -214,7 +214,7 @@ func TestShellCompletion(t *testing.T) {
 		cword int
 		want  string
 	}{
-		{"runner ba", 1, "backfill"},
+		{"runner backf", 1, "backfill"},
 		{"runner gc --older", 2, "--older-than"},
 		{"runner --db x ver", 3, "version"},
 	} {
