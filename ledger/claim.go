@@ -101,9 +101,9 @@ func goesAlone(ctx context.Context, tx *Tx, group []Run) (bool, error) {
 func claimGroup(ctx context.Context, tx *Tx, owner string, nowMS, exp int64, only []string, extra string, extraArgs []any) ([]Run, error) {
 	onlyWhere, onlyArgs := "", []any(nil)
 	if len(only) > 0 {
-		var ph string
-		ph, onlyArgs = placeholders(only)
-		onlyWhere = " AND p.group_key IN (SELECT group_key FROM runs WHERE dir IN (" + ph + "))"
+		list, a := inList(only)
+		onlyArgs = []any{a}
+		onlyWhere = " AND p.group_key IN (SELECT group_key FROM runs WHERE dir IN (" + list + "))"
 	}
 	claim := runMove(RunClaimed)
 	fromPH, fromArgs := placeholders(claim.From)
@@ -203,10 +203,10 @@ func leased(ctx context.Context, tx *Tx, owner string, dirs []string) error {
 		return fmt.Errorf("ledger: no dirs given for %s's lease", owner)
 	}
 	uniq := slices.Compact(slices.Sorted(slices.Values(dirs)))
-	ph, args := placeholders(uniq)
+	list, arg := inList(uniq)
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE state = 'uploading' AND lease_owner = ? AND dir IN (`+ph+`)`,
-		append([]any{owner}, args...)...).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM runs WHERE state = 'uploading' AND lease_owner = ? AND dir IN (`+list+`)`,
+		owner, arg).Scan(&n); err != nil {
 		return fmt.Errorf("ledger: check lease: %w", err)
 	}
 	if n != len(uniq) {
@@ -223,9 +223,9 @@ func (db *DB) ExtendLease(ctx context.Context, owner string, dirs []string, leas
 			return err
 		}
 		now := db.now()
-		ph, args := placeholders(dirs)
-		_, err := tx.ExecContext(ctx, `UPDATE runs SET lease_expires_at = ?, updated_at = ? WHERE dir IN (`+ph+`)`,
-			append([]any{ms(now.Add(lease)), ms(now)}, args...)...)
+		list, arg := inList(dirs)
+		_, err := tx.ExecContext(ctx, `UPDATE runs SET lease_expires_at = ?, updated_at = ? WHERE dir IN (`+list+`)`,
+			ms(now.Add(lease)), ms(now), arg)
 		if err != nil {
 			return fmt.Errorf("ledger: extend lease: %w", err)
 		}
@@ -275,8 +275,8 @@ func (db *DB) Complete(ctx context.Context, owner string, dirs []string, r Resul
 			return err
 		}
 		now := ms(db.now())
-		ph, args := placeholders(dirs)
-		runs, err := txRuns(ctx, tx, `WHERE dir IN (`+ph+`)`, args...)
+		list, arg := inList(dirs)
+		runs, err := txRuns(ctx, tx, `WHERE dir IN (`+list+`)`, arg)
 		if err != nil {
 			return err
 		}

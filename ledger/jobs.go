@@ -307,10 +307,10 @@ func (db *DB) ListJobs(ctx context.Context, f JobFilter) ([]Job, error) {
 		where = append(where, "cancel_requested = 1")
 	}
 	if len(f.IDs) > 0 {
-		where = append(where, "id IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(f.IDs)), ", ")+")")
-		for _, id := range f.IDs {
-			args = append(args, id)
-		}
+		// One bound value however many ids (see inList).
+		b, _ := json.Marshal(f.IDs)
+		where = append(where, "id IN (SELECT value FROM json_each(?))")
+		args = append(args, string(b))
 	}
 	q := `SELECT ` + jobCols + ` FROM jobs`
 	if len(where) > 0 {

@@ -1480,3 +1480,41 @@ func TestLedgerFileSafety(t *testing.T) {
 		}
 	})
 }
+
+// No query binds one variable per run: on a ledger of more runs than
+// SQLite's 32,766 bound variables, the calls that take lists of run dirs
+// work (leaderboard once failed here with "too many SQL variables").
+func TestListsLongerThanSQLiteVariableLimit(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTemp(t)
+	const n = 40000
+	root := t.TempDir()
+	dirs := make([]string, 0, n)
+	for i := 0; i < n; i += 2000 {
+		var obs []ledger.Observation
+		for j := i; j < i+2000; j++ {
+			o := observe(root, fmt.Sprintf("offline-run-%06d", j), fmt.Sprintf("r%06d", j), t0)
+			obs = append(obs, o)
+			dirs = append(dirs, o.Dir)
+		}
+		mustUpsert(t, db, obs...)
+	}
+	if _, err := db.DeclaredGoal(ctx, "loss", dirs); err != nil {
+		t.Errorf("DeclaredGoal over %d dirs: %v", n, err)
+	}
+	if _, err := db.RunMetrics(ctx, dirs); err != nil {
+		t.Errorf("RunMetrics over %d dirs: %v", n, err)
+	}
+	if moved, err := db.Skip(ctx, dirs, "bulk"); err != nil || len(moved) != n {
+		t.Errorf("Skip over %d dirs: %d moved, %v", n, len(moved), err)
+	}
+	if moved, err := db.Unskip(ctx, dirs); err != nil || len(moved) != n {
+		t.Errorf("Unskip over %d dirs: %d moved, %v", n, len(moved), err)
+	}
+	if _, err := db.ClaimBatch(ctx, "w1", time.Minute, dirs, 10); err != nil {
+		t.Errorf("ClaimBatch limited to %d dirs: %v", n, err)
+	}
+	if _, err := db.ListJobs(ctx, ledger.JobFilter{IDs: make([]int64, n)}); err != nil {
+		t.Errorf("ListJobs of %d ids: %v", n, err)
+	}
+}

@@ -105,10 +105,10 @@ func (db *DB) RunMetrics(ctx context.Context, dirs []string) (map[string][]Metri
 	if len(dirs) == 0 {
 		return out, nil
 	}
-	ph, args := placeholders(dirs)
+	list, arg := inList(dirs)
 	rows, err := db.query(ctx, `SELECT dir, key, goal, goal_source, count, non_numeric, non_finite,
 		last, min, max, mean, std, best_step, ema, slope, first_step, last_step
-		FROM metrics WHERE dir IN (`+ph+`) ORDER BY dir, key`, args...)
+		FROM metrics WHERE dir IN (`+list+`) ORDER BY dir, key`, arg)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: run metrics: %w", err)
 	}
@@ -152,9 +152,9 @@ func (db *DB) DeclaredGoal(ctx context.Context, metric string, dirs []string) (k
 		WHERE m.key = ? AND m.goal_source = 'log'`
 	args := []any{metric}
 	if len(dirs) > 0 {
-		ph, dargs := placeholders(dirs)
-		q += ` AND m.dir IN (` + ph + `)`
-		args = append(args, dargs...)
+		list, arg := inList(dirs)
+		q += ` AND m.dir IN (` + list + `)`
+		args = append(args, arg)
 	}
 	q += ` ORDER BY r.updated_at DESC, r.dir DESC LIMIT 1`
 	var goal string
@@ -190,9 +190,9 @@ func (db *DB) RecordRegressions(ctx context.Context, dir string, evaluated []str
 	return db.inTx(ctx, func(tx *Tx) error {
 		now := db.now()
 		if len(evaluated) > 0 {
-			ph, args := placeholders(evaluated)
-			args = append(args, dir)
-			if _, err := tx.ExecContext(ctx, `DELETE FROM regressions WHERE metric IN (`+ph+`)
+			list, arg := inList(evaluated)
+			args := []any{arg, dir}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM regressions WHERE metric IN (`+list+`)
 				AND dir IN (SELECT dir FROM runs WHERE group_key = (SELECT group_key FROM runs WHERE dir = ?))`, args...); err != nil {
 				return fmt.Errorf("ledger: record regressions of %s: %w", dir, err)
 			}

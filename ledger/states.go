@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -22,7 +23,20 @@ func stateEvent(ctx context.Context, tx *Tx, at int64, dir string, from, to Stat
 	return addEvent(ctx, tx, at, "run.state", dir, fmt.Sprintf("%s -> %s: %s", from, to, why))
 }
 
-// placeholders returns "?, ?, ?" for n values and the values as []any.
+// inList is an IN list of any length as one bound value: vals as a JSON
+// array, read back by json_each. A placeholder per value would hit SQLite's
+// limit on bound variables (32,766) on a big ledger.
+func inList[T ~string](vals []T) (string, any) {
+	strs := make([]string, len(vals))
+	for i, v := range vals {
+		strs[i] = string(v)
+	}
+	b, _ := json.Marshal(strs) // cannot fail for strings
+	return "SELECT value FROM json_each(?)", string(b)
+}
+
+// placeholders returns "?, ?, ?" for n values and the values as []any: for
+// short, bounded lists (states, kinds); unbounded ones use inList.
 func placeholders[T ~string](vals []T) (string, []any) {
 	args := make([]any, len(vals))
 	for i, v := range vals {
@@ -41,12 +55,12 @@ type scope struct {
 func (s scope) where() (string, []any) {
 	w, args := "1", []any(nil)
 	if len(s.dirs) > 0 {
-		ph, a := placeholders(s.dirs)
-		args = a
+		list, a := inList(s.dirs)
+		args = []any{a}
 		if s.groups {
-			w = "group_key IN (SELECT group_key FROM runs WHERE dir IN (" + ph + "))"
+			w = "group_key IN (SELECT group_key FROM runs WHERE dir IN (" + list + "))"
 		} else {
-			w = "dir IN (" + ph + ")"
+			w = "dir IN (" + list + ")"
 		}
 	}
 	if len(s.onlyStates) > 0 {
