@@ -148,8 +148,9 @@ func openInventory(spec string, logger *slog.Logger, nvmlOpen func(*slog.Logger)
 }
 
 // ParseSize reads a byte size: "512MiB", "20GiB", "1.5GiB", "80GB", "4096"
-// (plain bytes). Binary units (KiB..TiB) are powers of 1024, decimal units
-// (KB..TB) powers of 1000; units are case-insensitive.
+// (plain bytes). Binary units (KiB..PiB) are powers of 1024, decimal units
+// (KB..PB) powers of 1000; units are case-insensitive. Whatever FormatSize
+// prints, ParseSize reads (a fuzz test keeps it so).
 func ParseSize(s string) (uint64, error) {
 	t := strings.ToLower(strings.TrimSpace(s))
 	mult := uint64(1)
@@ -158,8 +159,8 @@ func ParseSize(s string) (uint64, error) {
 		mult   uint64
 	}{
 		// Longest suffixes first so "GiB" is not read as "B".
-		{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
-		{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
+		{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40}, {"pib", 1 << 50},
+		{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12}, {"pb", 1e15},
 		{"b", 1},
 	}
 	for _, u := range units {

@@ -202,6 +202,12 @@ func (c *chunkReader) run() error {
 			continue
 		}
 		n := int(headerLen + length)
+		if n > c.br.Size() {
+			// The buffer holds a whole block, or the whole file when it is
+			// smaller: a chunk longer than the buffer runs past the end.
+			c.rd.info.TornTail = true
+			return nil
+		}
 		chunk, err := c.br.Peek(n)
 		if len(chunk) < n {
 			if err != nil && !errors.Is(err, io.EOF) {

@@ -1,0 +1,41 @@
+package sync
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/runnerhq/runner/ledger"
+)
+
+// The CLI output scanner and classifier never panic, always give a known
+// outcome with a one-line cause, and never keep the key in what is stored.
+func FuzzClassifyUploadOutput(f *testing.F) {
+	for _, s := range []string{
+		"wandb: ERROR user is not logged in",
+		"wandb: [p/x] View run n at https://wandb.ai/e/p/runs/x\nwandb: [p/x] Finished syncing d",
+		"PermissionError: [Errno 13] Permission denied: '/d/forbidden/run-x.wandb.synced'",
+		"Syncing: https://wandb.ai/e/p/runs/x ... done.",
+		"WANDB_API_KEY=" + testKey,
+		"wandb: ERROR [p/x] Fatal error while uploading data",
+	} {
+		f.Add(s, 0)
+	}
+	f.Fuzz(func(t *testing.T, out string, exit int) {
+		s := &uploadScan{secrets: []string{testKey}}
+		s.consume(strings.NewReader(out))
+		code := exit % 256
+		outcome, _, cause := classifyUpload(uploadRun{exitCode: &code}, s, []string{"/runs/x/run-x.wandb"})
+		switch outcome {
+		case ledger.OutcomeAuth, ledger.OutcomeTransient, ledger.OutcomeOther:
+		default:
+			t.Errorf("outcome %q", outcome)
+		}
+		if cause == nil || strings.Contains(cause.Error(), "\n") {
+			t.Errorf("cause %q: want one line", cause)
+		}
+		if strings.Contains(s.output(), testKey) || strings.Contains(cause.Error(), testKey) {
+			t.Errorf("the key is in what is stored")
+		}
+		_ = judgeRuns(nil, nil, s, nil)
+	})
+}
