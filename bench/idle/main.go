@@ -15,8 +15,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -26,12 +24,11 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/runnerhq/runner/wandbfile/wandbtest"
+	"github.com/runnerhq/runner/bench/internal/kit"
 )
 
 func main() {
@@ -77,29 +74,22 @@ func run(ctx context.Context, args []string) error {
 	} else {
 		defer os.RemoveAll(tmp)
 	}
-	bin := filepath.Join(tmp, "bin")
-	for pkg, name := range map[string]string{".": "runner", "./testdata/fakewandb": "wandb"} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, name), pkg)
-		// go-nvml's cgo prologue warns about deprecated NVML calls: noise.
-		cmd.Env = append(os.Environ(), "CGO_CFLAGS=-O2 -g -Wno-deprecated-declarations")
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("build %s (run from the module root): %w", pkg, err)
-		}
+	runner, wandb, err := kit.Build(ctx, filepath.Join(tmp, "bin"))
+	if err != nil {
+		return err
 	}
 	tree := filepath.Join(tmp, "tree")
 	t0 := time.Now()
-	if err := layTree(tree, o.runs, o.uploads); err != nil {
+	if err := kit.LayTree(tree, o.runs, o.uploads); err != nil {
 		return err
 	}
 	fmt.Printf("tree: %d runs (%d to upload) laid out in %s\n", o.runs, o.uploads, time.Since(t0).Round(time.Millisecond))
 
 	state := filepath.Join(tmp, "state")
 	env := append(os.Environ(),
-		"XDG_STATE_HOME="+state, "RUNNER_WANDB="+filepath.Join(bin, "wandb"),
+		"XDG_STATE_HOME="+state, "RUNNER_WANDB="+wandb,
 		"WANDB_API_KEY=idle-bench-0123456789012345678901234567890123456789",
 		"RUNNER_GPUS=none", "FAKE_WANDB_DELAY=20ms")
-	runner := filepath.Join(bin, "runner")
 	logf, err := os.Create(filepath.Join(tmp, "daemon.log"))
 	if err != nil {
 		return err
@@ -118,8 +108,8 @@ func run(ctx context.Context, args []string) error {
 
 	// Work: the uploads of the first scan, and one job.
 	t0 = time.Now()
-	if err := waitFor(ctx, 10*time.Minute, func() (bool, error) {
-		st, err := status(ctx, runner, env)
+	if err := kit.WaitFor(ctx, 10*time.Minute, func() (bool, error) {
+		st, err := kit.ReadStatus(ctx, runner, env)
 		if err != nil {
 			return false, nil // the ledger may not exist yet
 		}
@@ -128,13 +118,13 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("waiting for %d synced runs: %w (log: %s)", o.runs, err, logf.Name())
 	}
 	fmt.Printf("work: %d runs recorded, %d uploaded in %s\n", o.runs, o.uploads, time.Since(t0).Round(time.Millisecond))
-	out, err := command(ctx, env, runner, "submit", "--", "sh", "-c", "echo job ran")
+	out, err := kit.Command(ctx, env, runner, "submit", "--", "sh", "-c", "echo job ran")
 	if err != nil {
 		return fmt.Errorf("submit: %w: %s", err, out)
 	}
 	jobID := strings.TrimSpace(string(out))
-	if err := waitFor(ctx, time.Minute, func() (bool, error) {
-		out, err := command(ctx, env, runner, "jobs", "--json")
+	if err := kit.WaitFor(ctx, time.Minute, func() (bool, error) {
+		out, err := kit.Command(ctx, env, runner, "jobs", "--json")
 		if err != nil {
 			return false, nil
 		}
@@ -164,7 +154,7 @@ func run(ctx context.Context, args []string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	cpu0, err := cpuTicks(pid)
+	cpu0, err := kit.CPUTicks(pid)
 	if err != nil {
 		return err
 	}
@@ -174,12 +164,12 @@ func run(ctx context.Context, args []string) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	cpu1, err := cpuTicks(pid)
+	cpu1, err := kit.CPUTicks(pid)
 	if err != nil {
 		return err
 	}
 	wall := time.Since(w0)
-	rss, err := rssBytes(pid)
+	rss, err := kit.RSSBytes(pid)
 	if err != nil {
 		return err
 	}
@@ -205,123 +195,4 @@ func run(ctx context.Context, args []string) error {
 		return errors.New(strings.Join(fails, "; "))
 	}
 	return nil
-}
-
-// layTree writes n finished runs, long quiet; all but uploads have a marker.
-func layTree(root string, n, uploads int) error {
-	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := range n {
-		id := fmt.Sprintf("i%07d", i)
-		dir := filepath.Join(root, fmt.Sprintf("proj-%03d", i/100), "wandb", fmt.Sprintf("offline-run-20250101_%06d-%s", i%100, id))
-		if err := os.MkdirAll(filepath.Join(dir, "files"), 0o755); err != nil {
-			return err
-		}
-		logPath := filepath.Join(dir, "run-"+id+".wandb")
-		w, err := wandbtest.Create(logPath, wandbtest.Options{})
-		if err != nil {
-			return err
-		}
-		_ = w.Header(0)
-		_ = w.Run(wandbtest.Run{ID: id, Project: fmt.Sprintf("proj-%03d", i/100), StartTime: start.Add(time.Duration(i) * time.Second), CLIVersion: "0.23.0"})
-		for s := range 3 {
-			_ = w.Row(int64(s), float64(s), start, map[string]float64{"train/loss": 1 / float64(s+1)})
-		}
-		_ = w.Exit(0, 10)
-		if err := w.Close(); err != nil {
-			return err
-		}
-		if i >= uploads {
-			if err := os.WriteFile(logPath+".synced", nil, 0o644); err != nil {
-				return err
-			}
-		}
-		if err := os.Chtimes(logPath, start, start); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-type statusJSON struct {
-	Runs map[string]int `json:"runs"`
-}
-
-func status(ctx context.Context, runner string, env []string) (statusJSON, error) {
-	out, _ := command(ctx, env, runner, "status", "--json") // exit 1 while uploads are paused or the daemon starts
-	var st statusJSON
-	err := json.Unmarshal(out, &st)
-	return st, err
-}
-
-func command(ctx context.Context, env []string, name string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Env = env
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return append(out, stderr.Bytes()...), err
-	}
-	return out, nil
-}
-
-func waitFor(ctx context.Context, limit time.Duration, done func() (bool, error)) error {
-	deadline := time.Now().Add(limit)
-	for {
-		ok, err := done()
-		if err != nil {
-			return err
-		}
-		if ok {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not done after %s", limit)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// cpuTicks is utime+stime of pid in clock ticks (/proc/PID/stat fields 14, 15).
-func cpuTicks(pid int) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) may hold spaces: fields count from after ")".
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
-	}
-	return u + s, nil
-}
-
-// rssBytes is VmRSS of pid.
-func rssBytes(pid int) (int64, error) {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 }
