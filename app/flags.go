@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +52,11 @@ func ParseDuration(s string) (time.Duration, error) {
 		days, err := strconv.Atoi(n)
 		if err != nil || days < 0 {
 			return 0, fmt.Errorf("invalid duration %q: want a Go duration (90s, 10m) or whole days (7d)", s)
+		}
+		// A time.Duration holds about 292 years; more days would wrap to a
+		// negative duration (found by FuzzParseDuration: "107000d").
+		if days > int(math.MaxInt64/int64(24*time.Hour)) {
+			return 0, fmt.Errorf("invalid duration %q: at most %dd", s, math.MaxInt64/int64(24*time.Hour))
 		}
 		return time.Duration(days) * 24 * time.Hour, nil
 	}

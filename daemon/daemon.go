@@ -133,6 +133,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.DB.ResumeUploads(ctx, d.Engine.Scopes()); err != nil {
 		return fmt.Errorf("resume uploads: %w", err)
 	}
+	if err := d.Engine.ReadAgain(ctx); err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
 	if n, err := d.Engine.Rescue(ctx); err != nil {
 		return fmt.Errorf("rescue expired uploads: %w", err)
 	} else if n > 0 {

@@ -486,3 +486,41 @@ func (db *DB) Resolve(ctx context.Context, selector string) ([]Run, error) {
 	}
 	return runs, nil
 }
+
+const readerKey = "reader.version"
+
+// ReadAgainWith records which .wandb reader judges the logs and, when it is
+// not the one that judged the runs runner skipped as unreadable or empty,
+// makes those runs be read again on the next scan (a newer reader may
+// understand a log an older one refused; docs/design.md "Hostile files").
+// It forgets their size, the same signal as a changed file, so the rules of
+// UpsertRuns decide what happens next. It returns how many runs it put back.
+func (db *DB) ReadAgainWith(ctx context.Context, reader string) (int, error) {
+	var n int64
+	err := db.inTx(ctx, func(tx *Tx) error {
+		var prev string
+		err := tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, readerKey).Scan(&prev)
+		switch {
+		case err == nil && prev == reader:
+			return nil
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("ledger: reader version: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE runs SET size = -1
+			WHERE state = ? AND (reason = ? OR substr(reason, 1, ?) = ?)`,
+			StateSkipped, reasonEmpty, len(reasonUnreadable), reasonUnreadable)
+		if err != nil {
+			return fmt.Errorf("ledger: read unreadable runs again: %w", err)
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+			readerKey, reader, ms(db.now())); err != nil {
+			return fmt.Errorf("ledger: reader version: %w", err)
+		}
+		return nil
+	})
+	return int(n), err
+}

@@ -50,6 +50,11 @@ func Backfill(ctx context.Context, eng *Engine, o BackfillOptions) (BackfillRepo
 	db, logger := eng.Store, eng.Logger
 	start := time.Now()
 	rep := BackfillReport{Roots: o.Roots, DryRun: o.DryRun, Errors: []string{}, NotReady: map[string]int{}}
+	if !o.DryRun {
+		if err := eng.ReadAgain(ctx); err != nil {
+			return rep, fmt.Errorf("backfill: %w", err)
+		}
+	}
 	known, err := db.RunStats(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("backfill: %w", err)

@@ -56,6 +56,7 @@ type Store interface {
 	Release(ctx context.Context, owner string, dirs []string) error
 	RescueExpired(ctx context.Context) (int, error)
 	RescueDead(ctx context.Context, gone func(owner string) bool) (int, error)
+	ReadAgainWith(ctx context.Context, reader string) (int, error)
 	NextAttempt(ctx context.Context) (time.Time, bool, error)
 	PendingDue(ctx context.Context) (int, error)
 	AddEvent(ctx context.Context, kind, subject, msg string) error
@@ -257,6 +258,17 @@ func (e *Engine) Record(ctx context.Context, obs []ledger.Observation) ([]ledger
 	return rows, n, err
 }
 
+// ReadAgain makes the runs an older reader skipped as unreadable be read
+// again by this one (ledger.DB.ReadAgainWith); the daemon calls it at start
+// and a backfill before it scans.
+func (e *Engine) ReadAgain(ctx context.Context) error {
+	n, err := e.Store.ReadAgainWith(ctx, wandbfile.ReaderVersion)
+	if n > 0 {
+		e.Logger.Info("a new .wandb reader: reading the runs skipped as unreadable again", "runs", n, "reader", wandbfile.ReaderVersion)
+	}
+	return err
+}
+
 // Prepare is Observe's reading half: it reads the logs that changed and
 // returns the observations to record. It writes nothing, so a backfill reads
 // the next batch while the ledger records the last one.
@@ -303,7 +315,7 @@ func (e *Engine) Prepare(ctx context.Context, dirs []RunDir, known map[string]le
 				why := "not a .wandb log (foreign header)"
 				switch {
 				case unsupported != nil:
-					why = fmt.Sprintf("unsupported .wandb format version %d (a newer wandb? read again when the file changes)", unsupported.Version)
+					why = fmt.Sprintf("unsupported .wandb format version %d (a newer wandb? read again when the file changes or runner is upgraded)", unsupported.Version)
 				case d.Size == 0:
 					why = "empty file (0 bytes)"
 				case d.Size < 7:

@@ -13,6 +13,7 @@ import (
 
 	"github.com/runnerhq/runner/internal/proc"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/wandbfile"
 	"github.com/runnerhq/runner/wandbfile/wandbtest"
 )
 
@@ -477,6 +478,58 @@ func TestUnreadableLogsGetTheirOwnReason(t *testing.T) {
 				t.Errorf("after a readable log replaced it: still skipped (%q)", r.Reason)
 			}
 		})
+	}
+}
+
+// A run skipped as unreadable by an older reader is read again once a newer
+// reader judges the ledger (runner upgraded), and then uploaded; with the
+// same reader it is left alone. A run the user skipped is never touched.
+func TestNewReaderReadsUnreadableRunsAgain(t *testing.T) {
+	ctx := context.Background()
+	e, db := newTestEngine(t, &fakeSyncer{results: []UploadResult{{Outcome: ledger.OutcomeSuccess}}})
+	if _, err := db.ReadAgainWith(ctx, "0"); err != nil { // the ledger was judged by reader 0
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	dir := filepath.Join(root, "offline-run-20260101_000000-new9")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w, err := wandbtest.Create(filepath.Join(dir, "run-new9.wandb"), wandbtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = w.FileHeader(9)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	userSkipped := writeLog(t, root, "mine", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), true)
+	observeAll(t, e, root)
+	if _, err := db.Skip(ctx, []string{userSkipped}, "not this one"); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := db.GetRun(ctx, dir); r.State != ledger.StateSkipped {
+		t.Fatalf("version 9 log: %s %q, want skipped", r.State, r.Reason)
+	}
+	// The new reader understands version 9 (here: it reads a good log).
+	good := writeLog(t, t.TempDir(), "new9", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), true)
+	e.ReadLog = func(string) (*ledger.Meta, error) { return ReadMeta(filepath.Join(good, "run-new9.wandb")) }
+	observeAll(t, e, root)
+	if r, _ := db.GetRun(ctx, dir); r.State != ledger.StateSkipped {
+		t.Fatalf("unchanged log read again without a new reader: %s", r.State)
+	}
+	if err := e.ReadAgain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	observeAll(t, e, root)
+	if r, _ := db.GetRun(ctx, dir); r.State == ledger.StateSkipped || r.RunID != "new9" {
+		t.Fatalf("after the new reader: %s %q run id %q, want read again", r.State, r.Reason, r.RunID)
+	}
+	if r, _ := db.GetRun(ctx, userSkipped); r.State != ledger.StateSkipped || r.Reason != "not this one" {
+		t.Errorf("user-skipped run: %s %q, want left skipped", r.State, r.Reason)
+	}
+	if n, err := db.ReadAgainWith(ctx, wandbfile.ReaderVersion); err != nil || n != 0 {
+		t.Errorf("same reader again: %d runs put back (%v), want 0", n, err)
 	}
 }
 

@@ -18,6 +18,11 @@ import (
 // start with the W&B ident and magic.
 var ErrNotWandb = errors.New("not a .wandb file")
 
+// ReaderVersion names what this reader understands. Bump it whenever the
+// reader learns to read logs it refused before (a new header version, a
+// record it could not parse): ledgers then read their unreadable runs again.
+const ReaderVersion = "1"
+
 // UnsupportedVersionError is returned for a header version newer than this reader understands
 // (versions 0 and 1 are read).
 type UnsupportedVersionError struct{ Version int }
