@@ -22,11 +22,11 @@ const testKey = "0123456789abcdef0123456789abcdef01234567"
 
 // shell runs runner in-process with its own environment, like a user at a shell.
 type shell struct {
-	t   *testing.T
+	t   testing.TB
 	env map[string]string
 }
 
-func newShell(t *testing.T) *shell {
+func newShell(t testing.TB) *shell {
 	t.Helper()
 	dir := t.TempDir()
 	return &shell{t: t, env: map[string]string{
