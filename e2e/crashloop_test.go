@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,4 +68,49 @@ func countSynced(h *harness) int {
 		}
 	}
 	return n
+}
+
+// The same loop with jobs running: a job's supervisor outlives the daemon
+// and records how the job ended, so every job ends with its true exit code
+// however often the daemon is killed while it runs, starts or reaps it.
+func TestCrashLoopJobsKeepTheirExitCodes(t *testing.T) {
+	h := newHarness(t)
+	const kills = 12
+	r := rand.New(rand.NewPCG(3, 4))
+	want := map[int64]int{}
+	killedAmidJobs := 0
+	for k := range kills {
+		// Two new jobs a round, so jobs start, run and end across the kills.
+		for i := range 2 {
+			code := (2*k + i) % 4
+			script := fmt.Sprintf("sleep %d.%d; exit %d", r.IntN(2), r.IntN(10), code)
+			want[h.submit("--gpus", "0", "--name", fmt.Sprintf("j%d-%d", k, i), "--", "sh", "-c", script)] = code
+		}
+		h.startDaemon("--gpus", "none")
+		time.Sleep(time.Duration(100+r.IntN(600)) * time.Millisecond)
+		if out, _ := h.run("jobs", "--state", "running"); strings.Contains(out, "running") {
+			killedAmidJobs++
+		}
+		h.killDaemon()
+	}
+	// Otherwise the loop proved nothing about jobs.
+	if killedAmidJobs < kills/3 {
+		t.Fatalf("only %d of %d kills came while jobs ran", killedAmidJobs, kills)
+	}
+	t.Logf("%d of %d kills came while jobs ran", killedAmidJobs, kills)
+	h.startDaemon("--gpus", "none")
+	for id, code := range want {
+		state := ledger.JobSucceeded
+		if code != 0 {
+			state = ledger.JobFailed
+		}
+		j := h.waitJob(id, state)
+		if j.ExitCode == nil || *j.ExitCode != code {
+			t.Errorf("job %d: exit code %v, want %d", id, j.ExitCode, code)
+		}
+		if j.Attempts != 1 {
+			t.Errorf("job %d: %d attempts, want 1 (never started twice)", id, j.Attempts)
+		}
+	}
+	h.stopDaemon()
 }
