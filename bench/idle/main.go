@@ -21,7 +21,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -90,20 +89,12 @@ func run(ctx context.Context, args []string) error {
 		"XDG_STATE_HOME="+state, "RUNNER_WANDB="+wandb,
 		"WANDB_API_KEY=idle-bench-0123456789012345678901234567890123456789",
 		"RUNNER_GPUS=none", "FAKE_WANDB_DELAY=20ms")
-	logf, err := os.Create(filepath.Join(tmp, "daemon.log"))
+	logPath := filepath.Join(tmp, "daemon.log")
+	daemon, stopDaemon, err := kit.StartDaemon(runner, env, logPath, "--watch", tree, "--reconcile", "24h")
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
-	daemon := exec.Command(runner, "daemon", "--watch", tree, "--reconcile", "24h")
-	daemon.Env, daemon.Stdout, daemon.Stderr = env, logf, logf
-	if err := daemon.Start(); err != nil {
-		return err
-	}
-	defer func() {
-		_ = daemon.Process.Signal(syscall.SIGTERM)
-		_ = daemon.Wait()
-	}()
+	defer stopDaemon()
 	pid := daemon.Process.Pid
 
 	// Work: the uploads of the first scan, and one job.
@@ -115,7 +106,7 @@ func run(ctx context.Context, args []string) error {
 		}
 		return st.Runs["synced"] == o.runs, nil
 	}); err != nil {
-		return fmt.Errorf("waiting for %d synced runs: %w (log: %s)", o.runs, err, logf.Name())
+		return fmt.Errorf("waiting for %d synced runs: %w (log: %s)", o.runs, err, logPath)
 	}
 	fmt.Printf("work: %d runs recorded, %d uploaded in %s\n", o.runs, o.uploads, time.Since(t0).Round(time.Millisecond))
 	out, err := kit.Command(ctx, env, runner, "submit", "--", "sh", "-c", "echo job ran")
@@ -174,14 +165,14 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	if err := daemon.Process.Signal(syscall.Signal(0)); err != nil {
-		return fmt.Errorf("daemon died during the window (log: %s)", logf.Name())
+		return fmt.Errorf("daemon died during the window (log: %s)", logPath)
 	}
 	// clock ticks are 1/100 s on Linux (USER_HZ).
 	cpu := time.Duration(cpu1-cpu0) * 10 * time.Millisecond
 	pct := 100 * cpu.Seconds() / wall.Seconds()
 	fmt.Printf("idle: %s CPU over %s = %.3f%% of one core (target < %.1f%%)\n", cpu, wall.Round(time.Millisecond), pct, o.maxCPU)
 	fmt.Printf("idle: RSS %.1f MB (target < %d MB)\n", float64(rss)/(1<<20), o.maxRSS>>20)
-	if info, err := os.Stat(logf.Name()); err == nil {
+	if info, err := os.Stat(logPath); err == nil {
 		fmt.Printf("idle: daemon log %d bytes in all\n", info.Size())
 	}
 	var fails []string

@@ -21,7 +21,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -76,20 +75,11 @@ func run(ctx context.Context, args []string) error {
 		// One call in five fails on the network and is retried (the fake's
 		// last entry repeats, so the list is longer than any soak needs).
 		"FAKE_WANDB_MODE="+strings.Repeat("ok,ok,ok,ok,network,", 2000)+"ok", "FAKE_WANDB_STATE="+filepath.Join(tmp, "fake-state"))
-	logf, err := os.Create(filepath.Join(tmp, "daemon.log"))
+	daemon, stopDaemon, err := kit.StartDaemon(runner, env, filepath.Join(tmp, "daemon.log"), "--watch", tree, "--reconcile", "1h")
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
-	daemon := exec.Command(runner, "daemon", "--watch", tree, "--reconcile", "1h")
-	daemon.Env, daemon.Stdout, daemon.Stderr = env, logf, logf
-	if err := daemon.Start(); err != nil {
-		return err
-	}
-	defer func() {
-		_ = daemon.Process.Signal(syscall.SIGTERM)
-		_ = daemon.Wait()
-	}()
+	defer stopDaemon()
 	pid := daemon.Process.Pid
 	if err := kit.WaitFor(ctx, 5*time.Minute, func() (bool, error) {
 		st, err := kit.ReadStatus(ctx, runner, env)

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/runnerhq/runner/wandbfile/wandbtest"
@@ -156,4 +157,24 @@ func RSSBytes(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+// StartDaemon starts `runner daemon ARGS...` with env, its output in
+// logPath; stop sends SIGTERM and waits for it.
+func StartDaemon(runner string, env []string, logPath string, args ...string) (cmd *exec.Cmd, stop func(), err error) {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd = exec.Command(runner, append([]string{"daemon"}, args...)...)
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, nil, err
+	}
+	return cmd, func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		logf.Close()
+	}, nil
 }
