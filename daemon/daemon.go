@@ -92,7 +92,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// Two daemons on one ledger would both place jobs on the same GPUs. The
 	// lock is held for the daemon's life (the kernel drops it if the daemon
 	// dies; the file is close-on-exec, so job supervisors never hold it).
-	lock, err := Lock(filepath.Join(filepath.Dir(d.DB.Path()), "runner.lock"))
+	lock, err := Lock(filepath.Join(filepath.Dir(d.DB.Path()), "runner.lock"), LockWait)
 	if err != nil {
 		return fmt.Errorf("daemon: %w (ledger %s)", err, d.DB.Path())
 	}
@@ -554,18 +554,32 @@ func (e *Evaluator) Run(ctx context.Context) error {
 	}
 }
 
-// Lock takes the exclusive daemon lock at path, or says who holds it.
-func Lock(path string) (*os.File, error) {
+// Lock takes the exclusive daemon lock at path, trying for up to wait
+// before it says another daemon holds it. The wait is for a daemon just
+// killed: a child it was starting holds a copy of the lock's descriptor
+// until its exec closes it, so a restart at once can find the lock held for
+// a moment by nobody alive (seen in the crash-loop test).
+func Lock(path string, wait time.Duration) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("daemon lock: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+	deadline := time.Now().Add(wait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		switch {
+		case err == nil:
+			return f, nil
+		case !errors.Is(err, syscall.EWOULDBLOCK):
+			f.Close()
+			return nil, fmt.Errorf("daemon lock %s: %w", path, err)
+		case time.Now().After(deadline):
+			f.Close()
 			return nil, errors.New("another runner daemon is running on this ledger; stop it first")
 		}
-		return nil, fmt.Errorf("daemon lock %s: %w", path, err)
+		time.Sleep(50 * time.Millisecond)
 	}
-	return f, nil
 }
+
+// LockWait is how long a starting daemon waits for the lock (see Lock).
+const LockWait = 2 * time.Second

@@ -130,23 +130,27 @@ func TestEvaluatorChecksInBackground(t *testing.T) {
 	}
 }
 
-// The daemon lock is exclusive: a second holder is refused at once.
+// The daemon lock is exclusive: a second holder is refused once the wait
+// is over, and gets it when the first lets go within the wait (a killed
+// daemon's child that had not exec'd yet).
 func TestDaemonLockIsExclusive(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "runner.lock")
-	first, err := Lock(p)
+	first, err := Lock(p, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Lock(p); err == nil || !strings.Contains(err.Error(), "another runner daemon") {
+	if _, err := Lock(p, 100*time.Millisecond); err == nil || !strings.Contains(err.Error(), "another runner daemon") {
 		t.Errorf("second lock: %v, want refused", err)
 	}
-	first.Close()
-	again, err := Lock(p)
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		first.Close()
+	}()
+	again, err := Lock(p, 10*time.Second)
 	if err != nil {
-		t.Errorf("lock after the first holder closed: %v", err)
-	} else {
-		again.Close()
+		t.Fatalf("lock released within the wait: %v", err)
 	}
+	again.Close()
 }
 
 // okSyncer uploads by writing the marker, as the wandb CLI does.
