@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -61,8 +62,25 @@ func Run(ctx context.Context, args []string, env Env) error {
 	return a.RunContext(ctx, args)
 }
 
+// suggest adds the nearest flag to an unknown-flag error, and for submit
+// where the job's own flags go (commandAsTyped).
+func suggest(c *cli.Context, err error) error {
+	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -")
+	if !ok || c.Command == nil {
+		return err
+	}
+	if s := cli.SuggestFlag(c.Command.Flags, strings.TrimLeft(name, "-"), true); s != "" {
+		err = fmt.Errorf("%w; did you mean %s?", err, s)
+	}
+	if c.Command.Name == submitName {
+		err = fmt.Errorf("%w (the job's own flags go after its command: runner submit [flags] CMD ARGS...)", err)
+	}
+	return err
+}
+
 // reorderCommandArgs lets flags follow positional arguments for every
-// command (docs/design.md "Command line"), by moving them in front before urfave parses.
+// command but submit, whose command line is kept as typed (docs/design.md
+// "Command line"), by moving them in front before urfave parses.
 func reorderCommandArgs(a *cli.App, args []string) []string {
 	global := valueFlags(a.Flags)
 	i := 1
@@ -80,7 +98,12 @@ func reorderCommandArgs(a *cli.App, args []string) []string {
 	if cmd == nil || cmd.SkipFlagParsing {
 		return args
 	}
-	rest := reorderArgs(args[i+1:], cmd.Flags)
+	var rest []string
+	if cmd.Name == submitName {
+		rest = commandAsTyped(args[i+1:], cmd.Flags)
+	} else {
+		rest = reorderArgs(args[i+1:], cmd.Flags)
+	}
 	out := append([]string{}, args[:i+1]...)
 	return append(out, rest...)
 }
@@ -104,8 +127,8 @@ func New(env Env) *cli.App {
 		HideVersion: true,
 		// Errors are printed and mapped to exit codes once, in main.
 		ExitErrHandler: func(*cli.Context, error) {},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return &UsageError{Err: err}
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return &UsageError{Err: suggest(c, err)}
 		},
 		Flags: []cli.Flag{
 			stringFlag("db", "ledger file (default /var/lib/runner/ledger.db if it exists, else $XDG_STATE_HOME/runner/ledger.db)", ""),

@@ -106,6 +106,30 @@ func valueFlags(flags []cli.Flag) map[string]bool {
 	return m
 }
 
+// commandAsTyped is submit's rule, as in ts, pueue and sbatch: runner's own
+// flags end at the first argument that is not one (or at "--"), and the job's
+// command line starts there, untouched: `runner submit python train.py --lr
+// 3e-4` passes --lr to train.py. A "--" is put in front of the command so the
+// flag parser reads none of it.
+func commandAsTyped(args []string, flags []cli.Flag) []string {
+	known := valueFlags(flags)
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return args
+		}
+		if len(a) > 1 && a[0] == '-' {
+			if name := strings.TrimLeft(a, "-"); !strings.Contains(name, "=") && known[name] {
+				i++ // its value, whatever it looks like
+			}
+			continue
+		}
+		out := append([]string{}, args[:i]...)
+		return append(append(out, "--"), args[i:]...)
+	}
+	return args
+}
+
 // reorderArgs moves flags in front of positional arguments so that
 // `runner check RUN --metric M` parses: urfave/cli v2 stops at the first
 // positional argument. Everything after "--" is left alone (submit's command).

@@ -37,6 +37,53 @@ func TestSubmitValidationAndExitCodes(t *testing.T) {
 	}
 }
 
+// The job's command line starts at the first argument that is not one of
+// runner's flags and is kept as typed: flags after it belong to the job.
+func TestSubmitKeepsTheCommandAsTyped(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		command []string
+		name    string
+	}{
+		{[]string{"echo", "train", "--name", "exp1"}, []string{"echo", "train", "--name", "exp1"}, ""},
+		{[]string{"python", "train.py", "--lr", "3e-4"}, []string{"python", "train.py", "--lr", "3e-4"}, ""},
+		{[]string{"--name", "x", "python", "t.py", "--gpus", "2"}, []string{"python", "t.py", "--gpus", "2"}, "x"},
+		{[]string{"--name=y", "--", "ls", "-l"}, []string{"ls", "-l"}, "y"},
+		{[]string{"--name", "-odd-", "sh", "-c", "exit 3"}, []string{"sh", "-c", "exit 3"}, "-odd-"},
+	} {
+		c := newShell(t)
+		out, stderr, code := c.run(append([]string{"submit", "--json"}, tc.args...)...)
+		if code != 0 {
+			t.Fatalf("submit %q: exit %d: %s", tc.args, code, stderr)
+		}
+		var sub struct {
+			ID int64 `json:"id"`
+		}
+		if err := json.Unmarshal([]byte(out), &sub); err != nil {
+			t.Fatalf("submit %q: %v: %s", tc.args, err, out)
+		}
+		out, _, _ = c.run("jobs", "--json")
+		var list []JobJSON
+		if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 {
+			t.Fatalf("jobs --json: %v %s", err, out)
+		}
+		got := list[0]
+		name := ""
+		if got.Name != nil {
+			name = *got.Name
+		}
+		if strings.Join(got.Command, "\x00") != strings.Join(tc.command, "\x00") || name != tc.name {
+			t.Errorf("submit %q: command %q name %q, want %q name %q", tc.args, got.Command, name, tc.command, tc.name)
+		}
+	}
+	c := newShell(t)
+	_, stderr, code := c.run("submit", "--gpu", "1", "--", "true")
+	if code != 2 || !strings.Contains(stderr, "-gpu") || !strings.Contains(stderr, "did you mean --gpus?") ||
+		!strings.Contains(stderr, "the job's own flags go after its command") || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("unknown flag before the command: exit %d %q, want 2, one line naming it with a suggestion", code, stderr)
+	}
+}
+
 func TestSubmitJobsCancelAndStatus(t *testing.T) {
 	c := newShell(t)
 	out, stderr, code := c.run("submit", "--json", "--gpus", "2", "--name", "train", "--priority", "3", "--timeout", "1h",

@@ -13,15 +13,19 @@ import (
 	"github.com/runnerhq/runner/ledger"
 )
 
+// submitName is the one command whose arguments are not reordered: its
+// command line starts at the first argument that is not a flag (commandAsTyped).
+const submitName = "submit"
+
 func submitCommand(env Env) *cli.Command {
 	gpus := intFlag("gpus", "GPUs the job needs (0: a CPU job that sees no GPU)", 0)
 	// RUNNER_GPUS is the daemon's inventory spec (fake:4, auto); a GPU count
 	// read from it would break every submit on a box configured that way.
 	gpus.EnvVars = nil
 	return &cli.Command{
-		Name:      "submit",
-		Usage:     "queue a job; prints its id",
-		ArgsUsage: "[flags] -- CMD ARGS...",
+		Name:      submitName,
+		Usage:     "queue a job; prints its id (runner's flags go before the command; the command is kept as typed)",
+		ArgsUsage: "[flags] [--] CMD ARGS...",
 		Flags: []cli.Flag{
 			gpus,
 			stringFlag("gpu-mem", "free memory each GPU must have, like 20GiB", ""),
