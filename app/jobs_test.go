@@ -1,9 +1,13 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/runnerhq/runner/jobs"
+	"github.com/runnerhq/runner/ledger"
 )
 
 func TestSubmitValidationAndExitCodes(t *testing.T) {
@@ -166,5 +170,42 @@ func TestGPUsFromAnInventory(t *testing.T) {
 	out, _, _ = c.run("gpus", "--gpus", "none")
 	if !strings.Contains(out, "no GPUs") {
 		t.Errorf("gpus --gpus none: %q", out)
+	}
+}
+
+// A GPU job no GPU set of this machine can ever satisfy is refused at
+// submit, naming the GPUs, once the daemon has seen them; --hold queues it.
+func TestSubmitRefusesWhatCanNeverRun(t *testing.T) {
+	c := newShell(t)
+	if _, stderr, code := c.run("submit", "--gpus", "3", "true"); code != 0 {
+		t.Fatalf("no GPU view yet: exit %d %s, want queued (it waits with a reason)", code, stderr)
+	}
+	db, err := ledger.Open(context.Background(), c.env["RUNNER_DB"], ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := json.Marshal(jobs.Snapshot{Inventory: "fake", GPUs: []jobs.GPUStatus{
+		{Index: 0, UUID: "GPU-a", Name: "Fake GPU", MemoryTotal: 16 << 30},
+		{Index: 1, UUID: "GPU-b", Name: "Fake GPU", MemoryTotal: 16 << 30},
+	}})
+	if err := db.SetGPUSnapshot(context.Background(), string(snap)); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--gpus", "3"}, 2, "this job can never run: it needs 3 GPUs but this machine has 2 (fake GPUs: 0: Fake GPU 16.0 GiB, 1: Fake GPU 16.0 GiB); --hold queues it anyway"},
+		{[]string{"--gpus", "1", "--gpu-mem", "40GiB"}, 2, "needs 1 GPUs with 40.0 GiB memory but this machine has 0"},
+		{[]string{"--gpus", "2", "--gpu-mem", "16GiB"}, 0, ""},
+		{[]string{"--gpus", "3", "--hold"}, 0, ""},
+		{[]string{"--gpus", "0"}, 0, ""},
+	} {
+		_, stderr, code := c.run(append(append([]string{"submit"}, tc.args...), "true")...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("submit %v: exit %d %q, want %d with %q", tc.args, code, stderr, tc.code, tc.want)
+		}
 	}
 }

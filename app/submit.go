@@ -1,11 +1,14 @@
 package app
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -38,6 +41,7 @@ func submitCommand(env Env) *cli.Command {
 			listFlag("env", "K=V added to the job's environment (repeatable; not for secrets)"),
 			stringFlag("cwd", "working directory of the job (default: the current one)", ""),
 			boolFlag("json", "print {id, run_id, state}"),
+			boolFlag("hold", "queue the job even if this machine's GPUs can never run it (more GPUs or memory than it has)"),
 		},
 		Action: func(c *cli.Context) error {
 			spec, err := submitSpec(c)
@@ -45,6 +49,11 @@ func submitCommand(env Env) *cli.Command {
 				return err
 			}
 			return withLedger(c, env, false, func(db *ledger.DB, logger *slog.Logger) error {
+				if !c.Bool("hold") {
+					if err := refuseNeverFits(c.Context, db, spec); err != nil {
+						return err
+					}
+				}
 				j, err := db.SubmitJob(c.Context, spec)
 				switch {
 				case errors.Is(err, ledger.ErrBadJob) || errors.Is(err, ledger.ErrSecretInEnv):
@@ -65,6 +74,33 @@ func submitCommand(env Env) *cli.Command {
 			})
 		},
 	}
+}
+
+// refuseNeverFits is a usage error for a GPU job the daemon's last view of
+// the GPUs (nvml or fake) says can never run here; with no view, or no
+// GPUs (no driver, --gpus none), the job is queued and waits with a reason.
+func refuseNeverFits(ctx context.Context, db *ledger.DB, spec ledger.JobSpec) error {
+	if spec.GPUs == 0 {
+		return nil
+	}
+	raw, _, ok, err := db.GPUSnapshot(ctx)
+	if err != nil || !ok {
+		return err
+	}
+	var snap jobs.Snapshot
+	if err := json.Unmarshal([]byte(raw), &snap); err != nil || len(snap.GPUs) == 0 {
+		return nil // an unreadable view decides nothing; the scheduler will
+	}
+	why := jobs.NeverFits(snap.Devices(), jobs.Want{GPUs: spec.GPUs, GPUMem: spec.GPUMem})
+	if why == "" {
+		return nil
+	}
+	var gpus []string
+	for _, g := range snap.GPUs {
+		gpus = append(gpus, fmt.Sprintf("%d: %s %s", g.Index, g.Name, jobs.FormatSize(g.MemoryTotal)))
+	}
+	return usagef("submit: this job can never run: it %s (%s GPUs: %s); --hold queues it anyway",
+		why, snap.Inventory, strings.Join(gpus, ", "))
 }
 
 // submitSpec reads and checks submit's flags; every problem is a usage error.

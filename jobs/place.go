@@ -185,19 +185,23 @@ type planner struct {
 }
 
 // fits reports whether device i has the memory w asks for once it is free.
-func (p *planner) fits(i int, w Want) bool {
-	d := p.devs[i]
-	return w.GPUMem == 0 || d.MemTotal >= w.GPUMem
-}
+func (p *planner) fits(i int, w Want) bool { return memFits(p.devs[i], w) }
+
+func memFits(d Device, w Want) bool { return w.GPUMem == 0 || d.MemTotal >= w.GPUMem }
 
 // neverFits explains why w can never run on this machine, or returns "".
-func (p *planner) neverFits(w Want) string {
-	if w.GPUs > len(p.devs) {
-		return fmt.Sprintf("needs %d GPUs but this machine has %d", w.GPUs, len(p.devs))
+func (p *planner) neverFits(w Want) string { return NeverFits(p.devs, w) }
+
+// NeverFits explains why w can never run on devs (too many GPUs, more memory
+// than enough of them have), or returns "". The scheduler gives such a job
+// its reason; submit refuses it at once (unless --hold).
+func NeverFits(devs []Device, w Want) string {
+	if w.GPUs > len(devs) {
+		return fmt.Sprintf("needs %d GPUs but this machine has %d", w.GPUs, len(devs))
 	}
 	n := 0
-	for i := range p.devs {
-		if p.fits(i, w) {
+	for _, d := range devs {
+		if memFits(d, w) {
 			n++
 		}
 	}

@@ -730,6 +730,15 @@ type Snapshot struct {
 	GPUs      []GPUStatus `json:"gpus"`
 }
 
+// Devices are the snapshot's GPUs as the planner sees them.
+func (s Snapshot) Devices() []Device {
+	out := make([]Device, len(s.GPUs))
+	for i, g := range s.GPUs {
+		out[i] = Device{Index: g.Index, UUID: g.UUID, Name: g.Name, MemTotal: g.MemoryTotal, MemUsed: g.MemoryUsed}
+	}
+	return out
+}
+
 // GPUStatus is one GPU in a Snapshot.
 type GPUStatus struct {
 	Index       int          `json:"index"`
