@@ -30,6 +30,8 @@ type Env struct {
 	Now            func() time.Time
 	// IsTerminal reports whether w is an interactive terminal (progress bars, colour).
 	IsTerminal func(w io.Writer) bool
+	// TermWidth is w's width in columns when it is a terminal, else 0.
+	TermWidth func(w io.Writer) int
 	// Self is the path of the runner executable (job supervisors re-exec it).
 	Self string
 }
@@ -40,7 +42,7 @@ func StdEnv() Env {
 	return Env{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Getenv: os.Getenv, Environ: os.Environ, Now: time.Now,
-		IsTerminal: isTerminal, Self: self,
+		IsTerminal: isTerminal, TermWidth: termWidth, Self: self,
 	}
 }
 

@@ -55,7 +55,11 @@ func jobsCommand(env Env) *cli.Command {
 				}
 				return writeJSON(env.Stdout, out)
 			}
-			printJobs(env.Stdout, list)
+			index, err := gpuIndexes(c.Context, db)
+			if err != nil {
+				return fmt.Errorf("jobs: %w", err)
+			}
+			printJobs(env.Stdout, list, index, env.Now(), env.width(env.Stdout))
 			return nil
 		},
 	}
@@ -124,16 +128,14 @@ func jobJSON(j ledger.Job) JobJSON {
 	return out
 }
 
-func printJobs(w io.Writer, list []ledger.Job) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tSTATE\tGPUS\tRUN ID\tSTARTED\tENDED\tEXIT\tTRIES\tPEAK MEM\tREASON")
+// printJobs is the at-a-glance table: GPUs by index (UUIDs stay in
+// --json), how long a job has run (or waited), and its command last, so that
+// on a terminal each line is cut to the width (width 0: not cut).
+func printJobs(w io.Writer, list []ledger.Job, gpuIndex map[string]int, now time.Time, width int) {
+	var buf strings.Builder
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tSTATE\tGPUS\tELAPSED\tEXIT\tREASON\tCOMMAND")
 	for _, j := range list {
-		gpus := "-"
-		if len(j.GPUUUIDs) > 0 {
-			gpus = strings.Join(j.GPUUUIDs, ",")
-		} else if j.GPUs > 0 {
-			gpus = fmt.Sprintf("(%d)", j.GPUs)
-		}
 		exit := "-"
 		switch {
 		case j.ExitCode != nil:
@@ -141,22 +143,86 @@ func printJobs(w io.Writer, list []ledger.Job) {
 		case j.Signal != "":
 			exit = j.Signal
 		}
-		peak := "-"
-		if j.PeakMem != nil {
-			peak = jobs.FormatSize(*j.PeakMem)
-		}
-		name := j.Name
-		if name == "" && len(j.Argv) > 0 {
-			name = j.Argv[0]
-		}
 		reason := j.Reason
-		if len(reason) > 90 {
-			reason = reason[:87] + "..."
+		if len(reason) > 60 {
+			reason = reason[:57] + "..."
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", j.ID, dash(name), j.State, gpus, j.RunID,
-			shortTime(j.StartedAt), shortTime(j.EndedAt), exit, j.Attempts, peak, dash(reason))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, dash(j.Name), j.State, jobGPUs(j, gpuIndex),
+			elapsed(j, now), exit, dash(reason), dash(commandLine(j.Argv)))
 	}
 	tw.Flush()
+	for _, line := range strings.SplitAfter(buf.String(), "\n") {
+		if r := []rune(strings.TrimSuffix(line, "\n")); width > 0 && len(r) > width {
+			line = string(r[:width-1]) + "…\n"
+		}
+		io.WriteString(w, line)
+	}
+}
+
+// commandLine shows argv as a shell would take it back: words with spaces,
+// quotes or shell characters in single quotes.
+func commandLine(argv []string) string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`;&|<>(){}*?[]#~") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
+}
+
+// jobGPUs names a job's GPUs by index when the daemon's GPU view knows
+// them, else by a shortened UUID; "(2)" is a request not yet placed.
+func jobGPUs(j ledger.Job, index map[string]int) string {
+	if len(j.GPUUUIDs) == 0 {
+		if j.GPUs > 0 {
+			return fmt.Sprintf("(%d)", j.GPUs)
+		}
+		return "-"
+	}
+	out := make([]string, len(j.GPUUUIDs))
+	for i, u := range j.GPUUUIDs {
+		if idx, ok := index[u]; ok {
+			out[i] = strconv.Itoa(idx)
+		} else if len(u) > 8 {
+			out[i] = u[:8] + "…"
+		} else {
+			out[i] = u
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// elapsed is how long a job ran, runs, or has been queued.
+func elapsed(j ledger.Job, now time.Time) string {
+	switch {
+	case j.StartedAt != nil && j.EndedAt != nil:
+		return roughly(j.EndedAt.Sub(*j.StartedAt))
+	case j.StartedAt != nil:
+		return roughly(now.Sub(*j.StartedAt))
+	case j.EndedAt == nil:
+		return "queued " + roughly(now.Sub(j.SubmittedAt))
+	}
+	return "-"
+}
+
+// gpuIndexes maps GPU UUIDs to indexes from the daemon's stored view; none
+// when the daemon never stored one.
+func gpuIndexes(ctx context.Context, db *ledger.DB) (map[string]int, error) {
+	raw, _, ok, err := db.GPUSnapshot(ctx)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var snap jobs.Snapshot
+	if err := json.Unmarshal([]byte(raw), &snap); err != nil {
+		return nil, nil // an unreadable view: UUIDs are shown instead
+	}
+	m := make(map[string]int, len(snap.GPUs))
+	for _, g := range snap.GPUs {
+		m[g.UUID] = g.Index
+	}
+	return m, nil
 }
 
 func shortTime(t *time.Time) string {
