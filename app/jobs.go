@@ -225,13 +225,6 @@ func gpuIndexes(ctx context.Context, db *ledger.DB) (map[string]int, error) {
 	return m, nil
 }
 
-func shortTime(t *time.Time) string {
-	if t == nil {
-		return "-"
-	}
-	return t.Local().Format("01-02 15:04:05")
-}
-
 // jobArg parses the job id argument of logs and cancel.
 func jobArg(c *cli.Context) (int64, error) {
 	if err := needArgs(c, 1, "job ID"); err != nil {
@@ -329,13 +322,38 @@ func cancelCommand(env Env) *cli.Command {
 				jobs.Poke(jobs.SockPath(db.Path()))
 				if j.State == ledger.JobCancelled {
 					fmt.Fprintf(env.Stdout, "job %d cancelled\n", id)
-				} else {
-					fmt.Fprintf(env.Stdout, "job %d: cancel requested; the daemon stops its processes (SIGTERM, then SIGKILL)\n", id)
+					return nil
 				}
-				return nil
+				running, err := daemon.Running(db.Path())
+				if err != nil {
+					return fmt.Errorf("cancel: %w", err)
+				}
+				if running {
+					fmt.Fprintf(env.Stdout, "job %d: cancel requested; the daemon stops its processes (SIGTERM, then SIGKILL)\n", id)
+					return nil
+				}
+				return cancelWithoutDaemon(env, j)
 			})
 		},
 	}
+}
+
+// cancelWithoutDaemon stops a running job's process group itself when the
+// daemon is down (its supervisor outlives the daemon and records how the job
+// ended; the daemon, when back, records it cancelled as asked). The group
+// is signalled only while the job's recorded pid has its recorded start
+// time: pids and pgids are reused once a job is gone.
+func cancelWithoutDaemon(env Env, j ledger.Job) error {
+	if j.PID == 0 || !jobs.Alive(j.PID, j.StartTicks) {
+		fmt.Fprintf(env.Stdout, "job %d: cancel recorded; its process is gone (the daemon is down and records the end when it is back)\n", j.ID)
+		return nil
+	}
+	fmt.Fprintf(env.Stdout, "job %d: the daemon is down; stopping its processes (SIGTERM, then SIGKILL after %s)\n", j.ID, jobs.DefaultGrace)
+	if err := jobs.Terminate(j.PGID, jobs.DefaultGrace); err != nil && !errors.Is(err, jobs.ErrNotRunning) {
+		return fmt.Errorf("cancel job %d: %w", j.ID, err)
+	}
+	fmt.Fprintf(env.Stdout, "job %d stopped; the daemon records it cancelled when it is back\n", j.ID)
+	return nil
 }
 
 func gpusCommand(env Env) *cli.Command {

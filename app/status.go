@@ -130,7 +130,7 @@ func GetStatus(ctx context.Context, db *ledger.DB, now time.Time) (*Status, erro
 		return nil, err
 	}
 	if d != nil {
-		st.Daemon.Up = d.Up && now.Sub(d.HeartbeatAt) < 3*daemon.HeartbeatInterval
+		st.Daemon.Up = daemon.Up(d, now)
 		if st.Daemon.Up {
 			up := max(now.Sub(d.StartedAt), 0).Round(time.Second).Seconds()
 			st.Daemon.UptimeS = &up

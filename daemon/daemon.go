@@ -31,6 +31,12 @@ import (
 // `runner status` calls it down after three missed beats.
 const HeartbeatInterval = 10 * time.Second
 
+// Up reports whether the ledger's daemon row d shows a live daemon: marked
+// up and beating (three missed beats: down).
+func Up(d *ledger.Daemon, now time.Time) bool {
+	return d != nil && d.Up && now.Sub(d.HeartbeatAt) < 3*HeartbeatInterval
+}
+
 // Daemon is `runner daemon`: discovery, readiness and upload loops around one ledger.
 type Daemon struct {
 	Version     string // recorded with the heartbeat
@@ -92,15 +98,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// Two daemons on one ledger would both place jobs on the same GPUs. The
 	// lock is held for the daemon's life (the kernel drops it if the daemon
 	// dies; the file is close-on-exec, so job supervisors never hold it).
-	lock, err := Lock(filepath.Join(filepath.Dir(d.DB.Path()), "runner.lock"), LockWait)
+	lock, err := Lock(lockPath(d.DB.Path()), LockWait)
 	if err != nil {
 		return fmt.Errorf("daemon: %w (ledger %s)", err, d.DB.Path())
 	}
 	defer lock.Close()
 	if prev, err := d.DB.DaemonState(ctx); err != nil {
 		return fmt.Errorf("daemon: %w", err)
-	} else if prev != nil && prev.Up && prev.Host == host && prev.PID != info.PID &&
-		d.Now().Sub(prev.HeartbeatAt) < 3*HeartbeatInterval && syscall.Kill(prev.PID, 0) == nil {
+	} else if Up(prev, d.Now()) && prev.Host == host && prev.PID != info.PID && syscall.Kill(prev.PID, 0) == nil {
 		return fmt.Errorf("daemon: another runner daemon (pid %d) is running on ledger %s; stop it first", prev.PID, d.DB.Path())
 	}
 	// A damaged ledger is found now, with the way out, not as "malformed"
@@ -579,6 +584,29 @@ func Lock(path string, wait time.Duration) (*os.File, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// Running reports whether a daemon holds the lock of the ledger at
+// ledgerPath: unlike the heartbeat, it is false at once after a crash (the
+// kernel drops a dead process's lock). Only for this host.
+func Running(ledgerPath string) (bool, error) {
+	f, err := os.OpenFile(lockPath(ledgerPath), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return false, fmt.Errorf("daemon lock: %w", err)
+	}
+	defer f.Close()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	switch {
+	case err == nil:
+		return false, nil // closing f releases it
+	case errors.Is(err, syscall.EWOULDBLOCK):
+		return true, nil
+	}
+	return false, fmt.Errorf("daemon lock: %w", err)
+}
+
+func lockPath(ledgerPath string) string {
+	return filepath.Join(filepath.Dir(ledgerPath), "runner.lock")
 }
 
 // LockWait is how long a starting daemon waits for the lock (see Lock).

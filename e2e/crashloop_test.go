@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
 )
 
@@ -112,5 +114,27 @@ func TestCrashLoopJobsKeepTheirExitCodes(t *testing.T) {
 			t.Errorf("job %d: %d attempts, want 1 (never started twice)", id, j.Attempts)
 		}
 	}
+	h.stopDaemon()
+}
+
+// With the daemon down, `runner cancel` stops a running job itself (its
+// supervisor outlives the daemon), and the daemon, when back, records the
+// job cancelled.
+func TestCancelWithTheDaemonDown(t *testing.T) {
+	h := newHarness(t)
+	h.startDaemon("--gpus", "none")
+	id := h.submit("--gpus", "0", "sleep", "300")
+	j := h.waitJob(id, ledger.JobRunning)
+	h.eventually(10*time.Second, "the job's pid recorded", func() bool { j = h.job(id); return j.PID != 0 })
+	h.killDaemon()
+	out, code := h.run("cancel", strconv.FormatInt(id, 10))
+	if code != 0 || !strings.Contains(out, "the daemon is down; stopping its processes") || !strings.Contains(out, "stopped") {
+		t.Fatalf("cancel with the daemon down: exit %d\n%s", code, out)
+	}
+	if jobs.Alive(j.PID, j.StartTicks) {
+		t.Fatalf("job %d's process %d still runs after cancel", id, j.PID)
+	}
+	h.startDaemon("--gpus", "none")
+	h.waitJob(id, ledger.JobCancelled)
 	h.stopDaemon()
 }
