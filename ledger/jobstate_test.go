@@ -2,7 +2,6 @@ package ledger_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -24,21 +23,7 @@ var wantJobMoves = map[ledger.JobEvent]map[ledger.JobState]ledger.JobState{
 }
 
 func TestJobTransitionTable(t *testing.T) {
-	if len(ledger.JobMoves) != len(wantJobMoves) {
-		t.Errorf("the table has %d events, the test expects %d", len(ledger.JobMoves), len(wantJobMoves))
-	}
-	for _, m := range ledger.JobMoves {
-		for _, from := range append([]ledger.JobState{ledger.JobNew}, ledger.AllJobStates...) {
-			got, err := ledger.NextJobState(from, m.Event)
-			to, legal := wantJobMoves[m.Event][from]
-			if legal && (err != nil || got != to) {
-				t.Errorf("%s from %s = %s, %v; want %s", m.Event, from, got, err, to)
-			}
-			if !legal && !errors.Is(err, ledger.ErrIllegalMove) {
-				t.Errorf("%s from %s = %s, %v; want ErrIllegalMove", m.Event, from, got, err)
-			}
-		}
-	}
+	walkTable(t, ledger.JobMoves, wantJobMoves, append([]ledger.JobState{ledger.JobNew}, ledger.AllJobStates...), ledger.NextJobState)
 }
 
 // Every job event from every stored state, through the ledger's API.

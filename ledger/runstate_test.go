@@ -39,28 +39,7 @@ var wantRunMoves = map[ledger.RunEvent]map[ledger.State]ledger.State{
 var everyRunState = append([]ledger.State{ledger.StateNew}, ledger.AllStates...)
 
 func TestRunTransitionTable(t *testing.T) {
-	if len(ledger.RunMoves) != len(wantRunMoves) {
-		t.Errorf("the table has %d events, the test expects %d", len(ledger.RunMoves), len(wantRunMoves))
-	}
-	for _, m := range ledger.RunMoves {
-		want, ok := wantRunMoves[m.Event]
-		if !ok {
-			t.Errorf("event %s is not in the expected table", m.Event)
-			continue
-		}
-		for _, from := range everyRunState {
-			got, err := ledger.NextRunState(from, m.Event)
-			to, legal := want[from]
-			switch {
-			case legal && (err != nil || got != to):
-				t.Errorf("%s from %s = %s, %v; want %s", m.Event, from, got, err, to)
-			case !legal && !errors.Is(err, ledger.ErrIllegalMove):
-				t.Errorf("%s from %s = %s, %v; want ErrIllegalMove", m.Event, from, got, err)
-			case !legal && !strings.Contains(err.Error(), string(m.Event)) || !legal && !strings.Contains(err.Error(), string(from)):
-				t.Errorf("%s from %s: error %q does not name the move", m.Event, from, err)
-			}
-		}
-	}
+	walkTable(t, ledger.RunMoves, wantRunMoves, everyRunState, ledger.NextRunState)
 }
 
 // Every event, from every stored state, through the ledger's own API: a
