@@ -36,12 +36,8 @@ func checkCommand(env Env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			if c.Bool("json") {
-				if err := writeJSON(env.Stdout, rep); err != nil {
-					return err
-				}
-			} else {
-				printCheck(env.Stdout, rep)
+			if err := show(c, env, rep, func() { printCheck(env.Stdout, rep) }); err != nil {
+				return err
 			}
 			if rep.Regressions > 0 {
 				return ErrFailed

@@ -49,17 +49,16 @@ func doctorCommand(env Env) *cli.Command {
 				checks = append(checks, doctor.Check{Name: "ledger", Level: doctor.Warn, Detail: "no ledger yet",
 					Fix: "runner daemon --watch DIR (or runner backfill DIR) creates it"})
 			}
-			if c.Bool("json") {
-				if err := writeJSON(env.Stdout, checks); err != nil {
-					return err
-				}
-			} else {
+			err = show(c, env, checks, func() {
 				for _, ch := range checks {
 					fmt.Fprintf(env.Stdout, "%-4s  %-12s  %s\n", ch.Level, ch.Name, ch.Detail)
 					if ch.Fix != "" {
 						fmt.Fprintf(env.Stdout, "      %-12s  fix: %s\n", "", ch.Fix)
 					}
 				}
+			})
+			if err != nil {
+				return err
 			}
 			if doctor.Failed(checks) {
 				return ErrFailed

@@ -40,12 +40,8 @@ func gcCommand(env Env) *cli.Command {
 				if err != nil {
 					return err
 				}
-				if c.Bool("json") {
-					if err := writeJSON(env.Stdout, rep); err != nil {
-						return err
-					}
-				} else {
-					rep.print(env.Stdout)
+				if err := show(c, env, rep, func() { rep.print(env.Stdout) }); err != nil {
+					return err
 				}
 				if len(rep.Errors) > 0 {
 					return fmt.Errorf("gc: %d error(s): %s", len(rep.Errors), rep.Errors[0])

@@ -107,6 +107,16 @@ func timePtr(t *time.Time) *string {
 	return &s
 }
 
+// show prints v as JSON with --json, else as print writes it: for commands
+// whose exit code is decided after the output (status, doctor, check, gc).
+func show(c *cli.Context, env Env, v any, print func()) error {
+	if c.Bool("json") {
+		return writeJSON(env.Stdout, v)
+	}
+	print()
+	return nil
+}
+
 func writeJSON(w io.Writer, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {

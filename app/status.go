@@ -27,13 +27,10 @@ func statusCommand(env Env) *cli.Command {
 				if err != nil {
 					return fmt.Errorf("status: %w", err)
 				}
-				if c.Bool("json") {
-					if err := writeJSON(env.Stdout, st); err != nil {
-						return err
-					}
-				} else {
-					// Colour only for a person at a terminal, never in pipes or cron mail.
-					st.print(env.Stdout, env.IsTerminal != nil && env.IsTerminal(env.Stdout))
+				// Colour only for a person at a terminal, never in pipes or cron mail.
+				colour := env.IsTerminal != nil && env.IsTerminal(env.Stdout)
+				if err := show(c, env, st, func() { st.print(env.Stdout, colour) }); err != nil {
+					return err
 				}
 				if !st.Daemon.Up || st.Uploads.Paused || strings.HasPrefix(st.Uploads.State, "failing") {
 					return ErrFailed
