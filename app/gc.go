@@ -100,7 +100,8 @@ type GCLedger struct {
 }
 
 // GC deletes the local dirs of runs that are synced and older than the
-// limit, prunes logs of jobs that ended before it, and compacts the ledger.
+// limit, prunes the logs and captured environments of jobs that ended
+// before it, and compacts the ledger.
 // Per-item failures land in the report's Errors; the error return is for a
 // ledger that cannot be read at all.
 func GC(ctx context.Context, db *ledger.DB, logger *slog.Logger, o GCOptions) (*GCReport, error) {
@@ -145,7 +146,7 @@ func GC(ctx context.Context, db *ledger.DB, logger *slog.Logger, o GCOptions) (*
 	}
 	for _, f := range files {
 		jl := GCJobLog{JobID: f.ID, Files: []string{}}
-		for _, p := range []string{f.LogPath, f.StatusPath} {
+		for _, p := range []string{f.LogPath, f.StatusPath, f.EnvFile} {
 			if p == "" {
 				continue
 			}
@@ -160,7 +161,7 @@ func GC(ctx context.Context, db *ledger.DB, logger *slog.Logger, o GCOptions) (*
 				err = os.Remove(p)
 			}
 			if err != nil {
-				rep.Errors = append(rep.Errors, fmt.Sprintf("job %d log %s: %v", f.ID, p, unwrapPathError(err)))
+				rep.Errors = append(rep.Errors, fmt.Sprintf("job %d file %s: %v", f.ID, p, unwrapPathError(err)))
 				continue
 			}
 			jl.Files = append(jl.Files, p)

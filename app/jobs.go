@@ -78,6 +78,8 @@ type JobJSON struct {
 	ID            int64    `json:"id"`
 	Name          *string  `json:"name"`
 	Command       []string `json:"command"`
+	Cwd           string   `json:"cwd"`
+	EnvNames      []string `json:"env_names"` // captured and --env names, sorted; null: the daemon's environment (jobs from before capture)
 	State         string   `json:"state"`
 	Reason        *string  `json:"reason"`
 	GPUs          []string `json:"gpus"` // UUIDs given to the job
@@ -102,7 +104,7 @@ type JobJSON struct {
 
 func jobJSON(j ledger.Job) JobJSON {
 	out := JobJSON{
-		ID: j.ID, Name: strPtr(j.Name), Command: j.Argv, State: string(j.State), Reason: strPtr(j.Reason),
+		ID: j.ID, Name: strPtr(j.Name), Command: j.Argv, Cwd: j.Cwd, State: string(j.State), Reason: strPtr(j.Reason),
 		GPUs: j.GPUUUIDs, GPUsRequested: j.GPUs, Priority: j.Priority, After: j.After, RunID: j.RunID,
 		SubmittedAt: rfc3339(j.SubmittedAt), StartedAt: timePtr(j.StartedAt), EndedAt: timePtr(j.EndedAt),
 		ExitCode: j.ExitCode, Signal: strPtr(j.Signal), Attempts: j.Attempts, Retries: j.Retries,
@@ -116,6 +118,18 @@ func jobJSON(j ledger.Job) JobJSON {
 	}
 	if out.Command == nil {
 		out.Command = []string{}
+	}
+	if j.EnvFile != "" {
+		out.EnvNames = slices.Clone(j.EnvNames)
+		for _, kv := range j.Env {
+			k, _, _ := strings.Cut(kv, "=")
+			out.EnvNames = append(out.EnvNames, k)
+		}
+		slices.Sort(out.EnvNames)
+		out.EnvNames = slices.Compact(out.EnvNames)
+		if out.EnvNames == nil {
+			out.EnvNames = []string{}
+		}
 	}
 	if j.GPUMem > 0 {
 		v := j.GPUMem

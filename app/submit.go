@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -38,7 +39,9 @@ func submitCommand(env Env) *cli.Command {
 			boolFlag("same-run", "log into the same W&B run as the one --after job (WANDB_RUN_ID)"),
 			intFlag("retries", "re-queue a failed job this many times (same id and run id)", 0),
 			durationFlag("timeout", "stop the job (SIGTERM, then SIGKILL) after this long; 0 = never", 0),
-			listFlag("env", "K=V added to the job's environment (repeatable; not for secrets)"),
+			listFlag("env", "K=V set in the job's environment, on top of yours (repeatable; not for secrets)"),
+			listFlag("env-keep", "pass this credential-like variable (WANDB_API_KEY, *_TOKEN...) from your environment to the job (repeatable)"),
+			boolFlag("env-clear", "start the job from an empty environment plus --env and --env-keep (default: the environment of this call)"),
 			stringFlag("cwd", "working directory of the job (default: the current one)", ""),
 			boolFlag("json", "print {id, run_id, state}"),
 			boolFlag("hold", "queue the job even if this machine's GPUs can never run it (more GPUs or memory than it has)"),
@@ -54,7 +57,23 @@ func submitCommand(env Env) *cli.Command {
 						return err
 					}
 				}
+				environ, keep := env.Environ(), c.StringSlice("env-keep")
+				if c.Bool("env-clear") {
+					environ = jobs.Only(environ, keep)
+				}
+				captured := jobs.Capture(environ, keep)
+				if len(captured.Dropped) > 0 {
+					logger.Debug("submit: credential-like variables not passed to the job (--env-keep NAME passes one)", "names", captured.Dropped)
+				}
+				envFile, err := jobs.WriteEnvFile(jobs.EnvDir(filepath.Dir(db.Path())), captured.Env)
+				if err != nil {
+					return fmt.Errorf("submit: %w", err)
+				}
+				spec.EnvFile, spec.EnvNames = envFile, captured.Names()
 				j, err := db.SubmitJob(c.Context, spec)
+				if err != nil {
+					_ = jobs.RemoveEnvFile(spec.EnvFile) // never queued: nothing will read it
+				}
 				switch {
 				case errors.Is(err, ledger.ErrBadJob) || errors.Is(err, ledger.ErrSecretInEnv):
 					return &UsageError{Err: fmt.Errorf("submit: %w", err)}

@@ -600,6 +600,18 @@ func (s *Scheduler) launch(ctx context.Context, j ledger.Job, uuids []string) {
 		ID: j.ID, Argv: j.Argv, Dir: j.Cwd, Env: j.Env, LogPath: logPath, StatusPath: statusPath,
 		GPUUUIDs: uuids, RunID: j.RunID, WandbDir: s.WandbDir, Timeout: j.Timeout, Grace: s.Grace,
 	}
+	if j.EnvFile != "" {
+		base, err := ReadEnvFile(j.EnvFile)
+		if err != nil {
+			// Running it in the daemon's environment instead would be the
+			// wrong Python, the wrong paths: fail it and say why.
+			s.Logger.Error("launch job", "job", j.ID, "err", err)
+			jj, ok, err := s.Store.EndJob(ctx, j.ID, ledger.JobEnd{Reason: "launch failed: " + err.Error()})
+			s.ended1(j.ID, jj, ok, err)
+			return
+		}
+		spec.BaseEnv, spec.OwnEnv = base, true
+	}
 	sp := s.spare
 	s.spare = nil
 	supervisor, lerr := LaunchWith(s.Self, sp, spec)

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -35,7 +34,9 @@ type Spec struct {
 	ID         int64         `json:"id"`
 	Argv       []string      `json:"argv"`
 	Dir        string        `json:"dir"`         // working directory; "" = the launcher's
-	Env        []string      `json:"env"`         // K=V added to the inherited environment (--env)
+	Env        []string      `json:"env"`         // K=V added on top of the base environment (--env)
+	BaseEnv    []string      `json:"base_env"`    // the captured environment, when OwnEnv
+	OwnEnv     bool          `json:"own_env"`     // base is BaseEnv, not the supervisor's environment
 	LogPath    string        `json:"log_path"`    // stdout+stderr, appended, 0600
 	StatusPath string        `json:"status_path"` // <statedir>/jobs/<id>/status.json
 	GPUUUIDs   []string      `json:"gpu_uuids"`   // empty for a CPU job
@@ -75,72 +76,6 @@ func ReadSpec(r io.Reader) (Spec, error) {
 		return Spec{}, fmt.Errorf("read job spec: %w", err)
 	}
 	return s, s.validate()
-}
-
-// isRunnerEnvKey reports whether runner sets k itself. Inherited values of
-// these are dropped so a job never sees a stale or foreign value (a --env
-// may still set the W&B ones runner leaves empty).
-func isRunnerEnvKey(k string) bool {
-	switch k {
-	case "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "WANDB_MODE", "WANDB_DIR", "WANDB_RUN_ID", "RUNNER_JOB_ID":
-		return true
-	}
-	return false
-}
-
-// isServiceEnvKey reports whether k is systemd's hand-over to the daemon
-// itself (notify socket, watchdog, socket activation): a job that saw them
-// could speak to systemd in the daemon's name.
-func isServiceEnvKey(k string) bool {
-	switch k {
-	case "NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES":
-		return true
-	}
-	return false
-}
-
-// JobEnv builds a job's environment: base (the inherited environment) less
-// runner's own keys and systemd's NOTIFY_SOCKET/WATCHDOG_*/LISTEN_*, then s.Env, then CUDA_VISIBLE_DEVICES=<UUIDs
-// comma-joined> (empty for a CPU job, which hides every GPU),
-// CUDA_DEVICE_ORDER=PCI_BUS_ID, WANDB_MODE=offline, WANDB_DIR and
-// WANDB_RUN_ID when set, and RUNNER_JOB_ID. A later value of a key wins.
-func JobEnv(base []string, s Spec) []string {
-	var order []string
-	vals := map[string]string{}
-	put := func(kv string) {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return
-		}
-		if _, seen := vals[k]; !seen {
-			order = append(order, k)
-		}
-		vals[k] = v
-	}
-	for _, kv := range base {
-		k, _, _ := strings.Cut(kv, "=")
-		if !isRunnerEnvKey(k) && !isServiceEnvKey(k) {
-			put(kv)
-		}
-	}
-	for _, kv := range s.Env {
-		put(kv)
-	}
-	put("CUDA_VISIBLE_DEVICES=" + strings.Join(s.GPUUUIDs, ","))
-	put("CUDA_DEVICE_ORDER=PCI_BUS_ID")
-	put("WANDB_MODE=offline")
-	if s.WandbDir != "" {
-		put("WANDB_DIR=" + s.WandbDir)
-	}
-	if s.RunID != "" {
-		put("WANDB_RUN_ID=" + s.RunID)
-	}
-	put("RUNNER_JOB_ID=" + strconv.FormatInt(s.ID, 10))
-	out := make([]string, 0, len(order))
-	for _, k := range order {
-		out = append(out, k+"="+vals[k])
-	}
-	return out
 }
 
 // openLog opens a job log for appending, creating it 0600 (and its
@@ -307,9 +242,13 @@ func Supervise(ctx context.Context, s Spec) error {
 	}
 	defer devnull.Close()
 
+	env := JobEnv(os.Environ(), s)
 	cmd := exec.Command(s.Argv[0], s.Argv[1:]...)
+	if s.OwnEnv {
+		cmd.Path, cmd.Err = lookPath(s.Argv[0], env, s.Dir)
+	}
 	cmd.Dir = s.Dir
-	cmd.Env = JobEnv(os.Environ(), s)
+	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	st := Status{SupervisorPID: os.Getpid(), StartedAt: time.Now()}

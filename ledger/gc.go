@@ -65,16 +65,17 @@ type JobFiles struct {
 	ID         int64
 	LogPath    string
 	StatusPath string
+	EnvFile    string
 	EndedAt    time.Time
 }
 
-// EndedJobFiles lists the log and status files of jobs that ended before
+// EndedJobFiles lists the log, status and environment files of jobs that ended before
 // before, oldest first. Running and queued jobs are never listed: their
 // supervisors still write (and adopt from) these files.
 func (db *DB) EndedJobFiles(ctx context.Context, before time.Time) ([]JobFiles, error) {
-	rows, err := db.query(ctx, `SELECT id, log_path, status_path, ended_at FROM jobs
+	rows, err := db.query(ctx, `SELECT id, log_path, status_path, env_file, ended_at FROM jobs
 		WHERE state NOT IN ('queued', 'running') AND ended_at IS NOT NULL AND ended_at < ?
-			AND (log_path != '' OR status_path != '')
+			AND (log_path != '' OR status_path != '' OR env_file != '')
 		ORDER BY ended_at, id`, ms(before))
 	if err != nil {
 		return nil, fmt.Errorf("ledger: ended job files: %w", err)
@@ -86,7 +87,7 @@ func (db *DB) EndedJobFiles(ctx context.Context, before time.Time) ([]JobFiles, 
 			f     JobFiles
 			ended int64
 		)
-		if err := rows.Scan(&f.ID, &f.LogPath, &f.StatusPath, &ended); err != nil {
+		if err := rows.Scan(&f.ID, &f.LogPath, &f.StatusPath, &f.EnvFile, &ended); err != nil {
 			return nil, fmt.Errorf("ledger: ended job files: %w", err)
 		}
 		f.EndedAt = fromMS(ended)

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/runnerhq/runner/internal/secret"
 )
 
 // JobState is a job's place in the queue (docs/design.md "Job states"; the moves are in jobstate.go). The same
@@ -49,6 +51,8 @@ type Job struct {
 	Argv     []string
 	Cwd      string
 	Env      []string // K=V from --env
+	EnvFile  string   // the captured environment (jobs.ReadEnvFile); "": the daemon's
+	EnvNames []string // names of the captured variables, sorted
 	GPUs     int
 	GPUMem   uint64 // bytes; 0 = any
 	Priority int
@@ -86,6 +90,8 @@ type JobSpec struct {
 	Argv     []string
 	Cwd      string
 	Env      []string
+	EnvFile  string   // written before SubmitJob; see Job.EnvFile
+	EnvNames []string // what EnvFile holds, names only
 	GPUs     int
 	GPUMem   uint64
 	Priority int
@@ -93,16 +99,6 @@ type JobSpec struct {
 	Timeout  time.Duration
 	After    []int64
 	SameRun  bool // reuse the run id of the only After job
-}
-
-// secretEnvKey reports variables that look like credentials: they never go
-// into the ledger (anyone who can read it would see them); the job inherits
-// them from the daemon's environment instead.
-func secretEnvKey(k string) bool {
-	u := strings.ToUpper(k)
-	return strings.HasSuffix(u, "_KEY") || strings.HasSuffix(u, "_TOKEN") ||
-		strings.Contains(u, "SECRET") || strings.Contains(u, "PASSWORD") || strings.Contains(u, "PASSWD") ||
-		strings.Contains(u, "CREDENTIAL")
 }
 
 func (s JobSpec) validate() error {
@@ -123,8 +119,8 @@ func (s JobSpec) validate() error {
 		if !ok || k == "" {
 			return fmt.Errorf("%w: --env %q: want KEY=VALUE", ErrBadJob, kv)
 		}
-		if secretEnvKey(k) {
-			return fmt.Errorf("%w: %s (the job inherits it from the daemon's environment)", ErrSecretInEnv, k)
+		if secret.EnvName(k) {
+			return fmt.Errorf("%w: %s (export it and give --env-keep %s: it then stays out of the ledger)", ErrSecretInEnv, k, k)
 		}
 	}
 	return nil
@@ -132,12 +128,13 @@ func (s JobSpec) validate() error {
 
 const jobCols = `id, name, argv, cwd, env, gpus, gpu_mem, priority, retries, attempts, timeout_ms, after_ids,
 	same_run, run_id, state, reason, submitted_at, started_at, ended_at, exit_code, signal, gpu_uuids,
-	supervisor_pid, pid, pgid, start_ticks, log_path, status_path, cancel_requested, peak_mem, mean_util, energy_j`
+	supervisor_pid, pid, pgid, start_ticks, log_path, status_path, cancel_requested, peak_mem, mean_util, energy_j,
+	env_file, env_names`
 
 func scanJob(s scanner) (Job, error) {
 	var (
 		j                                 Job
-		argv, env, after, uuids           string
+		argv, env, after, uuids, envNames string
 		gpuMem, timeout, submitted, ticks int64
 		started, ended, exitCode, peak    sql.NullInt64
 		meanUtil, energy                  sql.NullFloat64
@@ -146,11 +143,11 @@ func scanJob(s scanner) (Job, error) {
 	err := s.Scan(&j.ID, &j.Name, &argv, &j.Cwd, &env, &j.GPUs, &gpuMem, &j.Priority, &j.Retries, &j.Attempts,
 		&timeout, &after, &sameRun, &j.RunID, &j.State, &j.Reason, &submitted, &started, &ended, &exitCode,
 		&j.Signal, &uuids, &j.SupervisorPID, &j.PID, &j.PGID, &ticks, &j.LogPath, &j.StatusPath, &cancel,
-		&peak, &meanUtil, &energy)
+		&peak, &meanUtil, &energy, &j.EnvFile, &envNames)
 	if err != nil {
 		return Job{}, err
 	}
-	j.Argv, j.Env, j.GPUUUIDs = decodeList(argv), decodeList(env), decodeList(uuids)
+	j.Argv, j.Env, j.GPUUUIDs, j.EnvNames = decodeList(argv), decodeList(env), decodeList(uuids), decodeList(envNames)
 	_ = json.Unmarshal([]byte(after), &j.After)
 	j.GPUMem, j.Timeout, j.StartTicks = uint64(gpuMem), time.Duration(timeout)*time.Millisecond, uint64(ticks)
 	j.SameRun, j.CancelRequested = sameRun, cancel
@@ -230,10 +227,10 @@ func (db *DB) SubmitJob(ctx context.Context, s JobSpec) (Job, error) {
 			return err
 		}
 		j, err := scanJob(tx.QueryRowContext(ctx, `INSERT INTO jobs (name, argv, cwd, env, gpus, gpu_mem, priority,
-			retries, timeout_ms, after_ids, same_run, run_id, state, submitted_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+jobCols,
+			retries, timeout_ms, after_ids, same_run, run_id, state, submitted_at, env_file, env_names)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+jobCols,
 			s.Name, encodeList(s.Argv), s.Cwd, encodeList(s.Env), s.GPUs, int64(s.GPUMem), s.Priority,
-			s.Retries, s.Timeout.Milliseconds(), string(after), s.SameRun, runID, to, now))
+			s.Retries, s.Timeout.Milliseconds(), string(after), s.SameRun, runID, to, now, s.EnvFile, encodeList(s.EnvNames)))
 		if err != nil {
 			return fmt.Errorf("ledger: submit job: %w", err)
 		}

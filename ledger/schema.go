@@ -226,4 +226,11 @@ ALTER TABLE daemon ADD COLUMN upload_scopes TEXT NOT NULL DEFAULT '[]';  -- JSON
 ALTER TABLE daemon ADD COLUMN uploads_on INTEGER NOT NULL DEFAULT 1;     -- 0: started with --no-upload
 ALTER TABLE daemon ADD COLUMN upload_problem TEXT NOT NULL DEFAULT '';  -- what its start check found wrong with uploads
 `,
+	// 8 (issue 13, the submitter's environment): a job runs with the
+	// environment captured at submit, kept in a 0600 file outside the ledger;
+	// the ledger holds only its path and the variable names.
+	`
+ALTER TABLE jobs ADD COLUMN env_file TEXT NOT NULL DEFAULT '';    -- '': the daemon's environment (jobs from before)
+ALTER TABLE jobs ADD COLUMN env_names TEXT NOT NULL DEFAULT '[]'; -- JSON array: the captured variables' names
+`,
 }
