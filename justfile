@@ -15,7 +15,7 @@ build:
 install: build
     install -D -m 0755 bin/runner /usr/local/bin/runner
     install -D -m 0644 deploy/runner.service /etc/systemd/system/runner.service
-    install -m 0644 deploy/runner-backfill.service deploy/runner-backfill.timer deploy/runner-gc.service deploy/runner-gc.timer /etc/systemd/system/
+    install -m 0644 deploy/runner-jobs.slice deploy/runner-backfill.service deploy/runner-backfill.timer deploy/runner-gc.service deploy/runner-gc.timer /etc/systemd/system/
     install -d -m 0755 /etc/runner
     test -e /etc/runner/runner.env || install -m 0644 deploy/runner.env /etc/runner/runner.env
     install -D -m 0644 deploy/completion/runner.bash /usr/share/bash-completion/completions/runner

@@ -89,6 +89,7 @@ func daemonCommand(env Env) *cli.Command {
 					return err
 				}
 				defer closeInv()
+				d.JobUnits = sched.Units != nil
 				d.Services = append(d.Services, sched, checks)
 				if addr := c.String("metrics-addr"); addr != "" {
 					// Listen before anything else starts, so a taken port fails the start.

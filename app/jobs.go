@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -85,6 +86,7 @@ type JobJSON struct {
 	GPUs          []string `json:"gpus"` // UUIDs given to the job
 	GPUsRequested int      `json:"gpus_requested"`
 	GPUMemBytes   *uint64  `json:"gpu_mem_bytes"`
+	MemMaxBytes   *uint64  `json:"mem_max_bytes"` // submit --mem
 	Priority      int      `json:"priority"`
 	After         []int64  `json:"after"`
 	RunID         string   `json:"run_id"`
@@ -134,6 +136,10 @@ func jobJSON(j ledger.Job) JobJSON {
 	if j.GPUMem > 0 {
 		v := j.GPUMem
 		out.GPUMemBytes = &v
+	}
+	if j.MemMax > 0 {
+		v := j.MemMax
+		out.MemMaxBytes = &v
 	}
 	if j.Timeout > 0 {
 		v := j.Timeout.Seconds()
@@ -510,9 +516,10 @@ func superviseCommand(env Env) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.Int64Flag{Name: "job", Usage: "job id"},
 			&cli.BoolFlag{Name: jobs.SpareFlag, Usage: "wait for a job's spec (a spare supervisor)"},
+			&cli.StringFlag{Name: jobs.SpecFileFlag, Usage: "read the job's spec from this file and remove it (a systemd unit's supervisor)"},
 		},
 		Action: func(c *cli.Context) error {
-			return jobs.RunSupervisor(c.Context, env.Stdin, c.Bool(jobs.SpareFlag), c.Int64("job"))
+			return jobs.RunSupervisor(c.Context, env.Stdin, c.Bool(jobs.SpareFlag), c.Int64("job"), c.String(jobs.SpecFileFlag))
 		},
 	}
 }
@@ -523,6 +530,7 @@ func jobsDaemonFlags() []cli.Flag {
 		stringFlag("gpus", "GPU inventory: auto (NVML when a driver is there), nvml, none, fake:N[:MEM]", "auto"),
 		stringFlag("jobs-wandb-dir", "WANDB_DIR of every job (default: the first --watch dir)", ""),
 		durationFlag("sample-interval", "sample the GPUs (job telemetry, runner gpus) and re-plan this often", jobs.DefaultSampleInterval),
+		stringFlag("job-units", "start each job as a transient systemd service: auto (when the daemon is a root systemd service), systemd, off", jobs.UnitsAuto),
 	}
 }
 
@@ -554,11 +562,19 @@ func newScheduler(c *cli.Context, env Env, db *ledger.DB, eng *runsync.Engine, r
 	if st, err := os.Stat(db.Path()); err == nil {
 		mode = st.Mode().Perm() & 0o660
 	}
+	units, err := jobs.UnitsFor(c.String("job-units"), env.Getenv, os.Getuid(), exec.LookPath)
+	if err != nil {
+		inv.Close()
+		if errors.Is(err, jobs.ErrBadUnitsMode) {
+			return nil, nil, &UsageError{Err: fmt.Errorf("daemon: %w", err)}
+		}
+		return nil, nil, fmt.Errorf("daemon: %w", err)
+	}
 	ctx := c.Context
 	eng.JobActive = daemon.JobActive(db, logger)
 	s = &jobs.Scheduler{
 		Store: db, Inv: inv, Self: env.Self, StateDir: filepath.Dir(db.Path()), WandbDir: wandbDir,
-		Logger: logger.With("component", "jobs"), Now: env.Now, SampleInterval: interval, SockMode: mode,
+		Logger: logger.With("component", "jobs"), Now: env.Now, SampleInterval: interval, SockMode: mode, Units: units,
 		OnJobEnd: func(runID string) { daemon.JobRunsEnded(ctx, db, eng, wandbDir, runID, logger) },
 	}
 	return s, func() { inv.Close() }, nil

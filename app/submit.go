@@ -33,6 +33,7 @@ func submitCommand(env Env) *cli.Command {
 		Flags: []cli.Flag{
 			gpus,
 			stringFlag("gpu-mem", "free memory each GPU must have, like 20GiB", ""),
+			stringFlag("mem", "the most host memory the job may use, like 64GiB (its systemd unit's MemoryMax=; needs jobs run as units)", ""),
 			stringFlag("name", "a name to show in runner jobs", ""),
 			intFlag("priority", "higher runs first (default 0)", 0),
 			listFlag("after", "start only after job ID succeeded (repeatable); skipped if it does not"),
@@ -54,6 +55,11 @@ func submitCommand(env Env) *cli.Command {
 			return withLedger(c, env, false, func(db *ledger.DB, logger *slog.Logger) error {
 				if !c.Bool("hold") {
 					if err := refuseNeverFits(c.Context, db, spec); err != nil {
+						return err
+					}
+				}
+				if spec.MemMax > 0 {
+					if err := needUnits(c.Context, db); err != nil {
 						return err
 					}
 				}
@@ -122,6 +128,20 @@ func refuseNeverFits(ctx context.Context, db *ledger.DB, spec ledger.JobSpec) er
 		why, snap.Inventory, strings.Join(gpus, ", "))
 }
 
+// needUnits refuses submit --mem unless the daemon (running, or the last one
+// when it is down) starts jobs as systemd units: elsewhere no per-job memory
+// limit exists.
+func needUnits(ctx context.Context, db *ledger.DB) error {
+	d, err := db.DaemonState(ctx)
+	if err != nil {
+		return fmt.Errorf("submit: %w", err)
+	}
+	if d == nil || !d.JobUnits {
+		return &UsageError{Err: fmt.Errorf("submit: %w; this daemon starts jobs as its own processes", jobs.ErrMemNeedsUnits)}
+	}
+	return nil
+}
+
 // submitSpec reads and checks submit's flags; every problem is a usage error.
 func submitSpec(c *cli.Context) (ledger.JobSpec, error) {
 	s := ledger.JobSpec{
@@ -141,6 +161,13 @@ func submitSpec(c *cli.Context) (ledger.JobSpec, error) {
 			return s, usagef("submit: --gpu-mem: %v", err)
 		}
 		s.GPUMem = v
+	}
+	if m := c.String("mem"); m != "" {
+		v, err := jobs.ParseSize(m)
+		if err != nil || v == 0 {
+			return s, usagef("submit: --mem %q: want a size like 64GiB", m)
+		}
+		s.MemMax = v
 	}
 	for _, a := range c.StringSlice("after") {
 		id, err := strconv.ParseInt(a, 10, 64)

@@ -60,6 +60,9 @@ type Daemon struct {
 	// CheckUploads, when set, checks at start what uploads need and returns
 	// what is wrong ("" when fine); it logs its findings itself.
 	CheckUploads func(ctx context.Context) string
+	// JobUnits: the scheduler starts jobs as systemd units (recorded for
+	// submit --mem).
+	JobUnits bool
 	// Services run beside the sync loops for the daemon's lifetime (the job
 	// scheduler, the metrics endpoint). One that fails stops the daemon.
 	Services []Service
@@ -94,7 +97,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	bg := context.WithoutCancel(ctx)
 	host, _ := os.Hostname()
 	info := ledger.Daemon{PID: os.Getpid(), Host: host, Version: d.Version, StartedAt: d.Now().UTC(), Watch: d.Roots,
-		UploadScopes: d.Engine.Scopes(), UploadsOff: !d.Upload}
+		UploadScopes: d.Engine.Scopes(), UploadsOff: !d.Upload, JobUnits: d.JobUnits}
 	// Two daemons on one ledger would both place jobs on the same GPUs. The
 	// lock is held for the daemon's life (the kernel drops it if the daemon
 	// dies; the file is close-on-exec, so job supervisors never hold it).

@@ -154,7 +154,8 @@ func isRunnerEnvKey(k string) bool {
 // could speak to systemd in the daemon's name.
 func isServiceEnvKey(k string) bool {
 	switch k {
-	case "NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES":
+	case "NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES",
+		"INVOCATION_ID", "JOURNAL_STREAM":
 		return true
 	}
 	return false

@@ -19,6 +19,9 @@ var (
 	// ErrStartFailed means the supervisor could not start the job command
 	// (for example, it does not exist); the status file says why.
 	ErrStartFailed = errors.New("job failed to start")
+	// ErrMemNeedsUnits: a memory limit (submit --mem) is a systemd unit's
+	// MemoryMax=, so it needs jobs started as units.
+	ErrMemNeedsUnits = errors.New("--mem needs jobs started as systemd units (runner daemon under systemd, or --job-units systemd)")
 	// ErrSupervisorGone means the supervisor exited without recording
 	// what it was asked to record.
 	ErrSupervisorGone = errors.New("job supervisor exited")

@@ -62,6 +62,10 @@ type Scheduler struct {
 	Reconcile      time.Duration // safety pass over running jobs; default 30s
 	Grace          time.Duration // SIGTERM to SIGKILL on timeout and cancel; default DefaultGrace
 
+	// Units, when set, starts each job as a transient systemd service
+	// (no spare supervisors then); nil: supervisors are our children.
+	Units *Units
+
 	SockPath string      // default StateDir/runner.sock
 	SockMode fs.FileMode // default 0o600
 
@@ -572,7 +576,7 @@ func (s *Scheduler) ownPIDs(devs []Device) map[int]bool {
 // does not wait for a process to start. Without one, launch starts a
 // supervisor the slow way.
 func (s *Scheduler) warmSpare() {
-	if s.spare != nil {
+	if s.spare != nil || s.Units != nil {
 		return
 	}
 	sp, err := StartSpare(s.Self)
@@ -600,22 +604,34 @@ func (s *Scheduler) launch(ctx context.Context, j ledger.Job, uuids []string) {
 		ID: j.ID, Argv: j.Argv, Dir: j.Cwd, Env: j.Env, LogPath: logPath, StatusPath: statusPath,
 		GPUUUIDs: uuids, RunID: j.RunID, WandbDir: s.WandbDir, Timeout: j.Timeout, Grace: s.Grace,
 	}
+	if j.MemMax > 0 && s.Units == nil {
+		// Submit refuses --mem unless the daemon runs jobs as units; a
+		// daemon restarted without them cannot honour the limit.
+		s.failLaunch(ctx, j.ID, ErrMemNeedsUnits)
+		return
+	}
 	if j.EnvFile != "" {
 		base, err := ReadEnvFile(j.EnvFile)
 		if err != nil {
 			// Running it in the daemon's environment instead would be the
 			// wrong Python, the wrong paths: fail it and say why.
-			s.Logger.Error("launch job", "job", j.ID, "err", err)
-			jj, ok, err := s.Store.EndJob(ctx, j.ID, ledger.JobEnd{Reason: "launch failed: " + err.Error()})
-			s.ended1(j.ID, jj, ok, err)
+			s.failLaunch(ctx, j.ID, err)
 			return
 		}
 		spec.BaseEnv, spec.OwnEnv = base, true
 	}
-	sp := s.spare
-	s.spare = nil
-	supervisor, lerr := LaunchWith(s.Self, sp, spec)
-	s.warmSpare()
+	var (
+		supervisor int
+		lerr       error
+	)
+	if s.Units != nil {
+		supervisor, lerr = s.Units.Launch(ctx, s.Self, spec, UnitOptions{Attempt: started.Attempts, Name: j.Name, MemMax: j.MemMax})
+	} else {
+		sp := s.spare
+		s.spare = nil
+		supervisor, lerr = LaunchWith(s.Self, sp, spec)
+		s.warmSpare()
+	}
 	st, rerr := ReadStatus(statusPath)
 	switch {
 	case rerr == nil && st.EndedAt != nil:
@@ -637,14 +653,20 @@ func (s *Scheduler) launch(ctx context.Context, j ledger.Job, uuids []string) {
 		rj.job.SupervisorPID = supervisor
 		s.Logger.Warn("job's supervisor is slow to report; waiting for it", "job", j.ID, "err", lerr)
 	default:
-		reason := "launch failed"
-		if lerr != nil {
-			reason += ": " + lerr.Error()
-		}
-		s.Logger.Error("launch job", "job", j.ID, "err", lerr)
-		jj, ok, err := s.Store.EndJob(ctx, j.ID, ledger.JobEnd{Reason: reason})
-		s.ended1(j.ID, jj, ok, err)
+		s.failLaunch(ctx, j.ID, lerr)
 	}
+}
+
+// failLaunch records that job id, just moved to running, could not be
+// launched (it is retried if it has retries left).
+func (s *Scheduler) failLaunch(ctx context.Context, id int64, lerr error) {
+	reason := "launch failed"
+	if lerr != nil {
+		reason += ": " + lerr.Error()
+	}
+	s.Logger.Error("launch job", "job", id, "err", lerr)
+	jj, ok, err := s.Store.EndJob(ctx, id, ledger.JobEnd{Reason: reason})
+	s.ended1(id, jj, ok, err)
 }
 
 // sample reads the GPUs once: telemetry of the running jobs and the

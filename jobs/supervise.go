@@ -142,22 +142,8 @@ func (sp *Spare) Close() error { return sp.stdin.Close() }
 // LaunchWith is Launch through a spare supervisor when sp is not nil (it is
 // used up either way). A spare that died meanwhile falls back to a new one.
 func LaunchWith(self string, sp *Spare, s Spec) (int, error) {
-	if s.Dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return 0, fmt.Errorf("launch job %d: working directory: %w", s.ID, err)
-		}
-		s.Dir = wd
-	}
-	if err := s.validate(); err != nil {
-		return 0, fmt.Errorf("launch: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(s.StatusPath), 0o700); err != nil {
-		return 0, fmt.Errorf("launch job %d: %w", s.ID, err)
-	}
-	// A retried job keeps its id: an old status must not look like this run.
-	if err := os.Remove(s.StatusPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return 0, fmt.Errorf("launch job %d: remove old status: %w", s.ID, err)
+	if err := prepareLaunch(&s); err != nil {
+		return 0, err
 	}
 	spec, err := json.Marshal(s)
 	if err != nil {
@@ -198,8 +184,32 @@ func LaunchWith(self string, sp *Spare, s Spec) (int, error) {
 	return waitLaunched(s, cmd.Process.Pid, gone, func() error { return waitErr })
 }
 
+// prepareLaunch fills in s's working directory, checks s and clears the
+// status a previous attempt left.
+func prepareLaunch(s *Spec) error {
+	if s.Dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return fmt.Errorf("launch job %d: working directory: %w", s.ID, err)
+		}
+		s.Dir = wd
+	}
+	if err := s.validate(); err != nil {
+		return fmt.Errorf("launch: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(s.StatusPath), 0o700); err != nil {
+		return fmt.Errorf("launch job %d: %w", s.ID, err)
+	}
+	// A retried job keeps its id: an old status must not look like this run.
+	if err := os.Remove(s.StatusPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("launch job %d: remove old status: %w", s.ID, err)
+	}
+	return nil
+}
+
 // waitLaunched waits until the supervisor pid reports the job started (or
-// could not start).
+// could not start). With pid 0 (a unit's supervisor, not our child) the pid
+// is the one the status records, and gone is nil.
 func waitLaunched(s Spec, pid int, gone <-chan struct{}, waitErr func() error) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), launchWait)
 	defer cancel()
@@ -209,7 +219,11 @@ func waitLaunched(s Spec, pid int, gone <-chan struct{}, waitErr func() error) (
 		return pid, fmt.Errorf("launch job %d: supervisor exited before starting the job (%v); see %s", s.ID, waitErr(), s.LogPath)
 	case err != nil:
 		return pid, fmt.Errorf("launch job %d: %w", s.ID, err)
-	case st.PID == 0:
+	}
+	if pid == 0 {
+		pid = st.SupervisorPID
+	}
+	if st.PID == 0 {
 		return pid, fmt.Errorf("launch job %d: %w: %s", s.ID, ErrStartFailed, st.Reason)
 	}
 	return pid, nil
@@ -385,13 +399,22 @@ func waitStatus(ctx context.Context, path string, cond func(Status) bool, gone <
 	}
 }
 
-// RunSupervisor is the body of `runner _supervise`: read the spec from in and
+// RunSupervisor is the body of `runner _supervise`: read the spec from in
+// (or, for a systemd unit's supervisor, from specFile, which it removes) and
 // supervise the job. A spare supervisor (spare true) waits for its spec and
 // exits quietly when the daemon dismisses it (EOF); once it has a job, its
 // own output goes to the job's log like a launched supervisor's. A launched
 // supervisor's spec must be for job id.
-func RunSupervisor(ctx context.Context, in io.Reader, spare bool, id int64) error {
-	b, err := io.ReadAll(in)
+func RunSupervisor(ctx context.Context, in io.Reader, spare bool, id int64, specFile string) error {
+	var (
+		b   []byte
+		err error
+	)
+	if specFile != "" {
+		b, err = readSpecFile(specFile)
+	} else {
+		b, err = io.ReadAll(in)
+	}
 	if err != nil {
 		return fmt.Errorf("read job spec: %w", err)
 	}
@@ -402,14 +425,17 @@ func RunSupervisor(ctx context.Context, in io.Reader, spare bool, id int64) erro
 	if err != nil {
 		return err
 	}
-	if spare {
+	if !spare && spec.ID != id {
+		return fmt.Errorf("%s: --job %d does not match the spec's job %d", SuperviseCommand, id, spec.ID)
+	}
+	if spare || specFile != "" {
+		// Nobody opened the job log for us: the supervisor's own
+		// complaints belong there, where the job's owner looks.
 		if logf, err := openLog(spec.LogPath); err == nil {
 			_ = syscall.Dup3(int(logf.Fd()), 1, 0)
 			_ = syscall.Dup3(int(logf.Fd()), 2, 0)
 			logf.Close()
 		}
-	} else if spec.ID != id {
-		return fmt.Errorf("%s: --job %d does not match the spec's job %d", SuperviseCommand, id, spec.ID)
 	}
 	return Supervise(ctx, spec)
 }

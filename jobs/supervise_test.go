@@ -24,11 +24,17 @@ const jobsTestLauncher = "RUNNER_JOBS_TEST_LAUNCH_SPEC"
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == SuperviseCommand {
 		spare := len(os.Args) > 2 && os.Args[2] == "--"+SpareFlag
-		var id int64
+		var (
+			id       int64
+			specFile string
+		)
 		if !spare && len(os.Args) > 3 {
 			fmt.Sscan(os.Args[3], &id)
 		}
-		if err := RunSupervisor(context.Background(), os.Stdin, spare, id); err != nil {
+		if len(os.Args) > 5 && os.Args[4] == "--"+SpecFileFlag {
+			specFile = os.Args[5]
+		}
+		if err := RunSupervisor(context.Background(), os.Stdin, spare, id, specFile); err != nil {
 			fmt.Fprintln(os.Stderr, "runner _supervise:", err)
 			os.Exit(1)
 		}

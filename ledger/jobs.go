@@ -55,6 +55,7 @@ type Job struct {
 	EnvNames []string // names of the captured variables, sorted
 	GPUs     int
 	GPUMem   uint64 // bytes; 0 = any
+	MemMax   uint64 // bytes of memory the job may use (its unit's MemoryMax=); 0 = no limit
 	Priority int
 	Retries  int
 	Attempts int // launches so far
@@ -94,6 +95,7 @@ type JobSpec struct {
 	EnvNames []string // what EnvFile holds, names only
 	GPUs     int
 	GPUMem   uint64
+	MemMax   uint64
 	Priority int
 	Retries  int
 	Timeout  time.Duration
@@ -129,13 +131,14 @@ func (s JobSpec) validate() error {
 const jobCols = `id, name, argv, cwd, env, gpus, gpu_mem, priority, retries, attempts, timeout_ms, after_ids,
 	same_run, run_id, state, reason, submitted_at, started_at, ended_at, exit_code, signal, gpu_uuids,
 	supervisor_pid, pid, pgid, start_ticks, log_path, status_path, cancel_requested, peak_mem, mean_util, energy_j,
-	env_file, env_names`
+	env_file, env_names, mem_max`
 
 func scanJob(s scanner) (Job, error) {
 	var (
 		j                                 Job
 		argv, env, after, uuids, envNames string
 		gpuMem, timeout, submitted, ticks int64
+		memMax                            int64
 		started, ended, exitCode, peak    sql.NullInt64
 		meanUtil, energy                  sql.NullFloat64
 		sameRun, cancel                   bool
@@ -143,13 +146,14 @@ func scanJob(s scanner) (Job, error) {
 	err := s.Scan(&j.ID, &j.Name, &argv, &j.Cwd, &env, &j.GPUs, &gpuMem, &j.Priority, &j.Retries, &j.Attempts,
 		&timeout, &after, &sameRun, &j.RunID, &j.State, &j.Reason, &submitted, &started, &ended, &exitCode,
 		&j.Signal, &uuids, &j.SupervisorPID, &j.PID, &j.PGID, &ticks, &j.LogPath, &j.StatusPath, &cancel,
-		&peak, &meanUtil, &energy, &j.EnvFile, &envNames)
+		&peak, &meanUtil, &energy, &j.EnvFile, &envNames, &memMax)
 	if err != nil {
 		return Job{}, err
 	}
 	j.Argv, j.Env, j.GPUUUIDs, j.EnvNames = decodeList(argv), decodeList(env), decodeList(uuids), decodeList(envNames)
 	_ = json.Unmarshal([]byte(after), &j.After)
 	j.GPUMem, j.Timeout, j.StartTicks = uint64(gpuMem), time.Duration(timeout)*time.Millisecond, uint64(ticks)
+	j.MemMax = uint64(memMax)
 	j.SameRun, j.CancelRequested = sameRun, cancel
 	j.SubmittedAt = fromMS(submitted)
 	j.StartedAt, j.EndedAt = fromNullMS(started), fromNullMS(ended)
@@ -227,10 +231,10 @@ func (db *DB) SubmitJob(ctx context.Context, s JobSpec) (Job, error) {
 			return err
 		}
 		j, err := scanJob(tx.QueryRowContext(ctx, `INSERT INTO jobs (name, argv, cwd, env, gpus, gpu_mem, priority,
-			retries, timeout_ms, after_ids, same_run, run_id, state, submitted_at, env_file, env_names)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+jobCols,
+			retries, timeout_ms, after_ids, same_run, run_id, state, submitted_at, env_file, env_names, mem_max)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+jobCols,
 			s.Name, encodeList(s.Argv), s.Cwd, encodeList(s.Env), s.GPUs, int64(s.GPUMem), s.Priority,
-			s.Retries, s.Timeout.Milliseconds(), string(after), s.SameRun, runID, to, now, s.EnvFile, encodeList(s.EnvNames)))
+			s.Retries, s.Timeout.Milliseconds(), string(after), s.SameRun, runID, to, now, s.EnvFile, encodeList(s.EnvNames), int64(s.MemMax)))
 		if err != nil {
 			return fmt.Errorf("ledger: submit job: %w", err)
 		}

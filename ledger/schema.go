@@ -233,4 +233,11 @@ ALTER TABLE daemon ADD COLUMN upload_problem TEXT NOT NULL DEFAULT '';  -- what 
 ALTER TABLE jobs ADD COLUMN env_file TEXT NOT NULL DEFAULT '';    -- '': the daemon's environment (jobs from before)
 ALTER TABLE jobs ADD COLUMN env_names TEXT NOT NULL DEFAULT '[]'; -- JSON array: the captured variables' names
 `,
+	// 9 (issue 13, jobs outside the service): submit --mem becomes the job
+	// unit's MemoryMax=; submit refuses it unless the daemon starts jobs as
+	// systemd units.
+	`
+ALTER TABLE jobs ADD COLUMN mem_max INTEGER NOT NULL DEFAULT 0;      -- bytes; 0: no limit
+ALTER TABLE daemon ADD COLUMN job_units INTEGER NOT NULL DEFAULT 0;  -- 1: jobs start as transient systemd services
+`,
 }

@@ -163,6 +163,8 @@ type Daemon struct {
 	// UploadProblem is what the daemon's start check found wrong with
 	// uploads (no wandb CLI, no key); "" when fine.
 	UploadProblem string
+	// JobUnits: jobs start as transient systemd services (submit --mem needs it).
+	JobUnits bool
 }
 
 // Heartbeat records that the daemon d is alive now.
@@ -174,14 +176,14 @@ func (db *DB) Heartbeat(ctx context.Context, d Daemon) error {
 			started = now
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO daemon (id, pid, host, version, started_at, heartbeat_at, watch, up, stopped_at,
-				upload_scopes, uploads_on, upload_problem)
-			VALUES (1, ?, ?, ?, ?, ?, ?, 1, NULL, ?, ?, ?)
+				upload_scopes, uploads_on, upload_problem, job_units)
+			VALUES (1, ?, ?, ?, ?, ?, ?, 1, NULL, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host, version = excluded.version,
 				started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, watch = excluded.watch,
 				up = 1, stopped_at = NULL, upload_scopes = excluded.upload_scopes, uploads_on = excluded.uploads_on,
-				upload_problem = excluded.upload_problem`,
+				upload_problem = excluded.upload_problem, job_units = excluded.job_units`,
 			d.PID, d.Host, d.Version, ms(started), ms(now), encodeList(d.Watch), encodeList(d.UploadScopes), !d.UploadsOff,
-			d.UploadProblem)
+			d.UploadProblem, d.JobUnits)
 		if err != nil {
 			return fmt.Errorf("ledger: heartbeat: %w", err)
 		}
@@ -210,8 +212,8 @@ func (db *DB) DaemonState(ctx context.Context) (*Daemon, error) {
 		uploadsOn          bool
 	)
 	err := db.queryRow(ctx, `SELECT pid, host, version, started_at, heartbeat_at, watch, up, stopped_at, upload_scopes, uploads_on,
-		upload_problem FROM daemon WHERE id = 1`).Scan(&d.PID, &d.Host, &d.Version, &started, &heartbeat, &watch, &d.Up, &stopped,
-		&scopes, &uploadsOn, &d.UploadProblem)
+		upload_problem, job_units FROM daemon WHERE id = 1`).Scan(&d.PID, &d.Host, &d.Version, &started, &heartbeat, &watch, &d.Up, &stopped,
+		&scopes, &uploadsOn, &d.UploadProblem, &d.JobUnits)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

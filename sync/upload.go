@@ -459,8 +459,8 @@ func (u *Uploader) run(ctx context.Context, log *slog.Logger, exe string, args, 
 	cmd.Env = env
 	cmd.Stdout = w
 	cmd.Stderr = w
-	// Pdeathsig: if the daemon dies without stopping it (a crash, SIGKILL;
-	// the unit's KillMode=process spares children), the CLI dies too, instead
+	// Pdeathsig: if the daemon dies without stopping it (a crash, SIGKILL
+	// of the daemon alone), the CLI dies too, instead
 	// of uploading on while the next daemon retries the run when its lease
 	// expires.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
