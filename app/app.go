@@ -4,8 +4,10 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/remote"
 
 	"github.com/urfave/cli/v2"
 )
@@ -34,6 +37,11 @@ type Env struct {
 	TermWidth func(w io.Writer) int
 	// Self is the path of the runner executable (job supervisors re-exec it).
 	Self string
+	// Getwd is the caller's working directory (nil: the process's).
+	Getwd func() (string, error)
+	// Caller is the user a command runs for through the daemon's socket;
+	// nil for a command run locally.
+	Caller *remote.Caller
 }
 
 // StdEnv is the process's real environment.
@@ -42,7 +50,7 @@ func StdEnv() Env {
 	return Env{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Getenv: os.Getenv, Environ: os.Environ, Now: time.Now,
-		IsTerminal: isTerminal, TermWidth: termWidth, Self: self,
+		IsTerminal: isTerminal, TermWidth: termWidth, Self: self, Getwd: os.Getwd,
 	}
 }
 
@@ -134,6 +142,7 @@ func New(env Env) *cli.App {
 		},
 		Flags: []cli.Flag{
 			stringFlag("db", "ledger file (default /var/lib/runner/ledger.db if it exists, else $XDG_STATE_HOME/runner/ledger.db)", ""),
+			stringFlag("socket", "the daemon's unix socket (default /run/runner/runner.sock for the system ledger, else api.sock beside the ledger)", ""),
 			stringFlag("log-format", "log format: text or json", "text"),
 			stringFlag("log-level", "log level: debug, info, warn, error (default: info for the daemon, warn otherwise)", "info"),
 			versionFlag(),
@@ -146,6 +155,7 @@ func New(env Env) *cli.App {
 		}
 	}
 	a.CommandNotFound = func(c *cli.Context, name string) {}
+	a.Before = func(c *cli.Context) error { return forward(c, env) }
 	a.Action = func(c *cli.Context) error {
 		if c.Bool("version") {
 			return printVersion(env, false)
@@ -187,9 +197,10 @@ func commands(env Env) []*cli.Command {
 // defaultDBPath is /var/lib/runner/ledger.db when a systemd install made it,
 // else the XDG state dir.
 func defaultDBPath(getenv func(string) string) string {
-	const system = "/var/lib/runner/ledger.db"
-	if _, err := os.Stat(system); err == nil {
-		return system
+	// A user who may not look into /var/lib/runner still means that ledger
+	// (and then reaches it through the daemon's socket).
+	if _, err := os.Stat(systemDB); err == nil || errors.Is(err, fs.ErrPermission) {
+		return systemDB
 	}
 	state := getenv("XDG_STATE_HOME")
 	if state == "" {

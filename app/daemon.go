@@ -14,6 +14,7 @@ import (
 	"github.com/runnerhq/runner/daemon"
 	"github.com/runnerhq/runner/doctor"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/remote"
 	"github.com/runnerhq/runner/reports"
 )
 
@@ -90,6 +91,12 @@ func daemonCommand(env Env) *cli.Command {
 				}
 				defer closeInv()
 				d.JobUnits = sched.Units != nil
+				srv := &remote.Server{Path: socketPath(c, db.Path()), Group: socketGroup(c), Version: Version,
+					Handle: socketHandler(env, db.Path()), Logger: logger.With("component", "socket")}
+				if err := srv.Listen(); err != nil {
+					return fmt.Errorf("daemon: %w", err)
+				}
+				d.Services = append(d.Services, srv)
 				d.Services = append(d.Services, sched, checks)
 				if addr := c.String("metrics-addr"); addr != "" {
 					// Listen before anything else starts, so a taken port fails the start.

@@ -25,10 +25,15 @@ var ErrFailed = errors.New("failed")
 // ExitCode maps an error to the process exit status (docs/design.md "Command line"):
 // 0 ok, 1 the operation failed, 2 bad usage, 130 interrupted.
 func ExitCode(err error) int {
-	var ue *UsageError
+	var (
+		ue *UsageError
+		re *RemoteExit
+	)
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &re):
+		return re.Code
 	case errors.As(err, &ue):
 		return 2
 	case errors.Is(err, context.Canceled):
@@ -43,6 +48,9 @@ func ExitCode(err error) int {
 func ErrorLine(err error) string {
 	if err == nil || errors.Is(err, ErrFailed) {
 		return ""
+	}
+	if re := (*RemoteExit)(nil); errors.As(err, &re) {
+		return re.Line // already complete, usage hint included
 	}
 	if errors.Is(err, context.Canceled) {
 		return "interrupted"

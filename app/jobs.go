@@ -78,6 +78,8 @@ func openReadOnly(c *cli.Context, env Env) (*ledger.DB, error) {
 type JobJSON struct {
 	ID            int64    `json:"id"`
 	Name          *string  `json:"name"`
+	Owner         string   `json:"owner"`
+	OwnerUID      int      `json:"owner_uid"`
 	Command       []string `json:"command"`
 	Cwd           string   `json:"cwd"`
 	EnvNames      []string `json:"env_names"` // captured and --env names, sorted; null: the daemon's environment (jobs from before capture)
@@ -106,7 +108,7 @@ type JobJSON struct {
 
 func jobJSON(j ledger.Job) JobJSON {
 	out := JobJSON{
-		ID: j.ID, Name: strPtr(j.Name), Command: j.Argv, Cwd: j.Cwd, State: string(j.State), Reason: strPtr(j.Reason),
+		ID: j.ID, Name: strPtr(j.Name), Owner: j.Owner, OwnerUID: j.OwnerUID, Command: j.Argv, Cwd: j.Cwd, State: string(j.State), Reason: strPtr(j.Reason),
 		GPUs: j.GPUUUIDs, GPUsRequested: j.GPUs, Priority: j.Priority, After: j.After, RunID: j.RunID,
 		SubmittedAt: rfc3339(j.SubmittedAt), StartedAt: timePtr(j.StartedAt), EndedAt: timePtr(j.EndedAt),
 		ExitCode: j.ExitCode, Signal: strPtr(j.Signal), Attempts: j.Attempts, Retries: j.Retries,
@@ -154,7 +156,7 @@ func jobJSON(j ledger.Job) JobJSON {
 func printJobs(w io.Writer, list []ledger.Job, gpuIndex map[string]int, now time.Time, width int) {
 	var buf strings.Builder
 	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tSTATE\tGPUS\tELAPSED\tEXIT\tREASON\tCOMMAND")
+	fmt.Fprintln(tw, "ID\tNAME\tOWNER\tSTATE\tGPUS\tELAPSED\tEXIT\tREASON\tCOMMAND")
 	for _, j := range list {
 		exit := "-"
 		switch {
@@ -167,7 +169,7 @@ func printJobs(w io.Writer, list []ledger.Job, gpuIndex map[string]int, now time
 		if len(reason) > 60 {
 			reason = reason[:57] + "..."
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, dash(j.Name), j.State, jobGPUs(j, gpuIndex),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, dash(j.Name), dash(j.Owner), j.State, jobGPUs(j, gpuIndex),
 			elapsed(j, now), exit, dash(reason), dash(commandLine(j.Argv)))
 	}
 	tw.Flush()
@@ -273,6 +275,11 @@ func logsCommand(env Env) *cli.Command {
 				return err
 			}
 			defer db.Close()
+			if j, err := db.GetJob(c.Context, id); err == nil {
+				if err := env.mayTouch(j, "read"); err != nil {
+					return fmt.Errorf("logs: %w", err)
+				}
+			}
 			return JobLogs(c.Context, env.Stdout, db, id, c.Bool("follow"), 100*time.Millisecond)
 		},
 	}
@@ -335,6 +342,11 @@ func cancelCommand(env Env) *cli.Command {
 				return err
 			}
 			return withLedger(c, env, false, func(db *ledger.DB, logger *slog.Logger) error {
+				if j, err := db.GetJob(c.Context, id); err == nil {
+					if err := env.mayTouch(j, "cancel"); err != nil {
+						return fmt.Errorf("cancel: %w", err)
+					}
+				}
 				j, err := db.CancelJob(c.Context, id)
 				if err != nil {
 					return fmt.Errorf("cancel: %w", err)
@@ -530,6 +542,7 @@ func jobsDaemonFlags() []cli.Flag {
 		stringFlag("gpus", "GPU inventory: auto (NVML when a driver is there), nvml, none, fake:N[:MEM]", "auto"),
 		stringFlag("jobs-wandb-dir", "WANDB_DIR of every job (default: the first --watch dir)", ""),
 		durationFlag("sample-interval", "sample the GPUs (job telemetry, runner gpus) and re-plan this often", jobs.DefaultSampleInterval),
+		stringFlag("socket-group", "group whose members may use the daemon's socket (default: runner, when that group exists)", ""),
 		stringFlag("job-units", "start each job as a transient systemd service: auto (when the daemon is a root systemd service), systemd, off", jobs.UnitsAuto),
 	}
 }
@@ -575,7 +588,8 @@ func newScheduler(c *cli.Context, env Env, db *ledger.DB, eng *runsync.Engine, r
 	s = &jobs.Scheduler{
 		Store: db, Inv: inv, Self: env.Self, StateDir: filepath.Dir(db.Path()), WandbDir: wandbDir,
 		Logger: logger.With("component", "jobs"), Now: env.Now, SampleInterval: interval, SockMode: mode, Units: units,
-		OnJobEnd: func(runID string) { daemon.JobRunsEnded(ctx, db, eng, wandbDir, runID, logger) },
+		RunAsOwner: os.Geteuid() == 0,
+		OnJobEnd:   func(runID string) { daemon.JobRunsEnded(ctx, db, eng, wandbDir, runID, logger) },
 	}
 	return s, func() { inv.Close() }, nil
 }

@@ -219,20 +219,20 @@ func TestJobsTableAtAGlance(t *testing.T) {
 	at := func(d time.Duration) *time.Time { v := now.Add(-d); return &v }
 	code := 0
 	list := []ledger.Job{
-		{ID: 1, Name: "train", State: ledger.JobRunning, GPUs: 2, GPUUUIDs: []string{"GPU-5d0c1111-aaaa", "GPU-9a1e2222-bbbb"},
+		{ID: 1, Name: "train", Owner: "alice", OwnerUID: 1001, State: ledger.JobRunning, GPUs: 2, GPUUUIDs: []string{"GPU-5d0c1111-aaaa", "GPU-9a1e2222-bbbb"},
 			Argv: []string{"python", "train.py", "--lr", "3e-4"}, SubmittedAt: *at(2 * time.Hour), StartedAt: at(90 * time.Minute)},
-		{ID: 2, State: ledger.JobQueued, GPUs: 1, Reason: "waiting for job 1 (running)",
+		{ID: 2, Owner: "root", State: ledger.JobQueued, GPUs: 1, Reason: "waiting for job 1 (running)",
 			Argv: []string{"sh", "-c", "echo 'hi there'"}, SubmittedAt: *at(5 * time.Minute)},
-		{ID: 3, Name: "eval", State: ledger.JobSucceeded, ExitCode: &code, Argv: []string{"true"},
+		{ID: 3, Name: "eval", Owner: "bob", OwnerUID: 1002, State: ledger.JobSucceeded, ExitCode: &code, Argv: []string{"true"},
 			SubmittedAt: *at(time.Hour), StartedAt: at(40 * time.Minute), EndedAt: at(39 * time.Minute)},
 	}
 	var b strings.Builder
 	printJobs(&b, list, map[string]int{"GPU-5d0c1111-aaaa": 0}, now, 0)
 	out := b.String()
-	want := `ID  NAME   STATE      GPUS         ELAPSED    EXIT  REASON                       COMMAND
-1   train  running    0,GPU-9a1e…  1h         -     -                            python train.py --lr 3e-4
-2   -      queued     (1)          queued 5m  -     waiting for job 1 (running)  sh -c 'echo '\''hi there'\'''
-3   eval   succeeded  -            1m         0     -                            true
+	want := `ID  NAME   OWNER  STATE      GPUS         ELAPSED    EXIT  REASON                       COMMAND
+1   train  alice  running    0,GPU-9a1e…  1h         -     -                            python train.py --lr 3e-4
+2   -      root   queued     (1)          queued 5m  -     waiting for job 1 (running)  sh -c 'echo '\''hi there'\'''
+3   eval   bob    succeeded  -            1m         0     -                            true
 `
 	if out != want {
 		t.Errorf("table:\n%s\nwant:\n%s", out, want)

@@ -48,7 +48,7 @@ func submitCommand(env Env) *cli.Command {
 			boolFlag("hold", "queue the job even if this machine's GPUs can never run it (more GPUs or memory than it has)"),
 		},
 		Action: func(c *cli.Context) error {
-			spec, err := submitSpec(c)
+			spec, err := submitSpec(c, env)
 			if err != nil {
 				return err
 			}
@@ -76,6 +76,16 @@ func submitCommand(env Env) *cli.Command {
 					return fmt.Errorf("submit: %w", err)
 				}
 				spec.EnvFile, spec.EnvNames = envFile, captured.Names()
+				var gid int
+				spec.OwnerUID, gid, spec.Owner = env.owner()
+				if env.Caller != nil && os.Geteuid() == 0 {
+					// Written by the root daemon for a socket caller: the
+					// file belongs to the job's owner, like its log.
+					if err := os.Chown(envFile, spec.OwnerUID, gid); err != nil {
+						_ = jobs.RemoveEnvFile(envFile)
+						return fmt.Errorf("submit: %w", err)
+					}
+				}
 				j, err := db.SubmitJob(c.Context, spec)
 				if err != nil {
 					_ = jobs.RemoveEnvFile(spec.EnvFile) // never queued: nothing will read it
@@ -143,7 +153,7 @@ func needUnits(ctx context.Context, db *ledger.DB) error {
 }
 
 // submitSpec reads and checks submit's flags; every problem is a usage error.
-func submitSpec(c *cli.Context) (ledger.JobSpec, error) {
+func submitSpec(c *cli.Context, env Env) (ledger.JobSpec, error) {
 	s := ledger.JobSpec{
 		Name: c.String("name"), Argv: c.Args().Slice(), GPUs: c.Int("gpus"), Priority: c.Int("priority"),
 		Retries: c.Int("retries"), Timeout: durationOf(c, "timeout"), Env: c.StringSlice("env"),
@@ -180,7 +190,7 @@ func submitSpec(c *cli.Context) (ledger.JobSpec, error) {
 		return s, usagef("submit: --same-run needs exactly one --after (got %d)", len(s.After))
 	}
 	if s.Cwd == "" {
-		wd, err := os.Getwd()
+		wd, err := env.getwd()
 		if err != nil {
 			return s, fmt.Errorf("submit: working directory: %w", err)
 		}

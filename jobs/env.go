@@ -190,6 +190,12 @@ func JobEnv(inherited []string, s Spec) []string {
 			put(kv)
 		}
 	}
+	if s.User != nil {
+		// Who the job runs as, whatever the captured environment says.
+		put("HOME=" + s.User.Home)
+		put("USER=" + s.User.Name)
+		put("LOGNAME=" + s.User.Name)
+	}
 	for _, kv := range s.Env {
 		put(kv)
 	}

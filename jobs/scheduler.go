@@ -62,6 +62,10 @@ type Scheduler struct {
 	Reconcile      time.Duration // safety pass over running jobs; default 30s
 	Grace          time.Duration // SIGTERM to SIGKILL on timeout and cancel; default DefaultGrace
 
+	// RunAsOwner: start each job's command as the user who submitted it
+	// (set when the daemon is root; otherwise every job runs as the daemon's user).
+	RunAsOwner bool
+
 	// Units, when set, starts each job as a transient systemd service
 	// (no spare supervisors then); nil: supervisors are our children.
 	Units *Units
@@ -609,6 +613,14 @@ func (s *Scheduler) launch(ctx context.Context, j ledger.Job, uuids []string) {
 		// daemon restarted without them cannot honour the limit.
 		s.failLaunch(ctx, j.ID, ErrMemNeedsUnits)
 		return
+	}
+	if s.RunAsOwner && j.OwnerUID != 0 {
+		u, err := LookupUser(j.OwnerUID)
+		if err != nil {
+			s.failLaunch(ctx, j.ID, err)
+			return
+		}
+		spec.User = u
 	}
 	if j.EnvFile != "" {
 		base, err := ReadEnvFile(j.EnvFile)

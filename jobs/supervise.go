@@ -37,6 +37,7 @@ type Spec struct {
 	Env        []string      `json:"env"`         // K=V added on top of the base environment (--env)
 	BaseEnv    []string      `json:"base_env"`    // the captured environment, when OwnEnv
 	OwnEnv     bool          `json:"own_env"`     // base is BaseEnv, not the supervisor's environment
+	User       *User         `json:"user"`        // run the command as this user; nil: as the supervisor
 	LogPath    string        `json:"log_path"`    // stdout+stderr, appended, 0600
 	StatusPath string        `json:"status_path"` // <statedir>/jobs/<id>/status.json
 	GPUUUIDs   []string      `json:"gpu_uuids"`   // empty for a CPU job
@@ -247,6 +248,12 @@ func Supervise(ctx context.Context, s Spec) error {
 		return fmt.Errorf("supervise job %d: %w", s.ID, err)
 	}
 	defer logf.Close()
+	if s.User != nil {
+		// The output is the owner's to read, and only theirs.
+		if err := logf.Chown(s.User.UID, s.User.GID); err != nil {
+			return fmt.Errorf("supervise job %d: job log: %w", s.ID, err)
+		}
+	}
 	note := func(format string, args ...any) {
 		fmt.Fprintf(logf, "[runner] "+format+"\n", args...)
 	}
@@ -264,7 +271,7 @@ func Supervise(ctx context.Context, s Spec) error {
 	cmd.Dir = s.Dir
 	cmd.Env = env
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: s.User.credential()}
 	st := Status{SupervisorPID: os.Getpid(), StartedAt: time.Now()}
 	if err := cmd.Start(); err != nil {
 		now := time.Now()

@@ -56,6 +56,8 @@ type Job struct {
 	GPUs     int
 	GPUMem   uint64 // bytes; 0 = any
 	MemMax   uint64 // bytes of memory the job may use (its unit's MemoryMax=); 0 = no limit
+	OwnerUID int    // who submitted it; the job runs as this user when the daemon is root
+	Owner    string // the owner's user name at submit
 	Priority int
 	Retries  int
 	Attempts int // launches so far
@@ -96,11 +98,24 @@ type JobSpec struct {
 	GPUs     int
 	GPUMem   uint64
 	MemMax   uint64
+	OwnerUID int
+	Owner    string
 	Priority int
 	Retries  int
 	Timeout  time.Duration
 	After    []int64
 	SameRun  bool // reuse the run id of the only After job
+}
+
+// ownerName is the name recorded for the owner: the uid when the name is unknown.
+func (s JobSpec) ownerName() string {
+	if s.Owner != "" {
+		return s.Owner
+	}
+	if s.OwnerUID == 0 {
+		return "root"
+	}
+	return strconv.Itoa(s.OwnerUID)
 }
 
 func (s JobSpec) validate() error {
@@ -113,6 +128,8 @@ func (s JobSpec) validate() error {
 		return fmt.Errorf("%w: --retries %d is negative", ErrBadJob, s.Retries)
 	case s.Timeout < 0:
 		return fmt.Errorf("%w: --timeout is negative", ErrBadJob)
+	case s.OwnerUID < 0:
+		return fmt.Errorf("%w: owner uid %d", ErrBadJob, s.OwnerUID)
 	case s.SameRun && len(s.After) != 1:
 		return fmt.Errorf("%w: --same-run needs exactly one --after (got %d)", ErrBadJob, len(s.After))
 	}
@@ -131,7 +148,7 @@ func (s JobSpec) validate() error {
 const jobCols = `id, name, argv, cwd, env, gpus, gpu_mem, priority, retries, attempts, timeout_ms, after_ids,
 	same_run, run_id, state, reason, submitted_at, started_at, ended_at, exit_code, signal, gpu_uuids,
 	supervisor_pid, pid, pgid, start_ticks, log_path, status_path, cancel_requested, peak_mem, mean_util, energy_j,
-	env_file, env_names, mem_max`
+	env_file, env_names, mem_max, owner_uid, owner`
 
 func scanJob(s scanner) (Job, error) {
 	var (
@@ -146,7 +163,7 @@ func scanJob(s scanner) (Job, error) {
 	err := s.Scan(&j.ID, &j.Name, &argv, &j.Cwd, &env, &j.GPUs, &gpuMem, &j.Priority, &j.Retries, &j.Attempts,
 		&timeout, &after, &sameRun, &j.RunID, &j.State, &j.Reason, &submitted, &started, &ended, &exitCode,
 		&j.Signal, &uuids, &j.SupervisorPID, &j.PID, &j.PGID, &ticks, &j.LogPath, &j.StatusPath, &cancel,
-		&peak, &meanUtil, &energy, &j.EnvFile, &envNames, &memMax)
+		&peak, &meanUtil, &energy, &j.EnvFile, &envNames, &memMax, &j.OwnerUID, &j.Owner)
 	if err != nil {
 		return Job{}, err
 	}
@@ -231,10 +248,10 @@ func (db *DB) SubmitJob(ctx context.Context, s JobSpec) (Job, error) {
 			return err
 		}
 		j, err := scanJob(tx.QueryRowContext(ctx, `INSERT INTO jobs (name, argv, cwd, env, gpus, gpu_mem, priority,
-			retries, timeout_ms, after_ids, same_run, run_id, state, submitted_at, env_file, env_names, mem_max)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+jobCols,
+			retries, timeout_ms, after_ids, same_run, run_id, state, submitted_at, env_file, env_names, mem_max, owner_uid, owner)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+jobCols,
 			s.Name, encodeList(s.Argv), s.Cwd, encodeList(s.Env), s.GPUs, int64(s.GPUMem), s.Priority,
-			s.Retries, s.Timeout.Milliseconds(), string(after), s.SameRun, runID, to, now, s.EnvFile, encodeList(s.EnvNames), int64(s.MemMax)))
+			s.Retries, s.Timeout.Milliseconds(), string(after), s.SameRun, runID, to, now, s.EnvFile, encodeList(s.EnvNames), int64(s.MemMax), s.OwnerUID, s.ownerName()))
 		if err != nil {
 			return fmt.Errorf("ledger: submit job: %w", err)
 		}

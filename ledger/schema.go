@@ -240,4 +240,11 @@ ALTER TABLE jobs ADD COLUMN env_names TEXT NOT NULL DEFAULT '[]'; -- JSON array:
 ALTER TABLE jobs ADD COLUMN mem_max INTEGER NOT NULL DEFAULT 0;      -- bytes; 0: no limit
 ALTER TABLE daemon ADD COLUMN job_units INTEGER NOT NULL DEFAULT 0;  -- 1: jobs start as transient systemd services
 `,
+	// 10 (issue 13, every user of the box): a job belongs to the user who
+	// submitted it (by uid, from the kernel through the daemon's socket); jobs
+	// from before belong to root.
+	`
+ALTER TABLE jobs ADD COLUMN owner_uid INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT 'root';  -- the owner's name at submit, for people
+`,
 }

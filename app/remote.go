@@ -1,0 +1,204 @@
+package app
+
+// Every user of the box, one daemon (docs/design.md "Every user, one
+// daemon"): a user who may not write the ledger runs the job and status
+// commands through the daemon's socket. The daemon runs the very same command
+// in-process for them (socketHandler), as them: the job's owner is the uid the
+// kernel reports for the connection.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/remote"
+)
+
+const (
+	// systemDB is the ledger of a systemd install (StateDirectory=runner).
+	systemDB = "/var/lib/runner/ledger.db"
+	// systemSocket is its daemon's socket (RuntimeDirectory=runner).
+	systemSocket = "/run/runner/runner.sock"
+	// socketName is the socket beside any other ledger.
+	socketName = "api.sock"
+	// defaultSocketGroup may connect to the socket when it exists.
+	defaultSocketGroup = "runner"
+)
+
+// viaSocket reports whether a command runs through the daemon's socket for a
+// user who may not write the ledger: the job commands and the read-only
+// views people need beside them.
+func viaSocket(command string) bool {
+	switch command {
+	case submitName, "jobs", "runs", "status", "logs", "cancel", "wait":
+		return true
+	}
+	return false
+}
+
+// socketPath is the daemon's socket for the ledger at db: --socket, else
+// /run/runner/runner.sock for the system ledger, else api.sock beside it.
+func socketPath(c *cli.Context, db string) string {
+	if p := c.String("socket"); p != "" {
+		return p
+	}
+	if db == systemDB {
+		return systemSocket
+	}
+	return filepath.Join(filepath.Dir(db), socketName)
+}
+
+// socketGroup is the group whose members may connect: --socket-group, else
+// "runner" when that group exists, else none (the daemon's own).
+func socketGroup(c *cli.Context) string {
+	if g := c.String("socket-group"); g != "" {
+		return g
+	}
+	if _, err := user.LookupGroup(defaultSocketGroup); err == nil {
+		return defaultSocketGroup
+	}
+	return ""
+}
+
+// mayWrite reports whether this process may write the ledger at path, or
+// create it there.
+func mayWrite(path string) bool {
+	const wOK, xOK = 2, 1
+	err := syscall.Access(path, wOK)
+	if err == nil {
+		return true
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	dir := filepath.Dir(path)
+	derr := syscall.Access(dir, wOK|xOK)
+	return derr == nil || errors.Is(derr, fs.ErrNotExist)
+}
+
+// RemoteExit is how a command run by the daemon ended: its exit code and
+// the line to print (ExitCode and ErrorLine pass both through).
+type RemoteExit struct {
+	Code int
+	Line string
+}
+
+func (e *RemoteExit) Error() string { return e.Line }
+
+// forward runs the command through the daemon's socket when this process
+// may not write the ledger (root always may). It returns nil when the
+// command should run here, else a *RemoteExit (or the reason the call failed).
+func forward(c *cli.Context, env Env) error {
+	args := c.Args().Slice()
+	if env.Caller != nil || os.Geteuid() == 0 || len(args) == 0 || !viaSocket(args[0]) || slices.Contains(args, completionFlag) {
+		return nil
+	}
+	db := dbPath(c, env)
+	if mayWrite(db) {
+		return nil
+	}
+	wd, err := env.getwd()
+	if err != nil {
+		return fmt.Errorf("%s: working directory: %w", args[0], err)
+	}
+	sock := socketPath(c, db)
+	req := remote.Request{Version: Version, Args: args, Env: env.Environ(), Cwd: wd,
+		Terminal: env.IsTerminal != nil && env.IsTerminal(env.Stdout), Width: env.width(env.Stdout)}
+	code, line, err := remote.Call(c.Context, sock, req, env.Stdout, env.Stderr)
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EACCES) {
+			return fmt.Errorf("%s: you may not write the ledger %s, so this goes through the daemon, and %w (ask to join the socket's group, by default %q)",
+				args[0], db, err, defaultSocketGroup)
+		}
+		return fmt.Errorf("%s: you may not write the ledger %s, so this goes through the daemon, and %w", args[0], db, err)
+	}
+	return &RemoteExit{Code: code, Line: line}
+}
+
+// socketHandler runs a command for a socket caller: with the caller's
+// output, environment and working directory, on the daemon's ledger, and
+// with the caller's identity for ownership (Env.Caller).
+func socketHandler(base Env, db string) remote.Handler {
+	return func(ctx context.Context, caller remote.Caller, req remote.Request, stdout, stderr io.Writer) (int, string) {
+		if len(req.Args) == 0 || !viaSocket(req.Args[0]) {
+			return 2, fmt.Sprintf("the daemon's socket runs only submit, jobs, runs, status, logs, wait and cancel, not %q",
+				strings.Join(req.Args[:min(1, len(req.Args))], ""))
+		}
+		vars := map[string]string{}
+		for _, kv := range req.Env {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				vars[k] = v
+			}
+		}
+		env := Env{
+			Stdin: strings.NewReader(""), Stdout: stdout, Stderr: stderr,
+			// The daemon's ledger and socket, never ones the caller names.
+			Getenv: func(k string) string {
+				if k == envName("db") || k == envName("socket") {
+					return ""
+				}
+				return vars[k]
+			},
+			Environ:    func() []string { return slices.Clone(req.Env) },
+			Getwd:      func() (string, error) { return req.Cwd, nil },
+			Now:        base.Now,
+			IsTerminal: func(w io.Writer) bool { return w == stdout && req.Terminal },
+			TermWidth: func(w io.Writer) int {
+				if w == stdout {
+					return req.Width
+				}
+				return 0
+			},
+			Self:   base.Self,
+			Caller: &caller,
+		}
+		err := Run(ctx, append([]string{"runner", "--db", db}, req.Args...), env)
+		return ExitCode(err), ErrorLine(err)
+	}
+}
+
+// ErrNotOwner: a socket caller asked to change or read another user's job.
+var ErrNotOwner = errors.New("only its owner or root may")
+
+// mayTouch says whether this caller may change job j or read its output:
+// anyone running locally (who may write the ledger may change it anyway),
+// root, and the job's owner.
+func (e Env) mayTouch(j ledger.Job, what string) error {
+	if e.Caller == nil || e.Caller.UID == 0 || e.Caller.UID == j.OwnerUID {
+		return nil
+	}
+	return fmt.Errorf("job %d belongs to %s: %w %s it", j.ID, j.Owner, ErrNotOwner, what)
+}
+
+// owner is who submits: the socket caller, else this process's user.
+func (e Env) owner() (uid, gid int, name string) {
+	uid, gid = os.Getuid(), os.Getgid()
+	if e.Caller != nil {
+		uid, gid = e.Caller.UID, e.Caller.GID
+	}
+	name = strconv.Itoa(uid)
+	if u, err := user.LookupId(name); err == nil {
+		name = u.Username
+	}
+	return uid, gid, name
+}
+
+// getwd is the caller's working directory.
+func (e Env) getwd() (string, error) {
+	if e.Getwd == nil {
+		return os.Getwd()
+	}
+	return e.Getwd()
+}

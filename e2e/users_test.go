@@ -1,0 +1,148 @@
+package e2e
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/runnerhq/runner/ledger"
+)
+
+// localUser creates a user in group for the test and removes it after.
+func localUser(t *testing.T, name, group, home string) *syscall.Credential {
+	t.Helper()
+	if out, err := exec.Command("useradd", "--no-create-home", "--home-dir", home, "--gid", group, "--shell", "/bin/sh", name).CombinedOutput(); err != nil {
+		t.Skipf("cannot create a local user for the test (useradd: %v: %s)", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("userdel", name).Run() })
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(home, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+}
+
+// One root daemon serves every user of the box: users who may not write the
+// ledger submit, list, read and cancel through its socket; a job runs as its
+// submitter, with their environment minus the API key; nobody but its owner
+// (or root) may cancel it or read its output.
+func TestEveryUserOneDaemon(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create users and run a root daemon")
+	}
+	if _, err := exec.LookPath("useradd"); err != nil {
+		t.Skip("cannot create local users here: no useradd")
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	tag := hex.EncodeToString(b[:])
+	group := "rt" + tag
+	if out, err := exec.Command("groupadd", group).CombinedOutput(); err != nil {
+		t.Skipf("cannot create a group for the test (groupadd: %v: %s)", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("groupdel", group).Run() })
+
+	// Homes and the socket live where the users can reach them; the
+	// ledger stays in the test's 0700 dir, which they cannot even enter.
+	pub, err := os.MkdirTemp("", "runner-users-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(pub) })
+	if err := os.Chmod(pub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	alice := localUser(t, "rta"+tag, group, filepath.Join(pub, "alice"))
+	bob := localUser(t, "rtb"+tag, group, filepath.Join(pub, "bob"))
+	sock := filepath.Join(pub, "run", "runner.sock")
+
+	h := newHarness(t, "RUNNER_SOCKET="+sock)
+	h.startDaemon("--gpus", "fake:1", "--socket-group", group, "--job-units", "off")
+	h.eventually(10*time.Second, "the daemon's socket", func() bool { _, err := os.Stat(sock); return err == nil })
+	st, err := os.Stat(sock)
+	if err != nil || st.Mode().Perm() != 0o660 || st.Sys().(*syscall.Stat_t).Gid != alice.Gid {
+		t.Fatalf("socket %s: %v mode %v, want 0660 and group %s", sock, err, st.Mode(), group)
+	}
+
+	as := func(cred *syscall.Credential, env []string, args ...string) (string, string, int) {
+		t.Helper()
+		saved := h.env
+		h.env = append(append([]string{}, h.env...), env...)
+		defer func() { h.env = saved }()
+		out, errOut, code, hung := h.command(cred, 30*time.Second, args...)
+		if hung {
+			t.Fatalf("runner %v as uid %d hung", args, cred.Uid)
+		}
+		return out, errOut, code
+	}
+	aliceHome := filepath.Join(pub, "alice")
+	out, errOut, code := as(alice, []string{"MY_VAR=from-alice", "HOME=" + aliceHome},
+		"submit", "--cwd", aliceHome, "--name", "alices", "--", "sh", "-c",
+		`echo "uid=$(id -u) groups=$(id -G) home=$HOME user=$USER my=$MY_VAR key=$WANDB_API_KEY pwd=$(pwd)"; exec sleep 60`)
+	if code != 0 {
+		t.Fatalf("alice's submit: exit %d, %q %q", code, out, errOut)
+	}
+	id, _ := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	sid := strconv.FormatInt(id, 10)
+	j := h.waitJob(id, ledger.JobRunning)
+	aliceName := "rta" + tag
+	if j.OwnerUID != int(alice.Uid) || j.Owner != aliceName {
+		t.Errorf("job owner %s (%d), want %s (%d)", j.Owner, j.OwnerUID, aliceName, alice.Uid)
+	}
+	h.eventually(10*time.Second, "the job's first line", func() bool { return strings.Contains(readAll(t, j.LogPath), "uid=") })
+	want := "uid=" + strconv.Itoa(int(alice.Uid)) + " groups=" + strconv.Itoa(int(alice.Gid)) + " home=" + aliceHome +
+		" user=" + aliceName + " my=from-alice key= pwd=" + aliceHome + "\n"
+	if got := readAll(t, j.LogPath); got != want {
+		t.Errorf("alice's job printed %q, want %q", got, want)
+	}
+	if st, err := os.Stat(j.LogPath); err != nil || st.Mode().Perm() != 0o600 || st.Sys().(*syscall.Stat_t).Uid != alice.Uid {
+		t.Errorf("job log %s: %v, mode %v; want 0600 owned by alice", j.LogPath, err, st.Mode())
+	}
+
+	// Bob may list it, but neither read its output nor cancel it.
+	out, _, code = as(bob, nil, "jobs")
+	if code != 0 || !strings.Contains(out, aliceName) || !strings.Contains(out, "OWNER") {
+		t.Errorf("bob's jobs: exit %d\n%s", code, out)
+	}
+	for _, cmd := range [][]string{{"cancel", sid}, {"logs", sid}} {
+		_, errOut, code = as(bob, nil, cmd...)
+		if code != 1 || !strings.Contains(errOut, "belongs to "+aliceName) {
+			t.Errorf("bob's %v: exit %d, %q; want 1 and who it belongs to", cmd, code, errOut)
+		}
+	}
+	if got := h.job(id); got.State != ledger.JobRunning || got.CancelRequested {
+		t.Fatalf("bob's cancel touched alice's job: %s, cancel requested %v", got.State, got.CancelRequested)
+	}
+	// Alice reads it and cancels it.
+	out, _, code = as(alice, nil, "logs", sid)
+	if code != 0 || out != want {
+		t.Errorf("alice's logs: exit %d, %q", code, out)
+	}
+	if out, errOut, code = as(alice, nil, "cancel", sid); code != 0 {
+		t.Errorf("alice's cancel: exit %d, %q %q", code, out, errOut)
+	}
+	h.waitJob(id, ledger.JobCancelled)
+
+	// With the daemon down, a user is told why nothing answers.
+	h.stopDaemon()
+	_, errOut, code = as(bob, nil, "jobs")
+	if code != 1 || !strings.Contains(errOut, "no daemon is listening") {
+		t.Errorf("jobs with the daemon down: exit %d, %q", code, errOut)
+	}
+}
