@@ -22,6 +22,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/remote"
 )
@@ -88,8 +89,9 @@ func mayWrite(path string) bool {
 	return derr == nil || errors.Is(derr, fs.ErrNotExist)
 }
 
-// RemoteExit is how a command run by the daemon ended: its exit code and
-// the line to print (ExitCode and ErrorLine pass both through).
+// RemoteExit is how a command run by the daemon (or on its behalf, here)
+// ended: its exit code and the line to print (ExitCode and ErrorLine pass
+// both through; code 0 with no line is a success).
 type RemoteExit struct {
 	Code int
 	Line string
@@ -117,6 +119,12 @@ func forward(c *cli.Context, env Env) error {
 	req := remote.Request{Version: Version, Args: args, Env: env.Environ(), Cwd: wd,
 		Terminal: env.IsTerminal != nil && env.IsTerminal(env.Stdout), Width: env.width(env.Stdout)}
 	code, line, err := remote.Call(c.Context, sock, req, env.Stdout, env.Stderr)
+	if errors.Is(err, remote.ErrNoDaemon) && args[0] == "cancel" {
+		if err := cancelOwnWithoutDaemon(env, args[1:]); err != nil {
+			return err
+		}
+		return &RemoteExit{} // done here; the command must not run again locally
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EACCES) {
 			return fmt.Errorf("%s: you may not write the ledger %s, so this goes through the daemon, and %w (ask to join the socket's group, by default %q)",
@@ -201,4 +209,30 @@ func (e Env) getwd() (string, error) {
 		return os.Getwd()
 	}
 	return e.Getwd()
+}
+
+// cancelOwnWithoutDaemon is cancel for a user who may not read the ledger
+// while the daemon is down: their job runs as them, so they may signal it;
+// it is found by the RUNNER_JOB_ID of its command (jobs.OwnJobGroup). The
+// cancel itself cannot be recorded: the daemon records the end, by signal,
+// when it is back.
+func cancelOwnWithoutDaemon(env Env, args []string) error {
+	args = slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "--" })
+	if len(args) != 1 {
+		return usagef("cancel: want one job id")
+	}
+	id, err := strconv.ParseInt(args[0], 10, 64)
+	if err != nil || id <= 0 {
+		return usagef("cancel: %q is not a job id", args[0])
+	}
+	pgid, err := jobs.OwnJobGroup(id)
+	if err != nil {
+		return fmt.Errorf("cancel: the daemon is down and %w", err)
+	}
+	fmt.Fprintf(env.Stdout, "job %d: the daemon is down; stopping your job's processes (SIGTERM, then SIGKILL after %s)\n", id, jobs.DefaultGrace)
+	if err := jobs.Terminate(pgid, jobs.DefaultGrace); err != nil && !errors.Is(err, jobs.ErrNotRunning) {
+		return fmt.Errorf("cancel job %d: %w", id, err)
+	}
+	fmt.Fprintf(env.Stdout, "job %d stopped; the daemon records its end (killed by SIGTERM) when it is back\n", id)
+	return nil
 }

@@ -139,10 +139,30 @@ func TestEveryUserOneDaemon(t *testing.T) {
 	}
 	h.waitJob(id, ledger.JobCancelled)
 
-	// With the daemon down, a user is told why nothing answers.
+	// With the daemon down, a user is told why nothing answers, and an
+	// owner still stops their own job (found among their processes).
+	out, errOut, code = as(alice, nil, "submit", "--cwd", aliceHome, "--", "sleep", "60")
+	id2, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	if code != 0 || err != nil {
+		t.Fatalf("alice's second submit: exit %d, %q %q", code, out, errOut)
+	}
+	j2 := h.waitJob(id2, ledger.JobRunning)
+	h.eventually(10*time.Second, "job 2's pid", func() bool { j2 = h.job(id2); return j2.PID > 0 })
 	h.stopDaemon()
 	_, errOut, code = as(bob, nil, "jobs")
 	if code != 1 || !strings.Contains(errOut, "no daemon is listening") {
 		t.Errorf("jobs with the daemon down: exit %d, %q", code, errOut)
+	}
+	sid2 := strconv.FormatInt(id2, 10)
+	if _, errOut, code = as(bob, nil, "cancel", sid2); code != 1 || !strings.Contains(errOut, "among your processes") {
+		t.Errorf("bob's cancel of alice's job with the daemon down: exit %d, %q", code, errOut)
+	}
+	if _, errOut, code = as(alice, nil, "cancel", sid2); code != 0 {
+		t.Errorf("alice's cancel with the daemon down: exit %d, %q", code, errOut)
+	}
+	h.eventually(15*time.Second, "alice's job gone", func() bool { return syscall.Kill(j2.PID, 0) != nil })
+	h.startDaemon("--gpus", "fake:1", "--socket-group", group, "--job-units", "off")
+	if j := h.waitJob(id2, ledger.JobFailed); j.Signal != "SIGTERM" {
+		t.Errorf("job %d recorded with signal %q, want SIGTERM", id2, j.Signal)
 	}
 }

@@ -1,11 +1,13 @@
 package jobs
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -267,4 +269,32 @@ func signalName(sig syscall.Signal) string {
 	default:
 		return "signal " + strconv.Itoa(int(sig))
 	}
+}
+
+// OwnJobGroup finds the process group of job id among the processes this
+// user may inspect, by the RUNNER_JOB_ID its command was started with: how
+// a job's owner, who may not read the ledger, reaches their job while the
+// daemon is down. It returns ErrNotRunning when no such process exists. Only
+// a group led by a process of the job (pgid = its pid) counts, so a process
+// that merely inherited the variable elsewhere is not mistaken for the job.
+func OwnJobGroup(id int64) (int, error) {
+	want := []byte("RUNNER_JOB_ID=" + strconv.FormatInt(id, 10))
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("find job %d: %w", id, err)
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+		if err != nil || !slices.ContainsFunc(bytes.Split(env, []byte{0}), func(kv []byte) bool { return bytes.Equal(kv, want) }) {
+			continue
+		}
+		if _, pgrp, _, err := procStat(pid); err == nil && pgrp == pid {
+			return pgrp, nil
+		}
+	}
+	return 0, fmt.Errorf("job %d: %w among your processes", id, ErrNotRunning)
 }
