@@ -17,6 +17,17 @@ func usagef(format string, a ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, a...)}
 }
 
+// ExitStatus is a command's end given as an exit code and the line to print
+// (none when Line is ""): a job's exit code passed through by wait, or how a
+// command run by the daemon for a socket caller ended. ExitCode and
+// ErrorLine pass both through; code 0 with no line is a success.
+type ExitStatus struct {
+	Code int
+	Line string
+}
+
+func (e *ExitStatus) Error() string { return e.Line }
+
 // ErrFailed marks an operation that failed after it already reported why
 // (for example `runner check` finding a regression, or `status` seeing the
 // daemon down): exit 1 without another message.
@@ -27,7 +38,7 @@ var ErrFailed = errors.New("failed")
 func ExitCode(err error) int {
 	var (
 		ue *UsageError
-		re *RemoteExit
+		re *ExitStatus
 	)
 	switch {
 	case err == nil:
@@ -49,7 +60,7 @@ func ErrorLine(err error) string {
 	if err == nil || errors.Is(err, ErrFailed) {
 		return ""
 	}
-	if re := (*RemoteExit)(nil); errors.As(err, &re) {
+	if re := (*ExitStatus)(nil); errors.As(err, &re) {
 		return re.Line // already complete, usage hint included
 	}
 	if errors.Is(err, context.Canceled) {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,10 +31,25 @@ func jobsCommand(env Env) *cli.Command {
 		Usage: "list queued, running and finished jobs",
 		Flags: []cli.Flag{
 			stringFlag("state", "only jobs in this state (queued, running, succeeded, failed, cancelled, skipped, lost)", ""),
+			listFlag("label", "only jobs with this label K=V (repeatable: all of them)"),
+			intFlag("array", "only the jobs of this array (its id)", 0),
 			boolFlag("json", "print a JSON array"),
 		},
 		Action: func(c *cli.Context) error {
 			var f ledger.JobFilter
+			for _, kv := range c.StringSlice("label") {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return usagef("jobs: --label %q: want KEY=VALUE", kv)
+				}
+				if f.Labels == nil {
+					f.Labels = map[string]string{}
+				}
+				f.Labels[k] = v
+			}
+			if a := c.Int("array"); a != 0 {
+				f.ArrayIDs = []int64{int64(a)}
+			}
 			if s := ledger.JobState(c.String("state")); s != "" {
 				if !slices.Contains(ledger.AllJobStates, s) {
 					return usagef("jobs: invalid --state %q: want one of %v", s, ledger.AllJobStates)
@@ -76,34 +92,42 @@ func openReadOnly(c *cli.Context, env Env) (*ledger.DB, error) {
 
 // JobJSON is one element of `runner jobs --json` (documented in the README).
 type JobJSON struct {
-	ID            int64    `json:"id"`
-	Name          *string  `json:"name"`
-	Owner         string   `json:"owner"`
-	OwnerUID      int      `json:"owner_uid"`
-	Command       []string `json:"command"`
-	Cwd           string   `json:"cwd"`
-	EnvNames      []string `json:"env_names"` // captured and --env names, sorted; null: the daemon's environment (jobs from before capture)
-	State         string   `json:"state"`
-	Reason        *string  `json:"reason"`
-	GPUs          []string `json:"gpus"` // UUIDs given to the job
-	GPUsRequested int      `json:"gpus_requested"`
-	GPUMemBytes   *uint64  `json:"gpu_mem_bytes"`
-	MemMaxBytes   *uint64  `json:"mem_max_bytes"` // submit --mem
-	Priority      int      `json:"priority"`
-	After         []int64  `json:"after"`
-	RunID         string   `json:"run_id"`
-	SubmittedAt   string   `json:"submitted_at"`
-	StartedAt     *string  `json:"started_at"`
-	EndedAt       *string  `json:"ended_at"`
-	ExitCode      *int     `json:"exit_code"`
-	Signal        *string  `json:"signal"`
-	Attempts      int      `json:"attempts"`
-	Retries       int      `json:"retries"`
-	TimeoutS      *float64 `json:"timeout_s"`
-	PeakMemBytes  *uint64  `json:"peak_mem_bytes"`
-	MeanUtil      *float64 `json:"mean_util"`
-	EnergyJ       *float64 `json:"energy_j"`
-	LogPath       *string  `json:"log_path"`
+	ID            int64             `json:"id"`
+	Name          *string           `json:"name"`
+	Owner         string            `json:"owner"`
+	OwnerUID      int               `json:"owner_uid"`
+	Command       []string          `json:"command"`
+	Cwd           string            `json:"cwd"`
+	EnvNames      []string          `json:"env_names"` // captured and --env names, sorted; null: the daemon's environment (jobs from before capture)
+	Held          bool              `json:"held"`
+	AfterAny      []int64           `json:"after_any"`
+	Labels        map[string]string `json:"labels"`
+	ArrayID       *int64            `json:"array_id"`
+	ArrayIndex    *int64            `json:"array_index"`
+	RunGroup      *string           `json:"run_group"`
+	Share         bool              `json:"share"`
+	CPUs          int               `json:"cpus"`
+	State         string            `json:"state"`
+	Reason        *string           `json:"reason"`
+	GPUs          []string          `json:"gpus"` // UUIDs given to the job
+	GPUsRequested int               `json:"gpus_requested"`
+	GPUMemBytes   *uint64           `json:"gpu_mem_bytes"`
+	MemMaxBytes   *uint64           `json:"mem_max_bytes"` // submit --mem
+	Priority      int               `json:"priority"`
+	After         []int64           `json:"after"`
+	RunID         string            `json:"run_id"`
+	SubmittedAt   string            `json:"submitted_at"`
+	StartedAt     *string           `json:"started_at"`
+	EndedAt       *string           `json:"ended_at"`
+	ExitCode      *int              `json:"exit_code"`
+	Signal        *string           `json:"signal"`
+	Attempts      int               `json:"attempts"`
+	Retries       int               `json:"retries"`
+	TimeoutS      *float64          `json:"timeout_s"`
+	PeakMemBytes  *uint64           `json:"peak_mem_bytes"`
+	MeanUtil      *float64          `json:"mean_util"`
+	EnergyJ       *float64          `json:"energy_j"`
+	LogPath       *string           `json:"log_path"`
 }
 
 func jobJSON(j ledger.Job) JobJSON {
@@ -122,6 +146,17 @@ func jobJSON(j ledger.Job) JobJSON {
 	}
 	if out.Command == nil {
 		out.Command = []string{}
+	}
+	out.Held, out.AfterAny, out.Labels, out.RunGroup, out.Share = j.Held, j.AfterAny, j.Labels, strPtr(j.RunGroup), j.Share
+	out.CPUs = jobs.SlotsOf(j.CPUs, j.GPUs)
+	if out.AfterAny == nil {
+		out.AfterAny = []int64{}
+	}
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	if j.ArrayID != 0 {
+		out.ArrayID, out.ArrayIndex = &j.ArrayID, &j.ArrayIndex
 	}
 	if j.EnvFile != "" {
 		out.EnvNames = slices.Clone(j.EnvNames)
@@ -169,7 +204,11 @@ func printJobs(w io.Writer, list []ledger.Job, gpuIndex map[string]int, now time
 		if len(reason) > 60 {
 			reason = reason[:57] + "..."
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, dash(j.Name), dash(j.Owner), j.State, jobGPUs(j, gpuIndex),
+		name := j.Name
+		if j.ArrayID != 0 {
+			name = fmt.Sprintf("%s[%d]", cmp.Or(j.RunGroup, j.Name), j.ArrayIndex)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, dash(name), dash(j.Owner), j.State, jobGPUs(j, gpuIndex),
 			elapsed(j, now), exit, dash(reason), dash(commandLine(j.Argv)))
 	}
 	tw.Flush()
@@ -264,7 +303,10 @@ func logsCommand(env Env) *cli.Command {
 		Name:      "logs",
 		Usage:     "print a job's output (stdout and stderr)",
 		ArgsUsage: "ID",
-		Flags:     []cli.Flag{&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing until the job ends", EnvVars: []string{envName("follow")}}},
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing until the job ends", EnvVars: []string{envName("follow")}},
+			&cli.IntFlag{Name: "tail", Aliases: []string{"n"}, Usage: "start with the last N lines (0: all)"},
+		},
 		Action: func(c *cli.Context) error {
 			id, err := jobArg(c)
 			if err != nil {
@@ -280,7 +322,10 @@ func logsCommand(env Env) *cli.Command {
 					return fmt.Errorf("logs: %w", err)
 				}
 			}
-			return JobLogs(c.Context, env.Stdout, db, id, c.Bool("follow"), 100*time.Millisecond)
+			if c.Int("tail") < 0 {
+				return usagef("logs: --tail must not be negative")
+			}
+			return JobLogsTail(c.Context, env.Stdout, db, id, c.Bool("follow"), c.Int("tail"), 100*time.Millisecond)
 		},
 	}
 }
@@ -288,6 +333,11 @@ func logsCommand(env Env) *cli.Command {
 // JobLogs copies job id's log to w; with follow it keeps copying until the
 // job reaches a final state (waiting for a queued job to start).
 func JobLogs(ctx context.Context, w io.Writer, db *ledger.DB, id int64, follow bool, every time.Duration) error {
+	return JobLogsTail(ctx, w, db, id, follow, 0, every)
+}
+
+// JobLogsTail is JobLogs starting at the last tail lines (0: the start).
+func JobLogsTail(ctx context.Context, w io.Writer, db *ledger.DB, id int64, follow bool, tail int, every time.Duration) error {
 	var f *os.File
 	defer func() {
 		if f != nil {
@@ -303,6 +353,11 @@ func JobLogs(ctx context.Context, w io.Writer, db *ledger.DB, id int64, follow b
 			f, err = os.Open(j.LogPath)
 			if err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("logs: job %d: %w", id, err)
+			}
+			if f != nil && tail > 0 {
+				if err := seekLastLines(f, tail); err != nil {
+					return fmt.Errorf("logs: job %d: %w", id, err)
+				}
 			}
 		}
 		if f != nil {
@@ -331,50 +386,140 @@ func JobLogs(ctx context.Context, w io.Writer, db *ledger.DB, id int64, follow b
 	}
 }
 
+// seekLastLines moves f to the start of its last n lines (a last line
+// without a newline counts), reading backwards in blocks.
+func seekLastLines(f *os.File, n int) error {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	const block = 64 << 10
+	end := st.Size()
+	buf := make([]byte, block)
+	newlines := 0
+	for pos := end; pos > 0; {
+		size := min(int64(block), pos)
+		pos -= size
+		if _, err := f.ReadAt(buf[:size], pos); err != nil {
+			return err
+		}
+		for i := size - 1; i >= 0; i-- {
+			if buf[i] != '\n' || pos+i == end-1 {
+				continue // a final newline ends the last line, it does not start one
+			}
+			if newlines++; newlines == n {
+				_, err := f.Seek(pos+i+1, io.SeekStart)
+				return err
+			}
+		}
+	}
+	_, err = f.Seek(0, io.SeekStart)
+	return err
+}
+
 func cancelCommand(env Env) *cli.Command {
 	return &cli.Command{
 		Name:      "cancel",
-		Usage:     "cancel a job: a queued one at once, a running one by stopping its process group",
-		ArgsUsage: "ID",
+		Usage:     "cancel jobs: a queued one at once, a running one by stopping its process group",
+		ArgsUsage: "ID... | --all | --name GLOB | --state STATE (an array's id stands for all its jobs)",
+		Flags: []cli.Flag{
+			boolFlag("all", "every queued and running job of yours (root: everyone's)"),
+			stringFlag("name", "your queued and running jobs whose name matches this shell pattern", ""),
+			stringFlag("state", "your jobs in this state: queued or running", ""),
+		},
 		Action: func(c *cli.Context) error {
-			id, err := jobArg(c)
-			if err != nil {
-				return err
-			}
 			return withLedger(c, env, false, func(db *ledger.DB, logger *slog.Logger) error {
-				if j, err := db.GetJob(c.Context, id); err == nil {
+				list, err := cancelTargets(c, env, db)
+				if err != nil {
+					return err
+				}
+				for _, j := range list {
 					if err := env.mayTouch(j, "cancel"); err != nil {
 						return fmt.Errorf("cancel: %w", err)
 					}
-				}
-				j, err := db.CancelJob(c.Context, id)
-				if err != nil {
-					return fmt.Errorf("cancel: %w", err)
-				}
-				jobs.Poke(jobs.SockPath(db.Path()))
-				if j.State == ledger.JobCancelled {
-					fmt.Fprintf(env.Stdout, "job %d cancelled\n", id)
-					return nil
 				}
 				running, err := daemon.Running(db.Path())
 				if err != nil {
 					return fmt.Errorf("cancel: %w", err)
 				}
-				if running {
-					fmt.Fprintf(env.Stdout, "job %d: cancel requested; the daemon stops its processes (SIGTERM, then SIGKILL)\n", id)
-					return nil
+				var failed error
+				for _, j := range list {
+					if err := cancelOne(c.Context, env, db, j.ID, running); err != nil {
+						fmt.Fprintf(env.Stderr, "runner: %v\n", err)
+						failed = ErrFailed
+					}
 				}
-				return cancelWithoutDaemon(env, j)
+				jobs.Poke(jobs.SockPath(db.Path()))
+				return failed
 			})
 		},
 	}
 }
 
-// cancelWithoutDaemon stops a running job's process group itself when the
-// daemon is down (its supervisor outlives the daemon and records how the job
-// ended; the daemon, when back, records it cancelled as asked). The group
-// is signalled only while the job's recorded pid has its recorded start
-// time: pids and pgids are reused once a job is gone.
+// cancelTargets are the jobs cancel acts on: the ids given (arrays
+// expanded), or the caller's active jobs a selector picks.
+func cancelTargets(c *cli.Context, env Env, db *ledger.DB) ([]ledger.Job, error) {
+	selectors := 0
+	for _, f := range []string{"all", "name", "state"} {
+		if c.IsSet(f) {
+			selectors++
+		}
+	}
+	switch {
+	case selectors > 0 && c.Args().Len() > 0:
+		return nil, usagef("cancel: give job ids or --all/--name/--state, not both")
+	case selectors == 0:
+		ids, err := jobIDs(c)
+		if err != nil {
+			return nil, err
+		}
+		list, err := expandArrays(c.Context, db, ids)
+		if err != nil {
+			return nil, fmt.Errorf("cancel: %w", err)
+		}
+		return list, nil
+	}
+	f := ledger.JobFilter{States: []ledger.JobState{ledger.JobQueued, ledger.JobRunning}, NameGlob: c.String("name")}
+	if st := ledger.JobState(c.String("state")); st != "" {
+		if st != ledger.JobQueued && st != ledger.JobRunning {
+			return nil, usagef("cancel: --state %q: only queued or running jobs can be cancelled", st)
+		}
+		f.States = []ledger.JobState{st}
+	}
+	all, err := db.ListJobs(c.Context, f)
+	if err != nil {
+		return nil, fmt.Errorf("cancel: %w", err)
+	}
+	uid, _, _ := env.owner()
+	var mine []ledger.Job
+	for _, j := range all {
+		if uid == 0 || j.OwnerUID == uid {
+			mine = append(mine, j)
+		}
+	}
+	if len(mine) == 0 {
+		fmt.Fprintln(env.Stdout, "no job to cancel")
+	}
+	return mine, nil
+}
+
+// cancelOne cancels job id and says what happened to it.
+func cancelOne(ctx context.Context, env Env, db *ledger.DB, id int64, daemonRunning bool) error {
+	j, err := db.CancelJob(ctx, id)
+	if err != nil {
+		return fmt.Errorf("cancel: %w", err)
+	}
+	switch {
+	case j.State == ledger.JobCancelled:
+		fmt.Fprintf(env.Stdout, "job %d cancelled\n", id)
+		return nil
+	case daemonRunning:
+		fmt.Fprintf(env.Stdout, "job %d: cancel requested; the daemon stops its processes (SIGTERM, then SIGKILL)\n", id)
+		return nil
+	}
+	return cancelWithoutDaemon(env, j)
+}
+
 func cancelWithoutDaemon(env Env, j ledger.Job) error {
 	if j.PID == 0 || !jobs.Alive(j.PID, j.StartTicks) {
 		fmt.Fprintf(env.Stdout, "job %d: cancel recorded; its process is gone (the daemon is down and records the end when it is back)\n", j.ID)

@@ -43,7 +43,7 @@ const (
 // views people need beside them.
 func viaSocket(command string) bool {
 	switch command {
-	case submitName, "jobs", "runs", "status", "logs", "cancel", "wait":
+	case submitName, "jobs", "runs", "status", "logs", "cancel", "wait", "hold", "release", "requeue":
 		return true
 	}
 	return false
@@ -89,19 +89,10 @@ func mayWrite(path string) bool {
 	return derr == nil || errors.Is(derr, fs.ErrNotExist)
 }
 
-// RemoteExit is how a command run by the daemon (or on its behalf, here)
-// ended: its exit code and the line to print (ExitCode and ErrorLine pass
-// both through; code 0 with no line is a success).
-type RemoteExit struct {
-	Code int
-	Line string
-}
-
-func (e *RemoteExit) Error() string { return e.Line }
 
 // forward runs the command through the daemon's socket when this process
 // may not write the ledger (root always may). It returns nil when the
-// command should run here, else a *RemoteExit (or the reason the call failed).
+// command should run here, else a *ExitStatus (or the reason the call failed).
 func forward(c *cli.Context, env Env) error {
 	args := c.Args().Slice()
 	if env.Caller != nil || os.Geteuid() == 0 || len(args) == 0 || !viaSocket(args[0]) || slices.Contains(args, completionFlag) {
@@ -123,7 +114,7 @@ func forward(c *cli.Context, env Env) error {
 		if err := cancelOwnWithoutDaemon(env, args[1:]); err != nil {
 			return err
 		}
-		return &RemoteExit{} // done here; the command must not run again locally
+		return &ExitStatus{} // done here; the command must not run again locally
 	}
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EACCES) {
@@ -132,7 +123,7 @@ func forward(c *cli.Context, env Env) error {
 		}
 		return fmt.Errorf("%s: you may not write the ledger %s, so this goes through the daemon, and %w", args[0], db, err)
 	}
-	return &RemoteExit{Code: code, Line: line}
+	return &ExitStatus{Code: code, Line: line}
 }
 
 // socketHandler runs a command for a socket caller: with the caller's
@@ -141,7 +132,7 @@ func forward(c *cli.Context, env Env) error {
 func socketHandler(base Env, db string) remote.Handler {
 	return func(ctx context.Context, caller remote.Caller, req remote.Request, stdout, stderr io.Writer) (int, string) {
 		if len(req.Args) == 0 || !viaSocket(req.Args[0]) {
-			return 2, fmt.Sprintf("the daemon's socket runs only submit, jobs, runs, status, logs, wait and cancel, not %q",
+			return 2, fmt.Sprintf("the daemon's socket runs only submit, jobs, runs, status, logs, wait, cancel, hold, release and requeue, not %q",
 				strings.Join(req.Args[:min(1, len(req.Args))], ""))
 		}
 		vars := map[string]string{}

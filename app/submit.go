@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -32,83 +33,208 @@ func submitCommand(env Env) *cli.Command {
 		ArgsUsage: "[flags] [--] CMD ARGS...",
 		Flags: []cli.Flag{
 			gpus,
-			stringFlag("gpu-mem", "free memory each GPU must have, like 20GiB", ""),
+			stringFlag("gpu-mem", "free memory each GPU must have, like 20GiB (with --share: the memory the job asks for on each GPU)", ""),
+			boolFlag("share", "share GPUs with other --share jobs while their --gpu-mem fits (needs --gpu-mem)"),
+			intFlag("cpus", "CPU slots the job takes (default 1 for a CPU job, 0 for a GPU job)", -1),
 			stringFlag("mem", "the most host memory the job may use, like 64GiB (its systemd unit's MemoryMax=; needs jobs run as units)", ""),
-			stringFlag("name", "a name to show in runner jobs", ""),
+			stringFlag("name", "a name to show in runner jobs (for an array: its W&B run group too)", ""),
 			intFlag("priority", "higher runs first (default 0)", 0),
 			listFlag("after", "start only after job ID succeeded (repeatable); skipped if it does not"),
+			listFlag("after-any", "start only after job ID ended, whatever its result (repeatable)"),
 			boolFlag("same-run", "log into the same W&B run as the one --after job (WANDB_RUN_ID)"),
 			intFlag("retries", "re-queue a failed job this many times (same id and run id)", 0),
 			durationFlag("timeout", "stop the job (SIGTERM, then SIGKILL) after this long; 0 = never", 0),
 			listFlag("env", "K=V set in the job's environment, on top of yours (repeatable; not for secrets)"),
 			listFlag("env-keep", "pass this credential-like variable (WANDB_API_KEY, *_TOKEN...) from your environment to the job (repeatable)"),
 			boolFlag("env-clear", "start the job from an empty environment plus --env and --env-keep (default: the environment of this call)"),
+			listFlag("label", "K=V to find the job by (runner jobs --label K=V; repeatable)"),
+			stringFlag("array", "an array of jobs: indexes like 0-99 or 1,3,8-10, and %K for at most K running (RUNNER_ARRAY_INDEX)", ""),
+			stringFlag("sweep", "a YAML or JSON grid {key: [values...]}: one job per point, --key value appended to its command", ""),
 			stringFlag("cwd", "working directory of the job (default: the current one)", ""),
-			boolFlag("json", "print {id, run_id, state}"),
-			boolFlag("hold", "queue the job even if this machine's GPUs can never run it (more GPUs or memory than it has)"),
+			boolFlag("hold", "queue the job held: it starts after runner release (and may need more GPUs than this machine has)"),
+			boolFlag("wait", "wait for the job, printing its output, and exit with its exit code (as runner wait)"),
+			durationFlag("wait-timeout", "with --wait: give up after this long (exit 124)", 0),
+			boolFlag("json", "print {id, run_id, state} (an array: with its jobs)"),
 		},
 		Action: func(c *cli.Context) error {
 			spec, err := submitSpec(c, env)
 			if err != nil {
 				return err
 			}
-			return withLedger(c, env, false, func(db *ledger.DB, logger *slog.Logger) error {
-				if !c.Bool("hold") {
-					if err := refuseNeverFits(c.Context, db, spec); err != nil {
-						return err
-					}
-				}
-				if spec.MemMax > 0 {
-					if err := needUnits(c.Context, db); err != nil {
-						return err
-					}
-				}
-				environ, keep := env.Environ(), c.StringSlice("env-keep")
-				if c.Bool("env-clear") {
-					environ = jobs.Only(environ, keep)
-				}
-				captured := jobs.Capture(environ, keep)
-				if len(captured.Dropped) > 0 {
-					logger.Debug("submit: credential-like variables not passed to the job (--env-keep NAME passes one)", "names", captured.Dropped)
-				}
-				envFile, err := jobs.WriteEnvFile(jobs.EnvDir(filepath.Dir(db.Path())), captured.Env)
-				if err != nil {
-					return fmt.Errorf("submit: %w", err)
-				}
-				spec.EnvFile, spec.EnvNames = envFile, captured.Names()
-				var gid int
-				spec.OwnerUID, gid, spec.Owner = env.owner()
-				if env.Caller != nil && os.Geteuid() == 0 {
-					// Written by the root daemon for a socket caller: the
-					// file belongs to the job's owner, like its log.
-					if err := os.Chown(envFile, spec.OwnerUID, gid); err != nil {
-						_ = jobs.RemoveEnvFile(envFile)
-						return fmt.Errorf("submit: %w", err)
-					}
-				}
-				j, err := db.SubmitJob(c.Context, spec)
-				if err != nil {
-					_ = jobs.RemoveEnvFile(spec.EnvFile) // never queued: nothing will read it
-				}
-				switch {
-				case errors.Is(err, ledger.ErrBadJob) || errors.Is(err, ledger.ErrSecretInEnv):
-					return &UsageError{Err: fmt.Errorf("submit: %w", err)}
-				case err != nil:
-					return fmt.Errorf("submit: %w", err)
-				}
-				jobs.Poke(jobs.SockPath(db.Path()))
-				if c.Bool("json") {
-					return writeJSON(env.Stdout, struct {
-						ID    int64  `json:"id"`
-						RunID string `json:"run_id"`
-						State string `json:"state"`
-					}{j.ID, j.RunID, string(j.State)})
-				}
-				fmt.Fprintln(env.Stdout, j.ID)
-				return nil
+			specs, inArray, err := expandSubmit(c, spec)
+			if err != nil {
+				return err
+			}
+			var list []ledger.Job
+			err = withLedger(c, env, false, func(db *ledger.DB, logger *slog.Logger) error {
+				list, err = submitJobs(c, env, db, logger, specs, inArray)
+				return err
 			})
+			if err != nil || !c.Bool("wait") {
+				return err
+			}
+			return submitWait(c, env, list, inArray)
 		},
 	}
+}
+
+// expandSubmit turns one submit into its jobs: one, or an array from
+// --array and --sweep (docs/design.md "Arrays and sweeps").
+func expandSubmit(c *cli.Context, base ledger.JobSpec) ([]ledger.JobSpec, bool, error) {
+	arr, sweep := c.String("array"), c.String("sweep")
+	if arr == "" && sweep == "" {
+		return []ledger.JobSpec{base}, false, nil
+	}
+	var (
+		indexes []int64
+		limit   int64
+		points  []jobs.Point
+		err     error
+	)
+	if arr != "" {
+		if indexes, limit, err = jobs.ParseArray(arr); err != nil {
+			return nil, false, usagef("submit: --array: %v", err)
+		}
+	}
+	if sweep != "" {
+		if len(indexes) > 0 {
+			return nil, false, usagef("submit: --sweep makes the array's indexes; with it, --array takes only %%K")
+		}
+		data, err := os.ReadFile(sweep)
+		if err != nil {
+			return nil, false, usagef("submit: --sweep: %v", unwrapPathError(err))
+		}
+		if points, err = jobs.ParseSweep(data); err != nil {
+			return nil, false, usagef("submit: --sweep %s: %v", sweep, err)
+		}
+		for i := range points {
+			indexes = append(indexes, int64(i))
+		}
+	} else if len(indexes) == 0 {
+		return nil, false, usagef("submit: --array %q: no indexes (only %%K goes with --sweep)", arr)
+	}
+	if base.SameRun {
+		return nil, false, usagef("submit: --same-run cannot go with an array: every job of an array is its own W&B run")
+	}
+	specs := make([]ledger.JobSpec, len(indexes))
+	for i, idx := range indexes {
+		s := base
+		s.ArrayIndex, s.ArrayLimit, s.RunGroup = idx, limit, base.Name
+		if points != nil {
+			s.Argv = append(slices.Clone(base.Argv), points[i].Args...)
+			s.Env = append(slices.Clone(base.Env), points[i].Env...)
+		}
+		specs[i] = s
+	}
+	return specs, true, nil
+}
+
+// submitJobs checks and queues specs (one job, or one array) with the
+// caller's captured environment, and prints what was queued.
+func submitJobs(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger, specs []ledger.JobSpec, inArray bool) ([]ledger.Job, error) {
+	first := specs[0]
+	if !first.Held {
+		if err := refuseNeverFits(c.Context, db, first); err != nil {
+			return nil, err
+		}
+	}
+	if first.MemMax > 0 {
+		if err := needUnits(c.Context, db); err != nil {
+			return nil, err
+		}
+	}
+	environ, keep := env.Environ(), c.StringSlice("env-keep")
+	if c.Bool("env-clear") {
+		environ = jobs.Only(environ, keep)
+	}
+	captured := jobs.Capture(environ, keep)
+	if len(captured.Dropped) > 0 {
+		logger.Debug("submit: credential-like variables not passed to the job (--env-keep NAME passes one)", "names", captured.Dropped)
+	}
+	// One file for all the jobs of an array: they were submitted together.
+	envFile, err := jobs.WriteEnvFile(jobs.EnvDir(filepath.Dir(db.Path())), captured.Env)
+	if err != nil {
+		return nil, fmt.Errorf("submit: %w", err)
+	}
+	uid, gid, owner := env.owner()
+	if env.Caller != nil && os.Geteuid() == 0 {
+		// Written by the root daemon for a socket caller: the file
+		// belongs to the job's owner, like its log.
+		if err := os.Chown(envFile, uid, gid); err != nil {
+			_ = jobs.RemoveEnvFile(envFile)
+			return nil, fmt.Errorf("submit: %w", err)
+		}
+	}
+	names := captured.Names()
+	for i := range specs {
+		specs[i].EnvFile, specs[i].EnvNames, specs[i].OwnerUID, specs[i].Owner = envFile, names, uid, owner
+	}
+	list, err := db.SubmitJobs(c.Context, specs, inArray)
+	if err != nil {
+		_ = jobs.RemoveEnvFile(envFile) // never queued: nothing will read it
+	}
+	switch {
+	case errors.Is(err, ledger.ErrBadJob) || errors.Is(err, ledger.ErrSecretInEnv):
+		return nil, &UsageError{Err: fmt.Errorf("submit: %w", err)}
+	case err != nil:
+		return nil, fmt.Errorf("submit: %w", err)
+	}
+	jobs.Poke(jobs.SockPath(db.Path()))
+	type queued struct {
+		ID         int64  `json:"id"`
+		RunID      string `json:"run_id"`
+		State      string `json:"state"`
+		ArrayIndex *int64 `json:"array_index,omitempty"`
+	}
+	one := func(j ledger.Job) queued { return queued{ID: j.ID, RunID: j.RunID, State: string(j.State)} }
+	switch {
+	case c.Bool("json") && !inArray:
+		return list, writeJSON(env.Stdout, one(list[0]))
+	case c.Bool("json"):
+		out := struct {
+			ArrayID  int64    `json:"array_id"`
+			RunGroup string   `json:"run_group"`
+			Jobs     []queued `json:"jobs"`
+		}{ArrayID: list[0].ArrayID, RunGroup: list[0].RunGroup}
+		for _, j := range list {
+			q := one(j)
+			q.ArrayIndex = &j.ArrayIndex
+			out.Jobs = append(out.Jobs, q)
+		}
+		return list, writeJSON(env.Stdout, out)
+	case inArray && !c.Bool("wait"):
+		fmt.Fprintf(env.Stdout, "%d\n", list[0].ArrayID)
+		fmt.Fprintf(env.Stderr, "array %d: %d jobs (%d-%d), W&B run group %s\n", list[0].ArrayID, len(list), list[0].ID, list[len(list)-1].ID, list[0].RunGroup)
+	case !c.Bool("wait"):
+		fmt.Fprintln(env.Stdout, list[0].ID)
+	default:
+		fmt.Fprintf(env.Stderr, "runner: submitted job %d\n", list[0].ID)
+	}
+	return list, nil
+}
+
+// submitWait is submit --wait: a single job's output is followed as it
+// runs; an array is waited for. The exit is wait's.
+func submitWait(c *cli.Context, env Env, list []ledger.Job, inArray bool) error {
+	db, err := openReadOnly(c, env)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ctx := c.Context
+	timeout := durationOf(c, "wait-timeout")
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	if !inArray {
+		if err := JobLogs(ctx, env.Stdout, db, list[0].ID, true, waitPoll); err != nil && ctx.Err() == nil {
+			return err
+		}
+	}
+	ended, err := waitJobs(ctx, db, list, 0)
+	return waitOutcome(c.Context, ended, err, timeout)
 }
 
 // refuseNeverFits is a usage error for a GPU job the daemon's last view of
@@ -157,7 +283,21 @@ func submitSpec(c *cli.Context, env Env) (ledger.JobSpec, error) {
 	s := ledger.JobSpec{
 		Name: c.String("name"), Argv: c.Args().Slice(), GPUs: c.Int("gpus"), Priority: c.Int("priority"),
 		Retries: c.Int("retries"), Timeout: durationOf(c, "timeout"), Env: c.StringSlice("env"),
-		SameRun: c.Bool("same-run"), Cwd: c.String("cwd"),
+		SameRun: c.Bool("same-run"), Cwd: c.String("cwd"), Held: c.Bool("hold"), Share: c.Bool("share"),
+		CPUs: c.Int("cpus"),
+	}
+	if s.CPUs < -1 {
+		return s, usagef("submit: --cpus must not be negative")
+	}
+	for _, kv := range c.StringSlice("label") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return s, usagef("submit: --label %q: want KEY=VALUE", kv)
+		}
+		if s.Labels == nil {
+			s.Labels = map[string]string{}
+		}
+		s.Labels[k] = v
 	}
 	if len(s.Argv) == 0 {
 		return s, usagef("submit: missing the job command: runner submit [flags] -- CMD ARGS...")
@@ -179,12 +319,20 @@ func submitSpec(c *cli.Context, env Env) (ledger.JobSpec, error) {
 		}
 		s.MemMax = v
 	}
-	for _, a := range c.StringSlice("after") {
-		id, err := strconv.ParseInt(a, 10, 64)
-		if err != nil || id <= 0 {
-			return s, usagef("submit: --after %q: want a job id", a)
+	for _, f := range []struct {
+		name string
+		ids  *[]int64
+	}{{"after", &s.After}, {"after-any", &s.AfterAny}} {
+		for _, a := range c.StringSlice(f.name) {
+			id, err := strconv.ParseInt(a, 10, 64)
+			if err != nil || id <= 0 {
+				return s, usagef("submit: --%s %q: want a job id", f.name, a)
+			}
+			*f.ids = append(*f.ids, id)
 		}
-		s.After = append(s.After, id)
+	}
+	if s.Share && s.GPUMem == 0 {
+		return s, usagef("submit: --share needs --gpu-mem: the memory the job asks for on each GPU")
 	}
 	if s.SameRun && len(s.After) != 1 {
 		return s, usagef("submit: --same-run needs exactly one --after (got %d)", len(s.After))

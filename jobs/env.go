@@ -143,7 +143,8 @@ func RemoveEnvFile(path string) error {
 // may still set the W&B ones runner leaves empty).
 func isRunnerEnvKey(k string) bool {
 	switch k {
-	case "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "WANDB_MODE", "WANDB_DIR", "WANDB_RUN_ID", "RUNNER_JOB_ID":
+	case "CUDA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "WANDB_MODE", "WANDB_DIR", "WANDB_RUN_ID", "RUNNER_JOB_ID",
+		"RUNNER_ARRAY_ID", "RUNNER_ARRAY_INDEX":
 		return true
 	}
 	return false
@@ -207,6 +208,13 @@ func JobEnv(inherited []string, s Spec) []string {
 	}
 	if s.RunID != "" {
 		put("WANDB_RUN_ID=" + s.RunID)
+	}
+	if s.RunGroup != "" {
+		put("WANDB_RUN_GROUP=" + s.RunGroup)
+	}
+	if s.ArrayID != 0 {
+		put("RUNNER_ARRAY_ID=" + strconv.FormatInt(s.ArrayID, 10))
+		put("RUNNER_ARRAY_INDEX=" + strconv.FormatInt(s.ArrayIndex, 10))
 	}
 	put("RUNNER_JOB_ID=" + strconv.FormatInt(s.ID, 10))
 	out := make([]string, 0, len(order))

@@ -298,3 +298,14 @@ func OwnJobGroup(id int64) (int, error) {
 	}
 	return 0, fmt.Errorf("job %d: %w among your processes", id, ErrNotRunning)
 }
+
+// SignalNumber is the number of the signal a status records by name
+// ("SIGTERM" → 15), 0 for a name signalName does not give.
+func SignalNumber(name string) int {
+	for n := 1; n < 65; n++ {
+		if signalName(syscall.Signal(n)) == name {
+			return n
+		}
+	}
+	return 0
+}

@@ -434,6 +434,7 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 	var depIDs []int64
 	for _, j := range queued {
 		depIDs = append(depIDs, j.After...)
+		depIDs = append(depIDs, j.AfterAny...)
 	}
 	deps := map[int64]ledger.JobState{}
 	if len(depIDs) > 0 {
@@ -450,21 +451,17 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 	byID := map[int64]ledger.Job{}
 	var wants []Want
 	needGPUs := false
+	arrays := s.arrayRoom(queued)
 	for _, j := range queued {
-		waitFor, skip := "", ""
-		for _, d := range j.After {
-			st, ok := deps[d]
-			switch {
-			case !ok:
-				skip = fmt.Sprintf("dependency %d does not exist", d)
-			case st == ledger.JobSucceeded:
-			case st.Ended():
-				skip = fmt.Sprintf("dependency %d %s", d, st)
-			case waitFor == "":
-				waitFor = fmt.Sprintf("waiting for job %d (%s)", d, st)
-			}
-			if skip != "" {
-				break
+		waitFor, skip := dependencies(j, deps)
+		if waitFor == "" && skip == "" && j.Held {
+			waitFor = fmt.Sprintf("held (runner release %d)", j.ID)
+		}
+		if waitFor == "" && skip == "" && j.ArrayID != 0 && j.ArrayLimit > 0 {
+			if arrays[j.ArrayID] <= 0 {
+				waitFor = fmt.Sprintf("array %d: %d of its jobs running (limit %%%d)", j.ArrayID, j.ArrayLimit, j.ArrayLimit)
+			} else {
+				arrays[j.ArrayID]--
 			}
 		}
 		switch {
@@ -522,6 +519,56 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// dependencies says why j still waits for its --after and --after-any jobs
+// (waitFor), or why it never will run (skip); both empty: it may start.
+// --after needs success; --after-any only an end.
+func dependencies(j ledger.Job, deps map[int64]ledger.JobState) (waitFor, skip string) {
+	check := func(ids []int64, needSuccess bool) {
+		for _, d := range ids {
+			st, ok := deps[d]
+			switch {
+			case !ok:
+				skip = fmt.Sprintf("dependency %d does not exist", d)
+			case st == ledger.JobSucceeded:
+			case st.Ended() && needSuccess:
+				skip = fmt.Sprintf("dependency %d %s", d, st)
+			case st.Ended():
+			case waitFor == "":
+				waitFor = fmt.Sprintf("waiting for job %d (%s)", d, st)
+			}
+			if skip != "" {
+				return
+			}
+		}
+	}
+	check(j.After, true)
+	if skip == "" {
+		check(j.AfterAny, false)
+	}
+	if skip != "" {
+		waitFor = ""
+	}
+	return waitFor, skip
+}
+
+// arrayRoom is, for each array with a limit among queued, how many more of
+// its jobs may start now (its limit less those running). Queued jobs come
+// in id order, so an array's lower indexes take the room first.
+func (s *Scheduler) arrayRoom(queued []ledger.Job) map[int64]int64 {
+	room := map[int64]int64{}
+	for _, j := range queued {
+		if j.ArrayID != 0 && j.ArrayLimit > 0 {
+			room[j.ArrayID] = j.ArrayLimit
+		}
+	}
+	for _, rj := range s.running {
+		if _, ok := room[rj.job.ArrayID]; ok {
+			room[rj.job.ArrayID]--
+		}
+	}
+	return room
 }
 
 // held lists the GPUs of running jobs with their latest possible end.
@@ -607,6 +654,7 @@ func (s *Scheduler) launch(ctx context.Context, j ledger.Job, uuids []string) {
 	spec := Spec{
 		ID: j.ID, Argv: j.Argv, Dir: j.Cwd, Env: j.Env, LogPath: logPath, StatusPath: statusPath,
 		GPUUUIDs: uuids, RunID: j.RunID, WandbDir: s.WandbDir, Timeout: j.Timeout, Grace: s.Grace,
+		RunGroup: j.RunGroup, ArrayID: j.ArrayID, ArrayIndex: j.ArrayIndex,
 	}
 	if j.MemMax > 0 && s.Units == nil {
 		// Submit refuses --mem unless the daemon runs jobs as units; a

@@ -43,6 +43,9 @@ type Spec struct {
 	GPUUUIDs   []string      `json:"gpu_uuids"`   // empty for a CPU job
 	RunID      string        `json:"run_id"`      // WANDB_RUN_ID
 	WandbDir   string        `json:"wandb_dir"`   // WANDB_DIR
+	RunGroup   string        `json:"run_group"`   // WANDB_RUN_GROUP when set (arrays)
+	ArrayID    int64         `json:"array_id"`    // RUNNER_ARRAY_ID, with RUNNER_ARRAY_INDEX, when not 0
+	ArrayIndex int64         `json:"array_index"`
 	Timeout    time.Duration `json:"timeout"`     // 0 = none
 	Grace      time.Duration `json:"grace"`       // SIGTERM to SIGKILL; 0 = DefaultGrace
 }

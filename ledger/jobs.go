@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,6 +41,8 @@ var (
 	ErrSecretInEnv = errors.New("secrets may not be passed with --env")
 	// ErrJobEnded: the job already ended (cancel of a finished job).
 	ErrJobEnded = errors.New("job already ended")
+	// ErrJobNotEnded: the job is still queued or running (requeue).
+	ErrJobNotEnded = errors.New("job has not ended")
 	// ErrBadJob: a submission is malformed (usage error for the CLI).
 	ErrBadJob = errors.New("invalid job")
 )
@@ -58,13 +61,22 @@ type Job struct {
 	MemMax   uint64 // bytes of memory the job may use (its unit's MemoryMax=); 0 = no limit
 	OwnerUID int    // who submitted it; the job runs as this user when the daemon is root
 	Owner    string // the owner's user name at submit
-	Priority int
-	Retries  int
-	Attempts int // launches so far
-	Timeout  time.Duration
-	After    []int64
-	SameRun  bool
-	RunID    string
+	Held     bool   // queued, but not dispatched until released
+	AfterAny []int64
+	Labels   map[string]string
+	// ArrayID is the first job id of the job's array (0: none); at most
+	// ArrayLimit jobs of it run at once (0: no limit).
+	ArrayID, ArrayIndex, ArrayLimit int64
+	RunGroup                        string // WANDB_RUN_GROUP
+	Share                           bool   // may share GPUs with other sharing jobs, by memory
+	CPUs                            int    // CPU slots; -1: the default for its kind (jobs.SlotsOf)
+	Priority                        int
+	Retries                         int
+	Attempts                        int // launches so far
+	Timeout                         time.Duration
+	After                           []int64
+	SameRun                         bool
+	RunID                           string
 
 	State       JobState
 	Reason      string // why it waits, was skipped, failed or retried
@@ -100,11 +112,20 @@ type JobSpec struct {
 	MemMax   uint64
 	OwnerUID int
 	Owner    string
-	Priority int
-	Retries  int
-	Timeout  time.Duration
-	After    []int64
-	SameRun  bool // reuse the run id of the only After job
+	Held     bool
+	AfterAny []int64
+	Labels   map[string]string
+	// Array jobs: SubmitJobs with inArray gives them one ArrayID (the first
+	// id); ArrayIndex and ArrayLimit are per job.
+	ArrayIndex, ArrayLimit int64
+	RunGroup               string // "": none; for an array, "" means array-<id>
+	Share                  bool
+	CPUs                   int // -1: the default for its kind
+	Priority               int
+	Retries                int
+	Timeout                time.Duration
+	After                  []int64
+	SameRun                bool // reuse the run id of the only After job
 }
 
 // ownerName is the name recorded for the owner: the uid when the name is unknown.
@@ -130,6 +151,10 @@ func (s JobSpec) validate() error {
 		return fmt.Errorf("%w: --timeout is negative", ErrBadJob)
 	case s.OwnerUID < 0:
 		return fmt.Errorf("%w: owner uid %d", ErrBadJob, s.OwnerUID)
+	case s.SameRun && len(s.AfterAny) > 0:
+		return fmt.Errorf("%w: --same-run goes with one --after, not --after-any", ErrBadJob)
+	case s.ArrayLimit < 0 || s.CPUs < -1:
+		return fmt.Errorf("%w: negative array limit or CPU slots", ErrBadJob)
 	case s.SameRun && len(s.After) != 1:
 		return fmt.Errorf("%w: --same-run needs exactly one --after (got %d)", ErrBadJob, len(s.After))
 	}
@@ -148,12 +173,14 @@ func (s JobSpec) validate() error {
 const jobCols = `id, name, argv, cwd, env, gpus, gpu_mem, priority, retries, attempts, timeout_ms, after_ids,
 	same_run, run_id, state, reason, submitted_at, started_at, ended_at, exit_code, signal, gpu_uuids,
 	supervisor_pid, pid, pgid, start_ticks, log_path, status_path, cancel_requested, peak_mem, mean_util, energy_j,
-	env_file, env_names, mem_max, owner_uid, owner`
+	env_file, env_names, mem_max, owner_uid, owner, held, after_any, labels, array_id, array_index, array_limit,
+	run_group, share, cpus`
 
 func scanJob(s scanner) (Job, error) {
 	var (
 		j                                 Job
 		argv, env, after, uuids, envNames string
+		afterAny, labels                  string
 		gpuMem, timeout, submitted, ticks int64
 		memMax                            int64
 		started, ended, exitCode, peak    sql.NullInt64
@@ -163,12 +190,15 @@ func scanJob(s scanner) (Job, error) {
 	err := s.Scan(&j.ID, &j.Name, &argv, &j.Cwd, &env, &j.GPUs, &gpuMem, &j.Priority, &j.Retries, &j.Attempts,
 		&timeout, &after, &sameRun, &j.RunID, &j.State, &j.Reason, &submitted, &started, &ended, &exitCode,
 		&j.Signal, &uuids, &j.SupervisorPID, &j.PID, &j.PGID, &ticks, &j.LogPath, &j.StatusPath, &cancel,
-		&peak, &meanUtil, &energy, &j.EnvFile, &envNames, &memMax, &j.OwnerUID, &j.Owner)
+		&peak, &meanUtil, &energy, &j.EnvFile, &envNames, &memMax, &j.OwnerUID, &j.Owner, &j.Held, &afterAny, &labels,
+		&j.ArrayID, &j.ArrayIndex, &j.ArrayLimit, &j.RunGroup, &j.Share, &j.CPUs)
 	if err != nil {
 		return Job{}, err
 	}
 	j.Argv, j.Env, j.GPUUUIDs, j.EnvNames = decodeList(argv), decodeList(env), decodeList(uuids), decodeList(envNames)
 	_ = json.Unmarshal([]byte(after), &j.After)
+	_ = json.Unmarshal([]byte(afterAny), &j.AfterAny)
+	_ = json.Unmarshal([]byte(labels), &j.Labels)
 	j.GPUMem, j.Timeout, j.StartTicks = uint64(gpuMem), time.Duration(timeout)*time.Millisecond, uint64(ticks)
 	j.MemMax = uint64(memMax)
 	j.SameRun, j.CancelRequested = sameRun, cancel
@@ -219,47 +249,211 @@ func jobEvent(ctx context.Context, tx *Tx, at int64, id int64, from, to JobState
 // gives one wrapping ErrNotFound that names it. With SameRun the job gets
 // the run id of its dependency, else a fresh one.
 func (db *DB) SubmitJob(ctx context.Context, s JobSpec) (Job, error) {
-	if err := s.validate(); err != nil {
+	out, err := db.SubmitJobs(ctx, []JobSpec{s}, false)
+	if err != nil {
 		return Job{}, err
 	}
-	var out Job
+	return out[0], nil
+}
+
+// SubmitJobs queues specs in one transaction: all or none. With inArray they
+// form one array whose id is the first job's id; its jobs get that id as
+// their W&B run group unless a RunGroup is given.
+func (db *DB) SubmitJobs(ctx context.Context, specs []JobSpec, inArray bool) ([]Job, error) {
+	for _, s := range specs {
+		if err := s.validate(); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]Job, 0, len(specs))
 	err := db.inTx(ctx, func(tx *Tx) error {
-		runID := NewRunID()
-		for _, dep := range s.After {
-			var depRun string
-			err := tx.QueryRowContext(ctx, `SELECT run_id FROM jobs WHERE id = ?`, dep).Scan(&depRun)
-			if errors.Is(err, sql.ErrNoRows) {
-				return fmt.Errorf("--after %d: no such job: %w", dep, ErrNotFound)
-			}
-			if err != nil {
-				return fmt.Errorf("ledger: submit job: %w", err)
-			}
-			if s.SameRun {
-				runID = depRun
-			}
-		}
-		after, _ := json.Marshal(s.After)
-		if s.After == nil {
-			after = []byte("[]")
-		}
-		now := ms(db.now())
+		out = out[:0]
 		to, err := NextJobState(JobNew, JobSubmitted)
 		if err != nil {
 			return err
 		}
-		j, err := scanJob(tx.QueryRowContext(ctx, `INSERT INTO jobs (name, argv, cwd, env, gpus, gpu_mem, priority,
-			retries, timeout_ms, after_ids, same_run, run_id, state, submitted_at, env_file, env_names, mem_max, owner_uid, owner)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+jobCols,
-			s.Name, encodeList(s.Argv), s.Cwd, encodeList(s.Env), s.GPUs, int64(s.GPUMem), s.Priority,
-			s.Retries, s.Timeout.Milliseconds(), string(after), s.SameRun, runID, to, now, s.EnvFile, encodeList(s.EnvNames), int64(s.MemMax), s.OwnerUID, s.ownerName()))
-		if err != nil {
-			return fmt.Errorf("ledger: submit job: %w", err)
+		now := ms(db.now())
+		depRuns := map[int64]string{}
+		var arrayID int64
+		group := ""
+		for _, s := range specs {
+			runID := NewRunID()
+			for _, dep := range append(slices.Clone(s.After), s.AfterAny...) {
+				depRun, seen := depRuns[dep]
+				if !seen {
+					err := tx.QueryRowContext(ctx, `SELECT run_id FROM jobs WHERE id = ?`, dep).Scan(&depRun)
+					if errors.Is(err, sql.ErrNoRows) {
+						return fmt.Errorf("--after %d: no such job: %w", dep, ErrNotFound)
+					}
+					if err != nil {
+						return fmt.Errorf("ledger: submit job: %w", err)
+					}
+					depRuns[dep] = depRun
+				}
+				if s.SameRun {
+					runID = depRun
+				}
+			}
+			labels, _ := json.Marshal(s.Labels)
+			if s.Labels == nil {
+				labels = []byte("{}")
+			}
+			j, err := scanJob(tx.QueryRowContext(ctx, `INSERT INTO jobs (name, argv, cwd, env, gpus, gpu_mem, priority,
+				retries, timeout_ms, after_ids, same_run, run_id, state, submitted_at, env_file, env_names, mem_max, owner_uid,
+				owner, held, after_any, labels, array_id, array_index, array_limit, run_group, share, cpus)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+jobCols,
+				s.Name, encodeList(s.Argv), s.Cwd, encodeList(s.Env), s.GPUs, int64(s.GPUMem), s.Priority,
+				s.Retries, s.Timeout.Milliseconds(), encodeIDs(s.After), s.SameRun, runID, to, now, s.EnvFile,
+				encodeList(s.EnvNames), int64(s.MemMax), s.OwnerUID, s.ownerName(), s.Held, encodeIDs(s.AfterAny),
+				string(labels), arrayID, s.ArrayIndex, s.ArrayLimit, s.RunGroup, s.Share, s.CPUs))
+			if err != nil {
+				return fmt.Errorf("ledger: submit job: %w", err)
+			}
+			if inArray {
+				if arrayID == 0 {
+					arrayID, group = j.ID, s.RunGroup
+					if group == "" {
+						group = "array-" + strconv.FormatInt(j.ID, 10)
+					}
+				}
+				if _, err := tx.ExecContext(ctx, `UPDATE jobs SET array_id = ?, run_group = ? WHERE id = ?`, arrayID, group, j.ID); err != nil {
+					return fmt.Errorf("ledger: submit job: %w", err)
+				}
+				j.ArrayID, j.RunGroup = arrayID, group
+			}
+			if err := linkRuns(ctx, tx, j.ID, runID); err != nil {
+				return err
+			}
+			why := "submitted"
+			if s.Held {
+				why += ", held"
+			}
+			if err := jobEvent(ctx, tx, now, j.ID, JobNew, to, why); err != nil {
+				return err
+			}
+			out = append(out, j)
 		}
-		if err := linkRuns(ctx, tx, j.ID, runID); err != nil {
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// encodeIDs is a JSON array of job ids ("[]" for none).
+func encodeIDs(ids []int64) string {
+	if len(ids) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(ids)
+	return string(b)
+}
+
+// SetHeld holds (or releases) the queued jobs among ids and returns the ids
+// it changed; a held job stays queued but is not dispatched.
+func (db *DB) SetHeld(ctx context.Context, ids []int64, held bool) ([]int64, error) {
+	var changed []int64
+	err := db.inTx(ctx, func(tx *Tx) error {
+		changed = changed[:0]
+		rows, err := tx.QueryContext(ctx, `UPDATE jobs SET held = ? WHERE id IN (SELECT value FROM json_each(?))
+			AND state = 'queued' AND held != ? RETURNING id`, held, encodeIDs(ids), held)
+		if err != nil {
+			return fmt.Errorf("ledger: hold jobs: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("ledger: hold jobs: %w", err)
+			}
+			changed = append(changed, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("ledger: hold jobs: %w", err)
+		}
+		msg := "held"
+		if !held {
+			msg = "released"
+		}
+		now := ms(db.now())
+		for _, id := range changed {
+			if err := addEvent(ctx, tx, now, "job.hold", jobSubject(id), msg); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	slices.Sort(changed)
+	return changed, err
+}
+
+// RequeueJob queues an ended job again as a new attempt (a retry's way:
+// same id; the same W&B run id unless newRun), and with it every job that
+// was skipped because of it, transitively. It returns the ids queued again,
+// id first; an unknown id wraps ErrNotFound, a queued or running one
+// ErrJobNotEnded.
+func (db *DB) RequeueJob(ctx context.Context, id int64, newRun bool) ([]int64, error) {
+	var out []int64
+	err := db.inTx(ctx, func(tx *Tx) error {
+		out = out[:0]
+		cur, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("job %d: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("ledger: requeue job %d: %w", id, err)
+		}
+		to, illegal := NextJobState(cur.State, JobRequeued)
+		if illegal != nil {
+			return fmt.Errorf("job %d is %s: %w", id, cur.State, ErrJobNotEnded)
+		}
+		now := ms(db.now())
+		requeue := func(j Job, why string, fresh bool) error {
+			runID := j.RunID
+			if fresh {
+				runID = NewRunID()
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', ended_at = NULL, exit_code = NULL,
+				signal = '', cancel_requested = 0, held = 0, run_id = ? WHERE id = ?`, to, runID, j.ID); err != nil {
+				return fmt.Errorf("ledger: requeue job %d: %w", j.ID, err)
+			}
+			if err := linkRuns(ctx, tx, j.ID, runID); err != nil {
+				return err
+			}
+			out = append(out, j.ID)
+			return jobEvent(ctx, tx, now, j.ID, j.State, to, why)
+		}
+		if err := requeue(cur, "runner requeue", newRun); err != nil {
 			return err
 		}
-		out = j
-		return jobEvent(ctx, tx, now, j.ID, JobNew, to, "submitted")
+		// Dependents skipped because of a requeued job wait for it again.
+		for i := 0; i < len(out); i++ {
+			dep := out[i]
+			rows, err := tx.QueryContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE state = 'skipped'
+				AND (EXISTS (SELECT 1 FROM json_each(after_ids) WHERE value = ?)
+					OR EXISTS (SELECT 1 FROM json_each(after_any) WHERE value = ?)) ORDER BY id`, dep, dep)
+			if err != nil {
+				return fmt.Errorf("ledger: requeue dependents of job %d: %w", dep, err)
+			}
+			var skipped []Job
+			for rows.Next() {
+				j, err := scanJob(rows)
+				if err != nil {
+					rows.Close()
+					return fmt.Errorf("ledger: requeue dependents of job %d: %w", dep, err)
+				}
+				skipped = append(skipped, j)
+			}
+			rows.Close()
+			for _, j := range skipped {
+				if err := requeue(j, fmt.Sprintf("dependency %d requeued", dep), false); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	})
 	return out, err
 }
@@ -304,6 +498,9 @@ type JobFilter struct {
 	RunID           string
 	CancelRequested bool // only jobs with a cancel request
 	IDs             []int64
+	ArrayIDs        []int64           // jobs of these arrays
+	Labels          map[string]string // jobs with all of these labels
+	NameGlob        string            // jobs whose name matches (shell pattern, * ? [..])
 }
 
 // ListJobs returns the matching jobs ordered by id.
@@ -329,6 +526,18 @@ func (db *DB) ListJobs(ctx context.Context, f JobFilter) ([]Job, error) {
 		b, _ := json.Marshal(f.IDs)
 		where = append(where, "id IN (SELECT value FROM json_each(?))")
 		args = append(args, string(b))
+	}
+	if len(f.ArrayIDs) > 0 {
+		where = append(where, "array_id IN (SELECT value FROM json_each(?))")
+		args = append(args, encodeIDs(f.ArrayIDs))
+	}
+	for k, v := range f.Labels {
+		where = append(where, "json_extract(labels, '$.' || json_quote(?)) = ?")
+		args = append(args, k, v)
+	}
+	if f.NameGlob != "" {
+		where = append(where, "name GLOB ?")
+		args = append(args, f.NameGlob)
 	}
 	q := `SELECT ` + jobCols + ` FROM jobs`
 	if len(where) > 0 {

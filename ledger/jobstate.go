@@ -19,6 +19,7 @@ const (
 	JobRetried        JobEvent = "retried"           // failed or vanished with retries left: queued again, same id and run id
 	JobCancelledEv    JobEvent = "cancelled"         // runner cancel (a running job: once its processes are stopped)
 	JobDependencyFail JobEvent = "dependency_failed" // an --after job did not succeed
+	JobRequeued       JobEvent = "requeued"          // runner requeue of an ended job, or its dependency requeued
 )
 
 // JobMove is one row of the jobs' transition table.
@@ -34,6 +35,7 @@ var JobMoves = Table[JobEvent, JobState]{
 	{JobRetried, []JobState{JobRunning}, JobQueued},
 	{JobCancelledEv, []JobState{JobQueued, JobRunning}, JobCancelled},
 	{JobDependencyFail, []JobState{JobQueued}, JobSkipped},
+	{JobRequeued, []JobState{JobSucceeded, JobFailed, JobCancelled, JobSkipped, JobLost}, JobQueued},
 }
 
 func jobMove(ev JobEvent) JobMove { return JobMoves.move(ev) }

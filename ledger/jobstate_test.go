@@ -20,6 +20,8 @@ var wantJobMoves = map[ledger.JobEvent]map[ledger.JobState]ledger.JobState{
 	ledger.JobRetried:        {ledger.JobRunning: ledger.JobQueued},
 	ledger.JobCancelledEv:    {ledger.JobQueued: ledger.JobCancelled, ledger.JobRunning: ledger.JobCancelled},
 	ledger.JobDependencyFail: {ledger.JobQueued: ledger.JobSkipped},
+	ledger.JobRequeued: {ledger.JobSucceeded: ledger.JobQueued, ledger.JobFailed: ledger.JobQueued,
+		ledger.JobCancelled: ledger.JobQueued, ledger.JobSkipped: ledger.JobQueued, ledger.JobLost: ledger.JobQueued},
 }
 
 func TestJobTransitionTable(t *testing.T) {
@@ -55,6 +57,10 @@ func TestJobEventsThroughTheLedger(t *testing.T) {
 		},
 		ledger.JobDependencyFail: func(db *ledger.DB, id int64) (bool, error) {
 			return db.SkipJob(ctx, id, "job 1 failed")
+		},
+		ledger.JobRequeued: func(db *ledger.DB, id int64) (bool, error) {
+			ids, err := db.RequeueJob(ctx, id, false)
+			return len(ids) > 0, err
 		},
 	}
 	for _, m := range ledger.JobMoves {

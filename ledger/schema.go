@@ -247,4 +247,19 @@ ALTER TABLE daemon ADD COLUMN job_units INTEGER NOT NULL DEFAULT 0;  -- 1: jobs 
 ALTER TABLE jobs ADD COLUMN owner_uid INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT 'root';  -- the owner's name at submit, for people
 `,
+	// 11 (issue 14, the queue people expect): held jobs, after-any
+	// dependencies, labels, arrays (one id, a limit of running jobs, a W&B
+	// run group), GPU sharing by memory and CPU slots.
+	`
+ALTER TABLE jobs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;         -- 1: queued but not dispatched until released
+ALTER TABLE jobs ADD COLUMN after_any TEXT NOT NULL DEFAULT '[]';    -- JSON array: start after these end, whatever their result
+ALTER TABLE jobs ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';       -- JSON object K -> V
+ALTER TABLE jobs ADD COLUMN array_id INTEGER NOT NULL DEFAULT 0;     -- the array's first job id; 0: not in an array
+ALTER TABLE jobs ADD COLUMN array_index INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN array_limit INTEGER NOT NULL DEFAULT 0;  -- at most this many of the array running; 0: no limit
+ALTER TABLE jobs ADD COLUMN run_group TEXT NOT NULL DEFAULT '';      -- WANDB_RUN_GROUP
+ALTER TABLE jobs ADD COLUMN share INTEGER NOT NULL DEFAULT 0;        -- 1: may share GPUs by memory (--share)
+ALTER TABLE jobs ADD COLUMN cpus INTEGER NOT NULL DEFAULT -1;        -- CPU slots; -1: the default for its kind
+CREATE INDEX jobs_array ON jobs (array_id) WHERE array_id != 0;
+`,
 }

@@ -1,0 +1,258 @@
+package app
+
+// The everyday queue verbs beside submit, jobs, logs and cancel: wait, hold,
+// release and requeue (README "GPU jobs"). Each takes several ids, and an
+// array's id stands for all of its jobs.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/runnerhq/runner/jobs"
+	"github.com/runnerhq/runner/ledger"
+)
+
+// waitPoll is how often wait reads the ledger.
+const waitPoll = 100 * time.Millisecond
+
+// Exit codes of wait besides a job's own (srun and `ts -w` pass the job's through).
+const (
+	exitNotRun   = 1   // cancelled, skipped, lost, or failed without an exit code
+	exitTimedOut = 124 // the wait's own --timeout, as timeout(1)
+)
+
+// jobIDs reads every positional argument as a job id (at least one).
+func jobIDs(c *cli.Context) ([]int64, error) {
+	if err := needArgs(c, 1, "job ID"); err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for _, a := range c.Args().Slice() {
+		id, err := strconv.ParseInt(a, 10, 64)
+		if err != nil || id <= 0 {
+			return nil, usagef("%s: %q is not a job id", c.Command.Name, a)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// expandArrays replaces each array id among ids by its jobs, in index
+// order; other ids stay. An unknown id wraps ledger.ErrNotFound.
+func expandArrays(ctx context.Context, db *ledger.DB, ids []int64) ([]ledger.Job, error) {
+	var out []ledger.Job
+	for _, id := range ids {
+		j, err := db.GetJob(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if j.ArrayID != j.ID {
+			out = append(out, j)
+			continue
+		}
+		members, err := db.ListJobs(ctx, ledger.JobFilter{ArrayIDs: []int64{id}})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, members...)
+	}
+	return out, nil
+}
+
+// waitExit is wait's exit for ended jobs, taken in order: 0 when all
+// succeeded, else the first one that did not: its exit code, 128+n for a
+// signal (as a shell says it), 1 when it was cancelled, skipped or lost.
+func waitExit(list []ledger.Job) *ExitStatus {
+	for _, j := range list {
+		switch {
+		case j.State == ledger.JobSucceeded:
+			continue
+		case j.State == ledger.JobFailed && j.ExitCode != nil && *j.ExitCode != 0:
+			return &ExitStatus{Code: *j.ExitCode}
+		case j.State == ledger.JobFailed && j.Signal != "":
+			if n := jobs.SignalNumber(j.Signal); n > 0 {
+				return &ExitStatus{Code: 128 + n}
+			}
+		}
+		return &ExitStatus{Code: exitNotRun}
+	}
+	return nil
+}
+
+// waitJobs polls the ledger until every job in list has ended and returns
+// them as they ended, in the same order; timeout 0 waits for ever.
+func waitJobs(ctx context.Context, db *ledger.DB, list []ledger.Job, timeout time.Duration) ([]ledger.Job, error) {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	ids := make([]int64, len(list))
+	for i, j := range list {
+		ids[i] = j.ID
+	}
+	for {
+		now, err := db.ListJobs(ctx, ledger.JobFilter{IDs: ids})
+		if err != nil {
+			return nil, err
+		}
+		byID := map[int64]ledger.Job{}
+		done := true
+		for _, j := range now {
+			byID[j.ID] = j
+			done = done && j.State.Ended()
+		}
+		if done {
+			out := make([]ledger.Job, len(list))
+			for i, j := range list {
+				out[i] = byID[j.ID]
+			}
+			return out, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(waitPoll):
+		}
+	}
+}
+
+// waitOutcome turns waitJobs' result into wait's exit.
+func waitOutcome(parent context.Context, ended []ledger.Job, err error, timeout time.Duration) error {
+	switch {
+	case err == nil:
+		if st := waitExit(ended); st != nil {
+			return st
+		}
+		return nil
+	case errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil:
+		return &ExitStatus{Code: exitTimedOut, Line: fmt.Sprintf("wait: the jobs did not end within %s", FormatDuration(timeout))}
+	default:
+		return fmt.Errorf("wait: %w", err)
+	}
+}
+
+func waitCommand(env Env) *cli.Command {
+	return &cli.Command{
+		Name:      "wait",
+		Usage:     "wait for jobs to end; exit 0 if all succeeded, else the first failed job's exit code (1: cancelled, skipped or lost; 124: --timeout)",
+		ArgsUsage: "ID... (an array's id stands for all its jobs)",
+		Flags:     []cli.Flag{durationFlag("timeout", "give up after this long (exit 124); 0 = never", 0)},
+		Action: func(c *cli.Context) error {
+			ids, err := jobIDs(c)
+			if err != nil {
+				return err
+			}
+			db, err := openReadOnly(c, env)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			list, err := expandArrays(c.Context, db, ids)
+			if err != nil {
+				return fmt.Errorf("wait: %w", err)
+			}
+			timeout := durationOf(c, "timeout")
+			ended, err := waitJobs(c.Context, db, list, timeout)
+			return waitOutcome(c.Context, ended, err, timeout)
+		},
+	}
+}
+
+// changeJobs applies fn to each of the caller's jobs among ids (arrays
+// expanded) after checking they may change them; what names a refused one.
+func changeJobs(c *cli.Context, env Env, what string, fn func(db *ledger.DB, list []ledger.Job) error) error {
+	ids, err := jobIDs(c)
+	if err != nil {
+		return err
+	}
+	return withLedger(c, env, false, func(db *ledger.DB, _ *slog.Logger) error {
+		list, err := expandArrays(c.Context, db, ids)
+		if err != nil {
+			return fmt.Errorf("%s: %w", c.Command.Name, err)
+		}
+		for _, j := range list {
+			if err := env.mayTouch(j, what); err != nil {
+				return fmt.Errorf("%s: %w", c.Command.Name, err)
+			}
+		}
+		if err := fn(db, list); err != nil {
+			return fmt.Errorf("%s: %w", c.Command.Name, err)
+		}
+		jobs.Poke(jobs.SockPath(db.Path()))
+		return nil
+	})
+}
+
+func holdCommand(env Env, hold bool) *cli.Command {
+	name, usage, verb := "hold", "keep queued jobs from starting until released", "held"
+	if !hold {
+		name, usage, verb = "release", "let held jobs start", "released"
+	}
+	return &cli.Command{
+		Name:      name,
+		Usage:     usage,
+		ArgsUsage: "ID... (an array's id stands for all its jobs)",
+		Action: func(c *cli.Context) error {
+			return changeJobs(c, env, name, func(db *ledger.DB, list []ledger.Job) error {
+				ids := make([]int64, len(list))
+				for i, j := range list {
+					ids[i] = j.ID
+				}
+				changed, err := db.SetHeld(c.Context, ids, hold)
+				if err != nil {
+					return err
+				}
+				for _, j := range list {
+					if slices.Contains(changed, j.ID) {
+						fmt.Fprintf(env.Stdout, "job %d %s\n", j.ID, verb)
+					} else {
+						fmt.Fprintf(env.Stdout, "job %d: not changed (%s%s)\n", j.ID, j.State, heldNote(j))
+					}
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func heldNote(j ledger.Job) string {
+	if j.Held {
+		return ", held"
+	}
+	return ""
+}
+
+func requeueCommand(env Env) *cli.Command {
+	return &cli.Command{
+		Name:      "requeue",
+		Usage:     "run ended jobs again (same id and W&B run id, as a retry); jobs skipped because of them are queued again",
+		ArgsUsage: "ID...",
+		Flags:     []cli.Flag{boolFlag("new-run", "give the job a new W&B run id instead of logging into the same run")},
+		Action: func(c *cli.Context) error {
+			return changeJobs(c, env, "requeue", func(db *ledger.DB, list []ledger.Job) error {
+				for _, j := range list {
+					ids, err := db.RequeueJob(c.Context, j.ID, c.Bool("new-run"))
+					if errors.Is(err, ledger.ErrJobNotEnded) {
+						return &UsageError{Err: err}
+					}
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(env.Stdout, "job %d queued again\n", j.ID)
+					for _, d := range ids[1:] {
+						fmt.Fprintf(env.Stdout, "job %d queued again (it was skipped because of job %d)\n", d, j.ID)
+					}
+				}
+				return nil
+			})
+		},
+	}
+}
