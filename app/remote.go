@@ -89,7 +89,6 @@ func mayWrite(path string) bool {
 	return derr == nil || errors.Is(derr, fs.ErrNotExist)
 }
 
-
 // forward runs the command through the daemon's socket when this process
 // may not write the ledger (root always may). It returns nil when the
 // command should run here, else a *ExitStatus (or the reason the call failed).

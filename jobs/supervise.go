@@ -46,8 +46,8 @@ type Spec struct {
 	RunGroup   string        `json:"run_group"`   // WANDB_RUN_GROUP when set (arrays)
 	ArrayID    int64         `json:"array_id"`    // RUNNER_ARRAY_ID, with RUNNER_ARRAY_INDEX, when not 0
 	ArrayIndex int64         `json:"array_index"`
-	Timeout    time.Duration `json:"timeout"`     // 0 = none
-	Grace      time.Duration `json:"grace"`       // SIGTERM to SIGKILL; 0 = DefaultGrace
+	Timeout    time.Duration `json:"timeout"` // 0 = none
+	Grace      time.Duration `json:"grace"`   // SIGTERM to SIGKILL; 0 = DefaultGrace
 }
 
 func (s Spec) validate() error {
