@@ -21,10 +21,18 @@ import (
 // GPU, so the second can start only when the first ended. The job bodies
 // are the same trivial shell line; each writes a nanosecond timestamp
 // when it starts and when it ends. The supervisors are the real runner
-// binary, as under the daemon.
+// binary, as under the daemon. queued=1000 runs it with 1,000 more jobs in
+// the queue, each waiting for a job that never ends, so every plan reads
+// them and their dependencies.
 //
 //	go test -run '^$' -bench DispatchLatency -benchtime 50x ./jobs
 func BenchmarkDispatchLatency(b *testing.B) {
+	for _, queued := range []int{0, 1000} {
+		b.Run(fmt.Sprintf("queued=%d", queued), func(b *testing.B) { benchDispatch(b, queued) })
+	}
+}
+
+func benchDispatch(b *testing.B, queued int) {
 	runner := testbin.Build(b, ".", "runner")
 	dir, work := b.TempDir(), b.TempDir()
 	db, err := ledger.Open(context.Background(), filepath.Join(dir, "ledger.db"), ledger.Options{})
@@ -39,6 +47,20 @@ func BenchmarkDispatchLatency(b *testing.B) {
 	go func() { done <- s.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	body := []string{"sh", "-c", `date +%s%N > "$RUNNER_JOB_ID.start"; date +%s%N > "$RUNNER_JOB_ID.end"`}
+	if queued > 0 {
+		blocker, err := db.SubmitJob(ctx, ledger.JobSpec{Argv: []string{"sleep", "3600"}, Cwd: work})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.CancelJob(context.Background(), blocker.ID)
+		backlog := make([]ledger.JobSpec, queued)
+		for i := range backlog {
+			backlog[i] = ledger.JobSpec{GPUs: 1, Argv: []string{"true"}, Cwd: work, After: []int64{blocker.ID}}
+		}
+		if _, err := db.SubmitJobs(ctx, backlog, true); err != nil {
+			b.Fatal(err)
+		}
+	}
 	sock := filepath.Join(dir, SockName)
 	stamp := func(id int64, what string) int64 {
 		deadline := time.Now().Add(10 * time.Second)
@@ -84,6 +106,39 @@ func BenchmarkDispatchLatency(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "ms-p50-dispatch")
 	b.ReportMetric(float64(lat[len(lat)*9/10].Microseconds())/1000, "ms-p90-dispatch")
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkSubmitArray queues a 1,000-job array with one `runner submit
+// --array 0-999` call, the process start included, next to a daemon-held
+// ledger as in real use.
+//
+//	go test -run '^$' -bench SubmitArray -benchtime 5x ./jobs
+func BenchmarkSubmitArray(b *testing.B) {
+	runner := testbin.Build(b, ".", "runner")
+	var secs []float64
+	for range b.N {
+		path := filepath.Join(b.TempDir(), "ledger.db")
+		if out, err := exec.Command(runner, "--db", path, "submit", "--", "true").CombinedOutput(); err != nil {
+			b.Fatalf("warm-up submit: %v: %s", err, out)
+		}
+		holder, err := ledger.Open(context.Background(), path, ledger.Options{ReadOnly: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		if out, err := exec.Command(runner, "--db", path, "submit", "--array", "0-999", "--", "true").CombinedOutput(); err != nil {
+			b.Fatalf("submit --array: %v: %s", err, out)
+		}
+		secs = append(secs, time.Since(start).Seconds())
+		n, err := holder.JobCounts(context.Background())
+		if err != nil || n[ledger.JobQueued] != 1001 {
+			b.Fatalf("queued %v (%v), want 1001", n, err)
+		}
+		holder.Close()
+	}
+	slices.Sort(secs)
+	b.ReportMetric(secs[len(secs)/2], "s-per-1000-job-array")
 	b.ReportMetric(0, "ns/op")
 }
 

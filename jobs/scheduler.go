@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,6 +32,7 @@ const (
 // only part of jobs that knows the ledger; the rest stays free of it).
 type Store interface {
 	ListJobs(ctx context.Context, f ledger.JobFilter) ([]ledger.Job, error)
+	QueueChanges(ctx context.Context, seq int64) ([]ledger.Job, int64, error)
 	StartJob(ctx context.Context, id int64, s ledger.JobStart) (ledger.Job, bool, error)
 	RecordJobPIDs(ctx context.Context, id int64, supervisorPID, pid, pgid int, startTicks uint64) error
 	EndJob(ctx context.Context, id int64, e ledger.JobEnd) (ledger.Job, bool, error)
@@ -81,6 +83,10 @@ type Scheduler struct {
 
 	running   map[int64]*runningJob
 	anyQueued bool // the last plan saw queued jobs
+	// queue is the queued jobs' planning columns, kept up to date from the
+	// ledger's change numbers (see queuedJobs).
+	queue    map[int64]ledger.Job
+	queueSeq int64
 	// the GPU view last stored, and when (see sample)
 	lastSnap   string
 	lastSnapAt time.Time
@@ -423,7 +429,7 @@ func (s *Scheduler) cancelRequested(ctx context.Context) {
 
 // schedule resolves dependencies, plans and launches what can start.
 func (s *Scheduler) schedule(ctx context.Context) error {
-	queued, err := s.Store.ListJobs(ctx, ledger.JobFilter{States: []ledger.JobState{ledger.JobQueued}})
+	queued, err := s.queuedJobs(ctx)
 	if err != nil {
 		return err
 	}
@@ -448,7 +454,6 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 		}
 	}
 	reasons := map[int64]string{}
-	byID := map[int64]ledger.Job{}
 	var wants []Want
 	needGPUs := false
 	arrays := s.arrayRoom(queued)
@@ -478,7 +483,6 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 		case waitFor != "":
 			reasons[j.ID] = waitFor
 		default:
-			byID[j.ID] = j
 			// A job may hold its GPUs for its timeout plus the grace and the
 			// wait after SIGKILL: backfill must count all of it.
 			hold := StopBudget(j.Timeout, s.Grace)
@@ -500,6 +504,13 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 	for id, why := range dec.Waiting {
 		reasons[id] = why
 	}
+	// Only changed reasons: with a long queue an unchanged one is most of
+	// them, and rewriting each would cost a write per job per plan.
+	for _, j := range queued {
+		if r, ok := reasons[j.ID]; ok && r == j.Reason {
+			delete(reasons, j.ID)
+		}
+	}
 	if err := s.Store.SetJobReasons(ctx, reasons); err != nil {
 		return err
 	}
@@ -515,10 +526,34 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 	})
 	for _, w := range wants {
 		if uuids, ok := dec.Start[w.JobID]; ok && ctx.Err() == nil {
-			s.launch(ctx, byID[w.JobID], uuids)
+			s.launch(ctx, w.JobID, uuids)
 		}
 	}
 	return nil
+}
+
+// queuedJobs is the queue in id order: the cached one with the changes
+// since the last plan applied, so a long queue costs a read of what
+// changed, not of every job, on each plan (docs/design.md "Dispatch").
+func (s *Scheduler) queuedJobs(ctx context.Context) ([]ledger.Job, error) {
+	changed, next, err := s.Store.QueueChanges(ctx, s.queueSeq)
+	if err != nil {
+		return nil, err
+	}
+	if s.queue == nil {
+		s.queue = map[int64]ledger.Job{}
+	}
+	for _, j := range changed {
+		if j.State == ledger.JobQueued {
+			s.queue[j.ID] = j
+		} else {
+			delete(s.queue, j.ID)
+		}
+	}
+	s.queueSeq = next
+	out := slices.Collect(maps.Values(s.queue))
+	slices.SortFunc(out, func(a, b ledger.Job) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 // dependencies says why j still waits for its --after and --after-any jobs
@@ -639,16 +674,19 @@ func (s *Scheduler) warmSpare() {
 }
 
 // launch starts one planned job.
-func (s *Scheduler) launch(ctx context.Context, j ledger.Job, uuids []string) {
-	logPath, statusPath := s.LogPath(j.ID), s.StatusPath(j.ID)
-	started, ok, err := s.Store.StartJob(ctx, j.ID, ledger.JobStart{GPUUUIDs: uuids, LogPath: logPath, StatusPath: statusPath})
+// The plan saw only the planning columns of job id (ledger.JobFilter.Planning);
+// StartJob returns the whole row.
+func (s *Scheduler) launch(ctx context.Context, id int64, uuids []string) {
+	logPath, statusPath := s.LogPath(id), s.StatusPath(id)
+	started, ok, err := s.Store.StartJob(ctx, id, ledger.JobStart{GPUUUIDs: uuids, LogPath: logPath, StatusPath: statusPath})
 	if err != nil {
-		s.Logger.Error("start job", "job", j.ID, "err", err)
+		s.Logger.Error("start job", "job", id, "err", err)
 		return
 	}
 	if !ok {
 		return // cancelled meanwhile
 	}
+	j := started
 	rj := &runningJob{job: started}
 	s.running[j.ID] = rj
 	spec := Spec{

@@ -221,6 +221,63 @@ func scanJob(s scanner) (Job, error) {
 	return j, nil
 }
 
+// planCols are the columns a plan reads of each queued job.
+const planCols = `id, state, reason, run_id, gpus, gpu_mem, priority, submitted_at, timeout_ms, after_ids, after_any,
+	held, array_id, array_limit, share, cpus`
+
+func scanPlanJob(s scanner) (Job, error) {
+	var (
+		j                          Job
+		gpuMem, submitted, timeout int64
+		after, afterAny            string
+	)
+	err := s.Scan(&j.ID, &j.State, &j.Reason, &j.RunID, &j.GPUs, &gpuMem, &j.Priority, &submitted, &timeout, &after,
+		&afterAny, &j.Held, &j.ArrayID, &j.ArrayLimit, &j.Share, &j.CPUs)
+	if err != nil {
+		return Job{}, err
+	}
+	if after != "[]" {
+		_ = json.Unmarshal([]byte(after), &j.After)
+	}
+	if afterAny != "[]" {
+		_ = json.Unmarshal([]byte(afterAny), &j.AfterAny)
+	}
+	j.GPUMem, j.Timeout, j.SubmittedAt = uint64(gpuMem), time.Duration(timeout)*time.Millisecond, fromMS(submitted)
+	return j, nil
+}
+
+// QueueChanges is what changed in the queue since seq (0: the whole queue):
+// the planning columns (planCols) of every job changed since, in whatever
+// state it is now, and the sequence number to pass next time. With seq 0 only
+// queued jobs are read. A long queue is then read once, not on every plan.
+func (db *DB) QueueChanges(ctx context.Context, seq int64) (changed []Job, next int64, err error) {
+	// The counter first, then the rows: a row changed in between has a
+	// number above next and comes (again, in its newest form) next time.
+	if err := db.queryRow(ctx, `SELECT n FROM jobs_seq`).Scan(&next); err != nil {
+		return nil, 0, fmt.Errorf("ledger: queue changes: %w", err)
+	}
+	where, args := `seq > ? AND seq <= ?`, []any{seq, next}
+	if seq == 0 {
+		where, args = `state = 'queued'`, nil
+	}
+	rows, err := db.query(ctx, `SELECT `+planCols+` FROM jobs WHERE `+where+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("ledger: queue changes: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		j, err := scanPlanJob(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("ledger: queue changes: %w", err)
+		}
+		changed = append(changed, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("ledger: queue changes: %w", err)
+	}
+	return changed, next, nil
+}
+
 // NewRunID returns a fresh W&B run id: 8 characters of [a-z0-9], as wandb
 // generates them.
 func NewRunID() string {

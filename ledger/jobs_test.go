@@ -258,3 +258,39 @@ func TestGPUSnapshotAndTelemetry(t *testing.T) {
 		t.Fatalf("telemetry = %v %v %v", got.PeakMem, got.MeanUtil, got.EnergyJ)
 	}
 }
+
+// The scheduler re-reads only what changed since its last plan: every
+// writer's change is stamped by the triggers, another process's included.
+func TestQueueChanges(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTemp(t)
+	var ids []int64
+	for range 3 {
+		j, err := db.SubmitJob(ctx, ledger.JobSpec{Argv: []string{"true"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	all, seq, err := db.QueueChanges(ctx, 0)
+	if err != nil || len(all) != 3 || seq == 0 {
+		t.Fatalf("first read: %d jobs, seq %d, %v", len(all), seq, err)
+	}
+	if none, again, err := db.QueueChanges(ctx, seq); err != nil || len(none) != 0 || again != seq {
+		t.Fatalf("nothing changed: %d jobs, seq %d→%d, %v", len(none), seq, again, err)
+	}
+	if _, err := db.CancelJob(ctx, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SetHeld(ctx, ids[1:2], true); err != nil {
+		t.Fatal(err)
+	}
+	rawExec(t, db.Path(), `UPDATE jobs SET priority = 7 WHERE id = ?`, ids[2])
+	changed, next, err := db.QueueChanges(ctx, seq)
+	if err != nil || len(changed) != 3 || next <= seq {
+		t.Fatalf("after three changes: %+v, seq %d→%d, %v", changed, seq, next, err)
+	}
+	if changed[0].State != ledger.JobCancelled || !changed[1].Held || changed[2].Priority != 7 {
+		t.Errorf("changes read: %+v", changed)
+	}
+}

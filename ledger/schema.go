@@ -262,4 +262,22 @@ ALTER TABLE jobs ADD COLUMN share INTEGER NOT NULL DEFAULT 0;        -- 1: may s
 ALTER TABLE jobs ADD COLUMN cpus INTEGER NOT NULL DEFAULT -1;        -- CPU slots; -1: the default for its kind
 CREATE INDEX jobs_array ON jobs (array_id) WHERE array_id != 0;
 `,
+	// 12 (issue 14, dispatch with a long queue): every change to a job
+	// stamps it with a ledger-wide sequence number, so the scheduler re-reads
+	// only the jobs that changed since its last plan (ledger.DB.QueueChanges).
+	// The triggers stamp every writer's changes, present and future.
+	`
+CREATE TABLE jobs_seq (n INTEGER NOT NULL) STRICT;
+INSERT INTO jobs_seq (n) VALUES (0);
+ALTER TABLE jobs ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_by_seq ON jobs (seq);
+CREATE TRIGGER jobs_seq_insert AFTER INSERT ON jobs BEGIN
+	UPDATE jobs_seq SET n = n + 1;
+	UPDATE jobs SET seq = (SELECT n FROM jobs_seq) WHERE id = NEW.id;
+END;
+CREATE TRIGGER jobs_seq_update AFTER UPDATE ON jobs WHEN NEW.seq = OLD.seq BEGIN
+	UPDATE jobs_seq SET n = n + 1;
+	UPDATE jobs SET seq = (SELECT n FROM jobs_seq) WHERE id = NEW.id;
+END;
+`,
 }

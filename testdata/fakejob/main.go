@@ -25,15 +25,16 @@ func main() {
 	exit := flag.Int("exit", 0, "exit code (also written to the exit record)")
 	sleep := flag.Duration("sleep", 0, "sleep before writing the exit record")
 	wait := flag.String("wait", "", "wait until this file exists before writing the exit record")
+	score := flag.Float64("score", 0.12, "the eval stage's eval/nrmse (a sweep passes --score V)")
 	flag.Parse()
-	if err := run(*stage, *exit, *sleep, *wait); err != nil {
+	if err := run(*stage, *exit, *sleep, *wait, *score); err != nil {
 		fmt.Fprintln(os.Stderr, "fakejob:", err)
 		os.Exit(1)
 	}
 	os.Exit(*exit)
 }
 
-func run(stage string, code int, sleep time.Duration, wait string) error {
+func run(stage string, code int, sleep time.Duration, wait string, score float64) error {
 	id, dir := os.Getenv("WANDB_RUN_ID"), os.Getenv("WANDB_DIR")
 	if id == "" || dir == "" {
 		return fmt.Errorf("WANDB_RUN_ID and WANDB_DIR must be set")
@@ -64,14 +65,15 @@ func run(stage string, code int, sleep time.Duration, wait string) error {
 		}
 	}
 	check(w.Header(0))
-	check(w.Run(wandbtest.Run{ID: id, Project: "pipeline", Name: "pipeline " + id, StartTime: start, CLIVersion: "0.23.0"}))
+	check(w.Run(wandbtest.Run{ID: id, Project: "pipeline", Name: "pipeline " + id, Group: os.Getenv("WANDB_RUN_GROUP"),
+		StartTime: start, CLIVersion: "0.23.0"}))
 	switch stage {
 	case "train":
 		for i := range 5 {
 			check(w.Row(int64(i), float64(i), start, map[string]float64{"train/loss": 1 / float64(i+1)}))
 		}
 	case "eval":
-		check(w.Summary([]wandbtest.Item{wandbtest.Float("eval/nrmse", 0.12)}, nil))
+		check(w.Summary([]wandbtest.Item{wandbtest.Float("eval/nrmse", score)}, nil))
 	default:
 		return fmt.Errorf("unknown stage %q", stage)
 	}
