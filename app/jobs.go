@@ -687,6 +687,7 @@ func jobsDaemonFlags() []cli.Flag {
 		stringFlag("gpus", "GPU inventory: auto (NVML when a driver is there), nvml, none, fake:N[:MEM]", "auto"),
 		stringFlag("jobs-wandb-dir", "WANDB_DIR of every job (default: the first --watch dir)", ""),
 		durationFlag("sample-interval", "sample the GPUs (job telemetry, runner gpus) and re-plan this often", jobs.DefaultSampleInterval),
+		intFlag("cpu-slots", "CPU slots for jobs (a CPU job takes 1 unless submit --cpus says otherwise; default: the number of CPUs)", 0),
 		stringFlag("socket-group", "group whose members may use the daemon's socket (default: runner, when that group exists)", ""),
 		stringFlag("job-units", "start each job as a transient systemd service: auto (when the daemon is a root systemd service), systemd, off", jobs.UnitsAuto),
 	}
@@ -720,6 +721,10 @@ func newScheduler(c *cli.Context, env Env, db *ledger.DB, eng *runsync.Engine, r
 	if st, err := os.Stat(db.Path()); err == nil {
 		mode = st.Mode().Perm() & 0o660
 	}
+	if c.Int("cpu-slots") < 0 {
+		inv.Close()
+		return nil, nil, usagef("daemon: --cpu-slots must not be negative")
+	}
 	units, err := jobs.UnitsFor(c.String("job-units"), env.Getenv, os.Getuid(), exec.LookPath)
 	if err != nil {
 		inv.Close()
@@ -733,8 +738,8 @@ func newScheduler(c *cli.Context, env Env, db *ledger.DB, eng *runsync.Engine, r
 	s = &jobs.Scheduler{
 		Store: db, Inv: inv, Self: env.Self, StateDir: filepath.Dir(db.Path()), WandbDir: wandbDir,
 		Logger: logger.With("component", "jobs"), Now: env.Now, SampleInterval: interval, SockMode: mode, Units: units,
-		RunAsOwner: os.Geteuid() == 0,
-		OnJobEnd:   func(runID string) { daemon.JobRunsEnded(ctx, db, eng, wandbDir, runID, logger) },
+		RunAsOwner: os.Geteuid() == 0, CPUSlots: c.Int("cpu-slots"),
+		OnJobEnd: func(runID string) { daemon.JobRunsEnded(ctx, db, eng, wandbDir, runID, logger) },
 	}
 	return s, func() { inv.Close() }, nil
 }

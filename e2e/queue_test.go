@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -254,4 +255,44 @@ func containsEnv(env []string, kv string) bool {
 		}
 	}
 	return false
+}
+
+// Sharing jobs run together on one GPU while their --gpu-mem fits; a job
+// without --share waits for the GPU alone; CPU jobs take slots.
+func TestGPUSharingAndCPUSlots(t *testing.T) {
+	h := newHarness(t)
+	h.startDaemon("--gpus", "fake:1:16GiB", "--cpu-slots", "2", "--sample-interval", "200ms")
+	flag := filepath.Join(t.TempDir(), "go")
+	waitFlag := "while [ ! -e " + flag + " ]; do sleep 0.05; done"
+	a := mustID(t, h.runOK("submit", "--gpus", "1", "--gpu-mem", "6GiB", "--share", "sh", "-c", waitFlag))
+	b := mustID(t, h.runOK("submit", "--gpus", "1", "--gpu-mem", "6GiB", "--share", "sh", "-c", waitFlag))
+	c := mustID(t, h.runOK("submit", "--gpus", "1", "--gpu-mem", "6GiB", "--share", "true"))
+	alone := mustID(t, h.runOK("submit", "--gpus", "1", "true"))
+	ja, jb := h.waitJob(a, ledger.JobRunning), h.waitJob(b, ledger.JobRunning)
+	if !slices.Equal(ja.GPUUUIDs, jb.GPUUUIDs) {
+		t.Errorf("sharing jobs on %v and %v, want the same GPU", ja.GPUUUIDs, jb.GPUUUIDs)
+	}
+	h.eventually(5*time.Second, "reasons of the waiting jobs", func() bool {
+		return strings.Contains(h.job(c).Reason, "left for sharing") && strings.Contains(h.job(alone).Reason, "GPU 0")
+	})
+	if _, _, code := h.code("submit", "--share", "--gpus", "1", "true"); code != 2 {
+		t.Errorf("--share without --gpu-mem: exit %d, want 2", code)
+	}
+
+	// Three CPU jobs on two slots: the third waits for a slot.
+	var cpu []int64
+	for range 3 {
+		cpu = append(cpu, mustID(t, h.runOK("submit", "sh", "-c", waitFlag)))
+	}
+	h.waitJob(cpu[0], ledger.JobRunning)
+	h.waitJob(cpu[1], ledger.JobRunning)
+	h.eventually(5*time.Second, "the third CPU job's reason", func() bool {
+		return strings.Contains(h.job(cpu[2]).Reason, "waiting for 1 CPU slots (0 of 2 free)")
+	})
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range append([]int64{a, b, c, alone}, cpu...) {
+		h.waitJob(id, ledger.JobSucceeded)
+	}
 }

@@ -10,6 +10,8 @@ import (
 
 // FreeMemFraction is the share of a GPU's memory that may be in use, by
 // anyone, for the GPU to still count as free (strictly less than 10 %).
+// Sharing jobs keep the same share free: their requests, plus what foreign
+// processes use, stay within the other 90 %.
 const FreeMemFraction = 0.10
 
 // Want is a queued job's request.
@@ -20,6 +22,10 @@ type Want struct {
 	Priority    int    // higher first
 	SubmittedAt time.Time
 	Timeout     time.Duration // 0 = none; lets a job backfill
+	// Share: the job may share GPUs with other sharing jobs while their
+	// GPUMem requests fit (see Plan); GPUMem is then what it asks for.
+	Share bool
+	Slots int // CPU slots (SlotsOf); TakeSlots decides those before Plan
 }
 
 // Held is a running job's GPUs.
@@ -27,6 +33,8 @@ type Held struct {
 	JobID int64
 	UUIDs []string
 	Ends  *time.Time // start + timeout, nil when the job has no timeout
+	Share bool       // a sharing job: others that share may join it
+	Mem   uint64     // a sharing job's request on each of its GPUs
 }
 
 // Decision is what Plan decided: jobs to start now with their GPU UUIDs
@@ -60,6 +68,48 @@ func Free(d Device, held []Held, ownPIDs map[int]bool) (free bool, why string) {
 	return true, ""
 }
 
+// QueueOrder is the order jobs are considered and started in: higher
+// priority first, then submit time, then id.
+func QueueOrder(a, b Want) int {
+	if c := cmp.Compare(b.Priority, a.Priority); c != 0 {
+		return c
+	}
+	if c := a.SubmittedAt.Compare(b.SubmittedAt); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.JobID, b.JobID)
+}
+
+// TakeSlots decides which of queue may take CPU slots now, free being the
+// slots not taken by running jobs (docs/design.md "CPU slots"). In queue
+// order, a job that needs slots takes them while they last; from the first
+// one that does not fit on, every job that needs slots waits (so a large job
+// is not passed for ever by small ones). Jobs that need none always pass.
+// It returns the jobs that may go on to Plan and why the others wait.
+func TakeSlots(queue []Want, free, total int) (pass []Want, waiting map[int64]string) {
+	waiting = map[int64]string{}
+	order := slices.Clone(queue)
+	slices.SortStableFunc(order, QueueOrder)
+	blockedBy := int64(0)
+	for _, w := range order {
+		switch {
+		case w.Slots <= 0:
+			pass = append(pass, w)
+		case w.Slots > total:
+			waiting[w.JobID] = fmt.Sprintf("needs %d CPU slots but the daemon has %d (--cpu-slots)", w.Slots, total)
+		case blockedBy != 0:
+			waiting[w.JobID] = fmt.Sprintf("queued behind job %d for CPU slots", blockedBy)
+		case w.Slots > free:
+			waiting[w.JobID] = fmt.Sprintf("waiting for %d CPU slots (%d of %d free)", w.Slots, free, total)
+			blockedBy = w.JobID
+		default:
+			free -= w.Slots
+			pass = append(pass, w)
+		}
+	}
+	return pass, waiting
+}
+
 // Plan decides which queued jobs start now. It is pure: the caller passes
 // the devices, the running jobs' GPUs, the PIDs of runner's job process
 // trees, and the queue; noGPUsReason (see Reason) explains an empty devs.
@@ -76,22 +126,25 @@ func Free(d Device, held []Held, ownPIDs map[int]bool) (free bool, why string) {
 func Plan(now time.Time, devs []Device, noGPUsReason string, held []Held, ownPIDs map[int]bool, queue []Want) Decision {
 	dec := Decision{Start: map[int64][]string{}, Waiting: map[int64]string{}}
 	order := slices.Clone(queue)
-	slices.SortStableFunc(order, func(a, b Want) int {
-		if c := cmp.Compare(b.Priority, a.Priority); c != 0 {
-			return c
-		}
-		if c := a.SubmittedAt.Compare(b.SubmittedAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.JobID, b.JobID)
-	})
+	slices.SortStableFunc(order, QueueOrder)
 	devs = slices.Clone(devs)
 	slices.SortFunc(devs, func(a, b Device) int { return cmp.Compare(a.Index, b.Index) })
 
 	// availableAt[i] is when device i can next be handed out: now if free,
 	// the holder's end if it is held with a known end, nil if unknown.
 	p := planner{now: now, devs: devs, availableAt: make([]*time.Time, len(devs)), why: make([]string, len(devs))}
+	p.shareLoad, p.exclusive, p.foreign = make([]uint64, len(devs)), make([]bool, len(devs)), make([]*uint64, len(devs))
 	for i, d := range devs {
+		p.foreign[i] = foreignMem(d, ownPIDs)
+		for _, h := range held {
+			if slices.Contains(h.UUIDs, d.UUID) {
+				if h.Share {
+					p.shareLoad[i] += h.Mem
+				} else {
+					p.exclusive[i] = true
+				}
+			}
+		}
 		free, why := Free(d, held, ownPIDs)
 		p.why[i] = why
 		switch {
@@ -127,8 +180,27 @@ func Plan(now time.Time, devs []Device, noGPUsReason string, held []Held, ownPID
 			dec.Waiting[w.JobID] = why
 			continue
 		}
+		w.Share = w.Share && w.GPUMem > 0 // sharing is by the memory asked for
+		if w.Share {
+			// On GPUs no job could have alone now (shared, or with foreign
+			// processes), a sharing job takes nothing a blocked job ahead
+			// could have had; a free GPU it may take only as an exclusive
+			// job would (below).
+			if picked := p.pickShared(w, false); picked != nil {
+				dec.Start[w.JobID] = p.giveShared(picked, w)
+				continue
+			}
+		}
 		picked := p.pick(w)
+		if w.Share {
+			picked = p.pickShared(w, true)
+		}
 		if picked == nil {
+			if w.Share {
+				// It waits for room; it does not hold up the jobs behind it.
+				dec.Waiting[w.JobID] = p.shareWaitReason(w)
+				continue
+			}
 			dec.Waiting[w.JobID] = p.waitReason(w)
 			blockers = append(blockers, blocker{id: w.JobID, start: p.earliestStart(w)})
 			continue
@@ -159,10 +231,14 @@ func Plan(now time.Time, devs []Device, noGPUsReason string, held []Held, ownPID
 				continue
 			}
 		}
+		if w.Share {
+			dec.Start[w.JobID] = p.giveShared(picked, w)
+			continue
+		}
 		uuids := make([]string, len(picked))
 		for k, i := range picked {
 			uuids[k] = devs[i].UUID
-			p.free[i] = false
+			p.free[i], p.exclusive[i] = false, true
 			p.why[i] = fmt.Sprintf("GPU %d is held by job %d", devs[i].Index, w.JobID)
 			if w.Timeout > 0 {
 				t := now.Add(w.Timeout)
@@ -182,6 +258,106 @@ type planner struct {
 	free        []bool       // free now and not yet given out in this plan
 	availableAt []*time.Time // see Plan
 	why         []string     // why a device is not free
+	shareLoad   []uint64     // memory requested by the sharing jobs on each device
+	exclusive   []bool       // held, or given in this plan, by a job that does not share
+	foreign     []*uint64    // memory of processes that are not runner's jobs; nil: unknown
+}
+
+// foreignMem is what d's processes outside runner's jobs use, or nil when
+// one of them does not say.
+func foreignMem(d Device, ownPIDs map[int]bool) *uint64 {
+	var sum uint64
+	for _, pr := range d.Procs {
+		if ownPIDs[pr.PID] {
+			continue
+		}
+		if pr.UsedMem == nil {
+			return nil
+		}
+		sum += *pr.UsedMem
+	}
+	return &sum
+}
+
+// shareRoom is how much more sharing jobs may ask of device i: 90 % of its
+// memory less the sharing requests and foreign use; 0 when it is held by an
+// exclusive job or a foreign process of unknown size.
+func (p *planner) shareRoom(i int) uint64 {
+	if p.exclusive[i] || p.foreign[i] == nil {
+		return 0
+	}
+	limit := uint64(float64(p.devs[i].MemTotal) * (1 - FreeMemFraction))
+	used := p.shareLoad[i] + *p.foreign[i]
+	if used >= limit {
+		return 0
+	}
+	return limit - used
+}
+
+// pickShared returns w.GPUs devices where sharing job w fits: devices no
+// job could have alone now (other sharing jobs or foreign processes use
+// them; the fullest that still fits first, to pack them), and with
+// allowFree also free devices; nil when there are not enough.
+func (p *planner) pickShared(w Want, allowFree bool) []int {
+	var cand []int
+	for i := range p.devs {
+		if p.shareRoom(i) < w.GPUMem {
+			continue
+		}
+		if p.free[i] && !allowFree {
+			continue
+		}
+		cand = append(cand, i)
+	}
+	if len(cand) < w.GPUs {
+		return nil
+	}
+	slices.SortStableFunc(cand, func(a, b int) int {
+		// Shared devices first, then the least room left.
+		if sa, sb := p.shareLoad[a] > 0, p.shareLoad[b] > 0; sa != sb {
+			if sa {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(p.shareRoom(a), p.shareRoom(b))
+	})
+	out := cand[:w.GPUs]
+	slices.Sort(out)
+	return out
+}
+
+// giveShared records sharing job w on devices picked and returns their UUIDs.
+func (p *planner) giveShared(picked []int, w Want) []string {
+	uuids := make([]string, len(picked))
+	for k, i := range picked {
+		uuids[k] = p.devs[i].UUID
+		p.shareLoad[i] += w.GPUMem
+		p.free[i] = false
+		p.why[i] = fmt.Sprintf("GPU %d is shared by runner jobs", p.devs[i].Index)
+		if w.Timeout <= 0 {
+			p.availableAt[i] = nil
+		} else if t := p.now.Add(w.Timeout); p.availableAt[i] != nil && t.After(*p.availableAt[i]) {
+			p.availableAt[i] = &t
+		}
+	}
+	return uuids
+}
+
+// shareWaitReason says why sharing job w cannot be placed now.
+func (p *planner) shareWaitReason(w Want) string {
+	var whys []string
+	for i, d := range p.devs {
+		switch {
+		case p.exclusive[i]:
+			whys = append(whys, fmt.Sprintf("GPU %d is held by a job that does not share", d.Index))
+		case p.foreign[i] == nil:
+			whys = append(whys, fmt.Sprintf("GPU %d has a foreign process of unknown size", d.Index))
+		default:
+			whys = append(whys, fmt.Sprintf("GPU %d has %s left for sharing", d.Index, FormatSize(p.shareRoom(i))))
+		}
+	}
+	return fmt.Sprintf("waiting for %d GPU(s) with %s left for sharing: %s", w.GPUs, FormatSize(w.GPUMem), strings.Join(whys, "; "))
 }
 
 // fits reports whether device i has the memory w asks for once it is free.
@@ -275,6 +451,8 @@ func (p *planner) waitReason(w Want) string {
 // heldEnd is when the running job holding uuid ends, if that is known.
 // An overdue job counts as ending now: its supervisor is killing it.
 func heldEnd(uuid string, held []Held, now time.Time) *time.Time {
+	// Shared by several jobs: free when the last of them ends.
+	var end *time.Time
 	for _, h := range held {
 		if !slices.Contains(h.UUIDs, uuid) {
 			continue
@@ -286,7 +464,9 @@ func heldEnd(uuid string, held []Held, now time.Time) *time.Time {
 		if t.Before(now) {
 			t = now
 		}
-		return &t
+		if end == nil || t.After(*end) {
+			end = &t
+		}
 	}
-	return nil
+	return end
 }

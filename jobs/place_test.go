@@ -298,3 +298,151 @@ func TestFree(t *testing.T) {
 		})
 	}
 }
+
+// GPU sharing by memory: sharing jobs pack onto GPUs while their requests
+// plus foreign use stay within 90 % of memory; others get GPUs alone.
+func TestPlanSharing(t *testing.T) {
+	now := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+	sub := func(min int) time.Time { return now.Add(time.Duration(min-60) * time.Minute) }
+	u := func(v uint64) *uint64 { return &v }
+	share := func(id int64, gpus int, mem uint64, min int) Want {
+		return Want{JobID: id, GPUs: gpus, GPUMem: mem * gib, Share: true, SubmittedAt: sub(min)}
+	}
+	tests := []struct {
+		name        string
+		devs        []Device
+		held        []Held
+		own         map[int]bool
+		queue       []Want
+		wantStart   map[int64][]string
+		wantWaiting map[int64]string
+	}{
+		{
+			name:      "sharing jobs that fit go on one GPU together",
+			devs:      gpus(2),
+			queue:     []Want{share(1, 1, 30, 0), share(2, 1, 30, 1)},
+			wantStart: map[int64][]string{1: {"GPU-0"}, 2: {"GPU-0"}},
+		},
+		{
+			name:  "one that does not fit goes to the next GPU, then waits",
+			devs:  gpus(2),
+			held:  []Held{{JobID: 9, UUIDs: []string{"GPU-0"}, Share: true, Mem: 50 * gib}},
+			queue: []Want{share(1, 1, 30, 0), share(2, 1, 60, 1)},
+			// 90 % of 80 GiB is 72 GiB: 50+30 does not fit on GPU 0.
+			wantStart:   map[int64][]string{1: {"GPU-1"}},
+			wantWaiting: map[int64]string{2: "GPU 0 has 22.0 GiB left for sharing; GPU 1 has 42.0 GiB left"},
+		},
+		{
+			name: "foreign processes count against the room",
+			devs: with(gpus(1), func(d []Device) {
+				d[0].MemUsed = 60 * gib
+				d[0].Procs = []Proc{{PID: 4242, UsedMem: u(60 * gib)}}
+			}),
+			queue:       []Want{share(1, 1, 8, 0), share(2, 1, 8, 1)},
+			wantStart:   map[int64][]string{1: {"GPU-0"}},
+			wantWaiting: map[int64]string{2: "GPU 0 has 4.0 GiB left for sharing"},
+		},
+		{
+			name: "a foreign process of unknown size leaves no room",
+			devs: with(gpus(1), func(d []Device) {
+				d[0].Procs = []Proc{{PID: 4242}}
+			}),
+			queue:       []Want{share(1, 1, 1, 0)},
+			wantWaiting: map[int64]string{1: "foreign process of unknown size"},
+		},
+		{
+			name: "runner's own processes are not foreign",
+			devs: with(gpus(1), func(d []Device) {
+				d[0].MemUsed = 30 * gib
+				d[0].Procs = []Proc{{PID: 77, UsedMem: u(30 * gib)}}
+			}),
+			held:      []Held{{JobID: 9, UUIDs: []string{"GPU-0"}, Share: true, Mem: 30 * gib}},
+			own:       map[int]bool{77: true},
+			queue:     []Want{share(1, 1, 40, 0)},
+			wantStart: map[int64][]string{1: {"GPU-0"}},
+		},
+		{
+			name:        "an exclusive job's GPU is never shared, and a shared GPU is not exclusive",
+			devs:        gpus(2),
+			held:        []Held{{JobID: 8, UUIDs: []string{"GPU-0"}}, {JobID: 9, UUIDs: []string{"GPU-1"}, Share: true, Mem: 10 * gib}},
+			queue:       []Want{{JobID: 1, GPUs: 1, SubmittedAt: sub(0)}, share(2, 1, 10, 1)},
+			wantStart:   map[int64][]string{2: {"GPU-1"}},
+			wantWaiting: map[int64]string{1: "GPU 1 is held by job 9"},
+		},
+		{
+			name:      "mixed in one plan: the exclusive job takes a free GPU, sharing jobs pack the other",
+			devs:      gpus(2),
+			queue:     []Want{share(1, 1, 20, 0), {JobID: 2, GPUs: 1, SubmittedAt: sub(1)}, share(3, 1, 20, 2)},
+			wantStart: map[int64][]string{1: {"GPU-0"}, 2: {"GPU-1"}, 3: {"GPU-0"}},
+		},
+		{
+			name: "a blocked exclusive job ahead keeps free GPUs from sharing jobs, not shared ones",
+			devs: gpus(3),
+			held: []Held{{JobID: 8, UUIDs: []string{"GPU-0"}}, {JobID: 9, UUIDs: []string{"GPU-1"}, Share: true, Mem: 10 * gib}},
+			queue: []Want{{JobID: 1, GPUs: 2, SubmittedAt: sub(0)}, share(2, 1, 10, 1),
+				{JobID: 3, GPUs: 1, GPUMem: 0, Share: true, SubmittedAt: sub(2)}},
+			wantStart:   map[int64][]string{2: {"GPU-1"}},
+			wantWaiting: map[int64]string{1: "waiting for 2 free GPUs", 3: "queued behind job 1"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Plan(now, tt.devs, "", tt.held, tt.own, tt.queue)
+			if tt.wantStart == nil {
+				tt.wantStart = map[int64][]string{}
+			}
+			if !maps.EqualFunc(d.Start, tt.wantStart, slices.Equal) {
+				t.Errorf("Start = %v, want %v (waiting: %v)", d.Start, tt.wantStart, d.Waiting)
+			}
+			for id, want := range tt.wantWaiting {
+				if got, ok := d.Waiting[id]; !ok || !strings.Contains(got, want) {
+					t.Errorf("Waiting[%d] = %q, want it to contain %q", id, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestTakeSlots(t *testing.T) {
+	now := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+	w := func(id int64, slots, prio int) Want {
+		return Want{JobID: id, Slots: slots, Priority: prio, SubmittedAt: now.Add(time.Duration(id) * time.Second)}
+	}
+	tests := []struct {
+		name        string
+		queue       []Want
+		free, total int
+		pass        []int64
+		waiting     map[int64]string
+	}{
+		{"within the slots", []Want{w(1, 1, 0), w(2, 1, 0)}, 2, 2, []int64{1, 2}, nil},
+		{"the third waits", []Want{w(1, 1, 0), w(2, 1, 0), w(3, 1, 0)}, 2, 2, []int64{1, 2},
+			map[int64]string{3: "waiting for 1 CPU slots (0 of 2 free)"}},
+		{"a big job is not passed by small ones", []Want{w(1, 4, 0), w(2, 1, 0)}, 2, 8, nil,
+			map[int64]string{1: "waiting for 4 CPU slots (2 of 8 free)", 2: "queued behind job 1 for CPU slots"}},
+		{"GPU jobs (no slots) always pass", []Want{w(1, 4, 0), w(2, 0, 0)}, 2, 8, []int64{2}, nil},
+		{"priority first", []Want{w(1, 1, 0), w(2, 1, 5)}, 1, 4, []int64{2}, map[int64]string{1: "0 of 4 free"}},
+		{"more than the daemon has", []Want{w(1, 9, 0), w(2, 1, 0)}, 4, 4, []int64{2},
+			map[int64]string{1: "needs 9 CPU slots but the daemon has 4"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pass, waiting := TakeSlots(tt.queue, tt.free, tt.total)
+			var ids []int64
+			for _, p := range pass {
+				ids = append(ids, p.JobID)
+			}
+			if !slices.Equal(ids, tt.pass) {
+				t.Errorf("pass %v, want %v (waiting %v)", ids, tt.pass, waiting)
+			}
+			if len(pass)+len(waiting) != len(tt.queue) {
+				t.Errorf("%d pass + %d wait != %d", len(pass), len(waiting), len(tt.queue))
+			}
+			for id, want := range tt.waiting {
+				if !strings.Contains(waiting[id], want) {
+					t.Errorf("waiting[%d] = %q, want %q", id, waiting[id], want)
+				}
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,6 +39,7 @@ type Store interface {
 	EndJob(ctx context.Context, id int64, e ledger.JobEnd) (ledger.Job, bool, error)
 	SkipJob(ctx context.Context, id int64, reason string) (bool, error)
 	SetJobReasons(ctx context.Context, reasons map[int64]string) error
+	SetRunningNote(ctx context.Context, id int64, note string) error
 	SetJobTelemetry(ctx context.Context, id int64, peakMem uint64, meanUtil, energyJ *float64) error
 	SetGPUSnapshot(ctx context.Context, snapshotJSON string) error
 }
@@ -61,6 +63,7 @@ type Scheduler struct {
 	Now      func() time.Time
 
 	SampleInterval time.Duration // GPU telemetry and re-plan; default 5s
+	CPUSlots       int           // CPU slots for jobs (SlotsOf); default runtime.NumCPU()
 	Reconcile      time.Duration // safety pass over running jobs; default 30s
 	Grace          time.Duration // SIGTERM to SIGKILL on timeout and cancel; default DefaultGrace
 
@@ -100,6 +103,7 @@ type runningJob struct {
 	agg         kernels.TelemetryAgg
 	samples     int
 	terminating bool
+	overShare   bool // warned that this sharing job uses more GPU memory than it asked
 	suspect     bool // not alive at the last check and no end recorded yet
 	// suspectSince is when the job's process was first seen gone while its
 	// supervisor still ran; a supervisor pid alive for long after that is
@@ -119,6 +123,9 @@ func (s *Scheduler) init() {
 	}
 	if s.Reconcile <= 0 {
 		s.Reconcile = DefaultReconcile
+	}
+	if s.CPUSlots <= 0 {
+		s.CPUSlots = runtime.NumCPU()
 	}
 	if s.Grace <= 0 {
 		s.Grace = DefaultGrace
@@ -487,7 +494,7 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 			// wait after SIGKILL: backfill must count all of it.
 			hold := StopBudget(j.Timeout, s.Grace)
 			wants = append(wants, Want{JobID: j.ID, GPUs: j.GPUs, GPUMem: j.GPUMem, Priority: j.Priority,
-				SubmittedAt: j.SubmittedAt, Timeout: hold})
+				SubmittedAt: j.SubmittedAt, Timeout: hold, Share: j.Share && j.GPUMem > 0, Slots: SlotsOf(j.CPUs, j.GPUs)})
 			needGPUs = needGPUs || j.GPUs > 0
 		}
 	}
@@ -500,8 +507,12 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 		}
 	}
 	now := s.Now()
+	wants, slotWaits := TakeSlots(wants, s.freeSlots(), s.CPUSlots)
 	dec := Plan(now, devs, noGPUs, s.held(), s.ownPIDs(devs), wants)
 	for id, why := range dec.Waiting {
+		reasons[id] = why
+	}
+	for id, why := range slotWaits {
 		reasons[id] = why
 	}
 	// Only changed reasons: with a long queue an unchanged one is most of
@@ -515,15 +526,7 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 		return err
 	}
 	// Launch in queue order, so equal jobs start in the order users expect.
-	slices.SortStableFunc(wants, func(a, b Want) int {
-		if c := cmp.Compare(b.Priority, a.Priority); c != 0 {
-			return c
-		}
-		if c := a.SubmittedAt.Compare(b.SubmittedAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.JobID, b.JobID)
-	})
+	slices.SortStableFunc(wants, QueueOrder)
 	for _, w := range wants {
 		if uuids, ok := dec.Start[w.JobID]; ok && ctx.Err() == nil {
 			s.launch(ctx, w.JobID, uuids)
@@ -606,6 +609,15 @@ func (s *Scheduler) arrayRoom(queued []ledger.Job) map[int64]int64 {
 	return room
 }
 
+// freeSlots is the CPU slots the running jobs leave.
+func (s *Scheduler) freeSlots() int {
+	free := s.CPUSlots
+	for _, rj := range s.running {
+		free -= SlotsOf(rj.job.CPUs, rj.job.GPUs)
+	}
+	return free
+}
+
 // held lists the GPUs of running jobs with their latest possible end.
 func (s *Scheduler) held() []Held {
 	var out []Held
@@ -613,7 +625,7 @@ func (s *Scheduler) held() []Held {
 		if len(rj.job.GPUUUIDs) == 0 {
 			continue
 		}
-		h := Held{JobID: id, UUIDs: rj.job.GPUUUIDs}
+		h := Held{JobID: id, UUIDs: rj.job.GPUUUIDs, Share: rj.job.Share && rj.job.GPUMem > 0, Mem: rj.job.GPUMem}
 		if rj.job.Timeout > 0 && rj.job.StartedAt != nil {
 			// The supervisor needs the grace on top of the timeout to kill it.
 			t := rj.job.StartedAt.Add(StopBudget(rj.job.Timeout, s.Grace))
@@ -723,7 +735,8 @@ func (s *Scheduler) launch(ctx context.Context, id int64, uuids []string) {
 		lerr       error
 	)
 	if s.Units != nil {
-		supervisor, lerr = s.Units.Launch(ctx, s.Self, spec, UnitOptions{Attempt: started.Attempts, Name: j.Name, MemMax: j.MemMax})
+		supervisor, lerr = s.Units.Launch(ctx, s.Self, spec, UnitOptions{Attempt: started.Attempts, Name: j.Name, MemMax: j.MemMax,
+			CPUs: max(j.CPUs, 0)})
 	} else {
 		sp := s.spare
 		s.spare = nil
@@ -796,7 +809,12 @@ func (s *Scheduler) sample(ctx context.Context) {
 				havePower, haveEnergy = false, false
 				continue
 			}
-			ts.MemUsed += d.MemUsed
+			if rj.job.Share {
+				// A shared GPU's use is everyone's: count this job's processes.
+				ts.MemUsed += groupMem(d, rj.job.PGID)
+			} else {
+				ts.MemUsed += d.MemUsed
+			}
 			if d.Util != nil {
 				utilSum += *d.Util
 				utilN++
@@ -825,6 +843,7 @@ func (s *Scheduler) sample(ctx context.Context) {
 		rj.agg.Add(ts)
 		rj.samples++
 		s.storeTelemetry(ctx, rj)
+		s.warnOverShare(ctx, rj)
 	}
 	snap := NewSnapshot(s.Inv, devs, holder)
 	b, err := json.Marshal(snap)
@@ -846,6 +865,41 @@ func (s *Scheduler) sample(ctx context.Context) {
 
 // snapshotRefresh is how often an unchanged GPU view is stored again.
 const snapshotRefresh = time.Minute
+
+// groupMem is the GPU memory d's processes in process group pgid use.
+func groupMem(d Device, pgid int) uint64 {
+	var sum uint64
+	for _, pr := range d.Procs {
+		if pr.UsedMem == nil || pgid <= 0 {
+			continue
+		}
+		if _, pg, _, err := procStat(pr.PID); err == nil && pg == pgid {
+			sum += *pr.UsedMem
+		}
+	}
+	return sum
+}
+
+// warnOverShare says, once, that a sharing job uses more GPU memory than it
+// asked for: the jobs it shares with were placed on its word. The warning
+// goes to the daemon's log and to the job's reason (runner jobs).
+func (s *Scheduler) warnOverShare(ctx context.Context, rj *runningJob) {
+	j := rj.job
+	if !j.Share || j.GPUMem == 0 || rj.overShare {
+		return
+	}
+	peak, _, _ := rj.agg.Result()
+	asked := j.GPUMem * uint64(max(1, len(j.GPUUUIDs)))
+	if peak <= asked {
+		return
+	}
+	rj.overShare = true
+	note := fmt.Sprintf("uses %s of GPU memory, more than the %s it asked to share (--gpu-mem)", FormatSize(peak), FormatSize(asked))
+	s.Logger.Warn("sharing job over its GPU memory", "job", j.ID, "peak_bytes", peak, "asked_bytes", asked)
+	if err := s.Store.SetRunningNote(ctx, j.ID, note); err != nil && ctx.Err() == nil {
+		s.Logger.Error("record job note", "job", j.ID, "err", err)
+	}
+}
 
 func (s *Scheduler) storeTelemetry(ctx context.Context, rj *runningJob) {
 	peak, util, energy := rj.agg.Result()

@@ -477,3 +477,25 @@ func TestSchedulerStopsJobPastTimeoutWhenSupervisorIsGone(t *testing.T) {
 		t.Errorf("job %d (child %d) still runs after its timeout with no supervisor", j.PID, child)
 	}
 }
+
+// A sharing job's memory is its own processes' on the shared GPU, and one
+// that goes past what it asked is flagged in its reason.
+func TestSchedulerWarnsWhenASharingJobUsesMoreThanItAsked(t *testing.T) {
+	e := newSchedEnv(t, 1)
+	e.start()
+	j := e.submit(ledger.JobSpec{GPUs: 1, GPUMem: 8 << 30, Share: true, Argv: gated("go", 0)})
+	j = e.waitState(j.ID, ledger.JobRunning)
+	j = e.waitJob(j.ID, "its process group", func(j ledger.Job) bool { return j.PGID > 0 })
+	e.fake.AddProc(0, 999999, 20<<30) // a process of someone else: not the job's
+	e.fake.AddProc(0, j.PID, 6<<30)
+	e.waitJob(j.ID, "peak memory of its own process", func(j ledger.Job) bool { return j.PeakMem != nil && *j.PeakMem == 6<<30 })
+	if r := e.job(j.ID).Reason; r != "" {
+		t.Errorf("reason %q while within its request", r)
+	}
+	e.fake.AddProc(0, j.PID, 12<<30)
+	e.waitJob(j.ID, "the over-request note", func(j ledger.Job) bool {
+		return strings.Contains(j.Reason, "uses 12.0 GiB of GPU memory, more than the 8.0 GiB it asked to share")
+	})
+	e.release("go")
+	e.waitState(j.ID, ledger.JobSucceeded)
+}

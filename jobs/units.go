@@ -43,6 +43,7 @@ type UnitOptions struct {
 	Attempt int    // 1 for the first launch; a retry gets a unit of its own
 	Name    string // the job's --name, for the unit's description
 	MemMax  uint64 // MemoryMax= in bytes; 0: none
+	CPUs    int    // submit --cpus given explicitly: CPUQuota=N×100%; 0: none
 }
 
 // UnitName is the unit of a job's attempt: runner-job-<id>.service for the
@@ -79,6 +80,9 @@ func (u Units) Args(self string, s Spec, o UnitOptions, specPath string) []strin
 	}
 	if o.MemMax > 0 {
 		args = append(args, "--property=MemoryMax="+strconv.FormatUint(o.MemMax, 10))
+	}
+	if o.CPUs > 0 {
+		args = append(args, "--property=CPUQuota="+strconv.Itoa(o.CPUs*100)+"%")
 	}
 	return append(args, "--", self, SuperviseCommand, "--job", strconv.FormatInt(s.ID, 10), "--"+SpecFileFlag, specPath)
 }

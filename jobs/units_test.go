@@ -21,10 +21,10 @@ func TestUnitArgs(t *testing.T) {
 				"--description=runner job 7", "--collect", "--quiet", "--property=KillMode=mixed",
 				"--property=TimeoutStopSec=20s", "--", "/usr/local/bin/runner", "_supervise", "--job", "7",
 				"--spec-file", "/var/lib/runner/jobs/7/spec.json"}},
-		{"a retry with a name and --mem", UnitOptions{Attempt: 2, Name: "train", MemMax: 64 << 30},
+		{"a retry with a name, --mem and --cpus", UnitOptions{Attempt: 2, Name: "train", MemMax: 64 << 30, CPUs: 4},
 			[]string{"/usr/bin/systemd-run", "--unit=runner-job-7-2.service", "--slice=runner-jobs.slice",
 				"--description=runner job 7 (train)", "--collect", "--quiet", "--property=KillMode=mixed",
-				"--property=TimeoutStopSec=20s", "--property=MemoryMax=68719476736", "--", "/usr/local/bin/runner",
+				"--property=TimeoutStopSec=20s", "--property=MemoryMax=68719476736", "--property=CPUQuota=400%", "--", "/usr/local/bin/runner",
 				"_supervise", "--job", "7", "--spec-file", "/var/lib/runner/jobs/7/spec.json"}},
 	}
 	for _, tt := range tests {

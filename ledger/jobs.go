@@ -805,6 +805,17 @@ func (db *DB) SetJobReasons(ctx context.Context, reasons map[int64]string) error
 	})
 }
 
+// SetRunningNote stores a note about a running job in its reason (shown by
+// `runner jobs`), such as a sharing job using more GPU memory than it asked.
+func (db *DB) SetRunningNote(ctx context.Context, id int64, note string) error {
+	return db.inTx(ctx, func(tx *Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET reason = ? WHERE id = ? AND state = 'running'`, note, id); err != nil {
+			return fmt.Errorf("ledger: note on job %d: %w", id, err)
+		}
+		return nil
+	})
+}
+
 // CancelJob cancels a job: a queued one becomes cancelled at once, a
 // running one gets cancel_requested (the scheduler stops its process group
 // and records the end). It returns the job after the change; a job that
