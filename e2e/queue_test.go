@@ -190,6 +190,21 @@ func TestArraysAndSweeps(t *testing.T) {
 	if _, _, code := h.code("wait", arr); code != 0 {
 		t.Errorf("wait ARRAY: exit %d", code)
 	}
+	// An array's id stands for all its jobs in hold, release and cancel.
+	held := strings.TrimSpace(h.runOK("submit", "--array", "0-2", "--hold", "--", "true"))
+	if out := h.runOK("release", held); strings.Count(out, "released") != 3 {
+		t.Errorf("release ARRAY: %q", out)
+	}
+	if _, _, code := h.code("wait", held); code != 0 {
+		t.Errorf("wait for the released array: exit %d", code)
+	}
+	doomed := strings.TrimSpace(h.runOK("submit", "--array", "0-2", "--hold", "--", "true"))
+	if out := h.runOK("cancel", doomed); strings.Count(out, "cancelled") != 3 {
+		t.Errorf("cancel ARRAY: %q", out)
+	}
+	if _, _, code := h.code("wait", doomed); code != 1 {
+		t.Errorf("wait for a cancelled array: exit %d, want 1", code)
+	}
 
 	sweep := filepath.Join(t.TempDir(), "sweep.yaml")
 	if err := os.WriteFile(sweep, []byte("score: [0.3, 1e-1]\nbatch-size: [32, 64]\n"), 0o644); err != nil {
