@@ -395,7 +395,14 @@ func (s *Scheduler) ended1(id int64, j ledger.Job, ok bool, err error) {
 	if !ok {
 		return
 	}
-	s.Logger.Info("job ended", "job", id, "state", j.State, "reason", j.Reason, "exit_code", j.ExitCode, "signal", j.Signal)
+	attrs := []any{"job", id, "state", j.State, "reason", j.Reason}
+	if j.ExitCode != nil { // a number, not a pointer; absent when a signal ended it
+		attrs = append(attrs, "exit_code", *j.ExitCode)
+	}
+	if j.Signal != "" {
+		attrs = append(attrs, "signal", j.Signal)
+	}
+	s.Logger.Info("job ended", attrs...)
 	if j.State.Ended() {
 		s.ended = append(s.ended, j.RunID)
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	gosync "sync"
 	"syscall"
 	"testing"
@@ -499,3 +500,29 @@ func TestSchedulerWarnsWhenASharingJobUsesMoreThanItAsked(t *testing.T) {
 	e.release("go")
 	e.waitState(j.ID, ledger.JobSucceeded)
 }
+
+// The daemon's log says how a job ended in numbers, never a pointer.
+func TestJobEndIsLoggedWithItsExitCode(t *testing.T) {
+	e := newSchedEnv(t, 0)
+	var mu sync.Mutex
+	var log strings.Builder
+	e.start(func(s *Scheduler) {
+		s.Logger = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return log.Write(p)
+		}), nil))
+	})
+	j := e.submit(ledger.JobSpec{Argv: sh("exit 3")})
+	e.waitState(j.ID, ledger.JobFailed)
+	e.stop()
+	mu.Lock()
+	defer mu.Unlock()
+	if out := log.String(); !strings.Contains(out, "exit_code=3") || strings.Contains(out, "0x") {
+		t.Errorf("job end logged as:\n%s", out)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -321,7 +321,13 @@ func (e *Engine) Prepare(ctx context.Context, dirs []RunDir, known map[string]le
 				case d.Size < 7:
 					why = "too short for a .wandb header"
 				}
-				e.Logger.Warn("not a readable .wandb log", "path", d.LogPath, "why", why)
+				level := slog.LevelWarn
+				if d.Size < 7 {
+					// Caught as wandb creates it: nothing is wrong yet,
+					// and it is read again when it changes.
+					level = slog.LevelDebug
+				}
+				e.Logger.Log(ctx, level, "not a readable .wandb log", "path", d.LogPath, "why", why)
 				m = &ledger.Meta{Empty: true, ReadError: why}
 			case err != nil:
 				// An I/O error (permissions, too many open files): say so

@@ -3,6 +3,7 @@ package sync
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -424,13 +425,14 @@ func TestHolderGone(t *testing.T) {
 func TestUnreadableLogsGetTheirOwnReason(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
-		name string
-		make func(t *testing.T, path string)
-		want string
+		name  string
+		make  func(t *testing.T, path string)
+		want  string
+		warns bool // a log caught as wandb creates it is no cause for a warning
 	}{
-		{"zero bytes", func(t *testing.T, p string) { mustWrite(t, p, nil) }, "not readable: empty file (0 bytes)"},
-		{"shorter than a header", func(t *testing.T, p string) { mustWrite(t, p, []byte(":W&")) }, "not readable: too short for a .wandb header"},
-		{"garbage", func(t *testing.T, p string) { mustWrite(t, p, []byte("this is not a wandb log at all")) }, "not readable: not a .wandb log (foreign header)"},
+		{"zero bytes", func(t *testing.T, p string) { mustWrite(t, p, nil) }, "not readable: empty file (0 bytes)", false},
+		{"shorter than a header", func(t *testing.T, p string) { mustWrite(t, p, []byte(":W&")) }, "not readable: too short for a .wandb header", false},
+		{"garbage", func(t *testing.T, p string) { mustWrite(t, p, []byte("this is not a wandb log at all")) }, "not readable: not a .wandb log (foreign header)", true},
 		{"newer format version", func(t *testing.T, p string) {
 			w, err := wandbtest.Create(p, wandbtest.Options{})
 			if err != nil {
@@ -440,7 +442,7 @@ func TestUnreadableLogsGetTheirOwnReason(t *testing.T) {
 			if err := w.Close(); err != nil {
 				t.Fatal(err)
 			}
-		}, "not readable: unsupported .wandb format version 9"},
+		}, "not readable: unsupported .wandb format version 9", true},
 		{"header only", func(t *testing.T, p string) {
 			w, err := wandbtest.Create(p, wandbtest.Options{})
 			if err != nil {
@@ -450,11 +452,13 @@ func TestUnreadableLogsGetTheirOwnReason(t *testing.T) {
 			if err := w.Close(); err != nil {
 				t.Fatal(err)
 			}
-		}, "empty log: nothing to upload"},
+		}, "empty log: nothing to upload", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e, db := newTestEngine(t, &fakeSyncer{results: []UploadResult{{Outcome: ledger.OutcomeSuccess}}})
+			var warnings strings.Builder
+			e.Logger = slog.New(slog.NewTextHandler(&warnings, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			root := t.TempDir()
 			dir := filepath.Join(root, "offline-run-20260101_000000-bad1")
 			if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -466,6 +470,9 @@ func TestUnreadableLogsGetTheirOwnReason(t *testing.T) {
 			r, err := db.GetRun(ctx, dir)
 			if err != nil || r.State != ledger.StateSkipped || !strings.HasPrefix(r.Reason, tt.want) {
 				t.Fatalf("run: %s %q (%v), want skipped %q", r.State, r.Reason, err, tt.want)
+			}
+			if warned := strings.Contains(warnings.String(), "not a readable .wandb log"); warned != tt.warns {
+				t.Errorf("warned %v, want %v: %q", warned, tt.warns, warnings.String())
 			}
 			// The log is replaced by a real one (the run was just starting,
 			// or runner was upgraded): judged again, not left skipped.
