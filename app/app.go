@@ -108,14 +108,70 @@ func reorderCommandArgs(a *cli.App, args []string) []string {
 	if cmd == nil || cmd.SkipFlagParsing {
 		return args
 	}
+	lifted, after := liftGlobalFlags(args[i+1:], global, valueFlags(cmd.Flags), cmd.Name == submitName)
 	var rest []string
 	if cmd.Name == submitName {
-		rest = commandAsTyped(args[i+1:], cmd.Flags)
+		rest = commandAsTyped(after, cmd.Flags)
 	} else {
-		rest = reorderArgs(args[i+1:], cmd.Flags)
+		rest = reorderArgs(after, cmd.Flags)
 	}
-	out := append([]string{}, args[:i+1]...)
+	out := append(append(append([]string{}, args[:i]...), lifted...), args[i])
 	return append(out, rest...)
+}
+
+// rejectExtraArgs makes action refuse positional arguments beyond what the
+// command's ArgsUsage names (none when empty; any number after "..."), so
+// `runner runs pde` or `runner logs 1 2` is a usage error, not a silently
+// ignored word. The help text is the one statement of what a command takes.
+func rejectExtraArgs(action cli.ActionFunc, usage string) cli.ActionFunc {
+	max := len(strings.Fields(usage))
+	if strings.Contains(usage, "...") {
+		return action
+	}
+	return func(c *cli.Context) error {
+		if n := c.Args().Len(); n > max {
+			extra := c.Args().Slice()[max:]
+			takes := "no arguments"
+			if max > 0 {
+				takes = usage
+			}
+			return usagef("%s: unexpected argument %q (%s takes %s)", c.Command.Name, extra[0], c.Command.Name, takes)
+		}
+		return action(c)
+	}
+}
+
+// liftGlobalFlags takes runner's global flags (--db, --log-level...) out of
+// a command's arguments, so they may follow the command as the README says;
+// the caller puts them before it. A flag the command defines itself stays,
+// and nothing after "--" (or, for submit, from the job's command on) moves.
+func liftGlobalFlags(args []string, global, own map[string]bool, submit bool) (lifted, rest []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || (submit && (len(a) < 2 || a[0] != '-')) {
+			return lifted, append(rest, args[i:]...)
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		takesValue, isGlobal := global[name]
+		_, isOwn := own[name]
+		switch {
+		case len(a) < 2 || a[0] != '-':
+			rest = append(rest, a)
+		case isGlobal && !isOwn:
+			lifted = append(lifted, a)
+			if takesValue && !hasValue && i+1 < len(args) {
+				i++
+				lifted = append(lifted, args[i])
+			}
+		default:
+			rest = append(rest, a)
+			if submit && own[name] && !hasValue && i+1 < len(args) {
+				i++ // a value of submit's own flag, whatever it looks like
+				rest = append(rest, args[i])
+			}
+		}
+	}
+	return lifted, rest
 }
 
 // New builds the CLI application.
@@ -152,6 +208,9 @@ func New(env Env) *cli.App {
 	for _, c := range a.Commands {
 		if c.OnUsageError == nil {
 			c.OnUsageError = a.OnUsageError
+		}
+		if c.Name != submitName && c.Action != nil {
+			c.Action = rejectExtraArgs(c.Action, c.ArgsUsage)
 		}
 	}
 	a.CommandNotFound = func(c *cli.Context, name string) {}
