@@ -205,6 +205,7 @@ func New(env Env) *cli.App {
 		},
 	}
 	a.Commands = commands(env)
+	configFlags(a)
 	for _, c := range a.Commands {
 		if c.OnUsageError == nil {
 			c.OnUsageError = a.OnUsageError

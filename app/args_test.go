@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v2"
 )
 
 // Every command refuses arguments it does not use, naming the first one.
@@ -47,5 +49,76 @@ func TestGlobalFlagsAfterTheCommand(t *testing.T) {
 	out, _, _ = c.run("jobs", "--db", other, "--json")
 	if !strings.Contains(out, `"--db",`) || !strings.Contains(out, `"mine"`) {
 		t.Errorf("the job's --db was taken by runner:\n%s", out)
+	}
+}
+
+// Environment variables configure; they never change what one call prints.
+func TestEnvVarsAreForConfigurationOnly(t *testing.T) {
+	c := newShell(t)
+	if _, stderr, code := c.run("submit", "--hold", "--name", "mine", "true"); code != 0 {
+		t.Fatal(stderr)
+	}
+	c.env["RUNNER_JSON"] = "1"
+	c.env["RUNNER_STATE"] = "failed"
+	c.env["RUNNER_NAME"] = "other"
+	c.env["RUNNER_GPUS"] = "fake:4" // the daemon's inventory, not a job's GPU count
+	out, stderr, code := c.run("jobs")
+	if code != 0 || strings.HasPrefix(strings.TrimSpace(out), "[") || !strings.Contains(out, "mine") {
+		t.Errorf("jobs with RUNNER_JSON/RUNNER_STATE set: exit %d\n%s%s", code, out, stderr)
+	}
+	if _, stderr, code := c.run("submit", "--hold", "true"); code != 0 {
+		t.Errorf("submit with RUNNER_GPUS=fake:4: exit %d, %s", code, stderr)
+	}
+	help, _, _ := c.run("backfill", "--help")
+	if !strings.Contains(help, "$RUNNER_CONCURRENCY") || strings.Contains(help, "$RUNNER_JSON") || strings.Contains(help, "$RUNNER_DRY_RUN") {
+		t.Errorf("backfill's help shows the wrong environment variables:\n%s", help)
+	}
+}
+
+// The README's configuration table lists exactly the variables the flags read.
+func TestReadmeListsExactlyTheEnvVars(t *testing.T) {
+	want := map[string]bool{}
+	a := New(StdEnv())
+	add := func(fs []cli.Flag) {
+		for _, f := range fs {
+			if ev, ok := f.(interface{ GetEnvVars() []string }); ok {
+				for _, e := range ev.GetEnvVars() {
+					want[e] = true
+				}
+			}
+		}
+	}
+	add(a.Flags)
+	for _, c := range a.Commands {
+		add(c.Flags)
+	}
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	start, end := strings.Index(text, "## Configuration\n"), strings.Index(text, "Per-call flags are listed")
+	if start < 0 || end < start {
+		t.Fatal("README has no configuration table")
+	}
+	got := map[string]bool{}
+	for _, line := range strings.Split(text[start:end], "\n") {
+		if !strings.HasPrefix(line, "| `-") {
+			continue
+		}
+		cols := strings.Split(line, "|")
+		for _, f := range strings.Split(cols[2], ",") {
+			got[strings.Trim(strings.TrimSpace(f), "`")] = true
+		}
+	}
+	for e := range want {
+		if !got[e] {
+			t.Errorf("%s is read but not in the README's configuration table", e)
+		}
+	}
+	for e := range got {
+		if !want[e] {
+			t.Errorf("the README lists %s, which no flag reads", e)
+		}
 	}
 }

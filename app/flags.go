@@ -10,6 +10,66 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
+// otherMeaning reports flags named like a daemon setting that mean
+// something else on their command: they get no environment variable
+// (RUNNER_GPUS is the daemon's GPU inventory, not a job's GPU count).
+func otherMeaning(command, flag string) bool {
+	return command == submitName && flag == "gpus"
+}
+
+// configFlags gives environment variables exactly to the configuration
+// flags: the global ones and `runner daemon`'s (the ledger, the watched
+// trees, the wandb CLI, the key file, concurrency, GPUs, regression
+// settings...), on every command that has them. Per-call flags (--json,
+// --state, --dry-run, --name, a filter) have none, so a variable set for
+// the daemon never changes what `runner status` prints (README
+// "Configuration").
+func configFlags(a *cli.App) {
+	config := map[string]bool{}
+	for _, f := range a.Flags {
+		// --version is a request, not a setting.
+		config[f.Names()[0]] = f.Names()[0] != "version"
+	}
+	for _, c := range a.Commands {
+		if c.Name == "daemon" {
+			for _, f := range c.Flags {
+				config[f.Names()[0]] = true
+			}
+		}
+	}
+	set := func(f cli.Flag, on bool) {
+		var env []string
+		if on {
+			env = []string{envName(f.Names()[0])}
+		}
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			f.EnvVars = env
+		case *cli.BoolFlag:
+			f.EnvVars = env
+		case *cli.IntFlag:
+			f.EnvVars = env
+		case *cli.Int64Flag:
+			f.EnvVars = env
+		case *cli.Float64Flag:
+			f.EnvVars = env
+		case *cli.StringSliceFlag:
+			f.EnvVars = env
+		case *cli.GenericFlag:
+			f.EnvVars = env
+		}
+	}
+	for _, f := range a.Flags {
+		set(f, config[f.Names()[0]])
+	}
+	for _, c := range a.Commands {
+		for _, f := range c.Flags {
+			name := f.Names()[0]
+			set(f, config[name] && !otherMeaning(c.Name, name))
+		}
+	}
+}
+
 // envName is the environment variable of a flag: RUNNER_<FLAG_IN_UPPER_SNAKE_CASE>.
 func envName(flag string) string {
 	return "RUNNER_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))

@@ -24,9 +24,6 @@ const submitName = "submit"
 
 func submitCommand(env Env) *cli.Command {
 	gpus := intFlag("gpus", "GPUs the job needs (0: a CPU job that sees no GPU)", 0)
-	// RUNNER_GPUS is the daemon's inventory spec (fake:4, auto); a GPU count
-	// read from it would break every submit on a box configured that way.
-	gpus.EnvVars = nil
 	return &cli.Command{
 		Name:      submitName,
 		Usage:     "queue a job; prints its id (runner's flags go before the command; the command is kept as typed)",

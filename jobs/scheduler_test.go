@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	gosync "sync"
 	"syscall"
 	"testing"
@@ -504,7 +503,7 @@ func TestSchedulerWarnsWhenASharingJobUsesMoreThanItAsked(t *testing.T) {
 // The daemon's log says how a job ended in numbers, never a pointer.
 func TestJobEndIsLoggedWithItsExitCode(t *testing.T) {
 	e := newSchedEnv(t, 0)
-	var mu sync.Mutex
+	var mu gosync.Mutex
 	var log strings.Builder
 	e.start(func(s *Scheduler) {
 		s.Logger = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
