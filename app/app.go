@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agnivade/levenshtein"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/remote"
 
@@ -79,6 +80,12 @@ func suggest(c *cli.Context, err error) error {
 	if !ok || c.Command == nil {
 		return err
 	}
+	// The flag package names it with one dash whatever was typed.
+	dashes := "--"
+	if len(name) == 1 {
+		dashes = "-"
+	}
+	err = fmt.Errorf("unknown flag %s%s", dashes, name)
 	if s := cli.SuggestFlag(c.Command.Flags, strings.TrimLeft(name, "-"), true); s != "" {
 		err = fmt.Errorf("%w; did you mean %s?", err, s)
 	}
@@ -117,6 +124,21 @@ func reorderCommandArgs(a *cli.App, args []string) []string {
 	}
 	out := append(append(append([]string{}, args[:i]...), lifted...), args[i])
 	return append(out, rest...)
+}
+
+// unknownCommand is the usage error for a mistyped command, with the
+// nearest visible one when it is near enough to be what was meant.
+func unknownCommand(a *cli.App, name string) error {
+	best, bestD := "", 3 // at most two edits away
+	for _, c := range a.VisibleCommands() {
+		if d := levenshtein.ComputeDistance(name, c.Name); d < bestD {
+			best, bestD = c.Name, d
+		}
+	}
+	if best == "" {
+		return usagef("unknown command %q (runner help lists them)", name)
+	}
+	return usagef("unknown command %q; did you mean %q?", name, best)
 }
 
 // rejectExtraArgs makes action refuse positional arguments beyond what the
@@ -184,7 +206,7 @@ func New(env Env) *cli.App {
 		ErrWriter:                 env.Stderr,
 		Reader:                    env.Stdin,
 		DisableSliceFlagSeparator: true,
-		HideHelpCommand:           true,
+		HideHelpCommand:           false, // runner help [COMMAND]
 		Suggest:                   true,
 		// Shell completion (deploy/completion/): the scripts ask
 		// `runner ... --generate-bash-completion`.
@@ -197,10 +219,10 @@ func New(env Env) *cli.App {
 			return &UsageError{Err: suggest(c, err)}
 		},
 		Flags: []cli.Flag{
-			stringFlag("db", "ledger file (default /var/lib/runner/ledger.db if it exists, else $XDG_STATE_HOME/runner/ledger.db)", ""),
-			stringFlag("socket", "the daemon's unix socket (default /run/runner/runner.sock for the system ledger, else api.sock beside the ledger)", ""),
+			withDefault(stringFlag("db", "the ledger file", ""), "/var/lib/runner/ledger.db if it exists, else $XDG_STATE_HOME/runner/ledger.db"),
+			withDefault(stringFlag("socket", "the daemon's unix socket", ""), "/run/runner/runner.sock for the system ledger, else api.sock beside the ledger"),
 			stringFlag("log-format", "log format: text or json", "text"),
-			stringFlag("log-level", "log level: debug, info, warn, error (default: info for the daemon, warn otherwise)", "info"),
+			withDefault(stringFlag("log-level", "log level: debug, info, warn, error", "info"), "info for the daemon, warn otherwise"),
 			versionFlag(),
 		},
 	}
@@ -213,6 +235,9 @@ func New(env Env) *cli.App {
 		if c.Name != submitName && c.Action != nil {
 			c.Action = rejectExtraArgs(c.Action, c.ArgsUsage)
 		}
+		if ex := examples(c.Name); len(ex) > 0 {
+			c.Description = strings.TrimSpace(c.Description + "\n\nExamples:\n   " + strings.Join(ex, "\n   "))
+		}
 	}
 	a.CommandNotFound = func(c *cli.Context, name string) {}
 	a.Before = func(c *cli.Context) error { return forward(c, env) }
@@ -221,7 +246,7 @@ func New(env Env) *cli.App {
 			return printVersion(env, false)
 		}
 		if c.Args().Len() > 0 {
-			return usagef("unknown command %q", c.Args().First())
+			return unknownCommand(a, c.Args().First())
 		}
 		return cli.ShowAppHelp(c)
 	}

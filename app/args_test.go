@@ -122,3 +122,40 @@ func TestReadmeListsExactlyTheEnvVars(t *testing.T) {
 		}
 	}
 }
+
+// Help: `runner help [COMMAND]`, examples in every command's help, each
+// default said once, and a near miss named.
+func TestHelp(t *testing.T) {
+	c := newShell(t)
+	if out, _, code := c.run("help"); code != 0 || !strings.Contains(out, "submit") {
+		t.Errorf("runner help: exit %d\n%s", code, out)
+	}
+	for _, cmd := range New(StdEnv()).VisibleCommands() {
+		if cmd.Name == "help" {
+			continue
+		}
+		out, _, code := c.run("help", cmd.Name)
+		_, ex, _ := strings.Cut(out, "Examples:\n")
+		if code != 0 || !strings.HasPrefix(strings.TrimSpace(ex), "runner "+cmd.Name) {
+			t.Errorf("runner help %s: exit %d, no example:\n%s", cmd.Name, code, out)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Count(line, "(default") > 1 {
+				t.Errorf("runner help %s: a default said twice: %s", cmd.Name, line)
+			}
+		}
+	}
+	for args, want := range map[string]string{
+		"stauts":        `unknown command "stauts"; did you mean "status"?`,
+		"status --jsn":  "unknown flag --jsn; did you mean --json?",
+		"status -bogus": "unknown flag --bogus",
+		"plot --help":   "the metric to draw against step",
+		"submit --lr 3": "unknown flag --lr",
+		"help submit":   "runner submit --gpus 1 --name train python train.py --lr 3e-4",
+	} {
+		out, stderr, _ := c.run(strings.Fields(args)...)
+		if !strings.Contains(out+stderr, want) {
+			t.Errorf("runner %s: %q, want %q", args, out+stderr, want)
+		}
+	}
+}

@@ -23,7 +23,7 @@ func daemonCommand(env Env) *cli.Command {
 		listFlag("watch", "directory tree to watch for wandb/offline-run-* dirs (repeatable)"),
 		boolFlag("no-upload", "only record runs, never upload"),
 		durationFlag("reconcile", "full rescan of the watched trees this often", 5*time.Minute),
-		stringFlag("metrics-addr", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9477 (default off)", ""),
+		withDefault(stringFlag("metrics-addr", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9477", ""), "off"),
 		WatchFlag(),
 	}
 	flags = append(flags, RegressionFlags()...)

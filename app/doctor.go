@@ -16,7 +16,7 @@ func doctorCommand(env Env) *cli.Command {
 		Name:  "doctor",
 		Usage: "check what runner needs: the wandb CLI, the API key, the trees, inotify, GPUs, the ledger, the daemon",
 		Flags: append([]cli.Flag{
-			listFlag("watch", "trees to check (default: the daemon's)"),
+			withDefault(listFlag("watch", "trees to check"), "the daemon's"),
 			stringFlag("gpus", "GPU inventory to check: auto, nvml, none, fake:N", "auto"),
 			boolFlag("json", "print the checks as a JSON array"),
 		}, uploadFlags()...),

@@ -97,6 +97,22 @@ func durationFlag(name, usage string, def time.Duration) *cli.GenericFlag {
 		Value: &d, EnvVars: []string{envName(name)}, DefaultText: FormatDuration(def)}
 }
 
+// withDefault sets the default that help shows, once, when it is not the
+// flag's zero value written out (urfave adds "(default: TEXT)").
+func withDefault[F interface {
+	*cli.StringFlag | *cli.IntFlag | *cli.StringSliceFlag
+}](f F, text string) F {
+	switch f := any(f).(type) {
+	case *cli.StringFlag:
+		f.DefaultText = text
+	case *cli.IntFlag:
+		f.DefaultText = text
+	case *cli.StringSliceFlag:
+		f.DefaultText = text
+	}
+	return f
+}
+
 func hidden(f *cli.GenericFlag) *cli.GenericFlag {
 	f.Hidden = true
 	return f

@@ -685,10 +685,10 @@ func superviseCommand(env Env) *cli.Command {
 func jobsDaemonFlags() []cli.Flag {
 	return []cli.Flag{
 		stringFlag("gpus", "GPU inventory: auto (NVML when a driver is there), nvml, none, fake:N[:MEM]", "auto"),
-		stringFlag("jobs-wandb-dir", "WANDB_DIR of every job (default: the first --watch dir)", ""),
+		withDefault(stringFlag("jobs-wandb-dir", "WANDB_DIR of every job", ""), "the first --watch dir"),
 		durationFlag("sample-interval", "sample the GPUs (job telemetry, runner gpus) and re-plan this often", jobs.DefaultSampleInterval),
-		intFlag("cpu-slots", "CPU slots for jobs (a CPU job takes 1 unless submit --cpus says otherwise; default: the number of CPUs)", 0),
-		stringFlag("socket-group", "group whose members may use the daemon's socket (default: runner, when that group exists)", ""),
+		withDefault(intFlag("cpu-slots", "CPU slots for jobs (a CPU job takes 1 unless submit --cpus says otherwise)", 0), "the number of CPUs"),
+		withDefault(stringFlag("socket-group", "group whose members may use the daemon's socket", ""), "runner, when that group exists"),
 		stringFlag("job-units", "start each job as a transient systemd service: auto (when the daemon is a root systemd service), systemd, off", jobs.UnitsAuto),
 	}
 }

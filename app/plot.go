@@ -10,13 +10,21 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
+// plotFlags are the leaderboard's, with --metric saying what a plot does with it.
+func plotFlags() []cli.Flag {
+	fs := leaderboardFlags()
+	fs[0] = stringFlag("metric", "the metric to draw against step for each RUN; with --leaderboard, the summary metric to rank by (required)", "")
+	return fs
+}
+
 func plotCommand(env Env) *cli.Command {
 	return &cli.Command{
 		Name:      "plot",
 		Usage:     "draw a metric against step for runs (PNG or SVG), or the leaderboard as bars",
 		ArgsUsage: "RUN...",
-		Flags: append(leaderboardFlags(),
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "FILE.png or FILE.svg (default <metric with / as _>.png, <metric>_leaderboard.png for --leaderboard)", EnvVars: []string{envName("output")}},
+		Flags: append(plotFlags(),
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "FILE.png or FILE.svg",
+				DefaultText: "<metric with / as _>.png, <metric>_leaderboard.png for --leaderboard"},
 			boolFlag("leaderboard", "draw the leaderboard of --metric as a bar chart"),
 			boolFlag("json", "print what was drawn as one JSON object"),
 		),
