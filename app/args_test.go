@@ -1,11 +1,14 @@
 package app
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/runnerhq/runner/ledger"
 	"github.com/urfave/cli/v2"
 )
 
@@ -157,5 +160,39 @@ func TestHelp(t *testing.T) {
 		if !strings.Contains(out+stderr, want) {
 			t.Errorf("runner %s: %q, want %q", args, out+stderr, want)
 		}
+	}
+}
+
+// Commands take a run by its W&B name or a unique id prefix too; one that
+// changes state refuses an ambiguous name, listing the candidates.
+func TestRunSelectionByNameAndPrefix(t *testing.T) {
+	c := newShell(t)
+	db, err := ledger.Open(context.Background(), c.env["RUNNER_DB"], ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	for _, r := range []struct{ id, name string }{{"abc123", "bad lr"}, {"abd999", "twin"}, {"xyz000", "twin"}} {
+		dir := filepath.Join(root, "offline-run-20250101_000000-"+r.id)
+		start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+		if _, err := db.UpsertRuns(context.Background(), []ledger.Observation{{Dir: dir, LogPath: filepath.Join(dir, "run-"+r.id+".wandb"),
+			Size: 10, MTime: start, Meta: &ledger.Meta{RunID: r.id, Name: r.name, Project: "p", StartTime: &start}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	if out, stderr, code := c.run("skip", "bad lr", "--reason", "typo in the config"); code != 0 || !strings.Contains(out, "skipped 1 run") {
+		t.Errorf(`skip "bad lr": exit %d, %q %q`, code, out, stderr)
+	}
+	if out, stderr, code := c.run("unskip", "abc1"); code != 0 || !strings.Contains(out, "unskipped 1 run") {
+		t.Errorf("unskip abc1 (a unique prefix): exit %d, %q %q", code, out, stderr)
+	}
+	_, stderr, code := c.run("skip", "twin")
+	if code != 2 || !strings.Contains(stderr, `abd999 ("twin"), xyz000 ("twin")`) {
+		t.Errorf("skip of an ambiguous name: exit %d, %q; want 2 listing both runs", code, stderr)
+	}
+	_, stderr, code = c.run("check", "nosuch")
+	if code != 1 || !strings.Contains(stderr, `no run matches "nosuch"`) {
+		t.Errorf("check of an unknown run: exit %d, %q; want the ledger's precise cause", code, stderr)
 	}
 }

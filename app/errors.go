@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/runnerhq/runner/ledger"
 )
 
 // UsageError is bad usage: unknown flag, missing or malformed argument. Exit 2.
@@ -45,7 +47,7 @@ func ExitCode(err error) int {
 		return 0
 	case errors.As(err, &re):
 		return re.Code
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.Is(err, ledger.ErrAmbiguous):
 		return 2
 	case errors.Is(err, context.Canceled):
 		return 130

@@ -1,7 +1,6 @@
 package app
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -75,9 +74,6 @@ func resolveDirs(c *cli.Context, db *ledger.DB, verb string) ([]string, error) {
 	var dirs []string
 	for _, sel := range c.Args().Slice() {
 		runs, err := db.Resolve(c.Context, sel)
-		if errors.Is(err, ledger.ErrNotFound) {
-			return nil, fmt.Errorf("%s %s: no such run in the ledger", verb, sel)
-		}
 		if err != nil {
 			return nil, fmt.Errorf("%s %s: %w", verb, sel, err)
 		}

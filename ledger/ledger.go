@@ -43,6 +43,7 @@ const (
 // Sentinel errors callers branch on.
 var (
 	ErrNotFound      = errors.New("not found")
+	ErrAmbiguous     = errors.New("ambiguous run name")
 	ErrNewerSchema   = errors.New("ledger schema is newer than this runner")
 	ErrLeaseLost     = errors.New("lease lost")
 	ErrNoLedger      = errors.New("no ledger yet")

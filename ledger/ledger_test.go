@@ -1518,3 +1518,37 @@ func TestListsLongerThanSQLiteVariableLimit(t *testing.T) {
 		t.Errorf("ListJobs of %d ids: %v", n, err)
 	}
 }
+
+// A run is named by its exact id, its dir, its W&B name or a unique id
+// prefix, in that order; a name or prefix shared by runs is ambiguous.
+func TestResolvePrecedence(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTemp(t)
+	root := t.TempDir()
+	a := observe(root, "offline-run-20250101_000000-abc123", "abc123", t0)
+	a.Meta.Name = "bad lr"
+	b := observe(root, "offline-run-20250101_000001-abd999", "abd999", t0)
+	b.Meta.Name = "twin"
+	c := observe(root, "offline-run-20250101_000002-xyz000", "xyz000", t0)
+	c.Meta.Name = "twin"
+	// A run whose W&B name is another run's id: the id wins.
+	d := observe(root, "offline-run-20250101_000003-qqq111", "qqq111", t0)
+	d.Meta.Name = "abc123"
+	mustUpsert(t, db, a, b, c, d)
+	for sel, want := range map[string]string{
+		"abc123": a.Dir, filepath.Base(b.Dir): b.Dir, "bad lr": a.Dir, "xyz": c.Dir, "abc1": a.Dir, "qqq111": d.Dir,
+	} {
+		got, err := db.Resolve(ctx, sel)
+		if err != nil || len(got) != 1 || got[0].Dir != want {
+			t.Errorf("resolve %q = %v, %v; want %s", sel, dirsOf(got), err, want)
+		}
+	}
+	for sel, want := range map[string]string{
+		"twin": `"twin" is the W&B name of 2 runs: abd999 ("twin"), xyz000 ("twin")`,
+		"ab":   `"ab" is the run id prefix of 2 runs: abc123 ("bad lr"), abd999 ("twin")`,
+	} {
+		if _, err := db.Resolve(ctx, sel); !errors.Is(err, ledger.ErrAmbiguous) || !strings.Contains(err.Error(), want) {
+			t.Errorf("resolve %q: %v, want ErrAmbiguous with %q", sel, err, want)
+		}
+	}
+}

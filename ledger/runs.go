@@ -450,9 +450,13 @@ func (db *DB) queryRuns(ctx context.Context, q string, args ...any) ([]Run, erro
 	return out, nil
 }
 
-// Resolve maps a user selector to runs: a run id (all its dirs), a run dir
-// path (absolute, relative to the working directory, or through a symlink),
-// or a run dir's base name. Ordered by first_seen, dir.
+// Resolve maps a user selector to the dirs of one run (docs/design.md
+// "Naming a run"), trying in order and stopping at the first that matches:
+// the exact run id (all its dirs), a run dir path (absolute, relative to the
+// working directory, or through a symlink) or a dir's base name, the W&B
+// display name, a unique prefix of a run id. A name or prefix that matches
+// several runs is an error wrapping ErrAmbiguous that lists them; none at
+// all wraps ErrNotFound. Ordered by first_seen, dir.
 func (db *DB) Resolve(ctx context.Context, selector string) ([]Run, error) {
 	sel := strings.TrimSpace(selector)
 	if sel == "" {
@@ -471,20 +475,58 @@ func (db *DB) Resolve(ctx context.Context, selector string) ([]Run, error) {
 	if !strings.ContainsRune(sel, filepath.Separator) {
 		base = sel
 	}
-	q := `SELECT ` + runCols + ` FROM runs WHERE run_id = ? OR base = ? OR dir IN (?` +
-		strings.Repeat(", ?", len(paths)-1) + `) ORDER BY first_seen, dir`
-	args := []any{sel, base}
+	dirArgs := []any{base}
 	for _, p := range paths {
-		args = append(args, p)
+		dirArgs = append(dirArgs, p)
 	}
-	runs, err := db.queryRuns(ctx, q, args...)
-	if err != nil {
-		return nil, err
+	tiers := []struct {
+		what  string
+		where string
+		args  []any
+	}{
+		{"run id", `run_id = ?`, []any{sel}},
+		{"run dir", `base = ? OR dir IN (?` + strings.Repeat(", ?", len(paths)-1) + `)`, dirArgs},
+		{"W&B name", `name = ?`, []any{sel}},
+		{"run id prefix", `run_id != '' AND substr(run_id, 1, length(?)) = ?`, []any{sel, sel}},
 	}
-	if len(runs) == 0 {
-		return nil, fmt.Errorf("no run matches %q (give a run id, a run dir or its name; see runner runs): %w", selector, ErrNotFound)
+	for _, tier := range tiers {
+		runs, err := db.queryRuns(ctx, `SELECT `+runCols+` FROM runs WHERE `+tier.where+` ORDER BY first_seen, dir`, tier.args...)
+		if err != nil {
+			return nil, err
+		}
+		if len(runs) == 0 {
+			continue
+		}
+		if ids := distinctRuns(runs); len(ids) > 1 {
+			return nil, fmt.Errorf("%q is the %s of %d runs: %s; name one by its run id: %w",
+				selector, tier.what, len(ids), strings.Join(ids, ", "), ErrAmbiguous)
+		}
+		return runs, nil
 	}
-	return runs, nil
+	return nil, fmt.Errorf("no run matches %q (give a run id or a unique prefix of one, a run dir or its name, or the W&B name; see runner runs): %w", selector, ErrNotFound)
+}
+
+// distinctRuns lists the W&B runs among runs (a run id's stages are one), as
+// people see them: "id (name)".
+func distinctRuns(runs []Run) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range runs {
+		key := r.RunID
+		if key == "" {
+			key = r.Dir
+		}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		label := key
+		if r.Name != "" {
+			label += fmt.Sprintf(" (%q)", r.Name)
+		}
+		out = append(out, label)
+	}
+	return out
 }
 
 const readerKey = "reader.version"

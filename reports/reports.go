@@ -3,7 +3,6 @@ package reports
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -16,11 +15,8 @@ import (
 // resolveGroup maps a selector to exactly one W&B run (all its stages).
 func resolveGroup(ctx context.Context, db *ledger.DB, cmd, sel string) (runGroup, error) {
 	runs, err := db.Resolve(ctx, sel)
-	if errors.Is(err, ledger.ErrNotFound) {
-		return runGroup{}, fmt.Errorf("%s %s: no such run in the ledger", cmd, sel)
-	}
 	if err != nil {
-		return runGroup{}, fmt.Errorf("%s %s: %w", cmd, sel, err)
+		return runGroup{}, fmt.Errorf("%s: %w", cmd, err)
 	}
 	gs := groupRuns(runs)
 	if len(gs) > 1 {
