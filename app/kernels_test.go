@@ -204,8 +204,8 @@ func TestCheckFlagsClearRegressionAndPassesNoise(t *testing.T) {
 		rep.Checks[0].GoalSource != "rule" || len(rep.Checks[0].BaselineRunIDs) != 9 || rep.Checks[0].BaselineRunIDs[0] != "noise" {
 		t.Errorf("check --json = %+v", rep)
 	}
-	if math.Abs(v.RelChange-0.5) > 1e-9 {
-		t.Errorf("rel change = %v, want 0.5", v.RelChange)
+	if math.Abs(v.RelDelta-0.5) > 1e-9 {
+		t.Errorf("rel delta = %v, want 0.5", v.RelDelta)
 	}
 }
 
@@ -489,3 +489,17 @@ func TestPipelineStagesMergeIntoOneRun(t *testing.T) {
 }
 
 func newTestLogger(w io.Writer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// One sign convention: check and compare both print new minus baseline,
+// and the goal alone says whether that is better or worse.
+func TestCheckAndCompareAgreeOnSigns(t *testing.T) {
+	c, _ := project(t)
+	out, errOut, code := c.run("check", "bad", "--metric", "eval/nrmse", "--goal-rule", "nrmse=higher")
+	if code != 0 || !strings.Contains(out, "(+0.05, +50.0%, z +") || !strings.Contains(out, "better (higher is better)") {
+		t.Errorf("check with higher-is-better: exit %d\n%s%s", code, out, errOut)
+	}
+	out, errOut, code = c.run("check", "bad", "--metric", "eval/nrmse")
+	if code != 1 || !strings.Contains(out, "(+0.05, +50.0%, z +") || !strings.Contains(out, "worse (lower is better)") {
+		t.Errorf("check with lower-is-better: exit %d\n%s%s", code, out, errOut)
+	}
+}

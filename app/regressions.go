@@ -2,12 +2,29 @@ package app
 
 import (
 	"fmt"
+	"math"
 	"text/tabwriter"
 
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/reports"
 	"github.com/urfave/cli/v2"
 )
+
+// signedPct and signedF print new-minus-baseline numbers with their sign,
+// "-" when there is none to print.
+func signedPct(f float64) string {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return "-"
+	}
+	return fmt.Sprintf("%+.1f%%", 100*f)
+}
+
+func signedF(f float64) string {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return "-"
+	}
+	return fmt.Sprintf("%+.2f", f)
+}
 
 func regressionsCommand(env Env) *cli.Command {
 	return &cli.Command{
@@ -47,8 +64,8 @@ func regressionsCommand(env Env) *cli.Command {
 			fmt.Fprintln(tw, "AT\tRUN ID\tNAME\tMETRIC\tVALUE\tMEDIAN\tCHANGE\tZ")
 			for _, r := range out {
 				v := r.Verdict
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%+.1f%%\t%+.2f\n", r.At, dash(r.RunID), dash(r.Name), v.Metric,
-					fmtF(v.Value), fmtF(v.Median), 100*v.RelChange, v.Z)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.At, dash(r.RunID), dash(r.Name), v.Metric,
+					fmtF(v.Value), fmtF(v.Median), signedPct(v.RelDelta), signedF(v.Z))
 			}
 			return tw.Flush()
 		}),

@@ -38,28 +38,37 @@ const (
 
 // Verdict is the result of Check for one metric of one run.
 //
-// Z and RelChange are signed so that positive means worse under Goal
-// (for GoalUnknown, positive means higher). Either may be ±Inf; in JSON
-// those are written as the strings "Infinity" / "-Infinity".
+// Z and RelDelta are new minus baseline, as every delta runner prints
+// (docs/design.md "Signs"): positive means the value went up; whether that is
+// better or worse comes from Goal, and Kind says it. Z is finite whenever
+// Value is: the spread has a floor (SpreadFloor), and ZeroSpread says when the
+// baseline had none. RelDelta is NaN when the median is 0 (no relative
+// change exists); both are NaN for a non-finite Value. NaN is null in JSON.
 type Verdict struct {
-	Metric    string      `json:"metric"`
-	Goal      Goal        `json:"goal"`
-	Value     float64     `json:"value"`
-	BaselineN int         `json:"baseline_n"`
-	Median    float64     `json:"median"`
-	MAD       float64     `json:"mad"`
-	Z         float64     `json:"z"`          // robust z: (x-median)/(1.4826*MAD), positive = worse
-	RelChange float64     `json:"rel_change"` // (x-median)/|median|, positive = worse
-	Kind      VerdictKind `json:"kind"`
-	Reason    string      `json:"reason"`
+	Metric     string      `json:"metric"`
+	Goal       Goal        `json:"goal"`
+	Value      float64     `json:"value"`
+	BaselineN  int         `json:"baseline_n"`
+	Median     float64     `json:"median"`
+	MAD        float64     `json:"mad"`
+	Z          float64     `json:"z_score"`     // (value-median) / max(1.4826·MAD, SpreadFloor)
+	RelDelta   float64     `json:"rel_delta"`   // (value-median) / |median|
+	ZeroSpread bool        `json:"zero_spread"` // MAD was 0: Z is measured against the floor
+	Kind       VerdictKind `json:"kind"`
+	Reason     string      `json:"reason"`
 }
 
-// MarshalJSON writes non-finite numbers as strings instead of failing.
+// SpreadFloor is the least spread a baseline is given: 0.1 % of |median|
+// (at least 1e-9), so a constant baseline gives a large but finite z.
+func SpreadFloor(median float64) float64 { return max(1e-3*math.Abs(median), 1e-9) }
+
+// MarshalJSON writes a non-finite value as W&B does ("NaN", "Infinity")
+// and an undefined z or relative delta as null.
 func (v Verdict) MarshalJSON() ([]byte, error) {
 	return json.Marshal(verdictJSON{
 		Metric: v.Metric, Goal: v.Goal, Value: jsonFloat(v.Value), BaselineN: v.BaselineN,
-		Median: jsonFloat(v.Median), MAD: jsonFloat(v.MAD), Z: jsonFloat(v.Z),
-		RelChange: jsonFloat(v.RelChange), Kind: v.Kind, Reason: v.Reason,
+		Median: jsonFloat(v.Median), MAD: jsonFloat(v.MAD), Z: finiteOrNil(v.Z),
+		RelDelta: finiteOrNil(v.RelDelta), ZeroSpread: v.ZeroSpread, Kind: v.Kind, Reason: v.Reason,
 	})
 }
 
@@ -71,23 +80,38 @@ func (v *Verdict) UnmarshalJSON(b []byte) error {
 	}
 	*v = Verdict{
 		Metric: j.Metric, Goal: j.Goal, Value: float64(j.Value), BaselineN: j.BaselineN,
-		Median: float64(j.Median), MAD: float64(j.MAD), Z: float64(j.Z),
-		RelChange: float64(j.RelChange), Kind: j.Kind, Reason: j.Reason,
+		Median: float64(j.Median), MAD: float64(j.MAD), Z: nilToNaN(j.Z),
+		RelDelta: nilToNaN(j.RelDelta), ZeroSpread: j.ZeroSpread, Kind: j.Kind, Reason: j.Reason,
 	}
 	return nil
 }
 
 type verdictJSON struct {
-	Metric    string      `json:"metric"`
-	Goal      Goal        `json:"goal"`
-	Value     jsonFloat   `json:"value"`
-	BaselineN int         `json:"baseline_n"`
-	Median    jsonFloat   `json:"median"`
-	MAD       jsonFloat   `json:"mad"`
-	Z         jsonFloat   `json:"z"`
-	RelChange jsonFloat   `json:"rel_change"`
-	Kind      VerdictKind `json:"kind"`
-	Reason    string      `json:"reason"`
+	Metric     string      `json:"metric"`
+	Goal       Goal        `json:"goal"`
+	Value      jsonFloat   `json:"value"`
+	BaselineN  int         `json:"baseline_n"`
+	Median     jsonFloat   `json:"median"`
+	MAD        jsonFloat   `json:"mad"`
+	Z          *float64    `json:"z_score"`
+	RelDelta   *float64    `json:"rel_delta"`
+	ZeroSpread bool        `json:"zero_spread"`
+	Kind       VerdictKind `json:"kind"`
+	Reason     string      `json:"reason"`
+}
+
+func finiteOrNil(f float64) *float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil
+	}
+	return &f
+}
+
+func nilToNaN(p *float64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return *p
 }
 
 // RegressionOptions tunes Check. Zero values take the defaults.
@@ -113,18 +137,18 @@ func (o RegressionOptions) withDefaults() RegressionOptions {
 // Check judges value against the baseline with a robust z-score (median and
 // MAD, so one bad run in the baseline does not hide or fake a regression).
 // A change is flagged only when it is both unusual (|z| > ZThreshold) and
-// material (|relative change| > RelThreshold): a tiny drift of a very
-// stable metric is not a regression.
+// material (|relative delta| > RelThreshold): a tiny drift of a very
+// stable metric is not a regression. Deltas are new minus baseline; the
+// goal decides which sign is worse.
 //
 // Edge cases:
-//   - MAD = 0 (constant baseline): Z is +Inf when the value is worse by more
-//     than RelThreshold, -Inf when better by more than RelThreshold, else 0.
-//   - median = 0: RelChange is ±Inf for any change (0 when equal).
+//   - MAD = 0 (constant baseline): the spread is SpreadFloor(median), so z
+//     stays finite; ZeroSpread is set and the reason says so.
+//   - median = 0: no relative delta (NaN); any change counts as material.
 //   - non-finite value (a NaN loss from a diverged run): a regression for a
-//     known goal, with Z and RelChange +Inf.
-//   - GoalUnknown: Z and RelChange are signed as higher = positive, and the
-//     kind is never regression or improved (no direction to judge); the
-//     reason says when the change would have counted.
+//     known goal, with z and relative delta NaN (null in JSON).
+//   - GoalUnknown: the kind is never regression or improved (no direction
+//     to judge); the reason says when the change would have counted.
 //   - non-finite baseline values are ignored.
 func Check(metric string, goal Goal, value float64, base Baseline, opts RegressionOptions) Verdict {
 	opts = opts.withDefaults()
@@ -134,7 +158,7 @@ func Check(metric string, goal Goal, value float64, base Baseline, opts Regressi
 			vals = append(vals, x)
 		}
 	}
-	v := Verdict{Metric: metric, Goal: goal, Value: value, BaselineN: len(vals)}
+	v := Verdict{Metric: metric, Goal: goal, Value: value, BaselineN: len(vals), Z: math.NaN(), RelDelta: math.NaN()}
 	if len(vals) > 0 {
 		v.Median, v.MAD = medianMAD(vals)
 	}
@@ -144,7 +168,6 @@ func Check(metric string, goal Goal, value float64, base Baseline, opts Regressi
 		return v
 	}
 	if math.IsNaN(value) || math.IsInf(value, 0) {
-		v.Z, v.RelChange = math.Inf(1), math.Inf(1)
 		if goal == GoalUnknown {
 			v.Kind = VerdictOK
 			v.Reason = fmt.Sprintf("value is %v; goal unknown, add a goal rule to judge %s", value, metric)
@@ -155,33 +178,40 @@ func Check(metric string, goal Goal, value float64, base Baseline, opts Regressi
 		return v
 	}
 
-	d := value - v.Median // positive = higher
+	d := value - v.Median
+	spread := madScale * v.MAD
+	if v.MAD == 0 {
+		spread, v.ZeroSpread = SpreadFloor(v.Median), true
+	}
+	v.Z = d / spread
+	if v.Median != 0 {
+		v.RelDelta = d / math.Abs(v.Median)
+	}
+	// worseSign is +1 when a rise is worse: lower is better (and, for
+	// thresholds only, an unknown goal).
+	worseSign := 1.0
 	if goal == GoalHigher {
-		d = -d // positive = worse
+		worseSign = -1
 	}
-	switch {
-	case v.Median != 0:
-		v.RelChange = d / math.Abs(v.Median)
-	case d > 0:
-		v.RelChange = math.Inf(1)
-	case d < 0:
-		v.RelChange = math.Inf(-1)
-	}
-	if v.MAD > 0 {
-		v.Z = d / (madScale * v.MAD)
-	} else {
-		switch {
-		case v.RelChange > opts.RelThreshold:
-			v.Z = math.Inf(1)
-		case v.RelChange < -opts.RelThreshold:
-			v.Z = math.Inf(-1)
+	material := func(sign float64) bool {
+		if v.Median == 0 {
+			return sign*worseSign*d > 0
 		}
+		return sign*worseSign*v.RelDelta > opts.RelThreshold
 	}
+	worse := worseSign*v.Z > opts.ZThreshold && material(1)
+	better := worseSign*v.Z < -opts.ZThreshold && material(-1)
 
-	worse := v.Z > opts.ZThreshold && v.RelChange > opts.RelThreshold
-	better := v.Z < -opts.ZThreshold && v.RelChange < -opts.RelThreshold
-	what := fmt.Sprintf("%s = %.6g vs baseline median %.6g (%+.1f%%, robust z %+.2f over %d runs)",
-		metric, value, v.Median, 100*v.RelChange, v.Z, len(vals))
+	rel := "no relative change from 0"
+	if v.Median != 0 {
+		rel = fmt.Sprintf("%+.1f%%", 100*v.RelDelta)
+	}
+	spreadNote := ""
+	if v.ZeroSpread {
+		spreadNote = ", the baseline has no spread: z against 0.1% of the median"
+	}
+	what := fmt.Sprintf("%s = %.6g vs baseline median %.6g (%+.4g, %s, z %+.2f over %d runs%s)",
+		metric, value, v.Median, d, rel, v.Z, len(vals), spreadNote)
 	switch {
 	case goal == GoalUnknown:
 		v.Kind = VerdictOK

@@ -13,7 +13,8 @@ func TestCheckVerdicts(t *testing.T) {
 	// median 0.10; |deviations| sorted 0,0,0,.01,.01,.02 -> MAD 0.005
 	noisy := Baseline{Values: []float64{0.10, 0.11, 0.09, 0.10, 0.12, 0.10}}
 	const sd = madScale * 0.005
-	inf := math.Inf(1)
+	inf, nan := math.Inf(1), math.NaN()
+	// Every z and relative delta is new minus baseline; the goal says which way is worse.
 	tests := []struct {
 		name     string
 		metric   string
@@ -30,29 +31,29 @@ func TestCheckVerdicts(t *testing.T) {
 		{"clear regression of a loss", "eval/nrmse", GoalLower, 0.15, noisy, VerdictRegression, 0.05 / sd, 0.5, 0.10, 0.005, 6, "worse"},
 		{"within noise", "eval/nrmse", GoalLower, 0.105, noisy, VerdictOK, 0.005 / sd, 0.05, 0.10, 0.005, 6, "within noise"},
 		{"improved loss", "eval/nrmse", GoalLower, 0.07, noisy, VerdictImproved, -0.03 / sd, -0.3, 0.10, 0.005, 6, "better"},
-		{"accuracy drop is a regression (higher is better)", "eval/acc", GoalHigher, 0.80,
-			Baseline{Values: []float64{0.90, 0.91, 0.89, 0.90, 0.92}}, VerdictRegression, 0.1 / (madScale * 0.01), 0.1 / 0.9, 0.90, 0.01, 5, "worse"},
-		{"accuracy rise is an improvement", "eval/acc", GoalHigher, 0.99,
-			Baseline{Values: []float64{0.90, 0.91, 0.89, 0.90, 0.92}}, VerdictImproved, -0.09 / (madScale * 0.01), -0.1, 0.90, 0.01, 5, "better"},
+		{"accuracy drop is a regression with negative z (higher is better)", "eval/acc", GoalHigher, 0.80,
+			Baseline{Values: []float64{0.90, 0.91, 0.89, 0.90, 0.92}}, VerdictRegression, -0.1 / (madScale * 0.01), -0.1 / 0.9, 0.90, 0.01, 5, "-11.1%"},
+		{"accuracy rise is an improvement with positive z", "eval/acc", GoalHigher, 0.99,
+			Baseline{Values: []float64{0.90, 0.91, 0.89, 0.90, 0.92}}, VerdictImproved, 0.09 / (madScale * 0.01), 0.1, 0.90, 0.01, 5, "better"},
 		{"not enough history with 4 runs", "eval/nrmse", GoalLower, 0.5,
-			Baseline{Values: []float64{0.1, 0.1, 0.1, 0.1}}, VerdictNotEnoughHistory, 0, 0, 0.1, 0, 4, "need 5"},
+			Baseline{Values: []float64{0.1, 0.1, 0.1, 0.1}}, VerdictNotEnoughHistory, nan, nan, 0.1, 0, 4, "need 5"},
 		{"non-finite baseline values do not count", "eval/nrmse", GoalLower, 0.5,
-			Baseline{Values: []float64{math.NaN(), 0.1, 0.1, inf, 0.1, 0.1}}, VerdictNotEnoughHistory, 0, 0, 0.1, 0, 4, "need 5"},
-		{"constant baseline, worse beyond rel threshold: z is +Inf", "eval/mse", GoalLower, 1.5,
-			Baseline{Values: []float64{1, 1, 1, 1, 1}}, VerdictRegression, inf, 0.5, 1, 0, 5, "worse"},
-		{"constant baseline, better beyond rel threshold: z is -Inf", "eval/mse", GoalLower, 0.5,
-			Baseline{Values: []float64{1, 1, 1, 1, 1}}, VerdictImproved, -inf, -0.5, 1, 0, 5, "better"},
-		{"constant baseline, change below rel threshold: z is 0", "eval/mse", GoalLower, 1.005,
-			Baseline{Values: []float64{1, 1, 1, 1, 1}}, VerdictOK, 0, 0.005, 1, 0, 5, "within noise"},
+			Baseline{Values: []float64{math.NaN(), 0.1, 0.1, inf, 0.1, 0.1}}, VerdictNotEnoughHistory, nan, nan, 0.1, 0, 4, "need 5"},
+		{"constant baseline, worse beyond rel threshold: z is finite against the floor", "eval/mse", GoalLower, 1.5,
+			Baseline{Values: []float64{1, 1, 1, 1, 1}}, VerdictRegression, 500, 0.5, 1, 0, 5, "the baseline has no spread"},
+		{"constant baseline, better beyond rel threshold", "eval/mse", GoalLower, 0.5,
+			Baseline{Values: []float64{1, 1, 1, 1, 1}}, VerdictImproved, -500, -0.5, 1, 0, 5, "better"},
+		{"constant baseline, change below rel threshold is not flagged", "eval/mse", GoalLower, 1.005,
+			Baseline{Values: []float64{1, 1, 1, 1, 1}}, VerdictOK, 5, 0.005, 1, 0, 5, "within noise"},
 		{"very stable metric: large z but below 1% is not flagged", "eval/mse", GoalLower, 1.005,
 			Baseline{Values: []float64{1.0000, 1.0001, 0.9999, 1.0000, 1.0001}}, VerdictOK, 0.005 / (madScale * 0.0001), 0.005, 1, 0.0001, 5, "within noise"},
 		{"one wild baseline run does not hide a regression", "eval/nrmse", GoalLower, 0.15,
 			Baseline{Values: []float64{0.10, 0.11, 0.09, 0.10, 0.12, 5.0}}, VerdictRegression, 0.045 / (madScale * 0.01), 0.045 / 0.105, 0.105, 0.01, 6, "worse"},
-		{"diverged run (NaN) is a regression", "train/loss", GoalLower, math.NaN(), noisy, VerdictRegression, inf, inf, 0.10, 0.005, 6, "NaN"},
+		{"diverged run (NaN) is a regression, with no z", "train/loss", GoalLower, math.NaN(), noisy, VerdictRegression, nan, nan, 0.10, 0.005, 6, "NaN"},
 		{"unknown goal is never flagged, but the reason says it moved", "eval/physics/energy", GoalUnknown, 0.15, noisy,
 			VerdictOK, 0.05 / sd, 0.5, 0.10, 0.005, 6, "goal unknown"},
-		{"zero median: any change is an infinite relative change", "eval/physics/gap", GoalLower, 0.2,
-			Baseline{Values: []float64{0, 0, 0, 0.1, -0.1}}, VerdictRegression, inf, inf, 0, 0, 5, "worse"},
+		{"zero median: no relative delta, any change is material", "eval/physics/gap", GoalLower, 0.2,
+			Baseline{Values: []float64{0, 0, 0, 0.1, -0.1}}, VerdictRegression, 0.2 / 1e-9, nan, 0, 0, 5, "no relative change from 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,14 +67,24 @@ func TestCheckVerdicts(t *testing.T) {
 			if !near(v.Median, tt.median) || !near(v.MAD, tt.mad) {
 				t.Errorf("median, MAD = %g, %g; want %g, %g", v.Median, v.MAD, tt.median, tt.mad)
 			}
-			if !near(v.Z, tt.z) || !near(v.RelChange, tt.rel) {
-				t.Errorf("z, rel = %g, %g; want %g, %g", v.Z, v.RelChange, tt.z, tt.rel)
+			if !nearOrNaN(v.Z, tt.z) || !nearOrNaN(v.RelDelta, tt.rel) {
+				t.Errorf("z, rel = %g, %g; want %g, %g", v.Z, v.RelDelta, tt.z, tt.rel)
+			}
+			if math.IsInf(v.Z, 0) {
+				t.Errorf("z is infinite")
 			}
 			if !strings.Contains(v.Reason, tt.inReason) {
 				t.Errorf("reason %q lacks %q", v.Reason, tt.inReason)
 			}
 		})
 	}
+}
+
+func nearOrNaN(a, b float64) bool {
+	if math.IsNaN(b) {
+		return math.IsNaN(a)
+	}
+	return near(a, b)
 }
 
 func TestCheckThresholdOptions(t *testing.T) {
@@ -95,22 +106,31 @@ func TestCheckThresholdOptions(t *testing.T) {
 	}
 }
 
-func TestVerdictJSONWithInfiniteZ(t *testing.T) {
+// In JSON a zero-spread baseline gives a finite z and says so; a diverged
+// run's value is "NaN" (as W&B writes it) and its undefined z is null.
+func TestVerdictJSON(t *testing.T) {
 	v := Check("eval/mse", GoalLower, 2, Baseline{Values: []float64{1, 1, 1, 1, 1}}, RegressionOptions{})
 	b, err := json.Marshal(v)
 	if err != nil {
-		t.Fatalf("marshal verdict with z=+Inf: %v", err)
-	}
-	if !strings.Contains(string(b), `"z":"Infinity"`) || !strings.Contains(string(b), `"kind":"regression"`) ||
-		!strings.Contains(string(b), `"goal":"lower"`) || !strings.Contains(string(b), `"baseline_n":5`) {
-		t.Fatalf("verdict JSON = %s", b)
-	}
-	var back Verdict
-	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
-	if !math.IsInf(back.Z, 1) || back.Kind != VerdictRegression || back.Value != 2 {
-		t.Fatalf("round trip = %+v", back)
+	for _, want := range []string{`"z_score":1000`, `"rel_delta":1`, `"zero_spread":true`, `"kind":"regression"`, `"baseline_n":5`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("verdict JSON lacks %s: %s", want, b)
+		}
+	}
+	var back Verdict
+	if err := json.Unmarshal(b, &back); err != nil || back.Z != 1000 || !back.ZeroSpread || back.Kind != VerdictRegression {
+		t.Fatalf("round trip = %+v, %v", back, err)
+	}
+	nan := Check("train/loss", GoalLower, math.NaN(), Baseline{Values: []float64{1, 1.1, 0.9, 1, 1}}, RegressionOptions{})
+	b, err = json.Marshal(nan)
+	if err != nil || !strings.Contains(string(b), `"value":"NaN"`) || !strings.Contains(string(b), `"z_score":null`) ||
+		!strings.Contains(string(b), `"rel_delta":null`) {
+		t.Fatalf("NaN verdict JSON = %s, %v", b, err)
+	}
+	if err := json.Unmarshal(b, &back); err != nil || !math.IsNaN(back.Z) || !math.IsNaN(back.Value) {
+		t.Fatalf("NaN round trip = %+v, %v", back, err)
 	}
 }
 

@@ -207,7 +207,7 @@ func (db *DB) RecordRegressions(ctx context.Context, dir string, evaluated []str
 				value, baseline_n, median, mad, z, rel_change, baseline_run_ids, reason)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				ms(at), dir, g.RunID, g.Project, v.Metric, v.Goal.String(), realOrNull(v.Value), v.BaselineN,
-				realOrNull(v.Median), realOrNull(v.MAD), realOrNull(v.Z), realOrNull(v.RelChange),
+				realOrNull(v.Median), realOrNull(v.MAD), realOrNull(v.Z), realOrNull(v.RelDelta),
 				encodeList(g.BaselineRunIDs), v.Reason)
 			if err != nil {
 				return fmt.Errorf("ledger: record regression %s of %s: %w", v.Metric, dir, err)
@@ -284,7 +284,8 @@ func (db *DB) Regressions(ctx context.Context, f RegressionFilter) ([]Regression
 		g.At = fromMS(at)
 		g.Verdict.Goal, _ = kernels.ParseGoal(goal)
 		g.Verdict.Value, g.Verdict.Median, g.Verdict.MAD = nullToNaN(value), nullToNaN(med), nullToNaN(mad)
-		g.Verdict.Z, g.Verdict.RelChange = nullToNaN(z), nullToNaN(r)
+		g.Verdict.Z, g.Verdict.RelDelta = nullToNaN(z), nullToNaN(r)
+		g.Verdict.ZeroSpread = mad.Valid && mad.Float64 == 0
 		g.Verdict.Kind = kernels.VerdictRegression
 		g.BaselineRunIDs = decodeList(ids)
 		out = append(out, g)

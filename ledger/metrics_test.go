@@ -106,7 +106,7 @@ func TestRegressionsRecordedReplacedAndCounted(t *testing.T) {
 	reg := func(metric string, value, z float64) ledger.Regression {
 		return ledger.Regression{RunID: "aaa", Project: "proj", BaselineRunIDs: []string{"x", "y"},
 			Verdict: kernels.Verdict{Metric: metric, Goal: kernels.GoalLower, Value: value, BaselineN: 5,
-				Median: 0.1, MAD: 0, Z: z, RelChange: math.Inf(1), Kind: kernels.VerdictRegression, Reason: metric + " worse"}}
+				Median: 0.1, MAD: 0, Z: z, RelDelta: math.NaN(), Kind: kernels.VerdictRegression, Reason: metric + " worse"}}
 	}
 	if err := db.RecordRegressions(ctx, a.Dir, []string{"eval/nrmse", "eval/mse"},
 		[]ledger.Regression{reg("eval/nrmse", 0.5, math.Inf(1)), reg("eval/mse", math.NaN(), 4)}); err != nil {
@@ -125,7 +125,7 @@ func TestRegressionsRecordedReplacedAndCounted(t *testing.T) {
 		t.Fatalf("regressions = %+v, want only eval/mse", regs)
 	}
 	g := regs[0]
-	if !math.IsNaN(g.Verdict.Value) || g.Verdict.Z != 4 || !math.IsInf(g.Verdict.RelChange, 1) {
+	if !math.IsNaN(g.Verdict.Value) || g.Verdict.Z != 4 || !math.IsNaN(g.Verdict.RelDelta) || !g.Verdict.ZeroSpread {
 		t.Errorf("non-finite values did not round-trip: %+v", g.Verdict)
 	}
 	if g.Name != "run aaa" || g.Dir != a.Dir || !reflect.DeepEqual(g.BaselineRunIDs, []string{"x", "y"}) {

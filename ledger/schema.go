@@ -280,4 +280,10 @@ CREATE TRIGGER jobs_seq_update AFTER UPDATE ON jobs WHEN NEW.seq = OLD.seq BEGIN
 	UPDATE jobs SET seq = (SELECT n FROM jobs_seq) WHERE id = NEW.id;
 END;
 `,
+	// 13 (issue 15, one sign convention): a regression's z and relative
+	// change are new minus baseline everywhere; they were stored signed
+	// "positive = worse", which differs only where higher is better.
+	`
+UPDATE regressions SET z = -z, rel_change = -rel_change WHERE goal = 'higher';
+`,
 }
