@@ -489,7 +489,7 @@ func TestProgressBarCountsUpAndClears(t *testing.T) {
 // override cannot reverse text.
 func TestRunsTableEscapesControlCharacters(t *testing.T) {
 	var b bytes.Buffer
-	printRuns(&b, []ledger.Run{{Dir: "/w/offline-run-1-x\nFAKE ROW", Meta: ledger.Meta{RunID: "x", Name: "evil\u202eamrof"}, State: ledger.StateSynced}})
+	printRuns(&b, []ledger.Run{{Dir: "/w/offline-run-1-x\nFAKE ROW", Meta: ledger.Meta{RunID: "x", Name: "evil\u202eamrof"}, State: ledger.StateSynced}}, palette{})
 	out := b.String()
 	if strings.Count(out, "\n") != 2 || !strings.Contains(out, `\u000a`) || !strings.Contains(out, `evil\u202eamrof`) {
 		t.Errorf("table:\n%s\nwant 2 lines with the newline and the bidi override escaped", out)

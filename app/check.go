@@ -36,7 +36,7 @@ func checkCommand(env Env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			if err := show(c, env, rep, func() { printCheck(env.Stdout, rep) }); err != nil {
+			if err := show(c, env, rep, func() { printCheck(env.Stdout, rep, env.palette(env.Stdout)) }); err != nil {
 				return err
 			}
 			if rep.Regressions > 0 {
@@ -47,19 +47,29 @@ func checkCommand(env Env) *cli.Command {
 	}
 }
 
-func printCheck(w io.Writer, rep *reports.CheckReport) {
+func printCheck(w io.Writer, rep *reports.CheckReport, p palette) {
 	fmt.Fprintf(w, "run %s (%s) in project %s\n", rep.RunID, dash(rep.Name), dash(rep.Project))
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	var buf strings.Builder
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
+	var paints []func(string) string
 	for _, c := range rep.Checks {
 		kind := strings.ToUpper(strings.ReplaceAll(string(c.Verdict.Kind), "_", " "))
-		if c.Verdict.Kind == kernels.VerdictOK {
+		var paint func(string) string
+		switch c.Verdict.Kind {
+		case kernels.VerdictOK:
 			kind = "ok"
+		case kernels.VerdictRegression:
+			paint = p.red
+		case kernels.VerdictImproved:
+			paint = p.green
 		}
+		paints = append(paints, paint)
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.Verdict.Metric, kind, c.Verdict.Reason)
 	}
 	tw.Flush()
+	io.WriteString(w, p.rows(buf.String(), paints))
 	if rep.Regressions > 0 {
-		fmt.Fprintf(w, "%d regression(s) flagged\n", rep.Regressions)
+		fmt.Fprintln(w, p.red(fmt.Sprintf("%d regression(s) flagged", rep.Regressions)))
 	} else {
 		fmt.Fprintln(w, "no regression flagged")
 	}

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
 
+	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
 )
 
@@ -277,7 +277,7 @@ func (r *GCReport) print(w io.Writer) {
 	}
 }
 
-func humanBytes(n int64) string { return humanize.IBytes(uint64(max(n, 0))) }
+func humanBytes(n int64) string { return jobs.FormatSize(uint64(max(n, 0))) }
 
 func orDash(s string) string {
 	if strings.TrimSpace(s) == "" {

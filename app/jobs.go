@@ -76,7 +76,7 @@ func jobsCommand(env Env) *cli.Command {
 			if err != nil {
 				return fmt.Errorf("jobs: %w", err)
 			}
-			printJobs(env.Stdout, list, index, env.Now(), env.width(env.Stdout))
+			printJobs(env.Stdout, list, index, env.Now(), env.width(env.Stdout), env.palette(env.Stdout))
 			return nil
 		},
 	}
@@ -188,10 +188,11 @@ func jobJSON(j ledger.Job) JobJSON {
 // printJobs is the at-a-glance table: GPUs by index (UUIDs stay in
 // --json), how long a job has run (or waited), and its command last, so that
 // on a terminal each line is cut to the width (width 0: not cut).
-func printJobs(w io.Writer, list []ledger.Job, gpuIndex map[string]int, now time.Time, width int) {
+func printJobs(w io.Writer, list []ledger.Job, gpuIndex map[string]int, now time.Time, width int, p palette) {
 	var buf strings.Builder
 	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tNAME\tOWNER\tSTATE\tGPUS\tELAPSED\tEXIT\tREASON\tCOMMAND")
+	paints := []func(string) string{nil} // the header
 	for _, j := range list {
 		exit := "-"
 		switch {
@@ -210,14 +211,21 @@ func printJobs(w io.Writer, list []ledger.Job, gpuIndex map[string]int, now time
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, dash(name), dash(j.Owner), j.State, jobGPUs(j, gpuIndex),
 			elapsed(j, now), exit, dash(reason), dash(commandLine(j.Argv)))
+		var paint func(string) string
+		if j.State == ledger.JobFailed || j.State == ledger.JobLost {
+			paint = p.red
+		}
+		paints = append(paints, paint)
 	}
 	tw.Flush()
+	var cut strings.Builder
 	for _, line := range strings.SplitAfter(buf.String(), "\n") {
 		if r := []rune(strings.TrimSuffix(line, "\n")); width > 0 && len(r) > width {
 			line = string(r[:width-1]) + "…\n"
 		}
-		io.WriteString(w, line)
+		cut.WriteString(line)
 	}
+	io.WriteString(w, p.rows(cut.String(), paints))
 }
 
 // commandLine shows argv as a shell would take it back: words with spaces,

@@ -198,8 +198,8 @@ func TestSubmitRefusesWhatCanNeverRun(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--gpus", "3"}, 2, "this job can never run: it needs 3 GPUs but this machine has 2 (fake GPUs: 0: Fake GPU 16.0 GiB, 1: Fake GPU 16.0 GiB); --hold queues it anyway"},
-		{[]string{"--gpus", "1", "--gpu-mem", "40GiB"}, 2, "needs 1 GPUs with 40.0 GiB memory but this machine has 0"},
+		{[]string{"--gpus", "3"}, 2, "this job can never run: it needs 3 GPUs but this machine has 2 (fake GPUs: 0: Fake GPU 16 GiB, 1: Fake GPU 16 GiB); --hold queues it anyway"},
+		{[]string{"--gpus", "1", "--gpu-mem", "40GiB"}, 2, "needs 1 GPUs with 40 GiB memory but this machine has 0"},
 		{[]string{"--gpus", "2", "--gpu-mem", "16GiB"}, 0, ""},
 		{[]string{"--gpus", "3", "--hold"}, 0, ""},
 		{[]string{"--gpus", "0"}, 0, ""},
@@ -227,7 +227,7 @@ func TestJobsTableAtAGlance(t *testing.T) {
 			SubmittedAt: *at(time.Hour), StartedAt: at(40 * time.Minute), EndedAt: at(39 * time.Minute)},
 	}
 	var b strings.Builder
-	printJobs(&b, list, map[string]int{"GPU-5d0c1111-aaaa": 0}, now, 0)
+	printJobs(&b, list, map[string]int{"GPU-5d0c1111-aaaa": 0}, now, 0, palette{})
 	out := b.String()
 	want := `ID  NAME   OWNER  STATE      GPUS         ELAPSED    EXIT  REASON                       COMMAND
 1   train  alice  running    0,GPU-9a1e…  1h         -     -                            python train.py --lr 3e-4
@@ -241,7 +241,7 @@ func TestJobsTableAtAGlance(t *testing.T) {
 		t.Errorf("a GPU the view knows is shown by UUID:\n%s", out)
 	}
 	b.Reset()
-	printJobs(&b, list, nil, now, 40)
+	printJobs(&b, list, nil, now, 40, palette{})
 	for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
 		if n := len([]rune(line)); n > 40 {
 			t.Errorf("line of %d runes on a 40-column terminal: %q", n, line)

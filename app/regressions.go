@@ -64,7 +64,7 @@ func regressionsCommand(env Env) *cli.Command {
 			fmt.Fprintln(tw, "AT\tRUN ID\tNAME\tMETRIC\tVALUE\tMEDIAN\tCHANGE\tZ")
 			for _, r := range out {
 				v := r.Verdict
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.At, dash(r.RunID), dash(r.Name), v.Metric,
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ago(env.Now(), r.At), dash(r.RunID), dash(r.Name), v.Metric,
 					fmtF(v.Value), fmtF(v.Median), signedPct(v.RelDelta), signedF(v.Z))
 			}
 			return tw.Flush()

@@ -39,7 +39,7 @@ func runsCommand(env Env) *cli.Command {
 				if c.Bool("json") {
 					return writeJSON(env.Stdout, runsJSON(runs))
 				}
-				printRuns(env.Stdout, runs)
+				printRuns(env.Stdout, runs, env.palette(env.Stdout))
 				return nil
 			})
 		},
@@ -126,9 +126,11 @@ func writeJSON(w io.Writer, v any) error {
 	return err
 }
 
-func printRuns(w io.Writer, runs []ledger.Run) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+func printRuns(w io.Writer, runs []ledger.Run, p palette) {
+	var buf strings.Builder
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RUN ID\tPROJECT\tNAME\tSTATE\tEXIT\tATTEMPTS\tJOB\tDIR\tNOTE")
+	paints := []func(string) string{nil} // the header
 	for _, r := range runs {
 		exit := "-"
 		if r.ExitCode != nil {
@@ -152,8 +154,14 @@ func printRuns(w io.Writer, runs []ledger.Run) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", dash(r.RunID), dash(r.Project), dash(r.Name),
 			r.State, exit, r.Attempts, job, safe(filepath.Base(r.Dir)), note)
+		var paint func(string) string
+		if r.State == ledger.StateFailed {
+			paint = p.red
+		}
+		paints = append(paints, paint)
 	}
 	tw.Flush()
+	io.WriteString(w, p.rows(buf.String(), paints))
 }
 
 // dash is a table cell: "-" when empty, control and bidi characters

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/urfave/cli/v2"
 
 	"github.com/runnerhq/runner/daemon"
@@ -28,8 +29,7 @@ func statusCommand(env Env) *cli.Command {
 					return fmt.Errorf("status: %w", err)
 				}
 				// Colour only for a person at a terminal, never in pipes or cron mail.
-				colour := env.IsTerminal != nil && env.IsTerminal(env.Stdout)
-				if err := show(c, env, st, func() { st.print(env.Stdout, colour) }); err != nil {
+				if err := show(c, env, st, func() { st.print(env.Stdout, env.palette(env.Stdout)) }); err != nil {
 					return err
 				}
 				if !st.Daemon.Up || st.Uploads.Paused || strings.HasPrefix(st.Uploads.State, "failing") {
@@ -220,17 +220,17 @@ func GetStatus(ctx context.Context, db *ledger.DB, now time.Time) (*Status, erro
 	return st, nil
 }
 
-func (st *Status) print(w io.Writer, colour bool) {
-	green, red := paint(colour, "32"), paint(colour, "1;31")
+func (st *Status) print(w io.Writer, p palette) {
+	green, red := p.green, p.red
 	if st.Daemon.Up {
 		uptime := ""
 		if st.Daemon.UptimeS != nil {
 			uptime = " " + time.Duration(*st.Daemon.UptimeS*float64(time.Second)).String()
 		}
-		fmt.Fprintf(w, "daemon:   %s (pid %d on %s, version %s, since %s)\n", green("up"+uptime), *st.Daemon.PID, *st.Daemon.Host, *st.Daemon.Version, *st.Daemon.StartedAt)
+		fmt.Fprintf(w, "daemon:   %s (pid %d on %s, version %s, started %s)\n", green("up"+uptime), *st.Daemon.PID, *st.Daemon.Host, *st.Daemon.Version, ago(st.now, *st.Daemon.StartedAt))
 		fmt.Fprintf(w, "watching: %s\n", strings.Join(st.Daemon.Watch, ", "))
 	} else if st.Daemon.HeartbeatAt != nil {
-		fmt.Fprintf(w, "daemon:   %s (last heartbeat %s)\n", red("DOWN"), *st.Daemon.HeartbeatAt)
+		fmt.Fprintf(w, "daemon:   %s (last heartbeat %s)\n", red("DOWN"), ago(st.now, *st.Daemon.HeartbeatAt))
 	} else {
 		fmt.Fprintf(w, "daemon:   %s (never started with this ledger)\n", red("DOWN"))
 	}
@@ -348,13 +348,14 @@ func waiting(ctx context.Context, db *ledger.DB, now time.Time) ([]StatusWaiting
 	return out, nil
 }
 
-// ago is a duration before now for people: "3m ago".
+// ago is a time for people, relative to now ("3 minutes ago"): the style of
+// every time in human output; JSON has RFC 3339.
 func ago(now time.Time, rfc string) string {
 	t, err := time.Parse(time.RFC3339, rfc)
 	if err != nil {
 		return rfc
 	}
-	return roughly(now.Sub(t)) + " ago"
+	return humanize.RelTime(t, now, "ago", "from now")
 }
 
 // roughly rounds a duration to what a person reads: 45s, 7m, 3h, 2d.
@@ -368,14 +369,4 @@ func roughly(d time.Duration) string {
 		return fmt.Sprintf("%dh", int(d.Hours()))
 	}
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
-}
-
-// paint returns a function that wraps text in the ANSI SGR code when on.
-func paint(on bool, code string) func(string) string {
-	return func(s string) string {
-		if !on {
-			return s
-		}
-		return "\x1b[" + code + "m" + s + "\x1b[0m"
-	}
 }

@@ -11,9 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"strconv"
 	"strings"
+
+	"github.com/dustin/go-humanize"
 )
 
 // Device is one GPU as seen at the moment Devices was called.
@@ -149,58 +150,25 @@ func openInventory(spec string, logger *slog.Logger, nvmlOpen func(*slog.Logger)
 
 // ParseSize reads a byte size: "512MiB", "20GiB", "1.5GiB", "80GB", "4096"
 // (plain bytes). Binary units (KiB..PiB) are powers of 1024, decimal units
-// (KB..PB) powers of 1000; units are case-insensitive. Whatever FormatSize
-// prints, ParseSize reads (a fuzz test keeps it so).
+// (KB..PB) powers of 1000; units are case-insensitive. It is go-humanize's
+// parser, the same one every size runner prints comes from (FormatSize), so
+// whatever runner prints, it reads (a fuzz test keeps it so).
 func ParseSize(s string) (uint64, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	mult := uint64(1)
-	units := []struct {
-		suffix string
-		mult   uint64
-	}{
-		// Longest suffixes first so "GiB" is not read as "B".
-		{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40}, {"pib", 1 << 50},
-		{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12}, {"pb", 1e15},
-		{"b", 1},
-	}
-	for _, u := range units {
-		if strings.HasSuffix(t, u.suffix) {
-			t = strings.TrimSpace(strings.TrimSuffix(t, u.suffix))
-			mult = u.mult
-			break
-		}
-	}
-	if t == "" {
+	t := strings.TrimSpace(s)
+	if t == "" || strings.HasPrefix(t, "-") {
 		return 0, fmt.Errorf("%w %q: want a number with an optional unit like 512MiB or 20GiB", ErrBadSize, s)
 	}
-	if n, err := strconv.ParseUint(t, 10, 64); err == nil {
-		if n > math.MaxUint64/mult {
-			return 0, fmt.Errorf("%w %q: too large", ErrBadSize, s)
-		}
-		return n * mult, nil
+	// A bare "20G" could mean GB or GiB (humanize reads GB): say which.
+	if last := t[len(t)-1]; strings.ContainsRune("kKmMgGtTpP", rune(last)) {
+		return 0, fmt.Errorf("%w %q: say %sB (powers of 1000) or %siB (powers of 1024)", ErrBadSize, s, t, t)
 	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+	n, err := humanize.ParseBytes(t)
+	if err != nil {
 		return 0, fmt.Errorf("%w %q: want a number with an optional unit like 512MiB or 20GiB", ErrBadSize, s)
 	}
-	v := f * float64(mult)
-	if v >= math.MaxUint64 {
-		return 0, fmt.Errorf("%w %q: too large", ErrBadSize, s)
-	}
-	return uint64(math.Round(v)), nil
+	return n, nil
 }
 
-// FormatSize renders bytes in binary units for messages ("20.0 GiB").
-func FormatSize(b uint64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
-	v := float64(b)
-	i := 0
-	for v >= 1024 && i < len(units)-1 {
-		v /= 1024
-		i++
-	}
-	if i == 0 {
-		return fmt.Sprintf("%d B", b)
-	}
-	return fmt.Sprintf("%.1f %s", v, units[i])
-}
+// FormatSize prints a byte size as every runner output does ("80 GiB",
+// "1.5 GiB", "512 B"): go-humanize's binary units.
+func FormatSize(b uint64) string { return humanize.IBytes(b) }

@@ -80,7 +80,7 @@ func TestPlan(t *testing.T) {
 			queue:     []Want{{JobID: 1, GPUs: 1, SubmittedAt: sub(0)}, {JobID: 2, GPUs: 1, SubmittedAt: sub(1)}},
 			wantStart: map[int64][]string{1: {"GPU-1"}},
 			wantWaiting: map[int64]string{
-				2: "GPU 0 has 10.0 GiB of 100.0 GiB memory in use",
+				2: "GPU 0 has 10 GiB of 100 GiB memory in use",
 			},
 		},
 		{
@@ -96,7 +96,7 @@ func TestPlan(t *testing.T) {
 			name:        "--gpu-mem larger than free memory waits and says so",
 			devs:        with(gpus(1), func(d []Device) { d[0].MemUsed = 7 * gib }),
 			queue:       []Want{{JobID: 1, GPUs: 1, GPUMem: 75 * gib, SubmittedAt: sub(0)}},
-			wantWaiting: map[int64]string{1: "waiting for 1 free GPU with 75.0 GiB free memory (0 free): GPU 0 has 73.0 GiB free"},
+			wantWaiting: map[int64]string{1: "waiting for 1 free GPU with 75 GiB free memory (0 free): GPU 0 has 73 GiB free"},
 		},
 		{
 			name: "higher priority first, then submit order",
@@ -214,7 +214,7 @@ func TestPlan(t *testing.T) {
 			wantStart: map[int64][]string{3: {"GPU-0"}},
 			wantWaiting: map[int64]string{
 				1: "needs 4 GPUs but this machine has 2",
-				2: "needs 1 GPUs with 100.0 GiB memory but this machine has 0",
+				2: "needs 1 GPUs with 100 GiB memory but this machine has 0",
 			},
 		},
 		{
@@ -330,7 +330,7 @@ func TestPlanSharing(t *testing.T) {
 			queue: []Want{share(1, 1, 30, 0), share(2, 1, 60, 1)},
 			// 90 % of 80 GiB is 72 GiB: 50+30 does not fit on GPU 0.
 			wantStart:   map[int64][]string{1: {"GPU-1"}},
-			wantWaiting: map[int64]string{2: "GPU 0 has 22.0 GiB left for sharing; GPU 1 has 42.0 GiB left"},
+			wantWaiting: map[int64]string{2: "GPU 0 has 22 GiB left for sharing; GPU 1 has 42 GiB left"},
 		},
 		{
 			name: "foreign processes count against the room",

@@ -494,7 +494,7 @@ func TestSchedulerWarnsWhenASharingJobUsesMoreThanItAsked(t *testing.T) {
 	}
 	e.fake.AddProc(0, j.PID, 12<<30)
 	e.waitJob(j.ID, "the over-request note", func(j ledger.Job) bool {
-		return strings.Contains(j.Reason, "uses 12.0 GiB of GPU memory, more than the 8.0 GiB it asked to share")
+		return strings.Contains(j.Reason, "uses 12 GiB of GPU memory, more than the 8.0 GiB it asked to share")
 	})
 	e.release("go")
 	e.waitState(j.ID, ledger.JobSucceeded)
