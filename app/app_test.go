@@ -242,9 +242,9 @@ func TestBackfillRecordsAndUploadsFixtures(t *testing.T) {
 	rs := runsJSONOut(t, c)
 	byID := map[string]RunJSON{}
 	for _, r := range rs {
-		byID[r.RunID] = r
+		byID[deref(r.RunID)] = r
 		if r.State != "synced" || r.URL == nil || r.Attempts != 1 {
-			t.Errorf("run %s: state %s url %v attempts %d, want synced with a URL after 1 attempt", r.RunID, r.State, r.URL, r.Attempts)
+			t.Errorf("run %s: state %s url %v attempts %d, want synced with a URL after 1 attempt", deref(r.RunID), r.State, r.URL, r.Attempts)
 		}
 	}
 	// Killed runs (torn, or just no exit record) go up from a repaired copy.
@@ -336,7 +336,7 @@ func TestAuthFailurePausesUploads(t *testing.T) {
 	// Only one run was tried before the pause; none counted an attempt.
 	for _, r := range runsJSONOut(t, c) {
 		if r.Attempts != 0 || r.State == "failed" {
-			t.Errorf("run %s: attempts %d state %s; an auth failure must not use up attempts", r.RunID, r.Attempts, r.State)
+			t.Errorf("run %s: attempts %d state %s; an auth failure must not use up attempts", deref(r.RunID), r.Attempts, r.State)
 		}
 	}
 	c.env["FAKE_WANDB_MODE"] = "ok"

@@ -80,7 +80,7 @@ func printLeaderboard(w io.Writer, lb *reports.Leaderboard) {
 		if r.URL != nil {
 			url = *r.URL
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Rank, r.RunID, dash(r.Name), fmtF(r.Value),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Rank, r.RunID, dash(string(r.Name)), fmtF(r.Value),
 			job, fmtNum(r.GPUHours), energy, r.State, r.SyncState, url)
 	}
 	tw.Flush()

@@ -93,7 +93,7 @@ func goalText(m reports.StageMetric) string {
 	if m.GoalSource == "" {
 		return m.Goal.String()
 	}
-	return m.Goal.String() + " (" + m.GoalSource + ")"
+	return m.Goal.String() + " (" + string(m.GoalSource) + ")"
 }
 
 // ---- check ----

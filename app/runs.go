@@ -48,13 +48,13 @@ func runsCommand(env Env) *cli.Command {
 
 // RunJSON is one element of `runner runs --json` (documented in the README).
 type RunJSON struct {
-	RunID        string  `json:"run_id"`
+	RunID        *string `json:"run_id"`
 	Dir          string  `json:"dir"`
-	Project      string  `json:"project"`
-	Entity       string  `json:"entity"`
-	Name         string  `json:"name"`
-	Group        string  `json:"group"`
-	JobType      string  `json:"job_type"`
+	Project      *string `json:"project"`
+	Entity       *string `json:"entity"`
+	Name         *string `json:"name"`
+	Group        *string `json:"group"`
+	JobType      *string `json:"job_type"`
 	State        string  `json:"state"`
 	Reason       *string `json:"reason"`
 	Finished     bool    `json:"finished"`
@@ -78,8 +78,8 @@ func runsJSON(runs []ledger.Run) []RunJSON {
 	out := make([]RunJSON, 0, len(runs))
 	for _, r := range runs {
 		out = append(out, RunJSON{
-			RunID: r.RunID, Dir: r.Dir, Project: r.Project, Entity: r.Entity, Name: r.Name,
-			Group: r.Group, JobType: r.JobType, State: string(r.State), Reason: strPtr(r.Reason),
+			RunID: strPtr(r.RunID), Dir: r.Dir, Project: strPtr(r.Project), Entity: strPtr(r.Entity), Name: strPtr(r.Name),
+			Group: strPtr(r.Group), JobType: strPtr(r.JobType), State: string(r.State), Reason: strPtr(r.Reason),
 			Finished: r.Finished, ExitCode: r.ExitCode, TornTail: r.TornTail, ReadError: strPtr(r.ReadError),
 			WandbVersion: strPtr(r.WandbVersion), StartTime: timePtr(r.StartTime), Size: r.Size,
 			Attempts: r.Attempts, NextAttempt: timePtr(r.NextAttemptAt), LastError: strPtr(r.LastError),

@@ -19,7 +19,7 @@ var Commit = ""
 // VersionInfo is `runner version --json`.
 type VersionInfo struct {
 	Version  string `json:"version"`
-	Commit   string `json:"commit"` // "" when the binary was built without VCS information
+	Commit   *string `json:"commit"` // null when the binary was built without VCS information
 	Modified bool   `json:"modified"`
 	Go       string `json:"go"`
 	NVML     bool   `json:"nvml"`
@@ -32,7 +32,7 @@ type VersionInfo struct {
 // the VCS stamp `go build` adds in a git checkout. openGPUs is
 // jobs.OpenInventory outside tests.
 func GetVersion(openGPUs func(spec string, logger *slog.Logger) (jobs.Inventory, error)) VersionInfo {
-	v := VersionInfo{Version: Version, Commit: Commit, Go: runtime.Version()}
+	v := VersionInfo{Version: Version, Commit: strPtr(Commit), Go: runtime.Version()}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if v.Version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v.Version = bi.Main.Version
@@ -40,8 +40,8 @@ func GetVersion(openGPUs func(spec string, logger *slog.Logger) (jobs.Inventory,
 		for _, s := range bi.Settings {
 			switch s.Key {
 			case "vcs.revision":
-				if v.Commit == "" {
-					v.Commit = s.Value
+				if v.Commit == nil {
+					v.Commit = strPtr(s.Value)
 				}
 			case "vcs.modified":
 				v.Modified = s.Value == "true"
@@ -63,12 +63,13 @@ func GetVersion(openGPUs func(spec string, logger *slog.Logger) (jobs.Inventory,
 }
 
 func (v VersionInfo) print(w io.Writer) {
-	commit := v.Commit
+	commit := "unknown"
 	switch {
-	case commit == "":
-		commit = "unknown"
+	case v.Commit == nil:
 	case v.Modified:
-		commit += " (modified)"
+		commit = *v.Commit + " (modified)"
+	default:
+		commit = *v.Commit
 	}
 	nvml := "available"
 	if !v.NVML {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runnerhq/runner/internal/null"
 	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/wandbfile"
 )
@@ -26,7 +27,7 @@ const (
 // eval metric) is stored with Count 0, so its declared goal is not lost.
 type MetricSummary struct {
 	kernels.MetricSummary
-	GoalSource string `json:"goal_source"` // GoalFromLog, GoalFromRule, or "" when the goal is unknown
+	GoalSource null.String `json:"goal_source"` // GoalFromLog, GoalFromRule, or "" (null) when the goal is unknown
 }
 
 // StoredMetrics turns a run's history summaries into what the ledger stores:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/runnerhq/runner/internal/null"
 	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/ledger"
 )
@@ -13,26 +14,26 @@ const DefaultTop = 10
 
 // LeaderboardRow is one element of Leaderboard.Rows.
 type LeaderboardRow struct {
-	Rank      int      `json:"rank"`
-	RunID     string   `json:"run_id"`
-	Name      string   `json:"name"`
-	Project   string   `json:"project"`
-	Group     string   `json:"group"`
-	Value     float64  `json:"value"`
-	JobID     *int64   `json:"job_id"`
-	GPUHours  *float64 `json:"gpu_hours"` // null without job telemetry
-	EnergyJ   *float64 `json:"energy_j"`  // null without job telemetry
-	State     string   `json:"state"`     // running, finished, crashed (exit code != 0) or killed (no exit record)
-	SyncState string   `json:"sync_state"`
-	URL       *string  `json:"url"`
-	Dirs      []string `json:"dirs"`
+	Rank      int         `json:"rank"`
+	RunID     string      `json:"run_id"`
+	Name      null.String `json:"name"`
+	Project   null.String `json:"project"`
+	Group     null.String `json:"group"`
+	Value     float64     `json:"value"`
+	JobID     *int64      `json:"job_id"`
+	GPUHours  *float64    `json:"gpu_hours"` // null without job telemetry
+	EnergyJ   *float64    `json:"energy_j"`  // null without job telemetry
+	State     string      `json:"state"`     // running, finished, crashed (exit code != 0) or killed (no exit record)
+	SyncState string      `json:"sync_state"`
+	URL       *string     `json:"url"`
+	Dirs      []string    `json:"dirs"`
 }
 
 // Leaderboard is `runner leaderboard --json`.
 type Leaderboard struct {
 	Metric     string           `json:"metric"`
 	Goal       kernels.Goal     `json:"goal"`
-	GoalSource string           `json:"goal_source"`
+	GoalSource null.String      `json:"goal_source"`
 	Rows       []LeaderboardRow `json:"rows"`
 }
 
@@ -74,7 +75,7 @@ func GetLeaderboard(ctx context.Context, db *ledger.DB, o LeaderboardOptions) (*
 	if err != nil {
 		return nil, fmt.Errorf("leaderboard: %w", err)
 	}
-	lb.Goal, lb.GoalSource = goal, src
+	lb.Goal, lb.GoalSource = goal, null.String(src)
 	order := kernels.Rank(values, goal)
 	if o.Top > 0 && len(order) > o.Top {
 		order = order[:o.Top]
@@ -93,8 +94,8 @@ func GetLeaderboard(ctx context.Context, db *ledger.DB, o LeaderboardOptions) (*
 	}
 	for i, k := range order {
 		g := byKey[k]
-		row := LeaderboardRow{Rank: i + 1, RunID: g.ID(), Name: g.Name(), Project: g.Runs[0].Project,
-			Group: g.Runs[0].Group, Value: values[k], State: runState(g), SyncState: string(syncState(g)), Dirs: g.Dirs()}
+		row := LeaderboardRow{Rank: i + 1, RunID: g.ID(), Name: null.String(g.Name()), Project: null.String(g.Runs[0].Project),
+			Group: null.String(g.Runs[0].Group), Value: values[k], State: runState(g), SyncState: string(syncState(g)), Dirs: g.Dirs()}
 		seen := map[int64]bool{}
 		for _, r := range g.Runs {
 			if r.URL != "" && row.URL == nil {

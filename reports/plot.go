@@ -90,7 +90,7 @@ func PlotLeaderboard(ctx context.Context, db *ledger.DB, o LeaderboardOptions, f
 	labels := make([]string, len(lb.Rows))
 	values := make([]float64, len(lb.Rows))
 	for i, r := range lb.Rows {
-		labels[i] = r.Name
+		labels[i] = string(r.Name)
 		if labels[i] == "" {
 			labels[i] = r.RunID
 		}

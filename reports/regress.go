@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runnerhq/runner/internal/null"
 	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/ledger"
 )
@@ -55,7 +56,7 @@ type EvalOptions struct {
 // MetricCheck is one element of CheckReport.Checks.
 type MetricCheck struct {
 	Verdict        kernels.Verdict `json:"verdict"`
-	GoalSource     string          `json:"goal_source"` // log, rule or flag
+	GoalSource     null.String     `json:"goal_source"` // log, rule or flag; null when the goal is unknown
 	BaselineRunIDs []string        `json:"baseline_run_ids"`
 }
 
@@ -348,7 +349,7 @@ func checkGroup(ctx context.Context, db *ledger.DB, target runGroup, metrics []s
 		if ids == nil {
 			ids = []string{}
 		}
-		rep.Checks = append(rep.Checks, MetricCheck{Verdict: v, GoalSource: src, BaselineRunIDs: ids})
+		rep.Checks = append(rep.Checks, MetricCheck{Verdict: v, GoalSource: null.String(src), BaselineRunIDs: ids})
 		if v.Kind == kernels.VerdictRegression {
 			rep.Regressions++
 		}
