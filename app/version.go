@@ -18,11 +18,11 @@ var Commit = ""
 
 // VersionInfo is `runner version --json`.
 type VersionInfo struct {
-	Version  string `json:"version"`
+	Version  string  `json:"version"`
 	Commit   *string `json:"commit"` // null when the binary was built without VCS information
-	Modified bool   `json:"modified"`
-	Go       string `json:"go"`
-	NVML     bool   `json:"nvml"`
+	Modified bool    `json:"modified"`
+	Go       string  `json:"go"`
+	NVML     bool    `json:"nvml"`
 	// NVMLReason says why NVML is not available (no driver, a build without cgo).
 	NVMLReason *string `json:"nvml_reason"`
 }
