@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/reports"
 	"github.com/urfave/cli/v2"
@@ -26,6 +27,8 @@ func plotCommand(env Env) *cli.Command {
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "FILE.png or FILE.svg",
 				DefaultText: "<metric with / as _>.png, <metric>_leaderboard.png for --leaderboard"},
 			boolFlag("leaderboard", "draw the leaderboard of --metric as a bar chart"),
+			boolFlag("log-y", "a logarithmic y axis (points at or below 0 are left out), for loss curves"),
+			&cli.Float64Flag{Name: "smooth", Usage: "smooth each line with an exponential moving average of this weight (0 to 0.99), as W&B's panels do", Value: 0},
 			boolFlag("json", "print what was drawn as one JSON object"),
 		),
 		Action: kernelAction(env, func(c *cli.Context, db *ledger.DB) error {
@@ -63,7 +66,12 @@ func plotCommand(env Env) *cli.Command {
 				if err := needArgs(c, 1, "RUN (a run id or run dir; or --leaderboard)"); err != nil {
 					return err
 				}
-				rep, err = reports.PlotRuns(c.Context, db, c.Args().Slice(), metric, out, format)
+				smooth := c.Float64("smooth")
+				if smooth < 0 || smooth >= 1 {
+					return usagef("plot: --smooth %v: want a weight from 0 up to (not including) 1, like 0.6", smooth)
+				}
+				rep, err = reports.PlotRuns(c.Context, db, c.Args().Slice(), metric, out, format,
+					kernels.PlotOptions{LogY: c.Bool("log-y"), Smooth: smooth})
 				if err != nil {
 					return err
 				}

@@ -11,6 +11,9 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
 )
 
 // Plot errors callers branch on (the CLI turns them into usage errors).
@@ -19,6 +22,10 @@ var (
 	ErrNoData     = errors.New("no data to plot")
 )
 
+// maxLabel is the longest run name a legend or bar label shows; longer ones
+// are cut with "…" so no label is ever clipped by the image's edge.
+const maxLabel = 32
+
 // Series is one line of a plot: a metric of one run over steps.
 type Series struct {
 	Name   string    `json:"name"`
@@ -26,30 +33,48 @@ type Series struct {
 	Values []float64 `json:"values"`
 }
 
-// PlotSeries draws metric against step, one line per series with a legend,
-// and writes it to w as "png" or "svg". Non-finite points are left out.
-func PlotSeries(w io.Writer, format, metric string, series []Series, width, height vg.Length) error {
+// PlotOptions change how a line plot is drawn.
+type PlotOptions struct {
+	LogY   bool    // logarithmic y axis; points ≤ 0 are left out
+	Smooth float64 // EMA weight in [0, 1) as W&B's panel smoothing; 0: none (Smooth)
+
+	width vg.Length // of the image, to fit legend names; 0: no fitting
+}
+
+// PlotSeries draws metric against step, one line per series, with the
+// legend to the right of the data (never on the lines), and writes it to w
+// as "png" or "svg". Non-finite points are left out.
+func PlotSeries(w io.Writer, format, metric string, series []Series, width, height vg.Length, o PlotOptions) error {
 	if err := checkFormat(format); err != nil {
 		return err
 	}
-	p, _, err := buildSeriesPlot(metric, series)
+	c, err := newCanvas(format, width, height)
 	if err != nil {
 		return err
 	}
-	return render(w, p, format, width, height)
+	if err := drawSeries(c, metric, series, o); err != nil {
+		return err
+	}
+	return writeCanvas(w, c, format)
 }
 
-// PlotBars draws one bar per label (a leaderboard, a pass/fail gate) and
-// writes it to w as "png" or "svg".
+// PlotBars draws one horizontal bar per label, best first from the top (a
+// leaderboard), labels on the left where any length fits, and writes it to
+// w as "png" or "svg".
 func PlotBars(w io.Writer, format, metric string, labels []string, values []float64, width, height vg.Length) error {
 	if err := checkFormat(format); err != nil {
 		return err
 	}
-	p, _, err := buildBarsPlot(metric, labels, values, width)
+	p, _, err := buildBarsPlot(metric, labels, values, height)
 	if err != nil {
 		return err
 	}
-	return render(w, p, format, width, height)
+	c, err := newCanvas(format, width, height)
+	if err != nil {
+		return err
+	}
+	drawPlot(c, p)
+	return writeCanvas(w, c, format)
 }
 
 func checkFormat(format string) error {
@@ -59,39 +84,140 @@ func checkFormat(format string) error {
 	return nil
 }
 
-func render(w io.Writer, p *plot.Plot, format string, width, height vg.Length) error {
+func newCanvas(format string, width, height vg.Length) (vg.CanvasSizer, error) {
 	if width <= 0 || height <= 0 {
-		return fmt.Errorf("plot size %vx%v: must be positive", width, height)
+		return nil, fmt.Errorf("plot size %vx%v: must be positive", width, height)
 	}
-	wt, err := p.WriterTo(width, height, format)
+	if format == "svg" {
+		return vgsvg.New(width, height), nil
+	}
+	return vgimg.New(width, height), nil
+}
+
+func writeCanvas(w io.Writer, c vg.CanvasSizer, format string) error {
+	var err error
+	switch c := c.(type) {
+	case *vgsvg.Canvas:
+		_, err = c.WriteTo(w)
+	case *vgimg.Canvas:
+		_, err = vgimg.PngCanvas{Canvas: c}.WriteTo(w)
+	default:
+		err = fmt.Errorf("no writer for %T", c)
+	}
 	if err != nil {
-		return fmt.Errorf("render %s plot: %w", format, err)
-	}
-	if _, err := wt.WriteTo(w); err != nil {
 		return fmt.Errorf("write %s plot: %w", format, err)
 	}
 	return nil
 }
 
-// buildSeriesPlot builds the line plot without rendering it. It also returns
-// the lines it added (plot.Plot does not expose its plotters), so tests can
-// check that the plotted points are exactly the inputs.
-func buildSeriesPlot(metric string, series []Series) (*plot.Plot, []*plotter.Line, error) {
+// drawPlot draws p on all of c.
+func drawPlot(c vg.CanvasSizer, p *plot.Plot) { p.Draw(draw.New(c)) }
+
+// drawSeries draws the line plot on c: the data and axes on the left, the
+// legend in its own column on the right, as wide as its longest name.
+func drawSeries(c vg.CanvasSizer, metric string, series []Series, o PlotOptions) error {
+	w, _ := c.Size()
+	o.width = w
+	p, legend, _, err := buildSeriesPlot(metric, series, o)
+	if err != nil {
+		return err
+	}
+	dc := draw.New(c)
+	lw := legendWidth(legend, series, dc.Max.X-dc.Min.X)
+	p.Draw(draw.Crop(dc, 0, -lw, 0, 0))
+	legend.Draw(draw.Crop(dc, dc.Max.X-dc.Min.X-lw+legendGap, 0, 0, 0))
+	return nil
+}
+
+// legendGap separates the legend column from the axes.
+const legendGap = vg.Length(8)
+
+// legendRoom is the most of the image's width the legend column may take.
+const legendRoom = 0.35
+
+// legendWidth is the room the legend needs: its longest name, the line
+// sample and padding; names were fitted to legendRoom (fitLegend).
+func legendWidth(l plot.Legend, series []Series, total vg.Length) vg.Length {
+	var longest vg.Length
+	for _, s := range series {
+		longest = max(longest, l.TextStyle.Width(fitLegend(l, s.Name, total)))
+	}
+	return min(longest+l.ThumbnailWidth+l.Padding+legendGap+vg.Points(4), total*legendRoom)
+}
+
+// fitLegend cuts name so the legend entry fits a column of legendRoom of
+// width total: long run names end in "…" rather than run over the data.
+func fitLegend(l plot.Legend, name string, total vg.Length) string {
+	room := total*legendRoom - l.ThumbnailWidth - l.Padding - legendGap - vg.Points(4)
+	name = shorten(name)
+	for r := []rune(name); l.TextStyle.Width(name) > room && len(r) > 2; {
+		r = append(r[:len(r)-2], '…')
+		name = string(r)
+	}
+	return name
+}
+
+// shorten cuts a label to maxLabel runes.
+func shorten(s string) string {
+	r := []rune(s)
+	if len(r) <= maxLabel {
+		return s
+	}
+	return string(r[:maxLabel-1]) + "…"
+}
+
+// Smooth is the exponential moving average W&B's panels draw (and
+// TensorBoard's): each point is weight × the previous smoothed value +
+// (1 - weight) × this value, debiased so the first points are not pulled
+// towards zero. weight 0 returns the values as they are.
+func Smooth(values []float64, weight float64) []float64 {
+	out := make([]float64, len(values))
+	last, n := 0.0, 0
+	for i, v := range values {
+		if weight <= 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+			out[i] = v
+			continue
+		}
+		last = last*weight + (1-weight)*v
+		n++
+		out[i] = last / (1 - math.Pow(weight, float64(n)))
+	}
+	return out
+}
+
+// buildSeriesPlot builds the line plot and its legend without drawing
+// them. It also returns the lines (plot.Plot does not expose its plotters),
+// so tests can check the plotted points.
+func buildSeriesPlot(metric string, series []Series, o PlotOptions) (*plot.Plot, plot.Legend, []*plotter.Line, error) {
+	if o.Smooth < 0 || o.Smooth >= 1 {
+		return nil, plot.Legend{}, nil, fmt.Errorf("smoothing %v: want a weight from 0 up to (not including) 1", o.Smooth)
+	}
 	p := plot.New()
 	p.Title.Text = metric
 	p.X.Label.Text = "step"
-	p.X.Tick.Marker = stepTicks{}
+	p.X.Tick.Marker = readableTicks{integer: true}
 	p.Y.Label.Text = metric
-	p.Legend.Top = true
+	p.Y.Tick.Marker = readableTicks{}
+	if o.LogY {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = logTicks{}
+		p.Y.Label.Text = metric + " (log scale)"
+	}
+	if o.Smooth > 0 {
+		p.Title.Text = fmt.Sprintf("%s (smoothed, EMA %g)", metric, o.Smooth)
+	}
+	legend := plot.NewLegend()
+	legend.Top, legend.Left = true, true
 	var lines []*plotter.Line
 	for i, s := range series {
 		if len(s.Steps) != len(s.Values) {
-			return nil, nil, fmt.Errorf("series %q: %d steps but %d values", s.Name, len(s.Steps), len(s.Values))
+			return nil, legend, nil, fmt.Errorf("series %q: %d steps but %d values", s.Name, len(s.Steps), len(s.Values))
 		}
+		vals := Smooth(s.Values, o.Smooth)
 		xys := make(plotter.XYs, 0, len(s.Steps))
 		for j := range s.Steps {
-			x, y := s.Steps[j], s.Values[j]
-			if math.IsNaN(x) || math.IsInf(x, 0) || math.IsNaN(y) || math.IsInf(y, 0) {
+			x, y := s.Steps[j], vals[j]
+			if math.IsNaN(x) || math.IsInf(x, 0) || math.IsNaN(y) || math.IsInf(y, 0) || (o.LogY && y <= 0) {
 				continue
 			}
 			xys = append(xys, plotter.XY{X: x, Y: y})
@@ -101,24 +227,31 @@ func buildSeriesPlot(metric string, series []Series) (*plot.Plot, []*plotter.Lin
 		}
 		l, err := plotter.NewLine(xys)
 		if err != nil {
-			return nil, nil, fmt.Errorf("series %q: %w", s.Name, err)
+			return nil, legend, nil, fmt.Errorf("series %q: %w", s.Name, err)
 		}
 		l.Color = plotutil.Color(i)
 		l.Dashes = plotutil.Dashes(i / len(plotutil.DefaultColors))
 		p.Add(l)
-		p.Legend.Add(s.Name, l)
+		name := shorten(s.Name)
+		if o.width > 0 {
+			name = fitLegend(legend, s.Name, o.width)
+		}
+		legend.Add(name, l)
 		lines = append(lines, l)
 	}
 	if len(lines) == 0 {
-		return nil, nil, fmt.Errorf("metric %q: %w", metric, ErrNoData)
+		if o.LogY {
+			return nil, legend, nil, fmt.Errorf("metric %q: no positive value for a log scale: %w", metric, ErrNoData)
+		}
+		return nil, legend, nil, fmt.Errorf("metric %q: %w", metric, ErrNoData)
 	}
 	p.Add(plotter.NewGrid())
-	return p, lines, nil
+	return p, legend, lines, nil
 }
 
-// buildBarsPlot builds the bar chart without rendering it, returning the
-// bars for tests as buildSeriesPlot does.
-func buildBarsPlot(metric string, labels []string, values []float64, width vg.Length) (*plot.Plot, *plotter.BarChart, error) {
+// buildBarsPlot builds the horizontal bar chart without drawing it,
+// returning the bars for tests. The first label is drawn at the top.
+func buildBarsPlot(metric string, labels []string, values []float64, height vg.Length) (*plot.Plot, *plotter.BarChart, error) {
 	if len(labels) != len(values) {
 		return nil, nil, fmt.Errorf("bar plot %q: %d labels but %d values", metric, len(labels), len(values))
 	}
@@ -130,31 +263,82 @@ func buildBarsPlot(metric string, labels []string, values []float64, width vg.Le
 			return nil, nil, fmt.Errorf("bar plot %q: value of %q is %v", metric, labels[i], v)
 		}
 	}
+	n := len(values)
+	rev := make(plotter.Values, n)
+	names := make([]string, n)
+	for i := range values {
+		rev[n-1-i] = values[i]
+		names[n-1-i] = shorten(labels[i])
+	}
 	p := plot.New()
-	p.Title.Text = metric
-	p.Y.Label.Text = metric
+	p.Title.Text = metric // the value axis needs no second label saying the same
+	p.X.Tick.Marker = readableTicks{}
 	// Bars share the data area; leave room for gaps and axes.
-	barW := width / vg.Length(2*len(values)+2)
-	bars, err := plotter.NewBarChart(plotter.Values(values), barW)
+	barW := height / vg.Length(2*n+2)
+	bars, err := plotter.NewBarChart(rev, barW)
 	if err != nil {
 		return nil, nil, fmt.Errorf("bar plot %q: %w", metric, err)
 	}
+	bars.Horizontal = true
 	bars.Color = plotutil.Color(0)
 	bars.LineStyle.Width = 0
 	p.Add(bars)
-	p.NominalX(labels...)
+	p.NominalY(names...)
 	return p, bars, nil
 }
 
-// stepTicks labels the step axis with plain numbers (250, not 250.00).
-type stepTicks struct{}
+// logTicks labels a log axis at 1, 2 and 5 times powers of ten, so even a
+// range within one decade gets at least three labels.
+type logTicks struct{}
 
-func (stepTicks) Ticks(lo, hi float64) []plot.Tick {
-	ts := plot.DefaultTicks{}.Ticks(lo, hi)
-	for i := range ts {
-		if ts[i].Label != "" {
-			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', -1, 64)
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	if lo <= 0 || hi <= lo {
+		return plot.LogTicks{}.Ticks(lo, hi)
+	}
+	var ts []plot.Tick
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		for _, m := range []float64{1, 2, 5} {
+			if v := m * math.Pow(10, e); v >= lo && v <= hi {
+				ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 4, 64)})
+			}
+		}
+	}
+	if len(ts) < 3 {
+		ts = []plot.Tick{}
+		for k := range 3 {
+			v := lo * math.Pow(hi/lo, float64(k)/2)
+			ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 3, 64)})
 		}
 	}
 	return ts
+}
+
+// readableTicks labels an axis with short numbers (250, not 250.00; 0.0012,
+// not 0.001200000) and at least three labels however narrow the range.
+type readableTicks struct{ integer bool }
+
+func (r readableTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	labelled := 0
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = r.format(ts[i].Value)
+			labelled++
+		}
+	}
+	if labelled < 3 && hi > lo {
+		ts = []plot.Tick{}
+		for k := range 5 {
+			v := lo + (hi-lo)*float64(k)/4
+			ts = append(ts, plot.Tick{Value: v, Label: r.format(v)})
+		}
+	}
+	return ts
+}
+
+func (r readableTicks) format(v float64) string {
+	if r.integer && v == math.Trunc(v) {
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
 }

@@ -18,7 +18,7 @@ func TestBuildSeriesPlotUsesInputPoints(t *testing.T) {
 		{Name: "run-a", Steps: []float64{0, 10, 20}, Values: []float64{1, 0.5, 0.25}},
 		{Name: "run-b", Steps: []float64{0, 5, 15, 30}, Values: []float64{2, -1, math.NaN(), 0.5}},
 	}
-	p, lines, err := buildSeriesPlot("train/loss", in)
+	p, _, lines, err := buildSeriesPlot("train/loss", in, PlotOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,14 +39,14 @@ func TestBuildSeriesPlotUsesInputPoints(t *testing.T) {
 }
 
 func TestBuildSeriesPlotErrors(t *testing.T) {
-	if _, _, err := buildSeriesPlot("m", []Series{{Name: "x", Steps: []float64{1, 2}, Values: []float64{1}}}); err == nil {
+	if _, _, _, err := buildSeriesPlot("m", []Series{{Name: "x", Steps: []float64{1, 2}, Values: []float64{1}}}, PlotOptions{}); err == nil {
 		t.Error("mismatched steps/values accepted")
 	}
-	if _, _, err := buildSeriesPlot("m", []Series{{Name: "x"}}); !errors.Is(err, ErrNoData) {
+	if _, _, _, err := buildSeriesPlot("m", []Series{{Name: "x"}}, PlotOptions{}); !errors.Is(err, ErrNoData) {
 		t.Errorf("empty series error = %v, want ErrNoData", err)
 	}
 	var buf bytes.Buffer
-	err := PlotSeries(&buf, "gif", "m", []Series{{Name: "x", Steps: []float64{1}, Values: []float64{1}}}, 100, 100)
+	err := PlotSeries(&buf, "gif", "m", []Series{{Name: "x", Steps: []float64{1}, Values: []float64{1}}}, 100, 100, PlotOptions{})
 	if !errors.Is(err, ErrPlotFormat) {
 		t.Errorf("gif error = %v, want ErrPlotFormat", err)
 	}
@@ -64,7 +64,9 @@ func TestPlotPNGHasRequestedSize(t *testing.T) {
 		name string
 		draw func(*bytes.Buffer) error
 	}{
-		{"series", func(b *bytes.Buffer) error { return PlotSeries(b, "png", "train/loss", series, 4*vg.Inch, 3*vg.Inch) }},
+		{"series", func(b *bytes.Buffer) error {
+			return PlotSeries(b, "png", "train/loss", series, 4*vg.Inch, 3*vg.Inch, PlotOptions{})
+		}},
 		{"bars", func(b *bytes.Buffer) error {
 			return PlotBars(b, "png", "eval/nrmse", []string{"r1", "r2"}, []float64{0.1, 0.2}, 4*vg.Inch, 3*vg.Inch)
 		}},
@@ -93,7 +95,7 @@ func TestPlotSVGParses(t *testing.T) {
 		{Name: "run-a", Steps: []float64{0, 1}, Values: []float64{1, 2}},
 		{Name: "run-b", Steps: []float64{0, 1}, Values: []float64{2, 1}},
 	}
-	if err := PlotSeries(&buf, "svg", "eval/mse", series, 5*vg.Inch, 3*vg.Inch); err != nil {
+	if err := PlotSeries(&buf, "svg", "eval/mse", series, 5*vg.Inch, 3*vg.Inch, PlotOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
@@ -119,7 +121,8 @@ func TestBuildBarsPlot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(bars.Values, plotter.Values{0.3, 0.1, 0.2}) {
+	// Horizontal, the first (best) label at the top: drawn last.
+	if !reflect.DeepEqual(bars.Values, plotter.Values{0.2, 0.1, 0.3}) || !bars.Horizontal {
 		t.Errorf("bar values = %v", bars.Values)
 	}
 	if p.Title.Text != "eval/nrmse" {
@@ -127,5 +130,27 @@ func TestBuildBarsPlot(t *testing.T) {
 	}
 	if _, _, err := buildBarsPlot("m", []string{"a"}, []float64{math.Inf(1)}, 300); err == nil {
 		t.Error("infinite bar accepted")
+	}
+}
+
+// Smoothing is W&B's (and TensorBoard's) debiased exponential moving average.
+func TestSmooth(t *testing.T) {
+	for _, tt := range []struct {
+		in     []float64
+		weight float64
+		want   []float64
+	}{
+		{[]float64{3, 1, 2}, 0, []float64{3, 1, 2}},
+		{[]float64{1, 1, 1}, 0.9, []float64{1, 1, 1}}, // debiased: a constant stays itself
+		{[]float64{0, 2}, 0.5, []float64{0, 1.0 / 0.75}},
+		{[]float64{4, math.NaN(), 4}, 0.5, []float64{4, math.NaN(), 4}},
+	} {
+		got := Smooth(tt.in, tt.weight)
+		for i := range got {
+			if !(near(got[i], tt.want[i]) || math.IsNaN(got[i]) && math.IsNaN(tt.want[i])) {
+				t.Errorf("Smooth(%v, %v) = %v, want %v", tt.in, tt.weight, got, tt.want)
+				break
+			}
+		}
 	}
 }

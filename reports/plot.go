@@ -25,6 +25,8 @@ type PlotReport struct {
 	File   string           `json:"file"`
 	Format string           `json:"format"`
 	Metric string           `json:"metric"`
+	LogY   bool             `json:"log_y"`
+	Smooth float64          `json:"smooth"` // the EMA weight drawn; series stay raw
 	Series []kernels.Series `json:"series"` // line plot: one per run (name = run name)
 	Bars   []PlotBar        `json:"bars"`   // --leaderboard: one per run, best first
 }
@@ -38,8 +40,8 @@ type PlotBar struct {
 
 // PlotRuns re-reads the runs' logs (every stage, in order) and draws metric
 // against step, one line per run, to file.
-func PlotRuns(ctx context.Context, db *ledger.DB, sels []string, metric, file, format string) (*PlotReport, error) {
-	rep := &PlotReport{File: file, Format: format, Metric: metric, Series: []kernels.Series{}}
+func PlotRuns(ctx context.Context, db *ledger.DB, sels []string, metric, file, format string, o kernels.PlotOptions) (*PlotReport, error) {
+	rep := &PlotReport{File: file, Format: format, Metric: metric, LogY: o.LogY, Smooth: o.Smooth, Series: []kernels.Series{}}
 	names := map[string]int{}
 	for _, sel := range sels {
 		g, err := resolveGroup(ctx, db, "plot", sel)
@@ -65,7 +67,7 @@ func PlotRuns(ctx context.Context, db *ledger.DB, sels []string, metric, file, f
 		rep.Series = append(rep.Series, s)
 	}
 	var buf bytes.Buffer
-	if err := kernels.PlotSeries(&buf, format, metric, rep.Series, plotWidth, plotHeight); err != nil {
+	if err := kernels.PlotSeries(&buf, format, metric, rep.Series, plotWidth, plotHeight, o); err != nil {
 		if errors.Is(err, kernels.ErrNoData) {
 			return nil, fmt.Errorf("plot: none of the runs logged a finite %s to history", metric)
 		}
