@@ -59,7 +59,10 @@ func texts(c *recorder.Canvas) []text {
 	return out
 }
 
-func round(f float64) float64 { v, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'f', 1, 64), 64); return v }
+func round(f float64) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'f', 1, 64), 64)
+	return v
+}
 
 // The structure of the drawn plots, not their bytes: every label inside the
 // image, the legend in its own column right of the axes, at least three
