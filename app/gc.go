@@ -40,7 +40,7 @@ func gcCommand(env Env) *cli.Command {
 				if err != nil {
 					return err
 				}
-				if err := show(c, env, rep, func() { rep.print(env.Stdout) }); err != nil {
+				if err := show(c, env, rep, func() { rep.print(env.Stdout, env.Now()) }); err != nil {
 					return err
 				}
 				if len(rep.Errors) > 0 {
@@ -240,7 +240,7 @@ func dirBytes(dir string) (int64, error) {
 	return total, err
 }
 
-func (r *GCReport) print(w io.Writer) {
+func (r *GCReport) print(w io.Writer, now time.Time) {
 	verb, pruned := "deleted", "pruned"
 	if r.DryRun {
 		verb, pruned = "would delete", "would prune"
@@ -256,7 +256,7 @@ func (r *GCReport) print(w io.Writer) {
 	for _, x := range r.Runs {
 		synced := "unknown"
 		if x.SyncedAt != nil {
-			synced = *x.SyncedAt
+			synced = ago(now, *x.SyncedAt)
 		}
 		fmt.Fprintf(w, "  %s  %s  (run %s, synced %s)\n", humanBytes(x.Bytes), x.Dir, orDash(x.RunID), synced)
 	}

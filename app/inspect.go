@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -29,14 +30,14 @@ func inspectCommand(env Env) *cli.Command {
 			if c.Args().Len() > 1 {
 				return usagef("inspect: takes one PATH, got %d", c.Args().Len())
 			}
-			return Inspect(env.Stdout, c.Args().First(), c.Bool("json"))
+			return Inspect(env.Stdout, c.Args().First(), c.Bool("json"), env.Now())
 		},
 	}
 }
 
 // Inspect reads the run at path and prints what it holds. An incomplete log
 // is still a success; a file that is not a .wandb log is an error.
-func Inspect(w io.Writer, path string, asJSON bool) error {
+func Inspect(w io.Writer, path string, asJSON bool, now time.Time) error {
 	info, err := readRunPath(path)
 	if err != nil {
 		return err
@@ -49,7 +50,7 @@ func Inspect(w io.Writer, path string, asJSON bool) error {
 		_, err = fmt.Fprintf(w, "%s\n", b)
 		return err
 	}
-	printInfo(w, info)
+	printInfo(w, info, now)
 	return nil
 }
 
@@ -93,7 +94,7 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-func printInfo(w io.Writer, in *wandbfile.Info) {
+func printInfo(w io.Writer, in *wandbfile.Info, now time.Time) {
 	state := "incomplete (no exit record: still running or killed)"
 	if in.Finished {
 		state = "finished"
@@ -120,7 +121,7 @@ func printInfo(w io.Writer, in *wandbfile.Info) {
 		row("tags", strings.Join(in.Tags, ", "))
 	}
 	if !in.StartTime.IsZero() {
-		row("started", in.StartTime.UTC().Format("2006-01-02T15:04:05Z07:00"))
+		row("started", ago(now, rfc3339(in.StartTime))+" ("+in.StartTime.UTC().Format(time.RFC3339)+")")
 	}
 	row("wandb", in.WandbVersion)
 	row("state", state)
