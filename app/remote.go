@@ -105,6 +105,9 @@ func forward(c *cli.Context, env Env) error {
 	if err != nil {
 		return fmt.Errorf("%s: working directory: %w", args[0], err)
 	}
+	if args, err = inlineSweep(args); err != nil {
+		return err
+	}
 	sock := socketPath(c, db)
 	req := remote.Request{Version: Version, Args: args, Env: env.Environ(), Cwd: wd,
 		Terminal: env.IsTerminal != nil && env.IsTerminal(env.Stdout), Width: env.width(env.Stdout)}
@@ -123,6 +126,37 @@ func forward(c *cli.Context, env Env) error {
 		return fmt.Errorf("%s: you may not write the ledger %s, so this goes through the daemon, and %w", args[0], db, err)
 	}
 	return &ExitStatus{Code: code, Line: line}
+}
+
+// inlineSweep reads submit's --sweep file here, as the user, and sends its
+// content along: the daemon is root and must not read files for a caller
+// (nor could it resolve a path relative to the caller's directory).
+func inlineSweep(args []string) ([]string, error) {
+	if len(args) == 0 || args[0] != submitName {
+		return args, nil
+	}
+	out := []string{args[0]}
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...), nil
+		}
+		path, ok := strings.CutPrefix(a, "--sweep=")
+		if !ok && a == "--sweep" && i+1 < len(args) {
+			i++
+			path, ok = args[i], true
+		}
+		if !ok {
+			out = append(out, a)
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, usagef("submit: --sweep: %v", unwrapPathError(err))
+		}
+		out = append(out, "--sweep="+path, "--"+sweepContentFlag+"="+string(data))
+	}
+	return out, nil
 }
 
 // socketHandler runs a command for a socket caller: with the caller's

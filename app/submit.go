@@ -18,6 +18,9 @@ import (
 	"github.com/runnerhq/runner/ledger"
 )
 
+// sweepContentFlag carries a --sweep file's content over the socket.
+const sweepContentFlag = "sweep-content"
+
 // submitName is the one command whose arguments are not reordered: its
 // command line starts at the first argument that is not a flag (commandAsTyped).
 const submitName = "submit"
@@ -47,6 +50,9 @@ func submitCommand(env Env) *cli.Command {
 			listFlag("label", "K=V to find the job by (runner jobs --label K=V; repeatable)"),
 			stringFlag("array", "an array of jobs: indexes like 0-99 or 1,3,8-10, and %K for at most K running (RUNNER_ARRAY_INDEX)", ""),
 			stringFlag("sweep", "a YAML or JSON grid {key: [values...]}: one job per point, --key value appended to its command", ""),
+			// The --sweep file's content, read by the CLI for a socket caller
+			// (forward): the root daemon reads no file on a user's behalf.
+			&cli.StringFlag{Name: sweepContentFlag, Hidden: true},
 			withDefault(stringFlag("cwd", "working directory of the job", ""), "the current one"),
 			boolFlag("hold", "queue the job held: it starts after runner release (and may need more GPUs than this machine has)"),
 			boolFlag("wait", "wait for the job, printing its output, and exit with its exit code (as runner wait)"),
@@ -58,7 +64,7 @@ func submitCommand(env Env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			specs, inArray, err := expandSubmit(c, spec)
+			specs, inArray, err := expandSubmit(c, env, spec)
 			if err != nil {
 				return err
 			}
@@ -77,7 +83,7 @@ func submitCommand(env Env) *cli.Command {
 
 // expandSubmit turns one submit into its jobs: one, or an array from
 // --array and --sweep (docs/design.md "Arrays and sweeps").
-func expandSubmit(c *cli.Context, base ledger.JobSpec) ([]ledger.JobSpec, bool, error) {
+func expandSubmit(c *cli.Context, env Env, base ledger.JobSpec) ([]ledger.JobSpec, bool, error) {
 	arr, sweep := c.String("array"), c.String("sweep")
 	if arr == "" && sweep == "" {
 		return []ledger.JobSpec{base}, false, nil
@@ -97,9 +103,16 @@ func expandSubmit(c *cli.Context, base ledger.JobSpec) ([]ledger.JobSpec, bool, 
 		if len(indexes) > 0 {
 			return nil, false, usagef("submit: --sweep makes the array's indexes; with it, --array takes only %%K")
 		}
-		data, err := os.ReadFile(sweep)
-		if err != nil {
-			return nil, false, usagef("submit: --sweep: %v", unwrapPathError(err))
+		var data []byte
+		switch {
+		case c.IsSet(sweepContentFlag):
+			data = []byte(c.String(sweepContentFlag))
+		case env.Caller != nil:
+			return nil, false, usagef("submit: --sweep: the daemon reads no file for a socket caller (use the same runner version as the daemon)")
+		default:
+			if data, err = os.ReadFile(sweep); err != nil {
+				return nil, false, usagef("submit: --sweep: %v", unwrapPathError(err))
+			}
 		}
 		if points, err = jobs.ParseSweep(data); err != nil {
 			return nil, false, usagef("submit: --sweep %s: %v", sweep, err)

@@ -139,6 +139,28 @@ func TestEveryUserOneDaemon(t *testing.T) {
 	}
 	h.waitJob(id, ledger.JobCancelled)
 
+	// A sweep file is read by the user's CLI, never by the root daemon: a
+	// file only root may read is refused, the user's own works.
+	secret := filepath.Join(t.TempDir(), "root-only.yaml")
+	if err := os.WriteFile(secret, []byte("password: [hunter2]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut, code := as(alice, nil, "submit", "--sweep", secret, "--", "true"); code != 2 || !strings.Contains(errOut, "permission denied") {
+		t.Errorf("sweep over a root-only file: exit %d, %q; want 2, permission denied", code, errOut)
+	}
+	grid := filepath.Join(aliceHome, "grid.yaml")
+	if err := os.WriteFile(grid, []byte("lr: [1, 2]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(grid, int(alice.Uid), int(alice.Gid)); err != nil {
+		t.Fatal(err)
+	}
+	if out, errOut, code := as(alice, nil, "submit", "--hold", "--sweep", grid, "--", "echo"); code != 0 || strings.TrimSpace(out) == "" {
+		t.Errorf("alice's sweep: exit %d, %q %q", code, out, errOut)
+	} else {
+		h.runOK("cancel", strings.TrimSpace(out))
+	}
+
 	// With the daemon down, a user is told why nothing answers, and an
 	// owner still stops their own job (found among their processes).
 	out, errOut, code = as(alice, nil, "submit", "--cwd", aliceHome, "--", "sleep", "60")
