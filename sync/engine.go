@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	gosync "sync"
@@ -18,7 +17,6 @@ import (
 
 	"github.com/runnerhq/runner/internal/guard"
 	"github.com/runnerhq/runner/internal/proc"
-	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/wandbfile"
 )
@@ -112,6 +110,7 @@ type Engine struct {
 	// reads remembers how long the last read of each large log took, so a
 	// big log that keeps growing is re-read at most every 10x that, not on
 	// every write (each read is from the start).
+	growing growingReads // the default ReadLog: incremental reads of growing logs
 	readsMu gosync.Mutex
 	reads   map[string]lastRead
 	held    map[string]time.Time // logs found held open, and when
@@ -213,10 +212,12 @@ func NewEngine(o EngineOptions) *Engine {
 	if o.HeldOpen == nil {
 		o.HeldOpen = HeldOpen
 	}
-	if o.ReadLog == nil {
-		o.ReadLog = ReadMeta
+	e := &Engine{EngineOptions: o, wake: make(chan struct{}, 1)}
+	if e.ReadLog == nil {
+		e.growing.now = e.Now
+		e.ReadLog = e.growing.read
 	}
-	return &Engine{EngineOptions: o, wake: make(chan struct{}, 1)}
+	return e
 }
 
 // Wake returns a channel that receives when new work may be claimable.
@@ -406,44 +407,9 @@ func SameFile(prev ledger.FileStat, d RunDir) bool {
 // It also summarises every history key while streaming (memory grows with
 // the number of keys, not rows) into Meta.Metrics.
 func ReadMeta(logPath string) (*ledger.Meta, error) {
-	rules := kernels.DefaultGoalRules()
-	sum := kernels.NewSummarizer(kernels.SummaryOptions{Goals: rules.Goal})
-	info, err := wandbfile.ReadFile(logPath, wandbfile.Options{History: sum.Add})
-	if err != nil {
-		return nil, err
-	}
-	declared := make(map[string]kernels.Goal, len(info.Metrics))
-	reread := false
-	for key, g := range info.Metrics {
-		switch g {
-		case wandbfile.GoalMinimize:
-			declared[key] = kernels.GoalLower
-		case wandbfile.GoalMaximize:
-			declared[key] = kernels.GoalHigher
-		default:
-			continue
-		}
-		// The summariser picks the best step with the goal it knew when the
-		// key first appeared; a declared goal that contradicts the name
-		// rules (rare) needs a second pass to get the best step right.
-		if declared[key] != rules.Goal(key) && slices.Contains(info.HistoryKeys, key) {
-			reread = true
-		}
-	}
-	if reread {
-		sum = kernels.NewSummarizer(kernels.SummaryOptions{Goals: func(key string) kernels.Goal {
-			if g, ok := declared[key]; ok {
-				return g
-			}
-			return rules.Goal(key)
-		}})
-		if info, err = wandbfile.ReadFile(logPath, wandbfile.Options{History: sum.Add}); err != nil {
-			return nil, err
-		}
-	}
-	m := MetaFromInfo(info)
-	m.Metrics = ledger.StoredMetrics(sum.Summaries(), declared)
-	return m, nil
+	var m metaReader
+	meta, _, err := m.read(logPath)
+	return meta, err
 }
 
 // MetaFromInfo converts the reader's report into ledger metadata.

@@ -41,13 +41,7 @@ func ReadFile(path string, opts Options) (*Info, error) {
 		return nil, fmt.Errorf("open .wandb log: %w", err)
 	}
 	defer f.Close()
-	// A small log gets a buffer its own size: a backfill reads thousands of
-	// them, and a 256 KiB buffer each would be most of its work.
-	bufSize := readBufferSize
-	if st.Size() < readBufferSize {
-		bufSize = max(int(st.Size())+headerLen, 512)
-	}
-	info, err := read(f, opts, bufSize)
+	info, err := read(f, opts, bufferFor(st.Size()))
 	if info != nil {
 		info.Path = path
 	}
@@ -71,33 +65,40 @@ func Read(r io.Reader, opts Options) (*Info, error) {
 // read needs a buffer that holds the whole layout-detection window, or the
 // whole file when it is smaller than that.
 func read(r io.Reader, opts Options, bufSize int) (*Info, error) {
+	info, _, err := readState(r, opts, bufSize)
+	return info, err
+}
+
+// readState is read that also returns the reader's state at the end, for a
+// Cursor to go on from (nil when the header could not be read).
+func readState(r io.Reader, opts Options, bufSize int) (*Info, *chunkReader, error) {
 	cr := &countingReader{r: r}
 	br := bufio.NewReaderSize(cr, bufSize)
 	hdr, err := br.Peek(headerLen)
 	if len(hdr) < headerLen {
 		if err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("read header: %w", err)
+			return nil, nil, fmt.Errorf("read header: %w", err)
 		}
 		if len(hdr) == 0 {
-			return nil, fmt.Errorf("empty file: %w", ErrNotWandb)
+			return nil, nil, fmt.Errorf("empty file: %w", ErrNotWandb)
 		}
-		return nil, fmt.Errorf("file too short for a header (%d bytes): %w", len(hdr), ErrNotWandb)
+		return nil, nil, fmt.Errorf("file too short for a header (%d bytes): %w", len(hdr), ErrNotWandb)
 	}
 	if !bytes.Equal(hdr[:6], wandbIdent) {
-		return nil, fmt.Errorf("bad ident or magic %x: %w", hdr[:6], ErrNotWandb)
+		return nil, nil, fmt.Errorf("bad ident or magic %x: %w", hdr[:6], ErrNotWandb)
 	}
 	if v := int(hdr[6]); v > maxHeaderVersion {
-		return nil, &UnsupportedVersionError{Version: v}
+		return nil, nil, &UnsupportedVersionError{Version: v}
 	}
 	rd := newRecordReader(opts)
 	rd.info.HeaderVersion = int(hdr[6])
 	if _, err := br.Discard(headerLen); err != nil {
-		return nil, fmt.Errorf("read header: %w", err)
+		return nil, nil, fmt.Errorf("read header: %w", err)
 	}
 
 	window, err := br.Peek(detectWindow)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
-		return nil, fmt.Errorf("read log: %w", err)
+		return nil, nil, fmt.Errorf("read log: %w", err)
 	}
 	shift := detectShift(window)
 
@@ -108,9 +109,9 @@ func read(r io.Reader, opts Options, bufSize int) (*Info, error) {
 	info.Size = cr.n
 	info.GoodOffset = c.good
 	if ioErr != nil {
-		return info, fmt.Errorf("read log: %w", ioErr)
+		return info, &c, fmt.Errorf("read log: %w", ioErr)
 	}
-	return info, nil
+	return info, &c, nil
 }
 
 // countingReader counts the bytes read, which is Info.Size.
