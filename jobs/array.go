@@ -49,13 +49,17 @@ func ParseArray(s string) (indexes []int64, limit int64, err error) {
 		if aerr != nil || berr != nil || a < 0 || b < a {
 			return nil, 0, fmt.Errorf("%w: %q: want indexes like 0-99, 1,3,8-10 and an optional %%K", ErrBadArray, s)
 		}
-		if b-a+1 > MaxArray || len(indexes)+int(b-a+1) > MaxArray {
+		// b-a cannot overflow (both are ≥ 0); b-a+1 could (found by FuzzParseArray).
+		if b-a >= MaxArray || int64(len(indexes))+(b-a) >= MaxArray {
 			return nil, 0, fmt.Errorf("%w: %q has more than %d jobs", ErrBadArray, s, MaxArray)
 		}
-		for i := a; i <= b; i++ {
+		for i := a; ; i++ {
 			if !seen[i] {
 				seen[i] = true
 				indexes = append(indexes, i)
+			}
+			if i == b { // not i <= b: i++ past MaxInt64 would wrap (found by FuzzParseArray)
+				break
 			}
 		}
 	}
