@@ -73,6 +73,21 @@ func socketGroup(c *cli.Context) string {
 	return ""
 }
 
+// readsOnly reports the socket commands that only read the ledger.
+func readsOnly(command string) bool {
+	switch command {
+	case "jobs", "runs", "status", "logs", "wait":
+		return true
+	}
+	return false
+}
+
+// mayRead reports whether this process may read the ledger at path.
+func mayRead(path string) bool {
+	const rOK = 4
+	return syscall.Access(path, rOK) == nil
+}
+
 // mayWrite reports whether this process may write the ledger at path, or
 // create it there.
 func mayWrite(path string) bool {
@@ -112,6 +127,12 @@ func forward(c *cli.Context, env Env) error {
 	req := remote.Request{Version: Version, Args: args, Env: env.Environ(), Cwd: wd,
 		Terminal: env.IsTerminal != nil && env.IsTerminal(env.Stdout), Width: env.width(env.Stdout)}
 	code, line, err := remote.Call(c.Context, sock, req, env.Stdout, env.Stderr)
+	if errors.Is(err, remote.ErrNoDaemon) && readsOnly(args[0]) && mayRead(db) {
+		// A user who may read the ledger but not write it (a shared,
+		// read-only ledger) still sees jobs, runs and status with the
+		// daemon down, as before there was a socket.
+		return nil
+	}
 	if errors.Is(err, remote.ErrNoDaemon) && args[0] == "cancel" {
 		if err := cancelOwnWithoutDaemon(env, args[1:]); err != nil {
 			return err

@@ -188,3 +188,41 @@ func TestEveryUserOneDaemon(t *testing.T) {
 		t.Errorf("job %d recorded with signal %q, want SIGTERM", id2, j.Signal)
 	}
 }
+
+// A user who may read the ledger but not write it, with no daemon to ask,
+// still lists runs and status (read-only), as before the socket existed.
+func TestReadOnlyLedgerWithTheDaemonDown(t *testing.T) {
+	cred := unprivileged(t)
+	if cred == nil {
+		t.Skip("not root: the test's own user would own the ledger")
+	}
+	h := newHarness(t)
+	finishedRun(t, h.root, "ro1", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	if out, code := h.run("backfill", h.root); code != 0 {
+		t.Fatalf("backfill: exit %d\n%s", code, out)
+	}
+	state := filepath.Dir(h.db)
+	for d := state; d != "/" && d != os.TempDir(); d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(h.db, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// SQLite's readers need its shared-memory file: the user's group may
+	// create it in the ledger's dir (as on a box whose users share a group).
+	if err := os.Chown(state, 0, int(cred.Gid)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(state, 0o775); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code, _ := h.command(cred, 30*time.Second, "runs")
+	if code != 0 || !strings.Contains(out, "ro1") {
+		t.Errorf("runs by a reader with the daemon down: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code, _ = h.command(cred, 30*time.Second, "submit", "true"); code != 1 || !strings.Contains(errOut, "no daemon is listening") {
+		t.Errorf("submit by a reader with the daemon down: exit %d, %q; want 1 saying no daemon listens", code, errOut)
+	}
+}
