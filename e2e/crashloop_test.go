@@ -88,7 +88,9 @@ func TestCrashLoopJobsKeepTheirExitCodes(t *testing.T) {
 			script := fmt.Sprintf("sleep %d.%d; exit %d", r.IntN(2), r.IntN(10), code)
 			want[h.submit("--gpus", "0", "--name", fmt.Sprintf("j%d-%d", k, i), "--", "sh", "-c", script)] = code
 		}
-		h.startDaemon("--gpus", "none")
+		// Enough CPU slots that the jobs run as they come: this test is
+		// about crashes, not about the queue (the default is the CPUs).
+		h.startDaemon("--gpus", "none", "--cpu-slots", "32")
 		time.Sleep(time.Duration(100+r.IntN(600)) * time.Millisecond)
 		if out, _ := h.run("jobs", "--state", "running"); strings.Contains(out, "running") {
 			killedAmidJobs++
@@ -100,7 +102,7 @@ func TestCrashLoopJobsKeepTheirExitCodes(t *testing.T) {
 		t.Fatalf("only %d of %d kills came while jobs ran", killedAmidJobs, kills)
 	}
 	t.Logf("%d of %d kills came while jobs ran", killedAmidJobs, kills)
-	h.startDaemon("--gpus", "none")
+	h.startDaemon("--gpus", "none", "--cpu-slots", "32")
 	for id, code := range want {
 		state := ledger.JobSucceeded
 		if code != 0 {
