@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/runnerhq/runner/internal/null"
 )
 
 // maxValueDepth bounds the nesting of a parsed value; W&B values are shallow, and the bound
@@ -425,12 +427,12 @@ func appendString(b []byte, s string) []byte {
 
 type infoJSON struct {
 	Path          string          `json:"path"`
-	RunID         *string         `json:"run_id"`
-	Project       *string         `json:"project"`
-	Entity        *string         `json:"entity"`
-	Name          *string         `json:"name"`
-	Group         *string         `json:"group"`
-	JobType       *string         `json:"job_type"`
+	RunID         null.String     `json:"run_id"`
+	Project       null.String     `json:"project"`
+	Entity        null.String     `json:"entity"`
+	Name          null.String     `json:"name"`
+	Group         null.String     `json:"group"`
+	JobType       null.String     `json:"job_type"`
 	Tags          []string        `json:"tags"`
 	StartTime     *string         `json:"start_time"`
 	WandbVersion  *string         `json:"wandb_version"`
@@ -451,14 +453,6 @@ type infoJSON struct {
 	GoodOffset    int64           `json:"good_offset"`
 }
 
-// optString is s, or nil (JSON null) when the log did not say.
-func optString(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
 // readErrorJSON is the "error" object of the `runner inspect --json` output.
 type readErrorJSON struct {
 	Offset int64  `json:"offset"`
@@ -470,8 +464,8 @@ type readErrorJSON struct {
 // and runtime, and non-finite floats as strings.
 func (i *Info) MarshalJSON() ([]byte, error) {
 	out := infoJSON{
-		Path: i.Path, RunID: optString(i.RunID), Project: optString(i.Project), Entity: optString(i.Entity),
-		Name: optString(i.Name), Group: optString(i.Group), JobType: optString(i.JobType),
+		Path: i.Path, RunID: null.String(i.RunID), Project: null.String(i.Project), Entity: null.String(i.Entity),
+		Name: null.String(i.Name), Group: null.String(i.Group), JobType: null.String(i.JobType),
 		Tags:     nonNil(i.Tags),
 		Finished: i.Finished, ExitCode: i.ExitCode, RuntimeS: i.RuntimeS,
 		Records:     i.Records,
