@@ -294,18 +294,6 @@ func gpuIndexes(ctx context.Context, db *ledger.DB) (map[string]int, error) {
 	return m, nil
 }
 
-// jobArg parses the job id argument of logs and cancel.
-func jobArg(c *cli.Context) (int64, error) {
-	if err := needArgs(c, 1, "job ID"); err != nil {
-		return 0, err
-	}
-	id, err := strconv.ParseInt(c.Args().First(), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, usagef("%s: %q is not a job id", c.Command.Name, c.Args().First())
-	}
-	return id, nil
-}
-
 func logsCommand(env Env) *cli.Command {
 	return &cli.Command{
 		Name:      "logs",
@@ -316,10 +304,11 @@ func logsCommand(env Env) *cli.Command {
 			&cli.IntFlag{Name: "tail", Aliases: []string{"n"}, Usage: "start with the last N lines (0: all)"},
 		},
 		Action: func(c *cli.Context) error {
-			id, err := jobArg(c)
+			ids, err := jobIDs(c) // one: ArgsUsage "ID" refuses more
 			if err != nil {
 				return err
 			}
+			id := ids[0]
 			db, err := openReadOnly(c, env)
 			if err != nil {
 				return err
