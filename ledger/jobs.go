@@ -97,7 +97,25 @@ type Job struct {
 	PeakMem  *uint64
 	MeanUtil *float64
 	EnergyJ  *float64
+
+	// Executor runs the job: ExecutorLocal (the scheduler) or an engine
+	// (docs/design.md "Executors"), which knows it as EngineID and ran it on Node.
+	Executor Executor
+	EngineID string
+	Node     string
 }
+
+// Executor is what runs a job, mirrored by a CHECK on jobs.executor.
+type Executor string
+
+// The executors.
+const (
+	ExecutorLocal Executor = "local" // this host's scheduler and GPUs
+	ExecutorSlurm Executor = "slurm" // a Slurm cluster (sbatch)
+)
+
+// Executors lists the executors, the default first.
+var Executors = []Executor{ExecutorLocal, ExecutorSlurm}
 
 // JobSpec is what `runner submit` asks for.
 type JobSpec struct {
@@ -126,6 +144,7 @@ type JobSpec struct {
 	Timeout                time.Duration
 	After                  []int64
 	SameRun                bool // reuse the run id of the only After job
+	Executor               Executor // "": local
 }
 
 // ownerName is the name recorded for the owner: the uid when the name is unknown.
@@ -139,8 +158,17 @@ func (s JobSpec) ownerName() string {
 	return strconv.Itoa(s.OwnerUID)
 }
 
+func (s JobSpec) executor() Executor {
+	if s.Executor == "" {
+		return ExecutorLocal
+	}
+	return s.Executor
+}
+
 func (s JobSpec) validate() error {
 	switch {
+	case !slices.Contains(Executors, s.executor()):
+		return fmt.Errorf("%w: executor %q (want local or slurm)", ErrBadJob, s.Executor)
 	case len(s.Argv) == 0 || s.Argv[0] == "":
 		return fmt.Errorf("%w: no command (give it after --)", ErrBadJob)
 	case s.GPUs < 0:
@@ -174,7 +202,7 @@ const jobCols = `id, name, argv, cwd, env, gpus, gpu_mem, priority, retries, att
 	same_run, run_id, state, reason, submitted_at, started_at, ended_at, exit_code, signal, gpu_uuids,
 	supervisor_pid, pid, pgid, start_ticks, log_path, status_path, cancel_requested, peak_mem, mean_util, energy_j,
 	env_file, env_names, mem_max, owner_uid, owner, held, after_any, labels, array_id, array_index, array_limit,
-	run_group, share, cpus`
+	run_group, share, cpus, executor, engine_id, node`
 
 func scanJob(s scanner) (Job, error) {
 	var (
@@ -191,7 +219,7 @@ func scanJob(s scanner) (Job, error) {
 		&timeout, &after, &sameRun, &j.RunID, &j.State, &j.Reason, &submitted, &started, &ended, &exitCode,
 		&j.Signal, &uuids, &j.SupervisorPID, &j.PID, &j.PGID, &ticks, &j.LogPath, &j.StatusPath, &cancel,
 		&peak, &meanUtil, &energy, &j.EnvFile, &envNames, &memMax, &j.OwnerUID, &j.Owner, &j.Held, &afterAny, &labels,
-		&j.ArrayID, &j.ArrayIndex, &j.ArrayLimit, &j.RunGroup, &j.Share, &j.CPUs)
+		&j.ArrayID, &j.ArrayIndex, &j.ArrayLimit, &j.RunGroup, &j.Share, &j.CPUs, &j.Executor, &j.EngineID, &j.Node)
 	if err != nil {
 		return Job{}, err
 	}
@@ -223,7 +251,7 @@ func scanJob(s scanner) (Job, error) {
 
 // planCols are the columns a plan reads of each queued job.
 const planCols = `id, state, reason, run_id, gpus, gpu_mem, priority, submitted_at, timeout_ms, after_ids, after_any,
-	held, array_id, array_limit, share, cpus`
+	held, array_id, array_limit, share, cpus, executor`
 
 func scanPlanJob(s scanner) (Job, error) {
 	var (
@@ -232,7 +260,7 @@ func scanPlanJob(s scanner) (Job, error) {
 		after, afterAny            string
 	)
 	err := s.Scan(&j.ID, &j.State, &j.Reason, &j.RunID, &j.GPUs, &gpuMem, &j.Priority, &submitted, &timeout, &after,
-		&afterAny, &j.Held, &j.ArrayID, &j.ArrayLimit, &j.Share, &j.CPUs)
+		&afterAny, &j.Held, &j.ArrayID, &j.ArrayLimit, &j.Share, &j.CPUs, &j.Executor)
 	if err != nil {
 		return Job{}, err
 	}
@@ -357,12 +385,12 @@ func (db *DB) SubmitJobs(ctx context.Context, specs []JobSpec, inArray bool) ([]
 			}
 			j, err := scanJob(tx.QueryRowContext(ctx, `INSERT INTO jobs (name, argv, cwd, env, gpus, gpu_mem, priority,
 				retries, timeout_ms, after_ids, same_run, run_id, state, submitted_at, env_file, env_names, mem_max, owner_uid,
-				owner, held, after_any, labels, array_id, array_index, array_limit, run_group, share, cpus)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+jobCols,
+				owner, held, after_any, labels, array_id, array_index, array_limit, run_group, share, cpus, executor)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+jobCols,
 				s.Name, encodeList(s.Argv), s.Cwd, encodeList(s.Env), s.GPUs, int64(s.GPUMem), s.Priority,
 				s.Retries, s.Timeout.Milliseconds(), encodeIDs(s.After), s.SameRun, runID, to, now, s.EnvFile,
 				encodeList(s.EnvNames), int64(s.MemMax), s.OwnerUID, s.ownerName(), s.Held, encodeIDs(s.AfterAny),
-				string(labels), arrayID, s.ArrayIndex, s.ArrayLimit, s.RunGroup, s.Share, s.CPUs))
+				string(labels), arrayID, s.ArrayIndex, s.ArrayLimit, s.RunGroup, s.Share, s.CPUs, s.executor()))
 			if err != nil {
 				return fmt.Errorf("ledger: submit job: %w", err)
 			}
@@ -622,8 +650,9 @@ func (db *DB) ListJobs(ctx context.Context, f JobFilter) ([]Job, error) {
 // JobStart is what the scheduler records when it takes a queued job.
 type JobStart struct {
 	GPUUUIDs   []string
-	LogPath    string
+	LogPath    string // "": keep the one recorded at submit (an engine's job)
 	StatusPath string
+	Node       string // where an engine runs it
 }
 
 // StartJob moves a queued job to running in one UPDATE ... RETURNING
@@ -643,9 +672,10 @@ func (db *DB) StartJob(ctx context.Context, id int64, s JobStart) (j Job, ok boo
 		fromPH, fromArgs := placeholders(start.From)
 		j, e = scanJob(tx.QueryRowContext(ctx, `UPDATE jobs SET state = ?, attempts = attempts + 1,
 			started_at = ?, ended_at = NULL, exit_code = NULL, signal = '', reason = '', gpu_uuids = ?,
-			log_path = ?, status_path = ?, supervisor_pid = 0, pid = 0, pgid = 0, start_ticks = 0
+			log_path = COALESCE(NULLIF(?, ''), log_path), status_path = ?, node = ?,
+			supervisor_pid = 0, pid = 0, pgid = 0, start_ticks = 0
 			WHERE id = ? AND state IN (`+fromPH+`) RETURNING `+jobCols,
-			append([]any{start.To, now, string(b), s.LogPath, s.StatusPath, id}, fromArgs...)...))
+			append([]any{start.To, now, string(b), s.LogPath, s.StatusPath, s.Node, id}, fromArgs...)...))
 		if errors.Is(e, sql.ErrNoRows) {
 			ok = false
 			return nil
@@ -661,6 +691,9 @@ func (db *DB) StartJob(ctx context.Context, id int64, s JobStart) (j Job, ok boo
 		why := fmt.Sprintf("attempt %d", j.Attempts)
 		if len(j.GPUUUIDs) > 0 {
 			why += " on " + strings.Join(j.GPUUUIDs, ",")
+		}
+		if j.Node != "" {
+			why += " on node " + j.Node
 		}
 		return jobEvent(ctx, tx, now, id, JobQueued, start.To, why)
 	})
@@ -942,4 +975,42 @@ func (db *DB) GPUSnapshot(ctx context.Context) (snapshotJSON string, at time.Tim
 		return "", time.Time{}, false, fmt.Errorf("ledger: GPU snapshot: %w", err)
 	}
 	return snapshotJSON, fromMS(v), true, nil
+}
+
+// SetEngineIDs records the ids an engine gave jobs at submit (job id ->
+// engine id), so the daemon can follow them, also after a restart.
+func (db *DB) SetEngineIDs(ctx context.Context, ids map[int64]string) error {
+	return db.inTx(ctx, func(tx *Tx) error {
+		for id, eid := range ids {
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET engine_id = ? WHERE id = ?`, eid, id); err != nil {
+				return fmt.Errorf("ledger: record engine id of job %d: %w", id, err)
+			}
+		}
+		return nil
+	})
+}
+
+// RefuseJobs records that the engine refused to take queued jobs (sbatch
+// failed): they fail with reason, and nothing will run them.
+func (db *DB) RefuseJobs(ctx context.Context, ids []int64, reason string) (refused []int64, err error) {
+	m := jobMove(JobRefused)
+	err = db.inTx(ctx, func(tx *Tx) error {
+		now := ms(db.now())
+		refused = refused[:0]
+		for _, id := range ids {
+			res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, ended_at = ? WHERE id = ? AND state = ?`,
+				m.To, reason, now, id, JobQueued)
+			if err != nil {
+				return fmt.Errorf("ledger: refuse job %d: %w", id, err)
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				refused = append(refused, id)
+				if err := jobEvent(ctx, tx, now, id, JobQueued, m.To, reason); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return refused, err
 }

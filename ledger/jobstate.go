@@ -20,6 +20,7 @@ const (
 	JobCancelledEv    JobEvent = "cancelled"         // runner cancel (a running job: once its processes are stopped)
 	JobDependencyFail JobEvent = "dependency_failed" // an --after job did not succeed
 	JobRequeued       JobEvent = "requeued"          // runner requeue of an ended job, or its dependency requeued
+	JobRefused        JobEvent = "refused"           // its engine (sbatch) refused the submission
 )
 
 // JobMove is one row of the jobs' transition table.
@@ -36,6 +37,7 @@ var JobMoves = Table[JobEvent, JobState]{
 	{JobCancelledEv, []JobState{JobQueued, JobRunning}, JobCancelled},
 	{JobDependencyFail, []JobState{JobQueued}, JobSkipped},
 	{JobRequeued, []JobState{JobSucceeded, JobFailed, JobCancelled, JobSkipped, JobLost}, JobQueued},
+	{JobRefused, []JobState{JobQueued}, JobFailed},
 }
 
 func jobMove(ev JobEvent) JobMove { return JobMoves.move(ev) }

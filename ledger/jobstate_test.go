@@ -22,6 +22,7 @@ var wantJobMoves = map[ledger.JobEvent]map[ledger.JobState]ledger.JobState{
 	ledger.JobDependencyFail: {ledger.JobQueued: ledger.JobSkipped},
 	ledger.JobRequeued: {ledger.JobSucceeded: ledger.JobQueued, ledger.JobFailed: ledger.JobQueued,
 		ledger.JobCancelled: ledger.JobQueued, ledger.JobSkipped: ledger.JobQueued, ledger.JobLost: ledger.JobQueued},
+	ledger.JobRefused: {ledger.JobQueued: ledger.JobFailed},
 }
 
 func TestJobTransitionTable(t *testing.T) {
@@ -57,6 +58,10 @@ func TestJobEventsThroughTheLedger(t *testing.T) {
 		},
 		ledger.JobDependencyFail: func(db *ledger.DB, id int64) (bool, error) {
 			return db.SkipJob(ctx, id, "job 1 failed")
+		},
+		ledger.JobRefused: func(db *ledger.DB, id int64) (bool, error) {
+			ids, err := db.RefuseJobs(ctx, []int64{id}, "sbatch: error: invalid partition")
+			return len(ids) > 0, err
 		},
 		ledger.JobRequeued: func(db *ledger.DB, id int64) (bool, error) {
 			ids, err := db.RequeueJob(ctx, id, false)

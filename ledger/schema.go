@@ -286,4 +286,16 @@ END;
 	`
 UPDATE regressions SET z = -z, rel_change = -rel_change WHERE goal = 'higher';
 `,
+	// 14 (issue 16, executors): a job belongs to the local scheduler or to
+	// an engine (Slurm) that runs it under its own id, on a node it names.
+	// The daemon records its default executor and its jobs' WANDB_DIR, which
+	// submit writes into an engine's job script.
+	`
+ALTER TABLE jobs ADD COLUMN executor TEXT NOT NULL DEFAULT 'local' CHECK (executor IN ('local', 'slurm'));
+ALTER TABLE jobs ADD COLUMN engine_id TEXT NOT NULL DEFAULT '';   -- the engine's job id (Slurm: 123 or 123_4); '' for local
+ALTER TABLE jobs ADD COLUMN node TEXT NOT NULL DEFAULT '';        -- where the engine ran it
+CREATE INDEX jobs_engine ON jobs (executor, state) WHERE executor != 'local';
+ALTER TABLE daemon ADD COLUMN executor TEXT NOT NULL DEFAULT 'local';
+ALTER TABLE daemon ADD COLUMN jobs_wandb_dir TEXT NOT NULL DEFAULT '';
+`,
 }

@@ -165,6 +165,10 @@ type Daemon struct {
 	UploadProblem string
 	// JobUnits: jobs start as transient systemd services (submit --mem needs it).
 	JobUnits bool
+	// Executor is where submit sends a job without --executor; JobsWandbDir
+	// is the WANDB_DIR of its jobs (an engine's job script sets it).
+	Executor     Executor
+	JobsWandbDir string
 }
 
 // Heartbeat records that the daemon d is alive now.
@@ -176,14 +180,15 @@ func (db *DB) Heartbeat(ctx context.Context, d Daemon) error {
 			started = now
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO daemon (id, pid, host, version, started_at, heartbeat_at, watch, up, stopped_at,
-				upload_scopes, uploads_on, upload_problem, job_units)
-			VALUES (1, ?, ?, ?, ?, ?, ?, 1, NULL, ?, ?, ?, ?)
+				upload_scopes, uploads_on, upload_problem, job_units, executor, jobs_wandb_dir)
+			VALUES (1, ?, ?, ?, ?, ?, ?, 1, NULL, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host, version = excluded.version,
 				started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, watch = excluded.watch,
 				up = 1, stopped_at = NULL, upload_scopes = excluded.upload_scopes, uploads_on = excluded.uploads_on,
-				upload_problem = excluded.upload_problem, job_units = excluded.job_units`,
+				upload_problem = excluded.upload_problem, job_units = excluded.job_units, executor = excluded.executor,
+				jobs_wandb_dir = excluded.jobs_wandb_dir`,
 			d.PID, d.Host, d.Version, ms(started), ms(now), encodeList(d.Watch), encodeList(d.UploadScopes), !d.UploadsOff,
-			d.UploadProblem, d.JobUnits)
+			d.UploadProblem, d.JobUnits, cmp.Or(d.Executor, ExecutorLocal), d.JobsWandbDir)
 		if err != nil {
 			return fmt.Errorf("ledger: heartbeat: %w", err)
 		}
@@ -212,8 +217,8 @@ func (db *DB) DaemonState(ctx context.Context) (*Daemon, error) {
 		uploadsOn          bool
 	)
 	err := db.queryRow(ctx, `SELECT pid, host, version, started_at, heartbeat_at, watch, up, stopped_at, upload_scopes, uploads_on,
-		upload_problem, job_units FROM daemon WHERE id = 1`).Scan(&d.PID, &d.Host, &d.Version, &started, &heartbeat, &watch, &d.Up, &stopped,
-		&scopes, &uploadsOn, &d.UploadProblem, &d.JobUnits)
+		upload_problem, job_units, executor, jobs_wandb_dir FROM daemon WHERE id = 1`).Scan(&d.PID, &d.Host, &d.Version, &started,
+		&heartbeat, &watch, &d.Up, &stopped, &scopes, &uploadsOn, &d.UploadProblem, &d.JobUnits, &d.Executor, &d.JobsWandbDir)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
