@@ -23,6 +23,7 @@ func daemonCommand(env Env) *cli.Command {
 		listFlag("watch", "directory tree to watch for wandb/offline-run-* dirs (repeatable)"),
 		boolFlag("no-upload", "only record runs, never upload"),
 		durationFlag("reconcile", "full rescan of the watched trees this often", 5*time.Minute),
+		durationFlag("poll", "look for new and changed run dirs this often, for trees on NFS or Lustre written by other hosts (runs then need an exit record or their job's end to be ready); 0: off", 0),
 		withDefault(stringFlag("metrics-addr", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9477", ""), "off"),
 		WatchFlag(),
 	}
@@ -56,6 +57,13 @@ func daemonCommand(env Env) *cli.Command {
 				}
 			}
 			return withLedger(c, env, false, func(db *ledger.DB, logger *slog.Logger) error {
+				executor, err := executorOf(c.String("executor"), "daemon")
+				if err != nil {
+					return err
+				}
+				if durationOf(c, "poll") < 0 {
+					return usagef("daemon: --poll must not be negative")
+				}
 				eng, err := newEngine(c, env, db, logger)
 				if err != nil {
 					return err
@@ -68,6 +76,8 @@ func daemonCommand(env Env) *cli.Command {
 				}
 				checks := daemon.NewEvaluator(reports.RegressionHook(db, evalOpts, logger), logger)
 				eng.OnReady = checks.Enqueue
+				// Writers on other hosts are invisible to HeldOpen.
+				eng.OtherHosts = durationOf(c, "poll") > 0
 				up := uploaderOf(eng)
 				d := &daemon.Daemon{Version: Version, CheckUploads: func(ctx context.Context) string {
 					var problems []string
@@ -83,7 +93,7 @@ func daemonCommand(env Env) *cli.Command {
 				},
 					DB: db, Engine: eng, Logger: logger, Roots: roots,
 					Upload: !c.Bool("no-upload"), Concurrency: c.Int("concurrency"),
-					Reconcile: durationOf(c, "reconcile"), KeyFile: apiKeyFile(c, env), Now: env.Now,
+					Reconcile: durationOf(c, "reconcile"), DirPoll: durationOf(c, "poll"), KeyFile: apiKeyFile(c, env), Now: env.Now,
 				}
 				sched, closeInv, err := newScheduler(c, env, db, eng, roots, logger)
 				if err != nil {
@@ -91,6 +101,7 @@ func daemonCommand(env Env) *cli.Command {
 				}
 				defer closeInv()
 				d.JobUnits = sched.Units != nil
+				d.Executor, d.JobsWandbDir = executor, sched.WandbDir
 				srv := &remote.Server{Path: socketPath(c, db.Path()), Group: socketGroup(c), Version: Version,
 					Handle: socketHandler(env, db.Path()), Logger: logger.With("component", "socket")}
 				if err := srv.Listen(); err != nil {

@@ -128,6 +128,9 @@ type JobJSON struct {
 	MeanUtil      *float64          `json:"mean_util"`
 	EnergyJ       *float64          `json:"energy_j"`
 	LogPath       *string           `json:"log_path"`
+	Executor      string            `json:"executor"`  // local or slurm
+	EngineID      *string           `json:"engine_id"` // the Slurm job id (123, or 123_4 in an array); null for local jobs
+	Node          *string           `json:"node"`      // the node Slurm ran it on
 }
 
 func jobJSON(j ledger.Job) JobJSON {
@@ -137,6 +140,7 @@ func jobJSON(j ledger.Job) JobJSON {
 		SubmittedAt: rfc3339(j.SubmittedAt), StartedAt: timePtr(j.StartedAt), EndedAt: timePtr(j.EndedAt),
 		ExitCode: j.ExitCode, Signal: strPtr(j.Signal), Attempts: j.Attempts, Retries: j.Retries,
 		PeakMemBytes: j.PeakMem, MeanUtil: j.MeanUtil, EnergyJ: j.EnergyJ, LogPath: strPtr(j.LogPath),
+		Executor: string(j.Executor), EngineID: strPtr(j.EngineID), Node: strPtr(j.Node),
 	}
 	if out.GPUs == nil {
 		out.GPUs = []string{}
@@ -191,7 +195,19 @@ func jobJSON(j ledger.Job) JobJSON {
 func printJobs(w io.Writer, list []ledger.Job, gpuIndex map[string]int, now time.Time, width int, p palette) {
 	var buf strings.Builder
 	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tOWNER\tSTATE\tGPUS\tELAPSED\tEXIT\tREASON\tCOMMAND")
+	// Jobs that Slurm runs show its job id and their node.
+	slurm := slices.ContainsFunc(list, func(j ledger.Job) bool { return j.Executor == ledger.ExecutorSlurm })
+	where := func(j ledger.Job) string {
+		if !slurm {
+			return ""
+		}
+		return dash(j.EngineID) + "\t" + dash(j.Node) + "\t"
+	}
+	if slurm {
+		fmt.Fprintln(tw, "ID\tNAME\tOWNER\tSTATE\tSLURM\tNODE\tGPUS\tELAPSED\tEXIT\tREASON\tCOMMAND")
+	} else {
+		fmt.Fprintln(tw, "ID\tNAME\tOWNER\tSTATE\tGPUS\tELAPSED\tEXIT\tREASON\tCOMMAND")
+	}
 	paints := []func(string) string{nil} // the header
 	for _, j := range list {
 		exit := "-"
@@ -209,7 +225,7 @@ func printJobs(w io.Writer, list []ledger.Job, gpuIndex map[string]int, now time
 		if j.ArrayID != 0 {
 			name = fmt.Sprintf("%s[%d]", cmp.Or(j.RunGroup, j.Name), j.ArrayIndex)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, dash(name), dash(j.Owner), j.State, jobGPUs(j, gpuIndex),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s%s\t%s\t%s\t%s\t%s\n", j.ID, dash(name), dash(j.Owner), j.State, where(j), jobGPUs(j, gpuIndex),
 			elapsed(j, now), exit, dash(reason), dash(commandLine(j.Argv)))
 		var paint func(string) string
 		if j.State == ledger.JobFailed || j.State == ledger.JobLost {
@@ -441,7 +457,7 @@ func cancelCommand(env Env) *cli.Command {
 				}
 				var failed error
 				for _, j := range list {
-					if err := cancelOne(c.Context, env, db, j.ID, running); err != nil {
+					if err := cancelOne(c.Context, env, db, j, running); err != nil {
 						fmt.Fprintf(env.Stderr, "runner: %v\n", err)
 						failed = ErrFailed
 					}
@@ -500,8 +516,16 @@ func cancelTargets(c *cli.Context, env Env, db *ledger.DB) ([]ledger.Job, error)
 	return mine, nil
 }
 
-// cancelOne cancels job id and says what happened to it.
-func cancelOne(ctx context.Context, env Env, db *ledger.DB, id int64, daemonRunning bool) error {
+// cancelOne cancels job j and says what happened to it. An engine's job is
+// stopped there first (as the caller), then recorded.
+func cancelOne(ctx context.Context, env Env, db *ledger.DB, j ledger.Job, daemonRunning bool) error {
+	id := j.ID
+	onEngine := j.Executor != ledger.ExecutorLocal && j.EngineID != "" && !j.State.Ended()
+	if onEngine {
+		if err := cancelOnEngine(ctx, env, j); err != nil {
+			return fmt.Errorf("cancel job %d: %w", id, err)
+		}
+	}
 	j, err := db.CancelJob(ctx, id)
 	if err != nil {
 		return fmt.Errorf("cancel: %w", err)
@@ -509,6 +533,9 @@ func cancelOne(ctx context.Context, env Env, db *ledger.DB, id int64, daemonRunn
 	switch {
 	case j.State == ledger.JobCancelled:
 		fmt.Fprintf(env.Stdout, "job %d cancelled\n", id)
+		return nil
+	case onEngine:
+		fmt.Fprintf(env.Stdout, "job %d: cancelled in %s (job %s); the daemon records its end\n", id, j.Executor, j.EngineID)
 		return nil
 	case daemonRunning:
 		fmt.Fprintf(env.Stdout, "job %d: cancel requested; the daemon stops its processes (SIGTERM, then SIGKILL)\n", id)
@@ -687,6 +714,7 @@ func jobsDaemonFlags() []cli.Flag {
 		withDefault(intFlag("cpu-slots", "CPU slots for jobs (a CPU job takes 1 unless submit --cpus says otherwise)", 0), "the number of CPUs"),
 		withDefault(stringFlag("socket-group", "group whose members may use the daemon's socket", ""), "runner, when that group exists"),
 		stringFlag("job-units", "start each job as a transient systemd service: auto (when the daemon is a root systemd service), systemd, off", jobs.UnitsAuto),
+		stringFlag("executor", "where runner submit sends a job without --executor: local (this host's GPUs) or slurm (sbatch)", string(ledger.ExecutorLocal)),
 	}
 }
 
@@ -736,6 +764,7 @@ func newScheduler(c *cli.Context, env Env, db *ledger.DB, eng *runsync.Engine, r
 		Store: db, Inv: inv, Self: env.Self, StateDir: filepath.Dir(db.Path()), WandbDir: wandbDir,
 		Logger: logger.With("component", "jobs"), Now: env.Now, SampleInterval: interval, SockMode: mode, Units: units,
 		RunAsOwner: os.Geteuid() == 0, CPUSlots: c.Int("cpu-slots"),
+		Engines:    map[ledger.Executor]jobs.Engine{ledger.ExecutorSlurm: jobs.NewEngine(ledger.ExecutorSlurm)},
 		OnJobEnd: func(runID string) { daemon.JobRunsEnded(ctx, db, eng, wandbDir, runID, logger) },
 	}
 	return s, func() { inv.Close() }, nil

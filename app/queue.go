@@ -182,6 +182,9 @@ func changeJobs(c *cli.Context, env Env, what string, fn func(db *ledger.DB, lis
 			if err := env.mayTouch(j, what); err != nil {
 				return fmt.Errorf("%s: %w", c.Command.Name, err)
 			}
+			if err := localQueueOnly(j, c.Command.Name); err != nil {
+				return err
+			}
 		}
 		if err := fn(db, list); err != nil {
 			return fmt.Errorf("%s: %w", c.Command.Name, err)

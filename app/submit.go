@@ -54,6 +54,7 @@ func submitCommand(env Env) *cli.Command {
 			// (forward): the root daemon reads no file on a user's behalf.
 			&cli.StringFlag{Name: sweepContentFlag, Hidden: true},
 			withDefault(stringFlag("cwd", "working directory of the job", ""), "the current one"),
+			withDefault(stringFlag("executor", "where the job runs: local (this host's GPUs) or slurm (sbatch as you)", ""), "the daemon's --executor"),
 			boolFlag("hold", "queue the job held: it starts after runner release (and may need more GPUs than this machine has)"),
 			boolFlag("wait", "wait for the job, printing its output, and exit with its exit code (as runner wait)"),
 			durationFlag("wait-timeout", "with --wait: give up after this long (exit 124)", 0),
@@ -143,12 +144,32 @@ func expandSubmit(c *cli.Context, env Env, base ledger.JobSpec) ([]ledger.JobSpe
 // caller's captured environment, and prints what was queued.
 func submitJobs(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger, specs []ledger.JobSpec, inArray bool) ([]ledger.Job, error) {
 	first := specs[0]
-	if !first.Held {
+	d, err := db.DaemonState(c.Context)
+	if err != nil {
+		return nil, fmt.Errorf("submit: %w", err)
+	}
+	ex, err := submitExecutor(c, d)
+	if err != nil {
+		return nil, err
+	}
+	var after, afterAny []string
+	if ex != ledger.ExecutorLocal {
+		if err := refuseForEngine(ex, first); err != nil {
+			return nil, err
+		}
+		if d == nil || d.JobsWandbDir == "" {
+			return nil, fmt.Errorf("submit: --executor %s: no daemon has run on this ledger yet; start runner daemon (its --jobs-wandb-dir is the jobs' WANDB_DIR)", ex)
+		}
+		if after, afterAny, err = engineDeps(c.Context, db, ex, first); err != nil {
+			return nil, err
+		}
+	}
+	if !first.Held && ex == ledger.ExecutorLocal {
 		if err := refuseNeverFits(c.Context, db, first); err != nil {
 			return nil, err
 		}
 	}
-	if first.MemMax > 0 {
+	if first.MemMax > 0 && ex == ledger.ExecutorLocal {
 		if err := needUnits(c.Context, db); err != nil {
 			return nil, err
 		}
@@ -161,13 +182,17 @@ func submitJobs(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger, spe
 	if len(captured.Dropped) > 0 {
 		logger.Debug("submit: credential-like variables not passed to the job (--env-keep NAME passes one)", "names", captured.Dropped)
 	}
-	// One file for all the jobs of an array: they were submitted together.
-	envFile, err := jobs.WriteEnvFile(jobs.EnvDir(filepath.Dir(db.Path())), captured.Env)
-	if err != nil {
-		return nil, fmt.Errorf("submit: %w", err)
-	}
 	uid, gid, owner := env.owner()
-	if env.Caller != nil && os.Geteuid() == 0 {
+	// One file for all the jobs of an array: they were submitted together.
+	// An engine's jobs get the environment from sbatch, at submit: no file.
+	envFile := ""
+	if ex == ledger.ExecutorLocal {
+		envFile, err = jobs.WriteEnvFile(jobs.EnvDir(filepath.Dir(db.Path())), captured.Env)
+		if err != nil {
+			return nil, fmt.Errorf("submit: %w", err)
+		}
+	}
+	if envFile != "" && env.Caller != nil && os.Geteuid() == 0 {
 		// Written by the root daemon for a socket caller: the file
 		// belongs to the job's owner, like its log.
 		if err := os.Chown(envFile, uid, gid); err != nil {
@@ -178,6 +203,7 @@ func submitJobs(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger, spe
 	names := captured.Names()
 	for i := range specs {
 		specs[i].EnvFile, specs[i].EnvNames, specs[i].OwnerUID, specs[i].Owner = envFile, names, uid, owner
+		specs[i].Executor = ex
 	}
 	list, err := db.SubmitJobs(c.Context, specs, inArray)
 	if err != nil {
@@ -188,6 +214,14 @@ func submitJobs(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger, spe
 		return nil, &UsageError{Err: fmt.Errorf("submit: %w", err)}
 	case err != nil:
 		return nil, fmt.Errorf("submit: %w", err)
+	}
+	if ex != ledger.ExecutorLocal {
+		sub, err := engineSubmission(env, list, first, captured.Env, d.JobsWandbDir, inArray)
+		sub.After, sub.AfterAny = after, afterAny
+		if err = submitToEngine(c.Context, env, db, ex, sub, err); err != nil {
+			jobs.Poke(jobs.SockPath(db.Path()))
+			return nil, err
+		}
 	}
 	jobs.Poke(jobs.SockPath(db.Path()))
 	type queued struct {

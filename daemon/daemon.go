@@ -47,8 +47,11 @@ type Daemon struct {
 	Upload      bool
 	Concurrency int
 	Reconcile   time.Duration
-	KeyFile     string // watched for changes to lift an auth pause
-	Now         func() time.Time
+	// DirPoll: look for changed dirs this often (shared file systems, where
+	// inotify sees no other host's writes); 0: off.
+	DirPoll time.Duration
+	KeyFile string // watched for changes to lift an auth pause
+	Now     func() time.Time
 	// Tick paces readiness checks of active runs (quiet period, settle).
 	Tick time.Duration
 	// Heartbeat is how often the daemon proves it is alive (HeartbeatInterval
@@ -63,6 +66,10 @@ type Daemon struct {
 	// JobUnits: the scheduler starts jobs as systemd units (recorded for
 	// submit --mem).
 	JobUnits bool
+	// Executor and JobsWandbDir are recorded for runner submit (the
+	// default executor, and an engine job's WANDB_DIR).
+	Executor     ledger.Executor
+	JobsWandbDir string
 	// Services run beside the sync loops for the daemon's lifetime (the job
 	// scheduler, the metrics endpoint). One that fails stops the daemon.
 	Services []Service
@@ -97,7 +104,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	bg := context.WithoutCancel(ctx)
 	host, _ := os.Hostname()
 	info := ledger.Daemon{PID: os.Getpid(), Host: host, Version: d.Version, StartedAt: d.Now().UTC(), Watch: d.Roots,
-		UploadScopes: d.Engine.Scopes(), UploadsOff: !d.Upload, JobUnits: d.JobUnits}
+		UploadScopes: d.Engine.Scopes(), UploadsOff: !d.Upload, JobUnits: d.JobUnits,
+		Executor: d.Executor, JobsWandbDir: d.JobsWandbDir}
 	// Two daemons on one ledger would both place jobs on the same GPUs. The
 	// lock is held for the daemon's life (the kernel drops it if the daemon
 	// dies; the file is close-on-exec, so job supervisors never hold it).
@@ -150,7 +158,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.Logger.Info("rescued uploads whose lease expired", "runs", n)
 	}
 
-	w, err := runsync.NewWatcher(d.Roots, runsync.WatchOptions{Reconcile: d.Reconcile, Logger: d.Logger})
+	w, err := runsync.NewWatcher(d.Roots, runsync.WatchOptions{Reconcile: d.Reconcile, Poll: d.DirPoll, Logger: d.Logger})
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}

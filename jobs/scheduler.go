@@ -38,6 +38,7 @@ type Store interface {
 	RecordJobPIDs(ctx context.Context, id int64, supervisorPID, pid, pgid int, startTicks uint64) error
 	EndJob(ctx context.Context, id int64, e ledger.JobEnd) (ledger.Job, bool, error)
 	SkipJob(ctx context.Context, id int64, reason string) (bool, error)
+	RefuseJobs(ctx context.Context, ids []int64, reason string) ([]int64, error)
 	SetJobReasons(ctx context.Context, reasons map[int64]string) error
 	SetRunningNote(ctx context.Context, id int64, note string) error
 	SetJobTelemetry(ctx context.Context, id int64, peakMem uint64, meanUtil, energyJ *float64) error
@@ -75,6 +76,11 @@ type Scheduler struct {
 	// (no spare supervisors then); nil: supervisors are our children.
 	Units *Units
 
+	// Engines run the jobs submitted with another executor than local
+	// (Slurm): the scheduler follows them (follow.go). A job whose
+	// executor has no engine here waits, with a reason.
+	Engines map[ledger.Executor]Engine
+
 	SockPath string      // default StateDir/runner.sock
 	SockMode fs.FileMode // default 0o600
 
@@ -96,6 +102,10 @@ type Scheduler struct {
 	spare      *Spare   // a supervisor started ahead of the next job
 	ended      []string // run ids whose OnJobEnd is due
 	dirty      bool     // something changed: plan again
+	// engine jobs followed, and when to poll their engines next
+	engineJobs map[int64]*engineJob
+	pollEvery  time.Duration
+	pollAt     time.Time
 }
 
 type runningJob struct {
@@ -140,6 +150,7 @@ func (s *Scheduler) init() {
 		s.Inv = NewNoGPUs("no GPU inventory configured")
 	}
 	s.running = map[int64]*runningJob{}
+	s.engineJobs = map[int64]*engineJob{}
 }
 
 func (s *Scheduler) statusDir() string { return filepath.Join(s.StateDir, "jobs", "status") }
@@ -183,6 +194,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err := s.adopt(ctx); err != nil {
 		return err
 	}
+	if err := s.reattach(ctx); err != nil {
+		return fmt.Errorf("scheduler: follow engine jobs: %w", err)
+	}
 	s.warmSpare()
 	defer func() {
 		if s.spare != nil {
@@ -204,9 +218,16 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			}
 		}
 		s.runHooks()
+		var pollC <-chan time.Time
+		poll := s.pollTimer()
+		if poll != nil {
+			pollC = poll.C
+		}
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-pollC:
+			s.pollEngines(ctx)
 		case <-l.C():
 			s.dirty = true
 		case ev, ok := <-w.Events:
@@ -229,6 +250,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-reconcile.C:
 			s.checkRunning(ctx)
 			s.dirty = true
+		}
+		if poll != nil {
+			poll.Stop()
 		}
 	}
 }
@@ -253,6 +277,9 @@ func (s *Scheduler) adopt(ctx context.Context) error {
 		return fmt.Errorf("scheduler: adopt running jobs: %w", err)
 	}
 	for _, j := range jobs {
+		if j.Executor != ledger.ExecutorLocal {
+			continue // its engine runs it: reattach
+		}
 		rj := &runningJob{job: j}
 		s.running[j.ID] = rj
 		st, err := ReadStatus(j.StatusPath)
@@ -554,6 +581,10 @@ func (s *Scheduler) queuedJobs(ctx context.Context) ([]ledger.Job, error) {
 		s.queue = map[int64]ledger.Job{}
 	}
 	for _, j := range changed {
+		if j.Executor != ledger.ExecutorLocal {
+			s.follow(j) // its engine places it
+			continue
+		}
 		if j.State == ledger.JobQueued {
 			s.queue[j.ID] = j
 		} else {

@@ -251,7 +251,7 @@ func scanJob(s scanner) (Job, error) {
 
 // planCols are the columns a plan reads of each queued job.
 const planCols = `id, state, reason, run_id, gpus, gpu_mem, priority, submitted_at, timeout_ms, after_ids, after_any,
-	held, array_id, array_limit, share, cpus, executor`
+	held, array_id, array_limit, share, cpus, executor, engine_id`
 
 func scanPlanJob(s scanner) (Job, error) {
 	var (
@@ -260,7 +260,7 @@ func scanPlanJob(s scanner) (Job, error) {
 		after, afterAny            string
 	)
 	err := s.Scan(&j.ID, &j.State, &j.Reason, &j.RunID, &j.GPUs, &gpuMem, &j.Priority, &submitted, &timeout, &after,
-		&afterAny, &j.Held, &j.ArrayID, &j.ArrayLimit, &j.Share, &j.CPUs, &j.Executor)
+		&afterAny, &j.Held, &j.ArrayID, &j.ArrayLimit, &j.Share, &j.CPUs, &j.Executor, &j.EngineID)
 	if err != nil {
 		return Job{}, err
 	}
@@ -652,7 +652,8 @@ type JobStart struct {
 	GPUUUIDs   []string
 	LogPath    string // "": keep the one recorded at submit (an engine's job)
 	StatusPath string
-	Node       string // where an engine runs it
+	Node       string    // where an engine runs it
+	StartedAt  time.Time // when the engine started it; zero: now
 }
 
 // StartJob moves a queued job to running in one UPDATE ... RETURNING
@@ -662,6 +663,10 @@ type JobStart struct {
 func (db *DB) StartJob(ctx context.Context, id int64, s JobStart) (j Job, ok bool, err error) {
 	err = db.inTx(ctx, func(tx *Tx) error {
 		now := ms(db.now())
+		startedAt := now
+		if !s.StartedAt.IsZero() && s.StartedAt.Before(db.now()) {
+			startedAt = ms(s.StartedAt)
+		}
 		uuids := s.GPUUUIDs
 		if uuids == nil {
 			uuids = []string{}
@@ -675,7 +680,7 @@ func (db *DB) StartJob(ctx context.Context, id int64, s JobStart) (j Job, ok boo
 			log_path = COALESCE(NULLIF(?, ''), log_path), status_path = ?, node = ?,
 			supervisor_pid = 0, pid = 0, pgid = 0, start_ticks = 0
 			WHERE id = ? AND state IN (`+fromPH+`) RETURNING `+jobCols,
-			append([]any{start.To, now, string(b), s.LogPath, s.StatusPath, s.Node, id}, fromArgs...)...))
+			append([]any{start.To, startedAt, string(b), s.LogPath, s.StatusPath, s.Node, id}, fromArgs...)...))
 		if errors.Is(e, sql.ErrNoRows) {
 			ok = false
 			return nil
@@ -977,12 +982,19 @@ func (db *DB) GPUSnapshot(ctx context.Context) (snapshotJSON string, at time.Tim
 	return snapshotJSON, fromMS(v), true, nil
 }
 
-// SetEngineIDs records the ids an engine gave jobs at submit (job id ->
-// engine id), so the daemon can follow them, also after a restart.
-func (db *DB) SetEngineIDs(ctx context.Context, ids map[int64]string) error {
+// EngineSubmit is what an engine's submission gave a job: the engine's id
+// for it and where its output goes.
+type EngineSubmit struct {
+	EngineID string
+	LogPath  string
+}
+
+// SetEngineIDs records what an engine gave jobs at submit (by job id), so
+// the daemon can follow them, also after a restart.
+func (db *DB) SetEngineIDs(ctx context.Context, ids map[int64]EngineSubmit) error {
 	return db.inTx(ctx, func(tx *Tx) error {
-		for id, eid := range ids {
-			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET engine_id = ? WHERE id = ?`, eid, id); err != nil {
+		for id, e := range ids {
+			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET engine_id = ?, log_path = ? WHERE id = ?`, e.EngineID, e.LogPath, id); err != nil {
 				return fmt.Errorf("ledger: record engine id of job %d: %w", id, err)
 			}
 		}

@@ -86,6 +86,10 @@ type EngineOptions struct {
 
 	// HeldOpen reports whether a process runner can see holds path open.
 	HeldOpen func(path string) bool
+	// OtherHosts: runs are written by other hosts (a shared file system,
+	// runner daemon --poll), whose processes HeldOpen cannot see, so the
+	// settle rule is off (docs/design.md "Readiness").
+	OtherHosts bool
 	// JobActive reports whether the job that owns a run (by run id) is still
 	// queued or running; nil when the scheduler is not wired in.
 	JobActive func(ctx context.Context, runID string) bool
@@ -461,6 +465,9 @@ func (e *Engine) Readiness(ctx context.Context, r ledger.Run, now time.Time) (bo
 			return true, "the job that wrote it ended"
 		}
 		return false, "its job is still running"
+	}
+	if e.OtherHosts {
+		return false, "no exit record; on a shared file system (--poll) only an exit record, a footer or its job's end makes it ready"
 	}
 	if idle < e.Settle {
 		return false, "no exit record, still growing or not settled (--settle)"

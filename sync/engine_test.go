@@ -27,23 +27,29 @@ func TestReadiness(t *testing.T) {
 		heldOpen  bool
 		jobActive bool
 		ready     bool
+		other     bool // written by other hosts (--poll)
 	}{
-		{"footer: ready at once", ledger.Run{Meta: ledger.Meta{Footer: true, Finished: true}, MTime: now}, false, false, true},
-		{"exit record, still inside the quiet period", ledger.Run{Meta: ledger.Meta{Finished: true}, MTime: now.Add(-5 * time.Second)}, false, false, false},
-		{"exit record, quiet period over", ledger.Run{Meta: ledger.Meta{Finished: true}, MTime: now.Add(-11 * time.Second)}, false, false, true},
-		{"no exit, growing recently", ledger.Run{MTime: now.Add(-5 * time.Minute)}, false, false, false},
-		{"no exit, settled, nobody holds it", ledger.Run{MTime: now.Add(-11 * time.Minute)}, false, false, true},
-		{"no exit, settled but held open by a process", ledger.Run{MTime: now.Add(-11 * time.Minute)}, true, false, false},
-		{"copied in with old times", ledger.Run{MTime: now.Add(-30 * 24 * time.Hour)}, false, false, true},
-		{"owned by a job that still runs", ledger.Run{Meta: ledger.Meta{RunID: "abc"}, JobID: &job, MTime: now.Add(-time.Hour)}, false, true, false},
-		{"owned by a job that ended: ready without settling", ledger.Run{Meta: ledger.Meta{RunID: "abc"}, JobID: &job, MTime: now}, false, false, true},
-		{"not active", ledger.Run{Meta: ledger.Meta{Footer: true}, State: ledger.StatePending}, false, false, false},
+		{"footer: ready at once", ledger.Run{Meta: ledger.Meta{Footer: true, Finished: true}, MTime: now}, false, false, true, false},
+		{"exit record, still inside the quiet period", ledger.Run{Meta: ledger.Meta{Finished: true}, MTime: now.Add(-5 * time.Second)}, false, false, false, false},
+		{"exit record, quiet period over", ledger.Run{Meta: ledger.Meta{Finished: true}, MTime: now.Add(-11 * time.Second)}, false, false, true, false},
+		{"no exit, growing recently", ledger.Run{MTime: now.Add(-5 * time.Minute)}, false, false, false, false},
+		{"no exit, settled, nobody holds it", ledger.Run{MTime: now.Add(-11 * time.Minute)}, false, false, true, false},
+		{"no exit, settled but held open by a process", ledger.Run{MTime: now.Add(-11 * time.Minute)}, true, false, false, false},
+		{"copied in with old times", ledger.Run{MTime: now.Add(-30 * 24 * time.Hour)}, false, false, true, false},
+		{"owned by a job that still runs", ledger.Run{Meta: ledger.Meta{RunID: "abc"}, JobID: &job, MTime: now.Add(-time.Hour)}, false, true, false, false},
+		{"owned by a job that ended: ready without settling", ledger.Run{Meta: ledger.Meta{RunID: "abc"}, JobID: &job, MTime: now}, false, false, true, false},
+		{"not active", ledger.Run{Meta: ledger.Meta{Footer: true}, State: ledger.StatePending}, false, false, false, false},
+		// On a shared file system no process of another host shows as holding it open.
+		{"other hosts: settled is not enough", ledger.Run{MTime: now.Add(-30 * 24 * time.Hour)}, false, false, false, true},
+		{"other hosts: exit record, quiet", ledger.Run{Meta: ledger.Meta{Finished: true}, MTime: now.Add(-11 * time.Second)}, false, false, true, true},
+		{"other hosts: its job ended", ledger.Run{Meta: ledger.Meta{RunID: "abc"}, JobID: &job, MTime: now}, false, false, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := NewEngine(EngineOptions{
-				HeldOpen:  func(string) bool { return tt.heldOpen },
-				JobActive: func(context.Context, string) bool { return tt.jobActive },
+				HeldOpen:   func(string) bool { return tt.heldOpen },
+				JobActive:  func(context.Context, string) bool { return tt.jobActive },
+				OtherHosts: tt.other,
 			})
 			if tt.run.State == "" {
 				tt.run.State = ledger.StateActive

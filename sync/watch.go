@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -28,6 +29,12 @@ type WatchOptions struct {
 	// on purpose, see handleEvent), network filesystems without inotify,
 	// and dirs left unwatched when fs.inotify.max_user_watches runs out.
 	Reconcile time.Duration
+	// Poll, when set, looks at every watched dir's mtime this often and
+	// walks again the dirs that changed: on NFS or Lustre inotify sees
+	// nothing another host writes, and a compute node writes every run. A
+	// new run dir changes its parent's mtime, a new log its run dir's; logs
+	// that grow are the readiness loop's (sync.Engine.CheckReady).
+	Poll time.Duration
 	// Logger receives warnings about unreadable dirs and watch errors
 	// (rate-limited). Nil discards them.
 	Logger *slog.Logger
@@ -61,6 +68,7 @@ type Watcher struct {
 	roots     []string
 	debounce  time.Duration
 	reconcile time.Duration
+	poll      time.Duration
 	log       *slog.Logger
 	now       func() time.Time
 	ready     chan struct{}
@@ -80,6 +88,7 @@ type Watcher struct {
 	pending   map[string]time.Time   // run dir -> when its debounced report is due
 	timer     *time.Timer            // fires at timerAt for pending reports
 	timerAt   time.Time              // zero when the timer is stopped
+	mtimes    map[string]time.Time   // with Poll: each watched dir's mtime when last walked
 	limitHit  bool                   // max_user_watches exhaustion already logged
 	errLogAt  time.Time              // last rate-limited error log
 	errMuted  int                    // errors not logged since errLogAt
@@ -100,6 +109,7 @@ func NewWatcher(roots []string, opts WatchOptions) (*Watcher, error) {
 	w := &Watcher{
 		debounce:  opts.Debounce,
 		reconcile: opts.Reconcile,
+		poll:      opts.Poll,
 		log:       opts.Logger,
 		now:       time.Now,
 		ready:     make(chan struct{}),
@@ -172,6 +182,12 @@ func (w *Watcher) Run(ctx context.Context, onRun func(RunDir), onRescan func(), 
 		defer t.Stop()
 		tick = t.C
 	}
+	var pollTick <-chan time.Time
+	if w.poll > 0 {
+		t := time.NewTicker(w.poll)
+		defer t.Stop()
+		pollTick = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -190,6 +206,8 @@ func (w *Watcher) Run(ctx context.Context, onRun func(RunDir), onRescan func(), 
 			w.fireDue()
 		case <-tick:
 			w.rescan(ctx, "periodic")
+		case <-pollTick:
+			w.pollDirs(ctx)
 		}
 	}
 }
@@ -218,6 +236,7 @@ func (w *Watcher) start(onRun func(RunDir), onRescan func(), onRemoved func(stri
 		w.onRemoved = func(string) {}
 	}
 	w.watched = make(map[string]bool)
+	w.mtimes = make(map[string]time.Time)
 	w.runs = make(map[string]*watchedRun)
 	w.pending = make(map[string]time.Time)
 	w.timer = time.NewTimer(time.Hour)
@@ -431,6 +450,7 @@ func (w *Watcher) unwatch(dir string) {
 		return
 	}
 	delete(w.watched, dir)
+	delete(w.mtimes, dir)
 	if err := w.dw.Remove(dir); err != nil && !errors.Is(err, fsnotify.ErrNonExistentWatch) {
 		w.logError("cannot remove watch", "path", dir, "err", err)
 	}
@@ -522,6 +542,7 @@ func (w *Watcher) rescan(ctx context.Context, why string) {
 		err := walkRunTree(ctx, root, treeHooks{
 			enter: func(dir string, isRun bool) {
 				seenDirs[dir] = true
+				w.noteMTime(dir)
 				// Add even where we think a watch exists: a dir deleted and
 				// re-created while events were lost has lost its watch
 				// without our hearing of it. Re-adding a live watch is one
@@ -569,4 +590,51 @@ func (w *Watcher) rescan(ctx context.Context, why string) {
 	w.log.Debug("rescan done", "why", why, "runs", len(seenRuns), "watched_dirs", len(w.watched),
 		"took", w.now().Sub(began).String())
 	w.onRescan()
+}
+
+// noteMTime remembers dir's mtime for pollDirs, before its entries are read:
+// an entry added during the walk then shows as a change next time.
+func (w *Watcher) noteMTime(dir string) {
+	if w.poll <= 0 {
+		return
+	}
+	if fi, err := os.Lstat(dir); err == nil {
+		w.mtimes[dir] = fi.ModTime()
+	}
+}
+
+// pollDirs (WatchOptions.Poll) walks again every watched dir whose mtime
+// changed since it was last walked: one lstat per dir when nothing did.
+// What went away is left to the next full rescan.
+func (w *Watcher) pollDirs(ctx context.Context) {
+	var changed []string
+	for dir := range w.watched {
+		fi, err := os.Lstat(dir)
+		if err != nil || fi.ModTime().Equal(w.mtimes[dir]) {
+			continue
+		}
+		changed = append(changed, dir)
+	}
+	slices.Sort(changed) // parents first: a child walked with its parent is skipped below
+	walked := map[string]bool{}
+	for _, dir := range changed {
+		if walked[dir] || ctx.Err() != nil {
+			continue
+		}
+		err := walkRunTree(ctx, dir, treeHooks{
+			enter: func(d string, isRun bool) {
+				walked[d] = true
+				w.noteMTime(d)
+				w.addWatch(d, isRun)
+			},
+			found: func(rd RunDir) error {
+				w.deliver(rd)
+				return nil
+			},
+			failed: w.walkFailed,
+		})
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			w.walkFailed(dir, err)
+		}
+	}
 }

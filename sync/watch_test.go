@@ -521,3 +521,38 @@ func TestWatcherRootRemovedAndRecreated(t *testing.T) {
 	discMakeRun(t, filepath.Join(root, "wandb"), "offline-run-20240101_120000-back", "back")
 	c.waitRun(t, 2*time.Second, "run in the re-created root", func(rd RunDir) bool { return rd.Dir == run && hasLog(rd) })
 }
+
+// discDeafWatcher takes every watch and hears nothing: inotify on NFS or
+// Lustre, where the writes come from other hosts.
+type discDeafWatcher struct{}
+
+func (discDeafWatcher) Add(string) error    { return nil }
+func (discDeafWatcher) Remove(string) error { return nil }
+
+// With Poll, runs written where inotify hears nothing are found by the
+// dirs' mtimes, well before any full rescan; without it they are not.
+func TestWatcherPollFindsRunsInotifyCannotSee(t *testing.T) {
+	for _, poll := range []time.Duration{50 * time.Millisecond, 0} {
+		root := discRealDir(t)
+		wandbDir := filepath.Join(root, "wandb")
+		old := discMakeRun(t, wandbDir, "offline-run-20240101_120000-old", "old")
+		w := discNewWatcher(t, root, WatchOptions{Reconcile: -1, Poll: poll})
+		w.wrapDirWatcher = func(dirWatcher) dirWatcher { return discDeafWatcher{} }
+		c := discRunWatcher(t, w)
+		c.waitRun(t, time.Second, old, func(rd RunDir) bool { return rd.Dir == old })
+
+		added := discMakeRun(t, wandbDir, "offline-run-20240101_120001-new", "new")
+		nested := discMakeRun(t, filepath.Join(root, "proj", "wandb"), "offline-run-20240101_120002-nest", "nest")
+		if poll == 0 {
+			if got := c.drainRuns(500 * time.Millisecond); len(got) != 0 {
+				t.Errorf("without --poll a deaf watcher reported %v", got)
+			}
+			continue
+		}
+		seen := map[string]bool{}
+		c.waitRun(t, 2*time.Second, "both new runs", func(rd RunDir) bool {
+			seen[rd.Dir] = true
+			return seen[added] && seen[nested]
+		})
+	}
+}

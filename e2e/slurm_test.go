@@ -1,0 +1,255 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runnerhq/runner/internal/testbin"
+	"github.com/runnerhq/runner/ledger"
+)
+
+// slurmCluster starts a single-node Slurm (deploy/slurm/testcluster) for
+// the test and returns its SLURM_CONF; it stops with the test. Without
+// Debian's slurm-wlm and munge, or without root, the test is skipped and
+// says so.
+func slurmCluster(t *testing.T) string {
+	t.Helper()
+	for _, b := range []string{"slurmctld", "slurmd", "munged", "sbatch", "squeue", "scontrol", "scancel"} {
+		if _, err := exec.LookPath(b); err != nil {
+			if _, err := os.Stat("/usr/sbin/" + b); err != nil {
+				t.Skipf("Slurm is not installed (%s not found; apt-get install -y slurm-wlm munge): the real-Slurm test cannot run", b)
+			}
+		}
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the real-Slurm test needs root: slurmd starts jobs as their users")
+	}
+	_, file, _, _ := runtime.Caller(0)
+	script := filepath.Join(filepath.Dir(file), "..", "deploy", "slurm", "testcluster")
+	// A short path: munge's and slurmd's unix sockets live in it.
+	dir, err := os.MkdirTemp("", "slurm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command(script, "stop", dir).CombinedOutput(); err != nil {
+			t.Logf("stop the test cluster: %v: %s", err, out)
+		}
+		if t.Failed() {
+			for _, l := range []string{"slurmctld.log", "slurmd.log"} {
+				b, _ := os.ReadFile(filepath.Join(dir, "log", l))
+				lines := strings.Split(string(b), "\n")
+				t.Logf("%s tail:\n%s", l, strings.Join(lines[max(0, len(lines)-30):], "\n"))
+			}
+		}
+		os.RemoveAll(dir)
+	})
+	out, err := exec.Command(script, "start", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("start the test cluster: %v\n%s", err, out)
+	}
+	return filepath.Join(dir, "slurm.conf")
+}
+
+// slurmJobState is what Slurm itself says of a job: scontrol's JobState.
+func slurmJobState(t *testing.T, env []string, id string) string {
+	t.Helper()
+	cmd := exec.Command("scontrol", "--oneliner", "show", "job", id)
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("scontrol show job %s: %v", id, err)
+	}
+	for _, f := range strings.Fields(string(out)) {
+		if v, ok := strings.CutPrefix(f, "JobState="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// The Slurm executor against a real single-node Slurm: submit → sbatch →
+// run → the job's end → its W&B run uploaded; a pipeline stage waiting on
+// another through Slurm's dependency and sharing its W&B run; a dependency
+// that failed; an array with a limit; cancel; and a daemon restart while
+// Slurm jobs run and end. It prints the dispatch figures the README gives.
+func TestSlurmExecutor(t *testing.T) {
+	conf := slurmCluster(t)
+	h := newHarness(t, "SLURM_CONF="+conf)
+	fakejob := testbin.Build(t, "./testdata/fakejob", "fakejob")
+	work := t.TempDir() // the jobs' working directory: their logs go there
+	host, _ := os.Hostname()
+	host, _, _ = strings.Cut(host, ".")
+	h.startDaemon("--executor", "slurm", "--gpus", "none")
+	submit := func(args ...string) int64 {
+		return h.submit(append([]string{"--cwd", work}, args...)...)
+	}
+	// ledgerTimes polls the ledger (every 20 ms) until cond holds and
+	// returns when it first did.
+	ledgerTimes := func(what string, cond func() bool) time.Time {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			if cond() {
+				return time.Now()
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("timed out waiting for %s", what)
+		return time.Time{}
+	}
+
+	// 1. One job, end to end; the figures are over five of them.
+	var toStart, toReady []time.Duration
+	var first ledger.Job
+	for i := range 5 {
+		submitted := time.Now()
+		id := submit("--gpus", "1", "--name", "train", "--", fakejob, "-stage", "train")
+		started := ledgerTimes("job start", func() bool { return h.job(id).State != ledger.JobQueued })
+		j := h.waitJob(id, ledger.JobSucceeded)
+		var run ledger.Run
+		ready := ledgerTimes("its run ready", func() bool {
+			for _, r := range h.runs() {
+				if r.RunID == j.RunID && r.State != ledger.StateActive {
+					run = r
+					return true
+				}
+			}
+			return false
+		})
+		// The job's last write is its run log's mtime: from there to the
+		// run recorded ready is what the daemon adds (poll, then readiness).
+		fi, err := os.Stat(run.LogPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		toStart = append(toStart, started.Sub(submitted))
+		toReady = append(toReady, ready.Sub(fi.ModTime()))
+		if i == 0 {
+			first = j
+		}
+	}
+	if first.Executor != ledger.ExecutorSlurm || first.EngineID == "" || first.Node != host {
+		t.Errorf("job %d: executor %q, Slurm id %q, node %q; want slurm, an id, %s", first.ID, first.Executor, first.EngineID, first.Node, host)
+	}
+	if out := readAll(t, first.LogPath); !strings.Contains(out, "stage train of run "+first.RunID+" (job "+strconv.FormatInt(first.ID, 10)+")") {
+		t.Errorf("job log %s: %q", first.LogPath, out)
+	}
+	if st := slurmJobState(t, h.env, first.EngineID); st != "COMPLETED" {
+		t.Errorf("Slurm says job %s is %s", first.EngineID, st)
+	}
+	h.waitStates(30*time.Second, map[string]ledger.State{first.RunID: ledger.StateSynced})
+	table := h.runOK("jobs")
+	if !strings.Contains(table, "SLURM") || !strings.Contains(table, " "+first.EngineID+" ") || !strings.Contains(table, " "+host+" ") {
+		t.Errorf("runner jobs shows no Slurm id or node:\n%s", table)
+	}
+	t.Logf("Slurm dispatch over 5 jobs (sched_interval=1s): submit -> running in the ledger %s; job's last write -> run ready in the ledger %s",
+		spread(toStart), spread(toReady))
+
+	// 2. A pipeline: eval waits for train through Slurm and logs into its run.
+	train := submit("--gpus", "1", "--name", "train", "--", fakejob, "-stage", "train", "-sleep", "1500ms")
+	eval := submit("--gpus", "1", "--name", "eval", "--after", strconv.FormatInt(train, 10), "--same-run",
+		"--", fakejob, "-stage", "eval")
+	jt, je := h.waitJob(train, ledger.JobSucceeded), h.waitJob(eval, ledger.JobSucceeded)
+	if je.StartedAt.Before(jt.EndedAt.Truncate(time.Second)) || je.RunID != jt.RunID {
+		t.Errorf("eval started %s, train ended %s; run ids %s, %s", je.StartedAt, jt.EndedAt, je.RunID, jt.RunID)
+	}
+	h.waitStates(30*time.Second, map[string]ledger.State{jt.RunID: ledger.StateSynced})
+
+	// A dependency that fails: the job after it is skipped, and Slurm's
+	// copy cancelled rather than left pending for ever.
+	gate := filepath.Join(work, "gate")
+	bad := submit("--", "sh", "-c", "while [ ! -e "+gate+" ]; do sleep 0.1; done; exit 4")
+	after := submit("--after", strconv.FormatInt(bad, 10), "--", "true")
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	jb := h.waitJob(bad, ledger.JobFailed)
+	if jb.ExitCode == nil || *jb.ExitCode != 4 {
+		t.Errorf("failed job's exit %v, want 4", jb.ExitCode)
+	}
+	ja := h.waitJob(after, ledger.JobSkipped)
+	h.eventually(10*time.Second, "Slurm cancels the skipped job", func() bool {
+		return slurmJobState(t, h.env, ja.EngineID) == "CANCELLED"
+	})
+	// An --after on a job that already failed is refused at once.
+	if _, errOut, code := h.code("submit", "--cwd", work, "--after", strconv.FormatInt(bad, 10), "--", "true"); code != 2 || !strings.Contains(errOut, "never run") {
+		t.Errorf("submit --after a failed job: exit %d, %q", code, errOut)
+	}
+
+	// 3. An array, at most 2 at once.
+	arr := submit("--array", "0-3%2", "--name", "grid", "--", "sh", "-c", `echo "index $RUNNER_ARRAY_INDEX job $RUNNER_JOB_ID"`)
+	var list []ledger.Job
+	h.eventually(30*time.Second, "array done", func() bool {
+		list = h.arrayJobs(arr)
+		for _, j := range list {
+			if j.State != ledger.JobSucceeded {
+				return false
+			}
+		}
+		return len(list) == 4
+	})
+	for i, j := range list {
+		if want := strconv.FormatInt(arr, 10); !strings.HasSuffix(j.EngineID, "_"+strconv.Itoa(i)) || j.ArrayIndex != int64(i) {
+			t.Errorf("array job %d: Slurm id %s, index %d (array %s)", j.ID, j.EngineID, j.ArrayIndex, want)
+		}
+		if out := readAll(t, j.LogPath); out != "index "+strconv.Itoa(i)+" job "+strconv.FormatInt(j.ID, 10)+"\n" {
+			t.Errorf("array job %d log: %q", j.ID, out)
+		}
+	}
+
+	// 4. Cancel a running job.
+	long := submit("--", "sleep", "300")
+	h.waitJob(long, ledger.JobRunning)
+	// Slurm has the queue: runner's own queue verbs send you to it.
+	if _, errOut, code := h.code("hold", strconv.FormatInt(long, 10)); code != 2 || !strings.Contains(errOut, "scontrol hold") {
+		t.Errorf("hold of a Slurm job: exit %d, %q", code, errOut)
+	}
+	if out := h.runOK("cancel", strconv.FormatInt(long, 10)); !strings.Contains(out, "cancelled in slurm") {
+		t.Errorf("cancel: %q", out)
+	}
+	jl := h.waitJob(long, ledger.JobCancelled)
+	if st := slurmJobState(t, h.env, jl.EngineID); st != "CANCELLED" {
+		t.Errorf("Slurm says the cancelled job is %s", st)
+	}
+
+	// 5. The daemon stops while Slurm jobs run: one ends meanwhile, one is
+	// submitted meanwhile, one runs on; the next daemon records them all.
+	gate2 := filepath.Join(work, "gate2")
+	ends := submit("--", "sh", "-c", "sleep 1; exit 5")
+	waits := submit("--", "sh", "-c", "while [ ! -e "+gate2+" ]; do sleep 0.1; done")
+	h.waitJob(waits, ledger.JobRunning)
+	h.stopDaemon()
+	meanwhile := submit("--", "true")
+	h.eventually(20*time.Second, "the first job ends in Slurm", func() bool {
+		return slurmJobState(t, h.env, h.job(ends).EngineID) == "FAILED"
+	})
+	h.startDaemon("--executor", "slurm", "--gpus", "none")
+	if je := h.waitJob(ends, ledger.JobFailed); je.ExitCode == nil || *je.ExitCode != 5 {
+		t.Errorf("job that ended while the daemon was down: exit %v, want 5", je.ExitCode)
+	}
+	h.waitJob(meanwhile, ledger.JobSucceeded)
+	if st := h.job(waits).State; st != ledger.JobRunning {
+		t.Errorf("job still running in Slurm is %s after the restart", st)
+	}
+	if err := os.WriteFile(gate2, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.waitJob(waits, ledger.JobSucceeded)
+	h.stopDaemon()
+}
+
+// spread is "median (min-max)" of ds.
+func spread(ds []time.Duration) string {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	r := func(d time.Duration) string { return d.Round(10 * time.Millisecond).String() }
+	return r(s[len(s)/2]) + " (" + r(s[0]) + "-" + r(s[len(s)-1]) + ")"
+}

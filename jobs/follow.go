@@ -1,0 +1,199 @@
+package jobs
+
+import (
+	"context"
+	"time"
+
+	"github.com/runnerhq/runner/ledger"
+)
+
+// Polling an engine: soon after something changed, then less and less
+// often while nothing does (docs/design.md "Slurm"). Nothing is polled
+// while no engine job is queued or running.
+const (
+	EnginePollMin = time.Second
+	EnginePollMax = 10 * time.Second
+)
+
+// engineForgetAfter: a job its engine does not know on this many polls in a
+// row, and older than engineGrace, is lost. A job just submitted may not
+// show yet; a Slurm without accounting forgets ended jobs after MinJobAge.
+const (
+	engineForgetAfter = 3
+	engineGrace       = time.Minute
+)
+
+// engineJob is a queued or running job of an engine, as the scheduler
+// follows it.
+type engineJob struct {
+	job    ledger.Job // planning columns (ledger.QueueChanges) and state
+	reason string     // the reason last stored
+	misses int        // polls in a row its engine did not know it
+}
+
+// follow updates the engine jobs followed from changed ledger rows.
+func (s *Scheduler) follow(j ledger.Job) {
+	if j.State.Ended() {
+		delete(s.engineJobs, j.ID)
+		return
+	}
+	if ej := s.engineJobs[j.ID]; ej != nil {
+		ej.job = j
+		return
+	}
+	s.engineJobs[j.ID] = &engineJob{job: j, reason: j.Reason}
+	s.pollEvery, s.pollAt = EnginePollMin, s.Now()
+}
+
+// reattach follows again, after a restart, the engine jobs a previous
+// daemon followed: by their engine ids in the ledger.
+func (s *Scheduler) reattach(ctx context.Context) error {
+	list, err := s.Store.ListJobs(ctx, ledger.JobFilter{States: []ledger.JobState{ledger.JobQueued, ledger.JobRunning}})
+	if err != nil {
+		return err
+	}
+	for _, j := range list {
+		if j.Executor != ledger.ExecutorLocal && j.Executor != "" {
+			s.follow(j)
+			s.Logger.Info("following engine job", "job", j.ID, "executor", j.Executor, "engine_id", j.EngineID, "state", j.State)
+		}
+	}
+	return nil
+}
+
+// pollC is the timer of the next engine poll; nil (never fires) when no
+// engine job is followed.
+func (s *Scheduler) pollTimer() *time.Timer {
+	if len(s.engineJobs) == 0 {
+		return nil
+	}
+	return time.NewTimer(max(s.pollAt.Sub(s.Now()), 0))
+}
+
+// pollEngines asks each engine how its jobs are and records what changed:
+// a start (and its node), an end (exit code, signal or reason), why a
+// pending job waits, a dependency that can never be met.
+func (s *Scheduler) pollEngines(ctx context.Context) {
+	// Submissions record their engine ids after the insert: pick them up.
+	if _, err := s.queuedJobs(ctx); err != nil {
+		s.Logger.Error("engine jobs", "err", err)
+	}
+	changed := false
+	byEngine := map[ledger.Executor][]string{}
+	for id, ej := range s.engineJobs {
+		if ej.job.EngineID == "" {
+			// runner submit stopped between its insert and sbatch's answer.
+			if s.Now().Sub(ej.job.SubmittedAt) > engineGrace {
+				s.refuse(ctx, id, "no engine job id was recorded: runner submit was interrupted")
+				changed = true
+			}
+			continue
+		}
+		byEngine[ej.job.Executor] = append(byEngine[ej.job.Executor], ej.job.EngineID)
+	}
+	reasons := map[int64]string{}
+	for ex, ids := range byEngine {
+		eng := s.Engines[ex]
+		if eng == nil {
+			for id, ej := range s.engineJobs {
+				if ej.job.Executor == ex && ej.reason != noEngine {
+					reasons[id], ej.reason = noEngine, noEngine
+				}
+			}
+			continue
+		}
+		states, err := eng.States(ctx, ids)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.Logger.Warn("engine states", "executor", ex, "err", err)
+			}
+			continue
+		}
+		for id, ej := range s.engineJobs {
+			if ej.job.Executor != ex || ej.job.EngineID == "" {
+				continue
+			}
+			if s.track(ctx, eng, id, ej, states, reasons) {
+				changed = true
+			}
+		}
+	}
+	if err := s.Store.SetJobReasons(ctx, reasons); err != nil {
+		s.Logger.Error("engine job reasons", "err", err)
+	}
+	if changed || len(reasons) > 0 {
+		s.pollEvery = EnginePollMin
+	} else {
+		s.pollEvery = min(max(s.pollEvery*2, EnginePollMin), EnginePollMax)
+	}
+	s.pollAt = s.Now().Add(s.pollEvery)
+}
+
+const noEngine = "its executor is not configured in this daemon (runner daemon --executor)"
+
+// track records what engine says of one job; true when its state changed.
+func (s *Scheduler) track(ctx context.Context, eng Engine, id int64, ej *engineJob, states map[string]EngineState, reasons map[int64]string) bool {
+	st, ok := states[ej.job.EngineID]
+	if !ok {
+		ej.misses++
+		if ej.misses < engineForgetAfter || s.Now().Sub(ej.job.SubmittedAt) < engineGrace {
+			return false
+		}
+		s.Logger.Warn("engine no longer knows the job", "job", id, "engine_id", ej.job.EngineID)
+		if ej.job.State == ledger.JobQueued {
+			s.refuse(ctx, id, "its engine no longer knows job "+ej.job.EngineID)
+		} else {
+			s.lost(ctx, id)
+		}
+		return true
+	}
+	ej.misses = 0
+	switch {
+	case st.Phase == PhasePending && st.NeverRuns:
+		if err := eng.Cancel(ctx, []string{ej.job.EngineID}, nil); err != nil {
+			s.Logger.Warn("cancel engine job that can never run", "job", id, "err", err)
+		}
+		skipped, err := s.Store.SkipJob(ctx, id, "a dependency did not succeed ("+st.Reason+")")
+		if err != nil {
+			s.Logger.Error("skip job", "job", id, "err", err)
+			return false
+		}
+		delete(s.engineJobs, id)
+		s.dirty = s.dirty || skipped
+		return skipped
+	case st.Phase == PhasePending:
+		if r := string(ej.job.Executor) + ": " + st.Reason; st.Reason != "" && r != ej.reason && ej.job.State == ledger.JobQueued {
+			reasons[id], ej.reason = r, r
+		}
+		return false
+	}
+	if ej.job.State == ledger.JobQueued {
+		started, ok, err := s.Store.StartJob(ctx, id, ledger.JobStart{Node: st.Node, StartedAt: st.StartedAt})
+		if err != nil {
+			s.Logger.Error("record engine job start", "job", id, "err", err)
+			return false
+		}
+		if !ok {
+			return false // cancelled meanwhile; the change comes through the queue
+		}
+		ej.job.State = started.State
+		s.Logger.Info("job started", "job", id, "executor", ej.job.Executor, "engine_id", ej.job.EngineID, "node", st.Node)
+	}
+	if st.Phase == PhaseEnded {
+		j, ok, err := s.Store.EndJob(ctx, id, ledger.JobEnd{EndedAt: st.EndedAt, ExitCode: st.ExitCode, Signal: st.Signal, Reason: st.EndReason})
+		s.ended1(id, j, ok, err)
+		if err == nil {
+			delete(s.engineJobs, id)
+		}
+	}
+	return true
+}
+
+func (s *Scheduler) refuse(ctx context.Context, id int64, why string) {
+	if _, err := s.Store.RefuseJobs(ctx, []int64{id}, why); err != nil {
+		s.Logger.Error("record engine job failed", "job", id, "err", err)
+		return
+	}
+	delete(s.engineJobs, id)
+	s.dirty = true
+}
