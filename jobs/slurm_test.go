@@ -10,7 +10,6 @@ import (
 	"time"
 )
 
-
 // The outputs below were read off slurm-wlm 22.05.8 (Debian 12) running
 // deploy/slurm/testcluster.
 func TestParseSlurmStates(t *testing.T) {

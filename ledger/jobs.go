@@ -143,7 +143,7 @@ type JobSpec struct {
 	Retries                int
 	Timeout                time.Duration
 	After                  []int64
-	SameRun                bool // reuse the run id of the only After job
+	SameRun                bool     // reuse the run id of the only After job
 	Executor               Executor // "": local
 }
 
