@@ -6,7 +6,8 @@ func examples(command string) []string {
 	case "inspect":
 		return []string{"runner inspect wandb/offline-run-20260101_120000-abc123", "runner inspect --json run-abc123.wandb"}
 	case "daemon":
-		return []string{"runner daemon --watch /workspace", "runner daemon --watch /workspace --gpus fake:4 --no-upload"}
+		return []string{"runner daemon --watch /workspace", "runner daemon --watch /workspace --gpus fake:4 --no-upload",
+			"runner daemon --executor slurm --watch /shared/wandb --poll 30s"}
 	case "backfill":
 		return []string{"runner backfill /workspace", "runner backfill /workspace --upload --dry-run"}
 	case "runs":
@@ -25,7 +26,8 @@ func examples(command string) []string {
 		return []string{"runner backup /backups/ledger-$(date +%F).db"}
 	case submitName:
 		return []string{"runner submit --gpus 1 --name train python train.py --lr 3e-4",
-			"runner submit --sweep grid.yaml --name lr-sweep --gpus 1 -- python train.py"}
+			"runner submit --sweep grid.yaml --name lr-sweep --gpus 1 -- python train.py",
+			"runner submit --executor slurm --gpus 2 --timeout 12h -- python train.py"}
 	case "jobs":
 		return []string{"runner jobs", "runner jobs --state running --json"}
 	case "logs":

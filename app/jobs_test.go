@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -249,5 +251,59 @@ func TestJobsTableAtAGlance(t *testing.T) {
 	}
 	if !strings.Contains(b.String(), "…\n") {
 		t.Errorf("no line was cut at 40 columns:\n%s", b.String())
+	}
+}
+
+// What Slurm cannot honour is refused at submit, saying why (exit 2); a
+// submit sbatch refuses is exit 1 with sbatch's words, and the job is
+// recorded failed with them; a Slurm job may not wait for a local one.
+func TestSubmitToSlurmRefusals(t *testing.T) {
+	c := newShell(t)
+	bin := t.TempDir()
+	sbatch := "#!/bin/sh\necho 'sbatch: error: Batch job submission failed: Invalid partition name specified' >&2\nexit 1\n"
+	if err := os.WriteFile(filepath.Join(bin, "sbatch"), []byte(sbatch), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.env["PATH"] = bin + ":" + c.env["PATH"]
+	if _, stderr, code := c.run("submit", "--executor", "slurm", "--", "true"); code != 1 || !strings.Contains(stderr, "no daemon has run on this ledger yet") {
+		t.Errorf("slurm submit before any daemon: exit %d %q", code, stderr)
+	}
+	db, err := ledger.Open(context.Background(), c.env["RUNNER_DB"], ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Heartbeat(context.Background(), ledger.Daemon{PID: 1, Executor: ledger.ExecutorSlurm, JobsWandbDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	local, stderr, code := c.run("submit", "--executor", "local", "--", "true")
+	if code != 0 {
+		t.Fatalf("local submit beside a slurm daemon: exit %d %q", code, stderr)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--gpus", "1", "--gpu-mem", "20GiB"}, 2, "--executor slurm cannot honour --gpu-mem/--share (Slurm allocates whole GPUs: --gpus N)"},
+		{[]string{"--retries", "2"}, 2, "--retries (Slurm requeues by its own rules"},
+		{[]string{"--priority", "5"}, 2, "--priority (Slurm orders its queue"},
+		{[]string{"--executor", "kubernetes"}, 2, `--executor "kubernetes": want local or slurm`},
+		{[]string{"--after", strings.TrimSpace(local)}, 2, "that job runs on the local executor; a slurm job can only wait for slurm jobs"},
+		{nil, 1, "sbatch refused: sbatch: error: Batch job submission failed: Invalid partition name specified"},
+	} {
+		_, stderr, code := c.run(append(append([]string{"submit"}, tc.args...), "--", "true")...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+			t.Errorf("submit %v: exit %d %q, want %d and one line with %q", tc.args, code, stderr, tc.code, tc.want)
+		}
+	}
+	out, _, _ := c.run("jobs", "--json")
+	var list []JobJSON
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(list); n != 2 || list[1].State != "failed" || list[1].Executor != "slurm" ||
+		list[1].Reason == nil || !strings.Contains(*list[1].Reason, "Invalid partition name") {
+		t.Errorf("jobs after the refusals: %s", out)
 	}
 }

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,14 +108,23 @@ func TestSlurmExecutor(t *testing.T) {
 		return time.Time{}
 	}
 
-	// 1. One job, end to end; the figures are over five of them.
-	var toStart, toReady []time.Duration
+	// 1. One job, end to end; the figures are over five short ones and
+	// one of 12 s (by then the daemon polls Slurm at its slowest).
+	var toStart, toEnded, toReady []time.Duration
 	var first ledger.Job
-	for i := range 5 {
+	for i := range 6 {
+		args := []string{"--gpus", "1", "--name", "train", "--", fakejob, "-stage", "train"}
+		if i == 5 {
+			args = append(args, "-sleep", "12s")
+		}
 		submitted := time.Now()
-		id := submit("--gpus", "1", "--name", "train", "--", fakejob, "-stage", "train")
+		id := submit(args...)
 		started := ledgerTimes("job start", func() bool { return h.job(id).State != ledger.JobQueued })
-		j := h.waitJob(id, ledger.JobSucceeded)
+		endedAt := ledgerTimes("job end", func() bool { return h.job(id).State.Ended() })
+		j := h.job(id)
+		if j.State != ledger.JobSucceeded {
+			t.Fatalf("job %d %s (%s)", id, j.State, j.Reason)
+		}
 		var run ledger.Run
 		ready := ledgerTimes("its run ready", func() bool {
 			for _, r := range h.runs() {
@@ -124,18 +135,24 @@ func TestSlurmExecutor(t *testing.T) {
 			}
 			return false
 		})
-		// The job's last write is its run log's mtime: from there to the
-		// run recorded ready is what the daemon adds (poll, then readiness).
+		// The job's last write (its exit record) is its run log's mtime;
+		// the job exits right after.
 		fi, err := os.Stat(run.LogPath)
 		if err != nil {
 			t.Fatal(err)
 		}
-		toStart = append(toStart, started.Sub(submitted))
+		if i < 5 {
+			toStart = append(toStart, started.Sub(submitted))
+		}
+		toEnded = append(toEnded, endedAt.Sub(fi.ModTime()))
 		toReady = append(toReady, ready.Sub(fi.ModTime()))
 		if i == 0 {
 			first = j
 		}
 	}
+	t.Logf("Slurm dispatch (sched_interval=1s, RUNNER_QUIET=2s): submit -> running in the ledger %s over 5 jobs; "+
+		"job's last write -> job ended in the ledger: short jobs %s, a 12 s job %s; -> its run ready %s, %s",
+		spread(toStart), spread(toEnded[:5]), toEnded[5].Round(10*time.Millisecond), spread(toReady[:5]), toReady[5].Round(10*time.Millisecond))
 	if first.Executor != ledger.ExecutorSlurm || first.EngineID == "" || first.Node != host {
 		t.Errorf("job %d: executor %q, Slurm id %q, node %q; want slurm, an id, %s", first.ID, first.Executor, first.EngineID, first.Node, host)
 	}
@@ -150,8 +167,6 @@ func TestSlurmExecutor(t *testing.T) {
 	if !strings.Contains(table, "SLURM") || !strings.Contains(table, " "+first.EngineID+" ") || !strings.Contains(table, " "+host+" ") {
 		t.Errorf("runner jobs shows no Slurm id or node:\n%s", table)
 	}
-	t.Logf("Slurm dispatch over 5 jobs (sched_interval=1s): submit -> running in the ledger %s; job's last write -> run ready in the ledger %s",
-		spread(toStart), spread(toReady))
 
 	// 2. A pipeline: eval waits for train through Slurm and logs into its run.
 	train := submit("--gpus", "1", "--name", "train", "--", fakejob, "-stage", "train", "-sleep", "1500ms")
@@ -243,6 +258,63 @@ func TestSlurmExecutor(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.waitJob(waits, ledger.JobSucceeded)
+	h.stopDaemon()
+
+	// 6. A user of the root daemon's socket submits to Slurm as themself,
+	// and cancels there as themself.
+	if _, err := exec.LookPath("useradd"); err != nil {
+		t.Log("no useradd here: the socket caller's part is not run")
+		return
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	group := "rs" + hex.EncodeToString(b[:])
+	if out, err := exec.Command("groupadd", group).CombinedOutput(); err != nil {
+		t.Logf("no groupadd (%v: %s): the socket caller's part is not run", err, out)
+		return
+	}
+	t.Cleanup(func() { _ = exec.Command("groupdel", group).Run() })
+	pub, err := os.MkdirTemp("", "runner-slurm-users-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(pub) })
+	if err := os.Chmod(pub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	home := filepath.Join(pub, "carol")
+	carol := localUser(t, group+"c", group, home)
+	sock := filepath.Join(pub, "runner.sock")
+	h.env = append(h.env, "RUNNER_SOCKET="+sock)
+	h.startDaemon("--executor", "slurm", "--gpus", "none", "--socket-group", group)
+	h.eventually(10*time.Second, "the daemon's socket", func() bool { _, err := os.Stat(sock); return err == nil })
+	env := append(append([]string{}, h.env...), "HOME="+home)
+	saved := h.env
+	h.env = env
+	out, errOut, code, _ := h.command(carol, 30*time.Second, "submit", "--cwd", home, "--", "sh", "-c", "id -u; exec sleep 300")
+	h.env = saved
+	id, perr := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	if code != 0 || perr != nil {
+		t.Fatalf("carol's submit through the socket: exit %d, %q %q", code, out, errOut)
+	}
+	jc := h.waitJob(id, ledger.JobRunning)
+	cmd := exec.Command("scontrol", "--oneliner", "show", "job", jc.EngineID)
+	cmd.Env = h.env
+	sc, _ := cmd.Output()
+	if want := "UserId=" + group + "c(" + strconv.Itoa(int(carol.Uid)) + ")"; !strings.Contains(string(sc), want) {
+		t.Errorf("Slurm job of carol's submit: want %s in %s", want, sc)
+	}
+	h.eventually(20*time.Second, "carol's job prints her uid", func() bool {
+		b, _ := os.ReadFile(jc.LogPath)
+		return string(b) == strconv.Itoa(int(carol.Uid))+"\n"
+	})
+	h.env = env
+	out, errOut, code, _ = h.command(carol, 30*time.Second, "cancel", strconv.FormatInt(id, 10))
+	h.env = saved
+	if code != 0 {
+		t.Fatalf("carol's cancel: exit %d %q %q", code, out, errOut)
+	}
+	h.waitJob(id, ledger.JobCancelled)
 	h.stopDaemon()
 }
 

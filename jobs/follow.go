@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/runnerhq/runner/ledger"
@@ -11,7 +12,7 @@ import (
 // often while nothing does (docs/design.md "Slurm"). Nothing is polled
 // while no engine job is queued or running.
 const (
-	EnginePollMin = time.Second
+	EnginePollMin = 500 * time.Millisecond
 	EnginePollMax = 10 * time.Second
 )
 
@@ -92,6 +93,7 @@ func (s *Scheduler) pollEngines(ctx context.Context) {
 		byEngine[ej.job.Executor] = append(byEngine[ej.job.Executor], ej.job.EngineID)
 	}
 	reasons := map[int64]string{}
+	var failed error
 	for ex, ids := range byEngine {
 		eng := s.Engines[ex]
 		if eng == nil {
@@ -104,9 +106,7 @@ func (s *Scheduler) pollEngines(ctx context.Context) {
 		}
 		states, err := eng.States(ctx, ids)
 		if err != nil {
-			if ctx.Err() == nil {
-				s.Logger.Warn("engine states", "executor", ex, "err", err)
-			}
+			failed = fmt.Errorf("%s: %w", ex, err)
 			continue
 		}
 		for id, ej := range s.engineJobs {
@@ -121,11 +121,18 @@ func (s *Scheduler) pollEngines(ctx context.Context) {
 	if err := s.Store.SetJobReasons(ctx, reasons); err != nil {
 		s.Logger.Error("engine job reasons", "err", err)
 	}
-	if changed || len(reasons) > 0 {
+	switch {
+	case failed != nil && ctx.Err() == nil:
+		// squeue failing (slurmctld down, a network partition): back off
+		// further, and log once per streak, not once per poll.
+		s.pollAt = s.Now().Add(max(s.engineGuard.Fail(failed), s.pollEvery))
+		return
+	case changed || len(reasons) > 0:
 		s.pollEvery = EnginePollMin
-	} else {
+	default:
 		s.pollEvery = min(max(s.pollEvery*2, EnginePollMin), EnginePollMax)
 	}
+	s.engineGuard.OK()
 	s.pollAt = s.Now().Add(s.pollEvery)
 }
 

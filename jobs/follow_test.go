@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -15,6 +16,7 @@ type fakeEngine struct {
 	states    map[string]EngineState
 	cancelled []string
 	polls     int
+	err       error // States fails with it
 }
 
 var _ Engine = (*fakeEngine)(nil)
@@ -26,6 +28,9 @@ func (f *fakeEngine) Cancel(_ context.Context, ids []string, _ *User) error {
 }
 func (f *fakeEngine) States(_ context.Context, ids []string) (map[string]EngineState, error) {
 	f.polls++
+	if f.err != nil {
+		return nil, f.err
+	}
 	out := map[string]EngineState{}
 	for _, id := range ids {
 		if st, ok := f.states[id]; ok {
@@ -108,6 +113,18 @@ func TestSchedulerFollowsEngineJobs(t *testing.T) {
 	if j := get(never.ID); j.State != ledger.JobSkipped || !slices.Equal(eng.cancelled, []string{"102"}) {
 		t.Errorf("job whose dependency failed: %s, cancelled in the engine: %v", j.State, eng.cancelled)
 	}
+
+	// squeue failing: nothing is recorded, and the polls back off further.
+	eng.err = errors.New("squeue: slurm_load_jobs error: Unable to contact slurm controller")
+	var waits []time.Duration
+	for range 4 {
+		s.pollEngines(ctx)
+		waits = append(waits, s.pollAt.Sub(now))
+	}
+	if waits[3] < 4*waits[0] || get(ok.ID).State != ledger.JobQueued {
+		t.Errorf("polls while the engine fails: %v; job %s", waits, get(ok.ID).State)
+	}
+	eng.err = nil
 
 	// A restart: the new scheduler follows the same jobs again.
 	s = newSched()

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/runnerhq/runner/internal/guard"
 	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/ledger"
 )
@@ -103,9 +104,10 @@ type Scheduler struct {
 	ended      []string // run ids whose OnJobEnd is due
 	dirty      bool     // something changed: plan again
 	// engine jobs followed, and when to poll their engines next
-	engineJobs map[int64]*engineJob
-	pollEvery  time.Duration
-	pollAt     time.Time
+	engineJobs  map[int64]*engineJob
+	pollEvery   time.Duration
+	pollAt      time.Time
+	engineGuard *guard.Guard
 }
 
 type runningJob struct {
@@ -151,6 +153,7 @@ func (s *Scheduler) init() {
 	}
 	s.running = map[int64]*runningJob{}
 	s.engineJobs = map[int64]*engineJob{}
+	s.engineGuard = guard.New(s.Logger, "engine job states", guard.Options{Now: s.Now})
 }
 
 func (s *Scheduler) statusDir() string { return filepath.Join(s.StateDir, "jobs", "status") }
