@@ -96,8 +96,21 @@ func Run(ctx context.Context, o Options) []Check {
 	if o.DB != nil {
 		out = append(out, ledgerFiles(o.DB.Path()))
 		out = append(out, daemon(ctx, o.DB, o.Now(), o.Heartbeat))
+		if d, err := o.DB.DaemonState(ctx); err == nil && d != nil && d.Executor == ledger.ExecutorSlurm {
+			out = append(out, slurm(ctx))
+		}
 	}
 	return out
+}
+
+// slurm checks that the cluster answers where jobs go to Slurm.
+func slurm(ctx context.Context) Check {
+	msg, err := (&jobs.Slurm{}).Ping(ctx)
+	if err != nil {
+		return Check{"slurm", Fail, err.Error(),
+			"install slurm-client, point SLURM_CONF at the cluster's slurm.conf, and check slurmctld (scontrol ping)"}
+	}
+	return Check{"slurm", OK, msg, ""}
 }
 
 // Failed reports whether any check failed.

@@ -150,6 +150,9 @@ func TestSlurmExecutor(t *testing.T) {
 			first = j
 		}
 	}
+	if out, _, _ := h.code("doctor"); !strings.Contains(out, "slurm") || !strings.Contains(out, "is UP") {
+		t.Errorf("runner doctor says nothing of Slurm being up:\n%s", out)
+	}
 	t.Logf("Slurm dispatch (sched_interval=1s, RUNNER_QUIET=2s): submit -> running in the ledger %s over 5 jobs; "+
 		"job's last write -> job ended in the ledger: short jobs %s, a 12 s job %s; -> its run ready %s, %s",
 		spread(toStart), spread(toEnded[:5]), toEnded[5].Round(10*time.Millisecond), spread(toReady[:5]), toReady[5].Round(10*time.Millisecond))

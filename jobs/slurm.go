@@ -462,3 +462,16 @@ func slurmState(state, exit, node, start, end, reason string) EngineState {
 	}
 	return st
 }
+
+// Ping asks slurmctld whether it is up (`scontrol ping`), for runner doctor.
+func (s *Slurm) Ping(ctx context.Context) (string, error) {
+	out, err := s.command(ctx, "scontrol", []string{"ping"}, s.Env, nil, nil)
+	if err != nil {
+		return "", err
+	}
+	msg := strings.Join(strings.Fields(string(out)), " ")
+	if !strings.Contains(msg, "is UP") {
+		return "", errors.New(msg)
+	}
+	return msg, nil
+}

@@ -71,16 +71,18 @@ type JobFiles struct {
 
 // EndedJobFiles lists the log, status and environment files of jobs that ended before
 // before, oldest first. Running and queued jobs are never listed: their
-// supervisors still write (and adopt from) these files.
+// supervisors still write (and adopt from) these files. An engine's job
+// (Slurm) wrote its log into its owner's working directory, like Slurm's
+// own slurm-ID.out: that file is the owner's, and runner leaves it.
 func (db *DB) EndedJobFiles(ctx context.Context, before time.Time) ([]JobFiles, error) {
 	// The jobs of an array share one environment file: it goes with the
 	// last of them, never while one may still start.
-	rows, err := db.query(ctx, `SELECT id, log_path, status_path,
+	rows, err := db.query(ctx, `SELECT id, CASE WHEN executor = 'local' THEN log_path ELSE '' END, status_path,
 			CASE WHEN EXISTS (SELECT 1 FROM jobs o WHERE o.env_file = j.env_file AND o.id != j.id
 				AND (o.state IN ('queued', 'running') OR o.ended_at IS NULL OR o.ended_at >= ?)) THEN '' ELSE env_file END,
 			ended_at FROM jobs j
 		WHERE state NOT IN ('queued', 'running') AND ended_at IS NOT NULL AND ended_at < ?
-			AND (log_path != '' OR status_path != '' OR env_file != '')
+			AND ((log_path != '' AND executor = 'local') OR status_path != '' OR env_file != '')
 		ORDER BY ended_at, id`, ms(before), ms(before))
 	if err != nil {
 		return nil, fmt.Errorf("ledger: ended job files: %w", err)

@@ -98,6 +98,20 @@ func TestEndedJobFilesSkipsJobsStillRunning(t *testing.T) {
 	if _, _, err := db.EndJob(ctx, ended.ID, ledger.JobEnd{ExitCode: &zero}); err != nil {
 		t.Fatal(err)
 	}
+	// A Slurm job's log is in its owner's working directory: never gc's.
+	sj, err := db.SubmitJob(ctx, ledger.JobSpec{Argv: []string{"true"}, Executor: ledger.ExecutorSlurm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetEngineIDs(ctx, map[int64]ledger.EngineSubmit{sj.ID: {EngineID: "7", LogPath: "/home/a/runner-job-3.log"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.StartJob(ctx, sj.ID, ledger.JobStart{Node: "n1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.EndJob(ctx, sj.ID, ledger.JobEnd{ExitCode: &zero}); err != nil {
+		t.Fatal(err)
+	}
 	clock.Advance(48 * time.Hour)
 	files, err := db.EndedJobFiles(ctx, clock.Now().Add(-24*time.Hour))
 	if err != nil {
