@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
@@ -38,28 +39,24 @@ func localUser(t *testing.T, name, group, home string) *syscall.Credential {
 	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 }
 
-// One root daemon serves every user of the box: users who may not write the
-// ledger submit, list, read and cancel through its socket; a job runs as its
-// submitter, with their environment minus the API key; nobody but its owner
-// (or root) may cancel it or read its output.
-func TestEveryUserOneDaemon(t *testing.T) {
+// testGroup creates a group with a random name for the test (removed after)
+// and a 0755 dir its users can reach; ok is false, and the test goes on
+// without, where groupadd cannot run (why says why).
+func testGroup(t *testing.T, prefix string) (group, pub, why string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to create users and run a root daemon")
+		return "", "", "not root"
 	}
 	if _, err := exec.LookPath("useradd"); err != nil {
-		t.Skip("cannot create local users here: no useradd")
+		return "", "", "no useradd"
 	}
 	var b [3]byte
 	_, _ = rand.Read(b[:])
-	tag := hex.EncodeToString(b[:])
-	group := "rt" + tag
+	group = prefix + hex.EncodeToString(b[:])
 	if out, err := exec.Command("groupadd", group).CombinedOutput(); err != nil {
-		t.Skipf("cannot create a group for the test (groupadd: %v: %s)", err, out)
+		return "", "", fmt.Sprintf("groupadd: %v: %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("groupdel", group).Run() })
-
-	// Homes and the socket live where the users can reach them; the
-	// ledger stays in the test's 0700 dir, which they cannot even enter.
 	pub, err := os.MkdirTemp("", "runner-users-")
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +65,21 @@ func TestEveryUserOneDaemon(t *testing.T) {
 	if err := os.Chmod(pub, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return group, pub, ""
+}
+
+// One root daemon serves every user of the box: users who may not write the
+// ledger submit, list, read and cancel through its socket; a job runs as its
+// submitter, with their environment minus the API key; nobody but its owner
+// (or root) may cancel it or read its output.
+func TestEveryUserOneDaemon(t *testing.T) {
+	// Homes and the socket live where the users can reach them (pub); the
+	// ledger stays in the test's 0700 dir, which they cannot even enter.
+	group, pub, why := testGroup(t, "rt")
+	if why != "" {
+		t.Skipf("needs root and local users and groups to be created (%s)", why)
+	}
+	tag := strings.TrimPrefix(group, "rt")
 	alice := localUser(t, "rta"+tag, group, filepath.Join(pub, "alice"))
 	bob := localUser(t, "rtb"+tag, group, filepath.Join(pub, "bob"))
 	sock := filepath.Join(pub, "run", "runner.sock")
