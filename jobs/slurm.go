@@ -177,7 +177,7 @@ func (s *Slurm) Submit(ctx context.Context, sub Submission) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := s.command(ctx, "sbatch", SbatchArgs(sub), sub.Env, sub.User, script)
+	out, err := s.command(ctx, "sbatch", SbatchArgs(sub), sub.Env, sub.User, script, sub.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +201,7 @@ func (s *Slurm) Cancel(ctx context.Context, ids []string, as *User) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := s.command(ctx, "scancel", ids, s.Env, as, nil)
+	_, err := s.command(ctx, "scancel", ids, s.Env, as, nil, "")
 	return err
 }
 
@@ -215,7 +215,7 @@ func (s *Slurm) States(ctx context.Context, ids []string) (map[string]EngineStat
 	}
 	bases := slurmBases(ids)
 	q, err := s.command(ctx, "squeue", []string{"--noheader", "--array", "--states=all", "--format=%i|%T|%N|%r|%S",
-		"--jobs=" + strings.Join(bases, ",")}, s.Env, nil, nil)
+		"--jobs=" + strings.Join(bases, ",")}, s.Env, nil, nil, "")
 	if err != nil && !strings.Contains(err.Error(), "Invalid job id") {
 		return nil, err
 	}
@@ -233,7 +233,7 @@ func (s *Slurm) States(ctx context.Context, ids []string) (map[string]EngineStat
 		return out, nil
 	}
 	acct, err := s.command(ctx, "sacct", []string{"--parsable2", "--noheader", "--allocations",
-		"--format=JobID,State,ExitCode,NodeList,Start,End", "--jobs=" + strings.Join(ended, ",")}, s.Env, nil, nil)
+		"--format=JobID,State,ExitCode,NodeList,Start,End", "--jobs=" + strings.Join(ended, ",")}, s.Env, nil, nil, "")
 	var known map[string]EngineState
 	if err == nil {
 		known = ParseSacct(acct)
@@ -242,7 +242,7 @@ func (s *Slurm) States(ctx context.Context, ids []string) (map[string]EngineStat
 		// scontrol knows the ended jobs slurmctld still holds.
 		known = map[string]EngineState{}
 		for _, base := range slurmBases(ended) {
-			sc, err := s.command(ctx, "scontrol", []string{"--oneliner", "show", "job", base}, s.Env, nil, nil)
+			sc, err := s.command(ctx, "scontrol", []string{"--oneliner", "show", "job", base}, s.Env, nil, nil, "")
 			if err != nil {
 				if strings.Contains(err.Error(), "Invalid job id") {
 					continue // forgotten
@@ -279,10 +279,13 @@ func slurmBases(ids []string) []string {
 
 // command runs a Slurm command; its error names the command and carries
 // its own error line.
-func (s *Slurm) command(ctx context.Context, name string, args, env []string, as *User, stdin []byte) ([]byte, error) {
+func (s *Slurm) command(ctx context.Context, name string, args, env []string, as *User, stdin []byte, dir string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout())
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
+	// In the job's directory, which its user can enter: the daemon's own
+	// may not let the user sbatch runs as even look around.
+	cmd.Dir = dir
 	if env != nil {
 		cmd.Env = env
 	}
@@ -465,7 +468,7 @@ func slurmState(state, exit, node, start, end, reason string) EngineState {
 
 // Ping asks slurmctld whether it is up (`scontrol ping`), for runner doctor.
 func (s *Slurm) Ping(ctx context.Context) (string, error) {
-	out, err := s.command(ctx, "scontrol", []string{"ping"}, s.Env, nil, nil)
+	out, err := s.command(ctx, "scontrol", []string{"ping"}, s.Env, nil, nil, "")
 	if err != nil {
 		return "", err
 	}
