@@ -92,15 +92,13 @@ func engineSubmission(env Env, list []ledger.Job, first ledger.JobSpec, captured
 		Array: inArray, ArrayLimit: first.ArrayLimit, Name: first.Name, GPUs: first.GPUs, CPUs: first.CPUs,
 		MemMax: first.MemMax, Timeout: first.Timeout, Dir: list[0].Cwd, Env: jobs.SubmitterEnv(captured), Hold: first.Held,
 	}
-	if env.Caller != nil && os.Geteuid() == 0 {
-		// The root daemon runs submit for a socket caller: sbatch runs as
-		// them, so Slurm authenticates and accounts them, not root.
-		u, err := jobs.LookupUser(env.Caller.UID)
-		if err != nil {
-			return sub, err
-		}
-		sub.User = u
+	// The root daemon runs submit for a socket caller: sbatch runs as
+	// them, so Slurm authenticates and accounts them, not root.
+	u, err := engineUser(env)
+	if err != nil {
+		return sub, err
 	}
+	sub.User = u
 	for _, j := range list {
 		sub.Jobs = append(sub.Jobs, jobs.EngineJob{
 			ID: j.ID, ArrayIndex: j.ArrayIndex, Argv: j.Argv,
@@ -143,25 +141,53 @@ func submitToEngine(ctx context.Context, env Env, db *ledger.DB, ex ledger.Execu
 	return nil
 }
 
+// engineUser is who an engine command runs as: the socket caller when the
+// root daemon runs it for them (nil: this process's user).
+func engineUser(env Env) (*jobs.User, error) {
+	if env.Caller != nil && os.Geteuid() == 0 {
+		return jobs.LookupUser(env.Caller.UID)
+	}
+	return nil, nil
+}
+
 // cancelOnEngine stops an engine's job there, as the caller.
 func cancelOnEngine(ctx context.Context, env Env, j ledger.Job) error {
-	var as *jobs.User
-	if env.Caller != nil && os.Geteuid() == 0 {
-		u, err := jobs.LookupUser(env.Caller.UID)
-		if err != nil {
-			return err
-		}
-		as = u
+	as, err := engineUser(env)
+	if err != nil {
+		return err
 	}
 	return jobs.NewEngine(j.Executor).Cancel(ctx, []string{j.EngineID}, as)
 }
 
-// localQueueOnly refuses hold, release and requeue of an engine's job: its
-// engine has the queue.
+// holdOnEngine holds or releases the engine's queued jobs among list there,
+// as the caller; local jobs are the scheduler's (the ledger's flag alone).
+func holdOnEngine(ctx context.Context, env Env, list []ledger.Job, hold bool) error {
+	ids := map[ledger.Executor][]string{}
+	for _, j := range list {
+		if j.Executor != ledger.ExecutorLocal && j.EngineID != "" && j.State == ledger.JobQueued && j.Held != hold {
+			ids[j.Executor] = append(ids[j.Executor], j.EngineID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	as, err := engineUser(env)
+	if err != nil {
+		return err
+	}
+	for ex, eids := range ids {
+		if err := jobs.NewEngine(ex).Hold(ctx, eids, hold, as); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// localQueueOnly refuses requeue of an engine's job: an ended Slurm job is
+// not run again under its id; submit it again.
 func localQueueOnly(j ledger.Job, cmd string) error {
 	if j.Executor == ledger.ExecutorLocal {
 		return nil
 	}
-	return usagef("%s: job %d runs under %s (job %s): use its own command (scontrol %s %s)", cmd, j.ID, j.Executor,
-		dash(j.EngineID), cmd, dash(j.EngineID))
+	return usagef("job %d ran under %s (job %s): %s runs only local jobs again; submit it again", j.ID, j.Executor, dash(j.EngineID), cmd)
 }

@@ -182,9 +182,6 @@ func changeJobs(c *cli.Context, env Env, what string, fn func(db *ledger.DB, lis
 			if err := env.mayTouch(j, what); err != nil {
 				return fmt.Errorf("%s: %w", c.Command.Name, err)
 			}
-			if err := localQueueOnly(j, c.Command.Name); err != nil {
-				return err
-			}
 		}
 		if err := fn(db, list); err != nil {
 			return fmt.Errorf("%s: %w", c.Command.Name, err)
@@ -205,6 +202,10 @@ func holdCommand(env Env, hold bool) *cli.Command {
 		ArgsUsage: "ID... (an array's id stands for all its jobs)",
 		Action: func(c *cli.Context) error {
 			return changeJobs(c, env, name, func(db *ledger.DB, list []ledger.Job) error {
+				// An engine's job is held where it waits, as the caller.
+				if err := holdOnEngine(c.Context, env, list, hold); err != nil {
+					return err
+				}
 				ids := make([]int64, len(list))
 				for i, j := range list {
 					ids[i] = j.ID
@@ -241,6 +242,11 @@ func requeueCommand(env Env) *cli.Command {
 		Flags:     []cli.Flag{boolFlag("new-run", "give the job a new W&B run id instead of logging into the same run")},
 		Action: func(c *cli.Context) error {
 			return changeJobs(c, env, "requeue", func(db *ledger.DB, list []ledger.Job) error {
+				for _, j := range list {
+					if err := localQueueOnly(j, "requeue"); err != nil {
+						return err
+					}
+				}
 				for _, j := range list {
 					ids, err := db.RequeueJob(c.Context, j.ID, c.Bool("new-run"))
 					if errors.Is(err, ledger.ErrJobNotEnded) {

@@ -222,11 +222,28 @@ func TestSlurmExecutor(t *testing.T) {
 	}
 
 	// 4. Cancel a running job.
+	// Hold and release act in Slurm; requeue is refused (submit again).
+	held := submit("--hold", "--", "true")
+	h.eventually(10*time.Second, "the job held in Slurm", func() bool {
+		return h.job(held).Reason == "slurm: JobHeldUser"
+	})
+	sheld := strconv.FormatInt(held, 10)
+	if out := h.runOK("release", sheld); !strings.Contains(out, "released") {
+		t.Errorf("release: %q", out)
+	}
+	h.waitJob(held, ledger.JobSucceeded)
+	if _, errOut, code := h.code("requeue", sheld); code != 2 || !strings.Contains(errOut, "submit it again") {
+		t.Errorf("requeue of a Slurm job: exit %d, %q", code, errOut)
+	}
+	waitOut, waitErr, waitCode := h.code("submit", "--cwd", work, "--wait", "--", "sh", "-c", "echo from-slurm; exit 3")
+	if waitCode != 3 || !strings.Contains(waitOut, "from-slurm") {
+		t.Errorf("submit --wait through Slurm: exit %d, %q %q", waitCode, waitOut, waitErr)
+	}
+
 	long := submit("--", "sleep", "300")
 	h.waitJob(long, ledger.JobRunning)
-	// Slurm has the queue: runner's own queue verbs send you to it.
-	if _, errOut, code := h.code("hold", strconv.FormatInt(long, 10)); code != 2 || !strings.Contains(errOut, "scontrol hold") {
-		t.Errorf("hold of a Slurm job: exit %d, %q", code, errOut)
+	if out := h.runOK("hold", strconv.FormatInt(long, 10)); !strings.Contains(out, "not changed (running)") {
+		t.Errorf("hold of a running Slurm job: %q", out)
 	}
 	if out := h.runOK("cancel", strconv.FormatInt(long, 10)); !strings.Contains(out, "cancelled in slurm") {
 		t.Errorf("cancel: %q", out)

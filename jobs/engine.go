@@ -25,6 +25,8 @@ type Engine interface {
 	Submit(ctx context.Context, sub Submission) ([]string, error)
 	// Cancel stops jobs by engine id, as user as (nil: this process's).
 	Cancel(ctx context.Context, ids []string, as *User) error
+	// Hold keeps pending jobs from starting (hold) or lets them start again.
+	Hold(ctx context.Context, ids []string, hold bool, as *User) error
 	// States is what the engine knows of jobs by engine id; a job it no
 	// longer knows is absent from the map.
 	States(ctx context.Context, ids []string) (map[string]EngineState, error)

@@ -26,6 +26,7 @@ func (f *fakeEngine) Cancel(_ context.Context, ids []string, _ *User) error {
 	f.cancelled = append(f.cancelled, ids...)
 	return nil
 }
+func (f *fakeEngine) Hold(context.Context, []string, bool, *User) error { return nil }
 func (f *fakeEngine) States(_ context.Context, ids []string) (map[string]EngineState, error) {
 	f.polls++
 	if f.err != nil {

@@ -205,6 +205,19 @@ func (s *Slurm) Cancel(ctx context.Context, ids []string, as *User) error {
 	return err
 }
 
+// Hold runs scontrol hold (or release) for ids as user as.
+func (s *Slurm) Hold(ctx context.Context, ids []string, hold bool, as *User) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	verb := "hold"
+	if !hold {
+		verb = "release"
+	}
+	_, err := s.command(ctx, "scontrol", append([]string{verb}, ids...), s.Env, as, nil, "")
+	return err
+}
+
 // States asks squeue for the jobs slurmctld holds (one call), then for the
 // ended or forgotten ones sacct, or scontrol show job where accounting is
 // off (it remembers ended jobs for MinJobAge).
