@@ -245,8 +245,10 @@ func (s *Slurm) States(ctx context.Context, ids []string) (map[string]EngineStat
 	if len(ended) == 0 {
 		return out, nil
 	}
+	// By base id: an array's is one short word however many of its tasks
+	// ended, and sacct lists every task of it.
 	acct, err := s.command(ctx, "sacct", []string{"--parsable2", "--noheader", "--allocations",
-		"--format=JobID,State,ExitCode,NodeList,Start,End", "--jobs=" + strings.Join(ended, ",")}, s.Env, nil, nil, "")
+		"--format=JobID,State,ExitCode,NodeList,Start,End", "--jobs=" + strings.Join(slurmBases(ended), ",")}, s.Env, nil, nil, "")
 	var known map[string]EngineState
 	if err == nil {
 		known = ParseSacct(acct)

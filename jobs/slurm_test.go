@@ -162,3 +162,55 @@ func TestEngineEnvLeavesGPUsToTheEngine(t *testing.T) {
 		t.Errorf("submitter env %q, want %q", got, want)
 	}
 }
+
+// States merges squeue (live jobs) with sacct (how ended ones ended), or
+// scontrol where accounting is off; a job nobody knows is absent. The
+// commands are fakes on PATH printing what the real ones print.
+func TestSlurmStatesFallsBackToScontrol(t *testing.T) {
+	for _, accounting := range []bool{true, false} {
+		bin := t.TempDir()
+		write := func(name, script string) {
+			if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		write("squeue", `echo "$*" >> "$(dirname "$0")/calls"
+printf '%s\n' '20|RUNNING|n1|None|2026-12-02T05:50:57' '21|COMPLETED|n2|None|2026-12-02T05:50:57' '30_1|PENDING||Priority|N/A' '30_0|FAILED|n3|NonZeroExitCode|2026-12-02T05:50:57'
+`)
+		if accounting {
+			write("sacct", `echo "$*" >> "$(dirname "$0")/calls"
+printf '%s\n' '21|COMPLETED|0:0|n2|2026-12-02T05:50:57|2026-12-02T05:55:02' '21.batch|COMPLETED|0:0|n2|x|y' '30_0|FAILED|2:0|n3|2026-12-02T05:50:57|2026-12-02T05:55:02' '30_1|PENDING|0:0|None assigned|Unknown|Unknown'
+`)
+		} else {
+			write("sacct", "echo 'Slurm accounting storage is disabled' >&2; exit 1\n")
+		}
+		write("scontrol", `echo "$*" >> "$(dirname "$0")/calls"
+case "$4" in
+21) echo 'JobId=21 JobState=COMPLETED Reason=None ExitCode=0:0 StartTime=2026-12-02T05:50:57 EndTime=2026-12-02T05:55:02 NodeList=n2' ;;
+30) echo 'JobId=31 ArrayJobId=30 ArrayTaskId=0 JobState=FAILED Reason=NonZeroExitCode ExitCode=2:0 StartTime=2026-12-02T05:50:57 EndTime=2026-12-02T05:55:02 NodeList=n3'
+    echo 'JobId=30 ArrayJobId=30 ArrayTaskId=1 JobState=PENDING Reason=Priority ExitCode=0:0 NodeList=(null)' ;;
+*) echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1 ;;
+esac
+`)
+		t.Setenv("PATH", bin+":"+os.Getenv("PATH"))
+		got, err := (&Slurm{}).States(t.Context(), []string{"20", "21", "30_0", "30_1", "99"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Date(2026, 12, 2, 5, 50, 57, 0, time.Local)
+		end := time.Date(2026, 12, 2, 5, 55, 2, 0, time.Local)
+		want := map[string]EngineState{
+			"20":   {Phase: PhaseRunning, Node: "n1", StartedAt: start},
+			"21":   {Phase: PhaseEnded, Node: "n2", ExitCode: ptr(0), StartedAt: start, EndedAt: end},
+			"30_0": {Phase: PhaseEnded, Node: "n3", ExitCode: ptr(2), StartedAt: start, EndedAt: end},
+			"30_1": {Phase: PhasePending, Reason: "Priority"},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("accounting %v:\n got %+v\nwant %+v", accounting, got, want)
+		}
+		calls, _ := os.ReadFile(filepath.Join(bin, "calls"))
+		if accounting && !strings.Contains(string(calls), "--jobs=21,30,99\n") || !accounting && !strings.Contains(string(calls), "--oneliner show job 30\n") {
+			t.Errorf("accounting %v: calls\n%s", accounting, calls)
+		}
+	}
+}
