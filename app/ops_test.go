@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -359,7 +360,13 @@ func TestDocumentedCronBackfill(t *testing.T) {
 // unitSettings reads deploy/runner.service into section.key -> values.
 func unitSettings(t *testing.T) map[string][]string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "deploy", "runner.service"))
+	return unitFileSettings(t, filepath.Join("..", "deploy", "runner.service"))
+}
+
+// unitFileSettings reads a unit file or drop-in: "Section.Key" -> values.
+func unitFileSettings(t *testing.T, path string) map[string][]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +381,7 @@ func unitSettings(t *testing.T) map[string][]string {
 		default:
 			k, v, ok := strings.Cut(line, "=")
 			if !ok {
-				t.Fatalf("runner.service: malformed line %q", line)
+				t.Fatalf("%s: malformed line %q", path, line)
 			}
 			out[section+"."+k] = append(out[section+"."+k], v)
 		}
@@ -659,5 +666,20 @@ func TestStatusIsTruthful(t *testing.T) {
 	}
 	if st, _ = GetStatus(ctx, db, now); st.Uploads.State != "not running (daemon down)" {
 		t.Errorf("uploads with the daemon down: %q", st.Uploads.State)
+	}
+}
+
+// The Slurm drop-in adds exactly what running sbatch, scancel and scontrol
+// as their user needs, and the unit alone does not grant it.
+func TestSlurmDropIn(t *testing.T) {
+	d := unitFileSettings(t, filepath.Join("..", "deploy", "slurm", "runner-slurm.conf"))
+	if got := d["Service.CapabilityBoundingSet"]; len(got) != 1 || got[0] != "CAP_SETUID CAP_SETGID" {
+		t.Errorf("drop-in capabilities %q", got)
+	}
+	if got := d["Service.Environment"]; !slices.Contains(got, "RUNNER_EXECUTOR=slurm") || !slices.Contains(got, "RUNNER_POLL=30s") {
+		t.Errorf("drop-in environment %q", got)
+	}
+	if caps := unitSettings(t)["Service.CapabilityBoundingSet"]; strings.Contains(strings.Join(caps, " "), "SETUID") {
+		t.Errorf("the plain unit grants SETUID: %q", caps)
 	}
 }

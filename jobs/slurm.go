@@ -313,6 +313,11 @@ func (s *Slurm) command(ctx context.Context, name string, args, env []string, as
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
+	if err != nil && as != nil && errors.Is(err, syscall.EPERM) && stderr.Len() == 0 {
+		// The root daemon could not become the user: under runner.service
+		// that is the capability bounding set.
+		return nil, fmt.Errorf("%s: cannot run it as %s: the daemon may not switch users (runner.service needs the drop-in deploy/slurm/runner-slurm.conf: CAP_SETUID CAP_SETGID)", name, as.Name)
+	}
 	if err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
