@@ -34,6 +34,8 @@ type harness struct {
 	daemon  *exec.Cmd
 	stderr  *os.File
 	started int
+	// wrap, when set, starts the daemon under this command (setpriv ...).
+	wrap []string
 }
 
 func newHarness(t *testing.T, extraEnv ...string) *harness {
@@ -90,7 +92,8 @@ func (h *harness) startDaemon(args ...string) {
 		h.t.Fatal(err)
 	}
 	h.stderr = f
-	cmd := exec.Command(h.runner, append([]string{"daemon", "--watch", h.root}, args...)...)
+	argv := append(append(append([]string{}, h.wrap...), h.runner, "daemon", "--watch", h.root), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = h.env
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {

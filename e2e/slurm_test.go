@@ -289,10 +289,25 @@ func TestSlurmExecutor(t *testing.T) {
 	carol := localUser(t, group+"c", group, home)
 	sock := filepath.Join(pub, "runner.sock")
 	h.env = append(h.env, "RUNNER_SOCKET="+sock)
-	h.startDaemon("--executor", "slurm", "--gpus", "none", "--socket-group", group)
-	h.eventually(10*time.Second, "the daemon's socket", func() bool { _, err := os.Stat(sock); return err == nil })
 	env := append(append([]string{}, h.env...), "HOME="+home)
 	saved := h.env
+	// Without the user switch (runner.service without the Slurm drop-in;
+	// setpriv drops it here) the caller is told, and the job recorded failed.
+	if setpriv, err := exec.LookPath("setpriv"); err == nil {
+		h.wrap = []string{setpriv, "--bounding-set", "-setuid,-setgid", "--"}
+		h.startDaemon("--executor", "slurm", "--gpus", "none", "--socket-group", group)
+		h.wrap = nil
+		h.eventually(10*time.Second, "the daemon's socket", func() bool { _, err := os.Stat(sock); return err == nil })
+		h.env = env
+		out, errOut, code, _ := h.command(carol, 30*time.Second, "submit", "--cwd", home, "--", "true")
+		h.env = saved
+		if code != 1 || !strings.Contains(errOut, "the daemon may not switch users") || !strings.Contains(errOut, "runner-slurm.conf") {
+			t.Errorf("submit as carol to a daemon that cannot become her: exit %d, %q %q", code, out, errOut)
+		}
+		h.stopDaemon()
+	}
+	h.startDaemon("--executor", "slurm", "--gpus", "none", "--socket-group", group)
+	h.eventually(10*time.Second, "the daemon's socket", func() bool { _, err := os.Stat(sock); return err == nil })
 	h.env = env
 	out, errOut, code, _ := h.command(carol, 30*time.Second, "submit", "--cwd", home, "--", "sh", "-c", "id -u; exec sleep 300")
 	h.env = saved
