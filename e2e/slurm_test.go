@@ -173,7 +173,12 @@ func TestSlurmExecutor(t *testing.T) {
 	train := submit("--gpus", "1", "--name", "train", "--", fakejob, "-stage", "train", "-sleep", "1500ms")
 	eval := submit("--gpus", "1", "--name", "eval", "--after", strconv.FormatInt(train, 10), "--same-run",
 		"--", fakejob, "-stage", "eval")
+	// A local job may wait for a Slurm job (the ledger has both ends).
+	localAfter := submit("--executor", "local", "--after", strconv.FormatInt(train, 10), "--", "true")
 	jt, je := h.waitJob(train, ledger.JobSucceeded), h.waitJob(eval, ledger.JobSucceeded)
+	if jl := h.waitJob(localAfter, ledger.JobSucceeded); jl.Executor != ledger.ExecutorLocal || jl.StartedAt.Before(*jt.EndedAt) {
+		t.Errorf("local job after a Slurm job: executor %s, started %s, before its end %s", jl.Executor, jl.StartedAt, jt.EndedAt)
+	}
 	if je.StartedAt.Before(jt.EndedAt.Truncate(time.Second)) || je.RunID != jt.RunID {
 		t.Errorf("eval started %s, train ended %s; run ids %s, %s", je.StartedAt, jt.EndedAt, je.RunID, jt.RunID)
 	}
