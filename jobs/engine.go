@@ -109,9 +109,9 @@ func EngineEnv(s Spec) []string {
 	return out
 }
 
-// SubmitterEnv is the submitter's captured environment as an engine should
-// pass it on: without runner's own variables and systemd's hand-over, as JobEnv
-// leaves them out of a local job.
+// SubmitterEnv is an inherited or captured environment less runner's own
+// variables and systemd's hand-over: the base of a local job's environment
+// (JobEnv) and what an engine passes on to its jobs.
 func SubmitterEnv(captured []string) []string {
 	var out []string
 	for _, kv := range captured {

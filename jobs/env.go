@@ -185,11 +185,8 @@ func JobEnv(inherited []string, s Spec) []string {
 		}
 		vals[k] = v
 	}
-	for _, kv := range base {
-		k, _, _ := strings.Cut(kv, "=")
-		if !isRunnerEnvKey(k) && !isServiceEnvKey(k) {
-			put(kv)
-		}
+	for _, kv := range SubmitterEnv(base) {
+		put(kv)
 	}
 	if s.User != nil {
 		// Who the job runs as, whatever the captured environment says.
