@@ -764,7 +764,6 @@ func newScheduler(c *cli.Context, env Env, db *ledger.DB, eng *runsync.Engine, r
 		Store: db, Inv: inv, Self: env.Self, StateDir: filepath.Dir(db.Path()), WandbDir: wandbDir,
 		Logger: logger.With("component", "jobs"), Now: env.Now, SampleInterval: interval, SockMode: mode, Units: units,
 		RunAsOwner: os.Geteuid() == 0, CPUSlots: c.Int("cpu-slots"),
-		Engines:  map[ledger.Executor]jobs.Engine{ledger.ExecutorSlurm: jobs.NewEngine(ledger.ExecutorSlurm)},
 		OnJobEnd: func(runID string) { daemon.JobRunsEnded(ctx, db, eng, wandbDir, runID, logger) },
 	}
 	return s, func() { inv.Close() }, nil

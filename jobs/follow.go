@@ -62,7 +62,7 @@ func (s *Scheduler) reattach(ctx context.Context) error {
 	return nil
 }
 
-// pollC is the timer of the next engine poll; nil (never fires) when no
+// pollTimer is the timer of the next engine poll; nil (never fires) when no
 // engine job is followed.
 func (s *Scheduler) pollTimer() *time.Timer {
 	if len(s.engineJobs) == 0 {
@@ -97,12 +97,7 @@ func (s *Scheduler) pollEngines(ctx context.Context) {
 	for ex, ids := range byEngine {
 		eng := s.Engines[ex]
 		if eng == nil {
-			for id, ej := range s.engineJobs {
-				if ej.job.Executor == ex && ej.reason != noEngine {
-					reasons[id], ej.reason = noEngine, noEngine
-				}
-			}
-			continue
+			eng = NewEngine(ex)
 		}
 		states, err := eng.States(ctx, ids)
 		if err != nil {
@@ -135,8 +130,6 @@ func (s *Scheduler) pollEngines(ctx context.Context) {
 	s.engineGuard.OK()
 	s.pollAt = s.Now().Add(s.pollEvery)
 }
-
-const noEngine = "its executor is not configured in this daemon (runner daemon --executor)"
 
 // track records what engine says of one job; true when its state changed.
 func (s *Scheduler) track(ctx context.Context, eng Engine, id int64, ej *engineJob, states map[string]EngineState, reasons map[int64]string) bool {

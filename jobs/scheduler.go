@@ -78,8 +78,8 @@ type Scheduler struct {
 	Units *Units
 
 	// Engines run the jobs submitted with another executor than local
-	// (Slurm): the scheduler follows them (follow.go). A job whose
-	// executor has no engine here waits, with a reason.
+	// (Slurm): the scheduler follows them (follow.go). Nil, or an executor
+	// missing from it: NewEngine's (tests put fakes here).
 	Engines map[ledger.Executor]Engine
 
 	SockPath string      // default StateDir/runner.sock
