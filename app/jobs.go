@@ -162,7 +162,8 @@ func jobJSON(j ledger.Job) JobJSON {
 	if j.ArrayID != 0 {
 		out.ArrayID, out.ArrayIndex = &j.ArrayID, &j.ArrayIndex
 	}
-	if j.EnvFile != "" {
+	// A Slurm job took the captured environment at submit, without a file.
+	if j.EnvFile != "" || j.Executor != ledger.ExecutorLocal {
 		out.EnvNames = slices.Clone(j.EnvNames)
 		for _, kv := range j.Env {
 			k, _, _ := strings.Cut(kv, "=")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -303,7 +304,8 @@ func TestSubmitToSlurmRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n := len(list); n != 2 || list[1].State != "failed" || list[1].Executor != "slurm" ||
-		list[1].Reason == nil || !strings.Contains(*list[1].Reason, "Invalid partition name") {
+		list[1].Reason == nil || !strings.Contains(*list[1].Reason, "Invalid partition name") ||
+		!slices.Contains(list[1].EnvNames, "PATH") || slices.Contains(list[1].EnvNames, "WANDB_API_KEY") {
 		t.Errorf("jobs after the refusals: %s", out)
 	}
 }
