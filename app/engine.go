@@ -61,19 +61,23 @@ func refuseForEngine(ex ledger.Executor, s ledger.JobSpec) error {
 // when it did not succeed; a local job cannot be waited for by an engine.
 func engineDeps(ctx context.Context, db *ledger.DB, ex ledger.Executor, s ledger.JobSpec) (after, afterAny []string, err error) {
 	conv := func(ids []int64, needSuccess bool) ([]string, error) {
+		flag := "--after-any"
+		if needSuccess {
+			flag = "--after"
+		}
 		var out []string
 		for _, id := range ids {
 			j, err := db.GetJob(ctx, id)
 			if err != nil {
-				return nil, usagef("submit: --after %d: %v", id, err)
+				return nil, usagef("submit: %s %d: %v", flag, id, err)
 			}
 			switch {
 			case j.State == ledger.JobSucceeded || j.State.Ended() && !needSuccess:
 				continue
 			case j.State.Ended():
-				return nil, usagef("submit: --after %d: that job %s; this one would never run", id, j.State)
+				return nil, usagef("submit: %s %d: that job %s; this one would never run", flag, id, j.State)
 			case j.Executor != ex || j.EngineID == "":
-				return nil, usagef("submit: --after %d: that job runs on the %s executor; a %s job can only wait for %s jobs", id, j.Executor, ex, ex)
+				return nil, usagef("submit: %s %d: that job runs on the %s executor; a %s job can only wait for %s jobs", flag, id, j.Executor, ex, ex)
 			}
 			out = append(out, j.EngineID)
 		}
@@ -92,13 +96,6 @@ func engineSubmission(env Env, list []ledger.Job, first ledger.JobSpec, captured
 		Array: inArray, ArrayLimit: first.ArrayLimit, Name: first.Name, GPUs: first.GPUs, CPUs: first.CPUs,
 		MemMax: first.MemMax, Timeout: first.Timeout, Dir: list[0].Cwd, Env: jobs.SubmitterEnv(captured), Hold: first.Held,
 	}
-	// The root daemon runs submit for a socket caller: sbatch runs as
-	// them, so Slurm authenticates and accounts them, not root.
-	u, err := engineUser(env)
-	if err != nil {
-		return sub, err
-	}
-	sub.User = u
 	for _, j := range list {
 		sub.Jobs = append(sub.Jobs, jobs.EngineJob{
 			ID: j.ID, ArrayIndex: j.ArrayIndex, Argv: j.Argv,
@@ -107,7 +104,12 @@ func engineSubmission(env Env, list []ledger.Job, first ledger.JobSpec, captured
 			LogPath: jobs.SlurmLogPath(j.Cwd, j.ID, j.ArrayID, j.ArrayIndex, inArray),
 		})
 	}
-	return sub, nil
+	// The root daemon runs submit for a socket caller: sbatch runs as
+	// them, so Slurm authenticates and accounts them, not root. (The jobs
+	// are in sub either way: a failure here is recorded on them.)
+	u, err := engineUser(env)
+	sub.User = u
+	return sub, err
 }
 
 // submitToEngine hands the queued jobs to their engine and records its ids;
