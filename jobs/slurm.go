@@ -18,8 +18,8 @@ import (
 // squeue, sacct (scontrol where accounting is off) and scancel
 // (docs/design.md "Slurm").
 type Slurm struct {
-	// Env is the environment of squeue, sacct and scontrol (SLURM_CONF);
-	// nil: this process's. sbatch and scancel get the submitter's.
+	// Env is the environment of squeue, sacct, scontrol and scancel
+	// (SLURM_CONF); nil: this process's. sbatch gets the submitter's.
 	Env []string
 	// Timeout bounds each command (a hung slurmctld must not hang the
 	// daemon); default 30s.
@@ -49,8 +49,8 @@ func SbatchArgs(sub Submission) []string {
 	args := []string{"--parsable", "--export=ALL", "--chdir=" + sub.Dir}
 	if sub.Name != "" {
 		args = append(args, "--job-name="+sub.Name)
-	} else {
-		args = append(args, "--job-name="+defaultSlurmName(sub))
+	} else if len(sub.Jobs) > 0 {
+		args = append(args, "--job-name=runner-"+strconv.FormatInt(sub.Jobs[0].ID, 10))
 	}
 	if sub.GPUs > 0 {
 		args = append(args, "--gres=gpu:"+strconv.Itoa(sub.GPUs))
@@ -91,13 +91,6 @@ func SbatchArgs(sub Submission) []string {
 	}
 	args = append(args, "--output="+slurmOutput(sub), "--open-mode=append")
 	return args
-}
-
-func defaultSlurmName(sub Submission) string {
-	if len(sub.Jobs) > 0 && len(sub.Jobs[0].Argv) > 0 {
-		return "runner-" + strconv.FormatInt(sub.Jobs[0].ID, 10)
-	}
-	return "runner"
 }
 
 // SlurmLogPath is where a Slurm job's output goes: runner-job-ID.log in its

@@ -89,7 +89,7 @@ func TestSbatchArgs(t *testing.T) {
 		Jobs: []EngineJob{{ID: 20, ArrayIndex: 1}, {ID: 21, ArrayIndex: 3}, {ID: 22, ArrayIndex: 8}}, Array: true,
 		ArrayLimit: 2, Dir: "/data/50%", Timeout: 3 * 24 * time.Hour,
 	}
-	want = []string{"--parsable", "--export=ALL", "--chdir=/data/50%", "--job-name=runner", "--time=3-00:00:00",
+	want = []string{"--parsable", "--export=ALL", "--chdir=/data/50%", "--job-name=runner-20", "--time=3-00:00:00",
 		"--array=1,3,8%2", "--output=/data/50%%/runner-job-20_%a.log", "--open-mode=append"}
 	if got := SbatchArgs(arr); !reflect.DeepEqual(got, want) {
 		t.Errorf("array:\n got %q\nwant %q", got, want)
