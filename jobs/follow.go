@@ -167,6 +167,7 @@ func (s *Scheduler) track(ctx context.Context, eng Engine, id int64, ej *engineJ
 		}
 		return false
 	}
+	changed := false
 	if ej.job.State == ledger.JobQueued {
 		started, ok, err := s.Store.StartJob(ctx, id, ledger.JobStart{Node: st.Node, StartedAt: st.StartedAt})
 		if err != nil {
@@ -176,7 +177,7 @@ func (s *Scheduler) track(ctx context.Context, eng Engine, id int64, ej *engineJ
 		if !ok {
 			return false // cancelled meanwhile; the change comes through the queue
 		}
-		ej.job.State = started.State
+		ej.job.State, changed = started.State, true
 		s.Logger.Info("job started", "job", id, "executor", ej.job.Executor, "engine_id", ej.job.EngineID, "node", st.Node)
 	}
 	if st.Phase == PhaseEnded {
@@ -184,9 +185,11 @@ func (s *Scheduler) track(ctx context.Context, eng Engine, id int64, ej *engineJ
 		s.ended1(id, j, ok, err)
 		if err == nil {
 			delete(s.engineJobs, id)
+			changed = true
 		}
 	}
-	return true
+	// Still running as it was: nothing changed, and the polls back off.
+	return changed
 }
 
 func (s *Scheduler) refuse(ctx context.Context, id int64, why string) {

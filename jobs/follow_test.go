@@ -114,6 +114,12 @@ func TestSchedulerFollowsEngineJobs(t *testing.T) {
 	if j := get(never.ID); j.State != ledger.JobSkipped || !slices.Equal(eng.cancelled, []string{"102"}) {
 		t.Errorf("job whose dependency failed: %s, cancelled in the engine: %v", j.State, eng.cancelled)
 	}
+	// The same answer again (one job still pending, one still running):
+	// nothing changed, so the next poll comes later, not at the minimum.
+	s.pollEngines(ctx)
+	if s.pollEvery != 2*EnginePollMin {
+		t.Errorf("poll interval %s after an unchanged answer, want %s", s.pollEvery, 2*EnginePollMin)
+	}
 
 	// squeue failing: nothing is recorded, and the polls back off further.
 	eng.err = errors.New("squeue: slurm_load_jobs error: Unable to contact slurm controller")
