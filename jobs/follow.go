@@ -62,6 +62,17 @@ func (s *Scheduler) reattach(ctx context.Context) error {
 	return nil
 }
 
+// pollSoon polls the engines again soon and backs off from there: a poke
+// is a submit, cancel, hold or release, which the engine answers at once.
+func (s *Scheduler) pollSoon() {
+	if len(s.engineJobs) > 0 {
+		s.pollEvery = EnginePollMin
+		if soon := s.Now().Add(EnginePollMin); soon.Before(s.pollAt) {
+			s.pollAt = soon
+		}
+	}
+}
+
 // pollTimer is the timer of the next engine poll; nil (never fires) when no
 // engine job is followed.
 func (s *Scheduler) pollTimer() *time.Timer {

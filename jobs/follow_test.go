@@ -115,10 +115,16 @@ func TestSchedulerFollowsEngineJobs(t *testing.T) {
 		t.Errorf("job whose dependency failed: %s, cancelled in the engine: %v", j.State, eng.cancelled)
 	}
 	// The same answer again (one job still pending, one still running):
-	// nothing changed, so the next poll comes later, not at the minimum.
+	// nothing changed, so the next poll comes later, not at the minimum;
+	// a poke (submit, cancel...) brings it close again.
 	s.pollEngines(ctx)
-	if s.pollEvery != 2*EnginePollMin {
-		t.Errorf("poll interval %s after an unchanged answer, want %s", s.pollEvery, 2*EnginePollMin)
+	s.pollEngines(ctx)
+	if s.pollEvery != 4*EnginePollMin || s.pollAt.Sub(now) != 4*EnginePollMin {
+		t.Errorf("poll in %s after unchanged answers, want %s", s.pollAt.Sub(now), 4*EnginePollMin)
+	}
+	s.pollSoon()
+	if s.pollAt.Sub(now) != EnginePollMin {
+		t.Errorf("poll in %s after a poke, want %s", s.pollAt.Sub(now), EnginePollMin)
 	}
 
 	// squeue failing: nothing is recorded, and the polls back off further.

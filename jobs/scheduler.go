@@ -233,6 +233,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.pollEngines(ctx)
 		case <-l.C():
 			s.dirty = true
+			s.pollSoon()
 		case ev, ok := <-w.Events:
 			if !ok {
 				return errors.New("scheduler: status watcher closed")
