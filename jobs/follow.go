@@ -82,16 +82,33 @@ func (s *Scheduler) pollTimer() *time.Timer {
 	return time.NewTimer(max(s.pollAt.Sub(s.Now()), 0))
 }
 
-// pollEngines asks each engine how its jobs are and records what changed:
-// a start (and its node), an end (exit code, signal or reason), why a
-// pending job waits, a dependency that can never be met.
+// engineQuery is one engine's part of a poll: the ids asked about, and
+// what it answered.
+type engineQuery struct {
+	ex     ledger.Executor
+	eng    Engine
+	ids    []string
+	states map[string]EngineState
+	err    error
+}
+
+// pollEngines is one whole poll, in the caller's goroutine: prepare, ask,
+// record (Run asks off its loop: a slurmctld that does not answer must not
+// hold up local jobs).
 func (s *Scheduler) pollEngines(ctx context.Context) {
+	qs, changed := s.engineQueries(ctx)
+	askEngines(ctx, qs)
+	s.recordStates(ctx, qs, changed)
+}
+
+// engineQueries prepares a poll: the ids to ask each engine about. It fails
+// the jobs whose submit never recorded an engine id (changed: it did).
+func (s *Scheduler) engineQueries(ctx context.Context) (qs []*engineQuery, changed bool) {
 	// Submissions record their engine ids after the insert: pick them up.
 	if _, err := s.queuedJobs(ctx); err != nil {
 		s.Logger.Error("engine jobs", "err", err)
 	}
-	changed := false
-	byEngine := map[ledger.Executor][]string{}
+	byEngine := map[ledger.Executor]*engineQuery{}
 	for id, ej := range s.engineJobs {
 		if ej.job.EngineID == "" {
 			// runner submit stopped between its insert and sbatch's answer.
@@ -101,25 +118,50 @@ func (s *Scheduler) pollEngines(ctx context.Context) {
 			}
 			continue
 		}
-		byEngine[ej.job.Executor] = append(byEngine[ej.job.Executor], ej.job.EngineID)
+		q := byEngine[ej.job.Executor]
+		if q == nil {
+			q = &engineQuery{ex: ej.job.Executor, eng: s.Engines[ej.job.Executor]}
+			if q.eng == nil {
+				q.eng = NewEngine(q.ex)
+			}
+			byEngine[q.ex] = q
+			qs = append(qs, q)
+		}
+		q.ids = append(q.ids, ej.job.EngineID)
 	}
+	return qs, changed
+}
+
+// askEngines runs the engines' States calls; it touches nothing of the
+// scheduler's, so it may run on its own goroutine.
+func askEngines(ctx context.Context, qs []*engineQuery) {
+	for _, q := range qs {
+		q.states, q.err = q.eng.States(ctx, q.ids)
+	}
+}
+
+// recordStates records what the engines answered: a start (and its node),
+// an end (exit code, signal or reason), why a pending job waits, a
+// dependency that can never be met; then when to poll next.
+func (s *Scheduler) recordStates(ctx context.Context, qs []*engineQuery, changed bool) {
 	reasons := map[int64]string{}
 	var failed error
-	for ex, ids := range byEngine {
-		eng := s.Engines[ex]
-		if eng == nil {
-			eng = NewEngine(ex)
-		}
-		states, err := eng.States(ctx, ids)
-		if err != nil {
-			failed = fmt.Errorf("%s: %w", ex, err)
+	for _, q := range qs {
+		if q.err != nil {
+			failed = fmt.Errorf("%s: %w", q.ex, q.err)
 			continue
 		}
+		asked := make(map[string]bool, len(q.ids))
+		for _, eid := range q.ids {
+			asked[eid] = true
+		}
 		for id, ej := range s.engineJobs {
-			if ej.job.Executor != ex || ej.job.EngineID == "" {
+			// A job that came (or got its id) while the engine was asked
+			// is not "unknown to it": it was not asked about.
+			if ej.job.Executor != q.ex || !asked[ej.job.EngineID] {
 				continue
 			}
-			if s.track(ctx, eng, id, ej, states, reasons) {
+			if s.track(ctx, q.eng, id, ej, q.states, reasons) {
 				changed = true
 			}
 		}

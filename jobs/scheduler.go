@@ -212,6 +212,12 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	reconcile := time.NewTicker(s.Reconcile)
 	defer reconcile.Stop()
 	s.dirty = true
+	// An engine poll in flight: closed when its answers are in askQs.
+	var (
+		asking     chan struct{}
+		askQs      []*engineQuery
+		askChanged bool
+	)
 	for {
 		for s.dirty && ctx.Err() == nil {
 			s.dirty = false
@@ -222,15 +228,27 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 		s.runHooks()
 		var pollC <-chan time.Time
-		poll := s.pollTimer()
-		if poll != nil {
-			pollC = poll.C
+		var poll *time.Timer
+		if asking == nil {
+			if poll = s.pollTimer(); poll != nil {
+				pollC = poll.C
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-pollC:
-			s.pollEngines(ctx)
+			// The engines are asked off this loop (see pollEngines).
+			qs, changed := s.engineQueries(ctx)
+			ch := make(chan struct{})
+			asking, askChanged, askQs = ch, changed, qs
+			go func() {
+				askEngines(ctx, qs)
+				close(ch)
+			}()
+		case <-asking:
+			asking = nil
+			s.recordStates(ctx, askQs, askChanged)
 		case <-l.C():
 			s.dirty = true
 			s.pollSoon()
