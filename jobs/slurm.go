@@ -267,7 +267,7 @@ func (s *Slurm) States(ctx context.Context, ids []string) (map[string]EngineStat
 			out[id] = st
 		} else if st, ok := live[id]; ok {
 			// Ended, but how is not known (yet): say running until it is.
-			out[id] = EngineState{Phase: PhaseRunning, Node: st.Node}
+			out[id] = EngineState{Phase: PhaseRunning, Node: st.Node, StartedAt: st.StartedAt}
 		}
 	}
 	return out, nil
@@ -475,6 +475,11 @@ func slurmState(state, exit, node, start, end, reason string) EngineState {
 	case PhaseEnded:
 		st.EndReason, st.StartedAt, st.EndedAt = why, slurmTimeOf(start), slurmTimeOf(end)
 		slurmExit(&st, exit)
+		if why != "" && st.ExitCode != nil && *st.ExitCode == 0 {
+			// sacct's allocation line of a job scancel stopped says 0:0
+			// (its batch step has the signal): no exit code, not a success.
+			st.ExitCode = nil
+		}
 	}
 	return st
 }

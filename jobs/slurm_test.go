@@ -54,13 +54,16 @@ func TestParseSlurmStates(t *testing.T) {
 	}
 
 	sacct := "12|COMPLETED|0:0|node7|2026-12-02T05:50:57|2026-12-02T05:55:02\n12.batch|COMPLETED|0:0|node7|2026-12-02T05:50:57|2026-12-02T05:55:02\n" +
-		"13_4|CANCELLED by 1000|0:15|node3|2026-12-02T05:50:57|2026-12-02T05:55:02\n14|OUT_OF_MEMORY|0:125|node1|2026-12-02T05:50:57|2026-12-02T05:55:02\n" +
+		"13_4|CANCELLED by 1000|0:15|node3|2026-12-02T05:50:57|2026-12-02T05:55:02\n" +
+		"31|CANCELLED by 0|0:0|vm|2026-12-02T05:50:57|2026-12-02T05:55:02\n14|OUT_OF_MEMORY|0:125|node1|2026-12-02T05:50:57|2026-12-02T05:55:02\n" +
 		"15|RUNNING|0:0|node2|2026-12-02T05:50:57|Unknown\n16|FAILED|127:0|node2|2026-12-02T05:50:57|2026-12-02T05:55:02\n" +
 		"17|NODE_FAIL|1:0|None assigned|Unknown|2026-12-02T05:55:02\n18|PENDING|0:0|None assigned|Unknown|Unknown\n"
 	gotS := ParseSacct([]byte(sacct))
 	wantS := map[string]EngineState{
 		"12":   {Phase: PhaseEnded, Node: "node7", ExitCode: ptr(0), StartedAt: start, EndedAt: end},
 		"13_4": {Phase: PhaseEnded, Node: "node3", Signal: "SIGTERM", EndReason: "cancelled", StartedAt: start, EndedAt: end},
+		// Read off sacct with slurmdbd: a scancel'd job's allocation line.
+		"31": {Phase: PhaseEnded, Node: "vm", EndReason: "cancelled", StartedAt: start, EndedAt: end},
 		// 0:125 is Slurm's mark of its OOM kill, not a signal.
 		"14": {Phase: PhaseEnded, Node: "node1", EndReason: "out of memory (Slurm)", StartedAt: start, EndedAt: end},
 		"15": {Phase: PhaseRunning, Node: "node2", StartedAt: start},

@@ -750,6 +750,11 @@ func (db *DB) EndJob(ctx context.Context, id int64, e JobEnd) (j Job, ok bool, e
 		if ended.IsZero() {
 			ended = now
 		}
+		if cur.StartedAt != nil && ended.Before(*cur.StartedAt) {
+			// An engine's clock says seconds, runner's start was its own
+			// (ms): a job never ends before it started.
+			ended = *cur.StartedAt
+		}
 		ev, why := outcome(cur, e)
 		if (ev == JobExitedFailed || ev == JobVanished) && cur.Attempts <= cur.Retries {
 			ev, why = JobRetried, fmt.Sprintf("retry %d of %d after: %s", cur.Attempts, cur.Retries, why)

@@ -294,3 +294,25 @@ func TestQueueChanges(t *testing.T) {
 		t.Errorf("changes read: %+v", changed)
 	}
 }
+
+// A job never ends before it started: an engine's end time (whole seconds)
+// can fall before the start runner stamped itself.
+func TestJobEndNotBeforeItsStart(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTemp(t)
+	j, err := db.SubmitJob(ctx, ledger.JobSpec{Argv: []string{"true"}, Executor: ledger.ExecutorSlurm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.StartJob(ctx, j.ID, ledger.JobStart{Node: "n1"}); err != nil {
+		t.Fatal(err)
+	}
+	zero := 0
+	got, _, err := db.EndJob(ctx, j.ID, ledger.JobEnd{ExitCode: &zero, EndedAt: time.Now().Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.StartedAt == nil || got.EndedAt == nil || got.EndedAt.Before(*got.StartedAt) {
+		t.Errorf("job started %v, ended %v", got.StartedAt, got.EndedAt)
+	}
+}
