@@ -16,15 +16,13 @@ import (
 
 // Slurm is the Engine of a Slurm cluster, through its commands: sbatch,
 // squeue, sacct (scontrol where accounting is off) and scancel
-// (docs/design.md "Slurm").
-type Slurm struct {
-	// Env is the environment of squeue, sacct, scontrol and scancel
-	// (SLURM_CONF); nil: this process's. sbatch gets the submitter's.
-	Env []string
-	// Timeout bounds each command (a hung slurmctld must not hang the
-	// daemon); default 30s.
-	Timeout time.Duration
-}
+// (docs/design.md "Slurm"). They find the cluster as Slurm's own clients
+// do (SLURM_CONF); sbatch runs in the submitter's environment.
+type Slurm struct{}
+
+// slurmTimeout bounds each Slurm command: a hung slurmctld must not hang
+// a submit or the daemon's polls.
+const slurmTimeout = 30 * time.Second
 
 var _ Engine = (*Slurm)(nil)
 
@@ -34,13 +32,6 @@ const MaxSlurmScript = 4 << 20
 
 // ErrSlurmScriptTooLarge: an array too large for one batch script.
 var ErrSlurmScriptTooLarge = errors.New("too many jobs for one Slurm batch script (4 MB): split the array")
-
-func (s *Slurm) timeout() time.Duration {
-	if s.Timeout > 0 {
-		return s.Timeout
-	}
-	return 30 * time.Second
-}
 
 // SbatchArgs is the sbatch command line of sub, less the script (stdin).
 // The environment goes as sbatch's own (--export=ALL), never on the command
@@ -194,7 +185,7 @@ func (s *Slurm) Cancel(ctx context.Context, ids []string, as *User) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := s.command(ctx, "scancel", ids, s.Env, as, nil, "")
+	_, err := s.command(ctx, "scancel", ids, nil, as, nil, "")
 	return err
 }
 
@@ -207,7 +198,7 @@ func (s *Slurm) Hold(ctx context.Context, ids []string, hold bool, as *User) err
 	if !hold {
 		verb = "release"
 	}
-	_, err := s.command(ctx, "scontrol", append([]string{verb}, ids...), s.Env, as, nil, "")
+	_, err := s.command(ctx, "scontrol", append([]string{verb}, ids...), nil, as, nil, "")
 	return err
 }
 
@@ -221,7 +212,7 @@ func (s *Slurm) States(ctx context.Context, ids []string) (map[string]EngineStat
 	}
 	bases := slurmBases(ids)
 	q, err := s.command(ctx, "squeue", []string{"--noheader", "--array", "--states=all", "--format=%i|%T|%N|%r|%S",
-		"--jobs=" + strings.Join(bases, ",")}, s.Env, nil, nil, "")
+		"--jobs=" + strings.Join(bases, ",")}, nil, nil, nil, "")
 	if err != nil && !strings.Contains(err.Error(), "Invalid job id") {
 		return nil, err
 	}
@@ -241,7 +232,7 @@ func (s *Slurm) States(ctx context.Context, ids []string) (map[string]EngineStat
 	// By base id: an array's is one short word however many of its tasks
 	// ended, and sacct lists every task of it.
 	acct, err := s.command(ctx, "sacct", []string{"--parsable2", "--noheader", "--allocations",
-		"--format=JobID,State,ExitCode,NodeList,Start,End", "--jobs=" + strings.Join(slurmBases(ended), ",")}, s.Env, nil, nil, "")
+		"--format=JobID,State,ExitCode,NodeList,Start,End", "--jobs=" + strings.Join(slurmBases(ended), ",")}, nil, nil, nil, "")
 	var known map[string]EngineState
 	if err == nil {
 		known = ParseSacct(acct)
@@ -250,7 +241,7 @@ func (s *Slurm) States(ctx context.Context, ids []string) (map[string]EngineStat
 		// scontrol knows the ended jobs slurmctld still holds.
 		known = map[string]EngineState{}
 		for _, base := range slurmBases(ended) {
-			sc, err := s.command(ctx, "scontrol", []string{"--oneliner", "show", "job", base}, s.Env, nil, nil, "")
+			sc, err := s.command(ctx, "scontrol", []string{"--oneliner", "show", "job", base}, nil, nil, nil, "")
 			if err != nil {
 				if strings.Contains(err.Error(), "Invalid job id") {
 					continue // forgotten
@@ -288,7 +279,7 @@ func slurmBases(ids []string) []string {
 // command runs a Slurm command; its error names the command and carries
 // its own error line.
 func (s *Slurm) command(ctx context.Context, name string, args, env []string, as *User, stdin []byte, dir string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout())
+	ctx, cancel := context.WithTimeout(ctx, slurmTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	// In the job's directory, which its user can enter: the daemon's own
@@ -486,7 +477,7 @@ func slurmState(state, exit, node, start, end, reason string) EngineState {
 
 // Ping asks slurmctld whether it is up (`scontrol ping`), for runner doctor.
 func (s *Slurm) Ping(ctx context.Context) (string, error) {
-	out, err := s.command(ctx, "scontrol", []string{"ping"}, s.Env, nil, nil, "")
+	out, err := s.command(ctx, "scontrol", []string{"ping"}, nil, nil, nil, "")
 	if err != nil {
 		return "", err
 	}
