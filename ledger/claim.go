@@ -160,13 +160,18 @@ func (db *DB) PendingDue(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// NextAttempt returns when the earliest pending run whose backoff has not
-// run out becomes due, and false when none waits: an idle upload worker
-// sleeps until then instead of polling (docs/design.md "Upload workers").
-func (db *DB) NextAttempt(ctx context.Context) (time.Time, bool, error) {
+// NextAttempt returns when the earliest pending run whose backoff had not
+// run out at since (the time of the caller's last claim) becomes due, and
+// false when none waits: an idle upload worker sleeps until then instead of
+// polling (docs/design.md "Upload workers"). A backoff that ran out between
+// that claim and this call is returned too, already past, so the worker
+// claims again at once rather than sleeping a whole poll past it; one due
+// before since is not, since the claim saw it and could not take it (uploads
+// paused, a sibling uploading) and a worker must not spin on it.
+func (db *DB) NextAttempt(ctx context.Context, since time.Time) (time.Time, bool, error) {
 	var next sql.NullInt64
 	if err := db.queryRow(ctx, `SELECT min(next_attempt_at) FROM runs
-		WHERE state = 'pending' AND next_attempt_at > ?`, ms(db.now())).Scan(&next); err != nil {
+		WHERE state = 'pending' AND next_attempt_at > ?`, ms(since)).Scan(&next); err != nil {
 		return time.Time{}, false, fmt.Errorf("ledger: next attempt: %w", err)
 	}
 	if !next.Valid {

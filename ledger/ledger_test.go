@@ -647,6 +647,36 @@ func failOnce(t *testing.T, db *ledger.DB, clock *fakeClock, s1, s2 string, next
 	}
 }
 
+// NextAttempt answers relative to the caller's last claim: a backoff that
+// ran out after that claim is still news (the worker must claim again, not
+// sleep a poll past it); one that had run out before it is not (the claim
+// saw it and could not take it; a worker must not spin on it).
+func TestNextAttemptSinceTheLastClaim(t *testing.T) {
+	ctx := context.Background()
+	db, clock := openTemp(t)
+	s1, s2, _ := pipeline(t, db)
+	t0 := clock.Now()
+	due := t0.Add(50 * time.Millisecond)
+	failOnce(t, db, clock, s1.Dir, s2.Dir, due)
+	clock.Advance(time.Second) // the question comes late, as on a loaded box
+	for _, tt := range []struct {
+		name   string
+		since  time.Time
+		wantOK bool
+	}{
+		{"claimed before the backoff ran out", t0, true},
+		{"claimed before it, asked after it", due.Add(-time.Millisecond), true},
+		{"claimed after it ran out", due.Add(time.Millisecond), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			next, ok, err := db.NextAttempt(ctx, tt.since)
+			if err != nil || ok != tt.wantOK || (ok && !next.Equal(due)) {
+				t.Errorf("NextAttempt(since %s) = %s, %v, %v; want %v (%s)", tt.since.Sub(t0), next.Sub(t0), ok, err, tt.wantOK, due.Sub(t0))
+			}
+		})
+	}
+}
+
 func TestClaimOnlyRestrictsToNamedGroups(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openTemp(t)

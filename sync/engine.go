@@ -55,7 +55,7 @@ type Store interface {
 	RescueExpired(ctx context.Context) (int, error)
 	RescueDead(ctx context.Context, gone func(owner string) bool) (int, error)
 	ReadAgainWith(ctx context.Context, reader string) (int, error)
-	NextAttempt(ctx context.Context) (time.Time, bool, error)
+	NextAttempt(ctx context.Context, since time.Time) (time.Time, bool, error)
 	PendingDue(ctx context.Context) (int, error)
 	AddEvent(ctx context.Context, kind, subject, msg string) error
 	PauseUploads(ctx context.Context, p ledger.Pause) error
@@ -1046,6 +1046,7 @@ func (e *Engine) Work(ctx context.Context, n int, poll time.Duration, onDone fun
 			defer wg.Done()
 			for ctx.Err() == nil {
 				e.wakeups.Add(1)
+				claimed := e.Now()
 				groups, err := e.claim(ctx, nil, e.share(ctx, n))
 				var wait time.Duration
 				switch {
@@ -1073,7 +1074,7 @@ func (e *Engine) Work(ctx context.Context, n int, poll time.Duration, onDone fun
 					continue
 				default:
 					g.OK()
-					wait = e.idleWait(ctx, poll)
+					wait = e.idleWait(ctx, poll, claimed)
 				}
 				if !sleep(ctx, wait, e.wake) {
 					return
@@ -1084,10 +1085,10 @@ func (e *Engine) Work(ctx context.Context, n int, poll time.Duration, onDone fun
 	wg.Wait()
 }
 
-// idleWait is how long a worker that found nothing to claim sleeps: until the
-// earliest backoff runs out, at most poll.
-func (e *Engine) idleWait(ctx context.Context, poll time.Duration) time.Duration {
-	next, ok, err := e.Store.NextAttempt(ctx)
+// idleWait is how long a worker that found nothing to claim at claimed
+// sleeps: until the earliest backoff runs out, at most poll.
+func (e *Engine) idleWait(ctx context.Context, poll time.Duration, claimed time.Time) time.Duration {
+	next, ok, err := e.Store.NextAttempt(ctx, claimed)
 	if err != nil || !ok {
 		return poll // an error here shows again, and is handled, at the next claim
 	}

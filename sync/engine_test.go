@@ -86,9 +86,11 @@ type fakeSyncer struct {
 	mu      gosync.Mutex
 	results []UploadResult
 	calls   [][]string
+	delay   time.Duration // each upload takes this long
 }
 
 func (f *fakeSyncer) Upload(_ context.Context, dirs []string) UploadResult {
+	time.Sleep(f.delay)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, dirs)

@@ -17,6 +17,7 @@ type countingStore struct {
 	Store
 	calls     atomic.Int64
 	failClaim atomic.Bool
+	slowNext  atomic.Int64 // a delay before NextAttempt answers, as on a loaded box
 }
 
 var errLedgerDown = errors.New("database disk image is malformed")
@@ -78,9 +79,12 @@ func (c *countingStore) RescueDead(ctx context.Context, gone func(string) bool) 
 	c.n()
 	return c.Store.RescueDead(ctx, gone)
 }
-func (c *countingStore) NextAttempt(ctx context.Context) (time.Time, bool, error) {
+func (c *countingStore) NextAttempt(ctx context.Context, since time.Time) (time.Time, bool, error) {
 	c.n()
-	return c.Store.NextAttempt(ctx)
+	if d := time.Duration(c.slowNext.Load()); d > 0 {
+		time.Sleep(d)
+	}
+	return c.Store.NextAttempt(ctx, since)
 }
 func (c *countingStore) PendingDue(ctx context.Context) (int, error) {
 	c.n()
@@ -172,6 +176,38 @@ func TestIdleWorkersSleepAfterUploads(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a run that became ready was not uploaded within 10 s (poll is 1 h)")
+	}
+}
+
+// A retry whose backoff runs out while an idle worker is still between its
+// claim and its question about the next backoff is not slept past: on a
+// loaded box (CI under the race detector) that gap outlasted a 50 ms backoff
+// and both workers slept the whole poll (here an hour). The upload outlasts
+// the slow question so that the other worker is already asleep when it fails.
+func TestRetryDueDuringASlowQuestionIsNotMissed(t *testing.T) {
+	f := &fakeSyncer{results: []UploadResult{
+		{Outcome: ledger.OutcomeTransient, Err: errString("dial tcp: connection refused")},
+		{Outcome: ledger.OutcomeSuccess},
+	}, delay: 600 * time.Millisecond}
+	e, _ := newTestEngine(t, f)
+	cs := &countingStore{Store: e.Store}
+	cs.slowNext.Store(int64(200 * time.Millisecond))
+	e.Store = cs
+	e.BackoffBase, e.BackoffMax = 50*time.Millisecond, 50*time.Millisecond
+	root := t.TempDir()
+	writeLog(t, root, "aaa", time.Now(), true)
+	observeAll(t, e, root)
+
+	outs := startWorkers(t, e, 2)
+	for _, want := range []string{ledger.OutcomeTransient, ledger.OutcomeSuccess} {
+		select {
+		case o := <-outs:
+			if o.Outcome != want {
+				t.Fatalf("upload: %s %v, want %s", o.Outcome, o.Err, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s upload within 10 s (backoff 50 ms, poll 1 h)", want)
+		}
 	}
 }
 
