@@ -287,7 +287,7 @@ func TestKilledRunnerTakesItsWandbChildWithIt(t *testing.T) {
 	})
 	_ = cmd.Process.Signal(syscall.SIGKILL)
 	_ = cmd.Wait()
-	h.eventually(5*time.Second, "wandb sync child gone", func() bool {
+	h.eventually(15*time.Second, "wandb sync child gone", func() bool {
 		return processWithArg(d) == 0
 	})
 }

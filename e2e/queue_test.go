@@ -72,7 +72,7 @@ func TestQueueVerbs(t *testing.T) {
 		t.Errorf("held job: %s %q", j.State, j.Reason)
 	}
 	h.runOK("release", held)
-	h.eventually(5*time.Second, "released job's reason", func() bool {
+	h.eventually(15*time.Second, "released job's reason", func() bool {
 		r := h.job(mustID(t, held)).Reason
 		return r != "" && !strings.Contains(r, "held")
 	})
@@ -287,7 +287,7 @@ func TestGPUSharingAndCPUSlots(t *testing.T) {
 	if !slices.Equal(ja.GPUUUIDs, jb.GPUUUIDs) {
 		t.Errorf("sharing jobs on %v and %v, want the same GPU", ja.GPUUUIDs, jb.GPUUUIDs)
 	}
-	h.eventually(5*time.Second, "reasons of the waiting jobs", func() bool {
+	h.eventually(15*time.Second, "reasons of the waiting jobs", func() bool {
 		return strings.Contains(h.job(c).Reason, "left for sharing") && strings.Contains(h.job(alone).Reason, "GPU 0")
 	})
 	if _, _, code := h.code("submit", "--share", "--gpus", "1", "true"); code != 2 {
@@ -301,7 +301,7 @@ func TestGPUSharingAndCPUSlots(t *testing.T) {
 	}
 	h.waitJob(cpu[0], ledger.JobRunning)
 	h.waitJob(cpu[1], ledger.JobRunning)
-	h.eventually(5*time.Second, "the third CPU job's reason", func() bool {
+	h.eventually(15*time.Second, "the third CPU job's reason", func() bool {
 		return strings.Contains(h.job(cpu[2]).Reason, "waiting for 1 CPU slots (0 of 2 free)")
 	})
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {

@@ -293,7 +293,7 @@ func childOf(name string) []string {
 func (e *schedEnv) pidFile(name string) int {
 	e.t.Helper()
 	var pid int
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for {
 		b, _ := os.ReadFile(filepath.Join(e.work, name))
 		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n > 0 {

@@ -151,8 +151,15 @@ func TestIdleWorkersSleepAfterUploads(t *testing.T) {
 		}
 	}
 	// The last claim passed a wake-up on; let the worker that takes it find
-	// nothing, then count over an idle window.
-	time.Sleep(200 * time.Millisecond)
+	// nothing (up to 5 s on a loaded box: a worker that spins never settles
+	// and fails below), then count over an idle window.
+	for settle := time.Now().Add(5 * time.Second); time.Now().Before(settle); {
+		before := cs.calls.Load()
+		time.Sleep(200 * time.Millisecond)
+		if cs.calls.Load() == before {
+			break
+		}
+	}
 	wakes, calls := e.Wakeups(), cs.calls.Load()
 	time.Sleep(time.Second)
 	if d := e.Wakeups() - wakes; d != 0 {

@@ -447,11 +447,11 @@ func TestWatcherKeepsFindingRunsWhenWatchesRunOut(t *testing.T) {
 
 	// No watch exists, so only the periodic rescan can see these.
 	added := discMakeRun(t, wandbDir, "offline-run-20240101_120001-new", "new")
-	c.waitRun(t, 2*time.Second, added, func(rd RunDir) bool { return rd.Dir == added })
+	c.waitRun(t, 10*time.Second, added, func(rd RunDir) bool { return rd.Dir == added })
 	if err := os.RemoveAll(old); err != nil {
 		t.Fatal(err)
 	}
-	c.waitRemoved(t, old, 2*time.Second)
+	c.waitRemoved(t, old, 10*time.Second)
 	for len(c.rescans) < 4 {
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -469,19 +469,19 @@ func TestWatcherPeriodicReconcile(t *testing.T) {
 	run := discMakeRun(t, filepath.Join(root, "wandb"), "offline-run-20240101_120000-rec", "rec")
 	c := discRunWatcher(t, discNewWatcher(t, root, WatchOptions{Reconcile: 40 * time.Millisecond}))
 
-	deadline := time.After(2 * time.Second)
+	deadline := time.After(10 * time.Second) // generous: CI runs this beside the race detector
 	for n := 0; n < 3; {
 		select {
 		case <-c.rescans:
 			n++
 		case <-deadline:
-			t.Fatalf("only %d periodic rescans in 2s with a 40ms interval", n)
+			t.Fatalf("only %d periodic rescans in 10s with a 40ms interval", n)
 		}
 	}
 	// Each rescan hands every existing run to onRun again, so a marker
 	// written by a hand-run `wandb sync` (an ignored event) is seen.
 	discWrite(t, filepath.Join(run, "run-rec.wandb.synced"), nil)
-	c.waitRun(t, 2*time.Second, "marker via rescan", func(rd RunDir) bool { return rd.Dir == run && rd.Marker })
+	c.waitRun(t, 10*time.Second, "marker via rescan", func(rd RunDir) bool { return rd.Dir == run && rd.Marker })
 }
 
 func TestWatcherDoesNotFollowSymlinksOutOfTheTree(t *testing.T) {
@@ -519,7 +519,7 @@ func TestWatcherRootRemovedAndRecreated(t *testing.T) {
 	}
 	c.waitRemoved(t, run, time.Second)
 	discMakeRun(t, filepath.Join(root, "wandb"), "offline-run-20240101_120000-back", "back")
-	c.waitRun(t, 2*time.Second, "run in the re-created root", func(rd RunDir) bool { return rd.Dir == run && hasLog(rd) })
+	c.waitRun(t, 10*time.Second, "run in the re-created root", func(rd RunDir) bool { return rd.Dir == run && hasLog(rd) })
 }
 
 // discDeafWatcher takes every watch and hears nothing: inotify on NFS or
@@ -550,7 +550,7 @@ func TestWatcherPollFindsRunsInotifyCannotSee(t *testing.T) {
 			continue
 		}
 		seen := map[string]bool{}
-		c.waitRun(t, 2*time.Second, "both new runs", func(rd RunDir) bool {
+		c.waitRun(t, 10*time.Second, "both new runs", func(rd RunDir) bool {
 			seen[rd.Dir] = true
 			return seen[added] && seen[nested]
 		})
