@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,15 +17,22 @@ import (
 )
 
 // slurmCluster starts a single-node Slurm (deploy/slurm/testcluster) for
-// the test and returns its SLURM_CONF; it stops with the test. Without
-// Debian's slurm-wlm and munge, or without root, the test is skipped and
-// says so.
-func slurmCluster(t *testing.T) string {
+// the test and returns its SLURM_CONF; it stops with the test. opts go to
+// the script (--accounting, --min-job-age). Without Debian's slurm-wlm and
+// munge (and for --accounting slurmdbd and mariadb-server), or without root,
+// the test is skipped and says so.
+func slurmCluster(t *testing.T, opts ...string) string {
 	t.Helper()
-	for _, b := range []string{"slurmctld", "slurmd", "munged", "sbatch", "squeue", "scontrol", "scancel"} {
-		if _, err := exec.LookPath(b); err != nil {
-			if _, err := os.Stat("/usr/sbin/" + b); err != nil {
-				t.Skipf("Slurm is not installed (%s not found; apt-get install -y slurm-wlm munge): the real-Slurm test cannot run", b)
+	need := map[string][]string{"slurm-wlm munge": {"slurmctld", "slurmd", "munged", "sbatch", "squeue", "scontrol", "scancel"}}
+	if slices.Contains(opts, "--accounting") {
+		need["slurmdbd mariadb-server"] = []string{"slurmdbd", "sacct", "mariadbd", "mariadb-install-db"}
+	}
+	for pkgs, bins := range need {
+		for _, b := range bins {
+			if _, err := exec.LookPath(b); err != nil {
+				if _, err := os.Stat("/usr/sbin/" + b); err != nil {
+					t.Skipf("%s not found (apt-get install -y %s): the real-Slurm test cannot run", b, pkgs)
+				}
 			}
 		}
 	}
@@ -43,15 +51,18 @@ func slurmCluster(t *testing.T) string {
 			t.Logf("stop the test cluster: %v: %s", err, out)
 		}
 		if t.Failed() {
-			for _, l := range []string{"slurmctld.log", "slurmd.log"} {
-				b, _ := os.ReadFile(filepath.Join(dir, "log", l))
+			for _, l := range []string{"slurmctld.log", "slurmd.log", "slurmdbd.log"} {
+				b, err := os.ReadFile(filepath.Join(dir, "log", l))
+				if err != nil {
+					continue // slurmdbd.log: only with accounting
+				}
 				lines := strings.Split(string(b), "\n")
 				t.Logf("%s tail:\n%s", l, strings.Join(lines[max(0, len(lines)-30):], "\n"))
 			}
 		}
 		os.RemoveAll(dir)
 	})
-	out, err := exec.Command(script, "start", dir).CombinedOutput()
+	out, err := exec.Command(script, append([]string{"start", dir}, opts...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("start the test cluster: %v\n%s", err, out)
 	}
@@ -338,6 +349,69 @@ func TestSlurmExecutor(t *testing.T) {
 		t.Fatalf("carol's cancel: exit %d %q %q", code, out, errOut)
 	}
 	h.waitJob(id, ledger.JobCancelled)
+	h.stopDaemon()
+}
+
+// With accounting (slurmdbd), as a real cluster keeps it: exit codes and
+// ends come from sacct's real output, and a job that ended while the daemon
+// was down is recorded after a restart even once slurmctld has forgotten it
+// (MinJobAge=2 here; without accounting it would be lost).
+func TestSlurmExecutorWithAccounting(t *testing.T) {
+	conf := slurmCluster(t, "--accounting", "--min-job-age", "2")
+	h := newHarness(t, "SLURM_CONF="+conf)
+	work := t.TempDir()
+	submit := func(args ...string) int64 {
+		return h.submit(append([]string{"--cwd", work}, args...)...)
+	}
+	forgotten := func(j ledger.Job) bool {
+		cmd := exec.Command("scontrol", "--oneliner", "show", "job", j.EngineID)
+		cmd.Env = h.env
+		out, err := cmd.CombinedOutput()
+		return err != nil && strings.Contains(string(out), "Invalid job id")
+	}
+	h.startDaemon("--executor", "slurm", "--gpus", "none")
+
+	failed := submit("--", "sh", "-c", "exit 3")
+	if j := h.waitJob(failed, ledger.JobFailed); j.ExitCode == nil || *j.ExitCode != 3 {
+		t.Errorf("job exiting 3: exit code %v", j.ExitCode)
+	}
+	// sacct says 0:0 for a cancelled job: no exit code, not a success.
+	long := submit("--", "sleep", "300")
+	h.waitJob(long, ledger.JobRunning)
+	h.runOK("cancel", strconv.FormatInt(long, 10))
+	if j := h.waitJob(long, ledger.JobCancelled); j.ExitCode != nil {
+		t.Errorf("cancelled job recorded exit code %d", *j.ExitCode)
+	}
+	// An array's tasks each get their own line from sacct.
+	arr := submit("--array", "0-2", "--", "sh", "-c", "exit $RUNNER_ARRAY_INDEX")
+	h.eventually(30*time.Second, "array ended", func() bool {
+		list := h.arrayJobs(arr)
+		for _, j := range list {
+			if !j.State.Ended() {
+				return false
+			}
+		}
+		return len(list) == 3
+	})
+	for i, j := range h.arrayJobs(arr) {
+		if j.ExitCode == nil || *j.ExitCode != i || (i == 0) != (j.State == ledger.JobSucceeded) {
+			t.Errorf("array task %d: %s, exit code %v", i, j.State, j.ExitCode)
+		}
+	}
+
+	// Ends while the daemon is down, past MinJobAge: only sacct remembers.
+	ends := submit("--", "sh", "-c", "sleep 1; exit 5")
+	h.waitJob(ends, ledger.JobRunning)
+	h.stopDaemon()
+	meanwhile := submit("--", "true")
+	h.eventually(30*time.Second, "slurmctld forgets both jobs", func() bool {
+		return forgotten(h.job(ends)) && forgotten(h.job(meanwhile))
+	})
+	h.startDaemon("--executor", "slurm", "--gpus", "none")
+	if j := h.waitJob(ends, ledger.JobFailed); j.ExitCode == nil || *j.ExitCode != 5 {
+		t.Errorf("job that ended while the daemon was down: exit code %v, want 5", j.ExitCode)
+	}
+	h.waitJob(meanwhile, ledger.JobSucceeded)
 	h.stopDaemon()
 }
 
