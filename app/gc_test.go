@@ -14,6 +14,7 @@ import (
 
 	"github.com/runnerhq/runner/internal/testbin"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/ledger/ledgertest"
 )
 
 // gcClock is a settable ledger clock.
@@ -46,7 +47,7 @@ func newGCFixture(t *testing.T) gcFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer db.Close() // before the test runs gc on it
 	now := time.Now()
 	longAgo, yesterday := now.Add(-60*24*time.Hour), now.Add(-24*time.Hour)
 	mkRun := func(id string, mtime time.Time, marker bool, payload int) ledger.Observation {
@@ -151,11 +152,7 @@ func TestGCDeletesOnlyOldSyncedRuns(t *testing.T) {
 		}
 	}
 
-	db, err := ledger.Open(ctx, f.db, ledger.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := ledgertest.Open(t, f.db, ledger.Options{ReadOnly: true})
 	r, err := db.GetRun(ctx, f.old)
 	if err != nil || r.State != ledger.StateSynced {
 		t.Errorf("deleted run: %+v %v, want it still synced", r.State, err)

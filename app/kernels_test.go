@@ -18,6 +18,7 @@ import (
 
 	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/ledger/ledgertest"
 	"github.com/runnerhq/runner/reports"
 	runsync "github.com/runnerhq/runner/sync"
 	"github.com/runnerhq/runner/wandbfile/wandbtest"
@@ -212,11 +213,7 @@ func TestCheckFlagsClearRegressionAndPassesNoise(t *testing.T) {
 func TestDaemonEvaluateRecordsRegressions(t *testing.T) {
 	c, dirs := project(t)
 	ctx := context.Background()
-	db, err := ledger.Open(ctx, c.db, ledger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := ledgertest.Open(t, c.db, ledger.Options{})
 
 	rep, err := reports.Evaluate(ctx, db, dirs["noise"], reports.EvalOptions{})
 	if err != nil {
@@ -270,11 +267,7 @@ func TestEngineOnReadyRecordsRegression(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	dirs := writeProject(t, root)
-	db, err := ledger.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := ledgertest.Open(t, "", ledger.Options{})
 	var found []runsync.RunDir
 	if err := runsync.Scan(ctx, root, func(rd runsync.RunDir) error { found = append(found, rd); return nil }, nil); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"github.com/runnerhq/runner/internal/testbin"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/ledger/ledgertest"
 	runsync "github.com/runnerhq/runner/sync"
 	"github.com/runnerhq/runner/wandbfile/wandbtest"
 )
@@ -176,11 +177,7 @@ func TestDaemonNotifiesSystemdAndServesMetrics(t *testing.T) {
 		t.Logf("daemon: %v\n%s", <-done, stderr.String())
 		t.Fatalf("first notify message %q, want READY=1", first.text)
 	}
-	ro, err := ledger.Open(context.Background(), db, ledger.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
+	ro := ledgertest.Open(t, db, ledger.Options{ReadOnly: true})
 	if _, err := ro.GetRun(context.Background(), runDir); err != nil {
 		t.Errorf("READY=1 came before the first scan recorded %s: %v", runDir, err)
 	}
@@ -522,11 +519,7 @@ func TestStatusUptimeCrashAndColour(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "ledger.db")
 	clock := &gcClock{}
-	db, err := ledger.Open(ctx, path, ledger.Options{Clock: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := ledgertest.Open(t, path, ledger.Options{Clock: clock})
 	now := time.Now()
 	status := func(tty bool) (string, int) {
 		var out opsBuffer
@@ -600,11 +593,7 @@ func TestDeployEnvFileNamesRealSettings(t *testing.T) {
 // synced, says why runs wait, and counts the last day's uploads.
 func TestStatusIsTruthful(t *testing.T) {
 	ctx := context.Background()
-	db, err := ledger.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := ledgertest.Open(t, "", ledger.Options{})
 	now := time.Now()
 	root := t.TempDir()
 	doneDir := opsWriteRun(t, root, "done1")

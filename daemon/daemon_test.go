@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/ledger/ledgertest"
 	runsync "github.com/runnerhq/runner/sync"
 	"github.com/runnerhq/runner/wandbfile/wandbtest"
 )
@@ -24,12 +25,7 @@ func testLedger(t *testing.T) *ledger.DB {
 	t.Helper()
 	t.Setenv("NOTIFY_SOCKET", "")
 	t.Setenv("WATCHDOG_USEC", "")
-	db, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return ledgertest.Open(t, "", ledger.Options{Logger: quietLogger()})
 }
 
 // A log read stuck in the kernel (a hung mount) holds neither the

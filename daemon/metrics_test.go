@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/ledger/ledgertest"
 )
 
 // metricsLedger holds one synced run (uploaded once), one active run whose
@@ -19,11 +20,7 @@ import (
 func metricsLedger(t *testing.T) *ledger.DB {
 	t.Helper()
 	ctx := context.Background()
-	db, err := ledger.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := ledgertest.Open(t, "", ledger.Options{})
 	root := t.TempDir()
 	obs := func(id, readErr string) ledger.Observation {
 		dir := filepath.Join(root, "offline-run-20250101_120000-"+id)

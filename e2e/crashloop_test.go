@@ -12,6 +12,7 @@ import (
 
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/ledger/ledgertest"
 )
 
 // The crash loop, bounded for CI: 150 runs, uploads that take time, 25
@@ -52,11 +53,7 @@ func TestCrashLoopLosesNothingUploadsNothingTwice(t *testing.T) {
 		}
 	}
 	h.stopDaemon()
-	db, err := ledger.Open(context.Background(), h.db, ledger.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := ledgertest.Open(t, h.db, ledger.Options{ReadOnly: true})
 	if err := db.QuickCheck(context.Background()); err != nil {
 		t.Errorf("ledger after %d kills: %v", kills, err)
 	}

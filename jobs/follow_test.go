@@ -3,12 +3,12 @@ package jobs
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/ledger/ledgertest"
 )
 
 // fakeEngine answers States from a map the test changes, and records cancels.
@@ -47,11 +47,7 @@ func (f *fakeEngine) States(_ context.Context, ids []string) (map[string]EngineS
 // daemon follows them again; polls back off while nothing changes.
 func TestSchedulerFollowsEngineJobs(t *testing.T) {
 	ctx := context.Background()
-	db, err := ledger.Open(ctx, filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := ledgertest.Open(t, "", ledger.Options{})
 	now := time.Now()
 	clock := func() time.Time { return now }
 	eng := &fakeEngine{states: map[string]EngineState{}}

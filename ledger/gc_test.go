@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/ledger/ledgertest"
 )
 
 // syncRun takes one pending run through a successful upload that took d.
@@ -147,11 +148,7 @@ func TestVacuumShrinksLedgerAfterDeletes(t *testing.T) {
 	if err := db.AddEvent(ctx, "after", "", "still writable"); err != nil {
 		t.Fatal(err)
 	}
-	ro, err := ledger.Open(ctx, path, ledger.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
+	ro := ledgertest.Open(t, path, ledger.Options{ReadOnly: true})
 	if _, _, err := ro.Vacuum(ctx); err == nil {
 		t.Error("vacuum through a read-only handle succeeded")
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/ledger/ledgertest"
 )
 
 // fakeClock is a settable clock shared by a test and the ledger.
@@ -41,12 +42,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 
 func openAt(t testing.TB, path string, clock ledger.Clock) *ledger.DB {
 	t.Helper()
-	db, err := ledger.Open(context.Background(), path, ledger.Options{Clock: clock})
-	if err != nil {
-		t.Fatalf("open %s: %v", path, err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return ledgertest.Open(t, path, ledger.Options{Clock: clock})
 }
 
 func openTemp(t testing.TB) (*ledger.DB, *fakeClock) {
@@ -277,11 +273,7 @@ func TestReadOnlyOpen(t *testing.T) {
 	o := observe(t.TempDir(), "offline-run-1", "r1", t0)
 	mustUpsert(t, w, o)
 
-	ro, err := ledger.Open(ctx, path, ledger.Options{ReadOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ro.Close()
+	ro := ledgertest.Open(t, path, ledger.Options{ReadOnly: true})
 	if r, err := ro.GetRun(ctx, o.Dir); err != nil || r.RunID != "r1" {
 		t.Fatalf("read-only GetRun = %+v, %v", r, err)
 	}
@@ -1273,11 +1265,7 @@ func BenchmarkUpsertRuns10k(b *testing.B) {
 // returns must be exactly what a later read returns.
 func TestUpsertReturnsWhatIsStored(t *testing.T) {
 	ctx := context.Background()
-	db, err := ledger.Open(ctx, filepath.Join(t.TempDir(), "l.db"), ledger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := ledgertest.Open(t, "", ledger.Options{})
 	start := time.Date(2026, 3, 1, 10, 0, 0, 123456789, time.UTC)
 	code, rt := 1, 60
 	obs := []ledger.Observation{
@@ -1307,11 +1295,7 @@ func TestUpsertReturnsWhatIsStored(t *testing.T) {
 // times (a run dir copied in) is taken.
 func TestUpsertIgnoresShorterObservations(t *testing.T) {
 	ctx := context.Background()
-	db, err := ledger.Open(ctx, filepath.Join(t.TempDir(), "l.db"), ledger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := ledgertest.Open(t, "", ledger.Options{})
 	now := time.Now()
 	obs := func(size int64, mtime time.Time, finished bool) ledger.Observation {
 		return ledger.Observation{Dir: "/w/offline-run-x", LogPath: "/w/offline-run-x/run-x.wandb", Size: size, MTime: mtime,
@@ -1455,11 +1439,7 @@ func TestLedgerFileSafety(t *testing.T) {
 		if err := db.Backup(ctx, dest); err == nil {
 			t.Error("a backup over an existing file was accepted")
 		}
-		cp, err := ledger.Open(ctx, dest, ledger.Options{ReadOnly: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cp.Close()
+		cp := ledgertest.Open(t, dest, ledger.Options{ReadOnly: true})
 		if c, _ := cp.Counts(ctx); c[ledger.StateActive] != 1 {
 			t.Errorf("backup counts %v, want the one run", c)
 		}

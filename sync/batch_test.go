@@ -10,6 +10,7 @@ import (
 
 	"github.com/runnerhq/runner/internal/testbin"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/ledger/ledgertest"
 )
 
 // batchSetup records n finished runs (ids b1..bn) and returns an engine
@@ -21,11 +22,7 @@ func batchSetup(t *testing.T, n int, extraEnv ...string) (*Engine, *ledger.DB, s
 	env := fakeEnv(t, append([]string{"WANDB_API_KEY=" + testKey, "FAKE_WANDB_CALLS=" + calls,
 		"FAKE_WANDB_STATE=" + filepath.Join(t.TempDir(), "state")}, extraEnv...)...)
 	up := &Uploader{Wandb: wandb, Env: env, Timeout: 5 * time.Second, PerRun: time.Nanosecond, Grace: 200 * time.Millisecond, WorkDir: t.TempDir()}
-	db, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "l.db"), ledger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := ledgertest.Open(t, "", ledger.Options{})
 	// A failed run waits out an hour: each Drain is one deterministic pass.
 	e := NewEngine(EngineOptions{Store: db, Uploader: up, MaxAttempts: 3, Batch: 32, BackoffBase: time.Hour,
 		BackoffMax: time.Hour, TmpDir: t.TempDir()})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/runnerhq/runner/internal/proc"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/ledger/ledgertest"
 	"github.com/runnerhq/runner/wandbfile"
 	"github.com/runnerhq/runner/wandbfile/wandbtest"
 )
@@ -130,11 +131,7 @@ func writeLog(t testing.TB, parent, id string, start time.Time, finished bool) s
 
 func newTestEngine(t *testing.T, s Syncer) (*Engine, *ledger.DB) {
 	t.Helper()
-	db, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "l.db"), ledger.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := ledgertest.Open(t, "", ledger.Options{})
 	// One group per call: these tests script the fake call by call.
 	return NewEngine(EngineOptions{Store: db, Uploader: s, MaxAttempts: 3, Batch: 1, BackoffBase: time.Millisecond, BackoffMax: time.Millisecond, TmpDir: t.TempDir()}), db
 }
