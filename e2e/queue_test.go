@@ -188,6 +188,23 @@ func TestArraysAndSweeps(t *testing.T) {
 	if len(list) != 6 || len(runIDs) != 6 {
 		t.Errorf("array of %d jobs with %d run ids, want 6 and 6", len(list), len(runIDs))
 	}
+	// `runner jobs --array ID` lists exactly the array's jobs, in index order.
+	var listed []struct {
+		ID         int64 `json:"id"`
+		ArrayIndex int64 `json:"array_index"`
+	}
+	if err := json.Unmarshal([]byte(h.runOK("jobs", "--array", arr, "--json")), &listed); err != nil {
+		t.Fatal(err)
+	}
+	for i, j := range listed {
+		if i >= len(list) || j.ID != list[i].ID || j.ArrayIndex != int64(i) {
+			t.Errorf("jobs --array %s: %+v, want the jobs of the array in index order", arr, listed)
+			break
+		}
+	}
+	if len(listed) != len(list) {
+		t.Errorf("jobs --array %s listed %d jobs, want %d", arr, len(listed), len(list))
+	}
 	if _, _, code := h.code("wait", arr); code != 0 {
 		t.Errorf("wait ARRAY: exit %d", code)
 	}
