@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,9 +53,19 @@ func TestPollFindsRunsWrittenBehindASharedMount(t *testing.T) {
 	}
 	start := time.Now().Add(-time.Hour)
 
+	// scanned waits for the daemon's start-up scan: a run written before it
+	// ends is found by the scan, not by watching.
+	scanned := func() {
+		h.eventually(30*time.Second, "the start-up scan", func() bool {
+			b, _ := os.ReadFile(h.stderr.Name())
+			return strings.Contains(string(b), "rescan done")
+		})
+	}
+
 	// Without --poll: a run written through the mount is found, one written
 	// behind it is not.
 	h.startDaemon()
+	scanned()
 	finishedRun(t, behind, "remote01", start)
 	finishedRun(t, through, "local001", start.Add(time.Second))
 	h.waitStates(30*time.Second, map[string]ledger.State{"local001": ledger.StateSynced})
@@ -67,6 +78,7 @@ func TestPollFindsRunsWrittenBehindASharedMount(t *testing.T) {
 	// mount while the daemon runs is found and uploaded, and so is one that
 	// is still being written when found and finishes later.
 	h.startDaemon("--poll", "1s")
+	scanned()
 	h.waitStates(30*time.Second, map[string]ledger.State{"remote01": ledger.StateSynced})
 	written := time.Now()
 	finishedRun(t, behind, "remote02", start.Add(2*time.Second))
