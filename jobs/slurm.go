@@ -423,7 +423,18 @@ func ParseSacct(out []byte) map[string]EngineState {
 		if len(f) < 6 || f[0] == "" || strings.Contains(f[0], ".") {
 			continue // steps (123.batch) are not jobs
 		}
-		m[f[0]] = slurmState(f[1], f[2], f[3], f[4], f[5], "")
+		st := slurmState(f[1], f[2], f[3], f[4], f[5], "")
+		if st.Phase == PhaseEnded && st.EndReason == "" && st.EndedAt.IsZero() {
+			// COMPLETED or FAILED without an end: a record slurmdbd has only
+			// from the job's start message. Sent late (a loaded slurmctld),
+			// it carries the state the job had already ended in but neither
+			// its end nor its exit code ("FAILED|0:0|…|Unknown"), which would
+			// read as a success. The job-complete message fills them in;
+			// until then the job has not ended for us. (Seen once in e2e
+			// under heavy load: a job that exited 3 recorded as succeeded.)
+			st = EngineState{Phase: PhaseRunning, Node: st.Node, StartedAt: st.StartedAt}
+		}
+		m[f[0]] = st
 	}
 	return m
 }

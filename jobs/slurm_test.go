@@ -57,7 +57,8 @@ func TestParseSlurmStates(t *testing.T) {
 		"13_4|CANCELLED by 1000|0:15|node3|2026-12-02T05:50:57|2026-12-02T05:55:02\n" +
 		"31|CANCELLED by 0|0:0|vm|2026-12-02T05:50:57|2026-12-02T05:55:02\n14|OUT_OF_MEMORY|0:125|node1|2026-12-02T05:50:57|2026-12-02T05:55:02\n" +
 		"15|RUNNING|0:0|node2|2026-12-02T05:50:57|Unknown\n16|FAILED|127:0|node2|2026-12-02T05:50:57|2026-12-02T05:55:02\n" +
-		"17|NODE_FAIL|1:0|None assigned|Unknown|2026-12-02T05:55:02\n18|PENDING|0:0|None assigned|Unknown|Unknown\n"
+		"17|NODE_FAIL|1:0|None assigned|Unknown|2026-12-02T05:55:02\n18|PENDING|0:0|None assigned|Unknown|Unknown\n" +
+		"19|FAILED|0:0|vm|2026-12-02T05:50:57|Unknown\n"
 	gotS := ParseSacct([]byte(sacct))
 	wantS := map[string]EngineState{
 		"12":   {Phase: PhaseEnded, Node: "node7", ExitCode: ptr(0), StartedAt: start, EndedAt: end},
@@ -70,6 +71,9 @@ func TestParseSlurmStates(t *testing.T) {
 		"16": {Phase: PhaseEnded, Node: "node2", ExitCode: ptr(127), StartedAt: start, EndedAt: end},
 		"17": {Phase: PhaseEnded, ExitCode: ptr(1), EndReason: "node failure (Slurm)", EndedAt: end},
 		"18": {Phase: PhasePending},
+		// Known to slurmdbd only from a late start message: its end and
+		// exit code are still to come, so it has not ended (not "exit 0").
+		"19": {Phase: PhaseRunning, Node: "vm", StartedAt: start},
 	}
 	if !reflect.DeepEqual(gotS, wantS) {
 		t.Errorf("sacct:\n got %+v\nwant %+v", gotS, wantS)
