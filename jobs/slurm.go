@@ -257,11 +257,16 @@ func (s *Slurm) States(ctx context.Context, ids []string) (map[string]EngineStat
 		if st, ok := known[id]; ok {
 			out[id] = st
 		} else if st, ok := live[id]; ok {
-			// Ended, but how is not known (yet): say running until it is.
-			out[id] = EngineState{Phase: PhaseRunning, Node: st.Node, StartedAt: st.StartedAt}
+			out[id] = endNotKnown(st)
 		}
 	}
 	return out, nil
+}
+
+// endNotKnown is a job that has ended, or may have, but how is not known
+// yet: running, on its node, until Slurm says how it ended.
+func endNotKnown(st EngineState) EngineState {
+	return EngineState{Phase: PhaseRunning, Node: st.Node, StartedAt: st.StartedAt}
 }
 
 // slurmBases are the distinct job ids of ids (123 for 123_4), in order.
@@ -432,7 +437,7 @@ func ParseSacct(out []byte) map[string]EngineState {
 			// read as a success. The job-complete message fills them in;
 			// until then the job has not ended for us. (Seen once in e2e
 			// under heavy load: a job that exited 3 recorded as succeeded.)
-			st = EngineState{Phase: PhaseRunning, Node: st.Node, StartedAt: st.StartedAt}
+			st = endNotKnown(st)
 		}
 		m[f[0]] = st
 	}
