@@ -13,9 +13,17 @@ import (
 	"syscall"
 
 	"github.com/runnerhq/runner/app"
+	"github.com/runnerhq/runner/internal/owner"
 )
 
 func main() {
+	// The re-exec that runs the wandb CLI as a run dir's owner: before
+	// anything else, with no signal handlers or goroutines of runner's own.
+	if len(os.Args) > 1 && os.Args[1] == owner.HelperArg {
+		err := owner.Main(os.Args[2:])
+		fmt.Fprintln(os.Stderr, "runner: "+err.Error())
+		os.Exit(126)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := app.Run(ctx, os.Args, app.StdEnv())
 	stop()

@@ -82,7 +82,9 @@ func daemonCommand(env Env) *cli.Command {
 				d := &daemon.Daemon{Version: Version, CheckUploads: func(ctx context.Context) string {
 					var problems []string
 					for _, ch := range doctor.Uploads(ctx, up) {
-						if ch.Level == doctor.Fail {
+						if ch.Level == doctor.Warn {
+							logger.Warn("upload check", "check", ch.Name, "problem", ch.Detail, "fix", ch.Fix)
+						} else if ch.Level == doctor.Fail {
 							logger.Error("uploads cannot work", "check", ch.Name, "problem", ch.Detail, "fix", ch.Fix)
 							problems = append(problems, ch.Name+": "+ch.Detail)
 						} else {

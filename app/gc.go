@@ -15,6 +15,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/runnerhq/runner/internal/owner"
+	"github.com/runnerhq/runner/internal/rundir"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
 )
@@ -116,7 +118,8 @@ func GC(ctx context.Context, db *ledger.DB, logger *slog.Logger, o GCOptions) (*
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if why := gcRefusal(r, cutoff); why != "" {
+		as, why := gcRefusal(r, cutoff)
+		if why != "" {
 			rep.Skipped = append(rep.Skipped, GCSkipped{Dir: r.Dir, Reason: why})
 			continue
 		}
@@ -127,7 +130,9 @@ func GC(ctx context.Context, db *ledger.DB, logger *slog.Logger, o GCOptions) (*
 		}
 		gr := GCRun{RunID: r.RunID, Dir: r.Dir, SyncedAt: timePtr(r.SyncedAt), Bytes: size}
 		if !o.DryRun {
-			if err := os.RemoveAll(r.Dir); err != nil {
+			// As the dir's owner: a link swapped in on the way leads only
+			// where they could delete themselves (docs/design.md "Threat model").
+			if err := owner.Do(as, func() error { return os.RemoveAll(r.Dir) }); err != nil {
 				rep.Errors = append(rep.Errors, fmt.Sprintf("delete %s: %v", r.Dir, unwrapPathError(err)))
 				continue
 			}
@@ -196,29 +201,42 @@ func GC(ctx context.Context, db *ledger.DB, logger *slog.Logger, o GCOptions) (*
 	return rep, nil
 }
 
-// gcRefusal says why a synced run's dir must not be deleted after all, or "".
-// The ledger says synced; the disk must agree before anything is removed.
-func gcRefusal(r ledger.Run, cutoff time.Time) string {
+// gcRefusal says why a synced run's dir must not be deleted after all, or "",
+// and whom to delete it as (its owner). The ledger says synced; the disk must
+// agree before anything is removed, reached without a link a user planted.
+func gcRefusal(r ledger.Run, cutoff time.Time) (as owner.ID, why string) {
+	as = owner.Self()
 	if !filepath.IsAbs(r.Dir) || filepath.Clean(r.Dir) != r.Dir || filepath.Dir(r.Dir) == r.Dir {
-		return "not an absolute run dir path"
+		return as, "not an absolute run dir path"
 	}
 	if filepath.Dir(r.LogPath) != r.Dir {
-		return "its log is not inside the run dir"
+		return as, "its log is not inside the run dir"
 	}
-	if _, err := os.Lstat(r.Dir); errors.Is(err, fs.ErrNotExist) {
-		return "" // already gone: recorded as deleted, nothing freed
+	d, err := rundir.Open(r.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return as, "" // already gone: recorded as deleted, nothing freed
 	}
-	if _, err := os.Stat(r.LogPath + ".synced"); err != nil {
-		return "no .synced marker next to its log (was it synced from elsewhere?)"
+	if err != nil {
+		return as, unwrapPathError(err).Error()
 	}
-	st, err := os.Stat(r.LogPath)
+	defer d.Close()
+	// A dir runner cannot act for is deleted as runner, which the file
+	// system then allows or refuses.
+	as, _ = owner.For(d.UID, d.GID, true)
+	if ok, err := d.Marker(filepath.Base(r.LogPath) + ".synced"); !ok {
+		if err != nil {
+			return as, unwrapPathError(err).Error()
+		}
+		return as, "no .synced marker next to its log (was it synced from elsewhere?)"
+	}
+	st, err := d.Lstat(filepath.Base(r.LogPath))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Sprintf("cannot stat its log: %v", unwrapPathError(err))
+		return as, fmt.Sprintf("cannot stat its log: %v", unwrapPathError(err))
 	}
-	if err == nil && !st.ModTime().Before(cutoff) {
-		return "its log was written since the cutoff"
+	if err == nil && !time.Unix(st.Mtim.Unix()).Before(cutoff) {
+		return as, "its log was written since the cutoff"
 	}
-	return ""
+	return as, ""
 }
 
 // dirBytes is the total size of the regular files under dir (symlinks not followed).

@@ -29,6 +29,7 @@ func uploadFlags() []cli.Flag {
 		durationFlag("settle", "a log that has not grown for this long (and is not held open) is finished", runsync.DefaultSettle),
 		durationFlag("quiet", "a log with an exit record that has not grown for this long is finished", runsync.DefaultQuiet),
 		durationFlag("backoff", "first retry delay after a failed upload (doubles up to 1h)", runsync.DefaultBackoffBase),
+		boolFlag("allow-foreign-owners", "where runner cannot switch user (no CAP_SETUID), upload runs other users own as runner's own user anyway"),
 		hidden(durationFlag("lease", "upload lease; renewed while wandb sync runs, rescued by others after it expires", runsync.DefaultLease)),
 	}
 }
@@ -75,6 +76,8 @@ func newEngine(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger) (*ru
 		Lease:       durationOf(c, "lease"),
 		TmpDir:      filepath.Join(state, "repair"),
 		BackoffBase: durationOf(c, "backoff"),
+
+		AllowForeign: c.Bool("allow-foreign-owners"),
 	})
 	return e, nil
 }
@@ -102,6 +105,8 @@ func newUploader(c *cli.Context, env Env, workDir string, logger *slog.Logger) (
 		Timeout: timeout,
 		WorkDir: workDir,
 		Logger:  logger,
+
+		AllowForeign: c.Bool("allow-foreign-owners"),
 	}
 	if kf := apiKeyFile(c, env); kf != "" {
 		up.KeyFrom = "file " + kf

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnerhq/runner/internal/owner"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/ledger/ledgertest"
 	runsync "github.com/runnerhq/runner/sync"
@@ -157,7 +158,7 @@ func (s *okSyncer) Upload(_ context.Context, dirs []string) runsync.UploadResult
 	for _, d := range dirs {
 		logs, _ := filepath.Glob(filepath.Join(d, "run-*.wandb"))
 		for _, l := range logs {
-			_ = runsync.MarkSynced(l)
+			_ = runsync.MarkSynced(owner.Self(), l)
 		}
 	}
 	return runsync.UploadResult{Outcome: ledger.OutcomeSuccess}

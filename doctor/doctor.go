@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/runnerhq/runner/internal/owner"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
 	runsync "github.com/runnerhq/runner/sync"
@@ -67,7 +68,22 @@ func Uploads(ctx context.Context, u *runsync.Uploader) []Check {
 	} else {
 		out = append(out, Check{"API key", OK, "from " + src, ""})
 	}
-	return out
+	return append(out, Owners(u.AllowForeign))
+}
+
+// Owners checks that runner can act in each user's tree as that user
+// (docs/design.md "Threat model"), and says what happens where it cannot.
+func Owners(allowForeign bool) Check {
+	ok, why := owner.CanSwitch()
+	switch {
+	case ok:
+		return Check{"run dir owners", OK, "uploads, markers, repairs and gc run as each run dir's owner", ""}
+	case allowForeign:
+		return Check{"run dir owners", Warn, fmt.Sprintf("cannot switch user (%s): runs of other users are uploaded as uid %d (--allow-foreign-owners)", why, os.Geteuid()),
+			"fine for one user's runs; for several users' trees run the daemon as root without dropping CAP_SETUID/CAP_SETGID"}
+	}
+	return Check{"run dir owners", Warn, fmt.Sprintf("cannot switch user (%s): runs other users own fail instead of uploading", why),
+		"run the daemon as root (several users' trees), or pass --allow-foreign-owners to upload them as uid " + strconv.Itoa(os.Geteuid())}
 }
 
 // Run makes every check.

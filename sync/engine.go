@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	gosync "sync"
@@ -16,7 +17,9 @@ import (
 	"time"
 
 	"github.com/runnerhq/runner/internal/guard"
+	"github.com/runnerhq/runner/internal/owner"
 	"github.com/runnerhq/runner/internal/proc"
+	"github.com/runnerhq/runner/internal/rundir"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/wandbfile"
 )
@@ -77,12 +80,15 @@ type EngineOptions struct {
 	MaxAttempts int
 	// Batch is the most run dirs handed to one wandb sync call
 	// (DefaultBatch); 1 uploads one group per call.
-	Batch       int
-	Lease       time.Duration // upload lease; must exceed the upload timeout + grace
-	Owner       string        // lease owner id: host:pid:random
-	TmpDir      string        // repaired copies go here
-	BackoffBase time.Duration
-	BackoffMax  time.Duration
+	Batch  int
+	Lease  time.Duration // upload lease; must exceed the upload timeout + grace
+	Owner  string        // lease owner id: host:pid:random
+	TmpDir string        // repaired copies go here
+	// AllowForeign: runs owned by other users are uploaded as runner's own
+	// user when it cannot switch to theirs (owner.For).
+	AllowForeign bool
+	BackoffBase  time.Duration
+	BackoffMax   time.Duration
 
 	// HeldOpen reports whether a process runner can see holds path open.
 	HeldOpen func(path string) bool
@@ -511,7 +517,7 @@ func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error)
 			e.notRegular(ctx, r.Dir, &fs.PathError{Op: "lstat", Path: r.LogPath, Err: wandbfile.ErrNotRegular})
 			continue
 		}
-		rd := RunDir{Dir: r.Dir, LogPath: r.LogPath, Size: st.Size(), MTime: st.ModTime(), Marker: fileExists(r.LogPath + ".synced")}
+		rd := RunDir{Dir: r.Dir, LogPath: r.LogPath, Size: st.Size(), MTime: st.ModTime(), Marker: e.marker(ctx, r.LogPath+".synced")}
 		if !SameFile(ledger.FileStat{Size: r.Size, MTime: r.MTime}, rd) || rd.Marker {
 			// Changed since recorded: read again and judged by Observe,
 			// all in one pass (one transaction, not one per run).
@@ -576,6 +582,30 @@ func (e *Engine) CheckAllActive(ctx context.Context) (ready, active int, err err
 	}
 	ready, err = e.CheckReady(ctx, runs)
 	return ready, len(runs), err
+}
+
+// marker reports whether path is a .synced marker (rundir.Marker). A file
+// by that name that is not one (a symlink, a FIFO, a hard link) is reported
+// once, by name, as a warning and an error event; the run is not synced by it.
+func (e *Engine) marker(ctx context.Context, path string) bool {
+	ok, err := rundir.Marker(path)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return ok
+	}
+	e.readsMu.Lock()
+	if e.warned == nil {
+		e.warned = map[string]bool{}
+	}
+	seen := e.warned[path]
+	e.warned[path] = true
+	e.readsMu.Unlock()
+	if !seen {
+		e.Logger.Warn("ignored .synced marker", "path", path, "err", err)
+		if aerr := e.Store.AddEvent(ctx, "error", filepath.Dir(path), "ignored .synced marker: "+err.Error()); aerr != nil && ctx.Err() == nil {
+			e.Logger.Warn("record event", "path", path, "err", aerr)
+		}
+	}
+	return false
 }
 
 func fileExists(p string) bool {
@@ -753,9 +783,29 @@ func (e *Engine) upload(ctx context.Context, groups [][]ledger.Run) ([]UploadOut
 		}
 		calls = append(calls, g)
 	}
-	if len(calls) == 0 {
-		return outs, nil
+	// A call never mixes owners: it runs as one user.
+	var byOwner [][]*callGroup
+	for _, g := range calls {
+		i := slices.IndexFunc(byOwner, func(b []*callGroup) bool { return b[0].as.UID == g.as.UID })
+		if i < 0 {
+			byOwner = append(byOwner, nil)
+			i = len(byOwner) - 1
+		}
+		byOwner[i] = append(byOwner[i], g)
 	}
+	for _, b := range byOwner {
+		o, err := e.callGroups(ctx, b, started)
+		outs = append(outs, o...)
+		if err != nil {
+			return outs, err
+		}
+	}
+	return outs, nil
+}
+
+// callGroups uploads the groups of one owner in one call and records each.
+func (e *Engine) callGroups(ctx context.Context, calls []*callGroup, started time.Time) ([]UploadOutcome, error) {
+	var outs []UploadOutcome
 	var dirs, paths []string
 	for _, g := range calls {
 		dirs = append(dirs, g.dirs...)
@@ -798,6 +848,7 @@ type callGroup struct {
 	paths    []string // what the call gets: run dirs, repaired copies, synced siblings
 	repaired []string // logs uploaded from a repaired copy: marked by runner on success
 	runID    string
+	as       owner.ID // the dirs' owner: the call runs as them
 	cleanups []func() error
 }
 
@@ -832,10 +883,34 @@ func (e *Engine) prepare(ctx context.Context, group []ledger.Run, started time.T
 			return nil, out, nil
 		}
 	}
-	// Somebody ran `wandb sync` by hand meanwhile: nothing to do.
+	// Every call goes to the dirs' owner (docs/design.md "Threat model"):
+	// the dirs are opened without following a link a user planted, and a
+	// group whose dirs belong to several users is not uploaded.
+	for i, r := range group {
+		id, err := dirOwner(r.Dir)
+		if err == nil {
+			id, err = owner.For(id.UID, id.GID, e.AllowForeign)
+		}
+		if err == nil && i > 0 && id.UID != g.as.UID {
+			err = fmt.Errorf("%w: %s and %s", ErrMixedOwners, g.as, id)
+		}
+		if err != nil {
+			res := ledger.Result{Outcome: ledger.OutcomeOther, Error: fmt.Sprintf("upload %s: %v", filepath.Base(r.Dir), err),
+				StartedAt: started, CountAttempt: true, GiveUp: true, MaxAttempts: e.MaxAttempts}
+			out.Outcome, out.Err = res.Outcome, errors.New(res.Error)
+			e.Logger.Warn("upload refused", "dir", r.Dir, "err", err)
+			return nil, out, e.Store.Complete(bg, e.Owner, g.dirs, res)
+		}
+		if i == 0 {
+			g.as = id
+		}
+	}
+	// Somebody ran `wandb sync` by hand before runner ever tried: nothing
+	// to do. After a try of runner's own, a marker proves nothing (it may
+	// have appeared during the call): the run goes up again.
 	allMarked := true
 	for _, r := range group {
-		allMarked = allMarked && fileExists(r.LogPath+".synced")
+		allMarked = allMarked && r.Attempts == 0 && e.marker(ctx, r.LogPath+".synced")
 	}
 	if allMarked {
 		res := ledger.Result{Outcome: ledger.OutcomeSuccess, Source: ledger.SourceMarker, StartedAt: started, MaxAttempts: e.MaxAttempts}
@@ -873,7 +948,7 @@ func (e *Engine) prepare(ctx context.Context, group []ledger.Run, started time.T
 			g.paths = append(g.paths, r.Dir)
 			continue
 		}
-		dir, cleanup, err := Repair(r.Dir, r.LogPath, r.GoodOffset, e.TmpDir)
+		dir, cleanup, err := Repair(g.as, r.Dir, r.LogPath, r.GoodOffset, e.TmpDir)
 		if err != nil {
 			g.cleanup()
 			res := ledger.Result{Outcome: ledger.OutcomeOther, Error: fmt.Sprintf("repair %s: %v", filepath.Base(r.Dir), err),
@@ -971,7 +1046,7 @@ func (e *Engine) finish(ctx context.Context, g *callGroup, res UploadResult, sta
 	}
 	if outcome == ledger.OutcomeSuccess {
 		for _, lp := range g.repaired {
-			if err := MarkSynced(lp); err != nil {
+			if err := MarkSynced(g.as, lp); err != nil {
 				e.Logger.Warn("write synced marker", "path", lp, "err", err)
 			}
 		}

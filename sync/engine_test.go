@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnerhq/runner/internal/owner"
 	"github.com/runnerhq/runner/internal/proc"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/ledger/ledgertest"
@@ -102,7 +103,7 @@ func (f *fakeSyncer) Upload(_ context.Context, dirs []string) UploadResult {
 	if r.Outcome == ledger.OutcomeSuccess {
 		for _, d := range dirs {
 			m, _ := filepath.Glob(filepath.Join(d, "run-*.wandb"))
-			MarkSynced(m[0])
+			MarkSynced(owner.Self(), m[0])
 		}
 	}
 	return r
@@ -283,7 +284,7 @@ func TestMarkerAppearedBeforeUpload(t *testing.T) {
 	dir := writeLog(t, root, "byhand", time.Now(), true)
 	observeAll(t, e, root)
 	m, _ := filepath.Glob(filepath.Join(dir, "run-*.wandb"))
-	if err := MarkSynced(m[0]); err != nil {
+	if err := MarkSynced(owner.Self(), m[0]); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, err := e.UploadNext(ctx, nil); !ok || err != nil {

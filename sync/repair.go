@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/runnerhq/runner/internal/owner"
+	"github.com/runnerhq/runner/internal/rundir"
 	"github.com/runnerhq/runner/wandbfile"
 )
 
@@ -24,17 +26,15 @@ const wandbHeaderLen = 7
 // files/ is copied, not hard-linked, because `wandb sync` rewrites config.yaml,
 // wandb-summary.json and output.log there, and writing through a link would change the original.
 // Only regular files and dirs are copied; symlinks (which may point anywhere) are skipped.
-func Repair(dir, logPath string, cut int64, tmpRoot string) (repaired string, cleanup func() error, err error) {
-	st, err := os.Lstat(logPath)
-	if err != nil {
-		return "", nil, fmt.Errorf("repair %s: %w", filepath.Base(dir), err)
-	}
-	if !st.Mode().IsRegular() {
-		return "", nil, fmt.Errorf("repair %s: %s is not a regular file", filepath.Base(dir), logPath)
-	}
-	if cut < wandbHeaderLen || cut > st.Size() {
-		return "", nil, fmt.Errorf("repair %s: cut offset %d outside the log (%d bytes, header %d)",
-			filepath.Base(dir), cut, st.Size(), wandbHeaderLen)
+//
+// The copy is read and written as as, the run dir's owner (docs/design.md
+// "Threat model"): a link swapped in mid-copy reaches nothing the owner
+// could not read. For another user than runner's own, the copy lives in the
+// system temp dir (tmpRoot may be in runner's private state dir), under a
+// root-owned 0711 parent, and belongs to as, who uploads it.
+func Repair(as owner.ID, dir, logPath string, cut int64, tmpRoot string) (repaired string, cleanup func() error, err error) {
+	if !as.Self() {
+		tmpRoot = os.TempDir()
 	}
 	if err := os.MkdirAll(tmpRoot, 0o700); err != nil {
 		return "", nil, fmt.Errorf("repair %s: %w", filepath.Base(dir), err)
@@ -43,12 +43,9 @@ func Repair(dir, logPath string, cut int64, tmpRoot string) (repaired string, cl
 	if err != nil {
 		return "", nil, fmt.Errorf("repair %s: %w", filepath.Base(dir), err)
 	}
-	cleanup = func() error { return os.RemoveAll(parent) }
 	defer func() {
 		if err != nil {
-			_ = cleanup()
-			cleanup = nil
-			repaired = ""
+			_ = os.RemoveAll(parent)
 		}
 	}()
 
@@ -56,27 +53,48 @@ func Repair(dir, logPath string, cut int64, tmpRoot string) (repaired string, cl
 	if err := os.Mkdir(repaired, 0o700); err != nil {
 		return "", nil, fmt.Errorf("repair %s: %w", filepath.Base(dir), err)
 	}
+	if !as.Self() {
+		if err := errors.Join(os.Chmod(parent, 0o711), os.Chown(repaired, as.UID, as.GID)); err != nil {
+			return "", nil, fmt.Errorf("repair %s: %w", filepath.Base(dir), err)
+		}
+	}
+	if err := owner.Do(as, func() error { return repairCopy(dir, logPath, repaired, cut) }); err != nil {
+		return "", nil, fmt.Errorf("repair %s: %w", filepath.Base(dir), err)
+	}
+	return repaired, func() error { return os.RemoveAll(parent) }, nil
+}
+
+// repairCopy fills repaired with the good part of the run at dir.
+func repairCopy(dir, logPath, repaired string, cut int64) error {
+	in, st, err := wandbfile.OpenRegular(logPath)
+	if err != nil {
+		return err
+	}
+	in.Close()
+	if cut < wandbHeaderLen || cut > st.Size() {
+		return fmt.Errorf("cut offset %d outside the log (%d bytes, header %d)", cut, st.Size(), wandbHeaderLen)
+	}
 	copied := filepath.Join(repaired, filepath.Base(logPath))
 	info, err := wandbfile.ReadFile(logPath, wandbfile.Options{})
 	if err != nil {
-		return "", nil, fmt.Errorf("repair %s: %w", filepath.Base(dir), err)
+		return err
 	}
 	if info.Err != nil {
 		// Corrupt mid-file: the CLI stops at the bad chunk, so write every
 		// record the reader could recover into a fresh log.
 		if err := rewriteLog(logPath, copied); err != nil {
-			return "", nil, fmt.Errorf("repair %s: rewrite log: %w", filepath.Base(dir), err)
+			return fmt.Errorf("rewrite log: %w", err)
 		}
 	} else if err := copyPrefix(logPath, copied, cut); err != nil {
-		return "", nil, fmt.Errorf("repair %s: copy log: %w", filepath.Base(dir), err)
+		return fmt.Errorf("copy log: %w", err)
 	}
 	if err := closeRun(copied); err != nil {
-		return "", nil, fmt.Errorf("repair %s: %w", filepath.Base(dir), err)
+		return err
 	}
 	if err := copyTree(filepath.Join(dir, "files"), filepath.Join(repaired, "files")); err != nil {
-		return "", nil, fmt.Errorf("repair %s: copy files: %w", filepath.Base(dir), err)
+		return fmt.Errorf("copy files: %w", err)
 	}
-	return repaired, cleanup, nil
+	return nil
 }
 
 // rewriteLog writes a fresh log at dst holding src's header and every
@@ -152,13 +170,19 @@ func closeRun(logPath string) error {
 }
 
 // MarkSynced writes the empty run-<id>.wandb.synced marker next to logPath, as the CLI would have:
-// used after the repaired copy of a run was uploaded, so the original counts as synced.
-func MarkSynced(logPath string) error {
-	f, err := os.OpenFile(logPath+".synced", os.O_WRONLY|os.O_CREATE, 0o644)
+// used after the repaired copy of a run was uploaded, so the original counts as synced. It is
+// written as as, the dir's owner, in the dir opened without following a planted link, never
+// through a link and never over a file that is there (docs/design.md "Threat model").
+func MarkSynced(as owner.ID, logPath string) error {
+	err := owner.Do(as, func() error {
+		d, err := rundir.Open(filepath.Dir(logPath))
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		return d.CreateMarker(filepath.Base(logPath) + ".synced")
+	})
 	if err != nil {
-		return fmt.Errorf("mark synced: %w", err)
-	}
-	if err := f.Close(); err != nil {
 		return fmt.Errorf("mark synced: %w", err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/runnerhq/runner/internal/owner"
 	"github.com/runnerhq/runner/internal/testbin"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/wandbfile"
@@ -38,7 +39,7 @@ func TestRepairCutsTornLogAndCopiesFiles(t *testing.T) {
 	before, _ := os.ReadFile(logPath)
 
 	tmpRoot := filepath.Join(t.TempDir(), "repairs")
-	repaired, cleanup, err := Repair(dir, logPath, orig.GoodOffset, tmpRoot)
+	repaired, cleanup, err := Repair(owner.Self(), dir, logPath, orig.GoodOffset, tmpRoot)
 	if err != nil {
 		t.Fatalf("Repair: %v", err)
 	}
@@ -114,7 +115,7 @@ func TestRepairRejectsBadCut(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tmpRoot := t.TempDir()
-			_, cleanup, err := Repair(dir, tt.log, tt.cut, tmpRoot)
+			_, cleanup, err := Repair(owner.Self(), dir, tt.log, tt.cut, tmpRoot)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), filepath.Base(dir)) {
 				t.Errorf("Repair err = %v, want %q naming the dir", err, tt.wantErr)
 			}
@@ -138,7 +139,7 @@ func TestRepairWithoutFilesDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repaired, cleanup, err := Repair(dir, logPath, info.GoodOffset, t.TempDir())
+	repaired, cleanup, err := Repair(owner.Self(), dir, logPath, info.GoodOffset, t.TempDir())
 	if err != nil {
 		t.Fatalf("Repair of a run without files/: %v", err)
 	}
@@ -169,7 +170,7 @@ func testRepairedTornRunUploads(t *testing.T, style string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	repaired, cleanup, err := Repair(dir, logPath, info.GoodOffset, t.TempDir())
+	repaired, cleanup, err := Repair(owner.Self(), dir, logPath, info.GoodOffset, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,10 +183,10 @@ func testRepairedTornRunUploads(t *testing.T, style string) {
 	if !strings.HasSuffix(res.URL, "/runs/"+info.RunID) {
 		t.Errorf("URL = %q, want the run %s", res.URL, info.RunID)
 	}
-	if markerExists(logPath + ".synced") {
+	if markerOK(t, logPath+".synced") {
 		t.Fatal("original marked before MarkSynced")
 	}
-	if err := MarkSynced(logPath); err != nil {
+	if err := MarkSynced(owner.Self(), logPath); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(logPath + ".synced")
@@ -195,7 +196,7 @@ func testRepairedTornRunUploads(t *testing.T, style string) {
 	if st.Size() != 0 {
 		t.Errorf("marker has %d bytes, want an empty file", st.Size())
 	}
-	if err := MarkSynced(logPath); err != nil {
+	if err := MarkSynced(owner.Self(), logPath); err != nil {
 		t.Errorf("MarkSynced on a marked run: %v", err)
 	}
 }
@@ -230,7 +231,7 @@ func TestRepairRewritesCorruptLog(t *testing.T) {
 	if err != nil || orig.Err == nil {
 		t.Fatalf("setup: want a log with a read error, got %v / %v", err, orig.Err)
 	}
-	repaired, cleanup, err := Repair(dir, logPath, orig.GoodOffset, t.TempDir())
+	repaired, cleanup, err := Repair(owner.Self(), dir, logPath, orig.GoodOffset, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

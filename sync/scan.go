@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/runnerhq/runner/internal/rundir"
 )
 
 // RunDir is one discovered offline run dir.
@@ -169,7 +171,11 @@ func inspectRunDir(dir string) (RunDir, error) {
 	rd.LogPath = filepath.Join(dir, chosen.Name())
 	rd.Size = info.Size()
 	rd.MTime = info.ModTime()
-	rd.Marker = names[chosen.Name()+runMarkSuffix]
+	if names[chosen.Name()+runMarkSuffix] {
+		// Only a real marker counts (rundir.Marker): the engine names a
+		// bad one when it looks at the run.
+		rd.Marker, _ = rundir.Marker(rd.LogPath + runMarkSuffix)
+	}
 	return rd, nil
 }
 

@@ -20,6 +20,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/runnerhq/runner/internal/owner"
+	"github.com/runnerhq/runner/internal/rundir"
 	"github.com/runnerhq/runner/ledger"
 )
 
@@ -53,6 +55,11 @@ var (
 	// (the dir belongs to another user, or is read-only). UploadResult.Final is set: a retry
 	// would upload the run again.
 	ErrMarkerNotWritten = errors.New("wandb sync uploaded the run but could not write its .synced marker")
+	// ErrSkippedSynced means the CLI skipped a run as already synced (a
+	// marker runner did not see before the call): not an upload.
+	ErrSkippedSynced = errors.New("wandb sync skipped the run as already synced")
+	// ErrMixedOwners means one call was given dirs of several owners.
+	ErrMixedOwners = errors.New("run dirs of several owners in one call")
 )
 
 // Syncer uploads the dirs of one run; the engine depends on this, tests substitute it.
@@ -88,7 +95,14 @@ type Uploader struct {
 	// WorkDir is the child's cwd and WANDB_DIR, where the CLI writes its debug logs; created if
 	// missing. Empty means a fresh temporary dir per call, removed afterwards.
 	WorkDir string
-	Logger  *slog.Logger
+	// AllowForeign uploads dirs owned by other users as runner's own user
+	// when it cannot switch to theirs (no CAP_SETUID); without it such dirs
+	// fail with ErrForeignOwner.
+	AllowForeign bool
+	// Self is the runner executable that runs the CLI as a dir's owner
+	// (owner.HelperArg); "" is os.Executable().
+	Self   string
+	Logger *slog.Logger
 }
 
 // UploadResult is the outcome of one `wandb sync` call.
@@ -282,22 +296,51 @@ func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) 
 
 	abs := make([]string, len(dirs))
 	var logs []string
+	var as owner.ID
 	for i, d := range dirs {
 		a, err := filepath.Abs(d)
 		if err != nil {
 			return fail(ledger.OutcomeOther, false, err)
 		}
 		abs[i] = a
+		id, err := dirOwner(a)
+		if err != nil {
+			res := fail(ledger.OutcomeOther, false, err)
+			res.Final = errors.Is(err, rundir.ErrPlantedLink)
+			return res
+		}
+		if i == 0 {
+			as = id
+		} else if id.UID != as.UID {
+			return fail(ledger.OutcomeOther, false, fmt.Errorf("%w: %s and %s", ErrMixedOwners, as, id))
+		}
 		found, err := runLogs(a)
 		if err != nil {
 			return fail(ledger.OutcomeOther, false, err)
 		}
 		logs = append(logs, found...)
 	}
-	premarked := make(map[string]bool, len(logs))
-	for _, l := range logs {
-		premarked[l] = markerExists(l + ".synced")
+	as, err := owner.For(as.UID, as.GID, u.AllowForeign)
+	if err != nil {
+		res := fail(ledger.OutcomeOther, false, err)
+		res.Final = true
+		return res
 	}
+	self := as.Self()
+	premarked := make(map[string]bool, len(logs))
+	var bad []string
+	for _, l := range logs {
+		ok, err := rundir.Marker(l + ".synced")
+		premarked[l] = ok
+		if err != nil && errors.Is(err, rundir.ErrNotMarker) {
+			// Not a marker (a symlink, a FIFO, a hard link): gone before
+			// the call, as the owner, so the CLI writes a real one instead
+			// of writing through it.
+			log.Warn("removing a .synced that is not a marker", "path", l+".synced", "err", err)
+			bad = append(bad, l)
+		}
+	}
+	removeMarkers(log, as, bad)
 
 	wandb := u.Wandb
 	if wandb == "" {
@@ -322,7 +365,15 @@ func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) 
 	}
 
 	workDir := u.WorkDir
-	if workDir == "" {
+	if !self {
+		// The CLI, as the owner, cannot write runner's own work dir.
+		tmp, err := ownedTempDir(as)
+		if err != nil {
+			return fail(ledger.OutcomeTransient, false, fmt.Errorf("create wandb work dir for %s: %w", as, err))
+		}
+		defer os.RemoveAll(tmp)
+		workDir = filepath.Join(tmp, "w")
+	} else if workDir == "" {
 		tmp, err := os.MkdirTemp("", "runner-wandb-")
 		if err != nil {
 			return fail(ledger.OutcomeTransient, false, fmt.Errorf("create wandb work dir: %w", err))
@@ -333,15 +384,11 @@ func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) 
 		return fail(ledger.OutcomeTransient, false, fmt.Errorf("create wandb work dir: %w", err))
 	}
 
-	args := []string{"sync"}
-	// A fragment synced before goes up again with the new one (same run
-	// id); without this flag the CLI would skip it.
-	for _, l := range logs {
-		if premarked[l] {
-			args = append(args, "--include-synced")
-			break
-		}
-	}
+	// Always --include-synced: runner decides what goes up, and a marker
+	// that appears in the dir (planted, or a hand-run sync) must not make
+	// the CLI skip a run runner then counts as uploaded. A fragment synced
+	// before goes up again with the new one (same run id) the same way.
+	args := []string{"sync", "--include-synced"}
 	if u.Entity != "" {
 		args = append(args, "-e", u.Entity)
 	}
@@ -351,8 +398,25 @@ func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) 
 	// Absolute paths: the child runs in workDir, and a path can never be mistaken for a flag.
 	args = append(args, abs...)
 
+	argv := append([]string{exe}, args...)
+	if !self {
+		me := u.Self
+		if me == "" {
+			if me, err = os.Executable(); err != nil {
+				return fail(ledger.OutcomeOther, false, fmt.Errorf("find the runner executable: %w", err))
+			}
+		}
+		argv = owner.Command(me, as, exe, args)
+	}
+	env := uploadEnv(base, key, workDir)
+	if !self {
+		// runner's own HOME (root's) is not the owner's to write: the CLI's
+		// config and caches live in the call's work dir.
+		env = append(env, "HOME="+workDir, "WANDB_CONFIG_DIR="+filepath.Join(workDir, "config"),
+			"WANDB_CACHE_DIR="+filepath.Join(workDir, "cache"), "WANDB_DATA_DIR="+filepath.Join(workDir, "data"))
+	}
 	scan := &uploadScan{secrets: []string{key}}
-	run := u.run(ctx, log, exe, args, uploadEnv(base, key, workDir), workDir, scan, len(logs))
+	run := u.run(ctx, log, argv, env, workDir, scan, len(logs))
 	res := UploadResult{ExitCode: run.exitCode, Output: scan.output(), URL: scan.url}
 	if run.startErr != nil {
 		res.Outcome, res.Pause = ledger.OutcomeOther, true
@@ -364,15 +428,17 @@ func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) 
 	for _, l := range logs {
 		switch {
 		case premarked[l]:
-		case markerExists(l + ".synced"):
+			// Not ours to remove: it was there before the call.
+			if !scan.finished[logRunID(l)] {
+				unconfirmed = append(unconfirmed, l)
+			}
+		case validMarker(log, l):
 			appeared = append(appeared, l)
-			// The beta CLI confirms each run it synced; a marker without
-			// that line is not a finished upload (docs/design.md "Upload
-			// outcomes"). The legacy CLI prints no such line.
-			if len(scan.finished) > 0 || scan.labelled {
-				if id := logRunID(l); !scan.finished[id] {
-					unconfirmed = append(unconfirmed, l)
-				}
+			// A marker proves nothing by itself: only this call's own line
+			// for the run ("Finished syncing", legacy "... done.") does
+			// (docs/design.md "Upload outcomes").
+			if !scan.finished[logRunID(l)] {
+				unconfirmed = append(unconfirmed, l)
 			}
 		default:
 			missing = append(missing, l)
@@ -388,7 +454,7 @@ func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) 
 				unconfirmed = append(unconfirmed, l)
 			}
 		}
-		removeMarkers(log, unconfirmed)
+		removeMarkers(log, as, unconfirmed)
 		appeared = nil
 	}
 	if run.stopped == "" && run.exitCode != nil && *run.exitCode == 0 &&
@@ -397,7 +463,7 @@ func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) 
 		return res
 	}
 
-	removeMarkers(log, appeared)
+	removeMarkers(log, as, appeared)
 	outcome, pause, cause := classifyUpload(run, scan, append(missing, unconfirmed...))
 	res.Outcome, res.Pause = outcome, pause
 	if errors.Is(cause, ErrMarkerNotWritten) {
@@ -411,12 +477,62 @@ func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) 
 // removeMarkers removes the markers of logs whose upload is not confirmed:
 // the data behind them is partial, and left in place they would make the
 // CLI skip the retry.
-func removeMarkers(log *slog.Logger, logs []string) {
+// They are removed as the dir's owner, by name in the opened dir.
+func removeMarkers(log *slog.Logger, as owner.ID, logs []string) {
 	for _, l := range logs {
-		if err := os.Remove(l + ".synced"); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		err := owner.Do(as, func() error {
+			d, err := rundir.Open(filepath.Dir(l))
+			if err != nil {
+				return err
+			}
+			defer d.Close()
+			return d.Remove(filepath.Base(l) + ".synced")
+		})
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			log.Warn("remove marker of failed upload", "path", l+".synced", "err", err)
 		}
 	}
+}
+
+// validMarker reports whether log's .synced marker is one (rundir.Marker):
+// a symlink, FIFO or hard link by that name is not, and is logged by name.
+func validMarker(log *slog.Logger, l string) bool {
+	ok, err := rundir.Marker(l + ".synced")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		log.Warn("ignored .synced marker", "path", l+".synced", "err", err)
+	}
+	return ok
+}
+
+// dirOwner is the owner of the run dir at path, opened without following a
+// link a user planted.
+func dirOwner(path string) (owner.ID, error) {
+	d, err := rundir.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return owner.ID{}, fmt.Errorf("%w: %s", ErrUploadDirMissing, path)
+	}
+	if err != nil {
+		return owner.ID{}, err
+	}
+	defer d.Close()
+	return owner.ID{UID: d.UID, GID: d.GID}, nil
+}
+
+// ownedTempDir makes <tmp>/runner-wandb-*/w for id: the parent root's and
+// 0711 (id can reach w but not rename it), w id's and 0700. The parent is
+// returned; removing it removes both.
+func ownedTempDir(id owner.ID) (string, error) {
+	parent, err := os.MkdirTemp("", "runner-wandb-")
+	if err != nil {
+		return "", err
+	}
+	w := filepath.Join(parent, "w")
+	err = errors.Join(os.Chmod(parent, 0o711), os.Mkdir(w, 0o700), os.Chown(w, id.UID, id.GID))
+	if err != nil {
+		os.RemoveAll(parent)
+		return "", err
+	}
+	return parent, nil
 }
 
 // uploadRun is what happened to the child process.
@@ -432,7 +548,7 @@ type uploadRun struct {
 // run starts the child in its own process group, feeds its output to scan, and stops the whole
 // group on timeout or cancellation. The output goes through one pipe we own (not exec's copying
 // goroutines) so that the child's exit is seen even while a grandchild still holds the pipe.
-func (u *Uploader) run(ctx context.Context, log *slog.Logger, exe string, args, env []string, dir string, scan *uploadScan, logs int) uploadRun {
+func (u *Uploader) run(ctx context.Context, log *slog.Logger, argv, env []string, dir string, scan *uploadScan, logs int) uploadRun {
 	timeout := u.Timeout
 	if timeout <= 0 {
 		timeout = DefaultUploadTimeout
@@ -454,7 +570,7 @@ func (u *Uploader) run(ctx context.Context, log *slog.Logger, exe string, args, 
 		return uploadRun{startErr: fmt.Errorf("create output pipe: %w", err)}
 	}
 	defer r.Close()
-	cmd := exec.Command(exe, args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Env = env
 	cmd.Stdout = w
@@ -470,7 +586,7 @@ func (u *Uploader) run(ctx context.Context, log *slog.Logger, exe string, args, 
 		return uploadRun{startErr: err}
 	}
 	pgid := cmd.Process.Pid
-	log.Debug("wandb sync started", "pid", pgid, "exe", exe, "args", args)
+	log.Debug("wandb sync started", "pid", pgid, "argv", argv)
 
 	readDone := make(chan struct{})
 	go func() {
@@ -573,11 +689,6 @@ func runLogs(dir string) ([]string, error) {
 	return logs, nil
 }
 
-func markerExists(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil
-}
-
 func uploadLabel(dirs []string) string {
 	names := make([]string, len(dirs))
 	for i, d := range dirs {
@@ -665,6 +776,7 @@ type uploadScan struct {
 	// first diagnostic line saying a .synced marker could not be written
 	markerDenied string
 	transient    string // first diagnostic line that names a retryable problem
+	skipped      bool   // "Skipped N synced run(s)": the CLI left runs out as synced
 	diag         string // first diagnostic line of any kind
 	last         string // last non-empty line
 }
@@ -724,6 +836,9 @@ func (s *uploadScan) line(raw string) {
 		s.fatal = true
 	}
 	s.attribute(text)
+	if uploadSkipped.MatchString(text) {
+		s.skipped = true
+	}
 	isError := strings.Contains(text, "wandb: ERROR")
 	if strings.Contains(text, "Find detailed error logs at") {
 		return // a path, not a cause; the real message follows
@@ -756,6 +871,7 @@ var (
 	// "wandb: [entity/project/id] ..." and "wandb: ERROR [label] ...": a line about one run.
 	uploadLabelled = regexp.MustCompile(`^wandb: (ERROR )?\[([^\]]+)\] (.*)$`)
 	// legacy: "Syncing: https://host/entity/project/runs/<id> ... done."
+	uploadSkipped   = regexp.MustCompile(`^(wandb: )?Skipped [1-9]\d* synced run`)
 	uploadLegacyRun = regexp.MustCompile(`Syncing: https?://\S+/runs/([^/\s]+) \.\.\.(.*)$`)
 )
 
@@ -825,7 +941,7 @@ func judgeRuns(abs, dirs []string, scan *uploadScan, premarked map[string]bool) 
 				}
 				break
 			}
-			if premarked[l] || !markerExists(l+".synced") || !scan.finished[id] {
+			if !scan.finished[id] || !premarked[l] && !validMarker(slog.New(slog.DiscardHandler), l) {
 				r.Verified = false
 			}
 			if r.URL == "" {
@@ -899,6 +1015,12 @@ func classifyUpload(run uploadRun, s *uploadScan, missing []string) (outcome str
 		names := make([]string, len(missing))
 		for i, m := range missing {
 			names[i] = filepath.Base(m)
+		}
+		if s.skipped {
+			// Not an upload (docs/design.md "Upload outcomes"): retried,
+			// and the retry's --include-synced makes the CLI upload it.
+			return ledger.OutcomeTransient, false, fmt.Errorf("%w: %s (a .synced marker runner did not write appeared, and the CLI printed no upload for it); it is retried",
+				ErrSkippedSynced, strings.Join(names, ", "))
 		}
 		return ledger.OutcomeOther, false, fmt.Errorf("wandb sync exited 0 but did not confirm %s (no .synced marker or no Finished syncing line)", strings.Join(names, ", "))
 	}

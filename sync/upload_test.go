@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnerhq/runner/internal/owner"
+	"github.com/runnerhq/runner/internal/rundir"
 	"github.com/runnerhq/runner/internal/testbin"
 	"github.com/runnerhq/runner/ledger"
 )
@@ -152,6 +155,18 @@ func TestUploadWithFakeCLI(t *testing.T) {
 		{name: "already synced fragment is uploaded again", run: doneRun, premark: true,
 			wantOutcome: ledger.OutcomeSuccess, wantMarker: true, wantUploads: 1,
 			wantURL: "https://wandb.ai/fake-entity/code-toad/runs/" + doneRunID},
+		// A marker that appears during the call: --include-synced makes the
+		// CLI upload the run all the same.
+		{name: "marker appearing during the call is uploaded over", run: doneRun, env: []string{"FAKE_WANDB_PLANT_MARKER=1"},
+			wantOutcome: ledger.OutcomeSuccess, wantMarker: true, wantUploads: 1,
+			wantURL: "https://wandb.ai/fake-entity/code-toad/runs/" + doneRunID},
+		// A CLI that skips it anyway has uploaded nothing: not a success,
+		// retried, and the marker it did not write is removed.
+		{name: "Skipped N synced runs is not an upload", run: doneRun, env: []string{"FAKE_WANDB_PLANT_MARKER=1", "FAKE_WANDB_SKIP_ALWAYS=1"},
+			wantOutcome: ledger.OutcomeTransient, wantErr: "skipped the run as already synced"},
+		{name: "legacy output without its done line is not an upload", run: doneRun,
+			env:         []string{"FAKE_WANDB_STYLE=legacy", "FAKE_WANDB_PLANT_MARKER=1", "FAKE_WANDB_SKIP_ALWAYS=1"},
+			wantOutcome: ledger.OutcomeOther, wantErr: "did not confirm"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,7 +185,7 @@ func TestUploadWithFakeCLI(t *testing.T) {
 			logs, _ := filepath.Glob(filepath.Join(dir, "run-*.wandb"))
 			marker := logs[0] + ".synced"
 			if tt.premark {
-				if err := MarkSynced(logs[0]); err != nil {
+				if err := MarkSynced(owner.Self(), logs[0]); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -194,7 +209,7 @@ func TestUploadWithFakeCLI(t *testing.T) {
 			if tt.wantURL != "" && res.URL != tt.wantURL {
 				t.Errorf("URL = %q, want %q", res.URL, tt.wantURL)
 			}
-			if got := markerExists(marker); got != tt.wantMarker {
+			if got := markerOK(t, marker); got != tt.wantMarker {
 				t.Errorf("marker exists = %v, want %v", got, tt.wantMarker)
 			}
 			if tt.wantErr == "" {
@@ -259,7 +274,7 @@ func TestUploadSyncsAllDirsOfOneRunInOneCall(t *testing.T) {
 		t.Errorf("fake uploaded %d logs, want 2", n)
 	}
 	for _, d := range []string{first, second} {
-		if !markerExists(filepath.Join(d, doneLog) + ".synced") {
+		if !markerOK(t, filepath.Join(d, doneLog)+".synced") {
 			t.Errorf("no marker in %s", d)
 		}
 	}
@@ -384,7 +399,7 @@ func TestUploadKillsHungCLIAndItsChildren(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
-			if markerExists(filepath.Join(dir, doneLog) + ".synced") {
+			if markerOK(t, filepath.Join(dir, doneLog)+".synced") {
 				t.Error("a killed sync left a marker")
 			}
 		})
@@ -654,13 +669,13 @@ func TestFakeWandbFollowsDocumentedOutput(t *testing.T) {
 			!strings.HasPrefix(lines[len(lines)-1], "wandb: [code-toad/g9dvvkua] Finished syncing ") {
 			t.Errorf("stdout %q exit %d stderr:\n%s", out, code, errOut)
 		}
-		if !markerExists(filepath.Join(dir, doneLog) + ".synced") {
+		if !markerOK(t, filepath.Join(dir, doneLog)+".synced") {
 			t.Error("no marker")
 		}
 	})
 	t.Run("synced run is skipped", func(t *testing.T) {
 		dir := copyRun(t, doneRun)
-		if err := MarkSynced(filepath.Join(dir, doneLog)); err != nil {
+		if err := MarkSynced(owner.Self(), filepath.Join(dir, doneLog)); err != nil {
 			t.Fatal(err)
 		}
 		_, errOut, code := run(t, nil, "sync", dir)
@@ -681,7 +696,7 @@ func TestFakeWandbFollowsDocumentedOutput(t *testing.T) {
 		if code != 0 || !strings.Contains(errOut, `wandb: ERROR Failed to read "`+empty+`": transactionlog: bad header: EOF`) {
 			t.Errorf("exit %d stderr:\n%s", code, errOut)
 		}
-		if markerExists(filepath.Join(good, doneLog) + ".synced") {
+		if markerOK(t, filepath.Join(good, doneLog)+".synced") {
 			t.Error("the good run was synced in an aborted call")
 		}
 	})
@@ -692,8 +707,18 @@ func TestFakeWandbFollowsDocumentedOutput(t *testing.T) {
 			!strings.Contains(errOut, "wandb: WARNING .wandb file is incomplete") {
 			t.Errorf("exit %d stdout %q stderr %q", code, out, errOut)
 		}
-		if markerExists(filepath.Join(dir, tornLog) + ".synced") {
+		if markerOK(t, filepath.Join(dir, tornLog)+".synced") {
 			t.Error("legacy marked a torn run")
 		}
 	})
+}
+
+// markerOK reports whether path is a valid .synced marker (rundir.Marker).
+func markerOK(t *testing.T, path string) bool {
+	t.Helper()
+	ok, err := rundir.Marker(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Logf("marker %s: %v", path, err)
+	}
+	return ok
 }

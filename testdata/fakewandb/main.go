@@ -23,6 +23,12 @@
 //	FAKE_WANDB_IGNORE_TERM=1     ignore SIGTERM (hang mode, to test escalation to SIGKILL)
 //	FAKE_WANDB_SPAWN_CHILD=1     start a grandchild that sleeps (same process group, same stderr)
 //	FAKE_WANDB_PIDFILE=file      where the grandchild's pid is written
+//	FAKE_WANDB_WHO=file          one JSON line per sync call: pid, real/effective uid and gid
+//	FAKE_WANDB_READS=file        one JSON line per file the call read, as the real CLI reads
+//	                             them (following symlinks): each .wandb, and files/ of its dir
+//	FAKE_WANDB_PLANT_MARKER=1    write each run's .synced marker just before the skip check, as
+//	                             a `wandb sync` by hand that finished at that moment would
+//	FAKE_WANDB_SKIP_ALWAYS=1     skip marked runs even with --include-synced (an odd CLI)
 package main
 
 import (
@@ -451,11 +457,17 @@ func (c *cli) runURL(in *wandbfile.Info) string {
 
 func (c *cli) syncBeta() int {
 	c.printBeta("Using wandb beta sync. Turn this off with --legacy.")
+	logWho()
 	var files []runFile
 	skipped := 0
+	skipAlways := os.Getenv("FAKE_WANDB_SKIP_ALWAYS") == "1"
 	for _, p := range c.paths {
 		for _, f := range expand(p) {
-			if !c.includeSynced && exists(f+".synced") {
+			if os.Getenv("FAKE_WANDB_PLANT_MARKER") == "1" {
+				_ = writeMarker(f)
+			}
+			logReads(f)
+			if (!c.includeSynced || skipAlways) && exists(f+".synced") {
 				skipped++
 				continue
 			}
@@ -604,6 +616,7 @@ func (c *cli) syncBeta() int {
 
 func (c *cli) syncLegacy() int {
 	fmt.Fprintf(c.stdout, "Find logs at: %s\n", cliLogPath())
+	logWho()
 	if c.key == "" {
 		fmt.Fprintln(c.stderr, "wandb: Login to W&B to sync runs")
 		fmt.Fprintln(c.stderr, "Error: api_key not configured (no-tty). call wandb login [your_api_key]")
@@ -632,6 +645,13 @@ func (c *cli) syncLegacy() int {
 			continue
 		}
 		f := runFile{path: files[0], dir: filepath.Dir(files[0])}
+		if os.Getenv("FAKE_WANDB_PLANT_MARKER") == "1" {
+			_ = writeMarker(f.path)
+		}
+		logReads(f.path)
+		if os.Getenv("FAKE_WANDB_SKIP_ALWAYS") == "1" && exists(f.path+".synced") {
+			continue // silently, as legacy --sync-all would
+		}
 		fabs, _ := filepath.Abs(f.path)
 		info, err := wandbfile.ReadFile(f.path, wandbfile.Options{})
 		if err != nil {
@@ -719,6 +739,62 @@ func writeMarker(logPath string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// logWho appends who this call runs as to FAKE_WANDB_WHO.
+func logWho() {
+	path := os.Getenv("FAKE_WANDB_WHO")
+	if path == "" {
+		return
+	}
+	line, _ := json.Marshal(map[string]int{"pid": os.Getpid(), "uid": os.Getuid(), "euid": os.Geteuid(),
+		"gid": os.Getgid(), "egid": os.Getegid()})
+	appendLine(path, line)
+}
+
+// readEntry is one FAKE_WANDB_READS line.
+type readEntry struct {
+	Path  string `json:"path"`
+	OK    bool   `json:"ok"`
+	Bytes int    `json:"bytes"`
+	Err   string `json:"err,omitempty"`
+	EUID  int    `json:"euid"`
+}
+
+// logReads reads the log and its dir's files/ the way the real CLI does,
+// through symlinks, and records what it could read to FAKE_WANDB_READS.
+func logReads(log string) {
+	path := os.Getenv("FAKE_WANDB_READS")
+	if path == "" {
+		return
+	}
+	read := func(p string) {
+		b, err := os.ReadFile(p)
+		e := readEntry{Path: p, OK: err == nil, Bytes: len(b), EUID: os.Geteuid()}
+		if err != nil {
+			e.Err = err.Error()
+		}
+		line, _ := json.Marshal(e)
+		appendLine(path, line)
+	}
+	read(log)
+	files := filepath.Join(filepath.Dir(log), "files")
+	entries, _ := os.ReadDir(files)
+	for _, en := range entries {
+		if !en.IsDir() {
+			read(filepath.Join(files, en.Name()))
+		}
+	}
+}
+
+func appendLine(path string, line []byte) {
+	lf, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o666)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fakewandb: %v\n", err)
+		return
+	}
+	defer lf.Close()
+	_, _ = lf.Write(append(line, '\n'))
 }
 
 // uploadEntry is one FAKE_WANDB_LOG line.
