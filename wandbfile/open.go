@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"syscall"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/runnerhq/runner/internal/rundir"
 )
 
 // ErrNotRegular means a path that should hold a log is something else: a
@@ -18,15 +22,27 @@ var ErrNotRegular = errors.New("not a regular file")
 // without blocking on anything else: O_NONBLOCK makes opening a FIFO return
 // at once, O_NOFOLLOW refuses a symlink, and the type is checked on the open
 // descriptor (fstat), so a file swapped after a stat is caught too. For a
-// regular file O_NONBLOCK changes nothing. See docs/design.md "Hostile files".
+// regular file O_NONBLOCK changes nothing. The dirs on the way are opened
+// with rundir.Open, so a dir a user swapped for a link is not followed
+// either. See docs/design.md "Hostile files" and "Threat model".
 func OpenRegular(path string) (*os.File, fs.FileInfo, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
-	if errors.Is(err, syscall.ELOOP) {
-		return nil, nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (a symlink)", ErrNotRegular)}
-	}
+	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, nil, err
 	}
+	d, err := rundir.Open(filepath.Dir(abs))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer d.Close()
+	fd, err := unix.Openat(d.FD(), filepath.Base(abs), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (a symlink)", ErrNotRegular)}
+	}
+	if err != nil {
+		return nil, nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
