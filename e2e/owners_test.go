@@ -212,7 +212,10 @@ func TestDanglingMarkerSymlinkIsNotAMarker(t *testing.T) {
 	_, log := b.finished(b.alice, filepath.Join(b.aliceTree, "wandb"), "dang0001")
 	as(t, b.alice, "ln", "-s", "/nonexistent/runner-test", log+".synced")
 
-	b.backfill("--upload")
+	_, stderr, _, _ := b.command(nil, time.Minute, "backfill", "--upload", b.root)
+	if !strings.Contains(stderr, "ignored .synced marker") || !strings.Contains(stderr, log+".synced: not a marker: it is a symlink") {
+		t.Errorf("the log does not name the bad marker:\n%s", stderr)
+	}
 	if c := b.uploadCounts()["dang0001"]; c != 1 {
 		t.Errorf("dang0001 uploaded %d times, want 1 (a dangling symlink is no marker)", c)
 	}
@@ -223,6 +226,7 @@ func TestDanglingMarkerSymlinkIsNotAMarker(t *testing.T) {
 	if st, err := os.Lstat(log + ".synced"); err != nil || !st.Mode().IsRegular() {
 		t.Errorf("marker after the upload: %v, %v; want the CLI's regular file", st, err)
 	}
+
 }
 
 // A marker that appears during the call (a hand-run sync, or planted)

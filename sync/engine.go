@@ -124,7 +124,7 @@ type Engine struct {
 	readsMu gosync.Mutex
 	reads   map[string]lastRead
 	held    map[string]time.Time // logs found held open, and when
-	warned  map[string]bool      // run dirs whose log was found not to be a regular file
+	warned  map[string]bool      // run dirs and markers found hostile, reported once (reportOnce)
 }
 
 // heldOpenEvery is how often a settled log found held open is looked at
@@ -391,19 +391,25 @@ const slowReadWarn = time.Minute
 // state and row; it is looked at again on each pass, without opening the file,
 // and picked up if a regular log comes back.
 func (e *Engine) notRegular(ctx context.Context, dir string, err error) {
+	e.reportOnce(ctx, dir, dir, "run log is not a regular file: not read", "run log not read", err)
+}
+
+// reportOnce logs a hostile-file finding about key once per process, as a
+// warning and an `error` event on subject that `runner status` shows.
+func (e *Engine) reportOnce(ctx context.Context, key, subject, msg, event string, err error) {
 	e.readsMu.Lock()
 	if e.warned == nil {
 		e.warned = map[string]bool{}
 	}
-	seen := e.warned[dir]
-	e.warned[dir] = true
+	seen := e.warned[key]
+	e.warned[key] = true
 	e.readsMu.Unlock()
 	if seen {
 		return
 	}
-	e.Logger.Warn("run log is not a regular file: not read", "dir", dir, "err", err)
-	if aerr := e.Store.AddEvent(ctx, "error", dir, "run log not read: "+err.Error()); aerr != nil && ctx.Err() == nil {
-		e.Logger.Warn("record event", "dir", dir, "err", aerr)
+	e.Logger.Warn(msg, "subject", subject, "err", err)
+	if aerr := e.Store.AddEvent(ctx, "error", subject, event+": "+err.Error()); aerr != nil && ctx.Err() == nil {
+		e.Logger.Warn("record event", "subject", subject, "err", aerr)
 	}
 }
 
@@ -592,19 +598,7 @@ func (e *Engine) marker(ctx context.Context, path string) bool {
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return ok
 	}
-	e.readsMu.Lock()
-	if e.warned == nil {
-		e.warned = map[string]bool{}
-	}
-	seen := e.warned[path]
-	e.warned[path] = true
-	e.readsMu.Unlock()
-	if !seen {
-		e.Logger.Warn("ignored .synced marker", "path", path, "err", err)
-		if aerr := e.Store.AddEvent(ctx, "error", filepath.Dir(path), "ignored .synced marker: "+err.Error()); aerr != nil && ctx.Err() == nil {
-			e.Logger.Warn("record event", "path", path, "err", aerr)
-		}
-	}
+	e.reportOnce(ctx, path, filepath.Dir(path), "ignored .synced marker", "ignored .synced marker", err)
 	return false
 }
 
