@@ -2,22 +2,116 @@ package wandbfile
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"runtime/metrics"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/runnerhq/runner/wandbfile/wandbtest"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
-func FuzzRead(f *testing.F) {
-	for _, path := range fixtureFiles(f) {
-		data, err := os.ReadFile(path)
+// seedRecord bounds the records taken from a fixture into a seed. Every
+// mutation runs the parser over the whole input, and the engine minimizes
+// each new input it keeps (a pass quadratic in its length), so the whole
+// fixtures as seeds (up to 157 KB) held the fuzzer near 0 execs/s for
+// seconds at a time.
+const seedRecord = 1 << 10
+
+// fixtureSeeds returns one seed per real fixture: its file header and the
+// first record of each kind no larger than seedRecord, in file order. That
+// keeps real wandb record shapes (run, config, history, summary, telemetry,
+// exit, footer) at a fuzzable size; the whole files are read by
+// TestFixturesMatchGolden.
+func fixtureSeeds(t testing.TB) [][]byte {
+	t.Helper()
+	var ids []string
+	files := fixtureFiles(t)
+	for id := range files {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids) // a stable order, so seed#N names the same input every run
+	var seeds [][]byte
+	for _, id := range ids {
+		data, err := os.ReadFile(files[id])
 		if err != nil {
-			f.Fatal(err)
+			t.Fatal(err)
 		}
-		f.Add(data)
+		info, err := Read(bytes.NewReader(data), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", files[id], err)
+		}
+		var shift int64
+		if info.Shifted {
+			shift = shiftedOffset
+		}
+		var buf bytes.Buffer
+		w := wandbtest.New(&buf, wandbtest.Options{})
+		w.FileHeader(data[6])
+		seen := map[int]bool{}
+		for _, rec := range logRecords(t, data[:info.GoodOffset], shift) {
+			if kind := recordKind(rec); len(rec) <= seedRecord && !seen[kind] {
+				seen[kind] = true
+				w.Payload(rec)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		seeds = append(seeds, buf.Bytes())
+	}
+	return seeds
+}
+
+// logRecords returns the records of a clean log (no corruption, no torn
+// tail) whose blocks start at shift.
+func logRecords(t testing.TB, data []byte, shift int64) [][]byte {
+	t.Helper()
+	var recs [][]byte
+	var rec []byte
+	for pos := int64(headerLen); pos < int64(len(data)); {
+		left := blockEnd(pos, shift) - pos
+		if left < headerLen || allZero(data[pos:pos+headerLen]) {
+			pos += left
+			continue
+		}
+		n := int64(binary.LittleEndian.Uint16(data[pos+4:]))
+		payload := data[pos+headerLen : pos+headerLen+n]
+		switch data[pos+6] {
+		case chunkFull:
+			recs = append(recs, payload)
+		case chunkFirst:
+			rec = append([]byte(nil), payload...)
+		case chunkMiddle:
+			rec = append(rec, payload...)
+		case chunkLast:
+			recs = append(recs, append(rec, payload...))
+		default:
+			t.Fatalf("chunk type %d at %d in a clean log", data[pos+6], pos)
+		}
+		pos += headerLen + n
+	}
+	return recs
+}
+
+// recordKind is a Record's type: the field of its record_type oneof.
+func recordKind(rec []byte) int {
+	kind := typeUnknown
+	_ = fields(rec, func(num protowire.Number, _ protowire.Type, _ []byte, _ uint64) error {
+		if k := recordTypeOf(num); k != typeUnknown && kind == typeUnknown {
+			kind = k
+		}
+		return nil
+	})
+	return kind
+}
+
+func FuzzRead(f *testing.F) {
+	for _, s := range fixtureSeeds(f) {
+		f.Add(s)
 	}
 	f.Add(buildLog(f, wandbtest.Options{}, func(w *wandbtest.Writer) {
 		start(w)
@@ -29,34 +123,54 @@ func FuzzRead(f *testing.F) {
 		w.Exit(1, 2)
 		w.Torn(10)
 	}))
-	f.Add(buildLog(f, wandbtest.Options{Shifted: true}, func(w *wandbtest.Writer) {
+	// The legacy ending, and a record in FIRST/MIDDLE/LAST chunks that fits in
+	// one block (the reader does not care where the block ends).
+	f.Add(buildLog(f, wandbtest.Options{}, func(w *wandbtest.Writer) {
 		start(w)
-		w.Summary([]wandbtest.Item{wandbtest.String("big", strings.Repeat("q", 40000))}, nil)
+		w.Telemetry("0.15.12")
+		w.OutputRaw("step 1")
 		w.Exit(0, 1)
+		w.Final()
+		w.Footer()
+		w.Chunk(wandbtest.ChunkFirst, []byte{0x08})
+		w.Chunk(wandbtest.ChunkMiddle, []byte{0x01})
+		w.Chunk(wandbtest.ChunkLast, []byte{0xa2, 0x01, 0x00})
 	}))
 	f.Add([]byte(":W&B\xe1\xbe\x01"))
+	// One seed past the first block, written in the shifted layout: the
+	// layout detection and a record in chunks on both sides of a block end
+	// need 32 KiB. Filled with short output lines, which cost the parser little.
+	f.Add(buildLog(f, wandbtest.Options{Shifted: true}, func(w *wandbtest.Writer) {
+		start(w)
+		fillBlock(f, w, shiftedOffset, 100)
+		w.Summary([]wandbtest.Item{wandbtest.String("big", strings.Repeat("q", 200))}, nil)
+		w.Exit(0, 1)
+	}))
+	opts := Options{History: func(int64, string, []byte) {}}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 256<<10 {
 			// Big inputs stall the fuzzer's mutator; the memory bound of
 			// big files has its own tests (TestRecordLargerThanTheLimitIsDropped).
 			t.Skip()
 		}
-		// The in-memory path with a buffer the input's size, as ReadFile
-		// reads a small file: fast enough for 10k+ execs/s. The allocation
-		// bound is measured on large inputs only (ReadMemStats stops the
-		// world, and small ones cannot break it).
+		// The in-memory path with the buffer ReadFile gives a file this
+		// size (a bytes.Reader, not a temp file per exec). The allocation
+		// bound is measured on large inputs only (small ones cannot break
+		// it, and reading the counter on every exec costs time).
 		measure := len(data) >= 64<<10
-		allocs := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+		var allocs []metrics.Sample
+		var before uint64
 		if measure {
+			allocs = []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
 			metrics.Read(allocs) // unlike ReadMemStats, no stop-the-world
+			before = allocs[0].Value.Uint64()
 		}
-		before := allocs[0].Value
-		info, err := read(bytes.NewReader(data), Options{History: func(int64, string, []byte) {}}, max(len(data)+headerLen, 512))
+		info, err := read(bytes.NewReader(data), opts, bufferFor(int64(len(data))))
 		if measure {
 			metrics.Read(allocs)
 			// Fixed buffers plus a bounded amount per input byte: map
 			// entries for distinct keys and parsed values are the worst case.
-			if alloc := allocs[0].Value.Uint64() - before.Uint64(); alloc > 2<<20+256*uint64(len(data)) {
+			if alloc := allocs[0].Value.Uint64() - before; alloc > 2<<20+256*uint64(len(data)) {
 				t.Errorf("reading %d bytes allocated %d bytes", len(data), alloc)
 			}
 		}
