@@ -1,13 +1,12 @@
 package app
 
 import (
-	"fmt"
-	"math"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/runnerhq/runner/internal/units"
 )
 
 // otherMeaning reports flags named like a daemon setting that mean
@@ -94,7 +93,7 @@ func listFlag(name, usage string) *cli.StringSliceFlag {
 func durationFlag(name, usage string, def time.Duration) *cli.GenericFlag {
 	d := Duration(def)
 	return &cli.GenericFlag{Name: name, Usage: usage + " (Go duration or whole days, e.g. 90s, 10m, 7d)",
-		Value: &d, EnvVars: []string{envName(name)}, DefaultText: FormatDuration(def)}
+		Value: &d, EnvVars: []string{envName(name)}, DefaultText: units.FormatDuration(def)}
 }
 
 // withDefault sets the default that help shows, once, when it is not the
@@ -121,38 +120,8 @@ func hidden(f *cli.GenericFlag) *cli.GenericFlag {
 // Duration is a flag value accepting Go durations and whole days ("7d").
 type Duration time.Duration
 
-// ParseDuration parses "90s", "10m", "1h30m" or "7d".
-func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		days, err := strconv.Atoi(n)
-		if err != nil || days < 0 {
-			return 0, fmt.Errorf("invalid duration %q: want a Go duration (90s, 10m) or whole days (7d)", s)
-		}
-		// A time.Duration holds about 292 years; more days would wrap to a
-		// negative duration (found by FuzzParseDuration: "107000d").
-		if days > int(math.MaxInt64/int64(24*time.Hour)) {
-			return 0, fmt.Errorf("invalid duration %q: at most %dd", s, math.MaxInt64/int64(24*time.Hour))
-		}
-		return time.Duration(days) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("invalid duration %q: want a Go duration (90s, 10m) or whole days (7d)", s)
-	}
-	return d, nil
-}
-
-// FormatDuration prints whole days as "Nd" and everything else as Go does.
-func FormatDuration(d time.Duration) string {
-	if d > 0 && d%(24*time.Hour) == 0 {
-		return fmt.Sprintf("%dd", d/(24*time.Hour))
-	}
-	return d.String()
-}
-
 func (d *Duration) Set(s string) error {
-	v, err := ParseDuration(s)
+	v, err := units.ParseDuration(s)
 	if err != nil {
 		return err
 	}
@@ -160,7 +129,7 @@ func (d *Duration) Set(s string) error {
 	return nil
 }
 
-func (d *Duration) String() string { return FormatDuration(time.Duration(*d)) }
+func (d *Duration) String() string { return units.FormatDuration(time.Duration(*d)) }
 
 func durationOf(c *cli.Context, name string) time.Duration {
 	if v, ok := c.Generic(name).(*Duration); ok && v != nil {

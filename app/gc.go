@@ -17,7 +17,7 @@ import (
 
 	"github.com/runnerhq/runner/internal/owner"
 	"github.com/runnerhq/runner/internal/rundir"
-	"github.com/runnerhq/runner/jobs"
+	"github.com/runnerhq/runner/internal/units"
 	"github.com/runnerhq/runner/ledger"
 )
 
@@ -107,7 +107,7 @@ type GCLedger struct {
 // Per-item failures land in the report's Errors; the error return is for a
 // ledger that cannot be read at all.
 func GC(ctx context.Context, db *ledger.DB, logger *slog.Logger, o GCOptions) (*GCReport, error) {
-	rep := &GCReport{OlderThan: FormatDuration(o.OlderThan), DryRun: o.DryRun,
+	rep := &GCReport{OlderThan: units.FormatDuration(o.OlderThan), DryRun: o.DryRun,
 		Runs: []GCRun{}, JobLogs: []GCJobLog{}, Skipped: []GCSkipped{}, Errors: []string{}}
 	cutoff := o.Now.Add(-o.OlderThan)
 	runs, err := db.GCCandidates(ctx, cutoff)
@@ -295,7 +295,7 @@ func (r *GCReport) print(w io.Writer, now time.Time) {
 	}
 }
 
-func humanBytes(n int64) string { return jobs.FormatSize(uint64(max(n, 0))) }
+func humanBytes(n int64) string { return units.FormatSize(uint64(max(n, 0))) }
 
 func orDash(s string) string {
 	if strings.TrimSpace(s) == "" {

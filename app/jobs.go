@@ -20,6 +20,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/runnerhq/runner/daemon"
+	"github.com/runnerhq/runner/internal/units"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
 	runsync "github.com/runnerhq/runner/sync"
@@ -683,8 +684,8 @@ func printGPUs(w io.Writer, snap jobs.Snapshot, at *time.Time, now time.Time) {
 		if g.HeldBy != nil {
 			job = strconv.FormatInt(*g.HeldBy, 10)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s / %s\t%s\t%s\t%s\t%s\n", g.Index, g.Name, jobs.FormatSize(g.MemoryUsed),
-			jobs.FormatSize(g.MemoryTotal), util, dash(strings.Join(procs, ",")), job, g.UUID)
+		fmt.Fprintf(tw, "%d\t%s\t%s / %s\t%s\t%s\t%s\t%s\n", g.Index, g.Name, units.FormatSize(g.MemoryUsed),
+			units.FormatSize(g.MemoryTotal), util, dash(strings.Join(procs, ",")), job, g.UUID)
 	}
 	tw.Flush()
 }
@@ -832,7 +833,7 @@ func printJobStatus(w io.Writer, counts map[string]int, g *StatusGPUs) {
 			} else if len(d.Processes) > 0 {
 				held = fmt.Sprintf("%d foreign process(es)", len(d.Processes))
 			}
-			fmt.Fprintf(w, "  %d %s  %s / %s  %s\n", d.Index, d.Name, jobs.FormatSize(d.MemoryUsed), jobs.FormatSize(d.MemoryTotal), held)
+			fmt.Fprintf(w, "  %d %s  %s / %s  %s\n", d.Index, d.Name, units.FormatSize(d.MemoryUsed), units.FormatSize(d.MemoryTotal), held)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/runnerhq/runner/internal/units"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
 )
@@ -133,7 +134,7 @@ func waitOutcome(parent context.Context, ended []ledger.Job, err error, timeout 
 		}
 		return nil
 	case errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil:
-		return &ExitStatus{Code: exitTimedOut, Line: fmt.Sprintf("wait: the jobs did not end within %s", FormatDuration(timeout))}
+		return &ExitStatus{Code: exitTimedOut, Line: fmt.Sprintf("wait: the jobs did not end within %s", units.FormatDuration(timeout))}
 	default:
 		return fmt.Errorf("wait: %w", err)
 	}

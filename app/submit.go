@@ -14,7 +14,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/runnerhq/runner/internal/units"
 	"github.com/runnerhq/runner/jobs"
+	"github.com/runnerhq/runner/jobs/jobspec"
 	"github.com/runnerhq/runner/ledger"
 )
 
@@ -92,11 +94,11 @@ func expandSubmit(c *cli.Context, env Env, base ledger.JobSpec) ([]ledger.JobSpe
 	var (
 		indexes []int64
 		limit   int64
-		points  []jobs.Point
+		points  []jobspec.Point
 		err     error
 	)
 	if arr != "" {
-		if indexes, limit, err = jobs.ParseArray(arr); err != nil {
+		if indexes, limit, err = jobspec.ParseArray(arr); err != nil {
 			return nil, false, usagef("submit: --array: %v", err)
 		}
 	}
@@ -115,7 +117,7 @@ func expandSubmit(c *cli.Context, env Env, base ledger.JobSpec) ([]ledger.JobSpe
 				return nil, false, usagef("submit: --sweep: %v", unwrapPathError(err))
 			}
 		}
-		if points, err = jobs.ParseSweep(data); err != nil {
+		if points, err = jobspec.ParseSweep(data); err != nil {
 			return nil, false, usagef("submit: --sweep %s: %v", sweep, err)
 		}
 		for i := range points {
@@ -302,7 +304,7 @@ func refuseNeverFits(ctx context.Context, db *ledger.DB, spec ledger.JobSpec) er
 	}
 	var gpus []string
 	for _, g := range snap.GPUs {
-		gpus = append(gpus, fmt.Sprintf("%d: %s %s", g.Index, g.Name, jobs.FormatSize(g.MemoryTotal)))
+		gpus = append(gpus, fmt.Sprintf("%d: %s %s", g.Index, g.Name, units.FormatSize(g.MemoryTotal)))
 	}
 	return usagef("submit: this job can never run: it %s (%s GPUs: %s); --hold queues it anyway",
 		why, snap.Inventory, strings.Join(gpus, ", "))
@@ -350,14 +352,14 @@ func submitSpec(c *cli.Context, env Env) (ledger.JobSpec, error) {
 		return s, usagef("submit: --gpus and --retries must not be negative")
 	}
 	if m := c.String("gpu-mem"); m != "" {
-		v, err := jobs.ParseSize(m)
+		v, err := units.ParseSize(m)
 		if err != nil {
 			return s, usagef("submit: --gpu-mem: %v", err)
 		}
 		s.GPUMem = v
 	}
 	if m := c.String("mem"); m != "" {
-		v, err := jobs.ParseSize(m)
+		v, err := units.ParseSize(m)
 		if err != nil || v == 0 {
 			return s, usagef("submit: --mem %q: want a size like 64GiB", m)
 		}

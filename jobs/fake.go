@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+
+	"github.com/runnerhq/runner/internal/units"
 )
 
 // Fake is an inventory of made-up GPUs for machines without a GPU
@@ -27,7 +29,7 @@ func NewFake(n int, mem uint64) *Fake {
 		f.devs[i] = Device{
 			Index:    i,
 			UUID:     fmt.Sprintf("GPU-fake-%04d-0000-0000-000000000000", i),
-			Name:     "Fake GPU " + FormatSize(mem),
+			Name:     "Fake GPU " + units.FormatSize(mem),
 			MemTotal: mem,
 			Util:     &zero,
 			Power:    &watts,

@@ -14,7 +14,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/dustin/go-humanize"
+	"github.com/runnerhq/runner/internal/units"
 )
 
 // Device is one GPU as seen at the moment Devices was called.
@@ -51,8 +51,6 @@ var (
 	ErrNoNVMLSupport = errors.New("built without NVML support (CGO_ENABLED=0)")
 	// ErrBadGPUSpec means the --gpus value is malformed (a usage error).
 	ErrBadGPUSpec = errors.New("invalid --gpus value")
-	// ErrBadSize means a size such as --gpu-mem is malformed.
-	ErrBadSize = errors.New("invalid size")
 	// ErrClosed is returned by Devices after Close.
 	ErrClosed = errors.New("GPU inventory is closed")
 )
@@ -137,7 +135,7 @@ func openInventory(spec string, logger *slog.Logger, nvmlOpen func(*slog.Logger)
 		}
 		mem := DefaultFakeMem
 		if len(parts) == 2 {
-			mem, err = ParseSize(parts[1])
+			mem, err = units.ParseSize(parts[1])
 			if err != nil || mem == 0 {
 				return nil, fmt.Errorf("%w %q: memory must be a size like 80GiB", ErrBadGPUSpec, spec)
 			}
@@ -147,28 +145,3 @@ func openInventory(spec string, logger *slog.Logger, nvmlOpen func(*slog.Logger)
 		return nil, fmt.Errorf("%w %q: want auto, nvml, none or fake:N[:MEM]", ErrBadGPUSpec, spec)
 	}
 }
-
-// ParseSize reads a byte size: "512MiB", "20GiB", "1.5GiB", "80GB", "4096"
-// (plain bytes). Binary units (KiB..PiB) are powers of 1024, decimal units
-// (KB..PB) powers of 1000; units are case-insensitive. It is go-humanize's
-// parser, the same one every size runner prints comes from (FormatSize), so
-// whatever runner prints, it reads (a fuzz test keeps it so).
-func ParseSize(s string) (uint64, error) {
-	t := strings.TrimSpace(s)
-	if t == "" || strings.HasPrefix(t, "-") {
-		return 0, fmt.Errorf("%w %q: want a number with an optional unit like 512MiB or 20GiB", ErrBadSize, s)
-	}
-	// A bare "20G" could mean GB or GiB (humanize reads GB): say which.
-	if last := t[len(t)-1]; strings.ContainsRune("kKmMgGtTpP", rune(last)) {
-		return 0, fmt.Errorf("%w %q: say %sB (powers of 1000) or %siB (powers of 1024)", ErrBadSize, s, t, t)
-	}
-	n, err := humanize.ParseBytes(t)
-	if err != nil {
-		return 0, fmt.Errorf("%w %q: want a number with an optional unit like 512MiB or 20GiB", ErrBadSize, s)
-	}
-	return n, nil
-}
-
-// FormatSize prints a byte size as every runner output does ("80 GiB",
-// "1.5 GiB", "512 B"): go-humanize's binary units.
-func FormatSize(b uint64) string { return humanize.IBytes(b) }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/runnerhq/runner/internal/units"
 )
 
 // FreeMemFraction is the share of a GPU's memory that may be in use, by
@@ -63,7 +65,7 @@ func Free(d Device, held []Held, ownPIDs map[int]bool) (free bool, why string) {
 		return false, fmt.Sprintf("GPU %d reports no memory size", d.Index)
 	}
 	if float64(d.MemUsed) >= FreeMemFraction*float64(d.MemTotal) {
-		return false, fmt.Sprintf("GPU %d has %s of %s memory in use", d.Index, FormatSize(d.MemUsed), FormatSize(d.MemTotal))
+		return false, fmt.Sprintf("GPU %d has %s of %s memory in use", d.Index, units.FormatSize(d.MemUsed), units.FormatSize(d.MemTotal))
 	}
 	return true, ""
 }
@@ -354,10 +356,10 @@ func (p *planner) shareWaitReason(w Want) string {
 		case p.foreign[i] == nil:
 			whys = append(whys, fmt.Sprintf("GPU %d has a foreign process of unknown size", d.Index))
 		default:
-			whys = append(whys, fmt.Sprintf("GPU %d has %s left for sharing", d.Index, FormatSize(p.shareRoom(i))))
+			whys = append(whys, fmt.Sprintf("GPU %d has %s left for sharing", d.Index, units.FormatSize(p.shareRoom(i))))
 		}
 	}
-	return fmt.Sprintf("waiting for %d GPU(s) with %s left for sharing: %s", w.GPUs, FormatSize(w.GPUMem), strings.Join(whys, "; "))
+	return fmt.Sprintf("waiting for %d GPU(s) with %s left for sharing: %s", w.GPUs, units.FormatSize(w.GPUMem), strings.Join(whys, "; "))
 }
 
 // fits reports whether device i has the memory w asks for once it is free.
@@ -382,7 +384,7 @@ func NeverFits(devs []Device, w Want) string {
 		}
 	}
 	if n < w.GPUs {
-		return fmt.Sprintf("needs %d GPUs with %s memory but this machine has %d", w.GPUs, FormatSize(w.GPUMem), n)
+		return fmt.Sprintf("needs %d GPUs with %s memory but this machine has %d", w.GPUs, units.FormatSize(w.GPUMem), n)
 	}
 	return ""
 }
@@ -429,7 +431,7 @@ func (p *planner) waitReason(w Want) string {
 		case !p.free[i]:
 			whys = append(whys, p.why[i])
 		case w.GPUMem > 0 && d.MemTotal-d.MemUsed < w.GPUMem:
-			whys = append(whys, fmt.Sprintf("GPU %d has %s free", d.Index, FormatSize(d.MemTotal-d.MemUsed)))
+			whys = append(whys, fmt.Sprintf("GPU %d has %s free", d.Index, units.FormatSize(d.MemTotal-d.MemUsed)))
 		default:
 			n++
 		}
@@ -439,7 +441,7 @@ func (p *planner) waitReason(w Want) string {
 		what = "free GPU"
 	}
 	if w.GPUMem > 0 {
-		what += " with " + FormatSize(w.GPUMem) + " free memory"
+		what += " with " + units.FormatSize(w.GPUMem) + " free memory"
 	}
 	msg := fmt.Sprintf("waiting for %d %s (%d free)", w.GPUs, what, n)
 	if len(whys) > 0 {

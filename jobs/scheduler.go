@@ -20,6 +20,7 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/runnerhq/runner/internal/guard"
+	"github.com/runnerhq/runner/internal/units"
 	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/ledger"
 )
@@ -954,7 +955,7 @@ func (s *Scheduler) warnOverShare(ctx context.Context, rj *runningJob) {
 		return
 	}
 	rj.overShare = true
-	note := fmt.Sprintf("uses %s of GPU memory, more than the %s it asked to share (--gpu-mem)", FormatSize(peak), FormatSize(asked))
+	note := fmt.Sprintf("uses %s of GPU memory, more than the %s it asked to share (--gpu-mem)", units.FormatSize(peak), units.FormatSize(asked))
 	s.Logger.Warn("sharing job over its GPU memory", "job", j.ID, "peak_bytes", peak, "asked_bytes", asked)
 	if err := s.Store.SetRunningNote(ctx, j.ID, note); err != nil && ctx.Err() == nil {
 		s.Logger.Error("record job note", "job", j.ID, "err", err)

@@ -1,4 +1,4 @@
-package jobs
+package jobspec
 
 import (
 	"errors"
@@ -83,14 +83,6 @@ func TestSweepEnvName(t *testing.T) {
 		"model.n_layers": "RUNNER_SWEEP_MODEL_N_LAYERS", "β": "RUNNER_SWEEP__", "x1": "RUNNER_SWEEP_X1"} {
 		if got := SweepEnvName(in); got != want {
 			t.Errorf("SweepEnvName(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestSlotsOf(t *testing.T) {
-	for _, tt := range []struct{ cpus, gpus, want int }{{-1, 0, 1}, {-1, 2, 0}, {4, 0, 4}, {2, 1, 2}, {0, 0, 0}} {
-		if got := SlotsOf(tt.cpus, tt.gpus); got != tt.want {
-			t.Errorf("SlotsOf(%d, %d) = %d, want %d", tt.cpus, tt.gpus, got, tt.want)
 		}
 	}
 }
