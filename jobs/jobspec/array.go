@@ -115,20 +115,36 @@ func ParseSweep(data []byte) ([]Point, error) {
 			return nil, fmt.Errorf("%w: sweep: more than %d points", ErrBadArray, MaxArray)
 		}
 	}
+	// A point's strings depend only on its axes' values: each flag, value
+	// and variable is built once, and every point's Args and Env are windows
+	// of two shared arrays (capped, so an append to one cannot reach the
+	// next). A 100,000-point grid is then a few allocations, not millions.
+	n := len(axes)
+	flags := make([]string, n)
+	vars := make([][]string, n)
+	for a, ax := range axes {
+		flags[a] = "--" + ax.key
+		name := SweepEnvName(ax.key) + "="
+		vars[a] = make([]string, len(ax.values))
+		for i, v := range ax.values {
+			vars[a][i] = name + v
+		}
+	}
+	args := make([]string, total*2*n)
+	env := make([]string, total*n)
 	points := make([]Point, total)
 	for p := range points {
+		pa := args[p*2*n : (p+1)*2*n : (p+1)*2*n]
+		pe := env[p*n : (p+1)*n : (p+1)*n]
 		// Mixed radix, last axis fastest.
 		rest := p
-		idx := make([]int, len(axes))
-		for a := len(axes) - 1; a >= 0; a-- {
-			idx[a] = rest % len(axes[a].values)
+		for a := n - 1; a >= 0; a-- {
+			i := rest % len(axes[a].values)
 			rest /= len(axes[a].values)
+			pa[2*a], pa[2*a+1] = flags[a], axes[a].values[i]
+			pe[a] = vars[a][i]
 		}
-		for a, ax := range axes {
-			v := ax.values[idx[a]]
-			points[p].Args = append(points[p].Args, "--"+ax.key, v)
-			points[p].Env = append(points[p].Env, SweepEnvName(ax.key)+"="+v)
-		}
+		points[p] = Point{Args: pa, Env: pe}
 	}
 	return points, nil
 }
