@@ -15,6 +15,7 @@ import (
 	"github.com/runnerhq/runner/internal/testbin"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/status"
 	runsync "github.com/runnerhq/runner/sync"
 )
 
@@ -325,7 +326,7 @@ func TestAuthFailurePausesUploads(t *testing.T) {
 		t.Fatalf("backfill with a rejected key: exit %d, want 1\n%s", code, out)
 	}
 	out, _, code = c.run("status", "--json")
-	var st Status
+	var st status.Status
 	json.Unmarshal([]byte(out), &st)
 	if code != 1 || !st.Uploads.Paused || st.Uploads.Reason == nil || !strings.Contains(*st.Uploads.Reason, "not logged in") {
 		t.Fatalf("status exit %d, uploads %+v; want exit 1, paused because not logged in", code, st.Uploads)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnerhq/runner/gc"
 	"github.com/runnerhq/runner/internal/testbin"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/ledger/ledgertest"
@@ -122,7 +123,7 @@ func TestGCDeletesOnlyOldSyncedRuns(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("gc --dry-run: exit %d: %s", code, stderr)
 	}
-	var rep GCReport
+	var rep gc.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("gc --json is not JSON: %v\n%s", err, out)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/runnerhq/runner/internal/units"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/status"
 	runsync "github.com/runnerhq/runner/sync"
 )
 
@@ -603,7 +604,7 @@ func gpuView(c *cli.Context, env Env) (jobs.Snapshot, *time.Time, error) {
 			if err := json.Unmarshal([]byte(raw), &snap); err != nil {
 				return jobs.Snapshot{}, nil, fmt.Errorf("gpus: stored snapshot: %w", err)
 			}
-			if err := setHolders(c.Context, db, &snap); err != nil {
+			if err := status.SetHolders(c.Context, db, &snap); err != nil {
 				return jobs.Snapshot{}, nil, fmt.Errorf("gpus: %w", err)
 			}
 			return snap, &at, nil
@@ -626,33 +627,11 @@ func gpuView(c *cli.Context, env Env) (jobs.Snapshot, *time.Time, error) {
 	}
 	snap := jobs.NewSnapshot(inv, devs, nil)
 	if dbErr == nil {
-		if err := setHolders(c.Context, db, &snap); err != nil {
+		if err := status.SetHolders(c.Context, db, &snap); err != nil {
 			return jobs.Snapshot{}, nil, fmt.Errorf("gpus: %w", err)
 		}
 	}
 	return snap, nil, nil
-}
-
-// setHolders marks each GPU with the running job that holds it, from the
-// ledger as it is now: a sample may be seconds older than the last job start.
-func setHolders(ctx context.Context, db *ledger.DB, snap *jobs.Snapshot) error {
-	running, err := db.ListJobs(ctx, ledger.JobFilter{States: []ledger.JobState{ledger.JobRunning}})
-	if err != nil {
-		return err
-	}
-	held := map[string]int64{}
-	for _, j := range running {
-		for _, u := range j.GPUUUIDs {
-			held[u] = j.ID
-		}
-	}
-	for i := range snap.GPUs {
-		snap.GPUs[i].HeldBy = nil
-		if id, ok := held[snap.GPUs[i].UUID]; ok {
-			snap.GPUs[i].HeldBy = &id
-		}
-	}
-	return nil
 }
 
 func printGPUs(w io.Writer, snap jobs.Snapshot, at *time.Time, now time.Time) {
@@ -771,40 +750,7 @@ func newScheduler(c *cli.Context, env Env, db *ledger.DB, eng *runsync.Engine, r
 	return s, func() { inv.Close() }, nil
 }
 
-// StatusGPUs is the "gpus" section of `runner status --json`.
-type StatusGPUs struct {
-	Inventory string           `json:"inventory"`
-	Reason    *string          `json:"reason"`
-	SampledAt string           `json:"sampled_at"`
-	GPUs      []jobs.GPUStatus `json:"gpus"`
-}
-
-// jobStatus reads job counts (every state present) and the daemon's last
-// GPU sample for `runner status`.
-func jobStatus(ctx context.Context, db *ledger.DB) (map[string]int, *StatusGPUs, error) {
-	counts, err := db.JobCounts(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	out := make(map[string]int, len(counts))
-	for s, n := range counts {
-		out[string(s)] = n
-	}
-	raw, at, ok, err := db.GPUSnapshot(ctx)
-	if err != nil || !ok {
-		return out, nil, err
-	}
-	var snap jobs.Snapshot
-	if err := json.Unmarshal([]byte(raw), &snap); err != nil {
-		return nil, nil, fmt.Errorf("GPU snapshot: %w", err)
-	}
-	if err := setHolders(ctx, db, &snap); err != nil {
-		return nil, nil, err
-	}
-	return out, &StatusGPUs{Inventory: snap.Inventory, Reason: snap.Reason, SampledAt: rfc3339(at), GPUs: snap.GPUs}, nil
-}
-
-func printJobStatus(w io.Writer, counts map[string]int, g *StatusGPUs) {
+func printJobStatus(w io.Writer, counts map[string]int, g *status.GPUs) {
 	var parts []string
 	for _, s := range ledger.AllJobStates {
 		if n := counts[string(s)]; n > 0 {

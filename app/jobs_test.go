@@ -12,6 +12,7 @@ import (
 
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/status"
 )
 
 func TestSubmitValidationAndExitCodes(t *testing.T) {
@@ -145,7 +146,7 @@ func TestSubmitJobsCancelAndStatus(t *testing.T) {
 		t.Errorf("jobs --state done: exit %d, want 2", code)
 	}
 	out, _, _ = c.run("status", "--json")
-	var st Status
+	var st status.Status
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Jobs["queued"] != 1 || st.Jobs["cancelled"] != 1 || st.GPUs != nil {
 		t.Fatalf("status jobs %v gpus %v (%v)", st.Jobs, st.GPUs, err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/ledger/ledgertest"
 	"github.com/runnerhq/runner/reports"
+	"github.com/runnerhq/runner/status"
 	runsync "github.com/runnerhq/runner/sync"
 	"github.com/runnerhq/runner/wandbfile/wandbtest"
 )
@@ -245,7 +246,7 @@ func TestDaemonEvaluateRecordsRegressions(t *testing.T) {
 	if code := c.json(&regs, "regressions", "--since", "1h"); code != 0 || len(regs) != 1 {
 		t.Errorf("--since 1h lists %d, want 1", len(regs))
 	}
-	var st Status
+	var st status.Status
 	c.json(&st, "status") // exit 1: no daemon
 	if st.Regressions != 1 {
 		t.Errorf("status regressions = %d, want 1", st.Regressions)

@@ -25,6 +25,7 @@ import (
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/ledger/ledgertest"
+	"github.com/runnerhq/runner/status"
 	runsync "github.com/runnerhq/runner/sync"
 	"github.com/runnerhq/runner/wandbfile/wandbtest"
 )
@@ -636,7 +637,7 @@ func TestStatusIsTruthful(t *testing.T) {
 	if err := db.Heartbeat(ctx, ledger.Daemon{PID: os.Getpid(), Host: "h", StartedAt: now, UploadsOff: true}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := GetStatus(ctx, db, now)
+	st, err := status.Read(ctx, db, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -653,7 +654,7 @@ func TestStatusIsTruthful(t *testing.T) {
 	if err := db.DaemonDown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ = GetStatus(ctx, db, now); st.Uploads.State != "not running (daemon down)" {
+	if st, _ = status.Read(ctx, db, now); st.Uploads.State != "not running (daemon down)" {
 		t.Errorf("uploads with the daemon down: %q", st.Uploads.State)
 	}
 }
