@@ -760,6 +760,9 @@ var (
 // classification needs, so memory stays bounded however long the CLI talks.
 type uploadScan struct {
 	secrets []string
+	// buf is consume's read buffer, made there when nil; a caller that
+	// scans many outputs (the fuzz target) lends one.
+	buf []byte
 
 	tail      []byte
 	url       string
@@ -782,7 +785,10 @@ type uploadScan struct {
 }
 
 func (s *uploadScan) consume(r io.Reader) {
-	buf := make([]byte, 32<<10)
+	if s.buf == nil {
+		s.buf = make([]byte, 32<<10)
+	}
+	buf := s.buf
 	var pending []byte
 	for {
 		n, err := r.Read(buf)
