@@ -235,6 +235,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		// An up-to-date ledger needs no write lock to open: every CLI
 		// call (submit, skip, sync) would otherwise take one.
 		err = db.migrate(ctx, version < len(migrations))
+		if err == nil {
+			err = db.refreshStale(ctx)
+		}
 	}
 	if err != nil {
 		db.Close()

@@ -208,6 +208,7 @@ func (db *DB) UpsertRuns(ctx context.Context, obs []Observation) ([]Run, error) 
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM jobs)`).Scan(&anyJobs); err != nil {
 			return fmt.Errorf("ledger: upsert runs: %w", err)
 		}
+		var touched []string // groups whose summary values may have to be computed again
 		for _, o := range obs {
 			if o.Dir == "" {
 				return fmt.Errorf("ledger: upsert runs: observation without a dir")
@@ -220,6 +221,7 @@ func (db *DB) UpsertRuns(ctx context.Context, obs []Observation) ([]Run, error) 
 			}
 			if inserted {
 				out = append(out, r)
+				touched = append(touched, r.GroupKey)
 				continue
 			}
 			old, err := scanRun(get.QueryRowContext(ctx, o.Dir))
@@ -231,13 +233,15 @@ func (db *DB) UpsertRuns(ctx context.Context, obs []Observation) ([]Run, error) 
 				return err
 			}
 			if wrote {
+				touched = append(touched, old.GroupKey)
 				if old, err = scanRun(get.QueryRowContext(ctx, o.Dir)); err != nil {
 					return fmt.Errorf("ledger: upsert run %s: reread: %w", o.Dir, err)
 				}
+				touched = append(touched, old.GroupKey)
 			}
 			out = append(out, old)
 		}
-		return nil
+		return refreshSummaries(ctx, tx, touched)
 	})
 	if err != nil {
 		return nil, err

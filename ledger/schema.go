@@ -298,4 +298,61 @@ CREATE INDEX jobs_engine ON jobs (executor, state) WHERE executor != 'local';
 ALTER TABLE daemon ADD COLUMN executor TEXT NOT NULL DEFAULT 'local';
 ALTER TABLE daemon ADD COLUMN jobs_wandb_dir TEXT NOT NULL DEFAULT '';
 `,
+	// 15 (large ledgers): a leaderboard is a top-k query on an index of
+	// summary values instead of a parse of every run's summary
+	// (docs/design.md "Large ledgers"). One row per W&B run (upload group)
+	// in summary_groups, one per finite number of its merged, flattened
+	// summary in summary_values, with the goals its logs declare for that
+	// key; ledger code computes them (summaries.go). The triggers make every
+	// writer's change to a run, or to a goal its log declares, drop its
+	// group's values and mark the group stale until they are computed
+	// again: the runs already here start stale.
+	`
+CREATE TABLE summary_groups (
+	id        INTEGER PRIMARY KEY,
+	group_key TEXT NOT NULL UNIQUE,
+	project   TEXT NOT NULL,
+	run_group TEXT NOT NULL           -- the first stage's W&B group
+) STRICT;
+CREATE TABLE summary_values (
+	gid      INTEGER NOT NULL,         -- summary_groups.id
+	key      TEXT NOT NULL,            -- flattened: eval.nrmse for {"eval": {"nrmse": ...}}
+	value    REAL NOT NULL,            -- finite
+	declared INTEGER NOT NULL DEFAULT 0 CHECK (declared BETWEEN 0 AND 3),  -- goals of key in the group's logs: 1 lower, 2 higher, 3 both
+	PRIMARY KEY (gid, key)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX summary_values_rank ON summary_values (key, value);
+CREATE INDEX summary_values_declared ON summary_values (key, declared) WHERE declared != 0;
+CREATE TABLE summary_stale (group_key TEXT PRIMARY KEY) STRICT, WITHOUT ROWID;
+INSERT INTO summary_stale (group_key) SELECT DISTINCT group_key FROM runs;
+CREATE TRIGGER runs_summary_insert AFTER INSERT ON runs BEGIN
+	DELETE FROM summary_values WHERE gid = (SELECT id FROM summary_groups WHERE group_key = NEW.group_key);
+	INSERT OR IGNORE INTO summary_stale (group_key) VALUES (NEW.group_key);
+END;
+CREATE TRIGGER runs_summary_update AFTER UPDATE OF dir, group_key, project, run_group, start_time, summary_json ON runs
+WHEN OLD.dir IS NOT NEW.dir OR OLD.group_key IS NOT NEW.group_key OR OLD.project IS NOT NEW.project
+	OR OLD.run_group IS NOT NEW.run_group OR OLD.start_time IS NOT NEW.start_time OR OLD.summary_json IS NOT NEW.summary_json
+BEGIN
+	DELETE FROM summary_values WHERE gid IN (SELECT id FROM summary_groups WHERE group_key IN (OLD.group_key, NEW.group_key));
+	INSERT OR IGNORE INTO summary_stale (group_key) VALUES (OLD.group_key), (NEW.group_key);
+END;
+CREATE TRIGGER runs_summary_delete AFTER DELETE ON runs BEGIN
+	DELETE FROM summary_values WHERE gid = (SELECT id FROM summary_groups WHERE group_key = OLD.group_key);
+	INSERT OR IGNORE INTO summary_stale (group_key) VALUES (OLD.group_key);
+END;
+CREATE TRIGGER metrics_summary_insert AFTER INSERT ON metrics WHEN NEW.goal_source = 'log' BEGIN
+	DELETE FROM summary_values WHERE gid = (SELECT g.id FROM summary_groups g JOIN runs r ON r.group_key = g.group_key WHERE r.dir = NEW.dir);
+	INSERT OR IGNORE INTO summary_stale (group_key) SELECT group_key FROM runs WHERE dir = NEW.dir;
+END;
+CREATE TRIGGER metrics_summary_update AFTER UPDATE OF dir, key, goal, goal_source ON metrics
+WHEN OLD.goal_source = 'log' OR NEW.goal_source = 'log'
+BEGIN
+	DELETE FROM summary_values WHERE gid IN (SELECT g.id FROM summary_groups g JOIN runs r ON r.group_key = g.group_key WHERE r.dir IN (OLD.dir, NEW.dir));
+	INSERT OR IGNORE INTO summary_stale (group_key) SELECT group_key FROM runs WHERE dir IN (OLD.dir, NEW.dir);
+END;
+CREATE TRIGGER metrics_summary_delete AFTER DELETE ON metrics WHEN OLD.goal_source = 'log' BEGIN
+	DELETE FROM summary_values WHERE gid = (SELECT g.id FROM summary_groups g JOIN runs r ON r.group_key = g.group_key WHERE r.dir = OLD.dir);
+	INSERT OR IGNORE INTO summary_stale (group_key) SELECT group_key FROM runs WHERE dir = OLD.dir;
+END;
+`,
 }

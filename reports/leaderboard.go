@@ -46,45 +46,30 @@ type LeaderboardOptions struct {
 	Goals   GoalOptions
 }
 
-// GetLeaderboard ranks every run with a finite summary value for the metric.
+// GetLeaderboard ranks every run with a finite summary value for the
+// metric. The ranking is the ledger's (an indexed top-k query,
+// ledger.DB.Rank); only the runs shown are read whole.
 func GetLeaderboard(ctx context.Context, db *ledger.DB, o LeaderboardOptions) (*Leaderboard, error) {
-	runs, err := db.ListRuns(ctx, ledger.Filter{Project: o.Project})
+	lb := &Leaderboard{Metric: o.Metric, Rows: []LeaderboardRow{}}
+	var src string
+	rk, err := db.Rank(ctx, ledger.RankFilter{Metric: o.Metric, Project: o.Project, Group: o.Group}, o.Top,
+		func(declared kernels.Goal) (kernels.Goal, error) {
+			g, s, err := decideGoal(declared, o.Metric, o.Goals)
+			src = s
+			return g, err
+		})
 	if err != nil {
 		return nil, fmt.Errorf("leaderboard: %w", err)
 	}
-	lb := &Leaderboard{Metric: o.Metric, Rows: []LeaderboardRow{}}
-	values := map[string]float64{}
-	byKey := map[string]runGroup{}
-	var dirs []string
-	for _, g := range groupRuns(runs) {
-		if o.Group != "" && g.Runs[0].Group != o.Group {
-			continue
-		}
-		v, ok := summaryNumber(flatSummary(g.Summary), o.Metric)
-		if !ok || !finite(v) {
-			continue
-		}
-		values[g.Key] = v
-		byKey[g.Key] = g
-		dirs = append(dirs, g.Dirs()...)
-	}
-	if len(values) == 0 {
+	if len(rk.Runs) == 0 {
 		return lb, nil
 	}
-	goal, src, err := resolveGoal(ctx, db, o.Metric, dirs, o.Goals)
-	if err != nil {
-		return nil, fmt.Errorf("leaderboard: %w", err)
-	}
-	lb.Goal, lb.GoalSource = goal, null.String(src)
-	order := kernels.Rank(values, goal)
-	if o.Top > 0 && len(order) > o.Top {
-		order = order[:o.Top]
-	}
+	lb.Goal, lb.GoalSource = rk.Goal, null.String(src)
 	var jobIDs []int64
-	for _, k := range order {
-		for _, r := range byKey[k].Runs {
-			if r.JobID != nil {
-				jobIDs = append(jobIDs, *r.JobID)
+	for _, r := range rk.Runs {
+		for _, d := range r.Runs {
+			if d.JobID != nil {
+				jobIDs = append(jobIDs, *d.JobID)
 			}
 		}
 	}
@@ -92,34 +77,38 @@ func GetLeaderboard(ctx context.Context, db *ledger.DB, o LeaderboardOptions) (*
 	if err != nil {
 		return nil, fmt.Errorf("leaderboard: %w", err)
 	}
-	for i, k := range order {
-		g := byKey[k]
-		row := LeaderboardRow{Rank: i + 1, RunID: g.ID(), Name: null.String(g.Name()), Project: null.String(g.Runs[0].Project),
-			Group: null.String(g.Runs[0].Group), Value: values[k], State: runState(g), SyncState: string(syncState(g)), Dirs: g.Dirs()}
-		seen := map[int64]bool{}
-		for _, r := range g.Runs {
-			if r.URL != "" && row.URL == nil {
-				u := r.URL
-				row.URL = &u
-			}
-			if r.JobID == nil || seen[*r.JobID] {
-				continue
-			}
-			seen[*r.JobID] = true
-			if row.JobID == nil {
-				id := *r.JobID
-				row.JobID = &id
-			}
-			t, ok := tele[*r.JobID]
-			if !ok {
-				continue
-			}
-			row.GPUHours = addPtr(row.GPUHours, t.GPUHours)
-			row.EnergyJ = addPtr(row.EnergyJ, t.EnergyJ)
-		}
-		lb.Rows = append(lb.Rows, row)
+	for i, r := range rk.Runs {
+		lb.Rows = append(lb.Rows, leaderboardRow(i+1, newRunGroup(r.Key, r.Runs), r.Value, tele))
 	}
 	return lb, nil
+}
+
+// leaderboardRow is the row of the run g ranked rank with value v.
+func leaderboardRow(rank int, g runGroup, v float64, tele map[int64]ledger.JobTelemetry) LeaderboardRow {
+	row := LeaderboardRow{Rank: rank, RunID: g.ID(), Name: null.String(g.Name()), Project: null.String(g.Runs[0].Project),
+		Group: null.String(g.Runs[0].Group), Value: v, State: runState(g), SyncState: string(syncState(g)), Dirs: g.Dirs()}
+	seen := map[int64]bool{}
+	for _, r := range g.Runs {
+		if r.URL != "" && row.URL == nil {
+			u := r.URL
+			row.URL = &u
+		}
+		if r.JobID == nil || seen[*r.JobID] {
+			continue
+		}
+		seen[*r.JobID] = true
+		if row.JobID == nil {
+			id := *r.JobID
+			row.JobID = &id
+		}
+		t, ok := tele[*r.JobID]
+		if !ok {
+			continue
+		}
+		row.GPUHours = addPtr(row.GPUHours, t.GPUHours)
+		row.EnergyJ = addPtr(row.EnergyJ, t.EnergyJ)
+	}
+	return row
 }
 
 func addPtr(acc, x *float64) *float64 {

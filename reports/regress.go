@@ -159,50 +159,8 @@ func (g runGroup) candidate() kernels.Candidate {
 	first := g.Runs[0]
 	return kernels.Candidate{
 		RunID: g.ID(), Dir: first.Dir, Project: first.Project, Group: first.Group, JobType: first.JobType,
-		Finished: g.finished(), EndedAt: g.endedAt(), Summary: flatSummary(g.Summary),
+		Finished: g.finished(), EndedAt: g.endedAt(), Summary: ledger.FlatSummary(g.Summary),
 	}
-}
-
-// flatSummary adds dotted keys for nested summary values ("eval.nrmse"
-// for {"eval": {"nrmse": ...}}), leaving media and tables ({"_type": ...})
-// alone. Top-level keys win over flattened ones.
-func flatSummary(s map[string]any) map[string]any {
-	out := make(map[string]any, len(s))
-	var walk func(prefix string, m map[string]any)
-	walk = func(prefix string, m map[string]any) {
-		if _, media := m["_type"]; media {
-			return
-		}
-		for k, v := range m {
-			key := prefix + "." + k
-			if sub, ok := v.(map[string]any); ok {
-				walk(key, sub)
-			} else if _, taken := s[key]; !taken {
-				out[key] = v
-			}
-		}
-	}
-	for k, v := range s {
-		out[k] = v
-		if sub, ok := v.(map[string]any); ok {
-			walk(k, sub)
-		}
-	}
-	return out
-}
-
-// summaryNumber returns a summary value as a number, non-finite included;
-// ok is false when the key is absent or not a number.
-func summaryNumber(flat map[string]any, key string) (float64, bool) {
-	switch v := flat[key].(type) {
-	case float64:
-		return v, true
-	case int64:
-		return float64(v), true
-	case int:
-		return float64(v), true
-	}
-	return 0, false
 }
 
 // numericKeys returns the summary keys holding numbers that match one of
@@ -213,7 +171,7 @@ func numericKeys(flat map[string]any, globs []string) []string {
 		if strings.HasPrefix(k, "_") {
 			continue
 		}
-		if _, ok := summaryNumber(flat, k); !ok {
+		if _, ok := ledger.SummaryNumber(flat, k); !ok {
 			continue
 		}
 		for _, g := range globs {
@@ -263,6 +221,11 @@ func resolveGoal(ctx context.Context, db *ledger.DB, metric string, dirs []strin
 	if err != nil {
 		return kernels.GoalUnknown, "", err
 	}
+	return decideGoal(g, metric, o)
+}
+
+// decideGoal is resolveGoal once the logs' declared goal g is known.
+func decideGoal(g kernels.Goal, metric string, o GoalOptions) (kernels.Goal, string, error) {
 	if g != kernels.GoalUnknown {
 		return g, ledger.GoalFromLog, nil
 	}
@@ -330,7 +293,7 @@ func checkGroup(ctx context.Context, db *ledger.DB, target runGroup, metrics []s
 		}
 	}
 	for _, m := range metrics {
-		value, ok := summaryNumber(tc.Summary, m)
+		value, ok := ledger.SummaryNumber(tc.Summary, m)
 		if !ok {
 			return nil, fmt.Errorf("run %s has no numeric summary value for %s: %w", rep.RunID, m, ErrNoMetric)
 		}
@@ -374,7 +337,7 @@ func Evaluate(ctx context.Context, db *ledger.DB, dir string, o EvalOptions) (*C
 	if len(watch) == 0 {
 		watch = []string{DefaultWatchMetric}
 	}
-	metrics := numericKeys(flatSummary(g.Summary), watch)
+	metrics := numericKeys(ledger.FlatSummary(g.Summary), watch)
 	rep, err := checkGroup(ctx, db, g, metrics, o.RegressOptions, unknownSkips)
 	if err != nil {
 		return nil, fmt.Errorf("evaluate %s: %w", dir, err)

@@ -90,7 +90,7 @@ func CheckRun(ctx context.Context, db *ledger.DB, sel string, metrics []string, 
 	}
 	unknown := unknownFails
 	if len(metrics) == 0 {
-		metrics = numericKeys(flatSummary(g.Summary), []string{DefaultWatchMetric})
+		metrics = numericKeys(ledger.FlatSummary(g.Summary), []string{DefaultWatchMetric})
 		if len(metrics) == 0 {
 			return nil, badRequest("check: run %s has no %s summary metric: name one with --metric", g.ID(), DefaultWatchMetric)
 		}
@@ -160,7 +160,7 @@ func Compare(ctx context.Context, db *ledger.DB, sels []string, metrics []string
 	keys := map[string]bool{}
 	for i, g := range groups {
 		rep.Runs = append(rep.Runs, refOf(g))
-		sums[i] = flatSummary(g.Summary)
+		sums[i] = ledger.FlatSummary(g.Summary)
 		configs[i] = mergeConfigs(g.Runs)
 		per, err := db.RunMetrics(ctx, g.Dirs())
 		if err != nil {

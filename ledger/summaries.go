@@ -1,0 +1,547 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/runnerhq/runner/kernels"
+)
+
+// FlatSummary adds dotted keys for nested summary values ("eval.nrmse"
+// for {"eval": {"nrmse": ...}}), leaving media and tables ({"_type": ...})
+// alone. Top-level keys win over flattened ones.
+func FlatSummary(s map[string]any) map[string]any {
+	out := make(map[string]any, len(s))
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		if _, media := m["_type"]; media {
+			return
+		}
+		for k, v := range m {
+			key := prefix + "." + k
+			if sub, ok := v.(map[string]any); ok {
+				walk(key, sub)
+			} else if _, taken := s[key]; !taken {
+				out[key] = v
+			}
+		}
+	}
+	for k, v := range s {
+		out[k] = v
+		if sub, ok := v.(map[string]any); ok {
+			walk(k, sub)
+		}
+	}
+	return out
+}
+
+// SummaryNumber returns a summary value as a number, non-finite included;
+// ok is false when the key is absent or not a number.
+func SummaryNumber(flat map[string]any, key string) (float64, bool) {
+	switch v := flat[key].(type) {
+	case float64:
+		return v, true
+	case int64:
+		return float64(v), true
+	case int:
+		return float64(v), true
+	}
+	return 0, false
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// summaryValue is the value a W&B run (the dirs of one group) ranks by for
+// metric: its merged, flattened summary's number, when finite. runs is
+// sorted into stage order.
+func summaryValue(runs []Run, metric string) (float64, bool) {
+	v, ok := SummaryNumber(FlatSummary(MergeSummaries(runs)), metric)
+	return v, ok && finite(v)
+}
+
+// Summary values (docs/design.md "Large ledgers"): summary_values holds
+// every finite number of each W&B run's merged, flattened summary, so a
+// leaderboard is an indexed top-k query instead of a parse of every run.
+// They are computed here, by the same functions as every other answer
+// (SQLite's JSON functions read numbers and NaN differently from the
+// .wandb reader's parser). Triggers on runs, which no writer can bypass,
+// drop a group's values and mark it stale; the writer that made the change
+// recomputes it in the same transaction (UpsertRuns), and the next
+// writable Open recomputes what another writer left stale. Readers rank a
+// stale group from its rows, as before.
+
+// staleBatch bounds the groups Open recomputes in one transaction, so the
+// daemon and other commands get the write lock in between.
+const staleBatch = 2000
+
+// refreshSummaries recomputes, inside tx, those of the groups keys that
+// are stale.
+func refreshSummaries(ctx context.Context, tx *Tx, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	list, arg := inList(keys)
+	stale, err := groupKeys(ctx, tx, `SELECT group_key FROM summary_stale WHERE group_key IN (`+list+`)`, arg)
+	if err != nil {
+		return err
+	}
+	for _, k := range stale {
+		if err := refreshGroup(ctx, tx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func groupKeys(ctx context.Context, tx *Tx, q string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: stale summaries: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("ledger: stale summaries: %w", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: stale summaries: %w", err)
+	}
+	return out, nil
+}
+
+// refreshGroup recomputes the summary values of the group key from its
+// runs rows (none: the group is gone).
+func refreshGroup(ctx context.Context, tx *Tx, key string) error {
+	rows, err := tx.QueryContext(ctx, `SELECT dir, project, run_group, start_time, summary_json FROM runs WHERE group_key = ?`, key)
+	if err != nil {
+		return fmt.Errorf("ledger: summary of %s: %w", key, err)
+	}
+	var runs []Run
+	for rows.Next() {
+		var (
+			r     Run
+			start sql.NullInt64
+		)
+		if err := rows.Scan(&r.Dir, &r.Project, &r.Group, &start, &r.SummaryJSON); err != nil {
+			rows.Close()
+			return fmt.Errorf("ledger: summary of %s: %w", key, err)
+		}
+		r.StartTime = fromNullMS(start)
+		runs = append(runs, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("ledger: summary of %s: %w", key, err)
+	}
+	// A stale group has no values: the trigger that marked it dropped them.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM summary_stale WHERE group_key = ?`, key); err != nil {
+		return fmt.Errorf("ledger: summary of %s: %w", key, err)
+	}
+	if len(runs) == 0 {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM summary_groups WHERE group_key = ?`, key); err != nil {
+			return fmt.Errorf("ledger: summary of %s: %w", key, err)
+		}
+		return nil
+	}
+	declared, err := declaredGoals(ctx, tx, key)
+	if err != nil {
+		return err
+	}
+	flat := FlatSummary(MergeSummaries(runs)) // runs now in stage order
+	var gid int64
+	// The first stage's project and group: what a leaderboard filters on.
+	if err := tx.QueryRowContext(ctx, `INSERT INTO summary_groups (group_key, project, run_group) VALUES (?, ?, ?)
+		ON CONFLICT (group_key) DO UPDATE SET project = excluded.project, run_group = excluded.run_group
+		RETURNING id`, key, runs[0].Project, runs[0].Group).Scan(&gid); err != nil {
+		return fmt.Errorf("ledger: summary of %s: %w", key, err)
+	}
+	var vals []any
+	for k := range flat {
+		if v, ok := SummaryNumber(flat, k); ok && finite(v) {
+			vals = append(vals, gid, k, v, declared[k])
+		}
+	}
+	// Many rows a statement: per statement, the driver costs as much as
+	// SQLite's insert.
+	for len(vals) > 0 {
+		n := min(len(vals)/4, valuesPerInsert)
+		q := `INSERT INTO summary_values (gid, key, value, declared) VALUES (?, ?, ?, ?)` + strings.Repeat(`, (?, ?, ?, ?)`, n-1)
+		if _, err := tx.ExecContext(ctx, q, vals[:4*n]...); err != nil {
+			return fmt.Errorf("ledger: summary of %s: %w", key, err)
+		}
+		vals = vals[4*n:]
+	}
+	return nil
+}
+
+// valuesPerInsert bounds the rows of one INSERT into summary_values (and
+// so the distinct statements a transaction prepares).
+const valuesPerInsert = 32
+
+// Bits of summary_values.declared: the goals a group's logs declare.
+const (
+	declaresLower  = 1
+	declaresHigher = 2
+)
+
+func goalBit(g kernels.Goal) int {
+	switch g {
+	case kernels.GoalLower:
+		return declaresLower
+	case kernels.GoalHigher:
+		return declaresHigher
+	}
+	return 0
+}
+
+// declaredGoals returns, by metric key, the goals the logs of group key
+// declare (metric records), as declared bits.
+func declaredGoals(ctx context.Context, tx *Tx, key string) (map[string]int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT m.key, m.goal FROM metrics m JOIN runs r ON r.dir = m.dir
+		WHERE r.group_key = ? AND m.goal_source = 'log'`, key)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: declared goals of %s: %w", key, err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var k, goal string
+		if err := rows.Scan(&k, &goal); err != nil {
+			return nil, fmt.Errorf("ledger: declared goals of %s: %w", key, err)
+		}
+		g, _ := kernels.ParseGoal(goal)
+		out[k] |= goalBit(g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: declared goals of %s: %w", key, err)
+	}
+	return out, nil
+}
+
+// refreshStale recomputes every stale group, staleBatch per transaction.
+// Only a migration (existing runs) and writers other than this package
+// leave groups stale, so on most opens this is one indexed read.
+func (db *DB) refreshStale(ctx context.Context) error {
+	var some bool
+	if err := db.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM summary_stale)`).Scan(&some); err != nil || !some {
+		if err != nil {
+			return fmt.Errorf("ledger %s: stale summaries: %w", db.path, err)
+		}
+		return nil
+	}
+	t0, n := time.Now(), 0
+	for {
+		var batch int
+		err := db.inTx(ctx, func(tx *Tx) error {
+			keys, err := groupKeys(ctx, tx, `SELECT group_key FROM summary_stale LIMIT ?`, staleBatch)
+			if err != nil {
+				return err
+			}
+			for _, k := range keys {
+				if err := refreshGroup(ctx, tx, k); err != nil {
+					return err
+				}
+			}
+			batch = len(keys)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if n += batch; batch < staleBatch {
+			break
+		}
+	}
+	db.log.Info("ledger: summaries indexed", "path", db.path, "runs", n, "took", time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+// RankFilter selects the W&B runs a Rank compares; empty fields do not
+// filter.
+type RankFilter struct {
+	Metric  string // the summary key (flattened: "eval.nrmse" for a nested value)
+	Project string
+	Group   string // the first stage's W&B group
+}
+
+// RankedRun is one W&B run of a Ranking.
+type RankedRun struct {
+	Key   string // group key
+	Runs  []Run  // its dirs in stage order
+	Value float64
+}
+
+// Ranking is the answer of Rank.
+type Ranking struct {
+	Goal kernels.Goal
+	Runs []RankedRun // best first
+}
+
+// Rank ranks the W&B runs that have a finite summary value for f.Metric,
+// best first, ties by group key (kernels.Rank), and returns the first
+// limit (<= 0: all). decide turns the goal the runs' logs declare for the
+// metric (GoalUnknown when none; when they disagree, the most recently read
+// run's, as DeclaredGoal) into the goal to rank by; its error is returned
+// as is. With no run to rank, decide is not called and the ranking is
+// empty. One read transaction: every part sees the same ledger.
+func (db *DB) Rank(ctx context.Context, f RankFilter, limit int, decide func(declared kernels.Goal) (kernels.Goal, error)) (*Ranking, error) {
+	db.calls.Add(1)
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("ledger: rank by %s: %w", f.Metric, err)
+	}
+	defer tx.Rollback()
+	rk, err := rank(ctx, tx, f, limit, decide)
+	if err != nil {
+		return nil, err
+	}
+	return rk, nil
+}
+
+func rank(ctx context.Context, tx *sql.Tx, f RankFilter, limit int, decide func(kernels.Goal) (kernels.Goal, error)) (*Ranking, error) {
+	fail := func(err error) error { return fmt.Errorf("ledger: rank by %s: %w", f.Metric, err) }
+	args := []any{sql.Named("metric", f.Metric), sql.Named("project", f.Project), sql.Named("group", f.Group)}
+	groupCond := ``
+	if f.Project != "" {
+		groupCond += ` AND g.project = :project`
+	}
+	if f.Group != "" {
+		groupCond += ` AND g.run_group = :group`
+	}
+
+	// Stale groups (another writer changed them since) rank from their rows.
+	stale, err := staleGroups(ctx, tx, f)
+	if err != nil {
+		return nil, fail(err)
+	}
+	var staleDirs []string
+	for _, g := range stale {
+		for _, r := range g.Runs {
+			staleDirs = append(staleDirs, r.Dir)
+		}
+	}
+	_, staleArg := inList(staleDirs)
+	args = append(args, sql.Named("stale", staleArg))
+
+	if len(stale) == 0 {
+		var some bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM summary_values v JOIN summary_groups g ON g.id = v.gid
+			WHERE v.key = :metric`+groupCond+`)`, args...).Scan(&some); err != nil {
+			return nil, fail(err)
+		}
+		if !some {
+			return &Ranking{}, nil
+		}
+	}
+
+	declared, err := declaredAmong(ctx, tx, groupCond, f, args)
+	if err != nil {
+		return nil, fail(err)
+	}
+	goal, err := decide(declared)
+	if err != nil {
+		return nil, err
+	}
+
+	order := `ASC`
+	if goal == kernels.GoalHigher {
+		order = `DESC`
+	}
+	// The index gives the order of values; ties are sorted by key as they
+	// come, and the scan stops after limit rows.
+	top := `SELECT g.group_key, v.value FROM summary_values v JOIN summary_groups g ON g.id = v.gid
+		WHERE v.key = :metric` + groupCond + ` ORDER BY v.value ` + order + `, g.group_key LIMIT :limit`
+	n := limit
+	if n <= 0 {
+		n = -1
+	}
+	rows, err := tx.QueryContext(ctx, top, append(args, sql.Named("limit", n))...)
+	if err != nil {
+		return nil, fail(err)
+	}
+	values := map[string]float64{}
+	for rows.Next() {
+		var (
+			k string
+			v float64
+		)
+		if err := rows.Scan(&k, &v); err != nil {
+			rows.Close()
+			return nil, fail(err)
+		}
+		values[k] = v
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fail(err)
+	}
+	byKey := make(map[string]RankedRun, len(stale))
+	for _, g := range stale {
+		values[g.Key] = g.Value
+		byKey[g.Key] = g
+	}
+	order2 := kernels.Rank(values, goal)
+	if limit > 0 && len(order2) > limit {
+		order2 = order2[:limit]
+	}
+	var fetch []string
+	for _, k := range order2 {
+		if _, ok := byKey[k]; !ok {
+			fetch = append(fetch, k)
+		}
+	}
+	if len(fetch) > 0 {
+		l, arg := inList(fetch)
+		q := `SELECT ` + runCols + ` FROM runs WHERE group_key IN (` + l + `)`
+		qargs := []any{arg}
+		if f.Project != "" {
+			q += ` AND project = ?`
+			qargs = append(qargs, f.Project)
+		}
+		got, err := scanRuns(ctx, tx, q+` ORDER BY first_seen, dir`, qargs...)
+		if err != nil {
+			return nil, fail(err)
+		}
+		for _, g := range groupsOf(got) {
+			v, ok := summaryValue(g.Runs, f.Metric)
+			if !ok { // cannot be: the values were written from these rows
+				v = values[g.Key]
+			}
+			g.Value = v
+			byKey[g.Key] = g
+		}
+	}
+	rk := &Ranking{Goal: goal, Runs: make([]RankedRun, 0, len(order2))}
+	for _, k := range order2 {
+		if g, ok := byKey[k]; ok {
+			rk.Runs = append(rk.Runs, g)
+		}
+	}
+	return rk, nil
+}
+
+// staleGroups returns the stale groups that f selects and have a finite
+// value for f.Metric, computed from their rows.
+func staleGroups(ctx context.Context, tx *sql.Tx, f RankFilter) ([]RankedRun, error) {
+	var some bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM summary_stale)`).Scan(&some); err != nil || !some {
+		return nil, err
+	}
+	q := `SELECT ` + runCols + ` FROM runs WHERE group_key IN (SELECT group_key FROM summary_stale)`
+	var args []any
+	if f.Project != "" {
+		q += ` AND project = ?`
+		args = append(args, f.Project)
+	}
+	runs, err := scanRuns(ctx, tx, q+` ORDER BY first_seen, dir`, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []RankedRun
+	for _, g := range groupsOf(runs) {
+		if f.Group != "" && g.Runs[0].Group != f.Group {
+			continue
+		}
+		if v, ok := summaryValue(g.Runs, f.Metric); ok {
+			g.Value = v
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
+// groupsOf splits runs into W&B runs (by group key, in order of first
+// appearance), each in stage order.
+func groupsOf(runs []Run) []RankedRun {
+	var out []RankedRun
+	at := map[string]int{}
+	for _, r := range runs {
+		i, ok := at[r.GroupKey]
+		if !ok {
+			i = len(out)
+			at[r.GroupKey] = i
+			out = append(out, RankedRun{Key: r.GroupKey})
+		}
+		out[i].Runs = append(out[i].Runs, r)
+	}
+	for _, g := range out {
+		SortStages(g.Runs)
+	}
+	return out
+}
+
+// declaredAmong is DeclaredGoal over the dirs of the groups a ranking
+// compares: those with a value in summary_values that the filter selects,
+// and the stale dirs (:stale). Nearly always the logs agree, so it asks
+// whether any declares lower and whether any declares higher, from the
+// declared bits of the values (an index of the groups that declare one,
+// in no order related to the filter, so a probe stops soon); only when
+// both are declared does it order the dirs by recency.
+func declaredAmong(ctx context.Context, tx *sql.Tx, groupCond string, f RankFilter, args []any) (kernels.Goal, error) {
+	var found []kernels.Goal
+	// "declared != 0" lets SQLite use the partial index: it cannot see
+	// that a bound :bit is never 0.
+	for _, g := range []kernels.Goal{kernels.GoalLower, kernels.GoalHigher} {
+		var yes bool
+		a := append(args, sql.Named("bit", goalBit(g)), sql.Named("goal", g.String()))
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM summary_values v JOIN summary_groups g ON g.id = v.gid
+				WHERE v.key = :metric AND v.declared != 0 AND v.declared IN (:bit, 3)`+groupCond+`)
+			OR EXISTS (SELECT 1 FROM metrics m WHERE m.dir IN (SELECT value FROM json_each(:stale))
+				AND m.key = :metric AND m.goal_source = 'log' AND m.goal = :goal)`, a...).Scan(&yes); err != nil {
+			return kernels.GoalUnknown, err
+		}
+		if yes {
+			found = append(found, g)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return kernels.GoalUnknown, nil
+	case 1:
+		return found[0], nil
+	}
+	among := ` AND (EXISTS (SELECT 1 FROM summary_groups g JOIN summary_values v ON v.gid = g.id AND v.key = :metric
+			WHERE g.group_key = r.group_key` + groupCond + `) OR m.dir IN (SELECT value FROM json_each(:stale)))`
+	if f.Project != "" {
+		among += ` AND r.project = :project`
+	}
+	var goal string
+	if err := tx.QueryRowContext(ctx, `SELECT m.goal FROM metrics m JOIN runs r ON r.dir = m.dir
+		WHERE m.key = :metric AND m.goal_source = 'log'`+among+` ORDER BY r.updated_at DESC, r.dir DESC LIMIT 1`,
+		args...).Scan(&goal); err != nil {
+		return kernels.GoalUnknown, err
+	}
+	g, _ := kernels.ParseGoal(goal)
+	return g, nil
+}
+
+// scanRuns runs a runs query (selecting runCols) through q.
+func scanRuns(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, query string, args ...any) ([]Run, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
