@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -32,12 +33,22 @@ func runsCommand(env Env) *cli.Command {
 				return usagef("runs: invalid --state %q: want one of %v", st, ledger.AllStates)
 			}
 			return withLedger(c, env, true, func(db *ledger.DB, logger *slog.Logger) error {
-				runs, err := db.ListRuns(c.Context, ledger.Filter{State: st, Project: c.String("project")})
+				f := ledger.Filter{State: st, Project: c.String("project"), Lean: true}
+				if c.Bool("json") {
+					// Streamed: each run is encoded as the cursor reaches it.
+					w := bufio.NewWriterSize(env.Stdout, 64<<10)
+					a := newJSONArray(w)
+					if err := db.EachRun(c.Context, f, func(r ledger.Run) error { return a.add(runJSON(r)) }); err != nil {
+						return fmt.Errorf("runs: %w", err)
+					}
+					if err := a.close(); err != nil {
+						return fmt.Errorf("runs: %w", err)
+					}
+					return w.Flush()
+				}
+				runs, err := db.ListRuns(c.Context, f)
 				if err != nil {
 					return fmt.Errorf("runs: %w", err)
-				}
-				if c.Bool("json") {
-					return writeJSON(env.Stdout, runsJSON(runs))
 				}
 				printRuns(env.Stdout, runs, env.palette(env.Stdout))
 				return nil
@@ -74,20 +85,16 @@ type RunJSON struct {
 	JobID        *int64  `json:"job_id"`
 }
 
-func runsJSON(runs []ledger.Run) []RunJSON {
-	out := make([]RunJSON, 0, len(runs))
-	for _, r := range runs {
-		out = append(out, RunJSON{
-			RunID: strPtr(r.RunID), Dir: r.Dir, Project: strPtr(r.Project), Entity: strPtr(r.Entity), Name: strPtr(r.Name),
-			Group: strPtr(r.Group), JobType: strPtr(r.JobType), State: string(r.State), Reason: strPtr(r.Reason),
-			Finished: r.Finished, ExitCode: r.ExitCode, TornTail: r.TornTail, ReadError: strPtr(r.ReadError),
-			WandbVersion: strPtr(r.WandbVersion), StartTime: timePtr(r.StartTime), Size: r.Size,
-			Attempts: r.Attempts, NextAttempt: timePtr(r.NextAttemptAt), LastError: strPtr(r.LastError),
-			URL: strPtr(r.URL), Source: strPtr(r.Source), SyncedAt: timePtr(r.SyncedAt),
-			FirstSeen: rfc3339(r.FirstSeen), JobID: r.JobID,
-		})
+func runJSON(r ledger.Run) RunJSON {
+	return RunJSON{
+		RunID: strPtr(r.RunID), Dir: r.Dir, Project: strPtr(r.Project), Entity: strPtr(r.Entity), Name: strPtr(r.Name),
+		Group: strPtr(r.Group), JobType: strPtr(r.JobType), State: string(r.State), Reason: strPtr(r.Reason),
+		Finished: r.Finished, ExitCode: r.ExitCode, TornTail: r.TornTail, ReadError: strPtr(r.ReadError),
+		WandbVersion: strPtr(r.WandbVersion), StartTime: timePtr(r.StartTime), Size: r.Size,
+		Attempts: r.Attempts, NextAttempt: timePtr(r.NextAttemptAt), LastError: strPtr(r.LastError),
+		URL: strPtr(r.URL), Source: strPtr(r.Source), SyncedAt: timePtr(r.SyncedAt),
+		FirstSeen: rfc3339(r.FirstSeen), JobID: r.JobID,
 	}
-	return out
 }
 
 func strPtr(s string) *string {
@@ -123,6 +130,41 @@ func writeJSON(w io.Writer, v any) error {
 		return err
 	}
 	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// jsonArray writes a JSON array element by element, byte for byte what
+// writeJSON writes for the whole slice: for an answer too large to hold.
+type jsonArray struct {
+	w io.Writer
+	n int
+}
+
+func newJSONArray(w io.Writer) *jsonArray { return &jsonArray{w: w} }
+
+func (a *jsonArray) add(v any) error {
+	b, err := json.MarshalIndent(v, "  ", "  ")
+	if err != nil {
+		return err
+	}
+	sep := ",\n  "
+	if a.n == 0 {
+		sep = "[\n  "
+	}
+	a.n++
+	if _, err := io.WriteString(a.w, sep); err != nil {
+		return err
+	}
+	_, err = a.w.Write(b)
+	return err
+}
+
+func (a *jsonArray) close() error {
+	end := "\n]\n"
+	if a.n == 0 {
+		end = "[]\n"
+	}
+	_, err := io.WriteString(a.w, end)
 	return err
 }
 

@@ -403,11 +403,28 @@ type Filter struct {
 	Project string
 	RunID   string
 	Dir     string
-	Limit   int // <= 0: no limit
+	Limit   int  // <= 0: no limit
+	Lean    bool // leave RecordsJSON, SummaryJSON and ConfigJSON empty: a listing, not a report
 }
+
+// runLeanCols is runCols with the three large JSON columns read as ”.
+var runLeanCols = strings.NewReplacer("records_json", "''", "summary_json", "''", "config_json", "''").Replace(runCols)
 
 // ListRuns returns the runs matching f, ordered by first_seen, then dir.
 func (db *DB) ListRuns(ctx context.Context, f Filter) ([]Run, error) {
+	var out []Run
+	err := db.EachRun(ctx, f, func(r Run) error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// EachRun calls fn with each run matching f, in ListRuns' order, as it
+// reads them: memory stays flat whatever the number of runs. fn's error
+// stops the read and is returned as is. The project and state filters are
+// indexed (runs_project, runs_state_next).
+func (db *DB) EachRun(ctx context.Context, f Filter, fn func(Run) error) error {
 	var (
 		where []string
 		args  []any
@@ -422,7 +439,11 @@ func (db *DB) ListRuns(ctx context.Context, f Filter) ([]Run, error) {
 	add("project", f.Project)
 	add("run_id", f.RunID)
 	add("dir", f.Dir)
-	q := `SELECT ` + runCols + ` FROM runs`
+	cols := runCols
+	if f.Lean {
+		cols = runLeanCols
+	}
+	q := `SELECT ` + cols + ` FROM runs`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
@@ -431,27 +452,37 @@ func (db *DB) ListRuns(ctx context.Context, f Filter) ([]Run, error) {
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)
 	}
-	return db.queryRuns(ctx, q, args...)
+	return db.eachRun(ctx, q, fn, args...)
 }
 
 func (db *DB) queryRuns(ctx context.Context, q string, args ...any) ([]Run, error) {
+	var out []Run
+	err := db.eachRun(ctx, q, func(r Run) error {
+		out = append(out, r)
+		return nil
+	}, args...)
+	return out, err
+}
+
+func (db *DB) eachRun(ctx context.Context, q string, fn func(Run) error, args ...any) error {
 	rows, err := db.query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: list runs: %w", err)
+		return fmt.Errorf("ledger: list runs: %w", err)
 	}
 	defer rows.Close()
-	var out []Run
 	for rows.Next() {
 		r, err := scanRun(rows)
 		if err != nil {
-			return nil, fmt.Errorf("ledger: list runs: %w", err)
+			return fmt.Errorf("ledger: list runs: %w", err)
 		}
-		out = append(out, r)
+		if err := fn(r); err != nil {
+			return err
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("ledger: list runs: %w", err)
+		return fmt.Errorf("ledger: list runs: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // Resolve maps a user selector to the dirs of one run (docs/design.md

@@ -1,0 +1,39 @@
+package app
+
+import (
+	"strings"
+	"testing"
+)
+
+// A streamed JSON array is byte for byte what writeJSON prints for the
+// whole slice: runner runs --json did not change shape when it streamed.
+func TestJSONArrayIsWriteJSON(t *testing.T) {
+	id := int64(7)
+	for _, tc := range []struct {
+		name string
+		runs []RunJSON
+	}{
+		{"none", []RunJSON{}},
+		{"one", []RunJSON{{Dir: "/a", State: "synced", JobID: &id}}},
+		{"three", []RunJSON{{Dir: "/a"}, {Dir: "/b\n\"c\"", State: "failed"}, {Dir: "/d", Finished: true}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var want, got strings.Builder
+			if err := writeJSON(&want, tc.runs); err != nil {
+				t.Fatal(err)
+			}
+			a := newJSONArray(&got)
+			for _, r := range tc.runs {
+				if err := a.add(r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := a.close(); err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != want.String() {
+				t.Fatalf("streamed\n%s\nwant\n%s", got.String(), want.String())
+			}
+		})
+	}
+}
