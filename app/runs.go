@@ -2,6 +2,7 @@ package app
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,16 +36,10 @@ func runsCommand(env Env) *cli.Command {
 			return withLedger(c, env, true, func(db *ledger.DB, logger *slog.Logger) error {
 				f := ledger.Filter{State: st, Project: c.String("project"), Lean: true}
 				if c.Bool("json") {
-					// Streamed: each run is encoded as the cursor reaches it.
-					w := bufio.NewWriterSize(env.Stdout, 64<<10)
-					a := newJSONArray(w)
-					if err := db.EachRun(c.Context, f, func(r ledger.Run) error { return a.add(runJSON(r)) }); err != nil {
+					if err := streamRunsJSON(c.Context, db, f, env.Stdout); err != nil {
 						return fmt.Errorf("runs: %w", err)
 					}
-					if err := a.close(); err != nil {
-						return fmt.Errorf("runs: %w", err)
-					}
-					return w.Flush()
+					return nil
 				}
 				runs, err := db.ListRuns(c.Context, f)
 				if err != nil {
@@ -55,6 +50,63 @@ func runsCommand(env Env) *cli.Command {
 			})
 		},
 	}
+}
+
+// streamRunsJSON writes the runs f selects as writeJSON writes a
+// []RunJSON, encoding them while the cursor reads on (another core) a
+// few hundred ahead: memory stays flat whatever the number of runs.
+func streamRunsJSON(ctx context.Context, db *ledger.DB, f ledger.Filter, out io.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	const chunk = 256
+	chunks := make(chan []RunJSON, 4)
+	read := make(chan error, 1)
+	go func() {
+		defer close(chunks)
+		buf := make([]RunJSON, 0, chunk)
+		err := db.EachRun(ctx, f, func(r ledger.Run) error {
+			if buf = append(buf, runJSON(r)); len(buf) == chunk {
+				select {
+				case chunks <- buf:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				buf = make([]RunJSON, 0, chunk)
+			}
+			return nil
+		})
+		if err == nil && len(buf) > 0 {
+			select {
+			case chunks <- buf:
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+		}
+		read <- err
+	}()
+	w := bufio.NewWriterSize(out, 64<<10)
+	a := newJSONArray(w)
+	var werr error
+	for rs := range chunks {
+		for _, r := range rs {
+			if werr == nil {
+				werr = a.add(r)
+			}
+		}
+		if werr != nil {
+			cancel() // the reader stops; drain what it sent
+		}
+	}
+	if err := <-read; err != nil && werr == nil {
+		return err
+	}
+	if werr != nil {
+		return werr
+	}
+	if err := a.close(); err != nil {
+		return err
+	}
+	return w.Flush()
 }
 
 // RunJSON is one element of `runner runs --json` (documented in the README).
