@@ -306,11 +306,13 @@ ALTER TABLE daemon ADD COLUMN jobs_wandb_dir TEXT NOT NULL DEFAULT '';
 	// key; ledger code computes them (summaries.go). The triggers make every
 	// writer's change to a run, or to a goal its log declares, drop its
 	// group's values and mark the group stale until they are computed
-	// again: the runs already here start stale. runs_project and runs_name
-	// serve runs --project and a run named by its W&B name (compare,
-	// check), which read every row before.
+	// again: the runs already here start stale. runs_project,
+	// runs_state_project and runs_name serve runs --project, runs --state
+	// (with or without --project) in their listing order, and a run named
+	// by its W&B name (compare, check), which read every row before.
 	`
 CREATE INDEX runs_project ON runs (project, first_seen, dir);
+CREATE INDEX runs_state_project ON runs (state, project, first_seen, dir);
 CREATE INDEX runs_name ON runs (name);
 CREATE TABLE summary_groups (
 	id        INTEGER PRIMARY KEY,
