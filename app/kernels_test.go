@@ -18,6 +18,7 @@ import (
 
 	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/plot"
 	"github.com/runnerhq/runner/ledger/ledgertest"
 	"github.com/runnerhq/runner/reports"
 	"github.com/runnerhq/runner/status"
@@ -396,7 +397,7 @@ func TestPlotDrawsTheLoggedCurves(t *testing.T) {
 	if code := c.json(&rep, "plot", "base0", "bad", "--metric", "train/loss", "-o", out); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	want := []kernels.Series{
+	want := []plot.Series{
 		{Name: "baseline base0", Steps: []float64{0, 1, 2, 3, 4}, Values: history(5, 0.2)},
 		{Name: "bad lr", Steps: []float64{0, 1, 2, 3}, Values: []float64{0.9, 0.7, 0.8, 0.6}}, // string and NaN left out
 	}

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/runnerhq/runner/kernels"
+	"github.com/runnerhq/runner/plot"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/reports"
 	"github.com/urfave/cli/v2"
@@ -71,7 +71,7 @@ func plotCommand(env Env) *cli.Command {
 					return usagef("plot: --smooth %v: want a weight from 0 up to (not including) 1, like 0.6", smooth)
 				}
 				rep, err = reports.PlotRuns(c.Context, db, c.Args().Slice(), metric, out, format,
-					kernels.PlotOptions{LogY: c.Bool("log-y"), Smooth: smooth})
+					plot.Options{LogY: c.Bool("log-y"), Smooth: smooth})
 				if err != nil {
 					return err
 				}

@@ -82,6 +82,14 @@ func (b *seriesBuf) add(step, v float64, limit int) {
 	b.seen++
 }
 
+// Series is a metric of one run over steps: what a collector keeps and
+// what package plot draws.
+type Series struct {
+	Name   string    `json:"name"`
+	Steps  []float64 `json:"steps"`
+	Values []float64 `json:"values"`
+}
+
 // Series returns the collected series for key, named key (nil slices when
 // nothing finite was seen). The caller may rename it, e.g. to the run name.
 func (c *SeriesCollector) Series(key string) Series {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/runnerhq/runner/kernels"
+	"github.com/runnerhq/runner/plot"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/wandbfile"
 	"gonum.org/v1/plot/vg"
@@ -27,7 +28,7 @@ type PlotReport struct {
 	Metric string           `json:"metric"`
 	LogY   bool             `json:"log_y"`
 	Smooth float64          `json:"smooth"` // the EMA weight drawn; series stay raw
-	Series []kernels.Series `json:"series"` // line plot: one per run (name = run name)
+	Series []plot.Series `json:"series"` // line plot: one per run (name = run name)
 	Bars   []PlotBar        `json:"bars"`   // --leaderboard: one per run, best first
 }
 
@@ -40,15 +41,15 @@ type PlotBar struct {
 
 // PlotRuns re-reads the runs' logs (every stage, in order) and draws metric
 // against step, one line per run, to file.
-func PlotRuns(ctx context.Context, db *ledger.DB, sels []string, metric, file, format string, o kernels.PlotOptions) (*PlotReport, error) {
-	rep := &PlotReport{File: file, Format: format, Metric: metric, LogY: o.LogY, Smooth: o.Smooth, Series: []kernels.Series{}}
+func PlotRuns(ctx context.Context, db *ledger.DB, sels []string, metric, file, format string, o plot.Options) (*PlotReport, error) {
+	rep := &PlotReport{File: file, Format: format, Metric: metric, LogY: o.LogY, Smooth: o.Smooth, Series: []plot.Series{}}
 	names := map[string]int{}
 	for _, sel := range sels {
 		g, err := resolveGroup(ctx, db, "plot", sel)
 		if err != nil {
 			return nil, err
 		}
-		s := kernels.Series{Name: g.Name(), Steps: []float64{}, Values: []float64{}}
+		s := plot.Series{Name: g.Name(), Steps: []float64{}, Values: []float64{}}
 		if s.Name == "" {
 			s.Name = g.ID()
 		}
@@ -67,8 +68,8 @@ func PlotRuns(ctx context.Context, db *ledger.DB, sels []string, metric, file, f
 		rep.Series = append(rep.Series, s)
 	}
 	var buf bytes.Buffer
-	if err := kernels.PlotSeries(&buf, format, metric, rep.Series, plotWidth, plotHeight, o); err != nil {
-		if errors.Is(err, kernels.ErrNoData) {
+	if err := plot.Lines(&buf, format, metric, rep.Series, plotWidth, plotHeight, o); err != nil {
+		if errors.Is(err, plot.ErrNoData) {
 			return nil, fmt.Errorf("plot: none of the runs logged a finite %s to history", metric)
 		}
 		return nil, fmt.Errorf("plot: %w", err)
@@ -101,7 +102,7 @@ func PlotLeaderboard(ctx context.Context, db *ledger.DB, o LeaderboardOptions, f
 	}
 	title := fmt.Sprintf("%s (%s is better)", o.Metric, lb.Goal)
 	var buf bytes.Buffer
-	if err := kernels.PlotBars(&buf, format, title, labels, values, plotWidth, plotHeight); err != nil {
+	if err := plot.Bars(&buf, format, title, labels, values, plotWidth, plotHeight); err != nil {
 		return nil, fmt.Errorf("plot: %w", err)
 	}
 	if err := writeFileAtomic(file, buf.Bytes()); err != nil {

@@ -1,4 +1,4 @@
-package kernels
+package plot
 
 import (
 	"encoding/json"
@@ -67,7 +67,7 @@ func round(f float64) float64 {
 // The structure of the drawn plots, not their bytes: every label inside the
 // image, the legend in its own column right of the axes, at least three
 // labelled ticks on each axis. The drawn texts and their places are kept in
-// golden files (go test ./kernels -run PlotStructure -update rewrites them).
+// golden files (go test ./plot -run PlotStructure -update rewrites them).
 func TestPlotStructure(t *testing.T) {
 	const w, h = 6 * vg.Inch, 4 * vg.Inch
 	long := "a run whose name is far longer than any legend should ever need"
@@ -81,9 +81,9 @@ func TestPlotStructure(t *testing.T) {
 		legend  []string // texts that belong to the legend
 		numbers int      // tick labels that are numbers: 3 per numeric axis at least
 	}{
-		{"lines", func(c sized) error { return drawSeries(c, "train/loss", series, PlotOptions{}) }, []string{"baseline", "a run whose name is f…"}, 6},
+		{"lines", func(c sized) error { return drawSeries(c, "train/loss", series, Options{}) }, []string{"baseline", "a run whose name is f…"}, 6},
 		{"lines-log-smooth", func(c sized) error {
-			return drawSeries(c, "train/loss", series, PlotOptions{LogY: true, Smooth: 0.6})
+			return drawSeries(c, "train/loss", series, Options{LogY: true, Smooth: 0.6})
 		}, []string{"baseline", "a run whose name is f…"}, 6},
 		{"bars", func(c sized) error {
 			p, _, err := buildBarsPlot("eval/acc (higher is better)", []string{long, "b", "c"}, []float64{0.91, 0.9, 0.7}, h)

@@ -1,4 +1,7 @@
-package kernels
+// Package plot draws runner's charts as PNG or SVG (gonum/plot): a metric
+// against step for runs, and a leaderboard as bars. It reads nothing; the
+// reports package hands it the numbers.
+package plot
 
 import (
 	"errors"
@@ -7,7 +10,8 @@ import (
 	"math"
 	"strconv"
 
-	"gonum.org/v1/plot"
+	"github.com/runnerhq/runner/kernels"
+	gplot "gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
@@ -18,33 +22,30 @@ import (
 
 // Plot errors callers branch on (the CLI turns them into usage errors).
 var (
-	ErrPlotFormat = errors.New("unsupported plot format")
-	ErrNoData     = errors.New("no data to plot")
+	ErrFormat = errors.New("unsupported plot format")
+	ErrNoData = errors.New("no data to plot")
 )
 
 // maxLabel is the longest run name a legend or bar label shows; longer ones
 // are cut with "…" so no label is ever clipped by the image's edge.
 const maxLabel = 32
 
-// Series is one line of a plot: a metric of one run over steps.
-type Series struct {
-	Name   string    `json:"name"`
-	Steps  []float64 `json:"steps"`
-	Values []float64 `json:"values"`
-}
+// Series is one line of a plot: a metric of one run over steps, as the
+// kernels collect it from a log.
+type Series = kernels.Series
 
-// PlotOptions change how a line plot is drawn.
-type PlotOptions struct {
+// Options change how a line plot is drawn.
+type Options struct {
 	LogY   bool    // logarithmic y axis; points ≤ 0 are left out
 	Smooth float64 // EMA weight in [0, 1) as W&B's panel smoothing; 0: none (Smooth)
 
 	width vg.Length // of the image, to fit legend names; 0: no fitting
 }
 
-// PlotSeries draws metric against step, one line per series, with the
+// Lines draws metric against step, one line per series, with the
 // legend to the right of the data (never on the lines), and writes it to w
 // as "png" or "svg". Non-finite points are left out.
-func PlotSeries(w io.Writer, format, metric string, series []Series, width, height vg.Length, o PlotOptions) error {
+func Lines(w io.Writer, format, metric string, series []Series, width, height vg.Length, o Options) error {
 	if err := checkFormat(format); err != nil {
 		return err
 	}
@@ -58,10 +59,10 @@ func PlotSeries(w io.Writer, format, metric string, series []Series, width, heig
 	return writeCanvas(w, c, format)
 }
 
-// PlotBars draws one horizontal bar per label, best first from the top (a
+// Bars draws one horizontal bar per label, best first from the top (a
 // leaderboard), labels on the left where any length fits, and writes it to
 // w as "png" or "svg".
-func PlotBars(w io.Writer, format, metric string, labels []string, values []float64, width, height vg.Length) error {
+func Bars(w io.Writer, format, metric string, labels []string, values []float64, width, height vg.Length) error {
 	if err := checkFormat(format); err != nil {
 		return err
 	}
@@ -79,7 +80,7 @@ func PlotBars(w io.Writer, format, metric string, labels []string, values []floa
 
 func checkFormat(format string) error {
 	if format != "png" && format != "svg" {
-		return fmt.Errorf("plot format %q: want png or svg: %w", format, ErrPlotFormat)
+		return fmt.Errorf("plot format %q: want png or svg: %w", format, ErrFormat)
 	}
 	return nil
 }
@@ -111,11 +112,11 @@ func writeCanvas(w io.Writer, c vg.CanvasSizer, format string) error {
 }
 
 // drawPlot draws p on all of c.
-func drawPlot(c vg.CanvasSizer, p *plot.Plot) { p.Draw(draw.New(c)) }
+func drawPlot(c vg.CanvasSizer, p *gplot.Plot) { p.Draw(draw.New(c)) }
 
 // drawSeries draws the line plot on c: the data and axes on the left, the
 // legend in its own column on the right, as wide as its longest name.
-func drawSeries(c vg.CanvasSizer, metric string, series []Series, o PlotOptions) error {
+func drawSeries(c vg.CanvasSizer, metric string, series []Series, o Options) error {
 	w, _ := c.Size()
 	o.width = w
 	p, legend, _, err := buildSeriesPlot(metric, series, o)
@@ -137,7 +138,7 @@ const legendRoom = 0.35
 
 // legendWidth is the room the legend needs: its longest name, the line
 // sample and padding; names were fitted to legendRoom (fitLegend).
-func legendWidth(l plot.Legend, series []Series, total vg.Length) vg.Length {
+func legendWidth(l gplot.Legend, series []Series, total vg.Length) vg.Length {
 	var longest vg.Length
 	for _, s := range series {
 		longest = max(longest, l.TextStyle.Width(fitLegend(l, s.Name, total)))
@@ -147,7 +148,7 @@ func legendWidth(l plot.Legend, series []Series, total vg.Length) vg.Length {
 
 // fitLegend cuts name so the legend entry fits a column of legendRoom of
 // width total: long run names end in "…" rather than run over the data.
-func fitLegend(l plot.Legend, name string, total vg.Length) string {
+func fitLegend(l gplot.Legend, name string, total vg.Length) string {
 	room := total*legendRoom - l.ThumbnailWidth - l.Padding - legendGap - vg.Points(4)
 	name = shorten(name)
 	for r := []rune(name); l.TextStyle.Width(name) > room && len(r) > 2; {
@@ -186,27 +187,27 @@ func Smooth(values []float64, weight float64) []float64 {
 }
 
 // buildSeriesPlot builds the line plot and its legend without drawing
-// them. It also returns the lines (plot.Plot does not expose its plotters),
+// them. It also returns the lines (gplot.Plot does not expose its plotters),
 // so tests can check the plotted points.
-func buildSeriesPlot(metric string, series []Series, o PlotOptions) (*plot.Plot, plot.Legend, []*plotter.Line, error) {
+func buildSeriesPlot(metric string, series []Series, o Options) (*gplot.Plot, gplot.Legend, []*plotter.Line, error) {
 	if o.Smooth < 0 || o.Smooth >= 1 {
-		return nil, plot.Legend{}, nil, fmt.Errorf("smoothing %v: want a weight from 0 up to (not including) 1", o.Smooth)
+		return nil, gplot.Legend{}, nil, fmt.Errorf("smoothing %v: want a weight from 0 up to (not including) 1", o.Smooth)
 	}
-	p := plot.New()
+	p := gplot.New()
 	p.Title.Text = metric
 	p.X.Label.Text = "step"
 	p.X.Tick.Marker = readableTicks{integer: true}
 	p.Y.Label.Text = metric
 	p.Y.Tick.Marker = readableTicks{}
 	if o.LogY {
-		p.Y.Scale = plot.LogScale{}
+		p.Y.Scale = gplot.LogScale{}
 		p.Y.Tick.Marker = logTicks{}
 		p.Y.Label.Text = metric + " (log scale)"
 	}
 	if o.Smooth > 0 {
 		p.Title.Text = fmt.Sprintf("%s (smoothed, EMA %g)", metric, o.Smooth)
 	}
-	legend := plot.NewLegend()
+	legend := gplot.NewLegend()
 	legend.Top, legend.Left = true, true
 	var lines []*plotter.Line
 	for i, s := range series {
@@ -251,7 +252,7 @@ func buildSeriesPlot(metric string, series []Series, o PlotOptions) (*plot.Plot,
 
 // buildBarsPlot builds the horizontal bar chart without drawing it,
 // returning the bars for tests. The first label is drawn at the top.
-func buildBarsPlot(metric string, labels []string, values []float64, height vg.Length) (*plot.Plot, *plotter.BarChart, error) {
+func buildBarsPlot(metric string, labels []string, values []float64, height vg.Length) (*gplot.Plot, *plotter.BarChart, error) {
 	if len(labels) != len(values) {
 		return nil, nil, fmt.Errorf("bar plot %q: %d labels but %d values", metric, len(labels), len(values))
 	}
@@ -270,7 +271,7 @@ func buildBarsPlot(metric string, labels []string, values []float64, height vg.L
 		rev[n-1-i] = values[i]
 		names[n-1-i] = shorten(labels[i])
 	}
-	p := plot.New()
+	p := gplot.New()
 	p.Title.Text = metric // the value axis needs no second label saying the same
 	p.X.Tick.Marker = readableTicks{}
 	// Bars share the data area; leave room for gaps and axes.
@@ -291,23 +292,23 @@ func buildBarsPlot(metric string, labels []string, values []float64, height vg.L
 // range within one decade gets at least three labels.
 type logTicks struct{}
 
-func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+func (logTicks) Ticks(lo, hi float64) []gplot.Tick {
 	if lo <= 0 || hi <= lo {
-		return plot.LogTicks{}.Ticks(lo, hi)
+		return gplot.LogTicks{}.Ticks(lo, hi)
 	}
-	var ts []plot.Tick
+	var ts []gplot.Tick
 	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
 		for _, m := range []float64{1, 2, 5} {
 			if v := m * math.Pow(10, e); v >= lo && v <= hi {
-				ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 4, 64)})
+				ts = append(ts, gplot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 4, 64)})
 			}
 		}
 	}
 	if len(ts) < 3 {
-		ts = []plot.Tick{}
+		ts = []gplot.Tick{}
 		for k := range 3 {
 			v := lo * math.Pow(hi/lo, float64(k)/2)
-			ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 3, 64)})
+			ts = append(ts, gplot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 3, 64)})
 		}
 	}
 	return ts
@@ -317,8 +318,8 @@ func (logTicks) Ticks(lo, hi float64) []plot.Tick {
 // not 0.001200000) and at least three labels however narrow the range.
 type readableTicks struct{ integer bool }
 
-func (r readableTicks) Ticks(lo, hi float64) []plot.Tick {
-	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+func (r readableTicks) Ticks(lo, hi float64) []gplot.Tick {
+	ts := gplot.DefaultTicks{}.Ticks(lo, hi)
 	labelled := 0
 	for i := range ts {
 		if ts[i].Label != "" {
@@ -327,10 +328,10 @@ func (r readableTicks) Ticks(lo, hi float64) []plot.Tick {
 		}
 	}
 	if labelled < 3 && hi > lo {
-		ts = []plot.Tick{}
+		ts = []gplot.Tick{}
 		for k := range 5 {
 			v := lo + (hi-lo)*float64(k)/4
-			ts = append(ts, plot.Tick{Value: v, Label: r.format(v)})
+			ts = append(ts, gplot.Tick{Value: v, Label: r.format(v)})
 		}
 	}
 	return ts

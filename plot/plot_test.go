@@ -1,4 +1,4 @@
-package kernels
+package plot
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ func TestBuildSeriesPlotUsesInputPoints(t *testing.T) {
 		{Name: "run-a", Steps: []float64{0, 10, 20}, Values: []float64{1, 0.5, 0.25}},
 		{Name: "run-b", Steps: []float64{0, 5, 15, 30}, Values: []float64{2, -1, math.NaN(), 0.5}},
 	}
-	p, _, lines, err := buildSeriesPlot("train/loss", in, PlotOptions{})
+	p, _, lines, err := buildSeriesPlot("train/loss", in, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,21 +39,21 @@ func TestBuildSeriesPlotUsesInputPoints(t *testing.T) {
 }
 
 func TestBuildSeriesPlotErrors(t *testing.T) {
-	if _, _, _, err := buildSeriesPlot("m", []Series{{Name: "x", Steps: []float64{1, 2}, Values: []float64{1}}}, PlotOptions{}); err == nil {
+	if _, _, _, err := buildSeriesPlot("m", []Series{{Name: "x", Steps: []float64{1, 2}, Values: []float64{1}}}, Options{}); err == nil {
 		t.Error("mismatched steps/values accepted")
 	}
-	if _, _, _, err := buildSeriesPlot("m", []Series{{Name: "x"}}, PlotOptions{}); !errors.Is(err, ErrNoData) {
+	if _, _, _, err := buildSeriesPlot("m", []Series{{Name: "x"}}, Options{}); !errors.Is(err, ErrNoData) {
 		t.Errorf("empty series error = %v, want ErrNoData", err)
 	}
 	var buf bytes.Buffer
-	err := PlotSeries(&buf, "gif", "m", []Series{{Name: "x", Steps: []float64{1}, Values: []float64{1}}}, 100, 100, PlotOptions{})
-	if !errors.Is(err, ErrPlotFormat) {
-		t.Errorf("gif error = %v, want ErrPlotFormat", err)
+	err := Lines(&buf, "gif", "m", []Series{{Name: "x", Steps: []float64{1}, Values: []float64{1}}}, 100, 100, Options{})
+	if !errors.Is(err, ErrFormat) {
+		t.Errorf("gif error = %v, want ErrFormat", err)
 	}
-	if err := PlotBars(&buf, "png", "m", []string{"a", "b"}, []float64{1}, 100, 100); err == nil {
+	if err := Bars(&buf, "png", "m", []string{"a", "b"}, []float64{1}, 100, 100); err == nil {
 		t.Error("mismatched labels/values accepted")
 	}
-	if err := PlotBars(&buf, "png", "m", nil, nil, 100, 100); !errors.Is(err, ErrNoData) {
+	if err := Bars(&buf, "png", "m", nil, nil, 100, 100); !errors.Is(err, ErrNoData) {
 		t.Errorf("empty bars error = %v, want ErrNoData", err)
 	}
 }
@@ -65,10 +65,10 @@ func TestPlotPNGHasRequestedSize(t *testing.T) {
 		draw func(*bytes.Buffer) error
 	}{
 		{"series", func(b *bytes.Buffer) error {
-			return PlotSeries(b, "png", "train/loss", series, 4*vg.Inch, 3*vg.Inch, PlotOptions{})
+			return Lines(b, "png", "train/loss", series, 4*vg.Inch, 3*vg.Inch, Options{})
 		}},
 		{"bars", func(b *bytes.Buffer) error {
-			return PlotBars(b, "png", "eval/nrmse", []string{"r1", "r2"}, []float64{0.1, 0.2}, 4*vg.Inch, 3*vg.Inch)
+			return Bars(b, "png", "eval/nrmse", []string{"r1", "r2"}, []float64{0.1, 0.2}, 4*vg.Inch, 3*vg.Inch)
 		}},
 	}
 	for _, tt := range tests {
@@ -95,7 +95,7 @@ func TestPlotSVGParses(t *testing.T) {
 		{Name: "run-a", Steps: []float64{0, 1}, Values: []float64{1, 2}},
 		{Name: "run-b", Steps: []float64{0, 1}, Values: []float64{2, 1}},
 	}
-	if err := PlotSeries(&buf, "svg", "eval/mse", series, 5*vg.Inch, 3*vg.Inch, PlotOptions{}); err != nil {
+	if err := Lines(&buf, "svg", "eval/mse", series, 5*vg.Inch, 3*vg.Inch, Options{}); err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {
@@ -153,4 +153,11 @@ func TestSmooth(t *testing.T) {
 			}
 		}
 	}
+}
+
+func near(a, b float64) bool {
+	if math.IsInf(a, 0) || math.IsInf(b, 0) {
+		return a == b
+	}
+	return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b))
 }
