@@ -18,8 +18,8 @@ import (
 
 	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/ledger"
-	"github.com/runnerhq/runner/plot"
 	"github.com/runnerhq/runner/ledger/ledgertest"
+	"github.com/runnerhq/runner/plot"
 	"github.com/runnerhq/runner/reports"
 	"github.com/runnerhq/runner/status"
 	runsync "github.com/runnerhq/runner/sync"

@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/runnerhq/runner/plot"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/plot"
 	"github.com/runnerhq/runner/reports"
 	"github.com/urfave/cli/v2"
 )

@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/runnerhq/runner/kernels"
-	"github.com/runnerhq/runner/plot"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/plot"
 	"github.com/runnerhq/runner/wandbfile"
 	"gonum.org/v1/plot/vg"
 )
@@ -23,13 +23,13 @@ const (
 
 // PlotReport is `runner plot --json`: what was drawn, point by point.
 type PlotReport struct {
-	File   string           `json:"file"`
-	Format string           `json:"format"`
-	Metric string           `json:"metric"`
-	LogY   bool             `json:"log_y"`
-	Smooth float64          `json:"smooth"` // the EMA weight drawn; series stay raw
+	File   string        `json:"file"`
+	Format string        `json:"format"`
+	Metric string        `json:"metric"`
+	LogY   bool          `json:"log_y"`
+	Smooth float64       `json:"smooth"` // the EMA weight drawn; series stay raw
 	Series []plot.Series `json:"series"` // line plot: one per run (name = run name)
-	Bars   []PlotBar        `json:"bars"`   // --leaderboard: one per run, best first
+	Bars   []PlotBar     `json:"bars"`   // --leaderboard: one per run, best first
 }
 
 // PlotBar is one bar of a leaderboard plot.
