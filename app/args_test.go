@@ -73,6 +73,13 @@ func TestEnvVarsAreForConfigurationOnly(t *testing.T) {
 	if _, stderr, code := c.run("submit", "--hold", "true"); code != 0 {
 		t.Errorf("submit with RUNNER_GPUS=fake:4: exit %d, %s", code, stderr)
 	}
+	c.env["RUNNER_EXECUTOR"] = "slurm" // the daemon's default engine, not this submit's
+	if out, stderr, code := c.run("submit", "--hold", "--json", "true"); code != 0 || !strings.Contains(out, `"state": "queued"`) {
+		t.Errorf("submit with RUNNER_EXECUTOR=slurm: exit %d, %s%s", code, out, stderr)
+	}
+	if out, _, _ := c.run("jobs", "--json"); strings.Contains(out, `"executor": "slurm"`) {
+		t.Errorf("RUNNER_EXECUTOR chose a submit's executor:\n%s", out)
+	}
 	help, _, _ := c.run("backfill", "--help")
 	if !strings.Contains(help, "$RUNNER_CONCURRENCY") || strings.Contains(help, "$RUNNER_JSON") || strings.Contains(help, "$RUNNER_DRY_RUN") {
 		t.Errorf("backfill's help shows the wrong environment variables:\n%s", help)

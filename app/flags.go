@@ -11,9 +11,10 @@ import (
 
 // otherMeaning reports flags named like a daemon setting that mean
 // something else on their command: they get no environment variable
-// (RUNNER_GPUS is the daemon's GPU inventory, not a job's GPU count).
+// (RUNNER_GPUS is the daemon's GPU inventory, not a job's GPU count;
+// RUNNER_EXECUTOR the daemon's default engine, not one submit's).
 func otherMeaning(command, flag string) bool {
-	return command == submitName && flag == "gpus"
+	return command == submitName && (flag == "gpus" || flag == "executor")
 }
 
 // configFlags gives environment variables exactly to the configuration

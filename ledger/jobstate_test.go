@@ -104,11 +104,11 @@ func TestJobEventsThroughTheLedger(t *testing.T) {
 
 // The README's table of job states is the transition table, rendered.
 func TestReadmeJobStatesMatchTheTable(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
+	b, err := os.ReadFile("../docs/jobs.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if table := ledger.JobStateTable(); !strings.Contains(string(b), table) {
-		t.Errorf("README.md does not hold the job transition table as ledger.JobStateTable renders it:\n%s", table)
+		t.Errorf("docs/jobs.md does not hold the job transition table as ledger.JobStateTable renders it:\n%s", table)
 	}
 }

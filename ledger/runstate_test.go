@@ -207,11 +207,11 @@ func TestUpsertFirstSight(t *testing.T) {
 
 // The README's table of run states is the transition table, rendered.
 func TestReadmeRunStatesMatchTheTable(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
+	b, err := os.ReadFile("../docs/runs.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if table := ledger.RunStateTable(); !strings.Contains(string(b), table) {
-		t.Errorf("README.md does not hold the run transition table as ledger.RunStateTable renders it:\n%s", table)
+		t.Errorf("docs/runs.md does not hold the run transition table as ledger.RunStateTable renders it:\n%s", table)
 	}
 }
