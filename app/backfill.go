@@ -61,14 +61,14 @@ func backfillCommand(env Env) *cli.Command {
 				lines = io.Discard
 			}
 			report := newUploadReport(lines, tty)
-			opts.OnUploadStart, opts.OnUpload = report.start, report.add
+			opts.OnUploadStart, opts.OnUpload = report.Start, report.Add
 			rep, err := runsync.Backfill(c.Context, eng, opts)
 			if c.Context.Err() != nil {
 				left, _ := db.PendingDue(context.WithoutCancel(c.Context))
-				report.finish(true, left)
+				report.Finish(true, left)
 				return c.Context.Err()
 			}
-			report.finish(false, 0)
+			report.Finish(false, 0)
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/runnerhq/runner/api"
 	runsync "github.com/runnerhq/runner/sync"
 	"github.com/runnerhq/runner/wandbfile"
 )
@@ -121,7 +122,7 @@ func printInfo(w io.Writer, in *wandbfile.Info, now time.Time) {
 		row("tags", strings.Join(in.Tags, ", "))
 	}
 	if !in.StartTime.IsZero() {
-		row("started", ago(now, rfc3339(in.StartTime))+" ("+in.StartTime.UTC().Format(time.RFC3339)+")")
+		row("started", ago(now, api.Time(in.StartTime))+" ("+in.StartTime.UTC().Format(time.RFC3339)+")")
 	}
 	row("wandb", in.WandbVersion)
 	row("state", state)

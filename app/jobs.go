@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/runnerhq/runner/api"
 	"github.com/runnerhq/runner/daemon"
 	"github.com/runnerhq/runner/internal/units"
 	"github.com/runnerhq/runner/jobs"
@@ -70,7 +68,7 @@ func jobsCommand(env Env) *cli.Command {
 			if c.Bool("json") {
 				out := make([]JobJSON, 0, len(list))
 				for _, j := range list {
-					out = append(out, jobJSON(j))
+					out = append(out, api.JobOf(j))
 				}
 				return writeJSON(env.Stdout, out)
 			}
@@ -90,106 +88,6 @@ func openReadOnly(c *cli.Context, env Env) (*ledger.DB, error) {
 		return nil, err
 	}
 	return openDB(c.Context, c, env, logger, true)
-}
-
-// JobJSON is one element of `runner jobs --json` (documented in the README).
-type JobJSON struct {
-	ID            int64             `json:"id"`
-	Name          *string           `json:"name"`
-	Owner         string            `json:"owner"`
-	OwnerUID      int               `json:"owner_uid"`
-	Command       []string          `json:"command"`
-	Cwd           string            `json:"cwd"`
-	EnvNames      []string          `json:"env_names"` // captured and --env names, sorted; null: the daemon's environment (jobs from before capture)
-	Held          bool              `json:"held"`
-	AfterAny      []int64           `json:"after_any"`
-	Labels        map[string]string `json:"labels"`
-	ArrayID       *int64            `json:"array_id"`
-	ArrayIndex    *int64            `json:"array_index"`
-	RunGroup      *string           `json:"run_group"`
-	Share         bool              `json:"share"`
-	CPUs          int               `json:"cpus"`
-	State         string            `json:"state"`
-	Reason        *string           `json:"reason"`
-	GPUs          []string          `json:"gpus"` // UUIDs given to the job
-	GPUsRequested int               `json:"gpus_requested"`
-	GPUMemBytes   *uint64           `json:"gpu_mem_bytes"`
-	MemMaxBytes   *uint64           `json:"mem_max_bytes"` // submit --mem
-	Priority      int               `json:"priority"`
-	After         []int64           `json:"after"`
-	RunID         string            `json:"run_id"`
-	SubmittedAt   string            `json:"submitted_at"`
-	StartedAt     *string           `json:"started_at"`
-	EndedAt       *string           `json:"ended_at"`
-	ExitCode      *int              `json:"exit_code"`
-	Signal        *string           `json:"signal"`
-	Attempts      int               `json:"attempts"`
-	Retries       int               `json:"retries"`
-	TimeoutS      *float64          `json:"timeout_s"`
-	PeakMemBytes  *uint64           `json:"peak_mem_bytes"`
-	MeanUtil      *float64          `json:"mean_util"`
-	EnergyJ       *float64          `json:"energy_j"`
-	LogPath       *string           `json:"log_path"`
-	Executor      string            `json:"executor"`  // local or slurm
-	EngineID      *string           `json:"engine_id"` // the Slurm job id (123, or 123_4 in an array); null for local jobs
-	Node          *string           `json:"node"`      // the node Slurm ran it on
-}
-
-func jobJSON(j ledger.Job) JobJSON {
-	out := JobJSON{
-		ID: j.ID, Name: strPtr(j.Name), Owner: j.Owner, OwnerUID: j.OwnerUID, Command: j.Argv, Cwd: j.Cwd, State: string(j.State), Reason: strPtr(j.Reason),
-		GPUs: j.GPUUUIDs, GPUsRequested: j.GPUs, Priority: j.Priority, After: j.After, RunID: j.RunID,
-		SubmittedAt: rfc3339(j.SubmittedAt), StartedAt: timePtr(j.StartedAt), EndedAt: timePtr(j.EndedAt),
-		ExitCode: j.ExitCode, Signal: strPtr(j.Signal), Attempts: j.Attempts, Retries: j.Retries,
-		PeakMemBytes: j.PeakMem, MeanUtil: j.MeanUtil, EnergyJ: j.EnergyJ, LogPath: strPtr(j.LogPath),
-		Executor: string(j.Executor), EngineID: strPtr(j.EngineID), Node: strPtr(j.Node),
-	}
-	if out.GPUs == nil {
-		out.GPUs = []string{}
-	}
-	if out.After == nil {
-		out.After = []int64{}
-	}
-	if out.Command == nil {
-		out.Command = []string{}
-	}
-	out.Held, out.AfterAny, out.Labels, out.RunGroup, out.Share = j.Held, j.AfterAny, j.Labels, strPtr(j.RunGroup), j.Share
-	out.CPUs = jobs.SlotsOf(j.CPUs, j.GPUs)
-	if out.AfterAny == nil {
-		out.AfterAny = []int64{}
-	}
-	if out.Labels == nil {
-		out.Labels = map[string]string{}
-	}
-	if j.ArrayID != 0 {
-		out.ArrayID, out.ArrayIndex = &j.ArrayID, &j.ArrayIndex
-	}
-	// A Slurm job took the captured environment at submit, without a file.
-	if j.EnvFile != "" || j.Executor != ledger.ExecutorLocal {
-		out.EnvNames = slices.Clone(j.EnvNames)
-		for _, kv := range j.Env {
-			k, _, _ := strings.Cut(kv, "=")
-			out.EnvNames = append(out.EnvNames, k)
-		}
-		slices.Sort(out.EnvNames)
-		out.EnvNames = slices.Compact(out.EnvNames)
-		if out.EnvNames == nil {
-			out.EnvNames = []string{}
-		}
-	}
-	if j.GPUMem > 0 {
-		v := j.GPUMem
-		out.GPUMemBytes = &v
-	}
-	if j.MemMax > 0 {
-		v := j.MemMax
-		out.MemMaxBytes = &v
-	}
-	if j.Timeout > 0 {
-		v := j.Timeout.Seconds()
-		out.TimeoutS = &v
-	}
-	return out
 }
 
 // printJobs is the at-a-glance table: GPUs by index (UUIDs stay in
@@ -341,96 +239,9 @@ func logsCommand(env Env) *cli.Command {
 			if c.Int("tail") < 0 {
 				return usagef("logs: --tail must not be negative")
 			}
-			return JobLogsTail(c.Context, env.Stdout, db, id, c.Bool("follow"), c.Int("tail"), 100*time.Millisecond)
+			return jobs.Logs(c.Context, env.Stdout, db, id, jobs.LogsOptions{Follow: c.Bool("follow"), Tail: c.Int("tail"), Every: 100 * time.Millisecond})
 		},
 	}
-}
-
-// JobLogs copies job id's log to w; with follow it keeps copying until the
-// job reaches a final state (waiting for a queued job to start).
-func JobLogs(ctx context.Context, w io.Writer, db *ledger.DB, id int64, follow bool, every time.Duration) error {
-	return JobLogsTail(ctx, w, db, id, follow, 0, every)
-}
-
-// JobLogsTail is JobLogs starting at the last tail lines (0: the start).
-func JobLogsTail(ctx context.Context, w io.Writer, db *ledger.DB, id int64, follow bool, tail int, every time.Duration) error {
-	var f *os.File
-	defer func() {
-		if f != nil {
-			f.Close()
-		}
-	}()
-	for {
-		j, err := db.GetJob(ctx, id)
-		if err != nil {
-			return fmt.Errorf("logs: %w", err)
-		}
-		if f == nil && j.LogPath != "" {
-			f, err = os.Open(j.LogPath)
-			if err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("logs: job %d: %w", id, err)
-			}
-			if f != nil && tail > 0 {
-				if err := seekLastLines(f, tail); err != nil {
-					return fmt.Errorf("logs: job %d: %w", id, err)
-				}
-			}
-		}
-		if f != nil {
-			if _, err := io.Copy(w, f); err != nil {
-				return fmt.Errorf("logs: job %d: %w", id, err)
-			}
-		}
-		ended := j.State.Ended()
-		if !follow || ended {
-			if f == nil && !follow {
-				return fmt.Errorf("logs: job %d has no output yet (%s)", id, j.State)
-			}
-			if ended && f != nil {
-				// The last lines may have landed after the copy above.
-				if _, err := io.Copy(w, f); err != nil {
-					return fmt.Errorf("logs: job %d: %w", id, err)
-				}
-			}
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(every):
-		}
-	}
-}
-
-// seekLastLines moves f to the start of its last n lines (a last line
-// without a newline counts), reading backwards in blocks.
-func seekLastLines(f *os.File, n int) error {
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	const block = 64 << 10
-	end := st.Size()
-	buf := make([]byte, block)
-	newlines := 0
-	for pos := end; pos > 0; {
-		size := min(int64(block), pos)
-		pos -= size
-		if _, err := f.ReadAt(buf[:size], pos); err != nil {
-			return err
-		}
-		for i := size - 1; i >= 0; i-- {
-			if buf[i] != '\n' || pos+i == end-1 {
-				continue // a final newline ends the last line, it does not start one
-			}
-			if newlines++; newlines == n {
-				_, err := f.Seek(pos+i+1, io.SeekStart)
-				return err
-			}
-		}
-	}
-	_, err = f.Seek(0, io.SeekStart)
-	return err
 }
 
 func cancelCommand(env Env) *cli.Command {
@@ -582,8 +393,8 @@ func gpusCommand(env Env) *cli.Command {
 	}
 }
 
-// gpuView is the daemon's last GPU sample from the ledger, or a fresh look
-// through the inventory --gpus names (auto when the daemon never sampled).
+// gpuView is status.GPUView on the ledger --db names (when it opens) and
+// the inventory --gpus names.
 func gpuView(c *cli.Context, env Env) (jobs.Snapshot, *time.Time, error) {
 	logger, err := newLogger(c, env.Stderr)
 	if err != nil {
@@ -592,46 +403,14 @@ func gpuView(c *cli.Context, env Env) (jobs.Snapshot, *time.Time, error) {
 	db, dbErr := openDB(c.Context, c, env, logger, true)
 	if dbErr == nil {
 		defer db.Close()
+	} else {
+		db = nil // no ledger: a fresh look only
 	}
-	spec := c.String("gpus")
-	if spec == "" && dbErr == nil {
-		raw, at, ok, err := db.GPUSnapshot(c.Context)
-		if err != nil {
-			return jobs.Snapshot{}, nil, fmt.Errorf("gpus: %w", err)
-		}
-		if ok {
-			var snap jobs.Snapshot
-			if err := json.Unmarshal([]byte(raw), &snap); err != nil {
-				return jobs.Snapshot{}, nil, fmt.Errorf("gpus: stored snapshot: %w", err)
-			}
-			if err := status.SetHolders(c.Context, db, &snap); err != nil {
-				return jobs.Snapshot{}, nil, fmt.Errorf("gpus: %w", err)
-			}
-			return snap, &at, nil
-		}
-	}
-	if spec == "" {
-		spec = "auto"
-	}
-	inv, err := jobs.OpenInventory(spec, logger)
+	snap, at, err := status.GPUView(c.Context, db, c.String("gpus"), logger)
 	if errors.Is(err, jobs.ErrBadGPUSpec) {
-		return jobs.Snapshot{}, nil, &UsageError{Err: err}
+		return snap, nil, &UsageError{Err: err}
 	}
-	if err != nil {
-		return jobs.Snapshot{}, nil, fmt.Errorf("gpus: %w", err)
-	}
-	defer inv.Close()
-	devs, err := inv.Devices(c.Context)
-	if err != nil {
-		return jobs.Snapshot{}, nil, fmt.Errorf("gpus: %w", err)
-	}
-	snap := jobs.NewSnapshot(inv, devs, nil)
-	if dbErr == nil {
-		if err := status.SetHolders(c.Context, db, &snap); err != nil {
-			return jobs.Snapshot{}, nil, fmt.Errorf("gpus: %w", err)
-		}
-	}
-	return snap, nil, nil
+	return snap, at, err
 }
 
 func printGPUs(w io.Writer, snap jobs.Snapshot, at *time.Time, now time.Time) {
@@ -699,55 +478,28 @@ func jobsDaemonFlags() []cli.Flag {
 	}
 }
 
-// newScheduler builds the daemon's job scheduler on db and wires it to the
-// sync engine: runs of a queued or running job are not complete, and a
-// job's end makes its runs ready at once. close releases the inventory.
+// newScheduler checks the job flags of `runner daemon` and wires the
+// scheduler (daemon.NewScheduler).
 func newScheduler(c *cli.Context, env Env, db *ledger.DB, eng *runsync.Engine, roots []string, logger *slog.Logger) (s *jobs.Scheduler, closeInv func(), err error) {
 	interval := durationOf(c, "sample-interval")
 	if interval <= 0 {
 		return nil, nil, usagef("daemon: invalid --sample-interval: want a positive duration")
 	}
-	inv, err := jobs.OpenInventory(c.String("gpus"), logger)
-	if errors.Is(err, jobs.ErrBadGPUSpec) {
-		return nil, nil, &UsageError{Err: fmt.Errorf("daemon: %w", err)}
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("daemon: GPU inventory: %w", err)
+	if c.Int("cpu-slots") < 0 {
+		return nil, nil, usagef("daemon: --cpu-slots must not be negative")
 	}
 	wandbDir := c.String("jobs-wandb-dir")
 	if wandbDir == "" {
 		wandbDir = roots[0]
 	}
-	if wandbDir, err = filepath.Abs(wandbDir); err != nil {
-		inv.Close()
-		return nil, nil, fmt.Errorf("daemon: --jobs-wandb-dir: %w", err)
+	s, closeInv, err = daemon.NewScheduler(c.Context, db, eng, daemon.SchedulerOptions{
+		GPUs: c.String("gpus"), JobUnits: c.String("job-units"), WandbDir: wandbDir, CPUSlots: c.Int("cpu-slots"),
+		SampleInterval: interval, Self: env.Self, Now: env.Now, Getenv: env.Getenv,
+	}, logger)
+	if errors.Is(err, jobs.ErrBadGPUSpec) || errors.Is(err, jobs.ErrBadUnitsMode) {
+		return nil, nil, &UsageError{Err: err}
 	}
-	// Whoever may write the ledger may submit, so may poke.
-	mode := os.FileMode(0o600)
-	if st, err := os.Stat(db.Path()); err == nil {
-		mode = st.Mode().Perm() & 0o660
-	}
-	if c.Int("cpu-slots") < 0 {
-		inv.Close()
-		return nil, nil, usagef("daemon: --cpu-slots must not be negative")
-	}
-	units, err := jobs.UnitsFor(c.String("job-units"), env.Getenv, os.Getuid(), exec.LookPath)
-	if err != nil {
-		inv.Close()
-		if errors.Is(err, jobs.ErrBadUnitsMode) {
-			return nil, nil, &UsageError{Err: fmt.Errorf("daemon: %w", err)}
-		}
-		return nil, nil, fmt.Errorf("daemon: %w", err)
-	}
-	ctx := c.Context
-	eng.JobActive = daemon.JobActive(db, logger)
-	s = &jobs.Scheduler{
-		Store: db, Inv: inv, Self: env.Self, StateDir: filepath.Dir(db.Path()), WandbDir: wandbDir,
-		Logger: logger.With("component", "jobs"), Now: env.Now, SampleInterval: interval, SockMode: mode, Units: units,
-		RunAsOwner: os.Geteuid() == 0, CPUSlots: c.Int("cpu-slots"),
-		OnJobEnd: func(runID string) { daemon.JobRunsEnded(ctx, db, eng, wandbDir, runID, logger) },
-	}
-	return s, func() { inv.Close() }, nil
+	return s, closeInv, err
 }
 
 func printJobStatus(w io.Writer, counts map[string]int, g *status.GPUs) {

@@ -5,9 +5,11 @@ import (
 	"math"
 	"text/tabwriter"
 
+	"github.com/urfave/cli/v2"
+
+	"github.com/runnerhq/runner/api"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/reports"
-	"github.com/urfave/cli/v2"
 )
 
 // signedPct and signedF print new-minus-baseline numbers with their sign,
@@ -50,7 +52,7 @@ func regressionsCommand(env Env) *cli.Command {
 				if ids == nil {
 					ids = []string{}
 				}
-				out = append(out, reports.RegressionJSON{ID: g.ID, At: rfc3339(g.At), RunID: g.RunID, Name: g.Name,
+				out = append(out, reports.RegressionJSON{ID: g.ID, At: api.Time(g.At), RunID: g.RunID, Name: g.Name,
 					Project: g.Project, Dir: g.Dir, Verdict: g.Verdict, BaselineRunIDs: ids})
 			}
 			if c.Bool("json") {

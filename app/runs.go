@@ -11,11 +11,11 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
-	"unicode"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/runnerhq/runner/api"
+	"github.com/runnerhq/runner/internal/safe"
 	"github.com/runnerhq/runner/ledger"
 )
 
@@ -65,7 +65,7 @@ func streamRunsJSON(ctx context.Context, db *ledger.DB, f ledger.Filter, out io.
 		defer close(chunks)
 		buf := make([]RunJSON, 0, chunk)
 		err := db.EachRun(ctx, f, func(r ledger.Run) error {
-			if buf = append(buf, runJSON(r)); len(buf) == chunk {
+			if buf = append(buf, api.RunOf(r)); len(buf) == chunk {
 				select {
 				case chunks <- buf:
 				case <-ctx.Done():
@@ -109,62 +109,11 @@ func streamRunsJSON(ctx context.Context, db *ledger.DB, f ledger.Filter, out io.
 	return w.Flush()
 }
 
-// RunJSON is one element of `runner runs --json` (documented in the README).
-type RunJSON struct {
-	RunID        *string `json:"run_id"`
-	Dir          string  `json:"dir"`
-	Project      *string `json:"project"`
-	Entity       *string `json:"entity"`
-	Name         *string `json:"name"`
-	Group        *string `json:"group"`
-	JobType      *string `json:"job_type"`
-	State        string  `json:"state"`
-	Reason       *string `json:"reason"`
-	Finished     bool    `json:"finished"`
-	ExitCode     *int    `json:"exit_code"`
-	TornTail     bool    `json:"torn_tail"`
-	ReadError    *string `json:"read_error"`
-	WandbVersion *string `json:"wandb_version"`
-	StartTime    *string `json:"start_time"`
-	Size         int64   `json:"size"`
-	Attempts     int     `json:"attempts"`
-	NextAttempt  *string `json:"next_attempt_at"`
-	LastError    *string `json:"last_error"`
-	URL          *string `json:"url"`
-	Source       *string `json:"source"`
-	SyncedAt     *string `json:"synced_at"`
-	FirstSeen    string  `json:"first_seen"`
-	JobID        *int64  `json:"job_id"`
-}
-
-func runJSON(r ledger.Run) RunJSON {
-	return RunJSON{
-		RunID: strPtr(r.RunID), Dir: r.Dir, Project: strPtr(r.Project), Entity: strPtr(r.Entity), Name: strPtr(r.Name),
-		Group: strPtr(r.Group), JobType: strPtr(r.JobType), State: string(r.State), Reason: strPtr(r.Reason),
-		Finished: r.Finished, ExitCode: r.ExitCode, TornTail: r.TornTail, ReadError: strPtr(r.ReadError),
-		WandbVersion: strPtr(r.WandbVersion), StartTime: timePtr(r.StartTime), Size: r.Size,
-		Attempts: r.Attempts, NextAttempt: timePtr(r.NextAttemptAt), LastError: strPtr(r.LastError),
-		URL: strPtr(r.URL), Source: strPtr(r.Source), SyncedAt: timePtr(r.SyncedAt),
-		FirstSeen: rfc3339(r.FirstSeen), JobID: r.JobID,
-	}
-}
-
-func strPtr(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-func timePtr(t *time.Time) *string {
-	if t == nil || t.IsZero() {
-		return nil
-	}
-	s := rfc3339(*t)
-	return &s
-}
+// RunJSON and JobJSON are the elements of `runs --json` and `jobs --json`.
+type (
+	RunJSON = api.Run
+	JobJSON = api.Job
+)
 
 // show prints v as JSON with --json, else as print writes it: for commands
 // whose exit code is decided after the output (status, doctor, check, gc).
@@ -239,7 +188,7 @@ func printRuns(w io.Writer, runs []ledger.Run, p palette) {
 		if r.Reason != "" && (r.State == ledger.StateSkipped || r.State == ledger.StateMissing) {
 			note = r.Reason
 		}
-		if note = safe(note); len(note) > 80 {
+		if note = safe.Text(note); len(note) > 80 {
 			note = note[:77] + "..."
 		}
 		job := "-"
@@ -247,7 +196,7 @@ func printRuns(w io.Writer, runs []ledger.Run, p palette) {
 			job = fmt.Sprint(*r.JobID)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", dash(r.RunID), dash(r.Project), dash(r.Name),
-			r.State, exit, r.Attempts, job, safe(filepath.Base(r.Dir)), note)
+			r.State, exit, r.Attempts, job, safe.Text(filepath.Base(r.Dir)), note)
 		var paint func(string) string
 		if r.State == ledger.StateFailed {
 			paint = p.red
@@ -260,37 +209,5 @@ func printRuns(w io.Writer, runs []ledger.Run, p palette) {
 
 // dash is a table cell: "-" when empty, control and bidi characters
 // escaped (see safe).
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return safe(s)
-}
-
-// safe escapes what a name must not do to a terminal or a table: control
-// characters (a newline would fake a row) and bidi overrides (text that
-// reads backwards) become \uXXXX.
-func safe(s string) string {
-	if !strings.ContainsFunc(s, unsafeRune) {
-		return s
-	}
-	var b strings.Builder
-	for _, r := range s {
-		if unsafeRune(r) {
-			fmt.Fprintf(&b, "\\u%04x", r)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-func unsafeRune(r rune) bool {
-	switch {
-	case unicode.IsControl(r):
-		return true
-	case r == 0x061c, r == 0x200e, r == 0x200f, r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
-		return true
-	}
-	return false
-}
+// dash is a table cell's spelling of a name (internal/safe).
+func dash(s string) string { return safe.Dash(s) }

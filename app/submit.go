@@ -275,7 +275,7 @@ func submitWait(c *cli.Context, env Env, list []ledger.Job, inArray bool) error 
 		defer cancel()
 	}
 	if !inArray {
-		if err := JobLogs(ctx, env.Stdout, db, list[0].ID, true, waitPoll); err != nil && ctx.Err() == nil {
+		if err := jobs.Logs(ctx, env.Stdout, db, list[0].ID, jobs.LogsOptions{Follow: true, Every: waitPoll}); err != nil && ctx.Err() == nil {
 			return err
 		}
 	}

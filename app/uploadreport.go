@@ -27,8 +27,8 @@ type uploadReport struct {
 
 func newUploadReport(w, tty io.Writer) *uploadReport { return &uploadReport{w: w, tty: tty} }
 
-// start sets the number of runs the upload phase expects.
-func (r *uploadReport) start(total int) {
+// Start sets the number of runs the upload phase expects.
+func (r *uploadReport) Start(total int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.tty == nil || total <= 0 {
@@ -40,8 +40,8 @@ func (r *uploadReport) start(total int) {
 		progressbar.OptionThrottle(100*time.Millisecond))
 }
 
-// add prints the outcome of one upload group and moves the bar.
-func (r *uploadReport) add(o runsync.UploadOutcome) {
+// Add prints the outcome of one upload group and moves the bar.
+func (r *uploadReport) Add(o runsync.UploadOutcome) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.bar != nil {
@@ -67,8 +67,8 @@ func (r *uploadReport) add(o runsync.UploadOutcome) {
 	}
 }
 
-// finish clears the bar; after an interrupt it says what is left.
-func (r *uploadReport) finish(interrupted bool, pending int) {
+// Finish clears the bar; after an interrupt it says what is left.
+func (r *uploadReport) Finish(interrupted bool, pending int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.bar != nil {

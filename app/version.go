@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/runnerhq/runner/api"
 	"github.com/runnerhq/runner/jobs"
 )
 
@@ -32,7 +33,7 @@ type VersionInfo struct {
 // the VCS stamp `go build` adds in a git checkout. openGPUs is
 // jobs.OpenInventory outside tests.
 func GetVersion(openGPUs func(spec string, logger *slog.Logger) (jobs.Inventory, error)) VersionInfo {
-	v := VersionInfo{Version: Version, Commit: strPtr(Commit), Go: runtime.Version()}
+	v := VersionInfo{Version: Version, Commit: api.Str(Commit), Go: runtime.Version()}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if v.Version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v.Version = bi.Main.Version
@@ -41,7 +42,7 @@ func GetVersion(openGPUs func(spec string, logger *slog.Logger) (jobs.Inventory,
 			switch s.Key {
 			case "vcs.revision":
 				if v.Commit == nil {
-					v.Commit = strPtr(s.Value)
+					v.Commit = api.Str(s.Value)
 				}
 			case "vcs.modified":
 				v.Modified = s.Value == "true"

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/runnerhq/runner/api"
 	"github.com/runnerhq/runner/internal/owner"
 	"github.com/runnerhq/runner/internal/rundir"
 	"github.com/runnerhq/runner/internal/units"
@@ -97,7 +98,7 @@ func Collect(ctx context.Context, db *ledger.DB, logger *slog.Logger, o Options)
 			rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", r.Dir, unwrapPathError(err)))
 			continue
 		}
-		gr := Run{RunID: r.RunID, Dir: r.Dir, SyncedAt: timePtr(r.SyncedAt), Bytes: size}
+		gr := Run{RunID: r.RunID, Dir: r.Dir, SyncedAt: api.TimePtr(r.SyncedAt), Bytes: size}
 		if !o.DryRun {
 			// As the dir's owner: a link swapped in on the way leads only
 			// where they could delete themselves (docs/design.md "Threat model").
@@ -225,14 +226,6 @@ func dirBytes(dir string) (int64, error) {
 		return nil
 	})
 	return total, err
-}
-
-func timePtr(t *time.Time) *string {
-	if t == nil || t.IsZero() {
-		return nil
-	}
-	s := t.UTC().Format(time.RFC3339)
-	return &s
 }
 
 func unwrapPathError(err error) error {

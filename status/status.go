@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/runnerhq/runner/api"
 	"github.com/runnerhq/runner/daemon"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
@@ -109,9 +110,9 @@ func Read(ctx context.Context, db *ledger.DB, now time.Time) (*Status, error) {
 			st.Daemon.UptimeS = &up
 		}
 		st.Daemon.PID, st.Daemon.Host, st.Daemon.Version = &d.PID, &d.Host, &d.Version
-		st.Daemon.StartedAt = timePtr(&d.StartedAt)
-		st.Daemon.HeartbeatAt = timePtr(&d.HeartbeatAt)
-		st.Daemon.StoppedAt = timePtr(d.StoppedAt)
+		st.Daemon.StartedAt = api.TimePtr(&d.StartedAt)
+		st.Daemon.HeartbeatAt = api.TimePtr(&d.HeartbeatAt)
+		st.Daemon.StoppedAt = api.TimePtr(d.StoppedAt)
 		if d.Watch != nil {
 			st.Daemon.Watch = d.Watch
 		}
@@ -142,11 +143,11 @@ func Read(ctx context.Context, db *ledger.DB, now time.Time) (*Status, error) {
 		// then every pause counts.
 		holds := d == nil || p.Scope == ledger.ScopeAll || len(d.UploadScopes) == 0 || slices.Contains(d.UploadScopes, p.Scope)
 		st.Pauses = append(st.Pauses, Pause{Scope: p.Scope, Config: p.Config, Reason: p.Reason, By: p.By,
-			Since: rfc3339(p.Since), HoldsDaemon: holds})
+			Since: api.Time(p.Since), HoldsDaemon: holds})
 		if holds && !st.Uploads.Paused {
 			st.Uploads.Paused = true
 			st.Uploads.Reason = &p.Reason
-			st.Uploads.PausedSince = timePtr(&p.Since)
+			st.Uploads.PausedSince = api.TimePtr(&p.Since)
 		}
 	}
 	switch {
@@ -191,7 +192,7 @@ func Read(ctx context.Context, db *ledger.DB, now time.Time) (*Status, error) {
 		return nil, err
 	}
 	for _, e := range errs {
-		st.LastErrors = append(st.LastErrors, Error{At: rfc3339(e.At), Subject: e.Subject, Message: e.Message})
+		st.LastErrors = append(st.LastErrors, Error{At: api.Time(e.At), Subject: e.Subject, Message: e.Message})
 	}
 	return st, nil
 }
@@ -288,7 +289,7 @@ func jobCounts(ctx context.Context, db *ledger.DB) (map[string]int, *GPUs, error
 	if err := SetHolders(ctx, db, &snap); err != nil {
 		return nil, nil, err
 	}
-	return out, &GPUs{Inventory: snap.Inventory, Reason: snap.Reason, SampledAt: rfc3339(at), GPUs: snap.GPUs}, nil
+	return out, &GPUs{Inventory: snap.Inventory, Reason: snap.Reason, SampledAt: api.Time(at), GPUs: snap.GPUs}, nil
 }
 
 // SetHolders marks each GPU with the running job that holds it, from the
@@ -311,14 +312,4 @@ func SetHolders(ctx context.Context, db *ledger.DB, snap *jobs.Snapshot) error {
 		}
 	}
 	return nil
-}
-
-func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-
-func timePtr(t *time.Time) *string {
-	if t == nil || t.IsZero() {
-		return nil
-	}
-	s := rfc3339(*t)
-	return &s
 }
