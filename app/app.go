@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/agnivade/levenshtein"
+
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/remote"
 

@@ -9,8 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runnerhq/runner/ledger"
 	"github.com/urfave/cli/v2"
+
+	"github.com/runnerhq/runner/ledger"
 )
 
 // Every command refuses arguments it does not use, naming the first one.

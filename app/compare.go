@@ -8,9 +8,10 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/reports"
-	"github.com/urfave/cli/v2"
 )
 
 func compareCommand(env Env) *cli.Command {

@@ -336,7 +336,11 @@ func cancelOne(ctx context.Context, env Env, db *ledger.DB, j ledger.Job, daemon
 	id := j.ID
 	onEngine := j.Executor != ledger.ExecutorLocal && j.EngineID != "" && !j.State.Ended()
 	if onEngine {
-		if err := cancelOnEngine(ctx, env, j); err != nil {
+		as, err := engineUser(env)
+		if err == nil {
+			err = jobs.CancelOnEngine(ctx, j, as)
+		}
+		if err != nil {
 			return fmt.Errorf("cancel job %d: %w", id, err)
 		}
 	}

@@ -6,9 +6,10 @@ import (
 	"strconv"
 	"text/tabwriter"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/reports"
-	"github.com/urfave/cli/v2"
 )
 
 func leaderboardFlags() []cli.Flag {

@@ -5,10 +5,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/plot"
 	"github.com/runnerhq/runner/reports"
-	"github.com/urfave/cli/v2"
 )
 
 // plotFlags are the leaderboard's, with --metric saying what a plot does with it.

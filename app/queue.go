@@ -204,7 +204,7 @@ func holdCommand(env Env, hold bool) *cli.Command {
 		Action: func(c *cli.Context) error {
 			return changeJobs(c, env, name, func(db *ledger.DB, list []ledger.Job) error {
 				// An engine's job is held where it waits, as the caller.
-				if err := holdOnEngine(c.Context, env, list, hold); err != nil {
+				if err := jobs.HoldOnEngine(c.Context, list, hold, func() (*jobs.User, error) { return engineUser(env) }); err != nil {
 					return err
 				}
 				ids := make([]int64, len(list))

@@ -6,10 +6,11 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/reports"
-	"github.com/urfave/cli/v2"
 )
 
 func floatFlag(name, usage string, def float64) *cli.Float64Flag {

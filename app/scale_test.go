@@ -11,8 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runnerhq/runner/ledger"
 	_ "modernc.org/sqlite"
+
+	"github.com/runnerhq/runner/ledger"
 )
 
 // largeLedger makes the shell's ledger hold n runs, fast: the schema from

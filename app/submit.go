@@ -2,12 +2,10 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -145,87 +143,22 @@ func expandSubmit(c *cli.Context, env Env, base ledger.JobSpec) ([]ledger.JobSpe
 // submitJobs checks and queues specs (one job, or one array) with the
 // caller's captured environment, and prints what was queued.
 func submitJobs(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger, specs []ledger.JobSpec, inArray bool) ([]ledger.Job, error) {
-	first := specs[0]
-	d, err := db.DaemonState(c.Context)
-	if err != nil {
-		return nil, fmt.Errorf("submit: %w", err)
-	}
-	ex, err := submitExecutor(c, d)
+	ex, err := submitExecutor(c)
 	if err != nil {
 		return nil, err
 	}
-	var after, afterAny []string
-	if ex != ledger.ExecutorLocal {
-		if err := refuseForEngine(ex, first); err != nil {
-			return nil, err
-		}
-		if d == nil || d.JobsWandbDir == "" {
-			return nil, fmt.Errorf("submit: --executor %s: no daemon has run on this ledger yet; start runner daemon (its --jobs-wandb-dir is the jobs' WANDB_DIR)", ex)
-		}
-		if after, afterAny, err = engineDeps(c.Context, db, ex, first); err != nil {
-			return nil, err
-		}
-	}
-	if !first.Held && ex == ledger.ExecutorLocal {
-		if err := refuseNeverFits(c.Context, db, first); err != nil {
-			return nil, err
-		}
-	}
-	if first.MemMax > 0 && ex == ledger.ExecutorLocal {
-		if err := needUnits(c.Context, db); err != nil {
-			return nil, err
-		}
-	}
-	environ, keep := env.Environ(), c.StringSlice("env-keep")
-	if c.Bool("env-clear") {
-		environ = jobs.Only(environ, keep)
-	}
-	captured := jobs.Capture(environ, keep)
-	if len(captured.Dropped) > 0 {
-		logger.Debug("submit: credential-like variables not passed to the job (--env-keep NAME passes one)", "names", captured.Dropped)
-	}
 	uid, gid, owner := env.owner()
-	// One file for all the jobs of an array: they were submitted together.
-	// An engine's jobs get the environment from sbatch, at submit: no file.
-	envFile := ""
-	if ex == ledger.ExecutorLocal {
-		envFile, err = jobs.WriteEnvFile(jobs.EnvDir(filepath.Dir(db.Path())), captured.Env)
-		if err != nil {
-			return nil, fmt.Errorf("submit: %w", err)
-		}
+	list, err := jobs.Submit(c.Context, db, jobs.SubmitRequest{
+		Specs: specs, InArray: inArray, Executor: ex,
+		Environ: env.Environ(), EnvKeep: c.StringSlice("env-keep"), EnvClear: c.Bool("env-clear"),
+		UID: uid, GID: gid, Owner: owner, ForCaller: env.forCaller(), Logger: logger, Notices: env.Stderr,
+	})
+	if rf := (*jobs.Refusal)(nil); errors.As(err, &rf) {
+		return nil, &UsageError{Err: rf.Err}
 	}
-	if envFile != "" && env.Caller != nil && os.Geteuid() == 0 {
-		// Written by the root daemon for a socket caller: the file
-		// belongs to the job's owner, like its log.
-		if err := os.Chown(envFile, uid, gid); err != nil {
-			_ = jobs.RemoveEnvFile(envFile)
-			return nil, fmt.Errorf("submit: %w", err)
-		}
-	}
-	names := captured.Names()
-	for i := range specs {
-		specs[i].EnvFile, specs[i].EnvNames, specs[i].OwnerUID, specs[i].Owner = envFile, names, uid, owner
-		specs[i].Executor = ex
-	}
-	list, err := db.SubmitJobs(c.Context, specs, inArray)
 	if err != nil {
-		_ = jobs.RemoveEnvFile(envFile) // never queued: nothing will read it
+		return nil, err
 	}
-	switch {
-	case errors.Is(err, ledger.ErrBadJob) || errors.Is(err, ledger.ErrSecretInEnv):
-		return nil, &UsageError{Err: fmt.Errorf("submit: %w", err)}
-	case err != nil:
-		return nil, fmt.Errorf("submit: %w", err)
-	}
-	if ex != ledger.ExecutorLocal {
-		sub, err := engineSubmission(env, list, first, captured.Env, d.JobsWandbDir, inArray)
-		sub.After, sub.AfterAny = after, afterAny
-		if err = submitToEngine(c.Context, env, db, ex, sub, err); err != nil {
-			jobs.Poke(jobs.SockPath(db.Path()))
-			return nil, err
-		}
-	}
-	jobs.Poke(jobs.SockPath(db.Path()))
 	type queued struct {
 		ID         int64  `json:"id"`
 		RunID      string `json:"run_id"`
@@ -281,47 +214,6 @@ func submitWait(c *cli.Context, env Env, list []ledger.Job, inArray bool) error 
 	}
 	ended, err := waitJobs(ctx, db, list, 0)
 	return waitOutcome(c.Context, ended, err, timeout)
-}
-
-// refuseNeverFits is a usage error for a GPU job the daemon's last view of
-// the GPUs (nvml or fake) says can never run here; with no view, or no
-// GPUs (no driver, --gpus none), the job is queued and waits with a reason.
-func refuseNeverFits(ctx context.Context, db *ledger.DB, spec ledger.JobSpec) error {
-	if spec.GPUs == 0 {
-		return nil
-	}
-	raw, _, ok, err := db.GPUSnapshot(ctx)
-	if err != nil || !ok {
-		return err
-	}
-	var snap jobs.Snapshot
-	if err := json.Unmarshal([]byte(raw), &snap); err != nil || len(snap.GPUs) == 0 {
-		return nil // an unreadable view decides nothing; the scheduler will
-	}
-	why := jobs.NeverFits(snap.Devices(), jobs.Want{GPUs: spec.GPUs, GPUMem: spec.GPUMem})
-	if why == "" {
-		return nil
-	}
-	var gpus []string
-	for _, g := range snap.GPUs {
-		gpus = append(gpus, fmt.Sprintf("%d: %s %s", g.Index, g.Name, units.FormatSize(g.MemoryTotal)))
-	}
-	return usagef("submit: this job can never run: it %s (%s GPUs: %s); --hold queues it anyway",
-		why, snap.Inventory, strings.Join(gpus, ", "))
-}
-
-// needUnits refuses submit --mem unless the daemon (running, or the last one
-// when it is down) starts jobs as systemd units: elsewhere no per-job memory
-// limit exists.
-func needUnits(ctx context.Context, db *ledger.DB) error {
-	d, err := db.DaemonState(ctx)
-	if err != nil {
-		return fmt.Errorf("submit: %w", err)
-	}
-	if d == nil || !d.JobUnits {
-		return &UsageError{Err: fmt.Errorf("submit: %w; this daemon starts jobs as its own processes", jobs.ErrMemNeedsUnits)}
-	}
-	return nil
 }
 
 // submitSpec reads and checks submit's flags; every problem is a usage error.
