@@ -300,7 +300,7 @@ func cancelTargets(c *cli.Context, env Env, db *ledger.DB) ([]ledger.Job, error)
 		if err != nil {
 			return nil, err
 		}
-		list, err := expandArrays(c.Context, db, ids)
+		list, err := jobs.ExpandArrays(c.Context, db, ids)
 		if err != nil {
 			return nil, fmt.Errorf("cancel: %w", err)
 		}

@@ -45,28 +45,6 @@ func jobIDs(c *cli.Context) ([]int64, error) {
 	return ids, nil
 }
 
-// expandArrays replaces each array id among ids by its jobs, in index
-// order; other ids stay. An unknown id wraps ledger.ErrNotFound.
-func expandArrays(ctx context.Context, db *ledger.DB, ids []int64) ([]ledger.Job, error) {
-	var out []ledger.Job
-	for _, id := range ids {
-		j, err := db.GetJob(ctx, id)
-		if err != nil {
-			return nil, err
-		}
-		if j.ArrayID != j.ID {
-			out = append(out, j)
-			continue
-		}
-		members, err := db.ListJobs(ctx, ledger.JobFilter{ArrayIDs: []int64{id}})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, members...)
-	}
-	return out, nil
-}
-
 // waitExit is wait's exit for ended jobs, taken in order: 0 when all
 // succeeded, else the first one that did not: its exit code, 128+n for a
 // signal (as a shell says it), 1 when it was cancelled, skipped or lost.
@@ -87,45 +65,7 @@ func waitExit(list []ledger.Job) *ExitStatus {
 	return nil
 }
 
-// waitJobs polls the ledger until every job in list has ended and returns
-// them as they ended, in the same order; timeout 0 waits for ever.
-func waitJobs(ctx context.Context, db *ledger.DB, list []ledger.Job, timeout time.Duration) ([]ledger.Job, error) {
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	ids := make([]int64, len(list))
-	for i, j := range list {
-		ids[i] = j.ID
-	}
-	for {
-		now, err := db.ListJobs(ctx, ledger.JobFilter{IDs: ids})
-		if err != nil {
-			return nil, err
-		}
-		byID := map[int64]ledger.Job{}
-		done := true
-		for _, j := range now {
-			byID[j.ID] = j
-			done = done && j.State.Ended()
-		}
-		if done {
-			out := make([]ledger.Job, len(list))
-			for i, j := range list {
-				out[i] = byID[j.ID]
-			}
-			return out, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(waitPoll):
-		}
-	}
-}
-
-// waitOutcome turns waitJobs' result into wait's exit.
+// waitOutcome turns jobs.WaitEnded's result into wait's exit.
 func waitOutcome(parent context.Context, ended []ledger.Job, err error, timeout time.Duration) error {
 	switch {
 	case err == nil:
@@ -156,12 +96,12 @@ func waitCommand(env Env) *cli.Command {
 				return err
 			}
 			defer db.Close()
-			list, err := expandArrays(c.Context, db, ids)
+			list, err := jobs.ExpandArrays(c.Context, db, ids)
 			if err != nil {
 				return fmt.Errorf("wait: %w", err)
 			}
 			timeout := durationOf(c, "timeout")
-			ended, err := waitJobs(c.Context, db, list, timeout)
+			ended, err := jobs.WaitEnded(c.Context, db, list, timeout, waitPoll)
 			return waitOutcome(c.Context, ended, err, timeout)
 		},
 	}
@@ -175,7 +115,7 @@ func changeJobs(c *cli.Context, env Env, what string, fn func(db *ledger.DB, lis
 		return err
 	}
 	return withLedger(c, env, false, func(db *ledger.DB, _ *slog.Logger) error {
-		list, err := expandArrays(c.Context, db, ids)
+		list, err := jobs.ExpandArrays(c.Context, db, ids)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.Command.Name, err)
 		}

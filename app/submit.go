@@ -212,7 +212,7 @@ func submitWait(c *cli.Context, env Env, list []ledger.Job, inArray bool) error 
 			return err
 		}
 	}
-	ended, err := waitJobs(ctx, db, list, 0)
+	ended, err := jobs.WaitEnded(ctx, db, list, 0, waitPoll)
 	return waitOutcome(c.Context, ended, err, timeout)
 }
 
