@@ -110,20 +110,7 @@ func claimGroup(ctx context.Context, tx *Tx, owner string, nowMS, exp int64, onl
 	args := append([]any{claim.To, owner, exp, nowMS}, fromArgs...)
 	args = append(append(args, nowMS), onlyArgs...)
 	args = append(append(args, extraArgs...), nowMS)
-	rows, err := tx.QueryContext(ctx, `UPDATE runs SET state = ?, lease_owner = ?, lease_expires_at = ?, updated_at = ?
-		WHERE state IN (`+fromPH+`) AND group_key = (
-			-- Walk pending runs oldest first (index runs_pending_order) and
-			-- take the first whose whole group is claimable.
-			SELECT p.group_key FROM runs p
-			WHERE p.state = 'pending' AND (p.next_attempt_at IS NULL OR p.next_attempt_at <= ?)`+onlyWhere+extra+`
-				-- A pipeline stage of this run id still queued or running: wait for it.
-				AND p.run_id NOT IN (SELECT run_id FROM jobs WHERE state IN ('queued', 'running'))
-				AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.group_key = p.group_key
-					AND (o.state IN ('active', 'uploading', 'failed')
-						OR (o.state = 'pending' AND coalesce(o.next_attempt_at, 0) > ?)))
-			ORDER BY p.first_seen, p.group_key
-			LIMIT 1)
-		RETURNING `+runCols, args...)
+	rows, err := tx.QueryContext(ctx, claimGroupSQL(fromPH, onlyWhere+extra)+runCols, args...)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: claim: %w", err)
 	}
@@ -320,25 +307,21 @@ func (db *DB) Complete(ctx context.Context, owner string, dirs []string, r Resul
 			var qa []any
 			switch ev {
 			case RunUploaded:
-				q = `UPDATE runs SET state = ?, attempts = ?, source = ?, url = ?, synced_at = ?, last_error = '',
-					reason = '', next_attempt_at = NULL, lease_owner = '', lease_expires_at = NULL, upload_alone = 0,
-					updated_at = ? WHERE dir = ?`
+				q = runSyncedSQL
 				qa = []any{to, attempts, r.Source, r.URL, now, now, run.Dir}
 			case RunGaveUp:
 				why = fmt.Sprintf("gave up after %d attempts: %s", attempts, r.Error)
 				if r.GiveUp {
 					why = "not retried: " + r.Error
 				}
-				q = `UPDATE runs SET state = ?, attempts = ?, last_error = ?, reason = ?, next_attempt_at = NULL,
-					lease_owner = '', lease_expires_at = NULL, updated_at = ? WHERE dir = ?`
+				q = runGaveUpSQL
 				qa = []any{to, attempts, r.Error, why, now, run.Dir}
 			default:
 				why = fmt.Sprintf("%s failure (attempt %d): %s", r.Outcome, attempts, r.Error)
 				if r.Alone {
 					why = "batched call failed, not by this run; next time alone: " + r.Error
 				}
-				q = `UPDATE runs SET state = ?, attempts = ?, last_error = ?, next_attempt_at = ?,
-					lease_owner = '', lease_expires_at = NULL, upload_alone = ?, updated_at = ? WHERE dir = ?`
+				q = runRetrySQL
 				qa = []any{to, attempts, r.Error, msOrNull(r.NextAttemptAt), r.Alone || run.UploadAlone, now, run.Dir}
 			}
 			if _, err := tx.ExecContext(ctx, q, qa...); err != nil {

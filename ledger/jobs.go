@@ -500,8 +500,7 @@ func (db *DB) RequeueJob(ctx context.Context, id int64, newRun bool) ([]int64, e
 			if fresh {
 				runID = NewRunID()
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = '', ended_at = NULL, exit_code = NULL,
-				signal = '', cancel_requested = 0, held = 0, run_id = ? WHERE id = ?`, to, runID, j.ID); err != nil {
+			if _, err := tx.ExecContext(ctx, jobRequeueSQL, to, runID, j.ID); err != nil {
 				return fmt.Errorf("ledger: requeue job %d: %w", j.ID, err)
 			}
 			if err := linkRuns(ctx, tx, j.ID, runID); err != nil {
@@ -675,11 +674,7 @@ func (db *DB) StartJob(ctx context.Context, id int64, s JobStart) (j Job, ok boo
 		var e error
 		start := jobMove(JobStarted)
 		fromPH, fromArgs := placeholders(start.From)
-		j, e = scanJob(tx.QueryRowContext(ctx, `UPDATE jobs SET state = ?, attempts = attempts + 1,
-			started_at = ?, ended_at = NULL, exit_code = NULL, signal = '', reason = '', gpu_uuids = ?,
-			log_path = COALESCE(NULLIF(?, ''), log_path), status_path = ?, node = ?,
-			supervisor_pid = 0, pid = 0, pgid = 0, start_ticks = 0
-			WHERE id = ? AND state IN (`+fromPH+`) RETURNING `+jobCols,
+		j, e = scanJob(tx.QueryRowContext(ctx, jobStartSQL(fromPH)+jobCols,
 			append([]any{start.To, startedAt, string(b), s.LogPath, s.StatusPath, s.Node, id}, fromArgs...)...))
 		if errors.Is(e, sql.ErrNoRows) {
 			ok = false
@@ -764,11 +759,9 @@ func (db *DB) EndJob(ctx context.Context, id int64, e JobEnd) (j Job, ok bool, e
 			return fmt.Errorf("ledger: end job %d: %w", id, err)
 		}
 		if ev == JobRetried {
-			_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, ended_at = ?, exit_code = ?,
-				signal = ?, cancel_requested = 0 WHERE id = ?`, to, why, ms(ended), intPtr(e.ExitCode), e.Signal, id)
+			_, err = tx.ExecContext(ctx, jobEndCancelledSQL, to, why, ms(ended), intPtr(e.ExitCode), e.Signal, id)
 		} else {
-			_, err = tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, ended_at = ?, exit_code = ?,
-				signal = ? WHERE id = ?`, to, why, ms(ended), intPtr(e.ExitCode), e.Signal, id)
+			_, err = tx.ExecContext(ctx, jobEndSQL, to, why, ms(ended), intPtr(e.ExitCode), e.Signal, id)
 		}
 		if err == nil {
 			err = jobEvent(ctx, tx, ms(now), id, cur.State, to, why)
@@ -812,7 +805,7 @@ func (db *DB) SkipJob(ctx context.Context, id int64, reason string) (bool, error
 		now := ms(db.now())
 		skip := jobMove(JobDependencyFail)
 		fromPH, fromArgs := placeholders(skip.From)
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, ended_at = ? WHERE id = ? AND state IN (`+fromPH+`)`,
+		res, err := tx.ExecContext(ctx, jobSkipSQL(fromPH),
 			append([]any{skip.To, reason, now, id}, fromArgs...)...)
 		if err != nil {
 			return fmt.Errorf("ledger: skip job %d: %w", id, err)
@@ -880,8 +873,7 @@ func (db *DB) CancelJob(ctx context.Context, id int64) (Job, error) {
 		case illegal != nil:
 			return fmt.Errorf("job %d is %s: %w", id, cur.State, ErrJobEnded)
 		case cur.State == JobQueued:
-			if _, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = 'cancelled', ended_at = ?,
-				cancel_requested = 1 WHERE id = ?`, to, now, id); err != nil {
+			if _, err := tx.ExecContext(ctx, jobCancelQueuedSQL, to, now, id); err != nil {
 				return fmt.Errorf("ledger: cancel job %d: %w", id, err)
 			}
 			if err := jobEvent(ctx, tx, now, id, cur.State, to, "cancelled before it started"); err != nil {
@@ -1015,7 +1007,7 @@ func (db *DB) RefuseJobs(ctx context.Context, ids []int64, reason string) (refus
 		now := ms(db.now())
 		refused = refused[:0]
 		for _, id := range ids {
-			res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = ?, reason = ?, ended_at = ? WHERE id = ? AND state = ?`,
+			res, err := tx.ExecContext(ctx, jobRefuseSQL,
 				m.To, reason, now, id, JobQueued)
 			if err != nil {
 				return fmt.Errorf("ledger: refuse job %d: %w", id, err)

@@ -49,3 +49,33 @@ func NextJobState(from JobState, ev JobEvent) (JobState, error) {
 
 // JobStateTable renders the jobs' transition table as the README shows it.
 func JobStateTable() string { return JobMoves.Markdown() }
+
+// The statements below are the only SQL that writes jobs.state
+// (TestStateSQLInOnePlace): each caller runs one with a state its
+// transition table gave it.
+
+const jobRequeueSQL = `UPDATE jobs SET state = ?, reason = '', ended_at = NULL, exit_code = NULL,
+				signal = '', cancel_requested = 0, held = 0, run_id = ? WHERE id = ?`
+
+func jobStartSQL(fromPH string) string {
+	return `UPDATE jobs SET state = ?, attempts = attempts + 1,
+			started_at = ?, ended_at = NULL, exit_code = NULL, signal = '', reason = '', gpu_uuids = ?,
+			log_path = COALESCE(NULLIF(?, ''), log_path), status_path = ?, node = ?,
+			supervisor_pid = 0, pid = 0, pgid = 0, start_ticks = 0
+			WHERE id = ? AND state IN (` + fromPH + `) RETURNING `
+}
+
+const jobEndCancelledSQL = `UPDATE jobs SET state = ?, reason = ?, ended_at = ?, exit_code = ?,
+				signal = ?, cancel_requested = 0 WHERE id = ?`
+
+const jobEndSQL = `UPDATE jobs SET state = ?, reason = ?, ended_at = ?, exit_code = ?,
+				signal = ? WHERE id = ?`
+
+func jobSkipSQL(fromPH string) string {
+	return `UPDATE jobs SET state = ?, reason = ?, ended_at = ? WHERE id = ? AND state IN (` + fromPH + `)`
+}
+
+const jobCancelQueuedSQL = `UPDATE jobs SET state = ?, reason = 'cancelled', ended_at = ?,
+				cancel_requested = 1 WHERE id = ?`
+
+const jobRefuseSQL = `UPDATE jobs SET state = ?, reason = ?, ended_at = ? WHERE id = ? AND state = ?`

@@ -374,10 +374,9 @@ func updateObserved(ctx context.Context, tx *Tx, old Run, o Observation, now int
 		return changed, nil // e.g. a marker seen while we upload: not a change of state
 	}
 	if to == StateSynced {
-		_, err = tx.ExecContext(ctx, `UPDATE runs SET state = ?, reason = ?, source = ?, synced_at = ?,
-			next_attempt_at = NULL, updated_at = ? WHERE dir = ?`, to, why, SourceMarker, now, now, o.Dir)
+		_, err = tx.ExecContext(ctx, runMarkerSyncedSQL, to, why, SourceMarker, now, now, o.Dir)
 	} else {
-		_, err = tx.ExecContext(ctx, `UPDATE runs SET state = ?, reason = '', updated_at = ? WHERE dir = ?`, to, now, o.Dir)
+		_, err = tx.ExecContext(ctx, runObservedStateSQL, to, now, o.Dir)
 	}
 	if err != nil {
 		return false, fmt.Errorf("ledger: update run %s: %w", o.Dir, err)

@@ -71,3 +71,45 @@ func NextRunState(from State, ev RunEvent) (State, error) { return RunMoves.next
 
 // RunStateTable renders the transition table as the README shows it.
 func RunStateTable() string { return RunMoves.Markdown() }
+
+// The statements below are the only SQL that writes runs.state
+// (TestStateSQLInOnePlace): each caller runs one with a state its
+// transition table gave it.
+
+// runTransitionSQL begins transition's statement; the caller adds the
+// columns an event sets and its WHERE.
+const runTransitionSQL = "UPDATE runs SET state = ?, updated_at = ?"
+
+// claimGroupSQL takes the oldest due upload group whose every dir is
+// claimable (docs/design.md "Claim"); filter narrows the pending runs.
+func claimGroupSQL(fromPH, filter string) string {
+	return `UPDATE runs SET state = ?, lease_owner = ?, lease_expires_at = ?, updated_at = ?
+		WHERE state IN (` + fromPH + `) AND group_key = (
+			-- Walk pending runs oldest first (index runs_pending_order) and
+			-- take the first whose whole group is claimable.
+			SELECT p.group_key FROM runs p
+			WHERE p.state = 'pending' AND (p.next_attempt_at IS NULL OR p.next_attempt_at <= ?)` + filter + `
+				-- A pipeline stage of this run id still queued or running: wait for it.
+				AND p.run_id NOT IN (SELECT run_id FROM jobs WHERE state IN ('queued', 'running'))
+				AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.group_key = p.group_key
+					AND (o.state IN ('active', 'uploading', 'failed')
+						OR (o.state = 'pending' AND coalesce(o.next_attempt_at, 0) > ?)))
+			ORDER BY p.first_seen, p.group_key
+			LIMIT 1)
+		RETURNING `
+}
+
+const runSyncedSQL = `UPDATE runs SET state = ?, attempts = ?, source = ?, url = ?, synced_at = ?, last_error = '',
+					reason = '', next_attempt_at = NULL, lease_owner = '', lease_expires_at = NULL, upload_alone = 0,
+					updated_at = ? WHERE dir = ?`
+
+const runGaveUpSQL = `UPDATE runs SET state = ?, attempts = ?, last_error = ?, reason = ?, next_attempt_at = NULL,
+					lease_owner = '', lease_expires_at = NULL, updated_at = ? WHERE dir = ?`
+
+const runRetrySQL = `UPDATE runs SET state = ?, attempts = ?, last_error = ?, next_attempt_at = ?,
+					lease_owner = '', lease_expires_at = NULL, upload_alone = ?, updated_at = ? WHERE dir = ?`
+
+const runMarkerSyncedSQL = `UPDATE runs SET state = ?, reason = ?, source = ?, synced_at = ?,
+			next_attempt_at = NULL, updated_at = ? WHERE dir = ?`
+
+const runObservedStateSQL = `UPDATE runs SET state = ?, reason = '', updated_at = ? WHERE dir = ?`

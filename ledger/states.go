@@ -108,7 +108,7 @@ func transition(ctx context.Context, tx *Tx, now int64, sc scope, ev RunEvent, w
 		return nil, nil
 	}
 
-	q := "UPDATE runs SET state = ?, updated_at = ?"
+	q := runTransitionSQL
 	if set != "" {
 		q += ", " + set
 	}
