@@ -271,7 +271,9 @@ func cancelCommand(env Env) *cli.Command {
 				}
 				var failed error
 				for _, j := range list {
-					if err := cancelOne(c.Context, env, db, j, running); err != nil {
+					err := jobs.Cancel(c.Context, db, j, running, func() (*jobs.User, error) { return engineUser(env) },
+						func(line string) { fmt.Fprintln(env.Stdout, line) })
+					if err != nil {
 						fmt.Fprintf(env.Stderr, "runner: %v\n", err)
 						failed = ErrFailed
 					}
@@ -328,51 +330,6 @@ func cancelTargets(c *cli.Context, env Env, db *ledger.DB) ([]ledger.Job, error)
 		fmt.Fprintln(env.Stdout, "no job to cancel")
 	}
 	return mine, nil
-}
-
-// cancelOne cancels job j and says what happened to it. An engine's job is
-// stopped there first (as the caller), then recorded.
-func cancelOne(ctx context.Context, env Env, db *ledger.DB, j ledger.Job, daemonRunning bool) error {
-	id := j.ID
-	onEngine := j.Executor != ledger.ExecutorLocal && j.EngineID != "" && !j.State.Ended()
-	if onEngine {
-		as, err := engineUser(env)
-		if err == nil {
-			err = jobs.CancelOnEngine(ctx, j, as)
-		}
-		if err != nil {
-			return fmt.Errorf("cancel job %d: %w", id, err)
-		}
-	}
-	j, err := db.CancelJob(ctx, id)
-	if err != nil {
-		return fmt.Errorf("cancel: %w", err)
-	}
-	switch {
-	case j.State == ledger.JobCancelled:
-		fmt.Fprintf(env.Stdout, "job %d cancelled\n", id)
-		return nil
-	case onEngine:
-		fmt.Fprintf(env.Stdout, "job %d: cancelled in %s (job %s); the daemon records its end\n", id, j.Executor, j.EngineID)
-		return nil
-	case daemonRunning:
-		fmt.Fprintf(env.Stdout, "job %d: cancel requested; the daemon stops its processes (SIGTERM, then SIGKILL)\n", id)
-		return nil
-	}
-	return cancelWithoutDaemon(env, j)
-}
-
-func cancelWithoutDaemon(env Env, j ledger.Job) error {
-	if j.PID == 0 || !jobs.Alive(j.PID, j.StartTicks) {
-		fmt.Fprintf(env.Stdout, "job %d: cancel recorded; its process is gone (the daemon is down and records the end when it is back)\n", j.ID)
-		return nil
-	}
-	fmt.Fprintf(env.Stdout, "job %d: the daemon is down; stopping its processes (SIGTERM, then SIGKILL after %s)\n", j.ID, jobs.DefaultGrace)
-	if err := jobs.Terminate(j.PGID, jobs.DefaultGrace); err != nil && !errors.Is(err, jobs.ErrNotRunning) {
-		return fmt.Errorf("cancel job %d: %w", j.ID, err)
-	}
-	fmt.Fprintf(env.Stdout, "job %d stopped; the daemon records it cancelled when it is back\n", j.ID)
-	return nil
 }
 
 func gpusCommand(env Env) *cli.Command {
