@@ -25,6 +25,7 @@ func daemonCommand(env Env) *cli.Command {
 		durationFlag("reconcile", "full rescan of the watched trees this often", 5*time.Minute),
 		durationFlag("poll", "look for new and changed run dirs this often, for trees on NFS or Lustre written by other hosts (runs then need an exit record or their job's end to be ready); 0: off", 0),
 		withDefault(stringFlag("metrics-addr", "serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9477", ""), "off"),
+		withDefault(stringFlag("pprof", "serve Go profiles at http://ADDR/debug/pprof/ (loopback only), e.g. 127.0.0.1:6060", ""), "off"),
 		WatchFlag(),
 	}
 	flags = append(flags, RegressionFlags()...)
@@ -54,6 +55,11 @@ func daemonCommand(env Env) *cli.Command {
 				}
 				if !st.IsDir() {
 					return usagef("daemon: --watch %s: not a directory", r)
+				}
+			}
+			if addr := c.String("pprof"); addr != "" {
+				if err := daemon.CheckLoopback(addr); err != nil {
+					return usagef("daemon: --pprof %s: must be a loopback address such as 127.0.0.1:6060", addr)
 				}
 			}
 			return withLedger(c, env, false, func(db *ledger.DB, logger *slog.Logger) error {
@@ -119,6 +125,13 @@ func daemonCommand(env Env) *cli.Command {
 					}
 					ms.LastScan = d.LastScan
 					d.Services = append(d.Services, ms)
+				}
+				if addr := c.String("pprof"); addr != "" {
+					ps, err := daemon.NewPprofServer(addr, logger)
+					if err != nil {
+						return err
+					}
+					d.Services = append(d.Services, ps)
 				}
 				return d.Run(c.Context)
 			})

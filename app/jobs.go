@@ -217,7 +217,7 @@ func logsCommand(env Env) *cli.Command {
 		Usage:     "print a job's output (stdout and stderr)",
 		ArgsUsage: "ID",
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing until the job ends", EnvVars: []string{envName("follow")}},
+			&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing until the job ends, then say how it ended and exit with its code (as wait)", EnvVars: []string{envName("follow")}},
 			&cli.IntFlag{Name: "tail", Aliases: []string{"n"}, Usage: "start with the last N lines (0: all)"},
 		},
 		Action: func(c *cli.Context) error {
@@ -239,7 +239,16 @@ func logsCommand(env Env) *cli.Command {
 			if c.Int("tail") < 0 {
 				return usagef("logs: --tail must not be negative")
 			}
-			return jobs.Logs(c.Context, env.Stdout, db, id, jobs.LogsOptions{Follow: c.Bool("follow"), Tail: c.Int("tail"), Every: 100 * time.Millisecond})
+			j, err := jobs.Logs(c.Context, env.Stdout, db, id, jobs.LogsOptions{Follow: c.Bool("follow"), Tail: c.Int("tail"), Every: 100 * time.Millisecond})
+			if err != nil || !c.Bool("follow") {
+				return err
+			}
+			// Followed to its end: say how it ended, and exit as wait does.
+			printEnds(env.Stderr, []ledger.Job{j})
+			if st := waitExit([]ledger.Job{j}); st != nil {
+				return st
+			}
+			return nil
 		},
 	}
 }

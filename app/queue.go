@@ -8,13 +8,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/runnerhq/runner/internal/safe"
 	"github.com/runnerhq/runner/internal/units"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
@@ -65,10 +68,67 @@ func waitExit(list []ledger.Job) *ExitStatus {
 	return nil
 }
 
-// waitOutcome turns jobs.WaitEnded's result into wait's exit.
-func waitOutcome(parent context.Context, ended []ledger.Job, err error, timeout time.Duration) error {
+// endsListed is how many ended jobs wait names one per line; beyond it,
+// a count per state and the jobs that did not succeed.
+const endsListed = 10
+
+// endLine says how job j ended, for a person: the state, the exit code or
+// signal, how long it ran, and the reason when there is no exit code.
+func endLine(j ledger.Job) string {
+	s := fmt.Sprintf("job %d %s", j.ID, j.State)
+	switch {
+	case j.ExitCode != nil:
+		s += fmt.Sprintf(" (exit %d)", *j.ExitCode)
+	case j.Signal != "":
+		s += " (" + safe.Text(j.Signal) + ")"
+	}
+	if j.StartedAt != nil && j.EndedAt != nil {
+		s += " after " + roughly(j.EndedAt.Sub(*j.StartedAt))
+	}
+	if j.ExitCode == nil && j.Reason != "" && j.State != ledger.JobSucceeded {
+		s += ": " + safe.Text(j.Reason)
+	}
+	return s
+}
+
+// printEnds writes the end lines of ended jobs (wait, logs -f).
+func printEnds(w io.Writer, ended []ledger.Job) {
+	if len(ended) <= endsListed {
+		for _, j := range ended {
+			fmt.Fprintln(w, "runner: "+endLine(j))
+		}
+		return
+	}
+	counts := map[ledger.JobState]int{}
+	var bad []ledger.Job
+	for _, j := range ended {
+		counts[j.State]++
+		if j.State != ledger.JobSucceeded {
+			bad = append(bad, j)
+		}
+	}
+	var parts []string
+	for _, st := range ledger.AllJobStates {
+		if n := counts[st]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	fmt.Fprintf(w, "runner: %d jobs ended: %s\n", len(ended), strings.Join(parts, ", "))
+	for i, j := range bad {
+		if i == endsListed {
+			fmt.Fprintf(w, "runner: ... and %d more that did not succeed (runner jobs --state failed,cancelled)\n", len(bad)-i)
+			break
+		}
+		fmt.Fprintln(w, "runner: "+endLine(j))
+	}
+}
+
+// waitOutcome turns jobs.WaitEnded's result into wait's exit, saying on w
+// how the jobs ended.
+func waitOutcome(parent context.Context, w io.Writer, ended []ledger.Job, err error, timeout time.Duration) error {
 	switch {
 	case err == nil:
+		printEnds(w, ended)
 		if st := waitExit(ended); st != nil {
 			return st
 		}
@@ -102,7 +162,7 @@ func waitCommand(env Env) *cli.Command {
 			}
 			timeout := durationOf(c, "timeout")
 			ended, err := jobs.WaitEnded(c.Context, db, list, timeout, waitPoll)
-			return waitOutcome(c.Context, ended, err, timeout)
+			return waitOutcome(c.Context, env.Stderr, ended, err, timeout)
 		},
 	}
 }

@@ -208,12 +208,12 @@ func submitWait(c *cli.Context, env Env, list []ledger.Job, inArray bool) error 
 		defer cancel()
 	}
 	if !inArray {
-		if err := jobs.Logs(ctx, env.Stdout, db, list[0].ID, jobs.LogsOptions{Follow: true, Every: waitPoll}); err != nil && ctx.Err() == nil {
+		if _, err := jobs.Logs(ctx, env.Stdout, db, list[0].ID, jobs.LogsOptions{Follow: true, Every: waitPoll}); err != nil && ctx.Err() == nil {
 			return err
 		}
 	}
 	ended, err := jobs.WaitEnded(ctx, db, list, 0, waitPoll)
-	return waitOutcome(c.Context, ended, err, timeout)
+	return waitOutcome(c.Context, env.Stderr, ended, err, timeout)
 }
 
 // submitSpec reads and checks submit's flags; every problem is a usage error.

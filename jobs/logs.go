@@ -27,8 +27,9 @@ type LogsOptions struct {
 	Every  time.Duration
 }
 
-// Logs copies job id's log to w.
-func Logs(ctx context.Context, w io.Writer, db JobGetter, id int64, o LogsOptions) error {
+// Logs copies job id's log to w and returns the job's row as last read
+// (with Follow, the ended job).
+func Logs(ctx context.Context, w io.Writer, db JobGetter, id int64, o LogsOptions) (ledger.Job, error) {
 	follow, tail, every := o.Follow, o.Tail, o.Every
 	var f *os.File
 	defer func() {
@@ -39,40 +40,40 @@ func Logs(ctx context.Context, w io.Writer, db JobGetter, id int64, o LogsOption
 	for {
 		j, err := db.GetJob(ctx, id)
 		if err != nil {
-			return fmt.Errorf("logs: %w", err)
+			return j, fmt.Errorf("logs: %w", err)
 		}
 		if f == nil && j.LogPath != "" {
 			f, err = os.Open(j.LogPath)
 			if err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("logs: job %d: %w", id, err)
+				return j, fmt.Errorf("logs: job %d: %w", id, err)
 			}
 			if f != nil && tail > 0 {
 				if err := seekLastLines(f, tail); err != nil {
-					return fmt.Errorf("logs: job %d: %w", id, err)
+					return j, fmt.Errorf("logs: job %d: %w", id, err)
 				}
 			}
 		}
 		if f != nil {
 			if _, err := io.Copy(w, f); err != nil {
-				return fmt.Errorf("logs: job %d: %w", id, err)
+				return j, fmt.Errorf("logs: job %d: %w", id, err)
 			}
 		}
 		ended := j.State.Ended()
 		if !follow || ended {
 			if f == nil && !follow {
-				return fmt.Errorf("logs: job %d has no output yet (%s)", id, j.State)
+				return j, fmt.Errorf("logs: job %d has no output yet (%s)", id, j.State)
 			}
 			if ended && f != nil {
 				// The last lines may have landed after the copy above.
 				if _, err := io.Copy(w, f); err != nil {
-					return fmt.Errorf("logs: job %d: %w", id, err)
+					return j, fmt.Errorf("logs: job %d: %w", id, err)
 				}
 			}
-			return nil
+			return j, nil
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return j, ctx.Err()
 		case <-time.After(every):
 		}
 	}
