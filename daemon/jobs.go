@@ -19,6 +19,7 @@ func JobRunsEnded(ctx context.Context, db *ledger.DB, eng *runsync.Engine, wandb
 		rd, err := runsync.InspectRunDir(m)
 		if err == nil && filepath.Base(rd.LogPath) == "run-"+runID+".wandb" {
 			dirs = append(dirs, rd)
+			eng.LookNow(rd.Dir)
 		}
 	}
 	if _, _, err := eng.Observe(ctx, dirs, nil); err != nil && ctx.Err() == nil {

@@ -77,6 +77,9 @@ type EngineOptions struct {
 
 	Settle      time.Duration // no growth for this long (by mtime) and nobody holds the file open: ready
 	Quiet       time.Duration // exit record seen and no growth for this long: ready
+	// ActiveEvery is how often a growing active run is read and recorded
+	// at most (docs/design.md "Observing active runs"); 0: ActiveEveryFor(Settle).
+	ActiveEvery time.Duration
 	MaxAttempts int
 	// Batch is the most run dirs handed to one wandb sync call
 	// (DefaultBatch); 1 uploads one group per call.
@@ -124,6 +127,9 @@ type Engine struct {
 	readsMu gosync.Mutex
 	reads   map[string]lastRead
 	held    map[string]time.Time // logs found held open, and when
+	// observed is when each active run was last read and recorded; a
+	// change within ActiveEvery of it waits (observedRecently).
+	observed map[string]observation
 	warned  map[string]bool      // run dirs and markers found hostile, reported once (reportOnce)
 }
 
@@ -158,6 +164,65 @@ func (e *Engine) heldOpen(path string, now time.Time) bool {
 type lastRead struct {
 	at   time.Time
 	took time.Duration
+}
+
+// ActiveEveryFor is the default ActiveEvery for a settle window: a quarter
+// of it, between 1 s and 5 s. A growing run cannot be ready before the
+// window has passed since its last write, so reading it more often only
+// costs CPU while training writes its logs; a quarter of the window keeps
+// readiness within a second or so of the window's end.
+func ActiveEveryFor(settle time.Duration) time.Duration {
+	return min(max(settle/4, time.Second), 5*time.Second)
+}
+
+// observation is when an active run was last read and recorded, and its
+// log's size then.
+type observation struct {
+	at   time.Time
+	size int64
+}
+
+// grewRecently reports whether d is an active run that only grew since it
+// was read and recorded less than ActiveEvery ago: it is looked at again
+// once that passed, with whatever it wrote meanwhile (the read is
+// incremental). Anything else (a new run, a marker, a log that shrank or
+// was only touched) is looked at now.
+func (e *Engine) grewRecently(d RunDir, now time.Time) bool {
+	if d.Marker {
+		return false
+	}
+	e.readsMu.Lock()
+	defer e.readsMu.Unlock()
+	o, ok := e.observed[d.Dir]
+	return ok && d.Size > o.size && now.Sub(o.at) < e.ActiveEvery && now.Sub(o.at) >= 0
+}
+
+// LookNow lifts the schedule for dirs: their next observation reads them
+// whenever it comes (a job's end makes its runs ready at once).
+func (e *Engine) LookNow(dirs ...string) {
+	e.readsMu.Lock()
+	defer e.readsMu.Unlock()
+	for _, d := range dirs {
+		delete(e.observed, d)
+	}
+}
+
+// noteObserved remembers that dir was read and recorded as active at now;
+// entries older than the window are dropped as the map grows.
+func (e *Engine) noteObserved(d RunDir, now time.Time) {
+	e.readsMu.Lock()
+	defer e.readsMu.Unlock()
+	if e.observed == nil {
+		e.observed = map[string]observation{}
+	}
+	if len(e.observed) >= 1024 {
+		for dir, o := range e.observed {
+			if now.Sub(o.at) >= e.ActiveEvery {
+				delete(e.observed, dir)
+			}
+		}
+	}
+	e.observed[d.Dir] = observation{at: now, size: d.Size}
 }
 
 // rereadThreshold is the read time below which a log is always re-read.
@@ -197,6 +262,9 @@ func NewEngine(o EngineOptions) *Engine {
 	}
 	if o.Quiet == 0 {
 		o.Quiet = DefaultQuiet
+	}
+	if o.ActiveEvery == 0 {
+		o.ActiveEvery = ActiveEveryFor(o.Settle)
 	}
 	if o.MaxAttempts == 0 {
 		o.MaxAttempts = DefaultMaxAttempts
@@ -289,6 +357,11 @@ func (e *Engine) Prepare(ctx context.Context, dirs []RunDir, known map[string]le
 		if d.LogPath == "" {
 			continue // no log yet: nothing to record until wandb creates it
 		}
+		if e.grewRecently(d, e.Now()) {
+			// A run that grows is looked at on a schedule, not on each
+			// write: no ledger read, no log read, no write until then.
+			continue
+		}
 		o := ledger.Observation{Dir: d.Dir, LogPath: d.LogPath, Size: d.Size, MTime: d.MTime, MarkerExists: d.Marker}
 		var prev ledger.FileStat
 		var seen bool
@@ -348,6 +421,9 @@ func (e *Engine) Prepare(ctx context.Context, dirs []RunDir, known map[string]le
 				continue
 			}
 			o.Meta = m
+			if (!seen || prev.State == ledger.StateActive) && m.ReadError == "" && !m.Empty && !m.Finished && !m.Footer {
+				e.noteObserved(d, e.Now())
+			}
 		}
 		obs = append(obs, o)
 	}

@@ -235,6 +235,13 @@ func describe(mode uint32) string {
 
 // Marker is Dir.Marker for a marker path: its dir is opened with Open.
 func Marker(path string) (bool, error) {
+	// Most runs have no marker, and the daemon asks about every active run
+	// each second: a plain lstat answers "none" without the walk below,
+	// which opens every component. (lstat follows links above the name; a
+	// name it does not find, the walk, which follows none, cannot find.)
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
 	d, err := Open(filepath.Dir(path))
 	if err != nil {
 		return false, err
