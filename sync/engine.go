@@ -75,8 +75,8 @@ type EngineOptions struct {
 	Logger   *slog.Logger
 	Now      func() time.Time
 
-	Settle      time.Duration // no growth for this long (by mtime) and nobody holds the file open: ready
-	Quiet       time.Duration // exit record seen and no growth for this long: ready
+	Settle time.Duration // no growth for this long (by mtime) and nobody holds the file open: ready
+	Quiet  time.Duration // exit record seen and no growth for this long: ready
 	// ActiveEvery is how often a growing active run is read and recorded
 	// at most (docs/design.md "Observing active runs"); 0: ActiveEveryFor(Settle).
 	ActiveEvery time.Duration
@@ -130,7 +130,7 @@ type Engine struct {
 	// observed is when each active run was last read and recorded; a
 	// change within ActiveEvery of it waits (observedRecently).
 	observed map[string]observation
-	warned  map[string]bool      // run dirs and markers found hostile, reported once (reportOnce)
+	warned   map[string]bool // run dirs and markers found hostile, reported once (reportOnce)
 }
 
 // heldOpenEvery is how often a settled log found held open is looked at
