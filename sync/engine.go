@@ -128,7 +128,7 @@ type Engine struct {
 	reads   map[string]lastRead
 	held    map[string]time.Time // logs found held open, and when
 	// observed is when each active run was last read and recorded; a
-	// change within ActiveEvery of it waits (observedRecently).
+	// change within ActiveEvery of it waits (grewRecently).
 	observed map[string]observation
 	warned   map[string]bool // run dirs and markers found hostile, reported once (reportOnce)
 }
