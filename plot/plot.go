@@ -196,9 +196,9 @@ func buildSeriesPlot(metric string, series []Series, o Options) (*gplot.Plot, gp
 	p := gplot.New()
 	p.Title.Text = metric
 	p.X.Label.Text = "step"
-	p.X.Tick.Marker = readableTicks{integer: true}
+	p.X.Tick.Marker = niceTicks{integer: true}
 	p.Y.Label.Text = metric
-	p.Y.Tick.Marker = readableTicks{}
+	p.Y.Tick.Marker = niceTicks{}
 	if o.LogY {
 		p.Y.Scale = gplot.LogScale{}
 		p.Y.Tick.Marker = logTicks{}
@@ -273,7 +273,7 @@ func buildBarsPlot(metric string, labels []string, values []float64, height vg.L
 	}
 	p := gplot.New()
 	p.Title.Text = metric // the value axis needs no second label saying the same
-	p.X.Tick.Marker = readableTicks{}
+	p.X.Tick.Marker = niceTicks{}
 	// Bars share the data area; leave room for gaps and axes.
 	barW := height / vg.Length(2*n+2)
 	bars, err := plotter.NewBarChart(rev, barW)
@@ -314,32 +314,63 @@ func (logTicks) Ticks(lo, hi float64) []gplot.Tick {
 	return ts
 }
 
-// readableTicks labels an axis with short numbers (250, not 250.00; 0.0012,
-// not 0.001200000) and at least three labels however narrow the range.
-type readableTicks struct{ integer bool }
+// niceTicks labels a linear axis at round values: a step of 1, 2 or 5 times
+// a power of ten, the one giving 5 to 8 ticks in the range (the closest
+// count when none does), so labels read 0, 50, 100 rather than 74.75, 149.5.
+// integer axes (steps) never step below 1.
+type niceTicks struct{ integer bool }
 
-func (r readableTicks) Ticks(lo, hi float64) []gplot.Tick {
-	ts := gplot.DefaultTicks{}.Ticks(lo, hi)
-	labelled := 0
-	for i := range ts {
-		if ts[i].Label != "" {
-			ts[i].Label = r.format(ts[i].Value)
-			labelled++
-		}
+// Tick counts niceTicks aims for.
+const minTicks, maxTicks = 5, 8
+
+func (n niceTicks) Ticks(lo, hi float64) []gplot.Tick {
+	if !(hi > lo) || math.IsInf(lo, 0) || math.IsInf(hi, 0) {
+		return []gplot.Tick{{Value: lo, Label: strconv.FormatFloat(lo, 'g', 4, 64)}}
 	}
-	if labelled < 3 && hi > lo {
-		ts = []gplot.Tick{}
-		for k := range 5 {
-			v := lo + (hi-lo)*float64(k)/4
-			ts = append(ts, gplot.Tick{Value: v, Label: r.format(v)})
-		}
+	step, exp := n.step(lo, hi)
+	ts := []gplot.Tick{}
+	for k := math.Ceil(lo / step); k*step <= hi*(1+1e-12)+1e-300; k++ {
+		ts = append(ts, gplot.Tick{Value: k * step, Label: tickLabel(k*step, exp)})
 	}
 	return ts
 }
 
-func (r readableTicks) format(v float64) string {
-	if r.integer && v == math.Trunc(v) {
-		return strconv.FormatFloat(v, 'f', -1, 64)
+// step picks the 1-2-5 step and its power of ten.
+func (n niceTicks) step(lo, hi float64) (step float64, exp int) {
+	count := func(s float64) int { return int(math.Floor(hi/s+1e-9) - math.Ceil(lo/s-1e-9) + 1) }
+	e0 := int(math.Floor(math.Log10((hi - lo) / maxTicks)))
+	bestDist := math.MaxInt
+	for e := e0 - 1; e <= e0+1; e++ {
+		for _, m := range []float64{1, 2, 5} {
+			s := m * math.Pow(10, float64(e))
+			if n.integer && s < 1 {
+				continue
+			}
+			c := count(s)
+			d := 0
+			switch {
+			case c < minTicks:
+				d = minTicks - c
+			case c > maxTicks:
+				d = c - maxTicks
+			}
+			// Among equally good steps the first (smallest) wins: more labels.
+			if d < bestDist {
+				bestDist, step, exp = d, s, e
+			}
+		}
 	}
-	return strconv.FormatFloat(v, 'g', 4, 64)
+	if step == 0 { // an integer axis narrower than one step
+		step, exp = 1, 0
+	}
+	return step, exp
+}
+
+// tickLabel prints v with as many decimals as its step's power of ten needs,
+// so a tick at 3×0.1 reads 0.3, not 0.30000000000000004.
+func tickLabel(v float64, exp int) string {
+	if v == 0 {
+		return "0"
+	}
+	return strconv.FormatFloat(v, 'f', max(0, -exp), 64)
 }

@@ -161,3 +161,24 @@ func near(a, b float64) bool {
 	}
 	return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b))
 }
+
+func TestNiceTicks(t *testing.T) {
+	for _, tt := range []struct {
+		lo, hi  float64
+		integer bool
+		want    []string
+	}{
+		{0, 299, true, []string{"0", "50", "100", "150", "200", "250"}},
+		{0.093, 0.1, false, []string{"0.093", "0.094", "0.095", "0.096", "0.097", "0.098", "0.099", "0.100"}},
+		{1e-4, 1, false, []string{"0.2", "0.4", "0.6", "0.8", "1.0"}},
+		{0, 3, true, []string{"0", "1", "2", "3"}}, // an integer axis never steps below 1
+	} {
+		var got []string
+		for _, tk := range (niceTicks{integer: tt.integer}).Ticks(tt.lo, tt.hi) {
+			got = append(got, tk.Label)
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("ticks(%v, %v) = %v, want %v", tt.lo, tt.hi, got, tt.want)
+		}
+	}
+}
