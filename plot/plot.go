@@ -285,7 +285,52 @@ func buildBarsPlot(metric string, labels []string, values []float64, height vg.L
 	bars.LineStyle.Width = 0
 	p.Add(bars)
 	p.NominalY(names...)
+	lo, hi := barRange(values)
+	// Each bar's value at its end, so close scores need no reading off the axis.
+	xys := make(plotter.XYs, n)
+	text := make([]string, n)
+	for i, v := range rev {
+		xys[i] = plotter.XY{X: v, Y: float64(i)}
+		text[i] = strconv.FormatFloat(v, 'g', 4, 64)
+	}
+	vals, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: text})
+	if err != nil {
+		return nil, nil, fmt.Errorf("bar plot %q: %w", metric, err)
+	}
+	for i := range vals.TextStyle {
+		vals.TextStyle[i].YAlign = draw.YCenter
+	}
+	vals.Offset = vg.Point{X: vg.Points(3)}
+	p.Add(vals)
+	p.X.Min, p.X.Max = lo, hi
 	return p, bars, nil
+}
+
+// barPad is the share of the value range added right of the longest bar,
+// room for its printed value before the image's edge.
+const barPad = 0.2
+
+// barRange is the value axis of a bar chart. It starts at 0 when the values
+// are spread from near 0; when they are clustered (0.093 to 0.100) it starts
+// at the round tick just below min - 10% of the span, else every bar would
+// look the same length. Bars are drawn from this baseline.
+func barRange(values []float64) (lo, hi float64) {
+	mn, mx := values[0], values[0]
+	for _, v := range values {
+		mn, mx = min(mn, v), max(mx, v)
+	}
+	span := mx - mn
+	if span == 0 {
+		span = math.Max(math.Abs(mx), 1) * 0.1
+	}
+	if mn >= 0 && mn < span {
+		lo = 0
+	} else {
+		want := mn - 0.1*span
+		step, _ := niceTicks{}.step(want, mx)
+		lo = math.Floor(want/step) * step
+	}
+	return lo, mx + barPad*(mx-lo)
 }
 
 // logTicks labels a log axis at 1, 2 and 5 times powers of ten, so even a

@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 
 	"gonum.org/v1/plot/plotter"
@@ -179,6 +180,31 @@ func TestNiceTicks(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("ticks(%v, %v) = %v, want %v", tt.lo, tt.hi, got, tt.want)
+		}
+	}
+}
+
+// Clustered values get a baseline near them; values spread from 0 start at 0;
+// the longest bar and its printed value stay inside the axis.
+func TestBarRange(t *testing.T) {
+	for _, tt := range []struct {
+		values   []float64
+		zeroBase bool
+	}{
+		{[]float64{0.093, 0.097, 0.1}, false},
+		{[]float64{0.1, 0.5, 0.9}, true},
+		{[]float64{-3, -2, -1}, false},
+	} {
+		p, _, err := buildBarsPlot("m", []string{"a", "b", "c"}, tt.values, 300)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mn, mx := slices.Min(tt.values), slices.Max(tt.values)
+		if tt.zeroBase && p.X.Min != 0 || !tt.zeroBase && (p.X.Min <= 0 && mn > 0 || p.X.Min >= mn) {
+			t.Errorf("%v: baseline %v (zero wanted: %v)", tt.values, p.X.Min, tt.zeroBase)
+		}
+		if p.X.Max <= mx+0.1*(mx-p.X.Min) {
+			t.Errorf("%v: axis max %v leaves no room after the longest bar", tt.values, p.X.Max)
 		}
 	}
 }
