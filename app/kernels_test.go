@@ -498,3 +498,36 @@ func TestCheckAndCompareAgreeOnSigns(t *testing.T) {
 		t.Errorf("check with lower-is-better: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// A run with no point of the metric is named on stderr and left out of the
+// plot and its count; with no run left, plot fails with one line.
+func TestPlotLeavesOutRunsWithoutTheMetric(t *testing.T) {
+	root := t.TempDir()
+	c := runnerCLI{t: t, db: filepath.Join(t.TempDir(), "ledger.db")}
+	writeRun(t, root, runSpec{id: "has", name: "has loss", project: "pde", start: base0, lr: 1e-3, losses: history(3, 0.2)})
+	writeRun(t, root, runSpec{id: "none", name: "eval only", project: "pde", start: base0.Add(time.Hour), lr: 1e-3,
+		summary: map[string]float64{"eval/nrmse": 0.1}})
+	if _, errOut, code := c.run("backfill", root); code != 0 {
+		t.Fatalf("backfill: %s", errOut)
+	}
+	out := filepath.Join(t.TempDir(), "loss.png")
+	stdout, stderr, code := c.run("plot", "has", "none", "--metric", "train/loss", "-o", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if want := "runner: plot: run none has no point of train/loss; left out\n"; stderr != want {
+		t.Errorf("stderr = %q, want %q", stderr, want)
+	}
+	if want := fmt.Sprintf("wrote %s (train/loss, 1 runs)\n", out); stdout != want {
+		t.Errorf("stdout = %q, want %q", stdout, want)
+	}
+	var rep reports.PlotReport
+	if code := c.json(&rep, "plot", "has", "none", "--metric", "train/loss", "-o", out); code != 0 ||
+		len(rep.Series) != 1 || rep.Series[0].Name != "has loss" || !reflect.DeepEqual(rep.LeftOut, []string{"none"}) {
+		t.Errorf("json: exit %d, series %+v, left out %v", code, rep.Series, rep.LeftOut)
+	}
+	stdout, stderr, code = c.run("plot", "none", "--metric", "train/loss", "-o", out)
+	if code != 1 || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "train/loss") {
+		t.Errorf("no run with the metric: exit %d, stdout %q, stderr %q; want exit 1 and one line", code, stdout, stderr)
+	}
+}

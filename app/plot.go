@@ -77,6 +77,9 @@ func plotCommand(env Env) *cli.Command {
 					return err
 				}
 			}
+			for _, sel := range rep.LeftOut {
+				fmt.Fprintf(env.Stderr, "runner: plot: run %s has no point of %s; left out\n", sel, metric)
+			}
 			if c.Bool("json") {
 				return writeJSON(env.Stdout, rep)
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -30,6 +31,9 @@ type PlotReport struct {
 	Smooth float64       `json:"smooth"` // the EMA weight drawn; series stay raw
 	Series []plot.Series `json:"series"` // line plot: one per run (name = run name)
 	Bars   []PlotBar     `json:"bars"`   // --leaderboard: one per run, best first
+	// LeftOut are the RUN arguments, as given, with no finite point of
+	// Metric: not drawn and not in Series, so counts name only runs drawn.
+	LeftOut []string `json:"left_out"`
 }
 
 // PlotBar is one bar of a leaderboard plot.
@@ -42,7 +46,7 @@ type PlotBar struct {
 // PlotRuns re-reads the runs' logs (every stage, in order) and draws metric
 // against step, one line per run, to file.
 func PlotRuns(ctx context.Context, db *ledger.DB, sels []string, metric, file, format string, o plot.Options) (*PlotReport, error) {
-	rep := &PlotReport{File: file, Format: format, Metric: metric, LogY: o.LogY, Smooth: o.Smooth, Series: []plot.Series{}}
+	rep := &PlotReport{File: file, Format: format, Metric: metric, LogY: o.LogY, Smooth: o.Smooth, Series: []plot.Series{}, LeftOut: []string{}}
 	names := map[string]int{}
 	for _, sel := range sels {
 		g, err := resolveGroup(ctx, db, "plot", sel)
@@ -62,10 +66,17 @@ func PlotRuns(ctx context.Context, db *ledger.DB, sels []string, metric, file, f
 			s.Steps = append(s.Steps, part.Steps...)
 			s.Values = append(s.Values, part.Values...)
 		}
+		if !hasFinite(s.Values) {
+			rep.LeftOut = append(rep.LeftOut, sel)
+			continue
+		}
 		if names[s.Name]++; names[s.Name] > 1 {
 			s.Name += " (" + g.ID() + ")"
 		}
 		rep.Series = append(rep.Series, s)
+	}
+	if len(rep.Series) == 0 {
+		return nil, fmt.Errorf("plot: none of the runs logged a finite %s to history", metric)
 	}
 	var buf bytes.Buffer
 	if err := plot.Lines(&buf, format, metric, rep.Series, plotWidth, plotHeight, o); err != nil {
@@ -78,6 +89,15 @@ func PlotRuns(ctx context.Context, db *ledger.DB, sels []string, metric, file, f
 		return nil, fmt.Errorf("plot: %w", err)
 	}
 	return rep, nil
+}
+
+func hasFinite(vs []float64) bool {
+	for _, v := range vs {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			return true
+		}
+	}
+	return false
 }
 
 // PlotLeaderboard draws the leaderboard of o.Metric as bars, best first.
