@@ -71,20 +71,27 @@ func (m *MetricsServer) Addr() string { return m.ln.Addr().String() }
 // Run serves until ctx is done, then shuts the server down.
 func (m *MetricsServer) Run(ctx context.Context) error {
 	m.logger.Info("metrics endpoint listening", "addr", m.Addr(), "path", "/metrics")
+	return serveUntilDone(ctx, m.srv, m.ln, "metrics endpoint")
+}
+
+// serveUntilDone serves srv on ln until ctx is done, then shuts it down
+// (2 s for requests in flight): the daemon's HTTP endpoints end the same way.
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, what string) error {
+	addr := ln.Addr().String()
 	errc := make(chan error, 1)
-	go func() { errc <- m.srv.Serve(m.ln) }()
+	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
-		return fmt.Errorf("metrics endpoint %s: %w", m.Addr(), err)
+		return fmt.Errorf("%s %s: %w", what, addr, err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()
-	if err := m.srv.Shutdown(sctx); err != nil {
-		_ = m.srv.Close()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("metrics endpoint %s: %w", m.Addr(), err)
+		return fmt.Errorf("%s %s: %w", what, addr, err)
 	}
 	return nil
 }

@@ -68,20 +68,5 @@ func (p *PprofServer) Addr() string { return p.ln.Addr().String() }
 // Run serves until ctx is done, then shuts the server down.
 func (p *PprofServer) Run(ctx context.Context) error {
 	p.logger.Info("pprof endpoint listening", "addr", p.Addr(), "path", "/debug/pprof/")
-	errc := make(chan error, 1)
-	go func() { errc <- p.srv.Serve(p.ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("pprof endpoint %s: %w", p.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-	defer cancel()
-	if err := p.srv.Shutdown(sctx); err != nil {
-		_ = p.srv.Close()
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("pprof endpoint %s: %w", p.Addr(), err)
-	}
-	return nil
+	return serveUntilDone(ctx, p.srv, p.ln, "pprof endpoint")
 }
