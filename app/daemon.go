@@ -87,7 +87,11 @@ func daemonCommand(env Env) *cli.Command {
 				up := uploaderOf(eng)
 				d := &daemon.Daemon{Version: Version, CheckUploads: func(ctx context.Context) string {
 					var problems []string
-					for _, ch := range doctor.Uploads(ctx, up) {
+					checks := doctor.Uploads(ctx, up)
+					if ctx.Err() != nil {
+						return "" // stopped before the checks ended: they found nothing
+					}
+					for _, ch := range checks {
 						if ch.Level == doctor.Warn {
 							logger.Warn("upload check", "check", ch.Name, "problem", ch.Detail, "fix", ch.Fix)
 						} else if ch.Level == doctor.Fail {

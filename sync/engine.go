@@ -833,13 +833,20 @@ func (e *Engine) Poke() { e.poke() }
 
 // upload uploads one group, or several groups in one batched call
 // (docs/design.md "Batched uploads"), and records each group's outcome.
-func (e *Engine) upload(ctx context.Context, groups [][]ledger.Run) ([]UploadOutcome, error) {
+func (e *Engine) upload(ctx context.Context, groups [][]ledger.Run) (outs []UploadOutcome, err error) {
 	started := e.Now()
-	var outs []UploadOutcome
 	var calls []*callGroup
 	defer func() {
 		for _, g := range calls {
 			g.cleanup()
+		}
+	}()
+	// A group this call claimed and never recorded (an error, or shutdown
+	// before its outcome was written) goes back to pending now, not after
+	// its lease runs out.
+	defer func() {
+		if err != nil || ctx.Err() != nil {
+			e.releaseLeft(context.WithoutCancel(ctx), groups)
 		}
 	}()
 	for _, group := range groups {
@@ -871,6 +878,20 @@ func (e *Engine) upload(ctx context.Context, groups [][]ledger.Run) ([]UploadOut
 		}
 	}
 	return outs, nil
+}
+
+// releaseLeft hands back every group of groups still leased to this engine;
+// a group already recorded (or taken over) is not, and is left alone.
+func (e *Engine) releaseLeft(ctx context.Context, groups [][]ledger.Run) {
+	for _, group := range groups {
+		dirs := make([]string, len(group))
+		for i, r := range group {
+			dirs[i] = r.Dir
+		}
+		if err := e.Store.Release(ctx, e.Owner, dirs); err != nil && !errors.Is(err, ledger.ErrLeaseLost) {
+			e.Logger.Error("release unrecorded upload", "dirs", dirs, "err", err)
+		}
+	}
 }
 
 // callGroups uploads the groups of one owner in one call and records each.
@@ -1208,6 +1229,9 @@ func (e *Engine) Work(ctx context.Context, n int, poll time.Duration, onDone fun
 					e.busy.Add(1)
 					outs, err := e.upload(ctx, groups)
 					e.busy.Add(-1)
+					if err != nil && ctx.Err() != nil {
+						e.Logger.Debug("upload ended by shutdown", "err", err)
+					}
 					if err != nil && ctx.Err() == nil {
 						g.Fail(err)
 					}

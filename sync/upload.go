@@ -194,6 +194,7 @@ func (u *Uploader) Check(ctx context.Context) (version, exe string, err error) {
 	if err != nil {
 		return "", wandb, wandbNotFound(wandb, err)
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, exe, "--version")
@@ -209,6 +210,9 @@ func (u *Uploader) Check(ctx context.Context) (version, exe string, err error) {
 	cmd.Env, cmd.Dir = uploadEnv(base, "", dir), dir // the key is not needed to print a version
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.CombinedOutput()
+	if parent.Err() != nil {
+		return "", exe, fmt.Errorf("%s --version: %w", exe, parent.Err())
+	}
 	if ctx.Err() != nil {
 		return "", exe, fmt.Errorf("%s --version did not answer within %s", exe, checkTimeout)
 	}
