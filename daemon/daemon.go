@@ -158,7 +158,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.Logger.Info("rescued uploads whose lease expired", "runs", n)
 	}
 
-	w, err := runsync.NewWatcher(d.Roots, runsync.WatchOptions{Reconcile: d.Reconcile, Poll: d.DirPoll, Logger: d.Logger})
+	w, err := runsync.NewWatcher(d.Roots, runsync.WatchOptions{Active: d.Engine.ActiveEvery, Reconcile: d.Reconcile, Poll: d.DirPoll, Logger: d.Logger})
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
@@ -262,12 +262,19 @@ func (d *Daemon) readiness(ctx context.Context, recorded <-chan struct{}) {
 	g := guard.New(d.Logger, "readiness check", guard.Options{Now: d.Now})
 	wait := d.Tick
 	for {
+		// Only an idle wait is cut short by discovery: while runs are
+		// active the next tick comes within a second anyway, and a wake per
+		// recorded batch would re-check every active run on each write.
+		wake := recorded
+		if wait < idleRecheck {
+			wake = nil
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
-		case <-recorded:
+		case <-wake:
 			t.Stop()
 		case <-t.C:
 		}
@@ -429,11 +436,11 @@ func (d *Daemon) record(ctx context.Context, found <-chan recordItem) {
 				break drain
 			}
 		}
-		d.recordRuns(ctx, batch)
+		n := d.recordRuns(ctx, batch)
 		for _, b := range barriers {
 			close(b)
 		}
-		if len(batch) > 0 {
+		if n > 0 {
 			select {
 			case d.recorded <- struct{}{}:
 			default:
@@ -441,7 +448,7 @@ func (d *Daemon) record(ctx context.Context, found <-chan recordItem) {
 		}
 		// After a large scan is in, its pages and read buffers are garbage:
 		// give them back, instead of carrying them for the daemon's life.
-		since += len(batch)
+		since += n
 		if since >= recordBatch && len(found) == 0 {
 			since = 0
 			if err := d.DB.ReleaseMemory(ctx); err != nil && ctx.Err() == nil {
@@ -459,9 +466,11 @@ func addItem(batch []runsync.RunDir, barriers []chan struct{}, it recordItem) ([
 	return append(batch, it.rd), barriers
 }
 
-func (d *Daemon) recordRuns(ctx context.Context, batch []runsync.RunDir) {
+// recordRuns records batch and returns how many rows it wrote (a growing
+// run on its schedule writes none).
+func (d *Daemon) recordRuns(ctx context.Context, batch []runsync.RunDir) int {
 	if len(batch) == 0 {
-		return
+		return 0
 	}
 	var known map[string]ledger.FileStat
 	if len(batch) > 50 {
@@ -471,9 +480,11 @@ func (d *Daemon) recordRuns(ctx context.Context, batch []runsync.RunDir) {
 			known = k
 		}
 	}
-	if _, _, err := d.Engine.Observe(ctx, batch, known); err != nil && ctx.Err() == nil {
+	rows, _, err := d.Engine.Observe(ctx, batch, known)
+	if err != nil && ctx.Err() == nil {
 		d.Logger.Error("record runs", "runs", len(batch), "err", err)
 	}
+	return len(rows)
 }
 
 // onRescan reconciles the ledger with the trees after a full rescan: runs

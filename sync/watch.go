@@ -23,6 +23,13 @@ type WatchOptions struct {
 	// window (default 250ms). A new run dir, and a run's log appearing for the
 	// first time, are reported at once, not after the window.
 	Debounce time.Duration
+	// Active is the window for a log already reported with its contents:
+	// its writes are reported once per Active (default Debounce). A run
+	// that keeps writing cannot be ready until it stops, and the readiness
+	// loop sees it stop, so reporting it more often than the engine reads
+	// it (Engine.ActiveEvery) only costs CPU (docs/design.md "Observing
+	// active runs").
+	Active time.Duration
 	// Reconcile is the interval of full rescans of every root (default 5m;
 	// negative disables them). They catch what events cannot: a `.synced`
 	// marker written by a user's own `wandb sync` (marker events are ignored
@@ -67,6 +74,7 @@ type dirWatcher interface {
 type Watcher struct {
 	roots     []string
 	debounce  time.Duration
+	active    time.Duration
 	reconcile time.Duration
 	poll      time.Duration
 	log       *slog.Logger
@@ -108,6 +116,7 @@ func NewWatcher(roots []string, opts WatchOptions) (*Watcher, error) {
 	}
 	w := &Watcher{
 		debounce:  opts.Debounce,
+		active:    opts.Active,
 		reconcile: opts.Reconcile,
 		poll:      opts.Poll,
 		log:       opts.Logger,
@@ -116,6 +125,9 @@ func NewWatcher(roots []string, opts WatchOptions) (*Watcher, error) {
 	}
 	if w.debounce <= 0 {
 		w.debounce = defaultWatchDebounce
+	}
+	if w.active < w.debounce {
+		w.active = w.debounce
 	}
 	if w.reconcile == 0 {
 		w.reconcile = defaultWatchReconcile
@@ -365,7 +377,11 @@ func (w *Watcher) logChanged(dir string, created bool) {
 	}
 	// The window starts at the first write and is not extended by later
 	// ones, so a log written continuously is still reported once per window.
-	at := w.now().Add(w.debounce)
+	window := w.debounce
+	if st.hasLog {
+		window = w.active
+	}
+	at := w.now().Add(window)
 	w.pending[dir] = at
 	w.armTimer(at)
 }

@@ -266,6 +266,35 @@ func TestWatcherDebouncesAGrowingLog(t *testing.T) {
 	}
 }
 
+// A log written at 10 Hz (wandb.log in a training loop) is reported once
+// per Active window, not once per Debounce: 2 s of writes with a 1 s window
+// are two or three reports, where the 50 ms debounce alone would make ~40.
+// A new run is still reported at once.
+func TestWatcherReportsAnActiveLogOncePerActiveWindow(t *testing.T) {
+	root := discRealDir(t)
+	dir := discMakeRun(t, filepath.Join(root, "wandb"), "offline-run-20240101_120000-hz10", "hz10")
+	log := filepath.Join(dir, "run-hz10.wandb")
+	c := discRunWatcher(t, discNewWatcher(t, root, WatchOptions{Debounce: 50 * time.Millisecond, Active: time.Second}))
+	for len(c.runs) > 0 {
+		<-c.runs
+	}
+	for range 20 {
+		discAppend(t, log, []byte("0123456789"))
+		time.Sleep(100 * time.Millisecond)
+	}
+	got := c.drainRuns(1500 * time.Millisecond)
+	if len(got) < 1 || len(got) > 3 {
+		t.Fatalf("2 s of writes at 10 Hz gave %d reports, want 1 to 3 (one per 1 s window)", len(got))
+	}
+	if want := int64(len(discFakeLog) + 200); got[len(got)-1].Size != want {
+		t.Errorf("last report has size %d, want the final size %d", got[len(got)-1].Size, want)
+	}
+	start := time.Now()
+	fresh := discMakeRun(t, filepath.Join(root, "wandb"), "offline-run-20240101_130000-new1", "new1")
+	c.waitRun(t, 500*time.Millisecond, fresh, func(rd RunDir) bool { return rd.Dir == fresh && hasLog(rd) })
+	t.Logf("new run reported after %v", time.Since(start))
+}
+
 func TestWatcherIgnoresWhatWandbSyncWrites(t *testing.T) {
 	root := discRealDir(t)
 	wandbDir := filepath.Join(root, "wandb")
