@@ -65,6 +65,11 @@ func jobsCommand(env Env) *cli.Command {
 			if err != nil {
 				return fmt.Errorf("jobs: %w", err)
 			}
+			block, err := jobs.QueueBlock(c.Context, db, env.Now())
+			if err != nil {
+				return fmt.Errorf("jobs: %w", err)
+			}
+			jobs.ShowBlock(list, block)
 			if c.Bool("json") {
 				out := make([]JobJSON, 0, len(list))
 				for _, j := range list {
@@ -472,11 +477,15 @@ func newScheduler(c *cli.Context, env Env, db *ledger.DB, eng *runsync.Engine, r
 	return s, closeInv, err
 }
 
-func printJobStatus(w io.Writer, counts map[string]int, g *status.GPUs) {
+func printJobStatus(w io.Writer, counts map[string]int, block string, g *status.GPUs) {
 	var parts []string
 	for _, s := range ledger.AllJobStates {
 		if n := counts[string(s)]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, s))
+			part := fmt.Sprintf("%d %s", n, s)
+			if s == ledger.JobQueued && block != "" {
+				part += " (" + block + ")"
+			}
+			parts = append(parts, part)
 		}
 	}
 	if len(parts) == 0 {

@@ -151,7 +151,7 @@ func TestSubmitJobsCancelAndStatus(t *testing.T) {
 		t.Fatalf("status jobs %v gpus %v (%v)", st.Jobs, st.GPUs, err)
 	}
 	out, _, _ = c.run("status")
-	if !strings.Contains(out, "jobs:     1 queued, 1 cancelled") {
+	if !strings.Contains(out, "jobs:     1 queued (daemon down), 1 cancelled") {
 		t.Errorf("status text:\n%s", out)
 	}
 	if _, stderr, code := c.run("logs", "1"); code != 1 || !strings.Contains(stderr, "no output yet") {

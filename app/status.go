@@ -92,7 +92,7 @@ func printStatus(w io.Writer, st *status.Status, p palette) {
 	if st.Regressions > 0 {
 		fmt.Fprintf(w, "regressions: %d flagged (see runner regressions)\n", st.Regressions)
 	}
-	printJobStatus(w, st.Jobs, st.GPUs)
+	printJobStatus(w, st.Jobs, st.QueueBlock, st.GPUs)
 	for _, j := range st.RunningJobs {
 		fmt.Fprintf(w, "running:  job %d %s for %s\n", j.ID, dash(j.Name), roughly(time.Duration(j.ElapsedS)*time.Second))
 	}

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -151,7 +152,7 @@ func submitJobs(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger, spe
 	list, err := jobs.Submit(c.Context, db, jobs.SubmitRequest{
 		Specs: specs, InArray: inArray, Executor: ex,
 		Environ: env.Environ(), EnvKeep: c.StringSlice("env-keep"), EnvClear: c.Bool("env-clear"),
-		UID: uid, GID: gid, Owner: owner, ForCaller: env.forCaller(), Logger: logger, Notices: env.Stderr,
+		UID: uid, GID: gid, Owner: owner, ForCaller: env.forCaller(), Logger: logger, Notices: env.Stderr, Now: env.Now,
 	})
 	if rf := (*jobs.Refusal)(nil); errors.As(err, &rf) {
 		return nil, &UsageError{Err: rf.Err}
@@ -200,6 +201,13 @@ func submitWait(c *cli.Context, env Env, list []ledger.Job, inArray bool) error 
 		return err
 	}
 	defer db.Close()
+	// Waiting for a job that nothing will start would hang: fail at once.
+	if block, err := jobs.QueueBlock(c.Context, db, env.Now()); err != nil {
+		return err
+	} else if block != "" {
+		return fmt.Errorf("submit --wait: job %d is queued but will not start (%s); start `runner daemon`, then `runner wait %d`",
+			list[0].ID, block, cmp.Or(list[0].ArrayID, list[0].ID))
+	}
 	ctx := c.Context
 	timeout := durationOf(c, "wait-timeout")
 	if timeout > 0 {

@@ -26,16 +26,13 @@ import (
 	runsync "github.com/runnerhq/runner/sync"
 )
 
-// HeartbeatInterval is how often the daemon proves it is alive in the ledger
-// (each beat is a write: an idle daemon does few of them);
-// `runner status` calls it down after three missed beats.
-const HeartbeatInterval = 10 * time.Second
+// HeartbeatInterval is ledger.HeartbeatInterval, where the rule that reads
+// the beats (ledger.Daemon.Live) lives.
+const HeartbeatInterval = ledger.HeartbeatInterval
 
-// Up reports whether the ledger's daemon row d shows a live daemon: marked
-// up and beating (three missed beats: down).
-func Up(d *ledger.Daemon, now time.Time) bool {
-	return d != nil && d.Up && now.Sub(d.HeartbeatAt) < 3*HeartbeatInterval
-}
+// Up reports whether the ledger's daemon row d shows a live daemon
+// (ledger.Daemon.Live).
+func Up(d *ledger.Daemon, now time.Time) bool { return d.Live(now) }
 
 // Daemon is `runner daemon`: discovery, readiness and upload loops around one ledger.
 type Daemon struct {

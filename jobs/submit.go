@@ -59,7 +59,10 @@ type SubmitRequest struct {
 	// are theirs and an engine's commands run as them.
 	ForCaller bool
 	Logger    *slog.Logger
-	Notices   io.Writer // a line when an engine took the jobs
+	// Notices gets a line when an engine took the jobs, or when nothing
+	// will start local ones (no daemon running).
+	Notices io.Writer
+	Now     func() time.Time
 }
 
 // Submit checks and queues the request's jobs, hands engine jobs to their
@@ -153,6 +156,9 @@ func Submit(ctx context.Context, db SubmitStore, r SubmitRequest) ([]ledger.Job,
 		}
 	}
 	Poke(sock)
+	if block := blockOf(d, r.Now()); block != "" && ex == ledger.ExecutorLocal && r.Notices != nil {
+		fmt.Fprintln(r.Notices, blockNotice(list, block))
+	}
 	return list, nil
 }
 

@@ -171,6 +171,18 @@ type Daemon struct {
 	JobsWandbDir string
 }
 
+// HeartbeatInterval is how often the daemon proves it is alive in the ledger
+// (each beat is a write: an idle daemon does few of them); after three
+// missed beats it counts as down (Live).
+const HeartbeatInterval = 10 * time.Second
+
+// Live reports whether the daemon row d shows a live daemon: marked up and
+// beating. This is the one rule for "is the daemon running" that status,
+// submit and jobs share; nil (no daemon ever ran) is not live.
+func (d *Daemon) Live(now time.Time) bool {
+	return d != nil && d.Up && now.Sub(d.HeartbeatAt) < 3*HeartbeatInterval
+}
+
 // Heartbeat records that the daemon d is alive now.
 func (db *DB) Heartbeat(ctx context.Context, d Daemon) error {
 	return db.inTx(ctx, func(tx *Tx) error {

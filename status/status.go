@@ -59,6 +59,9 @@ type Status struct {
 	// Jobs counts jobs by state; GPUs is the daemon's last GPU sample (null if none).
 	Jobs map[string]int `json:"jobs"`
 	GPUs *GPUs          `json:"gpus"`
+	// QueueBlock is why no queued job starts now (jobs.QueueBlock: "daemon
+	// down"); "" when the queue runs.
+	QueueBlock string `json:"queue_block"`
 }
 
 // Pause is one paused upload configuration.
@@ -185,6 +188,9 @@ func Read(ctx context.Context, db *ledger.DB, now time.Time) (*Status, error) {
 		return nil, err
 	}
 	if st.Jobs, st.GPUs, err = jobCounts(ctx, db); err != nil {
+		return nil, err
+	}
+	if st.QueueBlock, err = jobs.QueueBlock(ctx, db, now); err != nil {
 		return nil, err
 	}
 	errs, err := db.LastErrors(ctx, 5)

@@ -1,0 +1,65 @@
+package jobs
+
+// What the queue as a whole waits for, as people see it: a queued job's own
+// reason (GPUs, dependencies) means nothing while no daemon runs to start it
+// (docs/design.md "Why a queued job waits").
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/runnerhq/runner/ledger"
+)
+
+// ReasonDaemonDown is the reason shown for a queued job while no daemon is live.
+const ReasonDaemonDown = "daemon down"
+
+// DaemonStater reads the daemon's heartbeat row.
+type DaemonStater interface {
+	DaemonState(ctx context.Context) (*ledger.Daemon, error)
+}
+
+// QueueBlock says why no queued local job can start now, "" when the queue
+// runs: ReasonDaemonDown when no daemon is live (ledger.Daemon.Live).
+func QueueBlock(ctx context.Context, db DaemonStater, now time.Time) (string, error) {
+	d, err := db.DaemonState(ctx)
+	if err != nil {
+		return "", err
+	}
+	return blockOf(d, now), nil
+}
+
+func blockOf(d *ledger.Daemon, now time.Time) string {
+	if !d.Live(now) {
+		return ReasonDaemonDown
+	}
+	return ""
+}
+
+// ShowBlock sets the reason of every queued, not held, local job of list to
+// block (nothing when block is ""): what it waits for first. Held jobs keep
+// theirs (they wait for a release), and an engine's jobs run without the daemon.
+func ShowBlock(list []ledger.Job, block string) {
+	if block == "" {
+		return
+	}
+	for i, j := range list {
+		if j.State == ledger.JobQueued && !j.Held && j.Executor == ledger.ExecutorLocal {
+			list[i].Reason = block
+		}
+	}
+}
+
+// blockNotice is the line submit prints when the jobs it queued cannot
+// start (block is QueueBlock's answer).
+func blockNotice(list []ledger.Job, block string) string {
+	what := fmt.Sprintf("job %d is", list[0].ID)
+	if len(list) > 1 {
+		what = fmt.Sprintf("jobs %d-%d are", list[0].ID, list[len(list)-1].ID)
+	}
+	if block == ReasonDaemonDown {
+		return fmt.Sprintf("runner: no daemon is running: %s queued, but nothing will start until `runner daemon` runs", what)
+	}
+	return fmt.Sprintf("runner: %s queued, but nothing will start: %s", what, block)
+}
