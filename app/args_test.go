@@ -229,8 +229,8 @@ func TestColour(t *testing.T) {
 		{ID: 2, State: ledger.JobFailed, ExitCode: &code, Argv: []string{"false"}, SubmittedAt: now},
 	}
 	var plain, coloured strings.Builder
-	printJobs(&plain, list, nil, now, 0, palette{})
-	printJobs(&coloured, list, nil, now, 0, palette{on: true})
+	printJobs(&plain, list, jobTable{header: true, now: now}, palette{})
+	printJobs(&coloured, list, jobTable{header: true, now: now}, palette{on: true})
 	lines := strings.Split(coloured.String(), "\n")
 	if strings.Contains(lines[1], "\x1b[") || !strings.HasPrefix(lines[2], "\x1b[1;31m2 ") {
 		t.Errorf("coloured table:\n%q", coloured.String())

@@ -18,6 +18,7 @@ import (
 
 	"github.com/runnerhq/runner/api"
 	"github.com/runnerhq/runner/daemon"
+	"github.com/runnerhq/runner/internal/safe"
 	"github.com/runnerhq/runner/internal/units"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
@@ -27,16 +28,21 @@ import (
 
 func jobsCommand(env Env) *cli.Command {
 	return &cli.Command{
-		Name:  "jobs",
-		Usage: "list queued, running and finished jobs",
+		Name:      "jobs",
+		Usage:     "list queued, held, running and recently ended jobs (--all: every job); with an ID, every field of one job",
+		ArgsUsage: "[ID]",
 		Flags: []cli.Flag{
-			stringFlag("state", "only jobs in this state (queued, running, succeeded, failed, cancelled, skipped, lost)", ""),
+			stringFlag("state", "only jobs in these states, a comma list (queued, running, succeeded, failed, cancelled, skipped, lost), however old", ""),
+			boolFlag("all", "every job, also those that ended more than 24h ago"),
+			stringFlag("name", "only jobs whose name matches this shell pattern (path.Match)", ""),
 			listFlag("label", "only jobs with this label K=V (repeatable: all of them)"),
 			intFlag("array", "only the jobs of this array (its id)", 0),
+			stringFlag("format", "the columns, a comma list ("+jobColumns+")", ""),
+			boolFlag("no-header", "leave out the header line"),
 			boolFlag("json", "print a JSON array"),
 		},
 		Action: func(c *cli.Context) error {
-			var f ledger.JobFilter
+			f := ledger.JobFilter{NameGlob: c.String("name")}
 			for _, kv := range c.StringSlice("label") {
 				k, v, ok := strings.Cut(kv, "=")
 				if !ok || k == "" {
@@ -50,26 +56,42 @@ func jobsCommand(env Env) *cli.Command {
 			if a := c.Int("array"); a != 0 {
 				f.ArrayIDs = []int64{int64(a)}
 			}
-			if s := ledger.JobState(c.String("state")); s != "" {
-				if !slices.Contains(ledger.AllJobStates, s) {
-					return usagef("jobs: invalid --state %q: want one of %v", s, ledger.AllJobStates)
+			if s := c.String("state"); s != "" {
+				var err error
+				if f.States, err = ledger.ParseJobStates(s); err != nil {
+					return usagef("jobs: --state: %v", err)
 				}
-				f.States = []ledger.JobState{s}
+			}
+			cols, err := parseJobColumns(c.String("format"))
+			if err != nil {
+				return err
+			}
+			var ids []int64
+			if c.Args().Len() == 1 {
+				if ids, err = jobIDs(c); err != nil {
+					return err
+				}
 			}
 			db, err := openReadOnly(c, env)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			list, err := db.ListJobs(c.Context, f)
+			if len(ids) == 1 {
+				j, err := jobs.One(c.Context, db, ids[0], env.Now())
+				if err != nil {
+					return fmt.Errorf("jobs: %w", err)
+				}
+				return printJobFields(env.Stdout, api.JobOf(j))
+			}
+			view, err := jobs.List(c.Context, db, jobs.View{Filter: f, All: c.Bool("all"), Now: env.Now()})
+			if errors.Is(err, ledger.ErrBadPattern) {
+				return usagef("jobs: --name %v", err)
+			}
 			if err != nil {
 				return fmt.Errorf("jobs: %w", err)
 			}
-			block, err := jobs.QueueBlock(c.Context, db, env.Now())
-			if err != nil {
-				return fmt.Errorf("jobs: %w", err)
-			}
-			jobs.ShowBlock(list, block)
+			list := view.Jobs
 			if c.Bool("json") {
 				out := make([]JobJSON, 0, len(list))
 				for _, j := range list {
@@ -81,12 +103,63 @@ func jobsCommand(env Env) *cli.Command {
 			if err != nil {
 				return fmt.Errorf("jobs: %w", err)
 			}
-			printJobs(env.Stdout, list, index, env.Now(), env.width(env.Stdout), env.palette(env.Stdout))
+			printJobs(env.Stdout, list, jobTable{cols: cols, header: !c.Bool("no-header"), gpuIndex: index, now: env.Now(),
+				width: env.width(env.Stdout)}, env.palette(env.Stdout))
+			switch {
+			case view.Hidden == 1:
+				fmt.Fprintln(env.Stderr, "1 older ended job not shown (--all)")
+			case view.Hidden > 1:
+				fmt.Fprintf(env.Stderr, "%d older ended jobs not shown (--all)\n", view.Hidden)
+			}
 			return nil
 		},
 	}
 }
 
+// printJobFields is `runner jobs ID`: every field of --json, one
+// "key: value" line each, in --json's order (as scontrol show job).
+func printJobFields(w io.Writer, j JobJSON) error {
+	raw, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	if _, err := dec.Token(); err != nil { // {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		var text string
+		switch {
+		case string(v) == "null":
+			text = "-"
+		case v[0] == '"':
+			json.Unmarshal(v, &text)
+			text = safe.Text(text)
+		case v[0] == '[':
+			var items []any
+			json.Unmarshal(v, &items)
+			parts := make([]string, len(items))
+			for i, it := range items {
+				parts[i] = safe.Text(fmt.Sprint(it))
+			}
+			text = dash(strings.Join(parts, " "))
+		default:
+			text = safe.Text(string(v))
+		}
+		fmt.Fprintf(tw, "%s:\t%s\n", key, text)
+	}
+	return tw.Flush()
+}
 func openReadOnly(c *cli.Context, env Env) (*ledger.DB, error) {
 	logger, err := newLogger(c, env.Stderr)
 	if err != nil {
@@ -95,44 +168,60 @@ func openReadOnly(c *cli.Context, env Env) (*ledger.DB, error) {
 	return openDB(c.Context, c, env, logger, true)
 }
 
+// jobColumns are the names --format takes.
+const jobColumns = "id,name,owner,state,slurm,node,gpus,elapsed,exit,reason,command,priority,submitted,started,ended,run_id,attempts,labels"
+
+// parseJobColumns reads --format; "" is the default table (nil).
+func parseJobColumns(format string) ([]string, error) {
+	if format == "" {
+		return nil, nil
+	}
+	valid := strings.Split(jobColumns, ",")
+	var cols []string
+	for _, w := range strings.Split(format, ",") {
+		w = strings.ToLower(strings.TrimSpace(w))
+		if !slices.Contains(valid, w) {
+			return nil, usagef("jobs: --format: unknown column %q: want a comma list of %s", w, jobColumns)
+		}
+		cols = append(cols, w)
+	}
+	return cols, nil
+}
+
+// jobTable is how printJobs lays out the table.
+type jobTable struct {
+	cols     []string // nil: the default columns
+	header   bool
+	gpuIndex map[string]int
+	now      time.Time
+	width    int // cut lines to it; 0: not cut
+}
+
 // printJobs is the at-a-glance table: GPUs by index (UUIDs stay in
 // --json), how long a job has run (or waited), and its command last, so that
-// on a terminal each line is cut to the width (width 0: not cut).
-func printJobs(w io.Writer, list []ledger.Job, gpuIndex map[string]int, now time.Time, width int, p palette) {
+// on a terminal each line is cut to the width.
+func printJobs(w io.Writer, list []ledger.Job, t jobTable, p palette) {
+	cols := t.cols
+	if cols == nil {
+		cols = []string{"id", "name", "owner", "state", "gpus", "elapsed", "exit", "reason", "command"}
+		// Jobs that Slurm runs show its job id and their node.
+		if slices.ContainsFunc(list, func(j ledger.Job) bool { return j.Executor == ledger.ExecutorSlurm }) {
+			cols = slices.Insert(cols, 4, "slurm", "node")
+		}
+	}
 	var buf strings.Builder
 	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
-	// Jobs that Slurm runs show its job id and their node.
-	slurm := slices.ContainsFunc(list, func(j ledger.Job) bool { return j.Executor == ledger.ExecutorSlurm })
-	where := func(j ledger.Job) string {
-		if !slurm {
-			return ""
-		}
-		return dash(j.EngineID) + "\t" + dash(j.Node) + "\t"
+	var paints []func(string) string
+	if t.header {
+		fmt.Fprintln(tw, strings.ToUpper(strings.Join(cols, "\t")))
+		paints = append(paints, nil)
 	}
-	if slurm {
-		fmt.Fprintln(tw, "ID\tNAME\tOWNER\tSTATE\tSLURM\tNODE\tGPUS\tELAPSED\tEXIT\tREASON\tCOMMAND")
-	} else {
-		fmt.Fprintln(tw, "ID\tNAME\tOWNER\tSTATE\tGPUS\tELAPSED\tEXIT\tREASON\tCOMMAND")
-	}
-	paints := []func(string) string{nil} // the header
+	cells := make([]string, len(cols))
 	for _, j := range list {
-		exit := "-"
-		switch {
-		case j.ExitCode != nil:
-			exit = strconv.Itoa(*j.ExitCode)
-		case j.Signal != "":
-			exit = j.Signal
+		for i, col := range cols {
+			cells[i] = jobCell(col, j, t)
 		}
-		reason := j.Reason
-		if len(reason) > 60 {
-			reason = reason[:57] + "..."
-		}
-		name := j.Name
-		if j.ArrayID != 0 {
-			name = fmt.Sprintf("%s[%d]", cmp.Or(j.RunGroup, j.Name), j.ArrayIndex)
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s%s\t%s\t%s\t%s\t%s\n", j.ID, dash(name), dash(j.Owner), j.State, where(j), jobGPUs(j, gpuIndex),
-			elapsed(j, now), exit, dash(reason), dash(commandLine(j.Argv)))
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 		var paint func(string) string
 		if j.State == ledger.JobFailed || j.State == ledger.JobLost {
 			paint = p.red
@@ -142,12 +231,79 @@ func printJobs(w io.Writer, list []ledger.Job, gpuIndex map[string]int, now time
 	tw.Flush()
 	var cut strings.Builder
 	for _, line := range strings.SplitAfter(buf.String(), "\n") {
-		if r := []rune(strings.TrimSuffix(line, "\n")); width > 0 && len(r) > width {
-			line = string(r[:width-1]) + "…\n"
+		if r := []rune(strings.TrimSuffix(line, "\n")); t.width > 0 && len(r) > t.width {
+			line = string(r[:t.width-1]) + "…\n"
 		}
 		cut.WriteString(line)
 	}
 	io.WriteString(w, p.rows(cut.String(), paints))
+}
+
+// jobCell is one column of job j's row.
+func jobCell(col string, j ledger.Job, t jobTable) string {
+	when := func(at *time.Time) string {
+		if at == nil {
+			return "-"
+		}
+		return at.Local().Format("2006-01-02 15:04")
+	}
+	switch col {
+	case "id":
+		return strconv.FormatInt(j.ID, 10)
+	case "name":
+		if j.ArrayID != 0 {
+			return fmt.Sprintf("%s[%d]", cmp.Or(j.RunGroup, j.Name), j.ArrayIndex)
+		}
+		return dash(j.Name)
+	case "owner":
+		return dash(j.Owner)
+	case "state":
+		return string(j.State)
+	case "slurm":
+		return dash(j.EngineID)
+	case "node":
+		return dash(j.Node)
+	case "gpus":
+		return jobGPUs(j, t.gpuIndex)
+	case "elapsed":
+		return elapsed(j, t.now)
+	case "exit":
+		switch {
+		case j.ExitCode != nil:
+			return strconv.Itoa(*j.ExitCode)
+		case j.Signal != "":
+			return j.Signal
+		}
+		return "-"
+	case "reason":
+		reason := j.Reason
+		if len(reason) > 60 {
+			reason = reason[:57] + "..."
+		}
+		return dash(reason)
+	case "command":
+		return dash(commandLine(j.Argv))
+	case "priority":
+		return strconv.Itoa(j.Priority)
+	case "submitted":
+		return when(&j.SubmittedAt)
+	case "started":
+		return when(j.StartedAt)
+	case "ended":
+		return when(j.EndedAt)
+	case "run_id":
+		return dash(j.RunID)
+	case "attempts":
+		return strconv.Itoa(j.Attempts)
+	case "labels":
+		var kv []string
+		for k, v := range j.Labels {
+			kv = append(kv, k+"="+v)
+		}
+		slices.Sort(kv)
+		return dash(strings.Join(kv, ","))
+	}
+	return "?"
 }
 
 // commandLine shows argv as a shell would take it back: words with spaces,

@@ -231,7 +231,7 @@ func TestJobsTableAtAGlance(t *testing.T) {
 			SubmittedAt: *at(time.Hour), StartedAt: at(40 * time.Minute), EndedAt: at(39 * time.Minute)},
 	}
 	var b strings.Builder
-	printJobs(&b, list, map[string]int{"GPU-5d0c1111-aaaa": 0}, now, 0, palette{})
+	printJobs(&b, list, jobTable{header: true, gpuIndex: map[string]int{"GPU-5d0c1111-aaaa": 0}, now: now}, palette{})
 	out := b.String()
 	want := `ID  NAME   OWNER  STATE      GPUS         ELAPSED    EXIT  REASON                       COMMAND
 1   train  alice  running    0,GPU-9a1e…  1h         -     -                            python train.py --lr 3e-4
@@ -245,7 +245,7 @@ func TestJobsTableAtAGlance(t *testing.T) {
 		t.Errorf("a GPU the view knows is shown by UUID:\n%s", out)
 	}
 	b.Reset()
-	printJobs(&b, list, nil, now, 40, palette{})
+	printJobs(&b, list, jobTable{header: true, now: now, width: 40}, palette{})
 	for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
 		if n := len([]rune(line)); n > 40 {
 			t.Errorf("line of %d runes on a 40-column terminal: %q", n, line)

@@ -74,3 +74,99 @@ func TestSubmitSaysWhenNoDaemonRuns(t *testing.T) {
 		t.Errorf("status with a live daemon:\n%s", out)
 	}
 }
+
+// endedAgo cancels queued job id as if it happened ago before now.
+func (c *shell) endedAgo(id int64, ago time.Duration) {
+	c.t.Helper()
+	at := time.Now().Add(-ago)
+	db, err := ledger.Open(context.Background(), c.env["RUNNER_DB"], ledger.Options{Clock: fixedClock{at}})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.CancelJob(context.Background(), id); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+type fixedClock struct{ t time.Time }
+
+func (f fixedClock) Now() time.Time { return f.t }
+
+// ids reads the first column of a jobs table without its header.
+func ids(out string) string {
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			got = append(got, f[0])
+		}
+	}
+	return strings.Join(got, " ")
+}
+
+func TestJobsViewStaysShort(t *testing.T) {
+	c := newShell(t)
+	for _, name := range []string{"a1", "a2", "b1", "a/x"} {
+		if _, stderr, code := c.run("submit", "--name", name, "--", "true"); code != 0 {
+			t.Fatalf("submit %s: %s", name, stderr)
+		}
+	}
+	c.endedAgo(1, 48*time.Hour) // a1: ended two days ago
+	if _, stderr, code := c.run("cancel", "2"); code != 0 {
+		t.Fatalf("cancel 2: %s", stderr)
+	}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		ids    string
+		footer string
+	}{
+		{"default: live and recent", nil, "2 3 4", "1 older ended job not shown (--all)"},
+		{"all", []string{"--all"}, "1 2 3 4", ""},
+		{"states however old", []string{"--state", "cancelled"}, "1 2", ""},
+		{"state list", []string{"--state", "running,queued"}, "3 4", ""},
+		{"name glob within the window", []string{"--name", "a*"}, "2", "1 older ended job not shown (--all)"},
+		{"name glob, all", []string{"--name", "a*", "--all"}, "1 2", ""},
+		{"glob stops at /", []string{"--name", "a/*", "--all"}, "4", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, stderr, code := c.run(append([]string{"jobs", "--no-header", "--format", "id,state,name"}, tc.args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if got := ids(out); got != tc.ids {
+				t.Errorf("jobs %q shows %q, want %q:\n%s", tc.args, got, tc.ids, out)
+			}
+			if strings.TrimSpace(stderr) != tc.footer {
+				t.Errorf("footer %q, want %q", stderr, tc.footer)
+			}
+		})
+	}
+	out, _, _ := c.run("jobs", "--format", "state,id")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 4 || strings.Fields(lines[0])[0] != "STATE" ||
+		strings.Join(strings.Fields(lines[1]), " ") != "cancelled 2" {
+		t.Errorf("jobs --format state,id:\n%s", out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--state", "running,done"}, `invalid state "done": want a comma list of queued, running, succeeded`},
+		{[]string{"--format", "id,colour"}, `unknown column "colour": want a comma list of id,name,owner,state`},
+		{[]string{"--name", "[a"}, "bad name pattern"},
+		{[]string{"1", "2"}, `unexpected argument "2"`},
+	} {
+		if _, stderr, code := c.run(append([]string{"jobs"}, tc.args...)...); code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("jobs %q: exit %d %q, want exit 2 with %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	out, _, code := c.run("jobs", "3")
+	for _, want := range []string{"id:", "name:", "b1", "state:", "queued", "reason:", "daemon down", "log_path:", "command:", "true"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("jobs 3 lacks %q (exit %d):\n%s", want, code, out)
+		}
+	}
+	if _, stderr, code := c.run("jobs", "99"); code != 1 || !strings.Contains(stderr, "job 99") {
+		t.Errorf("jobs 99: exit %d %q", code, stderr)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,9 @@ const (
 
 // AllJobStates lists the job states in display order.
 var AllJobStates = []JobState{JobQueued, JobRunning, JobSucceeded, JobFailed, JobCancelled, JobSkipped, JobLost}
+
+// EndedJobStates are the states a job ends in (Ended).
+var EndedJobStates = []JobState{JobSucceeded, JobFailed, JobCancelled, JobSkipped, JobLost}
 
 // Ended reports whether s is terminal.
 func (s JobState) Ended() bool { return s != JobQueued && s != JobRunning }
@@ -584,11 +588,23 @@ type JobFilter struct {
 	IDs             []int64
 	ArrayIDs        []int64           // jobs of these arrays
 	Labels          map[string]string // jobs with all of these labels
-	NameGlob        string            // jobs whose name matches (shell pattern, * ? [..])
+	// NameGlob: jobs whose name matches this path.Match pattern (* ? [..] \).
+	NameGlob string
+	// EndedSince: queued and running jobs, and ended jobs that ended at or
+	// after it (runner jobs' default view).
+	EndedSince time.Time
+	// EndedBefore: only jobs that ended before it (runner clean --before).
+	EndedBefore time.Time
 }
 
-// ListJobs returns the matching jobs ordered by id.
-func (db *DB) ListJobs(ctx context.Context, f JobFilter) ([]Job, error) {
+// ErrBadPattern: a NameGlob that path.Match cannot read.
+var ErrBadPattern = errors.New("bad name pattern (want a shell pattern: * ? [a-z] \\)")
+
+// where is f as an SQL condition ("" for none) and its arguments. A
+// pattern without escapes is also GLOB's, which matches all that
+// path.Match matches (its * and ? also match "/"), so SQL narrows and
+// nameMatches decides.
+func (f JobFilter) where() (string, []any, error) {
 	var (
 		where []string
 		args  []any
@@ -620,14 +636,45 @@ func (db *DB) ListJobs(ctx context.Context, f JobFilter) ([]Job, error) {
 		args = append(args, k, v)
 	}
 	if f.NameGlob != "" {
-		where = append(where, "name GLOB ?")
-		args = append(args, f.NameGlob)
+		if _, err := path.Match(f.NameGlob, ""); err != nil {
+			return "", nil, fmt.Errorf("%q: %w", f.NameGlob, ErrBadPattern)
+		}
+		if !strings.Contains(f.NameGlob, `\`) {
+			where = append(where, "name GLOB ?")
+			args = append(args, f.NameGlob)
+		}
 	}
-	q := `SELECT ` + jobCols + ` FROM jobs`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
+	if !f.EndedSince.IsZero() {
+		// Two indexed terms (jobs_state, jobs_ended) SQLite can OR together.
+		where = append(where, "(state IN ('queued', 'running') OR ended_at >= ?)")
+		args = append(args, ms(f.EndedSince))
 	}
-	rows, err := db.query(ctx, q+` ORDER BY id`, args...)
+	if !f.EndedBefore.IsZero() {
+		where = append(where, "ended_at < ?")
+		args = append(args, ms(f.EndedBefore))
+	}
+	if len(where) == 0 {
+		return "", nil, nil
+	}
+	return " WHERE " + strings.Join(where, " AND "), args, nil
+}
+
+// nameMatches is the NameGlob rule on one name.
+func (f JobFilter) nameMatches(name string) bool {
+	if f.NameGlob == "" {
+		return true
+	}
+	ok, _ := path.Match(f.NameGlob, name)
+	return ok
+}
+
+// ListJobs returns the matching jobs ordered by id.
+func (db *DB) ListJobs(ctx context.Context, f JobFilter) ([]Job, error) {
+	where, args, err := f.where()
+	if err != nil {
+		return nil, fmt.Errorf("ledger: list jobs: %w", err)
+	}
+	rows, err := db.query(ctx, `SELECT `+jobCols+` FROM jobs`+where+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: list jobs: %w", err)
 	}
@@ -638,12 +685,45 @@ func (db *DB) ListJobs(ctx context.Context, f JobFilter) ([]Job, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ledger: list jobs: %w", err)
 		}
-		out = append(out, j)
+		if f.nameMatches(j.Name) {
+			out = append(out, j)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("ledger: list jobs: %w", err)
 	}
 	return out, nil
+}
+
+// CountJobs returns how many jobs match f.
+func (db *DB) CountJobs(ctx context.Context, f JobFilter) (int, error) {
+	where, args, err := f.where()
+	if err != nil {
+		return 0, fmt.Errorf("ledger: count jobs: %w", err)
+	}
+	if f.NameGlob == "" {
+		var n int
+		if err := db.queryRow(ctx, `SELECT count(*) FROM jobs`+where, args...).Scan(&n); err != nil {
+			return 0, fmt.Errorf("ledger: count jobs: %w", err)
+		}
+		return n, nil
+	}
+	rows, err := db.query(ctx, `SELECT name FROM jobs`+where, args...)
+	if err != nil {
+		return 0, fmt.Errorf("ledger: count jobs: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return 0, fmt.Errorf("ledger: count jobs: %w", err)
+		}
+		if f.nameMatches(name) {
+			n++
+		}
+	}
+	return n, rows.Err()
 }
 
 // JobStart is what the scheduler records when it takes a queued job.
@@ -1022,4 +1102,28 @@ func (db *DB) RefuseJobs(ctx context.Context, ids []int64, reason string) (refus
 		return nil
 	})
 	return refused, err
+}
+
+// ParseJobStates reads a comma list of job states (runner jobs --state
+// running,queued); an unknown one is an error naming the valid ones.
+func ParseJobStates(list string) ([]JobState, error) {
+	var out []JobState
+	for _, w := range strings.Split(list, ",") {
+		s := JobState(strings.TrimSpace(w))
+		if !slices.Contains(AllJobStates, s) {
+			return nil, fmt.Errorf("invalid state %q: want a comma list of %s", s, joinStates(AllJobStates))
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func joinStates(list []JobState) string {
+	w := make([]string, len(list))
+	for i, s := range list {
+		w[i] = string(s)
+	}
+	return strings.Join(w, ", ")
 }
