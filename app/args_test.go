@@ -22,7 +22,7 @@ func TestExtraArgumentsAreUsageErrors(t *testing.T) {
 		extra string
 	}{
 		{[]string{"runs", "pde"}, "pde"}, {[]string{"status", "extra"}, "extra"}, {[]string{"logs", "1", "2"}, "2"},
-		{[]string{"inspect", "a", "b"}, "b"}, {[]string{"jobs", "x"}, "x"}, {[]string{"gc", "now"}, "now"},
+		{[]string{"inspect", "a", "b"}, "b"}, {[]string{"jobs", "1", "x"}, "x"}, {[]string{"gc", "now"}, "now"},
 		{[]string{"doctor", "x"}, "x"}, {[]string{"version", "x"}, "x"}, {[]string{"check", "r1", "r2"}, "r2"},
 		{[]string{"leaderboard", "x", "--metric", "m"}, "x"},
 	} {
