@@ -270,6 +270,7 @@ func commands(env Env) []*cli.Command {
 		waitCommand(env),
 		holdCommand(env, true), holdCommand(env, false),
 		requeueCommand(env),
+		cleanCommand(env),
 		gpusCommand(env),
 		superviseCommand(env),
 		metricsCommand(env),

@@ -266,3 +266,56 @@ func requeueCommand(env Env) *cli.Command {
 		},
 	}
 }
+
+func cleanCommand(env Env) *cli.Command {
+	return &cli.Command{
+		Name:  "clean",
+		Usage: "remove ended jobs (succeeded, failed, cancelled, skipped, lost) from the ledger and delete their logs",
+		Flags: []cli.Flag{
+			stringFlag("state", "only jobs in these ended states, a comma list", ""),
+			stringFlag("before", "only jobs that ended before this: a duration back (7d, 12h) or a date (2026-12-01)", ""),
+			boolFlag("dry-run", "say what would be removed; change nothing"),
+		},
+		Action: func(c *cli.Context) error {
+			var o jobs.CleanOptions
+			if s := c.String("state"); s != "" {
+				var err error
+				if o.States, err = ledger.ParseJobStates(s); err != nil {
+					return usagef("clean: --state: %v", err)
+				}
+			}
+			if b := c.String("before"); b != "" {
+				var err error
+				if o.Before, err = jobs.ParseBefore(b, env.Now()); err != nil {
+					return usagef("clean: --before: %v", err)
+				}
+			}
+			o.DryRun = c.Bool("dry-run")
+			return withLedger(c, env, false, func(db *ledger.DB, _ *slog.Logger) error {
+				r, err := jobs.Clean(c.Context, db, o)
+				if errors.Is(err, jobs.ErrNotEndedState) {
+					return usagef("clean: --state: %v", err)
+				}
+				if err != nil {
+					return fmt.Errorf("clean: %w", err)
+				}
+				for _, e := range r.Errors {
+					fmt.Fprintf(env.Stderr, "runner: clean: %s\n", e)
+				}
+				verb := "removed"
+				if o.DryRun {
+					verb = "would remove"
+				}
+				if r.Jobs == 0 {
+					fmt.Fprintln(env.Stdout, "no ended job to clean")
+					return nil
+				}
+				fmt.Fprintf(env.Stdout, "%s %d ended jobs and %d files\n", verb, r.Jobs, r.Files)
+				if len(r.Errors) > 0 {
+					return ErrFailed
+				}
+				return nil
+			})
+		},
+	}
+}

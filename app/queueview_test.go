@@ -3,6 +3,10 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -168,5 +172,92 @@ func TestJobsViewStaysShort(t *testing.T) {
 	}
 	if _, stderr, code := c.run("jobs", "99"); code != 1 || !strings.Contains(stderr, "job 99") {
 		t.Errorf("jobs 99: exit %d %q", code, stderr)
+	}
+}
+
+// ranAgo runs queued job id to its end with exit code, ago before now,
+// with an output log, and returns the log's path.
+func (c *shell) ranAgo(id int64, exit int, ago time.Duration) string {
+	c.t.Helper()
+	ctx := context.Background()
+	at := time.Now().Add(-ago)
+	db, err := ledger.Open(ctx, c.env["RUNNER_DB"], ledger.Options{Clock: fixedClock{at}})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer db.Close()
+	log := filepath.Join(filepath.Dir(c.env["RUNNER_DB"]), "jobs", strconv.FormatInt(id, 10), "output.log")
+	if err := os.MkdirAll(filepath.Dir(log), 0o700); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := os.WriteFile(log, []byte("out\n"), 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	if _, ok, err := db.StartJob(ctx, id, ledger.JobStart{LogPath: log}); err != nil || !ok {
+		c.t.Fatalf("start job %d: %v %v", id, ok, err)
+	}
+	if _, ok, err := db.EndJob(ctx, id, ledger.JobEnd{ExitCode: &exit}); err != nil || !ok {
+		c.t.Fatalf("end job %d: %v %v", id, ok, err)
+	}
+	return log
+}
+
+func TestCleanRemovesEndedJobs(t *testing.T) {
+	c := newShell(t)
+	if out, _, code := c.run("clean"); code != 0 || strings.TrimSpace(out) != "no ended job to clean" {
+		t.Errorf("clean with nothing to clean: exit %d %q", code, out)
+	}
+	for i := 0; i < 3; i++ {
+		if _, stderr, code := c.run("submit", "--", "true"); code != 0 {
+			t.Fatal(stderr)
+		}
+	}
+	log1 := c.ranAgo(1, 3, 48*time.Hour) // failed two days ago
+	c.ranAgo(3, 0, 48*time.Hour)         // succeeded two days ago; job 4 waits for it
+	if _, stderr, code := c.run("cancel", "2"); code != 0 {
+		t.Fatal(stderr)
+	}
+	for _, args := range [][]string{{"submit", "--after", "3", "--", "true"}, {"submit", "--", "true"}} {
+		if _, stderr, code := c.run(args...); code != 0 {
+			t.Fatal(stderr)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"clean", "--state", "queued"}, "only ended jobs are cleaned: queued is not an ended state"},
+		{[]string{"clean", "--state", "done"}, `invalid state "done"`},
+		{[]string{"clean", "--before", "soon"}, `invalid time "soon"`},
+	} {
+		if _, stderr, code := c.run(tc.args...); code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q: exit %d %q, want exit 2 with %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	all := func() string {
+		out, _, _ := c.run("jobs", "--all", "--no-header", "--format", "id")
+		return ids(out)
+	}
+	for _, tc := range []struct {
+		args []string
+		out  string
+		left string
+	}{
+		{[]string{"--dry-run", "--before", "1d"}, "would remove 1 ended jobs and 2 files", "1 2 3 4 5"},
+		{[]string{"--before", "1d"}, "removed 1 ended jobs and 2 files", "2 3 4 5"}, // its log and environment; 3 stays: 4 waits for it
+		{[]string{"--before", "1d"}, "no ended job to clean", "2 3 4 5"},
+		{[]string{"--state", "failed,succeeded"}, "no ended job to clean", "2 3 4 5"},
+		{[]string{"--state", "cancelled"}, "removed 1 ended jobs and 1 files", "3 4 5"},
+	} {
+		out, stderr, code := c.run(append([]string{"clean"}, tc.args...)...)
+		if code != 0 || strings.TrimSpace(out) != tc.out {
+			t.Errorf("clean %q: exit %d %q %q, want %q", tc.args, code, out, stderr, tc.out)
+		}
+		if got := all(); got != tc.left {
+			t.Errorf("after clean %q the ledger has jobs %q, want %q", tc.args, got, tc.left)
+		}
+		if _, err := os.Stat(log1); (err == nil) != slices.Contains(tc.args, "--dry-run") {
+			t.Errorf("after clean %q job 1's log: %v", tc.args, err)
+		}
 	}
 }
