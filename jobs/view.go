@@ -52,7 +52,7 @@ func List(ctx context.Context, db ViewStore, v View) (ViewResult, error) {
 		f.EndedSince = since
 		old := v.Filter
 		old.EndedBefore = since
-		old.States = ledger.EndedJobStates // a retried job may keep an ended_at
+		old.Ended = true // a retried job may keep an ended_at
 		n, err := db.CountJobs(ctx, old)
 		if err != nil {
 			return r, err

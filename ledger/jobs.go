@@ -595,6 +595,8 @@ type JobFilter struct {
 	EndedSince time.Time
 	// EndedBefore: only jobs that ended before it (runner clean --before).
 	EndedBefore time.Time
+	// Ended: only jobs that ended (in any ended state).
+	Ended bool
 }
 
 // ErrBadPattern: a NameGlob that path.Match cannot read.
@@ -645,9 +647,15 @@ func (f JobFilter) where() (string, []any, error) {
 		}
 	}
 	if !f.EndedSince.IsZero() {
-		// Two indexed terms (jobs_state, jobs_ended) SQLite can OR together.
-		where = append(where, "(state IN ('queued', 'running') OR ended_at >= ?)")
+		// Each half on its index (jobs_state, jobs_ended): written as an OR,
+		// the ORDER BY id makes SQLite scan every row instead.
+		where = append(where, `id IN (SELECT id FROM jobs WHERE state IN ('queued', 'running')
+			UNION ALL SELECT id FROM jobs WHERE ended_at >= ? AND state NOT IN ('queued', 'running'))`)
 		args = append(args, ms(f.EndedSince))
+	}
+	if f.Ended {
+		// NOT IN: no use of jobs_state, so ended_at picks jobs_ended, which covers both.
+		where = append(where, "state NOT IN ('queued', 'running')")
 	}
 	if !f.EndedBefore.IsZero() {
 		where = append(where, "ended_at < ?")

@@ -361,4 +361,9 @@ CREATE TRIGGER metrics_summary_delete AFTER DELETE ON metrics WHEN OLD.goal_sour
 	INSERT OR IGNORE INTO summary_stale (group_key) SELECT group_key FROM runs WHERE dir = OLD.dir;
 END;
 `,
+	// 16 (the jobs view): runner jobs' default view reads queued and
+	// running jobs (jobs_state) OR those ended in the last 24 h, and clean
+	// and the view's footer read jobs by when they ended: without this index
+	// each read every row of a long history (docs/benchmarks.md).
+	`CREATE INDEX jobs_ended ON jobs (ended_at, state) WHERE ended_at IS NOT NULL;`,
 }
