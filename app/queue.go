@@ -239,32 +239,84 @@ func requeueCommand(env Env) *cli.Command {
 	return &cli.Command{
 		Name:      "requeue",
 		Usage:     "run ended jobs again (same id and W&B run id, as a retry); jobs skipped because of them are queued again",
-		ArgsUsage: "ID...",
-		Flags:     []cli.Flag{boolFlag("new-run", "give the job a new W&B run id instead of logging into the same run")},
+		ArgsUsage: "ID... | --state failed,cancelled,skipped,lost",
+		Flags: []cli.Flag{
+			boolFlag("new-run", "give the job a new W&B run id instead of logging into the same run"),
+			stringFlag("state", "every job of yours in these states, a comma list of failed, cancelled, skipped, lost (root: everyone's)", ""),
+		},
 		Action: func(c *cli.Context) error {
+			if c.IsSet("state") {
+				return requeueByState(c, env)
+			}
 			return changeJobs(c, env, "requeue", func(db *ledger.DB, list []ledger.Job) error {
-				for _, j := range list {
-					if err := localQueueOnly(j, "requeue"); err != nil {
-						return err
-					}
-				}
-				for _, j := range list {
-					ids, err := db.RequeueJob(c.Context, j.ID, c.Bool("new-run"))
-					if errors.Is(err, ledger.ErrJobNotEnded) {
-						return &UsageError{Err: err}
-					}
-					if err != nil {
-						return err
-					}
-					fmt.Fprintf(env.Stdout, "job %d queued again\n", j.ID)
-					for _, d := range ids[1:] {
-						fmt.Fprintf(env.Stdout, "job %d queued again (it was skipped because of job %d)\n", d, j.ID)
-					}
-				}
-				return nil
+				return requeueJobs(c, env, db, list)
 			})
 		},
 	}
+}
+
+// requeueByState is requeue --state: the caller's jobs in those states.
+func requeueByState(c *cli.Context, env Env) error {
+	if c.Args().Len() > 0 {
+		return usagef("requeue: give job ids or --state, not both")
+	}
+	states, err := ledger.ParseJobStates(c.String("state"))
+	if err != nil {
+		return usagef("requeue: --state: %v", err)
+	}
+	if slices.ContainsFunc(states, func(s ledger.JobState) bool { return !s.Ended() || s == ledger.JobSucceeded }) {
+		return usagef("requeue: --state takes failed, cancelled, skipped or lost (one succeeded job: requeue ID)")
+	}
+	return withLedger(c, env, false, func(db *ledger.DB, _ *slog.Logger) error {
+		all, err := db.ListJobs(c.Context, ledger.JobFilter{States: states})
+		if err != nil {
+			return fmt.Errorf("requeue: %w", err)
+		}
+		var mine []ledger.Job
+		for _, j := range all {
+			if env.mayTouch(j, "requeue") == nil && j.Executor == ledger.ExecutorLocal {
+				mine = append(mine, j)
+			}
+		}
+		if len(mine) == 0 {
+			fmt.Fprintln(env.Stdout, "no job to requeue")
+			return nil
+		}
+		if err := requeueJobs(c, env, db, mine); err != nil {
+			return fmt.Errorf("requeue: %w", err)
+		}
+		jobs.Poke(jobs.SockPath(db.Path()))
+		return nil
+	})
+}
+
+// requeueJobs queues list again, with the jobs skipped because of them;
+// one that an earlier one already queued again (a dependent) is passed.
+func requeueJobs(c *cli.Context, env Env, db *ledger.DB, list []ledger.Job) error {
+	for _, j := range list {
+		if err := localQueueOnly(j, "requeue"); err != nil {
+			return err
+		}
+	}
+	again := map[int64]bool{}
+	for _, j := range list {
+		if again[j.ID] {
+			continue
+		}
+		ids, err := db.RequeueJob(c.Context, j.ID, c.Bool("new-run"))
+		if errors.Is(err, ledger.ErrJobNotEnded) {
+			return &UsageError{Err: err}
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "job %d queued again\n", j.ID)
+		for _, d := range ids[1:] {
+			again[d] = true
+			fmt.Fprintf(env.Stdout, "job %d queued again (it was skipped because of job %d)\n", d, j.ID)
+		}
+	}
+	return nil
 }
 
 func cleanCommand(env Env) *cli.Command {

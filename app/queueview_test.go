@@ -261,3 +261,36 @@ func TestCleanRemovesEndedJobs(t *testing.T) {
 		}
 	}
 }
+
+func TestRequeueByState(t *testing.T) {
+	c := newShell(t)
+	for i := 0; i < 3; i++ {
+		if _, stderr, code := c.run("submit", "--", "true"); code != 0 {
+			t.Fatal(stderr)
+		}
+	}
+	c.ranAgo(1, 3, time.Hour)
+	if _, stderr, code := c.run("cancel", "2"); code != 0 {
+		t.Fatal(stderr)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"--state", "queued"}, 2, ""},
+		{[]string{"--state", "succeeded"}, 2, ""},
+		{[]string{"--state", "failed", "1"}, 2, ""},
+		{[]string{"--state", "failed,cancelled"}, 0, "job 1 queued again\njob 2 queued again"},
+		{[]string{"--state", "failed"}, 0, "no job to requeue"},
+	} {
+		out, stderr, code := c.run(append([]string{"requeue"}, tc.args...)...)
+		if code != tc.code || strings.TrimSpace(out) != tc.out {
+			t.Errorf("requeue %q: exit %d %q %q; want exit %d %q", tc.args, code, out, stderr, tc.code, tc.out)
+		}
+	}
+	out, _, _ := c.run("jobs", "--state", "queued", "--no-header", "--format", "id")
+	if got := ids(out); got != "1 2 3" {
+		t.Errorf("queued after requeue --state: %q", got)
+	}
+}
