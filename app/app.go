@@ -271,6 +271,8 @@ func commands(env Env) []*cli.Command {
 		holdCommand(env, true), holdCommand(env, false),
 		requeueCommand(env),
 		cleanCommand(env),
+		pauseCommand(env, true),
+		pauseCommand(env, false),
 		gpusCommand(env),
 		superviseCommand(env),
 		metricsCommand(env),

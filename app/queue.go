@@ -371,3 +371,32 @@ func cleanCommand(env Env) *cli.Command {
 		},
 	}
 }
+
+// pauseCommand is runner pause (pause true) and runner resume of the whole
+// job queue: queued jobs stay queued, running jobs go on.
+func pauseCommand(env Env, pause bool) *cli.Command {
+	name, usage, done, already := "pause", "start no queued job until runner resume (running jobs go on)",
+		"job queue paused: queued jobs stay queued, running jobs go on", "job queue already paused"
+	if !pause {
+		name, usage, done, already = "resume", "let queued jobs start again after runner pause", "job queue resumed", "job queue was not paused"
+	}
+	return &cli.Command{
+		Name:  name,
+		Usage: usage,
+		Action: func(c *cli.Context) error {
+			return withLedger(c, env, false, func(db *ledger.DB, _ *slog.Logger) error {
+				changed, err := db.SetQueuePaused(c.Context, pause)
+				if err != nil {
+					return fmt.Errorf("%s: %w", name, err)
+				}
+				if !changed {
+					fmt.Fprintln(env.Stdout, already)
+					return nil
+				}
+				fmt.Fprintln(env.Stdout, done)
+				jobs.Poke(jobs.SockPath(db.Path()))
+				return nil
+			})
+		},
+	}
+}

@@ -294,3 +294,38 @@ func TestRequeueByState(t *testing.T) {
 		t.Errorf("queued after requeue --state: %q", got)
 	}
 }
+
+// runner pause keeps queued jobs queued and says so in jobs and status;
+// runner resume lifts it. (The scheduler's side: TestPausedQueueStartsNothing.)
+func TestPauseAndResumeTheQueue(t *testing.T) {
+	c := newShell(t)
+	c.beat()
+	if _, stderr, code := c.run("submit", "--", "true"); code != 0 {
+		t.Fatal(stderr)
+	}
+	for _, tc := range []struct {
+		cmd, out, reason string
+	}{
+		{"pause", "job queue paused: queued jobs stay queued, running jobs go on", "queue paused"},
+		{"pause", "job queue already paused", "queue paused"},
+		{"resume", "job queue resumed", "-"},
+		{"resume", "job queue was not paused", "-"},
+	} {
+		out, stderr, code := c.run(tc.cmd)
+		if code != 0 || strings.TrimSpace(out) != tc.out {
+			t.Errorf("%s: exit %d %q %q, want %q", tc.cmd, code, out, stderr, tc.out)
+		}
+		out, _, _ = c.run("jobs", "--no-header", "--format", "reason")
+		if strings.TrimSpace(out) != tc.reason {
+			t.Errorf("after %s the job's reason is %q, want %q", tc.cmd, out, tc.reason)
+		}
+	}
+	c.run("pause")
+	out, _, _ := c.run("status")
+	if !strings.Contains(out, "1 queued (queue paused)") {
+		t.Errorf("status of a paused queue:\n%s", out)
+	}
+	if _, stderr, _ := c.run("submit", "--", "true"); !strings.Contains(stderr, "job 2 is queued, but nothing will start: queue paused (runner resume)") {
+		t.Errorf("submit to a paused queue: %q", stderr)
+	}
+}

@@ -12,27 +12,40 @@ import (
 	"github.com/runnerhq/runner/ledger"
 )
 
-// ReasonDaemonDown is the reason shown for a queued job while no daemon is live.
-const ReasonDaemonDown = "daemon down"
+// The reasons shown for a queued job while the whole queue cannot start any.
+const (
+	ReasonDaemonDown  = "daemon down"
+	ReasonQueuePaused = "queue paused"
+)
 
-// DaemonStater reads the daemon's heartbeat row.
+// DaemonStater reads what decides whether the queue runs: the daemon's
+// heartbeat row and the queue's pause.
 type DaemonStater interface {
 	DaemonState(ctx context.Context) (*ledger.Daemon, error)
+	QueuePaused(ctx context.Context) (bool, error)
 }
 
 // QueueBlock says why no queued local job can start now, "" when the queue
-// runs: ReasonDaemonDown when no daemon is live (ledger.Daemon.Live).
+// runs: ReasonDaemonDown when no daemon is live (ledger.Daemon.Live), else
+// ReasonQueuePaused after runner pause.
 func QueueBlock(ctx context.Context, db DaemonStater, now time.Time) (string, error) {
 	d, err := db.DaemonState(ctx)
 	if err != nil {
 		return "", err
 	}
-	return blockOf(d, now), nil
+	paused, err := db.QueuePaused(ctx)
+	if err != nil {
+		return "", err
+	}
+	return blockOf(d, paused, now), nil
 }
 
-func blockOf(d *ledger.Daemon, now time.Time) string {
-	if !d.Live(now) {
+func blockOf(d *ledger.Daemon, paused bool, now time.Time) string {
+	switch {
+	case !d.Live(now):
 		return ReasonDaemonDown
+	case paused:
+		return ReasonQueuePaused
 	}
 	return ""
 }
@@ -61,5 +74,5 @@ func blockNotice(list []ledger.Job, block string) string {
 	if block == ReasonDaemonDown {
 		return fmt.Sprintf("runner: no daemon is running: %s queued, but nothing will start until `runner daemon` runs", what)
 	}
-	return fmt.Sprintf("runner: %s queued, but nothing will start: %s", what, block)
+	return fmt.Sprintf("runner: %s queued, but nothing will start: %s (runner resume)", what, block)
 }

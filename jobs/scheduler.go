@@ -45,6 +45,7 @@ type Store interface {
 	SetRunningNote(ctx context.Context, id int64, note string) error
 	SetJobTelemetry(ctx context.Context, id int64, peakMem uint64, meanUtil, energyJ *float64) error
 	SetGPUSnapshot(ctx context.Context, snapshotJSON string) error
+	QueuePaused(ctx context.Context) (bool, error)
 }
 
 var _ Store = (*ledger.DB)(nil)
@@ -500,6 +501,11 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 	s.anyQueued = len(queued) > 0
 	if len(queued) == 0 {
 		return nil
+	}
+	// runner pause: queued jobs stay queued (their reasons as they were;
+	// readers show "queue paused"), running ones go on. runner resume pokes.
+	if paused, err := s.Store.QueuePaused(ctx); err != nil || paused {
+		return err
 	}
 	var depIDs []int64
 	for _, j := range queued {

@@ -527,3 +527,30 @@ func TestJobEndIsLoggedWithItsExitCode(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// A paused queue starts no queued job, while a running one goes on; a
+// resume (with its poke) starts them.
+func TestPausedQueueStartsNothing(t *testing.T) {
+	e := newSchedEnv(t, 1)
+	e.start()
+	ctx := context.Background()
+	running := e.submit(ledger.JobSpec{Argv: sh("sleep 30")})
+	e.waitState(running.ID, ledger.JobRunning)
+	if _, err := e.db.SetQueuePaused(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	queued := e.submit(ledger.JobSpec{Argv: sh("true")})
+	// The GPU sampler plans every 30 ms: many plans pass in this time.
+	time.Sleep(600 * time.Millisecond)
+	if j := e.job(queued.ID); j.State != ledger.JobQueued {
+		t.Fatalf("job submitted to a paused queue is %s, want queued", j.State)
+	}
+	if j := e.job(running.ID); j.State != ledger.JobRunning {
+		t.Fatalf("running job under a pause is %s, want running", j.State)
+	}
+	if _, err := e.db.SetQueuePaused(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	Poke(filepath.Join(e.dir, SockName))
+	e.waitState(queued.ID, ledger.JobSucceeded)
+}

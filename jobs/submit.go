@@ -25,7 +25,7 @@ import (
 type SubmitStore interface {
 	JobGetter
 	Path() string
-	DaemonState(ctx context.Context) (*ledger.Daemon, error)
+	DaemonStater
 	GPUSnapshot(ctx context.Context) (snapshotJSON string, at time.Time, ok bool, err error)
 	SubmitJobs(ctx context.Context, specs []ledger.JobSpec, inArray bool) ([]ledger.Job, error)
 	SetEngineIDs(ctx context.Context, ids map[int64]ledger.EngineSubmit) error
@@ -156,8 +156,10 @@ func Submit(ctx context.Context, db SubmitStore, r SubmitRequest) ([]ledger.Job,
 		}
 	}
 	Poke(sock)
-	if block := blockOf(d, r.Now()); block != "" && ex == ledger.ExecutorLocal && r.Notices != nil {
-		fmt.Fprintln(r.Notices, blockNotice(list, block))
+	if ex == ledger.ExecutorLocal && r.Notices != nil {
+		if block, err := QueueBlock(ctx, db, r.Now()); err == nil && block != "" {
+			fmt.Fprintln(r.Notices, blockNotice(list, block))
+		}
 	}
 	return list, nil
 }

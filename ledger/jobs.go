@@ -1135,3 +1135,41 @@ func joinStates(list []JobState) string {
 	}
 	return strings.Join(w, ", ")
 }
+
+// queuePausedKey marks the whole job queue paused (runner pause): queued
+// jobs stay queued, running ones go on.
+const queuePausedKey = "jobs.paused"
+
+// SetQueuePaused pauses (or resumes) the job queue; changed is false when
+// it already was so.
+func (db *DB) SetQueuePaused(ctx context.Context, paused bool) (changed bool, err error) {
+	err = db.inTx(ctx, func(tx *Tx) error {
+		var res sql.Result
+		var err error
+		if paused {
+			res, err = tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, '1', ?)
+				ON CONFLICT (key) DO NOTHING`, queuePausedKey, ms(db.now()))
+		} else {
+			res, err = tx.ExecContext(ctx, `DELETE FROM settings WHERE key = ?`, queuePausedKey)
+		}
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		changed = n > 0
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("ledger: pause queue: %w", err)
+	}
+	return changed, nil
+}
+
+// QueuePaused reports whether the job queue is paused.
+func (db *DB) QueuePaused(ctx context.Context) (bool, error) {
+	var n int
+	if err := db.queryRow(ctx, `SELECT count(*) FROM settings WHERE key = ?`, queuePausedKey).Scan(&n); err != nil {
+		return false, fmt.Errorf("ledger: queue paused: %w", err)
+	}
+	return n > 0, nil
+}

@@ -60,7 +60,7 @@ type Status struct {
 	Jobs map[string]int `json:"jobs"`
 	GPUs *GPUs          `json:"gpus"`
 	// QueueBlock is why no queued job starts now (jobs.QueueBlock: "daemon
-	// down"); "" when the queue runs.
+	// down" or "queue paused"); "" when the queue runs.
 	QueueBlock string `json:"queue_block"`
 }
 
