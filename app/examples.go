@@ -41,7 +41,13 @@ func examples(command string) []string {
 	case "release":
 		return []string{"runner release 9"}
 	case "requeue":
-		return []string{"runner requeue 7", "runner requeue --new-run 7"}
+		return []string{"runner requeue 7", "runner requeue --state failed,cancelled"}
+	case "clean":
+		return []string{"runner clean --before 7d --dry-run", "runner clean --state failed,cancelled"}
+	case "pause":
+		return []string{"runner pause"}
+	case "resume":
+		return []string{"runner resume"}
 	case "gpus":
 		return []string{"runner gpus", "runner gpus --gpus nvml --json"}
 	case "metrics":
