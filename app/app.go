@@ -281,6 +281,7 @@ func commands(env Env) []*cli.Command {
 		regressionsCommand(env),
 		checkCommand(env),
 		plotCommand(env),
+		reportCommand(env),
 		gcCommand(env),
 		versionCommand(env),
 	}

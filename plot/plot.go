@@ -419,3 +419,17 @@ func tickLabel(v float64, exp int) string {
 	}
 	return strconv.FormatFloat(v, 'f', max(0, -exp), 64)
 }
+
+// TickMarks are the nice-number ticks of [lo, hi] that Lines and Bars draw,
+// for charts drawn elsewhere (package report's HTML) to read the same.
+func TickMarks(lo, hi float64, integer bool) (values []float64, labels []string) {
+	for _, t := range (niceTicks{integer: integer}).Ticks(lo, hi) {
+		values = append(values, t.Value)
+		labels = append(labels, t.Label)
+	}
+	return values, labels
+}
+
+// ShortName cuts a run name the way the charts' labels do, so a run reads
+// the same in a PNG and in the HTML report.
+func ShortName(s string) string { return shorten(s) }

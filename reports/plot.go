@@ -85,7 +85,7 @@ func PlotRuns(ctx context.Context, db *ledger.DB, sels []string, metric, file, f
 		}
 		return nil, fmt.Errorf("plot: %w", err)
 	}
-	if err := writeFileAtomic(file, buf.Bytes()); err != nil {
+	if err := WriteFileAtomic(file, buf.Bytes()); err != nil {
 		return nil, fmt.Errorf("plot: %w", err)
 	}
 	return rep, nil
@@ -125,14 +125,14 @@ func PlotLeaderboard(ctx context.Context, db *ledger.DB, o LeaderboardOptions, f
 	if err := plot.Bars(&buf, format, title, labels, values, plotWidth, plotHeight); err != nil {
 		return nil, fmt.Errorf("plot: %w", err)
 	}
-	if err := writeFileAtomic(file, buf.Bytes()); err != nil {
+	if err := WriteFileAtomic(file, buf.Bytes()); err != nil {
 		return nil, fmt.Errorf("plot: %w", err)
 	}
 	return rep, nil
 }
 
-// writeFileAtomic writes through a temporary file so a reader never sees half an image.
-func writeFileAtomic(path string, b []byte) error {
+// WriteFileAtomic writes path through a temporary file so a reader never sees half an image.
+func WriteFileAtomic(path string, b []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
