@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"sort"
 	"strings"
 	"time"
@@ -70,8 +71,12 @@ func Build(ctx context.Context, db *ledger.DB, o Options) (*Page, error) {
 			chosen[r.RunID] = true
 		}
 	}
+	top := o.Top
+	if chosen != nil {
+		top = 0 // the RUNs are ranked among all; few are kept
+	}
 	lb, err := reports.GetLeaderboard(ctx, db, reports.LeaderboardOptions{Metric: rank, Project: o.Project, Group: o.Group,
-		Goals: o.Regress.Goals})
+		Top: top, Goals: o.Regress.Goals})
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
@@ -100,12 +105,14 @@ func Build(ctx context.Context, db *ledger.DB, o Options) (*Page, error) {
 	sels := make([]string, len(rows))
 	for i, r := range rows {
 		sels[i] = r.Dirs[0] // a dir names one run even where run ids repeat across projects
-		rep, err := reports.CheckRun(ctx, db, sels[i], []string{rank}, o.Regress)
-		if err != nil {
-			return nil, fmt.Errorf("report: %w", err)
-		}
+	}
+	checks, err := reports.CheckRuns(ctx, db, sels, []string{rank}, o.Regress)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	for i, rep := range checks {
 		if len(rep.Checks) == 1 {
-			p.Checks[r.RunID] = rep.Checks[0]
+			p.Checks[rows[i].RunID] = rep.Checks[0]
 		}
 	}
 	if p.Compare, err = reports.Compare(ctx, db, sels[:min(len(sels), MaxCompared)], nil); err != nil {
@@ -187,7 +194,9 @@ func readSeries(ctx context.Context, db *ledger.DB, r reports.LeaderboardRow, me
 			return err
 		}
 		col := kernels.NewSeriesCollector(kernels.DefaultMaxPoints, metrics...)
-		if _, err := wandbfile.ReadFile(run.LogPath, wandbfile.Options{History: col.Add}); err != nil {
+		if _, err := wandbfile.ReadFile(run.LogPath, wandbfile.Options{History: col.Add}); errors.Is(err, fs.ErrNotExist) {
+			continue // collected by runner gc: the run stays ranked, with no curve
+		} else if err != nil {
 			return fmt.Errorf("read %s: %w", run.LogPath, err)
 		}
 		for _, m := range metrics {

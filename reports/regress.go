@@ -282,16 +282,59 @@ func checkGroup(ctx context.Context, db *ledger.DB, target runGroup, metrics []s
 	if len(metrics) == 0 {
 		return rep, nil
 	}
-	peers, err := db.ListRuns(ctx, ledger.Filter{Project: tc.Project})
+	cands, err := projectCandidates(ctx, db, tc.Project)
+	if err != nil {
+		return nil, err
+	}
+	return checkAgainst(ctx, db, rep, tc, cands, metrics, o, unknown)
+}
+
+// projectCandidates are the baseline candidates of a project: its W&B runs.
+func projectCandidates(ctx context.Context, db *ledger.DB, project string) ([]kernels.Candidate, error) {
+	peers, err := db.ListRuns(ctx, ledger.Filter{Project: project})
 	if err != nil {
 		return nil, err
 	}
 	var cands []kernels.Candidate
 	for _, g := range groupRuns(peers) {
-		if g.Runs[0].Project == tc.Project {
+		if g.Runs[0].Project == project {
 			cands = append(cands, g.candidate())
 		}
 	}
+	return cands, nil
+}
+
+// CheckRuns is CheckRun for many runs at once (runner report): each
+// project's runs are read once for all its runs' baselines, not once per
+// run. A metric whose goal is unknown is an error, as for CheckRun.
+func CheckRuns(ctx context.Context, db *ledger.DB, sels []string, metrics []string, o RegressOptions) ([]*CheckReport, error) {
+	byProject := map[string][]kernels.Candidate{}
+	out := make([]*CheckReport, 0, len(sels))
+	for _, sel := range sels {
+		g, err := resolveGroup(ctx, db, "check", sel)
+		if err != nil {
+			return nil, err
+		}
+		tc := g.candidate()
+		cands, ok := byProject[tc.Project]
+		if !ok {
+			if cands, err = projectCandidates(ctx, db, tc.Project); err != nil {
+				return nil, fmt.Errorf("check: %w", err)
+			}
+			byProject[tc.Project] = cands
+		}
+		rep := &CheckReport{RunID: g.ID(), Name: g.Name(), Project: tc.Project, Dirs: g.Dirs(), Checks: []MetricCheck{}}
+		if rep, err = checkAgainst(ctx, db, rep, tc, cands, metrics, o, unknownFails); err != nil {
+			return nil, fmt.Errorf("check: %w", err)
+		}
+		out = append(out, rep)
+	}
+	return out, nil
+}
+
+// checkAgainst judges metrics of the run tc describes against cands, into rep.
+func checkAgainst(ctx context.Context, db *ledger.DB, rep *CheckReport, tc kernels.Candidate, cands []kernels.Candidate,
+	metrics []string, o RegressOptions, unknown unknownGoal) (*CheckReport, error) {
 	for _, m := range metrics {
 		value, ok := ledger.SummaryNumber(tc.Summary, m)
 		if !ok {
