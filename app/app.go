@@ -282,6 +282,7 @@ func commands(env Env) []*cli.Command {
 		checkCommand(env),
 		plotCommand(env),
 		reportCommand(env),
+		serveCommand(env),
 		gcCommand(env),
 		versionCommand(env),
 	}

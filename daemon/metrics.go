@@ -71,12 +71,12 @@ func (m *MetricsServer) Addr() string { return m.ln.Addr().String() }
 // Run serves until ctx is done, then shuts the server down.
 func (m *MetricsServer) Run(ctx context.Context) error {
 	m.logger.Info("metrics endpoint listening", "addr", m.Addr(), "path", "/metrics")
-	return serveUntilDone(ctx, m.srv, m.ln, "metrics endpoint")
+	return ServeUntilDone(ctx, m.srv, m.ln, "metrics endpoint")
 }
 
-// serveUntilDone serves srv on ln until ctx is done, then shuts it down
+// ServeUntilDone serves srv on ln until ctx is done, then shuts it down
 // (2 s for requests in flight): the daemon's HTTP endpoints end the same way.
-func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, what string) error {
+func ServeUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, what string) error {
 	addr := ln.Addr().String()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

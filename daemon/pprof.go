@@ -68,5 +68,5 @@ func (p *PprofServer) Addr() string { return p.ln.Addr().String() }
 // Run serves until ctx is done, then shuts the server down.
 func (p *PprofServer) Run(ctx context.Context) error {
 	p.logger.Info("pprof endpoint listening", "addr", p.Addr(), "path", "/debug/pprof/")
-	return serveUntilDone(ctx, p.srv, p.ln, "pprof endpoint")
+	return ServeUntilDone(ctx, p.srv, p.ln, "pprof endpoint")
 }
