@@ -293,8 +293,8 @@ func commands(env Env) []*cli.Command {
 func defaultDBPath(getenv func(string) string) string {
 	// A user who may not look into /var/lib/runner still means that ledger
 	// (and then reaches it through the daemon's socket).
-	if _, err := os.Stat(systemDB); err == nil || errors.Is(err, fs.ErrPermission) {
-		return systemDB
+	if _, err := os.Stat(remote.SystemDB); err == nil || errors.Is(err, fs.ErrPermission) {
+		return remote.SystemDB
 	}
 	state := getenv("XDG_STATE_HOME")
 	if state == "" {

@@ -114,7 +114,7 @@ func daemonCommand(env Env) *cli.Command {
 				defer closeInv()
 				d.JobUnits = sched.Units != nil
 				d.Executor, d.JobsWandbDir = executor, sched.WandbDir
-				srv := &remote.Server{Path: socketPath(c, db.Path()), Group: socketGroup(c), Version: Version,
+				srv := &remote.Server{Path: remote.SocketPath(c.String("socket"), db.Path()), Group: remote.SocketGroup(c.String("socket-group")), Version: Version,
 					Handle: socketHandler(env, db.Path()), Logger: logger.With("component", "socket")}
 				if err := srv.Listen(); err != nil {
 					return fmt.Errorf("daemon: %w", err)

@@ -42,6 +42,10 @@ func examples(command string) []string {
 		return []string{"runner release 9"}
 	case "requeue":
 		return []string{"runner requeue 7", "runner requeue --state failed,cancelled"}
+	case "report":
+		return []string{"runner report --project lab --rank eval/nrmse -o lab.html", "runner report abc123 def456 --metric operator/loss -o ab.html"}
+	case "serve":
+		return []string{"runner serve --project lab", "runner serve --listen 0.0.0.0:8080 --listen-public"}
 	case "clean":
 		return []string{"runner clean --before 7d --dry-run", "runner clean --state failed,cancelled"}
 	case "pause":

@@ -14,7 +14,6 @@ import (
 	"io/fs"
 	"os"
 	"os/user"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,93 +26,16 @@ import (
 	"github.com/runnerhq/runner/remote"
 )
 
-const (
-	// systemDB is the ledger of a systemd install (StateDirectory=runner).
-	systemDB = "/var/lib/runner/ledger.db"
-	// systemSocket is its daemon's socket (RuntimeDirectory=runner).
-	systemSocket = "/run/runner/runner.sock"
-	// socketName is the socket beside any other ledger.
-	socketName = "api.sock"
-	// defaultSocketGroup may connect to the socket when it exists.
-	defaultSocketGroup = "runner"
-)
-
-// viaSocket reports whether a command runs through the daemon's socket for a
-// user who may not write the ledger: the job commands and the read-only
-// views people need beside them.
-func viaSocket(command string) bool {
-	switch command {
-	case submitName, "jobs", "runs", "status", "logs", "cancel", "wait", "hold", "release", "requeue":
-		return true
-	}
-	return false
-}
-
-// socketPath is the daemon's socket for the ledger at db: --socket, else
-// /run/runner/runner.sock for the system ledger, else api.sock beside it.
-func socketPath(c *cli.Context, db string) string {
-	if p := c.String("socket"); p != "" {
-		return p
-	}
-	if db == systemDB {
-		return systemSocket
-	}
-	return filepath.Join(filepath.Dir(db), socketName)
-}
-
-// socketGroup is the group whose members may connect: --socket-group, else
-// "runner" when that group exists, else none (the daemon's own).
-func socketGroup(c *cli.Context) string {
-	if g := c.String("socket-group"); g != "" {
-		return g
-	}
-	if _, err := user.LookupGroup(defaultSocketGroup); err == nil {
-		return defaultSocketGroup
-	}
-	return ""
-}
-
-// readsOnly reports the socket commands that only read the ledger.
-func readsOnly(command string) bool {
-	switch command {
-	case "jobs", "runs", "status", "logs", "wait":
-		return true
-	}
-	return false
-}
-
-// mayRead reports whether this process may read the ledger at path.
-func mayRead(path string) bool {
-	const rOK = 4
-	return syscall.Access(path, rOK) == nil
-}
-
-// mayWrite reports whether this process may write the ledger at path, or
-// create it there.
-func mayWrite(path string) bool {
-	const wOK, xOK = 2, 1
-	err := syscall.Access(path, wOK)
-	if err == nil {
-		return true
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return false
-	}
-	dir := filepath.Dir(path)
-	derr := syscall.Access(dir, wOK|xOK)
-	return derr == nil || errors.Is(derr, fs.ErrNotExist)
-}
-
 // forward runs the command through the daemon's socket when this process
 // may not write the ledger (root always may). It returns nil when the
 // command should run here, else a *ExitStatus (or the reason the call failed).
 func forward(c *cli.Context, env Env) error {
 	args := c.Args().Slice()
-	if env.Caller != nil || os.Geteuid() == 0 || len(args) == 0 || !viaSocket(args[0]) || slices.Contains(args, completionFlag) {
+	if env.Caller != nil || os.Geteuid() == 0 || len(args) == 0 || !remote.ViaSocket(args[0]) || slices.Contains(args, completionFlag) {
 		return nil
 	}
 	db := dbPath(c, env)
-	if mayWrite(db) {
+	if remote.MayWrite(db) {
 		return nil
 	}
 	wd, err := env.getwd()
@@ -123,11 +45,11 @@ func forward(c *cli.Context, env Env) error {
 	if args, err = inlineSweep(args); err != nil {
 		return err
 	}
-	sock := socketPath(c, db)
+	sock := remote.SocketPath(c.String("socket"), db)
 	req := remote.Request{Version: Version, Args: args, Env: env.Environ(), Cwd: wd,
 		Terminal: env.IsTerminal != nil && env.IsTerminal(env.Stdout), Width: env.width(env.Stdout)}
 	code, line, err := remote.Call(c.Context, sock, req, env.Stdout, env.Stderr)
-	if errors.Is(err, remote.ErrNoDaemon) && readsOnly(args[0]) && mayRead(db) {
+	if errors.Is(err, remote.ErrNoDaemon) && remote.ReadsOnly(args[0]) && remote.MayRead(db) {
 		// A user who may read the ledger but not write it (a shared,
 		// read-only ledger) still sees jobs, runs and status with the
 		// daemon down, as before there was a socket.
@@ -142,7 +64,7 @@ func forward(c *cli.Context, env Env) error {
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EACCES) {
 			return fmt.Errorf("%s: you may not write the ledger %s, so this goes through the daemon, and %w (ask to join the socket's group, by default %q)",
-				args[0], db, err, defaultSocketGroup)
+				args[0], db, err, remote.DefaultGroup)
 		}
 		return fmt.Errorf("%s: you may not write the ledger %s, so this goes through the daemon, and %w", args[0], db, err)
 	}
@@ -185,7 +107,7 @@ func inlineSweep(args []string) ([]string, error) {
 // with the caller's identity for ownership (Env.Caller).
 func socketHandler(base Env, db string) remote.Handler {
 	return func(ctx context.Context, caller remote.Caller, req remote.Request, stdout, stderr io.Writer) (int, string) {
-		if len(req.Args) == 0 || !viaSocket(req.Args[0]) {
+		if len(req.Args) == 0 || !remote.ViaSocket(req.Args[0]) {
 			return 2, fmt.Sprintf("the daemon's socket runs only submit, jobs, runs, status, logs, wait, cancel, hold, release and requeue, not %q",
 				strings.Join(req.Args[:min(1, len(req.Args))], ""))
 		}
