@@ -41,12 +41,17 @@ func (h *harness) job(id int64) ledger.Job {
 
 func (h *harness) waitJob(id int64, want ledger.JobState) ledger.Job {
 	h.t.Helper()
-	var j ledger.Job
-	h.eventually(20*time.Second, "job "+strconv.FormatInt(id, 10)+" "+string(want), func() bool {
-		j = h.job(id)
-		return j.State == want
-	})
-	return j
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		j := h.job(id)
+		if j.State == want {
+			return j
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out after 20s waiting for job %d %s; it is %s (%q), attempts %d", id, want, j.State, j.Reason, j.Attempts)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // A two-stage pipeline whose stages log into one W&B run: both run dirs go

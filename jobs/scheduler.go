@@ -36,6 +36,7 @@ const (
 type Store interface {
 	ListJobs(ctx context.Context, f ledger.JobFilter) ([]ledger.Job, error)
 	QueueChanges(ctx context.Context, seq int64) ([]ledger.Job, int64, error)
+	JobsSeq(ctx context.Context) (int64, error)
 	StartJob(ctx context.Context, id int64, s ledger.JobStart) (ledger.Job, bool, error)
 	RecordJobPIDs(ctx context.Context, id int64, supervisorPID, pid, pgid int, startTicks uint64) error
 	EndJob(ctx context.Context, id int64, e ledger.JobEnd) (ledger.Job, bool, error)
@@ -268,9 +269,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.sample(ctx)
 			s.checkRunning(ctx)
 			// A new sample may free GPUs for waiting jobs; with none
-			// waiting there is nothing to plan (a submit pokes the
-			// socket, and reconcile re-plans anyway).
-			s.dirty = s.dirty || s.anyQueued
+			// waiting there is nothing to plan unless a job changed
+			// without a poke reaching us (queueMoved).
+			s.dirty = s.dirty || s.anyQueued || s.queueMoved(ctx)
 		case <-reconcile.C:
 			s.checkRunning(ctx)
 			s.dirty = true
@@ -596,6 +597,15 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// queueMoved says whether a job changed since the last plan. A submit or
+// requeue pokes the socket, but a poke can be lost (a full buffer, a
+// client killed between its commit and its poke): one counter read per
+// sample bounds that to a sample interval instead of the reconcile.
+func (s *Scheduler) queueMoved(ctx context.Context) bool {
+	n, err := s.Store.JobsSeq(ctx)
+	return err == nil && n != s.queueSeq
 }
 
 // queuedJobs is the queue in id order: the cached one with the changes

@@ -554,3 +554,18 @@ func TestPausedQueueStartsNothing(t *testing.T) {
 	Poke(filepath.Join(e.dir, SockName))
 	e.waitState(queued.ID, ledger.JobSucceeded)
 }
+
+// A submit whose poke never arrives (the client killed between its commit
+// and its poke) starts on the next sample, not the 30 s reconcile.
+func TestJobWithoutAPokeStartsOnTheNextSample(t *testing.T) {
+	e := newSchedEnv(t, 1)
+	e.start(func(s *Scheduler) { s.Reconcile = time.Hour })
+	first := e.submit(ledger.JobSpec{Argv: sh("true")})
+	e.waitState(first.ID, ledger.JobSucceeded)
+	time.Sleep(100 * time.Millisecond) // several samples with nothing queued
+	j, err := e.db.SubmitJob(context.Background(), ledger.JobSpec{Argv: sh("true"), Cwd: e.work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(j.ID, ledger.JobSucceeded)
+}

@@ -310,6 +310,17 @@ func (db *DB) QueueChanges(ctx context.Context, seq int64) (changed []Job, next 
 	return changed, next, nil
 }
 
+// JobsSeq is the jobs change counter: it moves on every insert or update of
+// a job, so a reader that saw n and sees more knows something changed
+// (the scheduler's safety net behind a lost wake-up; see QueueChanges).
+func (db *DB) JobsSeq(ctx context.Context) (int64, error) {
+	var n int64
+	if err := db.queryRow(ctx, `SELECT n FROM jobs_seq`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("ledger: jobs change counter: %w", err)
+	}
+	return n, nil
+}
+
 // NewRunID returns a fresh W&B run id: 8 characters of [a-z0-9], as wandb
 // generates them.
 func NewRunID() string {
