@@ -43,6 +43,10 @@ func openNVML(logger *slog.Logger) (Inventory, error) {
 // process with "symbol lookup error".
 func newNVMLInventory(lib nvmlLib, logger *slog.Logger) (*nvmlInventory, error) {
 	if ret := lib.Init(); ret != nvml.SUCCESS {
+		if ret == nvml.ERROR_LIB_RM_VERSION_MISMATCH {
+			// The usual cause, said where the user will look (a job's reason).
+			return nil, fmt.Errorf("%w: NVML init: %s (the driver was updated without a reboot or module reload?)", ErrNoDriver, nvml.ErrorString(ret))
+		}
 		return nil, fmt.Errorf("%w: NVML init: %s", ErrNoDriver, nvml.ErrorString(ret))
 	}
 	ext := lib.Extensions()
