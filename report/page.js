@@ -1,4 +1,11 @@
 "use strict";
+// What a headless check (or a curious user) reads back from the body: errors
+// thrown while the page set itself up (data-errors), and when set-up ended,
+// in ms after navigation start (data-rendered; absent if it never ended).
+window.addEventListener("error", function (ev) {
+  var b = document.body;
+  b.dataset.errors = (b.dataset.errors ? b.dataset.errors + "\n" : "") + ev.message;
+});
 // Sortable tables: a click on a header sorts by that column, again reverses.
 document.querySelectorAll("table.sortable").forEach(function (table) {
   table.querySelectorAll("th").forEach(function (th, col) {
@@ -35,10 +42,15 @@ document.querySelectorAll("svg.chart").forEach(function (svg) {
   var d = svg.dataset, x0 = +d.x0, x1 = +d.x1, y0 = +d.y0, y1 = +d.y1, log = d.log === "true";
   var l = +d.l, w = +d.w, t = +d.t, h = +d.h;
   var out = svg.parentNode.querySelector(".hover");
-  var lines = Array.prototype.map.call(svg.querySelectorAll("polyline"), function (p) {
-    var pts = p.getAttribute("points").split(" ").map(function (s) { var a = s.split(","); return [+a[0], +a[1]]; });
-    return { el: p, name: p.dataset.name, pts: pts };
-  });
+  // The points are parsed on the first hover over this chart, not at load:
+  // a large page has a million of them, most never pointed at.
+  var lines = null;
+  var parse = function () {
+    return Array.prototype.map.call(svg.querySelectorAll("polyline"), function (p) {
+      var pts = p.getAttribute("points").split(" ").map(function (s) { var a = s.split(","); return [+a[0], +a[1]]; });
+      return { el: p, name: p.dataset.name, pts: pts };
+    });
+  };
   var value = function (py) {
     var f = (t + h - py) / h;
     return log ? Math.pow(10, Math.log10(y0) + f * (Math.log10(y1) - Math.log10(y0))) : y0 + f * (y1 - y0);
@@ -48,6 +60,7 @@ document.querySelectorAll("svg.chart").forEach(function (svg) {
     var px = (ev.clientX - box.left) * (svg.viewBox.baseVal.width / box.width);
     var step = Math.round(x0 + (px - l) / w * (x1 - x0));
     var text = ["step " + step];
+    lines = lines || parse();
     lines.forEach(function (ln) {
       if (ln.el.classList.contains("off") || ln.pts.length === 0) { return; }
       var best = ln.pts[0];
@@ -69,3 +82,4 @@ document.querySelectorAll("svg.chart").forEach(function (svg) {
     }).catch(function () {});
   }, 5000);
 })();
+document.body.dataset.rendered = String(Math.round(performance.now()));
