@@ -84,8 +84,14 @@ func newEngine(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger) (*ru
 
 func openDB(ctx context.Context, c *cli.Context, env Env, logger *slog.Logger, readOnly bool) (*ledger.DB, error) {
 	path := dbPath(c, env)
-	db, err := ledger.Open(ctx, path, ledger.Options{Logger: logger, ReadOnly: readOnly})
+	// The daemon and backfill (cron) outwait a long writer; a command a
+	// person typed waits busy_timeout once, as docs/operations.md says.
+	patient := c.Command.Name == "daemon" || c.Command.Name == "backfill"
+	db, err := ledger.Open(ctx, path, ledger.Options{Logger: logger, ReadOnly: readOnly, Patient: patient})
 	if err != nil {
+		if strings.Contains(err.Error(), path) {
+			return nil, fmt.Errorf("open ledger: %w", err)
+		}
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	return db, nil

@@ -30,6 +30,7 @@ type CleanStore interface {
 type CleanOptions struct {
 	States []ledger.JobState // "": every ended state
 	Before time.Time         // only jobs that ended before it; zero: any time
+	IDs    []int64           // only these jobs; nil: any
 	DryRun bool
 }
 
@@ -54,7 +55,7 @@ func Clean(ctx context.Context, db CleanStore, o CleanOptions) (CleanResult, err
 	if len(states) == 0 {
 		states = ledger.EndedJobStates
 	}
-	files, err := db.CleanJobs(ctx, ledger.JobFilter{States: states, EndedBefore: o.Before}, o.DryRun)
+	files, err := db.CleanJobs(ctx, ledger.JobFilter{States: states, EndedBefore: o.Before, IDs: o.IDs}, o.DryRun)
 	if err != nil {
 		return r, err
 	}

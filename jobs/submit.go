@@ -30,6 +30,7 @@ type SubmitStore interface {
 	SubmitJobs(ctx context.Context, specs []ledger.JobSpec, inArray bool) ([]ledger.Job, error)
 	SetEngineIDs(ctx context.Context, ids map[int64]ledger.EngineSubmit) error
 	RefuseJobs(ctx context.Context, ids []int64, reason string) (refused []int64, err error)
+	CleanStore
 }
 
 var _ SubmitStore = (*ledger.DB)(nil)
@@ -271,9 +272,11 @@ func engineSubmission(list []ledger.Job, first ledger.JobSpec, captured []string
 	return sub
 }
 
-// submitToEngine hands the queued jobs to their engine and records its ids;
-// when the engine refuses (or the submission could not be made: prepErr),
-// the jobs are recorded failed with its words.
+// submitToEngine hands the queued jobs to their engine and records its ids.
+// When the engine refuses (or the submission could not be made: prepErr),
+// nothing is kept: the jobs are recorded refused (an event with the
+// engine's words) and then removed, as a refused sbatch leaves no job, so
+// no failed row and no empty engine column stays behind in runner jobs.
 func submitToEngine(ctx context.Context, db SubmitStore, ex ledger.Executor, sub Submission, prepErr error, notices io.Writer) error {
 	ids := make([]int64, len(sub.Jobs))
 	for i, j := range sub.Jobs {
@@ -285,10 +288,14 @@ func submitToEngine(ctx context.Context, db SubmitStore, ex ledger.Executor, sub
 	}
 	if err != nil {
 		// Recorded with a fresh context: a Ctrl-C must not leave them queued.
-		if _, rerr := db.RefuseJobs(context.WithoutCancel(ctx), ids, err.Error()); rerr != nil {
+		bg := context.WithoutCancel(ctx)
+		if _, rerr := db.RefuseJobs(bg, ids, err.Error()); rerr != nil {
 			return fmt.Errorf("submit: %w (and recording it: %v)", err, rerr)
 		}
-		return fmt.Errorf("submit: %w", err)
+		if _, cerr := Clean(bg, db, CleanOptions{IDs: ids, States: []ledger.JobState{ledger.JobFailed}}); cerr != nil {
+			return fmt.Errorf("submit: %w (the refused jobs stay failed: %v)", err, cerr)
+		}
+		return fmt.Errorf("submit: %w (nothing was queued)", err)
 	}
 	rec := make(map[int64]ledger.EngineSubmit, len(ids))
 	for i, j := range sub.Jobs {

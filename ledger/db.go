@@ -24,16 +24,25 @@ import (
 // refuse somebody else's database instead of migrating it.
 const applicationID = 0x52554E52
 
-// busyTimeout is how long a connection waits for another process's write
+// DefaultBusyTimeout is how long a connection waits for another process's write
 // lock before SQLite gives up. The daemon, cron backfills and CLI commands
 // share the file; their transactions are short, so 10 s is generous.
-const busyTimeout = 10 * time.Second
+const DefaultBusyTimeout = 10 * time.Second
 
 // Options configure Open.
 type Options struct {
 	Clock    Clock        // nil: the real clock
 	ReadOnly bool         // reader pool only; no migration; write methods fail with ErrReadOnly
 	Logger   *slog.Logger // nil: discard
+	// Patient retries a write whose busy_timeout ran out (up to
+	// maxBusyRetries more waits): for the daemon and batch backfills, which
+	// must not drop a job's end over another process's long transaction.
+	// Without it a write waits busy_timeout once, as the docs promise a
+	// command does, then fails with ErrBusy.
+	Patient bool
+	// BusyTimeout is how long a statement waits for another process's lock
+	// (SQLite's busy_timeout); zero: DefaultBusyTimeout.
+	BusyTimeout time.Duration
 }
 
 // DB is an open ledger: one writer connection (BEGIN IMMEDIATE) plus a pool
@@ -45,6 +54,8 @@ type DB struct {
 	clock    Clock
 	log      *slog.Logger
 	readOnly bool
+	patient  bool
+	busy     time.Duration // busy_timeout
 
 	// reads caches prepared read statements by query text: the daemon runs
 	// the same few queries on every tick and every job end.
@@ -111,7 +122,7 @@ func (db *DB) Backup(ctx context.Context, dest string) error {
 	// A connection of its own: the readers are query_only, and SQLite
 	// writes the copy with the source connection's access mode.
 	src, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Path: db.path}).String()+
-		fmt.Sprintf("?_pragma=busy_timeout(%d)", busyTimeout.Milliseconds()))
+		fmt.Sprintf("?_pragma=busy_timeout(%d)", db.busy.Milliseconds()))
 	if err != nil {
 		return fmt.Errorf("ledger: backup: %w", err)
 	}
@@ -181,9 +192,12 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger %s: %w", path, err)
 	}
-	db := &DB{path: abs, clock: opts.Clock, log: opts.Logger, readOnly: opts.ReadOnly}
+	db := &DB{path: abs, clock: opts.Clock, log: opts.Logger, readOnly: opts.ReadOnly, patient: opts.Patient}
 	if db.clock == nil {
 		db.clock = realClock{}
+	}
+	if db.busy = opts.BusyTimeout; db.busy <= 0 {
+		db.busy = DefaultBusyTimeout
 	}
 	if db.log == nil {
 		db.log = slog.New(slog.DiscardHandler)
@@ -204,7 +218,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	// Readers keep SQLite's default cache (2 MiB): they read few pages
 	// each, the OS caches the file, and four of them with the writer's
 	// cache would keep a daemon at 100+ MB after one big scan.
-	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=temp_store(MEMORY)", busyTimeout.Milliseconds())
+	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=temp_store(MEMORY)", db.busy.Milliseconds())
 	if opts.ReadOnly {
 		// mode=ro: a user with read access only must not create or change anything.
 		db.r, err = sql.Open("sqlite", base+"?mode=ro&"+pragmas+"&_pragma=query_only(1)")
@@ -349,8 +363,11 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *Tx) error) error {
 	var err error
 	for try := 0; ; try++ {
 		err = db.tryTx(ctx, fn)
-		if err == nil || !isBusy(err) || try == maxBusyRetries || ctx.Err() != nil {
+		if err == nil || !isBusy(err) || ctx.Err() != nil {
 			return err
+		}
+		if !db.patient || try == maxBusyRetries {
+			return db.busyErr()
 		}
 		db.log.Warn("ledger busy, retrying transaction", "path", db.path, "try", try+1)
 	}
@@ -433,9 +450,9 @@ func (tx *Tx) closeStmts() {
 // retryBusy retries f while SQLite answers busy without waiting: while
 // another process creates the ledger and switches it to WAL, a connection can
 // get SQLITE_BUSY at once, before busy_timeout applies. It gives up after
-// about busyTimeout.
-func retryBusy(ctx context.Context, f func() error) error {
-	deadline := time.Now().Add(busyTimeout)
+// about wait.
+func retryBusy(ctx context.Context, wait time.Duration, f func() error) error {
+	deadline := time.Now().Add(wait)
 	for {
 		err := f()
 		if err == nil || !isBusy(err) || time.Now().After(deadline) || ctx.Err() != nil {
@@ -495,7 +512,15 @@ func (db *DB) headerErr(err error) error {
 		}
 		return fmt.Errorf("%s is not an SQLite database: %w", db.path, ErrForeign)
 	}
+	if isBusy(err) {
+		return db.busyErr()
+	}
 	return fmt.Errorf("ledger %s: read header: %w", db.path, err)
+}
+
+// busyErr says that another process kept the ledger locked past the wait.
+func (db *DB) busyErr() error {
+	return fmt.Errorf("ledger %s: %w for more than %s (a sqlite3 shell or a stuck process holding it?)", db.path, ErrBusy, db.busy)
 }
 
 // checkHeader refuses foreign and newer files.
@@ -514,7 +539,7 @@ func (db *DB) checkHeader(version, appID, tables int) error {
 // them; a read-only handle also needs the current schema.
 func (db *DB) checkReadable(ctx context.Context, readOnly bool) (int, error) {
 	var version, appID, tables int
-	err := retryBusy(ctx, func() error {
+	err := retryBusy(ctx, db.busy, func() error {
 		var err error
 		version, appID, tables, err = header(ctx, db.r)
 		return err
@@ -538,7 +563,7 @@ func (db *DB) migrate(ctx context.Context, needed bool) error {
 	// journal_mode(WAL) is persistent, and the DSN asks for it on every
 	// writer connection; verify it took (litestream does the same).
 	var mode string
-	if err := retryBusy(ctx, func() error { return db.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode) }); err != nil {
+	if err := retryBusy(ctx, db.busy, func() error { return db.w.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode) }); err != nil {
 		return db.headerErr(err)
 	}
 	if mode != "wal" {

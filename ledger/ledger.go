@@ -56,6 +56,8 @@ var (
 	ErrReplaced = errors.New("ledger file deleted or replaced")
 	// ErrDamaged: SQLite's integrity check found the file damaged.
 	ErrDamaged = errors.New("ledger damaged")
+	// ErrBusy: another process held the ledger's lock longer than a command waits.
+	ErrBusy = errors.New("locked by another process")
 	// ErrNeedsMigration: a read-only open found a schema older than this binary's.
 	ErrNeedsMigration = errors.New("ledger needs migration: run runner daemon or any write command once")
 )
