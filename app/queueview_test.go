@@ -329,3 +329,23 @@ func TestPauseAndResumeTheQueue(t *testing.T) {
 		t.Errorf("submit to a paused queue: %q", stderr)
 	}
 }
+
+// A paused upload configuration reads as a sentence: what is paused, why,
+// since when and by which process; no scope hashes.
+func TestStatusSaysWhoPausedUploadsInWords(t *testing.T) {
+	c := newShell(t)
+	db, err := ledger.Open(context.Background(), c.env["RUNNER_DB"], ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PauseUploads(context.Background(), ledger.Pause{Scope: "key:471527328113", Config: "API key 471527328113 (a hash)",
+		Reason: "the API key was rejected (401)", By: "gpu-box:22391:8812:0a1b2c3d"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	out, _, _ := c.run("status")
+	want := "paused: API key 471527328113 (a hash): the API key was rejected (401) (since now, by process 22391 on gpu-box)"
+	if !strings.Contains(out, want) || strings.Contains(out, "key:") || strings.Contains(out, "0a1b2c3d") {
+		t.Errorf("status pause line: want %q in\n%s", want, out)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/status"
+	runsync "github.com/runnerhq/runner/sync"
 )
 
 func statusCommand(env Env) *cli.Command {
@@ -82,11 +83,11 @@ func printStatus(w io.Writer, st *status.Status, p palette) {
 		fmt.Fprintf(w, "waiting:  %d %s%s: %s\n", wt.Count, wt.State, within, wt.Reason)
 	}
 	for _, p := range st.Pauses {
-		whose := "not the daemon's configuration"
-		if p.HoldsDaemon {
-			whose = "holds the daemon"
+		whose := ""
+		if !p.HoldsDaemon {
+			whose = "; not the daemon's configuration"
 		}
-		fmt.Fprintf(w, "  paused: %s (%s; %s) since %s by %s: %s\n", p.Config, p.Scope, whose, p.Since, p.By, p.Reason)
+		fmt.Fprintf(w, "  paused: %s: %s (since %s, by %s%s)\n", p.Config, p.Reason, ago(st.At, p.Since), runsync.DescribeOwner(p.By), whose)
 		fmt.Fprintf(w, "          resume: fix it, then run `runner sync` with that configuration (or restart the daemon)\n")
 	}
 	if st.Regressions > 0 {

@@ -61,3 +61,29 @@ func TestALockedLedgerBoundsACommandsWait(t *testing.T) {
 		t.Errorf("the patient write did not land: %v %+v", err, got)
 	}
 }
+
+// status's "N failed in the last 24h" counts runs that failed for good, not
+// attempts: a run whose failed attempt will be retried is not failed.
+func TestUploadsSinceCountsFailedRunsNotRetriedAttempts(t *testing.T) {
+	ctx := context.Background()
+	db, clock := openTemp(t)
+	s1, s2, other := pipeline(t, db)
+	mustReady(t, db, s1.Dir, s2.Dir, other.Dir)
+	fail := func(max int) {
+		t.Helper()
+		got, err := db.Claim(ctx, "w1", time.Minute, nil)
+		if err != nil || len(got) == 0 {
+			t.Fatalf("claim: %v %v", got, err)
+		}
+		if err := db.Complete(ctx, "w1", dirsOf(got), ledger.Result{Outcome: ledger.OutcomeTransient, Error: "dial tcp: refused",
+			StartedAt: clock.Now(), CountAttempt: true, NextAttemptAt: clock.Now().Add(time.Minute), MaxAttempts: max}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail(1) // the pipeline's two dirs: out of attempts, failed
+	fail(5) // other: pending, retried later
+	ok, failed, err := db.UploadsSince(ctx, clock.Now().Add(-time.Hour))
+	if err != nil || ok != 0 || failed != 2 {
+		t.Errorf("UploadsSince = %d synced, %d failed, %v; want 0 and 2 (the retried run is not failed)", ok, failed, err)
+	}
+}

@@ -47,11 +47,15 @@ func (db *DB) OldestPending(ctx context.Context) (*time.Time, error) {
 	return fromNullMS(v), nil
 }
 
-// UploadsSince counts upload calls' outcomes per run dir since t:
-// succeeded and failed (interrupted calls are not recorded).
+// UploadsSince counts the run dirs uploaded since t (ok) and those whose
+// upload failed since t and that are failed now, out of attempts (failed):
+// a failed attempt that will be retried is not a failed run, so it is not
+// counted (interrupted calls are not recorded at all).
 func (db *DB) UploadsSince(ctx context.Context, t time.Time) (ok, failed int, err error) {
-	if err := db.queryRow(ctx, `SELECT coalesce(sum(u.outcome = 'success'), 0), coalesce(sum(u.outcome != 'success'), 0)
-		FROM uploads u JOIN upload_runs ur ON ur.upload_id = u.id WHERE u.ended_at >= ?`, ms(t)).Scan(&ok, &failed); err != nil {
+	if err := db.queryRow(ctx, `SELECT count(DISTINCT CASE WHEN u.outcome = 'success' THEN ur.dir END),
+		count(DISTINCT CASE WHEN u.outcome != 'success' AND r.state = 'failed' THEN ur.dir END)
+		FROM uploads u JOIN upload_runs ur ON ur.upload_id = u.id JOIN runs r ON r.dir = ur.dir
+		WHERE u.ended_at >= ?`, ms(t)).Scan(&ok, &failed); err != nil {
 		return 0, 0, fmt.Errorf("ledger: uploads since: %w", err)
 	}
 	return ok, failed, nil

@@ -775,6 +775,19 @@ func newOwner() string {
 	return fmt.Sprintf("%s:%d:%d:%08x", host, os.Getpid(), ticks, rand.Uint32())
 }
 
+// DescribeOwner says who a lease or pause owner (newOwner's form) is, in
+// words for status: "process 22391 on gpu-box". Other forms come back as given.
+func DescribeOwner(owner string) string {
+	parts := strings.Split(owner, ":")
+	if len(parts) < 3 {
+		return owner
+	}
+	if _, err := strconv.Atoi(parts[1]); err != nil {
+		return owner
+	}
+	return "process " + parts[1] + " on " + parts[0]
+}
+
 // holderGone reports whether a lease owner is verifiably gone: a process on
 // this host that no longer runs (same pid and start time). A holder on
 // another host, or a name it cannot read, is never taken for gone: its
