@@ -531,3 +531,35 @@ func TestPlotLeavesOutRunsWithoutTheMetric(t *testing.T) {
 		t.Errorf("no run with the metric: exit %d, stdout %q, stderr %q; want exit 1 and one line", code, stdout, stderr)
 	}
 }
+
+// A loss over five decades is drawn on a log axis without being asked (as
+// the HTML report does); --log is --log-y's short name; a curve within one
+// decade stays linear.
+func TestPlotTakesALogAxisForDecades(t *testing.T) {
+	root := t.TempDir()
+	c := runnerCLI{t: t, db: filepath.Join(t.TempDir(), "ledger.db")}
+	writeRun(t, root, runSpec{id: "wide", name: "wide", project: "pde", start: base0, lr: 1e-3,
+		losses: []float64{10, 1, 0.1, 0.01, 0.001, 0.0001}})
+	writeRun(t, root, runSpec{id: "flat", name: "flat", project: "pde", start: base0.Add(time.Hour), lr: 1e-3,
+		losses: []float64{0.5, 0.4, 0.3}})
+	if _, errOut, code := c.run("backfill", root); code != 0 {
+		t.Fatalf("backfill: exit %d: %s", code, errOut)
+	}
+	for _, tc := range []struct {
+		args []string
+		log  bool
+	}{
+		{[]string{"wide"}, true},
+		{[]string{"flat"}, false},
+		{[]string{"flat", "--log"}, true},
+	} {
+		var rep reports.PlotReport
+		args := append([]string{"plot", "--metric", "train/loss", "-o", filepath.Join(t.TempDir(), "p.svg")}, tc.args...)
+		if code := c.json(&rep, args...); code != 0 {
+			t.Fatalf("%v: exit %d", tc.args, code)
+		}
+		if rep.LogY != tc.log {
+			t.Errorf("plot %v: log_y %v, want %v", tc.args, rep.LogY, tc.log)
+		}
+	}
+}

@@ -28,7 +28,7 @@ func plotCommand(env Env) *cli.Command {
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "FILE.png or FILE.svg",
 				DefaultText: "<metric with / as _>.png, <metric>_leaderboard.png for --leaderboard"},
 			boolFlag("leaderboard", "draw the leaderboard of --metric as a bar chart"),
-			boolFlag("log-y", "a logarithmic y axis (points at or below 0 are left out), for loss curves"),
+			&cli.BoolFlag{Name: "log-y", Aliases: []string{"log"}, Usage: "a logarithmic y axis (points at or below 0 are left out), for loss curves; without it, data spanning more than 3 decades gets one anyway"},
 			&cli.Float64Flag{Name: "smooth", Usage: "smooth each line with an exponential moving average of this weight (0 to 0.99), as W&B's panels do", Value: 0},
 			boolFlag("json", "print what was drawn as one JSON object"),
 		),

@@ -34,6 +34,31 @@ const maxLabel = 32
 // kernels collect it from a log.
 type Series = kernels.Series
 
+// LogDecades is how many decades of positive values a chart spans before
+// it is drawn on a log scale without being asked (PNG, SVG and the HTML
+// report alike): a loss from 10 to 0.001 is a flat line at the bottom
+// on a linear axis.
+const LogDecades = 3
+
+// SpansDecades reports whether values from lo to hi call for a log scale.
+func SpansDecades(lo, hi float64) bool {
+	return lo > 0 && hi/lo > math.Pow(10, LogDecades)
+}
+
+// WantsLog reports whether the finite values of series span more than
+// LogDecades (all positive).
+func WantsLog(series []Series) bool {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, s := range series {
+		for _, v := range s.Values {
+			if !math.IsNaN(v) && !math.IsInf(v, 0) {
+				lo, hi = min(lo, v), max(hi, v)
+			}
+		}
+	}
+	return SpansDecades(lo, hi)
+}
+
 // Options change how a line plot is drawn.
 type Options struct {
 	LogY   bool    // logarithmic y axis; points ≤ 0 are left out

@@ -114,7 +114,6 @@ func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 const (
 	chartW, chartH                     = 720.0, 280.0
 	padL, padR, padT, padB             = 64.0, 12.0, 10.0, 28.0
-	logDecades                         = 3 // wider positive ranges are drawn on a log scale
 	plotW, plotH                       = chartW - padL - padR, chartH - padT - padB
 	tickLen                            = 4.0
 	fontSize                           = 11
@@ -183,7 +182,7 @@ func svgChart(ch Chart) template.HTML {
 	if xhi == xlo {
 		xhi = xlo + 1
 	}
-	logY := ylo > 0 && yhi/ylo > math.Pow(10, logDecades)
+	logY := plot.SpansDecades(ylo, yhi)
 	if !logY {
 		pad := (yhi - ylo) * 0.04
 		ylo, yhi = ylo-pad, yhi+pad

@@ -78,6 +78,9 @@ func PlotRuns(ctx context.Context, db *ledger.DB, sels []string, metric, file, f
 	if len(rep.Series) == 0 {
 		return nil, fmt.Errorf("plot: none of the runs logged a finite %s to history", metric)
 	}
+	// Data over more than plot.LogDecades gets a log axis unasked, as in the HTML report.
+	o.LogY = o.LogY || plot.WantsLog(rep.Series)
+	rep.LogY = o.LogY
 	var buf bytes.Buffer
 	if err := plot.Lines(&buf, format, metric, rep.Series, plotWidth, plotHeight, o); err != nil {
 		if errors.Is(err, plot.ErrNoData) {
