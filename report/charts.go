@@ -11,14 +11,17 @@ import (
 )
 
 // Point budgets. A page's size is about its points (~13 bytes each in an
-// SVG polyline, "123.4,234.5 "), so the budget is for the whole page:
-// 1,000,000 points keep it near 14 MB whatever the number of runs and
-// metrics (BenchmarkReport1000Runs), and no line gets more than
-// maxPerSeries, more than a chart's pixels can show.
+// SVG polyline, "123.4,234.5 "), and so is the browser's time to build it,
+// so the budget is for the whole page: 300,000 points keep the 1,000-run
+// page near 6 MB and its set-up in a browser under 2 s
+// (BenchmarkBrowserRender1000Runs; 1,000,000 made it 14.5 MB and 4.5 s). A
+// line keeps at most maxPerSeries, more than a chart's pixels can show, and
+// at least minPerSeries, which only a page of thousands of overlaid lines
+// (a hairball whatever the resolution) comes down to.
 const (
-	pageBudget   = 1_000_000
+	pageBudget   = 300_000
 	maxPerSeries = 1000
-	minPerSeries = 50
+	minPerSeries = 15
 )
 
 // PointsPerSeries is how many points each line keeps (LTTB) on a page of
