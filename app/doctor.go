@@ -44,7 +44,7 @@ func doctorCommand(env Env) *cli.Command {
 				}
 			}
 			checks := doctor.Run(c.Context, doctor.Options{Uploader: up, Roots: roots, DB: db,
-				GPUs: c.String("gpus"), Heartbeat: daemon.HeartbeatInterval, Now: env.Now, Logger: logger})
+				GPUs: c.String("gpus"), DaemonGPUs: !c.IsSet("gpus"), Heartbeat: daemon.HeartbeatInterval, Now: env.Now, Logger: logger})
 			if db == nil {
 				checks = append(checks, doctor.Check{Name: "ledger", Level: doctor.Warn, Detail: "no ledger yet",
 					Fix: "runner daemon --watch DIR (or runner backfill DIR) creates it"})

@@ -6,6 +6,7 @@ package doctor
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -43,13 +44,16 @@ type Check struct {
 
 // Options is what to check.
 type Options struct {
-	Uploader  *runsync.Uploader
-	Roots     []string // the trees runner watches
-	DB        *ledger.DB
-	GPUs      string        // inventory spec; "" skips the GPU check
-	Heartbeat time.Duration // the daemon is down after three missed beats
-	Now       func() time.Time
-	Logger    *slog.Logger
+	Uploader *runsync.Uploader
+	Roots    []string // the trees runner watches
+	DB       *ledger.DB
+	GPUs     string // inventory spec; "" skips the GPU check
+	// DaemonGPUs: with a live daemon, report the GPUs it sampled (what jobs
+	// get) instead of opening GPUs here; for a --gpus the user did not give.
+	DaemonGPUs bool
+	Heartbeat  time.Duration // the daemon is down after three missed beats
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
 // Uploads checks what every upload needs: the CLI and the key. The daemon
@@ -107,7 +111,14 @@ func Run(ctx context.Context, o Options) []Check {
 		out = append(out, inotify(dirs))
 	}
 	if o.GPUs != "" {
-		out = append(out, gpus(o.GPUs))
+		c, ok := Check{}, false
+		if o.DaemonGPUs {
+			c, ok = daemonGPUs(ctx, o.DB, o.Now())
+		}
+		if !ok {
+			c = gpus(o.GPUs)
+		}
+		out = append(out, c)
 	}
 	if o.DB != nil {
 		out = append(out, ledgerFiles(o.DB.Path()))
@@ -201,6 +212,42 @@ func inotify(dirs int) Check {
 		return Check{"inotify", Warn, detail + ": close to the limit", fix}
 	}
 	return Check{"inotify", OK, detail, ""}
+}
+
+// daemonGPUs is the GPU line from a live daemon's last sample: with a
+// daemon running, its inventory (fake GPUs, --gpus none) is what jobs get,
+// and doctor's own look at the driver would contradict it. ok is false
+// when no live daemon has sampled.
+func daemonGPUs(ctx context.Context, db *ledger.DB, now time.Time) (Check, bool) {
+	if db == nil {
+		return Check{}, false
+	}
+	d, err := db.DaemonState(ctx)
+	if err != nil || !d.Live(now) {
+		return Check{}, false
+	}
+	raw, at, ok, err := db.GPUSnapshot(ctx)
+	if err != nil || !ok {
+		return Check{}, false
+	}
+	var snap jobs.Snapshot
+	if err := json.Unmarshal([]byte(raw), &snap); err != nil {
+		return Check{}, false
+	}
+	seen := fmt.Sprintf("as the running daemon sees them, sampled %s ago", now.Sub(at).Round(time.Second))
+	if len(snap.GPUs) == 0 {
+		reason := "none found"
+		if snap.Reason != nil {
+			reason = *snap.Reason
+		}
+		return Check{"GPUs", Warn, reason + " (" + seen + "): GPU jobs wait, uploads are not affected",
+			"install the NVIDIA driver (nvidia-smi must work for runner's user), or see the daemon's --gpus"}, true
+	}
+	n := fmt.Sprintf("%d GPUs", len(snap.GPUs))
+	if len(snap.GPUs) == 1 {
+		n = "1 GPU"
+	}
+	return Check{"GPUs", OK, fmt.Sprintf("%s (%s, %s)", n, snap.Inventory, seen), ""}, true
 }
 
 func gpus(spec string) Check {

@@ -81,3 +81,19 @@ func TestDaemonWithADriverVersionMismatchSaysSo(t *testing.T) {
 		t.Errorf("GPU job with a mismatched driver: %s %q; want queued, the reason naming the version mismatch", j.State, j.Reason)
 	}
 }
+
+// doctor beside a running daemon reports the GPUs the daemon schedules on
+// (here fake ones), not what doctor itself would find without a driver;
+// an explicit --gpus is checked as given.
+func TestDoctorReportsTheDaemonsGPUs(t *testing.T) {
+	h := newHarness(t)
+	h.startDaemon("--gpus", "fake:2", "--sample-interval", "200ms")
+	var out string
+	h.eventually(10*time.Second, "doctor's GPU line from the daemon", func() bool {
+		out, _ = h.run("doctor")
+		return strings.Contains(out, "2 GPUs (fake, as the running daemon sees them")
+	})
+	if out, _ := h.run("doctor", "--gpus", "none"); strings.Contains(out, "as the running daemon sees them") {
+		t.Errorf("doctor --gpus none reported the daemon's GPUs:\n%s", out)
+	}
+}
