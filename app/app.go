@@ -270,6 +270,7 @@ func commands(env Env) []*cli.Command {
 		waitCommand(env),
 		holdCommand(env, true), holdCommand(env, false),
 		requeueCommand(env),
+		updateCommand(env),
 		cleanCommand(env),
 		pauseCommand(env, true),
 		pauseCommand(env, false),

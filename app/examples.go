@@ -42,6 +42,8 @@ func examples(command string) []string {
 		return []string{"runner release 9"}
 	case "requeue":
 		return []string{"runner requeue 7", "runner requeue --state failed,cancelled"}
+	case "update":
+		return []string{"runner update 7 8 --priority 10", "runner update 104 --gpus 2 --timeout 12h"}
 	case "report":
 		return []string{"runner report --project lab --rank eval/nrmse -o lab.html", "runner report abc123 def456 --metric operator/loss -o ab.html"}
 	case "serve":

@@ -198,27 +198,42 @@ func refuseForEngine(ex ledger.Executor, s ledger.JobSpec) error {
 // (nvml or fake) says can never run here; with no view, or no GPUs (no
 // driver, --gpus none), the job is queued and waits with a reason.
 func refuseNeverFits(ctx context.Context, db SubmitStore, spec ledger.JobSpec) error {
-	if spec.GPUs == 0 {
-		return nil
+	why, err := neverFits(ctx, db, spec.GPUs, spec.GPUMem)
+	if err != nil || why == "" {
+		return err
+	}
+	return refusef("submit: this job can never run: %s; --hold queues it anyway", why)
+}
+
+// gpuSnapshotter is the daemon's last view of the GPUs.
+type gpuSnapshotter interface {
+	GPUSnapshot(ctx context.Context) (snapshotJSON string, at time.Time, ok bool, err error)
+}
+
+// neverFits says why a job of gpus GPUs with gpuMem each can never run on
+// the GPUs the daemon last saw, naming them; "" when it may, or when there
+// is no view to tell.
+func neverFits(ctx context.Context, db gpuSnapshotter, gpus int, gpuMem uint64) (string, error) {
+	if gpus == 0 {
+		return "", nil
 	}
 	raw, _, ok, err := db.GPUSnapshot(ctx)
 	if err != nil || !ok {
-		return err
+		return "", err
 	}
 	var snap Snapshot
 	if err := json.Unmarshal([]byte(raw), &snap); err != nil || len(snap.GPUs) == 0 {
-		return nil // an unreadable view decides nothing; the scheduler will
+		return "", nil // an unreadable view decides nothing; the scheduler will
 	}
-	why := NeverFits(snap.Devices(), Want{GPUs: spec.GPUs, GPUMem: spec.GPUMem})
+	why := NeverFits(snap.Devices(), Want{GPUs: gpus, GPUMem: gpuMem})
 	if why == "" {
-		return nil
+		return "", nil
 	}
-	var gpus []string
+	var names []string
 	for _, g := range snap.GPUs {
-		gpus = append(gpus, fmt.Sprintf("%d: %s %s", g.Index, g.Name, units.FormatSize(g.MemoryTotal)))
+		names = append(names, fmt.Sprintf("%d: %s %s", g.Index, g.Name, units.FormatSize(g.MemoryTotal)))
 	}
-	return refusef("submit: this job can never run: it %s (%s GPUs: %s); --hold queues it anyway",
-		why, snap.Inventory, strings.Join(gpus, ", "))
+	return fmt.Sprintf("it %s (%s GPUs: %s)", why, snap.Inventory, strings.Join(names, ", ")), nil
 }
 
 // engineDeps turns a spec's --after/--after-any job ids into engine ids. A

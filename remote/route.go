@@ -27,7 +27,7 @@ const (
 // views people need beside them.
 func ViaSocket(command string) bool {
 	switch command {
-	case "submit", "jobs", "runs", "status", "logs", "cancel", "wait", "hold", "release", "requeue":
+	case "submit", "jobs", "runs", "status", "logs", "cancel", "wait", "hold", "release", "requeue", "update":
 		return true
 	}
 	return false

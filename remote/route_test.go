@@ -19,7 +19,7 @@ func TestSocketPath(t *testing.T) {
 // who may not read the ledger sees jobs), and no command that changes more
 // than a user's own jobs does.
 func TestWhichCommandsGoThroughTheSocket(t *testing.T) {
-	for _, cmd := range []string{"submit", "jobs", "runs", "status", "logs", "cancel", "wait", "hold", "release", "requeue"} {
+	for _, cmd := range []string{"submit", "jobs", "runs", "status", "logs", "cancel", "wait", "hold", "release", "requeue", "update"} {
 		if !ViaSocket(cmd) {
 			t.Errorf("%s does not go through the socket", cmd)
 		}
@@ -34,7 +34,7 @@ func TestWhichCommandsGoThroughTheSocket(t *testing.T) {
 			t.Errorf("%s: ReadsOnly %v, ViaSocket %v; want both", cmd, ReadsOnly(cmd), ViaSocket(cmd))
 		}
 	}
-	for _, cmd := range []string{"submit", "cancel", "hold", "release", "requeue"} {
+	for _, cmd := range []string{"submit", "cancel", "hold", "release", "requeue", "update"} {
 		if ReadsOnly(cmd) {
 			t.Errorf("%s changes the ledger but is listed as read-only", cmd)
 		}
