@@ -19,6 +19,7 @@ type Job struct {
 	EnvNames      []string          `json:"env_names"` // captured and --env names, sorted; null: the daemon's environment (jobs from before capture)
 	Held          bool              `json:"held"`
 	AfterAny      []int64           `json:"after_any"`
+	AfterNotOK    []int64           `json:"after_notok"`
 	Labels        map[string]string `json:"labels"`
 	ArrayID       *int64            `json:"array_id"`
 	ArrayIndex    *int64            `json:"array_index"`
@@ -74,6 +75,9 @@ func JobOf(j ledger.Job) Job {
 	out.CPUs = jobs.SlotsOf(j.CPUs, j.GPUs)
 	if out.AfterAny == nil {
 		out.AfterAny = []int64{}
+	}
+	if out.AfterNotOK = j.AfterNotOK; out.AfterNotOK == nil {
+		out.AfterNotOK = []int64{}
 	}
 	if out.Labels == nil {
 		out.Labels = map[string]string{}

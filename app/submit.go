@@ -42,6 +42,7 @@ func submitCommand(env Env) *cli.Command {
 			intFlag("priority", "higher runs first", 0),
 			listFlag("after", "start only after job ID succeeded (repeatable); skipped if it does not"),
 			listFlag("after-any", "start only after job ID ended, whatever its result (repeatable)"),
+			listFlag("after-notok", "start only after job ID failed, was cancelled, skipped or lost (repeatable); skipped if it succeeded"),
 			boolFlag("same-run", "log into the same W&B run as the one --after job (WANDB_RUN_ID)"),
 			intFlag("retries", "re-queue a failed job this many times (same id and run id)", 0),
 			durationFlag("timeout", "stop the job (SIGTERM, then SIGKILL) after this long; 0 = never", 0),
@@ -268,7 +269,7 @@ func submitSpec(c *cli.Context, env Env) (ledger.JobSpec, error) {
 	for _, f := range []struct {
 		name string
 		ids  *[]int64
-	}{{"after", &s.After}, {"after-any", &s.AfterAny}} {
+	}{{"after", &s.After}, {"after-any", &s.AfterAny}, {"after-notok", &s.AfterNotOK}} {
 		for _, a := range c.StringSlice(f.name) {
 			id, err := strconv.ParseInt(a, 10, 64)
 			if err != nil || id <= 0 {

@@ -85,8 +85,15 @@ func TestQueueVerbs(t *testing.T) {
 	flaky := id(h.runOK("submit", "sh", "-c", "test -e "+flag+" || { touch "+flag+"; exit 1; }"))
 	anyway := id(h.runOK("submit", "--after-any", flaky, "true"))
 	onlyOK := id(h.runOK("submit", "--after", flaky, "true"))
+	onFailure := id(h.runOK("submit", "--after-notok", flaky, "true"))
 	h.waitJob(mustID(t, anyway), ledger.JobSucceeded)
 	h.waitJob(mustID(t, onlyOK), ledger.JobSkipped)
+	h.waitJob(mustID(t, onFailure), ledger.JobSucceeded)
+	// --after-notok of a job that succeeded: skipped, saying why.
+	notNeeded := id(h.runOK("submit", "--after-notok", anyway, "true"))
+	if j := h.waitJob(mustID(t, notNeeded), ledger.JobSkipped); !strings.Contains(j.Reason, "dependency "+anyway+" succeeded") {
+		t.Errorf("--after-notok of a succeeded job: reason %q", j.Reason)
+	}
 	before := h.job(mustID(t, flaky))
 	if out := h.runOK("requeue", flaky); !strings.Contains(out, "job "+onlyOK+" queued again") {
 		t.Errorf("requeue output %q does not name the skipped dependent", out)

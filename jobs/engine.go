@@ -48,6 +48,7 @@ type Submission struct {
 	Env        []string // the submitter's captured environment (jobs.Capture), before runner's variables
 	After      []string // engine ids that must succeed first
 	AfterAny   []string // engine ids that must end first
+	AfterNotOK []string // engine ids that must end without success first
 	Hold       bool
 	User       *User // submit as this user (a root daemon for a socket caller); nil: as this process
 }

@@ -510,8 +510,9 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 	}
 	var depIDs []int64
 	for _, j := range queued {
-		depIDs = append(depIDs, j.After...)
-		depIDs = append(depIDs, j.AfterAny...)
+		for _, d := range Needs(j) {
+			depIDs = append(depIDs, d.ID)
+		}
 	}
 	deps := map[int64]ledger.JobState{}
 	if len(depIDs) > 0 {
@@ -636,36 +637,74 @@ func (s *Scheduler) queuedJobs(ctx context.Context) ([]ledger.Job, error) {
 	return out, nil
 }
 
-// dependencies says why j still waits for its --after and --after-any jobs
-// (waitFor), or why it never will run (skip); both empty: it may start.
-// --after needs success; --after-any only an end.
-func dependencies(j ledger.Job, deps map[int64]ledger.JobState) (waitFor, skip string) {
-	check := func(ids []int64, needSuccess bool) {
-		for _, d := range ids {
-			st, ok := deps[d]
-			switch {
-			case !ok:
-				skip = fmt.Sprintf("dependency %d does not exist", d)
-			case st == ledger.JobSucceeded:
-			case st.Ended() && needSuccess:
-				skip = fmt.Sprintf("dependency %d %s", d, st)
-			case st.Ended():
-			case waitFor == "":
-				waitFor = fmt.Sprintf("waiting for job %d (%s)", d, st)
-			}
-			if skip != "" {
-				return
-			}
+// Need is what a job asks of one of its dependencies.
+type Need int
+
+// The needs, one per submit flag.
+const (
+	NeedSuccess Need = iota // --after (Slurm's afterok)
+	NeedEnd                 // --after-any (afterany)
+	NeedNotOK               // --after-notok (afternotok): failed, cancelled, skipped or lost
+)
+
+// Flag is the submit flag that asks for n.
+func (n Need) Flag() string {
+	return [...]string{"--after", "--after-any", "--after-notok"}[n]
+}
+
+// Verdict is the one rule of dependencies: whether a dependency in state
+// st meets need n (met), will never meet it (never), or may yet (neither).
+func Verdict(n Need, st ledger.JobState) (met, never bool) {
+	if !st.Ended() {
+		return false, false
+	}
+	ok := st == ledger.JobSucceeded
+	switch n {
+	case NeedSuccess:
+		return ok, !ok
+	case NeedNotOK:
+		return !ok, ok
+	}
+	return true, false
+}
+
+// Dep is one dependency of a job and what the job needs of it.
+type Dep struct {
+	ID   int64
+	Need Need
+}
+
+// Needs lists j's dependencies with what it needs of each.
+func Needs(j ledger.Job) []Dep {
+	var out []Dep
+	for n, ids := range [][]int64{NeedSuccess: j.After, NeedEnd: j.AfterAny, NeedNotOK: j.AfterNotOK} {
+		for _, id := range ids {
+			out = append(out, Dep{id, Need(n)})
 		}
 	}
-	check(j.After, true)
-	if skip == "" {
-		check(j.AfterAny, false)
+	return out
+}
+
+// dependencies says why j still waits for its --after, --after-any and
+// --after-notok jobs (waitFor), or why it never will run (skip); both
+// empty: it may start.
+func dependencies(j ledger.Job, deps map[int64]ledger.JobState) (waitFor, skip string) {
+	for _, d := range Needs(j) {
+		st, ok := deps[d.ID]
+		if !ok {
+			return "", fmt.Sprintf("dependency %d does not exist", d.ID)
+		}
+		met, never := Verdict(d.Need, st)
+		switch {
+		case never && d.Need == NeedNotOK:
+			return "", fmt.Sprintf("dependency %d succeeded (--after-notok: runs only if it does not)", d.ID)
+		case never:
+			return "", fmt.Sprintf("dependency %d %s", d.ID, st)
+		case !met && waitFor == "":
+			waitFor = fmt.Sprintf("waiting for job %d (%s)", d.ID, st)
+		}
 	}
-	if skip != "" {
-		waitFor = ""
-	}
-	return waitFor, skip
+	return waitFor, ""
 }
 
 // arrayRoom is, for each array with a limit among queued, how many more of

@@ -63,6 +63,9 @@ func SbatchArgs(sub Submission) []string {
 	if len(sub.AfterAny) > 0 {
 		deps = append(deps, "afterany:"+strings.Join(sub.AfterAny, ":"))
 	}
+	if len(sub.AfterNotOK) > 0 {
+		deps = append(deps, "afternotok:"+strings.Join(sub.AfterNotOK, ":"))
+	}
 	if len(deps) > 0 {
 		args = append(args, "--dependency="+strings.Join(deps, ","))
 	}

@@ -84,10 +84,10 @@ func TestSbatchArgs(t *testing.T) {
 	one := Submission{
 		Jobs: []EngineJob{{ID: 12, Argv: []string{"python", "train.py"}}}, Name: "train", GPUs: 2, CPUs: 8,
 		MemMax: 64 << 30, Timeout: 90*time.Minute + time.Second, Dir: "/home/a/proj", After: []string{"100", "101_3"},
-		AfterAny: []string{"102"}, Hold: true,
+		AfterAny: []string{"102"}, AfterNotOK: []string{"103"}, Hold: true,
 	}
 	want := []string{"--parsable", "--export=ALL", "--chdir=/home/a/proj", "--job-name=train", "--gres=gpu:2",
-		"--cpus-per-task=8", "--mem=67108864K", "--time=0-01:31:00", "--dependency=afterok:100:101_3,afterany:102", "--hold",
+		"--cpus-per-task=8", "--mem=67108864K", "--time=0-01:31:00", "--dependency=afterok:100:101_3,afterany:102,afternotok:103", "--hold",
 		"--output=/home/a/proj/runner-job-12.log", "--open-mode=append"}
 	if got := SbatchArgs(one); !reflect.DeepEqual(got, want) {
 		t.Errorf("one job:\n got %q\nwant %q", got, want)

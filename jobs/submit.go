@@ -81,7 +81,7 @@ func Submit(ctx context.Context, db SubmitStore, r SubmitRequest) ([]ledger.Job,
 			ex = d.Executor
 		}
 	}
-	var after, afterAny []string
+	var deps map[Need][]string
 	if ex != ledger.ExecutorLocal {
 		if err := refuseForEngine(ex, first); err != nil {
 			return nil, err
@@ -89,7 +89,7 @@ func Submit(ctx context.Context, db SubmitStore, r SubmitRequest) ([]ledger.Job,
 		if d == nil || d.JobsWandbDir == "" {
 			return nil, fmt.Errorf("submit: --executor %s: no daemon has run on this ledger yet; start runner daemon (its --jobs-wandb-dir is the jobs' WANDB_DIR)", ex)
 		}
-		if after, afterAny, err = engineDeps(ctx, db, ex, first); err != nil {
+		if deps, err = engineDeps(ctx, db, ex, first); err != nil {
 			return nil, err
 		}
 	}
@@ -145,7 +145,7 @@ func Submit(ctx context.Context, db SubmitStore, r SubmitRequest) ([]ledger.Job,
 	sock := SockPath(db.Path())
 	if ex != ledger.ExecutorLocal {
 		sub := engineSubmission(list, first, captured.Env, d.JobsWandbDir, r.InArray)
-		sub.After, sub.AfterAny = after, afterAny
+		sub.After, sub.AfterAny, sub.AfterNotOK = deps[NeedSuccess], deps[NeedEnd], deps[NeedNotOK]
 		// sbatch runs as the caller, so Slurm authenticates and accounts
 		// them, not root. (The jobs are in sub either way: a failure here
 		// is recorded on them.)
@@ -236,38 +236,30 @@ func neverFits(ctx context.Context, db gpuSnapshotter, gpus int, gpuMem uint64) 
 	return fmt.Sprintf("it %s (%s GPUs: %s)", why, snap.Inventory, strings.Join(names, ", ")), nil
 }
 
-// engineDeps turns a spec's --after/--after-any job ids into engine ids. A
-// dependency that already ended is left out (met), or, for --after, refused
-// when it did not succeed; a local job cannot be waited for by an engine.
-func engineDeps(ctx context.Context, db JobGetter, ex ledger.Executor, s ledger.JobSpec) (after, afterAny []string, err error) {
-	conv := func(ids []int64, needSuccess bool) ([]string, error) {
-		flag := "--after-any"
-		if needSuccess {
-			flag = "--after"
+// engineDeps turns a spec's --after, --after-any and --after-notok job ids
+// into engine ids, by need. A dependency already met is left out; one that
+// never will be (Verdict) is refused; a local job cannot be waited for by an
+// engine.
+func engineDeps(ctx context.Context, db JobGetter, ex ledger.Executor, s ledger.JobSpec) (map[Need][]string, error) {
+	out := map[Need][]string{}
+	for _, d := range Needs(ledger.Job{After: s.After, AfterAny: s.AfterAny, AfterNotOK: s.AfterNotOK}) {
+		flag := d.Need.Flag()
+		j, err := db.GetJob(ctx, d.ID)
+		if err != nil {
+			return nil, refusef("submit: %s %d: %v", flag, d.ID, err)
 		}
-		var out []string
-		for _, id := range ids {
-			j, err := db.GetJob(ctx, id)
-			if err != nil {
-				return nil, refusef("submit: %s %d: %v", flag, id, err)
-			}
-			switch {
-			case j.State == ledger.JobSucceeded || j.State.Ended() && !needSuccess:
-				continue
-			case j.State.Ended():
-				return nil, refusef("submit: %s %d: that job %s; this one would never run", flag, id, j.State)
-			case j.Executor != ex || j.EngineID == "":
-				return nil, refusef("submit: %s %d: that job runs on the %s executor; a %s job can only wait for %s jobs", flag, id, j.Executor, ex, ex)
-			}
-			out = append(out, j.EngineID)
+		met, never := Verdict(d.Need, j.State)
+		switch {
+		case met:
+			continue
+		case never:
+			return nil, refusef("submit: %s %d: that job %s; this one would never run", flag, d.ID, j.State)
+		case j.Executor != ex || j.EngineID == "":
+			return nil, refusef("submit: %s %d: that job runs on the %s executor; a %s job can only wait for %s jobs", flag, d.ID, j.Executor, ex, ex)
 		}
-		return out, nil
+		out[d.Need] = append(out[d.Need], j.EngineID)
 	}
-	if after, err = conv(s.After, true); err != nil {
-		return nil, nil, err
-	}
-	afterAny, err = conv(s.AfterAny, false)
-	return after, afterAny, err
+	return out, nil
 }
 
 // engineSubmission is what the engine gets for the jobs just queued.

@@ -7,10 +7,11 @@ import (
 
 // cleanableSQL picks, among the rows a JobFilter's condition selects, the
 // ended jobs that no queued or running job waits for (its --after or
-// --after-any still reads them).
+// --after-any or --after-notok still reads them).
 const cleanableSQL = ` state IN ('succeeded', 'failed', 'cancelled', 'skipped', 'lost')
 	AND id NOT IN (SELECT d.value FROM jobs a, json_each(a.after_ids) d WHERE a.state IN ('queued', 'running')
-		UNION SELECT d.value FROM jobs a, json_each(a.after_any) d WHERE a.state IN ('queued', 'running'))`
+		UNION SELECT d.value FROM jobs a, json_each(a.after_any) d WHERE a.state IN ('queued', 'running')
+		UNION SELECT d.value FROM jobs a, json_each(a.after_notok) d WHERE a.state IN ('queued', 'running'))`
 
 // CleanJobs removes the ended jobs f selects from the ledger in one
 // transaction (dryRun: only lists them) and returns their files for the

@@ -67,7 +67,10 @@ type Job struct {
 	Owner    string // the owner's user name at submit
 	Held     bool   // queued, but not dispatched until released
 	AfterAny []int64
-	Labels   map[string]string
+	// AfterNotOK: start only after these ended without success (failed,
+	// cancelled, skipped, lost); skipped when one succeeded.
+	AfterNotOK []int64
+	Labels     map[string]string
 	// ArrayID is the first job id of the job's array (0: none); at most
 	// ArrayLimit jobs of it run at once (0: no limit).
 	ArrayID, ArrayIndex, ArrayLimit int64
@@ -135,8 +138,9 @@ type JobSpec struct {
 	OwnerUID int
 	Owner    string
 	Held     bool
-	AfterAny []int64
-	Labels   map[string]string
+	AfterAny   []int64
+	AfterNotOK []int64
+	Labels     map[string]string
 	// Array jobs: SubmitJobs with inArray gives them one ArrayID (the first
 	// id); ArrayIndex and ArrayLimit are per job.
 	ArrayIndex, ArrayLimit int64
@@ -183,8 +187,8 @@ func (s JobSpec) validate() error {
 		return fmt.Errorf("%w: --timeout is negative", ErrBadJob)
 	case s.OwnerUID < 0:
 		return fmt.Errorf("%w: owner uid %d", ErrBadJob, s.OwnerUID)
-	case s.SameRun && len(s.AfterAny) > 0:
-		return fmt.Errorf("%w: --same-run goes with one --after, not --after-any", ErrBadJob)
+	case s.SameRun && (len(s.AfterAny) > 0 || len(s.AfterNotOK) > 0):
+		return fmt.Errorf("%w: --same-run goes with one --after, not --after-any or --after-notok", ErrBadJob)
 	case s.ArrayLimit < 0 || s.CPUs < -1:
 		return fmt.Errorf("%w: negative array limit or CPU slots", ErrBadJob)
 	case s.SameRun && len(s.After) != 1:
@@ -206,13 +210,13 @@ const jobCols = `id, name, argv, cwd, env, gpus, gpu_mem, priority, retries, att
 	same_run, run_id, state, reason, submitted_at, started_at, ended_at, exit_code, signal, gpu_uuids,
 	supervisor_pid, pid, pgid, start_ticks, log_path, status_path, cancel_requested, peak_mem, mean_util, energy_j,
 	env_file, env_names, mem_max, owner_uid, owner, held, after_any, labels, array_id, array_index, array_limit,
-	run_group, share, cpus, executor, engine_id, node`
+	run_group, share, cpus, executor, engine_id, node, after_notok`
 
 func scanJob(s scanner) (Job, error) {
 	var (
 		j                                 Job
 		argv, env, after, uuids, envNames string
-		afterAny, labels                  string
+		afterAny, labels, afterNotOK      string
 		gpuMem, timeout, submitted, ticks int64
 		memMax                            int64
 		started, ended, exitCode, peak    sql.NullInt64
@@ -223,10 +227,11 @@ func scanJob(s scanner) (Job, error) {
 		&timeout, &after, &sameRun, &j.RunID, &j.State, &j.Reason, &submitted, &started, &ended, &exitCode,
 		&j.Signal, &uuids, &j.SupervisorPID, &j.PID, &j.PGID, &ticks, &j.LogPath, &j.StatusPath, &cancel,
 		&peak, &meanUtil, &energy, &j.EnvFile, &envNames, &memMax, &j.OwnerUID, &j.Owner, &j.Held, &afterAny, &labels,
-		&j.ArrayID, &j.ArrayIndex, &j.ArrayLimit, &j.RunGroup, &j.Share, &j.CPUs, &j.Executor, &j.EngineID, &j.Node)
+		&j.ArrayID, &j.ArrayIndex, &j.ArrayLimit, &j.RunGroup, &j.Share, &j.CPUs, &j.Executor, &j.EngineID, &j.Node, &afterNotOK)
 	if err != nil {
 		return Job{}, err
 	}
+	_ = json.Unmarshal([]byte(afterNotOK), &j.AfterNotOK)
 	j.Argv, j.Env, j.GPUUUIDs, j.EnvNames = decodeList(argv), decodeList(env), decodeList(uuids), decodeList(envNames)
 	_ = json.Unmarshal([]byte(after), &j.After)
 	_ = json.Unmarshal([]byte(afterAny), &j.AfterAny)
@@ -255,16 +260,16 @@ func scanJob(s scanner) (Job, error) {
 
 // planCols are the columns a plan reads of each queued job.
 const planCols = `id, state, reason, run_id, gpus, gpu_mem, priority, submitted_at, timeout_ms, after_ids, after_any,
-	held, array_id, array_limit, share, cpus, executor, engine_id`
+	held, array_id, array_limit, share, cpus, executor, engine_id, after_notok`
 
 func scanPlanJob(s scanner) (Job, error) {
 	var (
 		j                          Job
 		gpuMem, submitted, timeout int64
-		after, afterAny            string
+		after, afterAny, afterNotOK string
 	)
 	err := s.Scan(&j.ID, &j.State, &j.Reason, &j.RunID, &j.GPUs, &gpuMem, &j.Priority, &submitted, &timeout, &after,
-		&afterAny, &j.Held, &j.ArrayID, &j.ArrayLimit, &j.Share, &j.CPUs, &j.Executor, &j.EngineID)
+		&afterAny, &j.Held, &j.ArrayID, &j.ArrayLimit, &j.Share, &j.CPUs, &j.Executor, &j.EngineID, &afterNotOK)
 	if err != nil {
 		return Job{}, err
 	}
@@ -273,6 +278,9 @@ func scanPlanJob(s scanner) (Job, error) {
 	}
 	if afterAny != "[]" {
 		_ = json.Unmarshal([]byte(afterAny), &j.AfterAny)
+	}
+	if afterNotOK != "[]" {
+		_ = json.Unmarshal([]byte(afterNotOK), &j.AfterNotOK)
 	}
 	j.GPUMem, j.Timeout, j.SubmittedAt = uint64(gpuMem), time.Duration(timeout)*time.Millisecond, fromMS(submitted)
 	return j, nil
@@ -378,7 +386,7 @@ func (db *DB) SubmitJobs(ctx context.Context, specs []JobSpec, inArray bool) ([]
 		group := ""
 		for _, s := range specs {
 			runID := NewRunID()
-			for _, dep := range append(slices.Clone(s.After), s.AfterAny...) {
+			for _, dep := range slices.Concat(s.After, s.AfterAny, s.AfterNotOK) {
 				depRun, seen := depRuns[dep]
 				if !seen {
 					err := tx.QueryRowContext(ctx, `SELECT run_id FROM jobs WHERE id = ?`, dep).Scan(&depRun)
@@ -400,12 +408,12 @@ func (db *DB) SubmitJobs(ctx context.Context, specs []JobSpec, inArray bool) ([]
 			}
 			j, err := scanJob(tx.QueryRowContext(ctx, `INSERT INTO jobs (name, argv, cwd, env, gpus, gpu_mem, priority,
 				retries, timeout_ms, after_ids, same_run, run_id, state, submitted_at, env_file, env_names, mem_max, owner_uid,
-				owner, held, after_any, labels, array_id, array_index, array_limit, run_group, share, cpus, executor)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+jobCols,
+				owner, held, after_any, labels, array_id, array_index, array_limit, run_group, share, cpus, executor, after_notok)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+jobCols,
 				s.Name, encodeList(s.Argv), s.Cwd, encodeList(s.Env), s.GPUs, int64(s.GPUMem), s.Priority,
 				s.Retries, s.Timeout.Milliseconds(), encodeIDs(s.After), s.SameRun, runID, to, now, s.EnvFile,
 				encodeList(s.EnvNames), int64(s.MemMax), s.OwnerUID, s.ownerName(), s.Held, encodeIDs(s.AfterAny),
-				string(labels), arrayID, s.ArrayIndex, s.ArrayLimit, s.RunGroup, s.Share, s.CPUs, s.executor()))
+				string(labels), arrayID, s.ArrayIndex, s.ArrayLimit, s.RunGroup, s.Share, s.CPUs, s.executor(), encodeIDs(s.AfterNotOK)))
 			if err != nil {
 				return fmt.Errorf("ledger: submit job: %w", err)
 			}
@@ -532,7 +540,8 @@ func (db *DB) RequeueJob(ctx context.Context, id int64, newRun bool) ([]int64, e
 			dep := out[i]
 			rows, err := tx.QueryContext(ctx, `SELECT `+jobCols+` FROM jobs WHERE state = 'skipped'
 				AND (EXISTS (SELECT 1 FROM json_each(after_ids) WHERE value = ?)
-					OR EXISTS (SELECT 1 FROM json_each(after_any) WHERE value = ?)) ORDER BY id`, dep, dep)
+					OR EXISTS (SELECT 1 FROM json_each(after_any) WHERE value = ?)
+					OR EXISTS (SELECT 1 FROM json_each(after_notok) WHERE value = ?)) ORDER BY id`, dep, dep, dep)
 			if err != nil {
 				return fmt.Errorf("ledger: requeue dependents of job %d: %w", dep, err)
 			}

@@ -366,4 +366,6 @@ END;
 	// and the view's footer read jobs by when they ended: without this index
 	// each read every row of a long history (docs/benchmarks.md).
 	`CREATE INDEX jobs_ended ON jobs (ended_at, state) WHERE ended_at IS NOT NULL;`,
+	// 17 (submit --after-notok): start only after these ended without success.
+	`ALTER TABLE jobs ADD COLUMN after_notok TEXT NOT NULL DEFAULT '[]';`,
 }
