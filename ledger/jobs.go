@@ -126,18 +126,18 @@ var Executors = []Executor{ExecutorLocal, ExecutorSlurm}
 
 // JobSpec is what `runner submit` asks for.
 type JobSpec struct {
-	Name     string
-	Argv     []string
-	Cwd      string
-	Env      []string
-	EnvFile  string   // written before SubmitJob; see Job.EnvFile
-	EnvNames []string // what EnvFile holds, names only
-	GPUs     int
-	GPUMem   uint64
-	MemMax   uint64
-	OwnerUID int
-	Owner    string
-	Held     bool
+	Name       string
+	Argv       []string
+	Cwd        string
+	Env        []string
+	EnvFile    string   // written before SubmitJob; see Job.EnvFile
+	EnvNames   []string // what EnvFile holds, names only
+	GPUs       int
+	GPUMem     uint64
+	MemMax     uint64
+	OwnerUID   int
+	Owner      string
+	Held       bool
 	AfterAny   []int64
 	AfterNotOK []int64
 	Labels     map[string]string
@@ -264,8 +264,8 @@ const planCols = `id, state, reason, run_id, gpus, gpu_mem, priority, submitted_
 
 func scanPlanJob(s scanner) (Job, error) {
 	var (
-		j                          Job
-		gpuMem, submitted, timeout int64
+		j                           Job
+		gpuMem, submitted, timeout  int64
 		after, afterAny, afterNotOK string
 	)
 	err := s.Scan(&j.ID, &j.State, &j.Reason, &j.RunID, &j.GPUs, &gpuMem, &j.Priority, &submitted, &timeout, &after,
