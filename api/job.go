@@ -47,9 +47,11 @@ type Job struct {
 	MeanUtil      *float64          `json:"mean_util"`
 	EnergyJ       *float64          `json:"energy_j"`
 	LogPath       *string           `json:"log_path"`
-	Executor      string            `json:"executor"`  // local or slurm
-	EngineID      *string           `json:"engine_id"` // the Slurm job id (123, or 123_4 in an array); null for local jobs
-	Node          *string           `json:"node"`      // the node Slurm ran it on
+	OutputPath    *string           `json:"output_path"` // where stdout goes (--output, else the log); null before it has one
+	ErrorPath     *string           `json:"error_path"`  // where stderr goes (--error, else with stdout)
+	Executor      string            `json:"executor"`    // local or slurm
+	EngineID      *string           `json:"engine_id"`   // the Slurm job id (123, or 123_4 in an array); null for local jobs
+	Node          *string           `json:"node"`        // the node Slurm ran it on
 }
 
 // JobOf is j as --json prints it.
@@ -76,6 +78,8 @@ func JobOf(j ledger.Job) Job {
 	if out.AfterAny == nil {
 		out.AfterAny = []int64{}
 	}
+	stdout, stderr := jobs.OutputPaths(j)
+	out.OutputPath, out.ErrorPath = Str(stdout), Str(stderr)
 	if out.AfterNotOK = j.AfterNotOK; out.AfterNotOK == nil {
 		out.AfterNotOK = []int64{}
 	}

@@ -43,6 +43,8 @@ func submitCommand(env Env) *cli.Command {
 			listFlag("after", "start only after job ID succeeded (repeatable); skipped if it does not"),
 			listFlag("after-any", "start only after job ID ended, whatever its result (repeatable)"),
 			listFlag("after-notok", "start only after job ID failed, was cancelled, skipped or lost (repeatable); skipped if it succeeded"),
+			stringFlag("output", "write the job's stdout (and stderr, without --error) to this file, appended; %j: job id, %x: name; relative: to --cwd", ""),
+			stringFlag("error", "write the job's stderr to this file instead (same patterns)", ""),
 			boolFlag("same-run", "log into the same W&B run as the one --after job (WANDB_RUN_ID)"),
 			intFlag("retries", "re-queue a failed job this many times (same id and run id)", 0),
 			durationFlag("timeout", "stop the job (SIGTERM, then SIGKILL) after this long; 0 = never", 0),
@@ -290,6 +292,10 @@ func submitSpec(c *cli.Context, env Env) (ledger.JobSpec, error) {
 			return s, fmt.Errorf("submit: working directory: %w", err)
 		}
 		s.Cwd = wd
+	}
+	var err error
+	if s.Output, s.Error, err = jobs.OutputPatterns(c.String("output"), c.String("error"), s.Cwd); err != nil {
+		return s, usagef("submit: %v", err)
 	}
 	return s, nil
 }

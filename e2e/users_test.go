@@ -132,7 +132,7 @@ func TestEveryUserOneDaemon(t *testing.T) {
 	if code != 0 || !strings.Contains(out, aliceName) || !strings.Contains(out, "OWNER") {
 		t.Errorf("bob's jobs: exit %d\n%s", code, out)
 	}
-	for _, cmd := range [][]string{{"cancel", sid}, {"logs", sid}} {
+	for _, cmd := range [][]string{{"cancel", sid}, {"logs", sid}, {"update", sid, "--priority", "1"}} {
 		_, errOut, code = as(bob, nil, cmd...)
 		if code != 1 || !strings.Contains(errOut, "belongs to "+aliceName) {
 			t.Errorf("bob's %v: exit %d, %q; want 1 and who it belongs to", cmd, code, errOut)
@@ -171,6 +171,37 @@ func TestEveryUserOneDaemon(t *testing.T) {
 		t.Errorf("alice's sweep: exit %d, %q %q", code, out, errOut)
 	} else {
 		h.runOK("cancel", strings.TrimSpace(out))
+	}
+
+	// --output is opened as its owner: alice's own file is hers; a dir only
+	// root may write refuses her job rather than letting root write there.
+	out, errOut, code = as(alice, nil, "submit", "--cwd", aliceHome, "--output", "%x-%j.out", "--name", "o", "--", "sh", "-c", "echo hi; echo oops >&2")
+	idOut, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	if code != 0 || err != nil {
+		t.Fatalf("alice's submit --output: exit %d, %q %q", code, out, errOut)
+	}
+	h.waitJob(idOut, ledger.JobSucceeded)
+	outFile := filepath.Join(aliceHome, "o-"+strconv.FormatInt(idOut, 10)+".out")
+	if st, err := os.Stat(outFile); err != nil || st.Sys().(*syscall.Stat_t).Uid != alice.Uid || readAll(t, outFile) != "hi\noops\n" {
+		t.Errorf("alice's --output file %s: %v, %q; want hers with both streams", outFile, err, readAll(t, outFile))
+	}
+	if out, _, code := as(alice, nil, "logs", strconv.FormatInt(idOut, 10)); code != 0 || out != "hi\noops\n" {
+		t.Errorf("alice's logs of her --output job: exit %d, %q", code, out)
+	}
+	rootOnly := t.TempDir()
+	if err := os.Chmod(rootOnly, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = as(alice, nil, "submit", "--cwd", aliceHome, "--output", rootOnly+"/x.out", "--", "true")
+	idRoot, err := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	if code != 0 || err != nil {
+		t.Fatalf("alice's submit --output into root's dir: exit %d, %q %q", code, out, errOut)
+	}
+	if j := h.waitJob(idRoot, ledger.JobFailed); !strings.Contains(j.Reason, "permission denied") {
+		t.Errorf("--output into a dir only root may write: reason %q, want permission denied", j.Reason)
+	}
+	if _, err := os.Stat(rootOnly + "/x.out"); err == nil {
+		t.Errorf("root created %s for alice", rootOnly+"/x.out")
 	}
 
 	// With the daemon down, a user is told why nothing answers, and an

@@ -144,7 +144,7 @@ func TestSchedulerFollowsEngineJobs(t *testing.T) {
 	eng.states["100"] = EngineState{Phase: PhaseEnded, Node: "n1", ExitCode: ptr(0), StartedAt: started, EndedAt: now}
 	eng.states["101"] = EngineState{Phase: PhaseEnded, Node: "n2", Signal: "SIGTERM", EndReason: "timeout", EndedAt: now}
 	s.pollEngines(ctx)
-	s.runHooks()
+	s.runHooks(context.Background())
 	if j := get(ok.ID); j.State != ledger.JobSucceeded || j.Node != "n1" || *j.ExitCode != 0 {
 		t.Errorf("job that ended before it was seen running: %s node %q exit %v", j.State, j.Node, j.ExitCode)
 	}

@@ -43,7 +43,7 @@ func Logs(ctx context.Context, w io.Writer, db JobGetter, id int64, o LogsOption
 			return j, fmt.Errorf("logs: %w", err)
 		}
 		if f == nil && j.LogPath != "" {
-			f, err = os.Open(j.LogPath)
+			f, err = openShown(j)
 			if err != nil && !errors.Is(err, os.ErrNotExist) {
 				return j, fmt.Errorf("logs: job %d: %w", id, err)
 			}
@@ -77,6 +77,20 @@ func Logs(ctx context.Context, w io.Writer, db JobGetter, id int64, o LogsOption
 		case <-time.After(every):
 		}
 	}
+}
+
+// openShown opens what runner logs shows of a started job: its --output
+// file (as its owner, never through a symlink), else its job log. A job
+// whose --output could not be opened did not start; its log says why.
+func openShown(j ledger.Job) (*os.File, error) {
+	if j.Output != "" {
+		out, _ := OutputPaths(j)
+		f, err := OpenOutputForRead(out, j)
+		if !errors.Is(err, os.ErrNotExist) || !j.State.Ended() {
+			return f, err
+		}
+	}
+	return os.Open(j.LogPath)
 }
 
 // seekLastLines moves f to the start of its last n lines (a last line

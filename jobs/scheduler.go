@@ -93,6 +93,10 @@ type Scheduler struct {
 	// wrote become ready for upload at once. It runs on the scheduler's
 	// goroutine after the next placements were launched.
 	OnJobEnd func(runID string)
+	// EndHook is called with the whole row of each job that reached a
+	// final state, on the scheduler's goroutine after OnJobEnd: it must
+	// not block (EndHooks.Run starts its commands and returns).
+	EndHook func(j ledger.Job)
 
 	running   map[int64]*runningJob
 	anyQueued bool // the last plan saw queued jobs
@@ -103,9 +107,9 @@ type Scheduler struct {
 	// the GPU view last stored, and when (see sample)
 	lastSnap   string
 	lastSnapAt time.Time
-	spare      *Spare   // a supervisor started ahead of the next job
-	ended      []string // run ids whose OnJobEnd is due
-	dirty      bool     // something changed: plan again
+	spare      *Spare     // a supervisor started ahead of the next job
+	ended      []endedJob // jobs whose OnJobEnd and EndHook are due
+	dirty      bool       // something changed: plan again
 	// engine jobs followed, and when to poll their engines next
 	engineJobs  map[int64]*engineJob
 	pollEvery   time.Duration
@@ -229,7 +233,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				s.Logger.Error("schedule jobs", "err", err)
 			}
 		}
-		s.runHooks()
+		s.runHooks(ctx)
 		var pollC <-chan time.Time
 		var poll *time.Timer
 		if asking == nil {
@@ -282,14 +286,42 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Scheduler) runHooks() {
+// endedJob is a job that reached a final state; full: job is its whole
+// row (a skipped job's is only the planning columns).
+type endedJob struct {
+	job  ledger.Job
+	full bool
+}
+
+func (s *Scheduler) runHooks(ctx context.Context) {
 	ended := s.ended
 	s.ended = nil
-	if s.OnJobEnd == nil {
+	for _, e := range ended {
+		if s.OnJobEnd != nil {
+			s.OnJobEnd(e.job.RunID)
+		}
+	}
+	if s.EndHook == nil {
 		return
 	}
-	for _, runID := range ended {
-		s.OnJobEnd(runID)
+	var partial []int64
+	for _, e := range ended {
+		if e.full {
+			s.EndHook(e.job)
+		} else {
+			partial = append(partial, e.job.ID)
+		}
+	}
+	if len(partial) == 0 {
+		return
+	}
+	rows, err := s.Store.ListJobs(ctx, ledger.JobFilter{IDs: partial})
+	if err != nil {
+		s.Logger.Error("job end hooks: read skipped jobs", "jobs", partial, "err", err)
+		return
+	}
+	for _, j := range rows {
+		s.EndHook(j)
 	}
 }
 
@@ -456,7 +488,7 @@ func (s *Scheduler) ended1(id int64, j ledger.Job, ok bool, err error) {
 	}
 	s.Logger.Info("job ended", attrs...)
 	if j.State.Ended() {
-		s.ended = append(s.ended, j.RunID)
+		s.ended = append(s.ended, endedJob{job: j, full: true})
 	}
 }
 
@@ -549,7 +581,7 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 			}
 			if ok {
 				s.Logger.Info("job skipped", "job", j.ID, "reason", skip)
-				s.ended = append(s.ended, j.RunID)
+				s.ended = append(s.ended, endedJob{job: j})
 				s.dirty = true // jobs that depend on this one
 			}
 		case waitFor != "":
@@ -821,6 +853,12 @@ func (s *Scheduler) launch(ctx context.Context, id int64, uuids []string) {
 		ID: j.ID, Argv: j.Argv, Dir: j.Cwd, Env: j.Env, LogPath: logPath, StatusPath: statusPath,
 		GPUUUIDs: uuids, RunID: j.RunID, WandbDir: s.WandbDir, Timeout: j.Timeout, Grace: s.Grace,
 		RunGroup: j.RunGroup, ArrayID: j.ArrayID, ArrayIndex: j.ArrayIndex,
+	}
+	if j.Output != "" {
+		spec.Output = ExpandOutput(j.Output, j)
+	}
+	if j.Error != "" {
+		spec.Error = ExpandOutput(j.Error, j)
 	}
 	if j.MemMax > 0 && s.Units == nil {
 		// Submit refuses --mem unless the daemon runs jobs as units; a

@@ -39,6 +39,8 @@ type Spec struct {
 	OwnEnv     bool          `json:"own_env"`     // base is BaseEnv, not the supervisor's environment
 	User       *User         `json:"user"`        // run the command as this user; nil: as the supervisor
 	LogPath    string        `json:"log_path"`    // stdout+stderr, appended, 0600
+	Output     string        `json:"output"`      // the command's stdout instead (submit --output, expanded); "": LogPath
+	Error      string        `json:"error"`       // its stderr (--error); "": with stdout
 	StatusPath string        `json:"status_path"` // <statedir>/jobs/<id>/status.json
 	GPUUUIDs   []string      `json:"gpu_uuids"`   // empty for a CPU job
 	RunID      string        `json:"run_id"`      // WANDB_RUN_ID
@@ -257,8 +259,18 @@ func Supervise(ctx context.Context, s Spec) error {
 			return fmt.Errorf("supervise job %d: job log: %w", s.ID, err)
 		}
 	}
+	// The command's own files (--output, --error) are opened as its owner;
+	// the notes go where its stdout goes, which is what runner logs reads.
+	stdout, stderr, openErr := s.outputs(logf)
+	defer func() {
+		for _, f := range []*os.File{stdout, stderr} {
+			if f != logf && f != nil {
+				f.Close()
+			}
+		}
+	}()
 	note := func(format string, args ...any) {
-		fmt.Fprintf(logf, "[runner] "+format+"\n", args...)
+		fmt.Fprintf(stdout, "[runner] "+format+"\n", args...)
 	}
 	devnull, err := os.Open(os.DevNull)
 	if err != nil {
@@ -273,10 +285,14 @@ func Supervise(ctx context.Context, s Spec) error {
 	}
 	cmd.Dir = s.Dir
 	cmd.Env = env
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, logf, logf
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, stdout, stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: s.User.credential()}
 	st := Status{SupervisorPID: os.Getpid(), StartedAt: time.Now()}
-	if err := cmd.Start(); err != nil {
+	err = openErr
+	if err == nil {
+		err = cmd.Start()
+	}
+	if err != nil {
 		now := time.Now()
 		st.EndedAt, st.Reason = &now, "start failed: "+err.Error()
 		note("job %d could not start: %v", s.ID, err)
@@ -342,6 +358,29 @@ func Supervise(ctx context.Context, s Spec) error {
 		return fmt.Errorf("supervise job %d: %w", s.ID, err)
 	}
 	return nil
+}
+
+// outputs opens the command's stdout and stderr: s.Output and s.Error as
+// s.User, falling back to log (the job log) for what is not set. When one
+// cannot be opened, both are log (where the reason is noted) and the error
+// says why: the job then does not start.
+func (s Spec) outputs(log *os.File) (stdout, stderr *os.File, err error) {
+	stdout, stderr = log, log
+	if s.Output != "" {
+		if stdout, err = openOutput(s.Output, s.User); err != nil {
+			return log, log, fmt.Errorf("--output: %w", err)
+		}
+		stderr = stdout
+	}
+	if s.Error != "" {
+		if stderr, err = openOutput(s.Error, s.User); err != nil {
+			if stdout != log {
+				stdout.Close()
+			}
+			return log, log, fmt.Errorf("--error: %w", err)
+		}
+	}
+	return stdout, stderr, nil
 }
 
 // Wait blocks until the status file at statusPath records the job's end,

@@ -71,6 +71,13 @@ type Job struct {
 	// cancelled, skipped, lost); skipped when one succeeded.
 	AfterNotOK []int64
 	Labels     map[string]string
+	// Output and Error are submit's --output and --error: absolute path
+	// patterns (%j, %x) for the command's stdout and stderr; "": the job
+	// log (stderr: with stdout).
+	Output, Error string
+	// Notify is submit's --notify: run by the daemon (sh -c) after the job
+	// ends (jobs.EndHooks).
+	Notify string
 	// ArrayID is the first job id of the job's array (0: none); at most
 	// ArrayLimit jobs of it run at once (0: no limit).
 	ArrayID, ArrayIndex, ArrayLimit int64
@@ -141,6 +148,9 @@ type JobSpec struct {
 	AfterAny   []int64
 	AfterNotOK []int64
 	Labels     map[string]string
+	Output     string // see Job.Output
+	Error      string
+	Notify     string
 	// Array jobs: SubmitJobs with inArray gives them one ArrayID (the first
 	// id); ArrayIndex and ArrayLimit are per job.
 	ArrayIndex, ArrayLimit int64
@@ -210,7 +220,7 @@ const jobCols = `id, name, argv, cwd, env, gpus, gpu_mem, priority, retries, att
 	same_run, run_id, state, reason, submitted_at, started_at, ended_at, exit_code, signal, gpu_uuids,
 	supervisor_pid, pid, pgid, start_ticks, log_path, status_path, cancel_requested, peak_mem, mean_util, energy_j,
 	env_file, env_names, mem_max, owner_uid, owner, held, after_any, labels, array_id, array_index, array_limit,
-	run_group, share, cpus, executor, engine_id, node, after_notok`
+	run_group, share, cpus, executor, engine_id, node, after_notok, output_path, error_path, notify`
 
 func scanJob(s scanner) (Job, error) {
 	var (
@@ -227,7 +237,7 @@ func scanJob(s scanner) (Job, error) {
 		&timeout, &after, &sameRun, &j.RunID, &j.State, &j.Reason, &submitted, &started, &ended, &exitCode,
 		&j.Signal, &uuids, &j.SupervisorPID, &j.PID, &j.PGID, &ticks, &j.LogPath, &j.StatusPath, &cancel,
 		&peak, &meanUtil, &energy, &j.EnvFile, &envNames, &memMax, &j.OwnerUID, &j.Owner, &j.Held, &afterAny, &labels,
-		&j.ArrayID, &j.ArrayIndex, &j.ArrayLimit, &j.RunGroup, &j.Share, &j.CPUs, &j.Executor, &j.EngineID, &j.Node, &afterNotOK)
+		&j.ArrayID, &j.ArrayIndex, &j.ArrayLimit, &j.RunGroup, &j.Share, &j.CPUs, &j.Executor, &j.EngineID, &j.Node, &afterNotOK, &j.Output, &j.Error, &j.Notify)
 	if err != nil {
 		return Job{}, err
 	}
@@ -408,12 +418,12 @@ func (db *DB) SubmitJobs(ctx context.Context, specs []JobSpec, inArray bool) ([]
 			}
 			j, err := scanJob(tx.QueryRowContext(ctx, `INSERT INTO jobs (name, argv, cwd, env, gpus, gpu_mem, priority,
 				retries, timeout_ms, after_ids, same_run, run_id, state, submitted_at, env_file, env_names, mem_max, owner_uid,
-				owner, held, after_any, labels, array_id, array_index, array_limit, run_group, share, cpus, executor, after_notok)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+jobCols,
+				owner, held, after_any, labels, array_id, array_index, array_limit, run_group, share, cpus, executor, after_notok, output_path, error_path, notify)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+jobCols,
 				s.Name, encodeList(s.Argv), s.Cwd, encodeList(s.Env), s.GPUs, int64(s.GPUMem), s.Priority,
 				s.Retries, s.Timeout.Milliseconds(), encodeIDs(s.After), s.SameRun, runID, to, now, s.EnvFile,
 				encodeList(s.EnvNames), int64(s.MemMax), s.OwnerUID, s.ownerName(), s.Held, encodeIDs(s.AfterAny),
-				string(labels), arrayID, s.ArrayIndex, s.ArrayLimit, s.RunGroup, s.Share, s.CPUs, s.executor(), encodeIDs(s.AfterNotOK)))
+				string(labels), arrayID, s.ArrayIndex, s.ArrayLimit, s.RunGroup, s.Share, s.CPUs, s.executor(), encodeIDs(s.AfterNotOK), s.Output, s.Error, s.Notify))
 			if err != nil {
 				return fmt.Errorf("ledger: submit job: %w", err)
 			}

@@ -368,4 +368,10 @@ END;
 	`CREATE INDEX jobs_ended ON jobs (ended_at, state) WHERE ended_at IS NOT NULL;`,
 	// 17 (submit --after-notok): start only after these ended without success.
 	`ALTER TABLE jobs ADD COLUMN after_notok TEXT NOT NULL DEFAULT '[]';`,
+	// 18 (submit --output/--error): where the job's stdout and stderr go, as
+	// absolute patterns with %j and %x (jobs.ExpandOutput); '': the job log.
+	`ALTER TABLE jobs ADD COLUMN output_path TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN error_path TEXT NOT NULL DEFAULT '';`,
+	// 19 (submit --notify): a shell command the daemon runs after the job ends.
+	`ALTER TABLE jobs ADD COLUMN notify TEXT NOT NULL DEFAULT '';`,
 }
