@@ -49,6 +49,7 @@ type Job struct {
 	LogPath       *string           `json:"log_path"`
 	OutputPath    *string           `json:"output_path"` // where stdout goes (--output, else the log); null before it has one
 	ErrorPath     *string           `json:"error_path"`  // where stderr goes (--error, else with stdout)
+	Notify        *string           `json:"notify"`      // submit --notify; null: none
 	Executor      string            `json:"executor"`    // local or slurm
 	EngineID      *string           `json:"engine_id"`   // the Slurm job id (123, or 123_4 in an array); null for local jobs
 	Node          *string           `json:"node"`        // the node Slurm ran it on
@@ -79,7 +80,7 @@ func JobOf(j ledger.Job) Job {
 		out.AfterAny = []int64{}
 	}
 	stdout, stderr := jobs.OutputPaths(j)
-	out.OutputPath, out.ErrorPath = Str(stdout), Str(stderr)
+	out.OutputPath, out.ErrorPath, out.Notify = Str(stdout), Str(stderr), Str(j.Notify)
 	if out.AfterNotOK = j.AfterNotOK; out.AfterNotOK == nil {
 		out.AfterNotOK = []int64{}
 	}

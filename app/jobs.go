@@ -606,6 +606,7 @@ func jobsDaemonFlags() []cli.Flag {
 		withDefault(stringFlag("socket-group", "group whose members may use the daemon's socket", ""), "runner, when that group exists"),
 		stringFlag("job-units", "start each job as a transient systemd service: auto (when the daemon is a root systemd service), systemd, off", jobs.UnitsAuto),
 		stringFlag("executor", "where runner submit sends a job without --executor: local (this host's GPUs) or slurm (sbatch)", string(ledger.ExecutorLocal)),
+		stringFlag("on-job-end", "after each job ends, run this shell command as the job's owner with RUNNER_JOB_ID, RUNNER_JOB_STATE, RUNNER_JOB_EXIT_CODE... set", ""),
 	}
 }
 
@@ -626,6 +627,7 @@ func newScheduler(c *cli.Context, env Env, db *ledger.DB, eng *runsync.Engine, r
 	s, closeInv, err = daemon.NewScheduler(c.Context, db, eng, daemon.SchedulerOptions{
 		GPUs: c.String("gpus"), JobUnits: c.String("job-units"), WandbDir: wandbDir, CPUSlots: c.Int("cpu-slots"),
 		SampleInterval: interval, Self: env.Self, Now: env.Now, Getenv: env.Getenv,
+		OnJobEnd: c.String("on-job-end"), Environ: env.Environ(),
 	}, logger)
 	if errors.Is(err, jobs.ErrBadGPUSpec) || errors.Is(err, jobs.ErrBadUnitsMode) {
 		return nil, nil, &UsageError{Err: err}

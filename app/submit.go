@@ -45,6 +45,7 @@ func submitCommand(env Env) *cli.Command {
 			listFlag("after-notok", "start only after job ID failed, was cancelled, skipped or lost (repeatable); skipped if it succeeded"),
 			stringFlag("output", "write the job's stdout (and stderr, without --error) to this file, appended; %j: job id, %x: name; relative: to --cwd", ""),
 			stringFlag("error", "write the job's stderr to this file instead (same patterns)", ""),
+			stringFlag("notify", "after the job ends, the daemon runs this shell command as you with RUNNER_JOB_ID, RUNNER_JOB_STATE, RUNNER_JOB_EXIT_CODE... set", ""),
 			boolFlag("same-run", "log into the same W&B run as the one --after job (WANDB_RUN_ID)"),
 			intFlag("retries", "re-queue a failed job this many times (same id and run id)", 0),
 			durationFlag("timeout", "stop the job (SIGTERM, then SIGKILL) after this long; 0 = never", 0),
@@ -233,7 +234,7 @@ func submitSpec(c *cli.Context, env Env) (ledger.JobSpec, error) {
 		Name: c.String("name"), Argv: c.Args().Slice(), GPUs: c.Int("gpus"), Priority: c.Int("priority"),
 		Retries: c.Int("retries"), Timeout: durationOf(c, "timeout"), Env: c.StringSlice("env"),
 		SameRun: c.Bool("same-run"), Cwd: c.String("cwd"), Held: c.Bool("hold"), Share: c.Bool("share"),
-		CPUs: c.Int("cpus"),
+		CPUs: c.Int("cpus"), Notify: c.String("notify"),
 	}
 	if s.CPUs < -1 {
 		return s, usagef("submit: --cpus must not be negative")

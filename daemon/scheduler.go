@@ -25,6 +25,8 @@ type SchedulerOptions struct {
 	Self           string // the runner executable job supervisors re-exec
 	Now            func() time.Time
 	Getenv         func(string) string
+	OnJobEnd       string   // --on-job-end: a shell command after each job's end
+	Environ        []string // the daemon's environment, for the end hooks
 }
 
 // NewScheduler builds the daemon's job scheduler on db and wires it to the
@@ -61,5 +63,7 @@ func NewScheduler(ctx context.Context, db *ledger.DB, eng *runsync.Engine, o Sch
 		RunAsOwner: os.Geteuid() == 0, CPUSlots: o.CPUSlots,
 		OnJobEnd: func(runID string) { JobRunsEnded(ctx, db, eng, wandbDir, runID, logger) },
 	}
+	hooks := &jobs.EndHooks{OnJobEnd: o.OnJobEnd, Environ: o.Environ, RunAsOwner: s.RunAsOwner, Logger: s.Logger}
+	s.EndHook = hooks.Run
 	return s, func() { inv.Close() }, nil
 }
