@@ -439,7 +439,7 @@ func cancelCommand(env Env) *cli.Command {
 				if err != nil {
 					return fmt.Errorf("cancel: %w", err)
 				}
-				var failed error
+				list, failed := answerEach(env, "cancel", list)
 				for _, j := range list {
 					err := jobs.Cancel(c.Context, db, j, running, func() (*jobs.User, error) { return engineUser(env) },
 						func(line string) { fmt.Fprintln(env.Stdout, line) })
@@ -557,7 +557,7 @@ func printGPUs(w io.Writer, snap jobs.Snapshot, at *time.Time, now time.Time) {
 		fmt.Fprintf(w, "no GPUs (%s; %s)\n", reason, when)
 		return
 	}
-	fmt.Fprintf(w, "%d GPUs (%s; %s)\n", len(snap.GPUs), snap.Inventory, when)
+	fmt.Fprintf(w, "%s (%s; %s)\n", units.Count(len(snap.GPUs), "GPU"), snap.Inventory, when)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "IDX\tNAME\tMEMORY\tUTIL\tPROCESSES\tJOB\tUUID")
 	for _, g := range snap.GPUs {

@@ -203,6 +203,7 @@ func holdCommand(env Env, hold bool) *cli.Command {
 		ArgsUsage: "ID... (an array's id stands for all its jobs)",
 		Action: func(c *cli.Context) error {
 			return changeJobs(c, env, name, func(db *ledger.DB, list []ledger.Job) error {
+				list, failed := answerEach(env, name, list)
 				// An engine's job is held where it waits, as the caller.
 				if err := jobs.HoldOnEngine(c.Context, list, hold, func() (*jobs.User, error) { return engineUser(env) }); err != nil {
 					return err
@@ -222,7 +223,7 @@ func holdCommand(env Env, hold bool) *cli.Command {
 						fmt.Fprintf(env.Stdout, "job %d: not changed (%s%s)\n", j.ID, j.State, heldNote(j))
 					}
 				}
-				return nil
+				return failed
 			})
 		},
 	}
@@ -293,6 +294,7 @@ func requeueByState(c *cli.Context, env Env) error {
 // requeueJobs queues list again, with the jobs skipped because of them;
 // one that an earlier one already queued again (a dependent) is passed.
 func requeueJobs(c *cli.Context, env Env, db *ledger.DB, list []ledger.Job) error {
+	list, failed := answerEach(env, "requeue", list)
 	for _, j := range list {
 		if err := localQueueOnly(j, "requeue"); err != nil {
 			return err
@@ -316,7 +318,7 @@ func requeueJobs(c *cli.Context, env Env, db *ledger.DB, list []ledger.Job) erro
 			fmt.Fprintf(env.Stdout, "job %d queued again (it was skipped because of job %d)\n", d, j.ID)
 		}
 	}
-	return nil
+	return failed
 }
 
 func cleanCommand(env Env) *cli.Command {

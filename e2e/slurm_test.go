@@ -258,8 +258,8 @@ func TestSlurmExecutor(t *testing.T) {
 
 	long := submit("--", "sleep", "300")
 	h.waitJob(long, ledger.JobRunning)
-	if out := h.runOK("hold", strconv.FormatInt(long, 10)); !strings.Contains(out, "not changed (running)") {
-		t.Errorf("hold of a running Slurm job: %q", out)
+	if _, errOut, code := h.code("hold", strconv.FormatInt(long, 10)); code != 1 || !strings.Contains(errOut, "is running: cannot hold it") {
+		t.Errorf("hold of a running Slurm job: exit %d %q; want 1", code, errOut)
 	}
 	if out := h.runOK("cancel", strconv.FormatInt(long, 10)); !strings.Contains(out, "cancelled in slurm") {
 		t.Errorf("cancel: %q", out)

@@ -359,7 +359,7 @@ func (p *planner) shareWaitReason(w Want) string {
 			whys = append(whys, fmt.Sprintf("GPU %d has %s left for sharing", d.Index, units.FormatSize(p.shareRoom(i))))
 		}
 	}
-	return fmt.Sprintf("waiting for %d GPU(s) with %s left for sharing: %s", w.GPUs, units.FormatSize(w.GPUMem), strings.Join(whys, "; "))
+	return fmt.Sprintf("waiting for %s with %s left for sharing: %s", units.Count(w.GPUs, "GPU"), units.FormatSize(w.GPUMem), strings.Join(whys, "; "))
 }
 
 // fits reports whether device i has the memory w asks for once it is free.
@@ -375,7 +375,7 @@ func (p *planner) neverFits(w Want) string { return NeverFits(p.devs, w) }
 // its reason; submit refuses it at once (unless --hold).
 func NeverFits(devs []Device, w Want) string {
 	if w.GPUs > len(devs) {
-		return fmt.Sprintf("needs %d GPUs but this machine has %d", w.GPUs, len(devs))
+		return fmt.Sprintf("needs %s but this machine has %d", units.Count(w.GPUs, "GPU"), len(devs))
 	}
 	n := 0
 	for _, d := range devs {
@@ -384,7 +384,7 @@ func NeverFits(devs []Device, w Want) string {
 		}
 	}
 	if n < w.GPUs {
-		return fmt.Sprintf("needs %d GPUs with %s memory but this machine has %d", w.GPUs, units.FormatSize(w.GPUMem), n)
+		return fmt.Sprintf("needs %s with %s memory but this machine has %d", units.Count(w.GPUs, "GPU"), units.FormatSize(w.GPUMem), n)
 	}
 	return ""
 }

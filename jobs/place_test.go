@@ -214,7 +214,7 @@ func TestPlan(t *testing.T) {
 			wantStart: map[int64][]string{3: {"GPU-0"}},
 			wantWaiting: map[int64]string{
 				1: "needs 4 GPUs but this machine has 2",
-				2: "needs 1 GPUs with 100 GiB memory but this machine has 0",
+				2: "needs 1 GPU with 100 GiB memory but this machine has 0",
 			},
 		},
 		{

@@ -76,3 +76,12 @@ func FormatDuration(d time.Duration) string {
 	}
 	return d.String()
 }
+
+// Count is n and noun, the noun plural unless n is 1 ("1 GPU", "2 GPUs",
+// "0 GPUs"): the one place messages say how many of something.
+func Count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
