@@ -200,6 +200,7 @@ func TestSlurmExecutor(t *testing.T) {
 	gate := filepath.Join(work, "gate")
 	bad := submit("--", "sh", "-c", "while [ ! -e "+gate+" ]; do sleep 0.1; done; exit 4")
 	after := submit("--after", strconv.FormatInt(bad, 10), "--", "true")
+	onFailure := submit("--after-notok", strconv.FormatInt(bad, 10), "--", "true") // Slurm's afternotok
 	if err := os.WriteFile(gate, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +209,7 @@ func TestSlurmExecutor(t *testing.T) {
 		t.Errorf("failed job's exit %v, want 4", jb.ExitCode)
 	}
 	ja := h.waitJob(after, ledger.JobSkipped)
+	h.waitJob(onFailure, ledger.JobSucceeded)
 	h.eventually(10*time.Second, "Slurm cancels the skipped job", func() bool {
 		return slurmJobState(t, h.env, ja.EngineID) == "CANCELLED"
 	})
