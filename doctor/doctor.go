@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/runnerhq/runner/internal/owner"
+	"github.com/runnerhq/runner/internal/units"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
 	runsync "github.com/runnerhq/runner/sync"
@@ -243,11 +244,7 @@ func daemonGPUs(ctx context.Context, db *ledger.DB, now time.Time) (Check, bool)
 		return Check{"GPUs", Warn, reason + " (" + seen + "): GPU jobs wait, uploads are not affected",
 			"install the NVIDIA driver (nvidia-smi must work for runner's user), or see the daemon's --gpus"}, true
 	}
-	n := fmt.Sprintf("%d GPUs", len(snap.GPUs))
-	if len(snap.GPUs) == 1 {
-		n = "1 GPU"
-	}
-	return Check{"GPUs", OK, fmt.Sprintf("%s (%s, %s)", n, snap.Inventory, seen), ""}, true
+	return Check{"GPUs", OK, fmt.Sprintf("%s (%s, %s)", units.Count(len(snap.GPUs), "GPU"), snap.Inventory, seen), ""}, true
 }
 
 func gpus(spec string) Check {
