@@ -86,8 +86,10 @@ type Watcher struct {
 	wrapDirWatcher func(dirWatcher) dirWatcher
 
 	// Everything below belongs to the goroutine running Run.
-	fsw       *fsnotify.Watcher
-	dw        dirWatcher
+	fsw       *fsnotify.Watcher // tree dirs
+	rw        *runWatches       // run dirs, each with its own mask
+	dw        dirWatcher        // fsw, or a test's wrapper
+	rdw       dirWatcher        // rw, or a test's wrapper
 	onRun     func(RunDir)
 	onRescan  func()
 	onRemoved func(dir string)
@@ -105,6 +107,13 @@ type Watcher struct {
 // watchedRun is what the watcher remembers about a reported run dir.
 type watchedRun struct {
 	hasLog bool // the last report carried a LogPath
+	// muted: its log is growing, so its writes are not reported by
+	// inotify; the watcher looks at it once per Active instead (poll) and
+	// listens again once a look finds it unchanged.
+	muted bool
+	log   string    // the last report's log
+	size  int64     // its size
+	mtime time.Time // and mtime
 }
 
 // NewWatcher checks that every root exists and is a directory and returns a
@@ -214,6 +223,10 @@ func (w *Watcher) Run(ctx context.Context, onRun func(RunDir), onRescan func(), 
 				return errors.New("watch: fsnotify error channel closed")
 			}
 			w.handleError(ctx, err)
+		case ev := <-w.rw.events:
+			w.handleEvent(ctx, ev)
+		case err := <-w.rw.errors:
+			w.handleError(ctx, err)
 		case <-w.timer.C:
 			w.fireDue()
 		case <-tick:
@@ -232,10 +245,15 @@ func (w *Watcher) start(onRun func(RunDir), onRescan func(), onRemoved func(stri
 		// EMFILE here means fs.inotify.max_user_instances is exhausted.
 		return fmt.Errorf("watch: create inotify watcher: %w", err)
 	}
-	w.fsw = fsw
-	w.dw = fsw
+	rw, err := newRunWatches()
+	if err != nil {
+		_ = fsw.Close()
+		return fmt.Errorf("watch: create inotify watcher: %w", err)
+	}
+	w.fsw, w.rw = fsw, rw
+	w.dw, w.rdw = fsw, rw
 	if w.wrapDirWatcher != nil {
-		w.dw = w.wrapDirWatcher(fsw)
+		w.dw, w.rdw = w.wrapDirWatcher(fsw), w.wrapDirWatcher(rw)
 	}
 	w.onRun, w.onRescan, w.onRemoved = onRun, onRescan, onRemoved
 	if w.onRun == nil {
@@ -261,6 +279,9 @@ func (w *Watcher) stop() {
 	w.timer.Stop()
 	if err := w.fsw.Close(); err != nil {
 		w.log.Warn("close file watcher", "err", err)
+	}
+	if err := w.rw.Close(); err != nil {
+		w.log.Warn("close run dir watcher", "err", err)
 	}
 }
 
@@ -356,7 +377,10 @@ func (w *Watcher) deliver(rd RunDir) {
 		w.runs[rd.Dir] = st
 	}
 	st.hasLog = rd.LogPath != ""
-	delete(w.pending, rd.Dir)
+	st.log, st.size, st.mtime = rd.LogPath, rd.Size, rd.MTime
+	if !st.muted {
+		delete(w.pending, rd.Dir)
+	}
 	w.onRun(rd)
 }
 
@@ -380,10 +404,39 @@ func (w *Watcher) logChanged(dir string, created bool) {
 	window := w.debounce
 	if st.hasLog {
 		window = w.active
+		// A log that grows is looked at once per window (pollDue) and
+		// its writes no longer wake us: at 10 Hz they were most of the
+		// daemon's CPU while training runs (docs/design.md "Observing
+		// active runs").
+		w.mute(dir, st, true)
 	}
+	w.schedule(dir, window)
+}
+
+func (w *Watcher) schedule(dir string, window time.Duration) {
 	at := w.now().Add(window)
 	w.pending[dir] = at
 	w.armTimer(at)
+}
+
+// mute switches the reports of dir's writes off (on) or back on. A test's
+// wrapped watcher cannot mute: its run dirs stay loud.
+func (w *Watcher) mute(dir string, st *watchedRun, on bool) {
+	m, ok := w.rdw.(interface{ Mute(string, bool) error })
+	if !ok || st.muted == on {
+		return
+	}
+	if _, watched := w.watched[dir]; !watched {
+		return // no watch (max_user_watches): rescans see its changes
+	}
+	if err := m.Mute(dir, on); err != nil {
+		// Gone meanwhile: its Remove event follows.
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fsnotify.ErrNonExistentWatch) {
+			w.logError("cannot change a run dir's watch", "path", dir, "err", err)
+		}
+		return
+	}
+	st.muted = on
 }
 
 func (w *Watcher) armTimer(at time.Time) {
@@ -409,11 +462,52 @@ func (w *Watcher) fireDue() {
 	}
 	for _, dir := range due {
 		delete(w.pending, dir)
-		w.report(dir)
+		w.pollDue(dir)
 	}
 	if !next.IsZero() {
 		w.armTimer(next)
 	}
+}
+
+// pollDue reports a run whose window ended. A muted run is looked at again
+// one window later while it grows; once a look finds it as last reported,
+// its writes are listened to again, and a write that fell between that
+// look and the new watch is caught by one more look.
+func (w *Watcher) pollDue(dir string) {
+	st := w.runs[dir]
+	if st == nil || !st.muted {
+		w.report(dir)
+		return
+	}
+	rd, err := inspectRunDir(dir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			w.logError("cannot inspect run dir", "path", dir, "err", err)
+			w.schedule(dir, w.active) // muted: only a look sees it grow
+		}
+		return // a vanished dir's Remove event follows
+	}
+	if same(rd, st) {
+		// It stopped growing, for now: listen to its writes again.
+		w.mute(dir, st, false)
+		if !st.muted {
+			if rd, err = inspectRunDir(dir); err != nil {
+				w.report(dir)
+				return
+			}
+		}
+	}
+	if st.muted || !same(rd, st) {
+		// Still growing, or it grew as the watch came back: keep looking.
+		w.mute(dir, st, true)
+		w.schedule(dir, w.active)
+	}
+	w.deliver(rd)
+}
+
+// same reports whether rd's log is the one last reported, unchanged.
+func same(rd RunDir, st *watchedRun) bool {
+	return rd.LogPath != "" && rd.LogPath == st.log && rd.Size == st.size && rd.MTime.Equal(st.mtime)
 }
 
 // report inspects a known run dir and passes the result to onRun.
@@ -465,9 +559,14 @@ func (w *Watcher) unwatch(dir string) {
 	if _, ok := w.watched[dir]; !ok {
 		return
 	}
+	isRun := w.watched[dir]
 	delete(w.watched, dir)
 	delete(w.mtimes, dir)
-	if err := w.dw.Remove(dir); err != nil && !errors.Is(err, fsnotify.ErrNonExistentWatch) {
+	dw := w.dw
+	if isRun {
+		dw = w.rdw
+	}
+	if err := dw.Remove(dir); err != nil && !errors.Is(err, fsnotify.ErrNonExistentWatch) {
 		w.logError("cannot remove watch", "path", dir, "err", err)
 	}
 }
@@ -482,7 +581,11 @@ func (w *Watcher) watchDir(dir string, isRun bool) {
 }
 
 func (w *Watcher) addWatch(dir string, isRun bool) {
-	if err := w.dw.Add(dir); err != nil {
+	dw := w.dw
+	if isRun {
+		dw = w.rdw
+	}
+	if err := dw.Add(dir); err != nil {
 		w.watchFailed(dir, err)
 		return
 	}

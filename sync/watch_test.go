@@ -427,7 +427,7 @@ func TestWatcherRescansOnEventOverflow(t *testing.T) {
 	}
 	// The rescan rebuilt the watches: the new run's log is watched.
 	watching := false
-	for _, p := range w.fsw.WatchList() {
+	for _, p := range w.rw.WatchList() {
 		watching = watching || p == added
 	}
 	if !watching {
@@ -529,7 +529,7 @@ func TestWatcherDoesNotFollowSymlinksOutOfTheTree(t *testing.T) {
 	if got := c.drainRuns(300 * time.Millisecond); len(got) != 0 {
 		t.Errorf("runs behind symlinks reported: %+v", got)
 	}
-	for _, p := range w.fsw.WatchList() {
+	for _, p := range append(w.fsw.WatchList(), w.rw.WatchList()...) {
 		if !strings.HasPrefix(p, root) {
 			t.Errorf("watch on %s, outside the tree", p)
 		}
@@ -583,5 +583,123 @@ func TestWatcherPollFindsRunsInotifyCannotSee(t *testing.T) {
 			seen[rd.Dir] = true
 			return seen[added] && seen[nested]
 		})
+	}
+}
+
+// A run that grows, pauses and grows again is reported through every
+// phase: while it grows once per Active window with its size then, its last
+// size once it stops, and a single write after the pause is still heard
+// (the watch listens to writes again once a look finds the log unchanged).
+func TestWatcherReportsEachPhaseOfAGrowingLog(t *testing.T) {
+	root := discRealDir(t)
+	dir := discMakeRun(t, filepath.Join(root, "wandb"), "offline-run-20240101_120000-phases", "phases")
+	log := filepath.Join(dir, "run-phases.wandb")
+	const active = 200 * time.Millisecond
+	c := discRunWatcher(t, discNewWatcher(t, root, WatchOptions{Debounce: 20 * time.Millisecond, Active: active}))
+	for len(c.runs) > 0 {
+		<-c.runs
+	}
+	size := int64(len(discFakeLog))
+	for phase, writes := range []int{50, 1, 3} {
+		for range writes {
+			discAppend(t, log, []byte("0123456789"))
+			size += 10
+			time.Sleep(20 * time.Millisecond)
+		}
+		took := time.Duration(writes) * 20 * time.Millisecond
+		got := c.drainRuns(took + 3*active)
+		if len(got) == 0 {
+			t.Fatalf("phase %d: %d writes were not reported", phase, writes)
+		}
+		if max := int(took/active) + 3; len(got) > max {
+			t.Errorf("phase %d: %d writes gave %d reports, want at most %d (one per %v)", phase, writes, len(got), max, active)
+		}
+		if last := got[len(got)-1]; last.Size != size {
+			t.Errorf("phase %d: last report has size %d, want the final size %d", phase, last.Size, size)
+		}
+	}
+}
+
+// A muted run dir reports no writes but still reports new files and its
+// own removal at once; a rescan's re-add keeps the mute, and unmuting
+// reports writes again.
+func TestRunWatchesMuteOnlyWrites(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "run-x.wandb")
+	discWrite(t, log, discFakeLog)
+	r, err := newRunWatches()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	next := func(within time.Duration) (fsnotify.Event, bool) {
+		select {
+		case ev := <-r.events:
+			return ev, true
+		case err := <-r.errors:
+			t.Fatalf("run dir watch error: %v", err)
+		case <-time.After(within):
+		}
+		return fsnotify.Event{}, false
+	}
+	steps := []struct {
+		name string
+		do   func()
+		want fsnotify.Event // zero: no event
+	}{
+		{"loud write", func() { discAppend(t, log, []byte("a")) }, fsnotify.Event{Name: log, Op: fsnotify.Write}},
+		{"muted write", func() {
+			if err := r.Mute(dir, true); err != nil {
+				t.Fatal(err)
+			}
+			discAppend(t, log, []byte("b"))
+		}, fsnotify.Event{}},
+		{"muted write after a re-add", func() {
+			if err := r.Add(dir); err != nil {
+				t.Fatal(err)
+			}
+			discAppend(t, log, []byte("c"))
+		}, fsnotify.Event{}},
+		{"muted new file", func() { discWrite(t, filepath.Join(dir, "run-y.wandb"), nil) },
+			fsnotify.Event{Name: filepath.Join(dir, "run-y.wandb"), Op: fsnotify.Create}},
+		{"unmuted write", func() {
+			if err := r.Mute(dir, false); err != nil {
+				t.Fatal(err)
+			}
+			discAppend(t, log, []byte("d"))
+		}, fsnotify.Event{Name: log, Op: fsnotify.Write}},
+	}
+	if err := r.Add(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range steps {
+		s.do()
+		ev, ok := next(300 * time.Millisecond)
+		for ok && ev.Op == fsnotify.Write && s.want.Op == fsnotify.Create {
+			ev, ok = next(300 * time.Millisecond) // the new file's own write
+		}
+		if s.want.Op == 0 && ok {
+			t.Errorf("%s: got %v, want no event", s.name, ev)
+		} else if s.want.Op != 0 && (!ok || ev.Name != s.want.Name || ev.Op != s.want.Op) {
+			t.Errorf("%s: got %v (%v), want %v", s.name, ev, ok, s.want)
+		}
+		for ok { // the rest of this step's events
+			ev, ok = next(50 * time.Millisecond)
+		}
+	}
+	if err := r.Mute(dir, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, ok := next(time.Second)
+		if !ok {
+			t.Fatal("no Remove event for the muted dir itself")
+		}
+		if ev.Name == dir && ev.Has(fsnotify.Remove) {
+			break
+		}
 	}
 }
