@@ -107,13 +107,16 @@ type Watcher struct {
 // watchedRun is what the watcher remembers about a reported run dir.
 type watchedRun struct {
 	hasLog bool // the last report carried a LogPath
-	// muted: its log is growing, so its writes are not reported by
-	// inotify; the watcher looks at it once per Active instead (poll) and
+	// muted: its log is growing, so inotify does not report its writes;
+	// the watcher looks at it once per Active instead (pollDue) and
 	// listens again once a look finds it unchanged.
 	muted bool
-	log   string    // the last report's log
-	size  int64     // its size
-	mtime time.Time // and mtime
+	// growing: a look since the log was quiet found it grown and reported
+	// it; later looks report only its stop.
+	growing bool
+	log     string    // the log as last reported or looked at
+	size    int64     // its size
+	mtime   time.Time // and mtime
 }
 
 // NewWatcher checks that every root exists and is a directory and returns a
@@ -470,9 +473,14 @@ func (w *Watcher) fireDue() {
 }
 
 // pollDue reports a run whose window ended. A muted run is looked at again
-// one window later while it grows; once a look finds it as last reported,
-// its writes are listened to again, and a write that fell between that
-// look and the new watch is caught by one more look.
+// one window later while it grows. Only two looks are reported: the first
+// that finds it grown (news: a pending run written again, an empty log
+// that became a run) and the one that finds it stopped. In between it is
+// an active run, whose growth the readiness loop records (it stats every
+// active run each second and records them in one batch), so a report per
+// window was one more ledger transaction per run for nothing. Once a look
+// finds it unchanged its writes are listened to again, and a write that
+// fell between that look and the new watch is caught by one more look.
 func (w *Watcher) pollDue(dir string) {
 	st := w.runs[dir]
 	if st == nil || !st.muted {
@@ -501,11 +509,18 @@ func (w *Watcher) pollDue(dir string) {
 		// Still growing, or it grew as the watch came back: keep looking.
 		w.mute(dir, st, true)
 		w.schedule(dir, w.active)
+		if st.growing && rd.LogPath == st.log {
+			st.size, st.mtime = rd.Size, rd.MTime
+			return
+		}
+		st.growing = true
+	} else {
+		st.growing = false
 	}
 	w.deliver(rd)
 }
 
-// same reports whether rd's log is the one last reported, unchanged.
+// same reports whether rd's log is the one last reported or looked at, unchanged.
 func same(rd RunDir, st *watchedRun) bool {
 	return rd.LogPath != "" && rd.LogPath == st.log && rd.Size == st.size && rd.MTime.Equal(st.mtime)
 }

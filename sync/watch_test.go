@@ -587,9 +587,9 @@ func TestWatcherPollFindsRunsInotifyCannotSee(t *testing.T) {
 }
 
 // A run that grows, pauses and grows again is reported through every
-// phase: while it grows once per Active window with its size then, its last
-// size once it stops, and a single write after the pause is still heard
-// (the watch listens to writes again once a look finds the log unchanged).
+// phase: at most once per Active window while it grows, with its last size
+// once it stops, and a single write after the pause is still heard (the
+// watch listens to writes again once a look finds the log unchanged).
 func TestWatcherReportsEachPhaseOfAGrowingLog(t *testing.T) {
 	root := discRealDir(t)
 	dir := discMakeRun(t, filepath.Join(root, "wandb"), "offline-run-20240101_120000-phases", "phases")

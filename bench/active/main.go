@@ -9,6 +9,8 @@
 //
 //	go run ./bench/active                    # 8 runs at 10 Hz for 30 s
 //	go run ./bench/active -runs 64
+//	go run ./bench/active -pprof 127.0.0.1:6061   # then take a profile during the window:
+//	  go tool pprof 'http://127.0.0.1:6061/debug/pprof/profile?seconds=25'
 //
 // It prints one line per figure and exits 1 when the CPU is above -max-cpu
 // (the targets of docs/benchmarks.md "Active runs").
@@ -47,6 +49,7 @@ type options struct {
 	settle time.Duration
 	maxCPU float64 // percent of one core
 	keep   bool
+	pprof  string // the daemon's --pprof address, "" for none
 }
 
 func run(ctx context.Context, args []string) error {
@@ -58,6 +61,7 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.settle, "settle", 5*time.Second, "the daemon's --settle")
 	fs.Float64Var(&o.maxCPU, "max-cpu", 100, "fail above this daemon CPU, percent of one core")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary dir (ledger, daemon log)")
+	fs.StringVar(&o.pprof, "pprof", "", "pass --pprof ADDR to the daemon, to profile it over the window (loopback, e.g. 127.0.0.1:6061)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -83,8 +87,11 @@ func run(ctx context.Context, args []string) error {
 	}
 	env := append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(tmp, "state"), "RUNNER_GPUS=none")
 	logPath := filepath.Join(tmp, "daemon.log")
-	daemon, stopDaemon, err := kit.StartDaemon(runner, env, logPath,
-		"--watch", tree, "--no-upload", "--reconcile", "24h", "--settle", o.settle.String())
+	daemonArgs := []string{"--watch", tree, "--no-upload", "--reconcile", "24h", "--settle", o.settle.String()}
+	if o.pprof != "" {
+		daemonArgs = append(daemonArgs, "--pprof", o.pprof)
+	}
+	daemon, stopDaemon, err := kit.StartDaemon(runner, env, logPath, daemonArgs...)
 	if err != nil {
 		return err
 	}
