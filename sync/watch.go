@@ -23,12 +23,14 @@ type WatchOptions struct {
 	// window (default 250ms). A new run dir, and a run's log appearing for the
 	// first time, are reported at once, not after the window.
 	Debounce time.Duration
-	// Active is the window for a log already reported with its contents:
-	// its writes are reported once per Active (default Debounce). A run
-	// that keeps writing cannot be ready until it stops, and the readiness
-	// loop sees it stop, so reporting it more often than the engine reads
-	// it (Engine.ActiveEvery) only costs CPU (docs/design.md "Observing
-	// active runs").
+	// Active is the window for a log already reported with its contents
+	// (default Debounce): its first write mutes its dir's inotify watch,
+	// and the watcher looks at it once per Active instead, reporting the
+	// first look that finds it grown and the one that finds it stopped. A
+	// run that keeps writing cannot be ready until it stops, and the
+	// caller's readiness loop records an active run's growth and sees it
+	// stop, so hearing each write only costs CPU (docs/design.md
+	// "Observing active runs").
 	Active time.Duration
 	// Reconcile is the interval of full rescans of every root (default 5m;
 	// negative disables them). They catch what events cannot: a `.synced`
