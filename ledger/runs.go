@@ -467,7 +467,15 @@ func (db *DB) EachRun(ctx context.Context, f Filter, fn func(Run) error) error {
 		}
 	}
 	add("state", string(f.State))
-	add("project", f.Project)
+	if f.RunID != "" || f.Dir != "" {
+		// A run id or dir selects a few rows through its own index; with a
+		// plain project term SQLite prefers runs_project, whose order
+		// saves the sort, and walks the whole project (loadGroup for each
+		// run of a report: 50,000 rows a run). "+" keeps the term, not the index.
+		add("+project", f.Project)
+	} else {
+		add("project", f.Project)
+	}
 	add("run_id", f.RunID)
 	add("dir", f.Dir)
 	cols, scan := runCols, scanRun
