@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -284,9 +286,10 @@ func SelectBaseline(target Candidate, metric string, all []Candidate, n int) Bas
 		id    string
 		ended time.Time
 		v     float64
+		at    int // index in all
 	}
 	picks := make([]pick, 0, len(all))
-	for _, c := range all {
+	for i, c := range all {
 		if !c.Finished || c.RunID == target.RunID || c.Project != target.Project {
 			continue
 		}
@@ -303,13 +306,19 @@ func SelectBaseline(target Candidate, metric string, all []Candidate, n int) Bas
 		if !ok {
 			continue
 		}
-		picks = append(picks, pick{id: c.RunID, ended: c.EndedAt, v: x})
+		picks = append(picks, pick{id: c.RunID, ended: c.EndedAt, v: x, at: i})
 	}
-	sort.SliceStable(picks, func(i, j int) bool {
-		if !picks[i].ended.Equal(picks[j].ended) {
-			return picks[i].ended.After(picks[j].ended)
+	// Newest first, then by id, then in the order given (what a stable
+	// sort keeps); a total order lets the faster unstable sort give the
+	// same answer (a report sorts a 50,000-run project once per run shown).
+	slices.SortFunc(picks, func(a, b pick) int {
+		if c := b.ended.Compare(a.ended); c != 0 {
+			return c
 		}
-		return picks[i].id < picks[j].id
+		if c := strings.Compare(a.id, b.id); c != 0 {
+			return c
+		}
+		return a.at - b.at
 	})
 	var b Baseline
 	seen := make(map[string]bool, len(picks))

@@ -545,3 +545,88 @@ func scanRuns(ctx context.Context, q interface {
 	}
 	return out, rows.Err()
 }
+
+// baselineCols are what a regression baseline needs of a run (the
+// candidate's grouping, filters and end time), without the JSON blobs.
+const baselineCols = `dir, group_key, run_id, project, run_group, job_type, state, start_time, runtime_s, mtime`
+
+// BaselineRuns returns the runs of project with only baselineCols filled
+// in, ordered as ListRuns, and by group key the finite summary values of
+// metrics (from summary_values: the merged, flattened summaries that
+// SummaryNumber and finite would give). A baseline needs the values of a
+// few metrics, not every summary parsed, which is what made a report of a
+// 50,000-run project read and parse every summary. ok is false when a
+// group of the project is stale (another writer changed it since): the
+// caller must then read the summaries themselves. One read transaction.
+func (db *DB) BaselineRuns(ctx context.Context, project string, metrics []string) (runs []Run, values map[string]map[string]float64, ok bool, err error) {
+	db.calls.Add(1)
+	fail := func(err error) error { return fmt.Errorf("ledger: baseline runs of %s: %w", project, err) }
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, nil, false, fail(err)
+	}
+	defer tx.Rollback()
+	var stale bool
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM summary_stale s JOIN runs r ON r.group_key = s.group_key
+		WHERE r.project = ?)`, project).Scan(&stale); err != nil {
+		return nil, nil, false, fail(err)
+	}
+	if stale {
+		return nil, nil, false, nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+baselineCols+` FROM runs WHERE project = ? ORDER BY first_seen, dir`, project)
+	if err != nil {
+		return nil, nil, false, fail(err)
+	}
+	for rows.Next() {
+		var (
+			r              Run
+			start, runtime sql.NullInt64
+			mtime          int64
+		)
+		if err := rows.Scan(&r.Dir, &r.GroupKey, &r.RunID, &r.Project, &r.Group, &r.JobType, &r.State, &start, &runtime, &mtime); err != nil {
+			rows.Close()
+			return nil, nil, false, fail(err)
+		}
+		r.StartTime, r.MTime = fromNullMS(start), fromMS(mtime)
+		if runtime.Valid {
+			v := int(runtime.Int64)
+			r.RuntimeS = &v
+		}
+		runs = append(runs, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, false, fail(err)
+	}
+	values = map[string]map[string]float64{}
+	if len(metrics) == 0 {
+		return runs, values, true, nil
+	}
+	// Every group whose rows are in the project: a group is filed under
+	// its first stage's project, which may differ from a later stage's.
+	keys, arg := inList(metrics)
+	vrows, err := tx.QueryContext(ctx, `SELECT g.group_key, v.key, v.value FROM summary_values v JOIN summary_groups g ON g.id = v.gid
+		WHERE v.key IN (`+keys+`) AND g.group_key IN (SELECT group_key FROM runs WHERE project = ?)`, arg, project)
+	if err != nil {
+		return nil, nil, false, fail(err)
+	}
+	defer vrows.Close()
+	for vrows.Next() {
+		var (
+			k, m string
+			v    float64
+		)
+		if err := vrows.Scan(&k, &m, &v); err != nil {
+			return nil, nil, false, fail(err)
+		}
+		if values[k] == nil {
+			values[k] = map[string]float64{}
+		}
+		values[k][m] = v
+	}
+	if err := vrows.Err(); err != nil {
+		return nil, nil, false, fail(err)
+	}
+	return runs, values, true, nil
+}

@@ -282,24 +282,41 @@ func checkGroup(ctx context.Context, db *ledger.DB, target runGroup, metrics []s
 	if len(metrics) == 0 {
 		return rep, nil
 	}
-	cands, err := projectCandidates(ctx, db, tc.Project)
+	cands, err := projectCandidates(ctx, db, tc.Project, metrics)
 	if err != nil {
 		return nil, err
 	}
 	return checkAgainst(ctx, db, rep, tc, cands, metrics, o, unknown)
 }
 
-// projectCandidates are the baseline candidates of a project: its W&B runs.
-func projectCandidates(ctx context.Context, db *ledger.DB, project string) ([]kernels.Candidate, error) {
-	peers, err := db.ListRuns(ctx, ledger.Filter{Project: project})
+// projectCandidates are the baseline candidates of a project: its W&B
+// runs, each with the summary values of metrics (all that SelectBaseline
+// reads of a candidate's summary). The values come from the ledger's
+// summary values; only while a group of the project is stale are the
+// runs' summaries read and merged here.
+func projectCandidates(ctx context.Context, db *ledger.DB, project string, metrics []string) ([]kernels.Candidate, error) {
+	peers, values, ok, err := db.BaselineRuns(ctx, project, metrics)
 	if err != nil {
 		return nil, err
 	}
+	if !ok {
+		if peers, err = db.ListRuns(ctx, ledger.Filter{Project: project}); err != nil {
+			return nil, err
+		}
+	}
 	var cands []kernels.Candidate
 	for _, g := range groupRuns(peers) {
-		if g.Runs[0].Project == project {
-			cands = append(cands, g.candidate())
+		if g.Runs[0].Project != project {
+			continue
 		}
+		c := g.candidate()
+		if ok {
+			c.Summary = make(map[string]any, len(metrics))
+			for m, v := range values[g.Key] {
+				c.Summary[m] = v
+			}
+		}
+		cands = append(cands, c)
 	}
 	return cands, nil
 }
@@ -318,7 +335,7 @@ func CheckRuns(ctx context.Context, db *ledger.DB, sels []string, metrics []stri
 		tc := g.candidate()
 		cands, ok := byProject[tc.Project]
 		if !ok {
-			if cands, err = projectCandidates(ctx, db, tc.Project); err != nil {
+			if cands, err = projectCandidates(ctx, db, tc.Project, metrics); err != nil {
 				return nil, fmt.Errorf("check: %w", err)
 			}
 			byProject[tc.Project] = cands
