@@ -603,11 +603,11 @@ func (db *DB) BaselineRuns(ctx context.Context, project string, metrics []string
 	if len(metrics) == 0 {
 		return runs, values, true, nil
 	}
-	// Every group whose rows are in the project: a group is filed under
-	// its first stage's project, which may differ from a later stage's.
+	// A group is filed under its first stage's project, the one a
+	// candidate is of (its stages share the project in the group key).
 	keys, arg := inList(metrics)
 	vrows, err := tx.QueryContext(ctx, `SELECT g.group_key, v.key, v.value FROM summary_values v JOIN summary_groups g ON g.id = v.gid
-		WHERE v.key IN (`+keys+`) AND g.group_key IN (SELECT group_key FROM runs WHERE project = ?)`, arg, project)
+		WHERE v.key IN (`+keys+`) AND g.project = ?`, arg, project)
 	if err != nil {
 		return nil, nil, false, fail(err)
 	}
