@@ -46,6 +46,9 @@ type Env struct {
 	Caller *remote.Caller
 }
 
+// say prints one line of a command's report on stdout.
+func (e Env) say(line string) { fmt.Fprintln(e.Stdout, line) }
+
 // StdEnv is the process's real environment.
 func StdEnv() Env {
 	self, _ := os.Executable()

@@ -469,30 +469,3 @@ func TestSubmitRefusesSecretsInEnv(t *testing.T) {
 		t.Errorf("submit --env LR=0.001: exit %d %q, want 0", code, errOut)
 	}
 }
-
-// On a terminal, backfill draws its recording progress and clears it at the end.
-func TestProgressBarCountsUpAndClears(t *testing.T) {
-	var buf bytes.Buffer
-	bar := progressBar(&buf, "recording runs")
-	bar(0, 3)
-	bar(3, 3)
-	out := buf.String()
-	if !strings.Contains(out, "recording runs") || !strings.Contains(out, "/3)") {
-		t.Errorf("progress output %q: want the description and a count of 3", out)
-	}
-	// Finished: the line is cleared, so the report that follows stands alone.
-	if last := out[strings.LastIndex(strings.TrimSuffix(out, "\r"), "\r")+1:]; strings.TrimSpace(last) != "" {
-		t.Errorf("the bar was not cleared at the end: %q", last)
-	}
-}
-
-// Names are escaped in human output: a newline cannot fake a row, a bidi
-// override cannot reverse text.
-func TestRunsTableEscapesControlCharacters(t *testing.T) {
-	var b bytes.Buffer
-	printRuns(&b, []ledger.Run{{Dir: "/w/offline-run-1-x\nFAKE ROW", Meta: ledger.Meta{RunID: "x", Name: "evil\u202eamrof"}, State: ledger.StateSynced}}, palette{})
-	out := b.String()
-	if strings.Count(out, "\n") != 2 || !strings.Contains(out, `\u000a`) || !strings.Contains(out, `evil\u202eamrof`) {
-		t.Errorf("table:\n%s\nwant 2 lines with the newline and the bidi override escaped", out)
-	}
-}

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
-	"time"
 
 	runsync "github.com/runnerhq/runner/sync"
+	"github.com/runnerhq/runner/text"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 )
 
@@ -53,14 +51,14 @@ func backfillCommand(env Env) *cli.Command {
 			var tty io.Writer
 			if env.IsTerminal != nil && env.IsTerminal(env.Stderr) && !c.Bool("json") {
 				tty = env.Stderr
-				opts.Progress = progressBar(env.Stderr, "recording runs")
+				opts.Progress = text.ProgressBar(env.Stderr, "recording runs")
 			}
 			// One line per upload as it ends; with --json only the report.
 			lines := env.Stdout
 			if c.Bool("json") {
 				lines = io.Discard
 			}
-			report := newUploadReport(lines, tty)
+			report := text.NewUploads(lines, tty)
 			opts.OnUploadStart, opts.OnUpload = report.Start, report.Add
 			rep, err := runsync.Backfill(c.Context, eng, opts)
 			if c.Context.Err() != nil {
@@ -76,54 +74,12 @@ func backfillCommand(env Env) *cli.Command {
 				b, _ := json.MarshalIndent(rep, "", "  ")
 				fmt.Fprintf(env.Stdout, "%s\n", b)
 			} else {
-				printBackfill(env.Stdout, rep)
+				text.Backfill(env.Stdout, rep)
 			}
 			if rep.UploadFailed > 0 {
 				return fmt.Errorf("backfill: %d upload(s) failed (see runner runs --state pending/failed)", rep.UploadFailed)
 			}
 			return nil
 		},
-	}
-}
-
-// progressBar draws a bar on a terminal for a count that grows to total;
-// it clears itself when the count is reached.
-func progressBar(w io.Writer, what string) func(done, total int) {
-	var bar *progressbar.ProgressBar
-	return func(done, total int) {
-		if bar == nil {
-			bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(w),
-				progressbar.OptionSetDescription(what), progressbar.OptionShowCount(),
-				progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
-		}
-		_ = bar.Set(done)
-		if done >= total {
-			_ = bar.Finish()
-		}
-	}
-}
-
-// printBackfill is the human form of a backfill report.
-func printBackfill(w io.Writer, r runsync.BackfillReport) {
-	verb := "recorded"
-	if r.DryRun {
-		verb = "would record"
-	}
-	fmt.Fprintf(w, "found %d runs: %s %d new, %d updated, %d unchanged; %d ready for upload",
-		r.Found, verb, r.New, r.Updated, r.Unchanged, r.Ready)
-	if r.Uploaded+r.UploadFailed > 0 {
-		fmt.Fprintf(w, "; uploaded %d, %d failed", r.Uploaded, r.UploadFailed)
-	}
-	fmt.Fprintln(w)
-	reasons := make([]string, 0, len(r.NotReady))
-	for why := range r.NotReady {
-		reasons = append(reasons, why)
-	}
-	sort.Strings(reasons)
-	for _, why := range reasons {
-		fmt.Fprintf(w, "not ready: %d %s\n", r.NotReady[why], why)
-	}
-	for _, e := range r.Errors {
-		fmt.Fprintf(w, "error: %s\n", e)
 	}
 }

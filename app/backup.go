@@ -18,9 +18,6 @@ func backupCommand(env Env) *cli.Command {
 			if err := needArgs(c, 1, "FILE (where to write the copy; it must not exist)"); err != nil {
 				return err
 			}
-			if c.Args().Len() > 1 {
-				return usagef("backup: one FILE, got %d arguments", c.Args().Len())
-			}
 			return withLedger(c, env, true, func(db *ledger.DB, logger *slog.Logger) error {
 				if err := db.Backup(c.Context, c.Args().First()); err != nil {
 					return fmt.Errorf("backup: %w", err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/runnerhq/runner/daemon"
 	"github.com/runnerhq/runner/doctor"
+	"github.com/runnerhq/runner/internal/rundir"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/remote"
 	"github.com/runnerhq/runner/reports"
@@ -45,13 +46,13 @@ func daemonCommand(env Env) *cli.Command {
 					// Started before any training wrote there (jobs write into
 					// the first one): create it, and say so in case of a typo.
 					if err := os.MkdirAll(r, 0o755); err != nil {
-						return fmt.Errorf("daemon: create --watch %s: %w", r, unwrapPathError(err))
+						return fmt.Errorf("daemon: create --watch %s: %w", r, rundir.PathCause(err))
 					}
 					fmt.Fprintf(env.Stderr, "runner: --watch %s did not exist: created it\n", r)
 					continue
 				}
 				if err != nil {
-					return usagef("daemon: --watch %s: %v", r, unwrapPathError(err))
+					return usagef("daemon: --watch %s: %v", r, rundir.PathCause(err))
 				}
 				if !st.IsDir() {
 					return usagef("daemon: --watch %s: not a directory", r)

@@ -2,13 +2,13 @@ package app
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/runnerhq/runner/daemon"
 	"github.com/runnerhq/runner/doctor"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/text"
 )
 
 func doctorCommand(env Env) *cli.Command {
@@ -49,15 +49,7 @@ func doctorCommand(env Env) *cli.Command {
 				checks = append(checks, doctor.Check{Name: "ledger", Level: doctor.Warn, Detail: "no ledger yet",
 					Fix: "runner daemon --watch DIR (or runner backfill DIR) creates it"})
 			}
-			err = show(c, env, checks, func() {
-				for _, ch := range checks {
-					fmt.Fprintf(env.Stdout, "%-4s  %-12s  %s\n", ch.Level, ch.Name, ch.Detail)
-					if ch.Fix != "" {
-						fmt.Fprintf(env.Stdout, "      %-12s  fix: %s\n", "", ch.Fix)
-					}
-				}
-			})
-			if err != nil {
+			if err := show(c, env, checks, func() { text.Checks(env.Stdout, checks) }); err != nil {
 				return err
 			}
 			if doctor.Failed(checks) {

@@ -40,12 +40,3 @@ func engineUser(env Env) (*jobs.User, error) {
 	uid, _, _ := env.owner()
 	return jobs.AsCaller(env.forCaller(), uid)
 }
-
-// localQueueOnly refuses requeue of an engine's job: an ended Slurm job is
-// not run again under its id; submit it again.
-func localQueueOnly(j ledger.Job, cmd string) error {
-	if j.Executor == ledger.ExecutorLocal {
-		return nil
-	}
-	return usagef("job %d ran under %s (job %s): %s runs only local jobs again; submit it again", j.ID, j.Executor, dash(j.EngineID), cmd)
-}

@@ -2,16 +2,13 @@ package app
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
-	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/runnerhq/runner/gc"
-	"github.com/runnerhq/runner/internal/units"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/text"
 )
 
 func gcCommand(env Env) *cli.Command {
@@ -32,7 +29,7 @@ func gcCommand(env Env) *cli.Command {
 				if err != nil {
 					return err
 				}
-				if err := show(c, env, rep, func() { printGC(env.Stdout, rep, env.Now()) }); err != nil {
+				if err := show(c, env, rep, func() { text.GC(env.Stdout, rep, env.Now()) }); err != nil {
 					return err
 				}
 				if len(rep.Errors) > 0 {
@@ -42,50 +39,4 @@ func gcCommand(env Env) *cli.Command {
 			})
 		},
 	}
-}
-
-func printGC(w io.Writer, r *gc.Report, now time.Time) {
-	verb, pruned := "deleted", "pruned"
-	if r.DryRun {
-		verb, pruned = "would delete", "would prune"
-	}
-	var runBytes, logBytes int64
-	for _, x := range r.Runs {
-		runBytes += x.Bytes
-	}
-	for _, x := range r.JobLogs {
-		logBytes += x.Bytes
-	}
-	fmt.Fprintf(w, "%s %d synced run dir(s) older than %s: %s\n", verb, len(r.Runs), r.OlderThan, humanBytes(runBytes))
-	for _, x := range r.Runs {
-		synced := "unknown"
-		if x.SyncedAt != nil {
-			synced = ago(now, *x.SyncedAt)
-		}
-		fmt.Fprintf(w, "  %s  %s  (run %s, synced %s)\n", humanBytes(x.Bytes), x.Dir, orDash(x.RunID), synced)
-	}
-	fmt.Fprintf(w, "%s %d job log(s): %s\n", pruned, len(r.JobLogs), humanBytes(logBytes))
-	for _, s := range r.Skipped {
-		fmt.Fprintf(w, "kept %s: %s\n", s.Dir, s.Reason)
-	}
-	if r.Ledger != nil {
-		fmt.Fprintf(w, "ledger: %s -> %s after vacuum (%d old events pruned)\n", humanBytes(r.Ledger.BeforeBytes), humanBytes(r.Ledger.AfterBytes), r.Ledger.PrunedEvents)
-	}
-	freed := "freed"
-	if r.DryRun {
-		freed = "would free"
-	}
-	fmt.Fprintf(w, "%s %s in all\n", freed, humanBytes(r.FreedBytes))
-	for _, e := range r.Errors {
-		fmt.Fprintf(w, "error: %s\n", e)
-	}
-}
-
-func humanBytes(n int64) string { return units.FormatSize(uint64(max(n, 0))) }
-
-func orDash(s string) string {
-	if strings.TrimSpace(s) == "" {
-		return "-"
-	}
-	return s
 }

@@ -1,29 +1,21 @@
 package app
 
 import (
-	"cmp"
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"slices"
-	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/runnerhq/runner/api"
 	"github.com/runnerhq/runner/daemon"
-	"github.com/runnerhq/runner/internal/safe"
-	"github.com/runnerhq/runner/internal/units"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/status"
 	runsync "github.com/runnerhq/runner/sync"
+	"github.com/runnerhq/runner/text"
 )
 
 func jobsCommand(env Env) *cli.Command {
@@ -37,7 +29,7 @@ func jobsCommand(env Env) *cli.Command {
 			stringFlag("name", "only jobs whose name matches this shell pattern (path.Match)", ""),
 			listFlag("label", "only jobs with this label K=V (repeatable: all of them)"),
 			intFlag("array", "only the jobs of this array (its id)", 0),
-			stringFlag("format", "the columns, a comma list ("+jobColumns+")", ""),
+			stringFlag("format", "the columns, a comma list ("+text.JobColumns+")", ""),
 			boolFlag("no-header", "leave out the header line"),
 			boolFlag("json", "print a JSON array"),
 		},
@@ -62,9 +54,9 @@ func jobsCommand(env Env) *cli.Command {
 					return usagef("jobs: --state: %v", err)
 				}
 			}
-			cols, err := parseJobColumns(c.String("format"))
+			cols, err := text.ParseJobColumns(c.String("format"))
 			if err != nil {
-				return err
+				return usagef("jobs: --format: %v", err)
 			}
 			var ids []int64
 			if c.Args().Len() == 1 {
@@ -82,7 +74,7 @@ func jobsCommand(env Env) *cli.Command {
 				if err != nil {
 					return fmt.Errorf("jobs: %w", err)
 				}
-				return printJobFields(env.Stdout, api.JobOf(j))
+				return text.Fields(env.Stdout, api.JobOf(j))
 			}
 			view, err := jobs.List(c.Context, db, jobs.View{Filter: f, All: c.Bool("all"), Now: env.Now()})
 			if errors.Is(err, ledger.ErrBadPattern) {
@@ -97,14 +89,14 @@ func jobsCommand(env Env) *cli.Command {
 				for _, j := range list {
 					out = append(out, api.JobOf(j))
 				}
-				return writeJSON(env.Stdout, out)
+				return api.Write(env.Stdout, out)
 			}
-			index, err := gpuIndexes(c.Context, db)
+			index, err := status.GPUIndexes(c.Context, db)
 			if err != nil {
 				return fmt.Errorf("jobs: %w", err)
 			}
-			printJobs(env.Stdout, list, jobTable{cols: cols, header: !c.Bool("no-header"), gpuIndex: index, now: env.Now(),
-				width: env.width(env.Stdout)}, env.palette(env.Stdout))
+			text.Jobs(env.Stdout, list, text.JobTable{Cols: cols, Header: !c.Bool("no-header"), GPUIndex: index, Now: env.Now(),
+				Width: env.width(env.Stdout)}, env.palette(env.Stdout))
 			switch {
 			case view.Hidden == 1:
 				fmt.Fprintln(env.Stderr, "1 older ended job not shown (--all)")
@@ -116,260 +108,12 @@ func jobsCommand(env Env) *cli.Command {
 	}
 }
 
-// printJobFields is `runner jobs ID`: every field of --json, one
-// "key: value" line each, in --json's order (as scontrol show job).
-func printJobFields(w io.Writer, j JobJSON) error {
-	raw, err := json.Marshal(j)
-	if err != nil {
-		return err
-	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.UseNumber()
-	if _, err := dec.Token(); err != nil { // {
-		return err
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
-	for dec.More() {
-		key, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return err
-		}
-		var text string
-		switch {
-		case string(v) == "null":
-			text = "-"
-		case v[0] == '"':
-			json.Unmarshal(v, &text)
-			text = safe.Text(text)
-		case v[0] == '[':
-			var items []any
-			json.Unmarshal(v, &items)
-			parts := make([]string, len(items))
-			for i, it := range items {
-				parts[i] = safe.Text(fmt.Sprint(it))
-			}
-			text = dash(strings.Join(parts, " "))
-		default:
-			text = safe.Text(string(v))
-		}
-		fmt.Fprintf(tw, "%s:\t%s\n", key, text)
-	}
-	return tw.Flush()
-}
 func openReadOnly(c *cli.Context, env Env) (*ledger.DB, error) {
 	logger, err := newLogger(c, env.Stderr)
 	if err != nil {
 		return nil, err
 	}
 	return openDB(c.Context, c, env, logger, true)
-}
-
-// jobColumns are the names --format takes.
-const jobColumns = "id,name,owner,state,slurm,node,gpus,elapsed,exit,reason,command,priority,submitted,started,ended,run_id,attempts,labels"
-
-// parseJobColumns reads --format; "" is the default table (nil).
-func parseJobColumns(format string) ([]string, error) {
-	if format == "" {
-		return nil, nil
-	}
-	valid := strings.Split(jobColumns, ",")
-	var cols []string
-	for _, w := range strings.Split(format, ",") {
-		w = strings.ToLower(strings.TrimSpace(w))
-		if !slices.Contains(valid, w) {
-			return nil, usagef("jobs: --format: unknown column %q: want a comma list of %s", w, jobColumns)
-		}
-		cols = append(cols, w)
-	}
-	return cols, nil
-}
-
-// jobTable is how printJobs lays out the table.
-type jobTable struct {
-	cols     []string // nil: the default columns
-	header   bool
-	gpuIndex map[string]int
-	now      time.Time
-	width    int // cut lines to it; 0: not cut
-}
-
-// printJobs is the at-a-glance table: GPUs by index (UUIDs stay in
-// --json), how long a job has run (or waited), and its command last, so that
-// on a terminal each line is cut to the width.
-func printJobs(w io.Writer, list []ledger.Job, t jobTable, p palette) {
-	cols := t.cols
-	if cols == nil {
-		cols = []string{"id", "name", "owner", "state", "gpus", "elapsed", "exit", "reason", "command"}
-		// Jobs that Slurm runs show its job id and their node.
-		if slices.ContainsFunc(list, func(j ledger.Job) bool { return j.Executor == ledger.ExecutorSlurm }) {
-			cols = slices.Insert(cols, 4, "slurm", "node")
-		}
-	}
-	var buf strings.Builder
-	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
-	var paints []func(string) string
-	if t.header {
-		fmt.Fprintln(tw, strings.ToUpper(strings.Join(cols, "\t")))
-		paints = append(paints, nil)
-	}
-	cells := make([]string, len(cols))
-	for _, j := range list {
-		for i, col := range cols {
-			cells[i] = jobCell(col, j, t)
-		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
-		var paint func(string) string
-		if j.State == ledger.JobFailed || j.State == ledger.JobLost {
-			paint = p.red
-		}
-		paints = append(paints, paint)
-	}
-	tw.Flush()
-	var cut strings.Builder
-	for _, line := range strings.SplitAfter(buf.String(), "\n") {
-		if r := []rune(strings.TrimSuffix(line, "\n")); t.width > 0 && len(r) > t.width {
-			line = string(r[:t.width-1]) + "…\n"
-		}
-		cut.WriteString(line)
-	}
-	io.WriteString(w, p.rows(cut.String(), paints))
-}
-
-// jobCell is one column of job j's row.
-func jobCell(col string, j ledger.Job, t jobTable) string {
-	when := func(at *time.Time) string {
-		if at == nil {
-			return "-"
-		}
-		return at.Local().Format("2006-01-02 15:04")
-	}
-	switch col {
-	case "id":
-		return strconv.FormatInt(j.ID, 10)
-	case "name":
-		if j.ArrayID != 0 {
-			return fmt.Sprintf("%s[%d]", cmp.Or(j.RunGroup, j.Name), j.ArrayIndex)
-		}
-		return dash(j.Name)
-	case "owner":
-		return dash(j.Owner)
-	case "state":
-		return string(j.State)
-	case "slurm":
-		return dash(j.EngineID)
-	case "node":
-		return dash(j.Node)
-	case "gpus":
-		return jobGPUs(j, t.gpuIndex)
-	case "elapsed":
-		return elapsed(j, t.now)
-	case "exit":
-		switch {
-		case j.ExitCode != nil:
-			return strconv.Itoa(*j.ExitCode)
-		case j.Signal != "":
-			return j.Signal
-		}
-		return "-"
-	case "reason":
-		reason := j.Reason
-		if len(reason) > 60 {
-			reason = reason[:57] + "..."
-		}
-		return dash(reason)
-	case "command":
-		return dash(commandLine(j.Argv))
-	case "priority":
-		return strconv.Itoa(j.Priority)
-	case "submitted":
-		return when(&j.SubmittedAt)
-	case "started":
-		return when(j.StartedAt)
-	case "ended":
-		return when(j.EndedAt)
-	case "run_id":
-		return dash(j.RunID)
-	case "attempts":
-		return strconv.Itoa(j.Attempts)
-	case "labels":
-		var kv []string
-		for k, v := range j.Labels {
-			kv = append(kv, k+"="+v)
-		}
-		slices.Sort(kv)
-		return dash(strings.Join(kv, ","))
-	}
-	return "?"
-}
-
-// commandLine shows argv as a shell would take it back: words with spaces,
-// quotes or shell characters in single quotes.
-func commandLine(argv []string) string {
-	out := make([]string, len(argv))
-	for i, a := range argv {
-		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`;&|<>(){}*?[]#~") {
-			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-		out[i] = a
-	}
-	return strings.Join(out, " ")
-}
-
-// jobGPUs names a job's GPUs by index when the daemon's GPU view knows
-// them, else by a shortened UUID; "(2)" is a request not yet placed.
-func jobGPUs(j ledger.Job, index map[string]int) string {
-	if len(j.GPUUUIDs) == 0 {
-		if j.GPUs > 0 {
-			return fmt.Sprintf("(%d)", j.GPUs)
-		}
-		return "-"
-	}
-	out := make([]string, len(j.GPUUUIDs))
-	for i, u := range j.GPUUUIDs {
-		if idx, ok := index[u]; ok {
-			out[i] = strconv.Itoa(idx)
-		} else if len(u) > 8 {
-			out[i] = u[:8] + "…"
-		} else {
-			out[i] = u
-		}
-	}
-	return strings.Join(out, ",")
-}
-
-// elapsed is how long a job ran, runs, or has been queued.
-func elapsed(j ledger.Job, now time.Time) string {
-	switch {
-	case j.StartedAt != nil && j.EndedAt != nil:
-		return roughly(j.EndedAt.Sub(*j.StartedAt))
-	case j.StartedAt != nil:
-		return roughly(now.Sub(*j.StartedAt))
-	case j.EndedAt == nil:
-		return "queued " + roughly(now.Sub(j.SubmittedAt))
-	}
-	return "-"
-}
-
-// gpuIndexes maps GPU UUIDs to indexes from the daemon's stored view; none
-// when the daemon never stored one.
-func gpuIndexes(ctx context.Context, db *ledger.DB) (map[string]int, error) {
-	raw, _, ok, err := db.GPUSnapshot(ctx)
-	if err != nil || !ok {
-		return nil, err
-	}
-	var snap jobs.Snapshot
-	if err := json.Unmarshal([]byte(raw), &snap); err != nil {
-		return nil, nil // an unreadable view: UUIDs are shown instead
-	}
-	m := make(map[string]int, len(snap.GPUs))
-	for _, g := range snap.GPUs {
-		m[g.UUID] = g.Index
-	}
-	return m, nil
 }
 
 func logsCommand(env Env) *cli.Command {
@@ -405,11 +149,8 @@ func logsCommand(env Env) *cli.Command {
 				return err
 			}
 			// Followed to its end: say how it ended, and exit as wait does.
-			printEnds(env.Stderr, []ledger.Job{j})
-			if st := waitExit([]ledger.Job{j}); st != nil {
-				return st
-			}
-			return nil
+			text.Ends(env.Stderr, []ledger.Job{j})
+			return waitExit([]ledger.Job{j})
 		},
 	}
 }
@@ -441,8 +182,7 @@ func cancelCommand(env Env) *cli.Command {
 				}
 				list, failed := answerEach(env, "cancel", list)
 				for _, j := range list {
-					err := jobs.Cancel(c.Context, db, j, running, func() (*jobs.User, error) { return engineUser(env) },
-						func(line string) { fmt.Fprintln(env.Stdout, line) })
+					err := jobs.Cancel(c.Context, db, j, running, func() (*jobs.User, error) { return engineUser(env) }, env.say)
 					if err != nil {
 						fmt.Fprintf(env.Stderr, "runner: %v\n", err)
 						failed = ErrFailed
@@ -490,12 +230,7 @@ func cancelTargets(c *cli.Context, env Env, db *ledger.DB) ([]ledger.Job, error)
 		return nil, fmt.Errorf("cancel: %w", err)
 	}
 	uid, _, _ := env.owner()
-	var mine []ledger.Job
-	for _, j := range all {
-		if uid == 0 || j.OwnerUID == uid {
-			mine = append(mine, j)
-		}
-	}
+	mine := jobs.Owned(all, uid)
 	if len(mine) == 0 {
 		fmt.Fprintln(env.Stdout, "no job to cancel")
 	}
@@ -516,9 +251,9 @@ func gpusCommand(env Env) *cli.Command {
 				return err
 			}
 			if c.Bool("json") {
-				return writeJSON(env.Stdout, snap.GPUs)
+				return api.Write(env.Stdout, snap.GPUs)
 			}
-			printGPUs(env.Stdout, snap, at, env.Now())
+			text.GPUs(env.Stdout, snap, at, env.Now())
 			return nil
 		},
 	}
@@ -542,41 +277,6 @@ func gpuView(c *cli.Context, env Env) (jobs.Snapshot, *time.Time, error) {
 		return snap, nil, &UsageError{Err: err}
 	}
 	return snap, at, err
-}
-
-func printGPUs(w io.Writer, snap jobs.Snapshot, at *time.Time, now time.Time) {
-	when := "now"
-	if at != nil {
-		when = fmt.Sprintf("sampled by the daemon %s ago", now.Sub(*at).Round(time.Second))
-	}
-	if len(snap.GPUs) == 0 {
-		reason := "no GPUs"
-		if snap.Reason != nil {
-			reason = *snap.Reason
-		}
-		fmt.Fprintf(w, "no GPUs (%s; %s)\n", reason, when)
-		return
-	}
-	fmt.Fprintf(w, "%s (%s; %s)\n", units.Count(len(snap.GPUs), "GPU"), snap.Inventory, when)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "IDX\tNAME\tMEMORY\tUTIL\tPROCESSES\tJOB\tUUID")
-	for _, g := range snap.GPUs {
-		util := "?"
-		if g.Util != nil {
-			util = fmt.Sprintf("%d%%", *g.Util)
-		}
-		var procs []string
-		for _, p := range g.Processes {
-			procs = append(procs, strconv.Itoa(p.PID))
-		}
-		job := "-"
-		if g.HeldBy != nil {
-			job = strconv.FormatInt(*g.HeldBy, 10)
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s / %s\t%s\t%s\t%s\t%s\n", g.Index, g.Name, units.FormatSize(g.MemoryUsed),
-			units.FormatSize(g.MemoryTotal), util, dash(strings.Join(procs, ",")), job, g.UUID)
-	}
-	tw.Flush()
 }
 
 // superviseCommand is what a job's detached supervisor runs (jobs.Launch):
@@ -633,42 +333,4 @@ func newScheduler(c *cli.Context, env Env, db *ledger.DB, eng *runsync.Engine, r
 		return nil, nil, &UsageError{Err: err}
 	}
 	return s, closeInv, err
-}
-
-func printJobStatus(w io.Writer, counts map[string]int, block string, g *status.GPUs) {
-	var parts []string
-	for _, s := range ledger.AllJobStates {
-		if n := counts[string(s)]; n > 0 {
-			part := fmt.Sprintf("%d %s", n, s)
-			if s == ledger.JobQueued && block != "" {
-				part += " (" + block + ")"
-			}
-			parts = append(parts, part)
-		}
-	}
-	if len(parts) == 0 {
-		parts = []string{"none"}
-	}
-	fmt.Fprintf(w, "jobs:     %s\n", strings.Join(parts, ", "))
-	switch {
-	case g == nil:
-		fmt.Fprintf(w, "gpus:     unknown (no daemon has sampled them)\n")
-	case len(g.GPUs) == 0:
-		reason := "none"
-		if g.Reason != nil {
-			reason = *g.Reason
-		}
-		fmt.Fprintf(w, "gpus:     none (%s)\n", reason)
-	default:
-		fmt.Fprintf(w, "gpus:     %d (%s, sampled %s)\n", len(g.GPUs), g.Inventory, g.SampledAt)
-		for _, d := range g.GPUs {
-			held := "free"
-			if d.HeldBy != nil {
-				held = fmt.Sprintf("job %d", *d.HeldBy)
-			} else if len(d.Processes) > 0 {
-				held = fmt.Sprintf("%d foreign process(es)", len(d.Processes))
-			}
-			fmt.Fprintf(w, "  %d %s  %s / %s  %s\n", d.Index, d.Name, units.FormatSize(d.MemoryUsed), units.FormatSize(d.MemoryTotal), held)
-		}
-	}
 }

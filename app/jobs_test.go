@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
@@ -211,47 +210,6 @@ func TestSubmitRefusesWhatCanNeverRun(t *testing.T) {
 		if code != tc.code || !strings.Contains(stderr, tc.want) {
 			t.Errorf("submit %v: exit %d %q, want %d with %q", tc.args, code, stderr, tc.code, tc.want)
 		}
-	}
-}
-
-// The jobs table at a glance: GPU indexes (not UUIDs), elapsed or time
-// queued, the command as a shell would take it back, and on a terminal
-// each line cut to its width.
-func TestJobsTableAtAGlance(t *testing.T) {
-	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	at := func(d time.Duration) *time.Time { v := now.Add(-d); return &v }
-	code := 0
-	list := []ledger.Job{
-		{ID: 1, Name: "train", Owner: "alice", OwnerUID: 1001, State: ledger.JobRunning, GPUs: 2, GPUUUIDs: []string{"GPU-5d0c1111-aaaa", "GPU-9a1e2222-bbbb"},
-			Argv: []string{"python", "train.py", "--lr", "3e-4"}, SubmittedAt: *at(2 * time.Hour), StartedAt: at(90 * time.Minute)},
-		{ID: 2, Owner: "root", State: ledger.JobQueued, GPUs: 1, Reason: "waiting for job 1 (running)",
-			Argv: []string{"sh", "-c", "echo 'hi there'"}, SubmittedAt: *at(5 * time.Minute)},
-		{ID: 3, Name: "eval", Owner: "bob", OwnerUID: 1002, State: ledger.JobSucceeded, ExitCode: &code, Argv: []string{"true"},
-			SubmittedAt: *at(time.Hour), StartedAt: at(40 * time.Minute), EndedAt: at(39 * time.Minute)},
-	}
-	var b strings.Builder
-	printJobs(&b, list, jobTable{header: true, gpuIndex: map[string]int{"GPU-5d0c1111-aaaa": 0}, now: now}, palette{})
-	out := b.String()
-	want := `ID  NAME   OWNER  STATE      GPUS         ELAPSED    EXIT  REASON                       COMMAND
-1   train  alice  running    0,GPU-9a1e…  1h         -     -                            python train.py --lr 3e-4
-2   -      root   queued     (1)          queued 5m  -     waiting for job 1 (running)  sh -c 'echo '\''hi there'\'''
-3   eval   bob    succeeded  -            1m         0     -                            true
-`
-	if out != want {
-		t.Errorf("table:\n%s\nwant:\n%s", out, want)
-	}
-	if strings.Contains(out, "GPU-5d0c") {
-		t.Errorf("a GPU the view knows is shown by UUID:\n%s", out)
-	}
-	b.Reset()
-	printJobs(&b, list, jobTable{header: true, now: now, width: 40}, palette{})
-	for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
-		if n := len([]rune(line)); n > 40 {
-			t.Errorf("line of %d runes on a 40-column terminal: %q", n, line)
-		}
-	}
-	if !strings.Contains(b.String(), "…\n") {
-		t.Errorf("no line was cut at 40 columns:\n%s", b.String())
 	}
 }
 

@@ -1,15 +1,12 @@
 package app
 
 import (
-	"fmt"
-	"io"
-	"strconv"
-	"text/tabwriter"
-
 	"github.com/urfave/cli/v2"
 
+	"github.com/runnerhq/runner/api"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/reports"
+	"github.com/runnerhq/runner/text"
 )
 
 func leaderboardFlags() []cli.Flag {
@@ -52,39 +49,10 @@ func leaderboardCommand(env Env) *cli.Command {
 				return err
 			}
 			if c.Bool("json") {
-				return writeJSON(env.Stdout, lb)
+				return api.Write(env.Stdout, lb)
 			}
-			printLeaderboard(env.Stdout, lb)
+			text.Leaderboard(env.Stdout, lb)
 			return nil
 		}),
 	}
 }
-
-func printLeaderboard(w io.Writer, lb *reports.Leaderboard) {
-	if len(lb.Rows) == 0 {
-		fmt.Fprintf(w, "no run has a numeric summary value for %s\n", lb.Metric)
-		return
-	}
-	fmt.Fprintf(w, "%s (%s is better, from %s)\n", lb.Metric, lb.Goal, lb.GoalSource)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "#\tRUN ID\tNAME\tVALUE\tJOB\tGPU H\tENERGY KJ\tSTATE\tSYNC\tURL")
-	for _, r := range lb.Rows {
-		job := "-"
-		if r.JobID != nil {
-			job = strconv.FormatInt(*r.JobID, 10)
-		}
-		energy := "-"
-		if r.EnergyJ != nil {
-			energy = fmtF(*r.EnergyJ / 1000)
-		}
-		url := "-"
-		if r.URL != nil {
-			url = *r.URL
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Rank, r.RunID, dash(string(r.Name)), fmtF(r.Value),
-			job, fmtNum(r.GPUHours), energy, r.State, r.SyncState, url)
-	}
-	tw.Flush()
-}
-
-// ---- plot ----

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/runnerhq/runner/api"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/plot"
 	"github.com/runnerhq/runner/reports"
@@ -81,7 +82,7 @@ func plotCommand(env Env) *cli.Command {
 				fmt.Fprintf(env.Stderr, "runner: plot: run %s has no point of %s; left out\n", sel, metric)
 			}
 			if c.Bool("json") {
-				return writeJSON(env.Stdout, rep)
+				return api.Write(env.Stdout, rep)
 			}
 			n := len(rep.Series) + len(rep.Bars)
 			fmt.Fprintf(env.Stdout, "wrote %s (%s, %d %s)\n", rep.File, metric, n, map[bool]string{true: "bars", false: "runs"}[rep.Bars != nil])

@@ -11,26 +11,18 @@ import (
 	"io"
 	"log/slog"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/runnerhq/runner/internal/safe"
 	"github.com/runnerhq/runner/internal/units"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/text"
 )
 
 // waitPoll is how often wait reads the ledger.
 const waitPoll = 100 * time.Millisecond
-
-// Exit codes of wait besides a job's own (srun and `ts -w` pass the job's through).
-const (
-	exitNotRun   = 1   // cancelled, skipped, lost, or failed without an exit code
-	exitTimedOut = 124 // the wait's own --timeout, as timeout(1)
-)
 
 // jobIDs reads every positional argument as a job id (at least one).
 func jobIDs(c *cli.Context) ([]int64, error) {
@@ -39,88 +31,22 @@ func jobIDs(c *cli.Context) ([]int64, error) {
 	}
 	var ids []int64
 	for _, a := range c.Args().Slice() {
-		id, err := strconv.ParseInt(a, 10, 64)
-		if err != nil || id <= 0 {
-			return nil, usagef("%s: %q is not a job id", c.Command.Name, a)
+		id, err := jobs.ParseJobID(a)
+		if err != nil {
+			return nil, usagef("%s: %v", c.Command.Name, err)
 		}
 		ids = append(ids, id)
 	}
 	return ids, nil
 }
 
-// waitExit is wait's exit for ended jobs, taken in order: 0 when all
-// succeeded, else the first one that did not: its exit code, 128+n for a
-// signal (as a shell says it), 1 when it was cancelled, skipped or lost.
-func waitExit(list []ledger.Job) *ExitStatus {
-	for _, j := range list {
-		switch {
-		case j.State == ledger.JobSucceeded:
-			continue
-		case j.State == ledger.JobFailed && j.ExitCode != nil && *j.ExitCode != 0:
-			return &ExitStatus{Code: *j.ExitCode}
-		case j.State == ledger.JobFailed && j.Signal != "":
-			if n := jobs.SignalNumber(j.Signal); n > 0 {
-				return &ExitStatus{Code: 128 + n}
-			}
-		}
-		return &ExitStatus{Code: exitNotRun}
+// waitExit is wait's exit for ended jobs (jobs.WaitCode): nil when all
+// succeeded.
+func waitExit(list []ledger.Job) error {
+	if code := jobs.WaitCode(list); code != 0 {
+		return &ExitStatus{Code: code}
 	}
 	return nil
-}
-
-// endsListed is how many ended jobs wait names one per line; beyond it,
-// a count per state and the jobs that did not succeed.
-const endsListed = 10
-
-// endLine says how job j ended, for a person: the state, the exit code or
-// signal, how long it ran, and the reason when there is no exit code.
-func endLine(j ledger.Job) string {
-	s := fmt.Sprintf("job %d %s", j.ID, j.State)
-	switch {
-	case j.ExitCode != nil:
-		s += fmt.Sprintf(" (exit %d)", *j.ExitCode)
-	case j.Signal != "":
-		s += " (" + safe.Text(j.Signal) + ")"
-	}
-	if j.StartedAt != nil && j.EndedAt != nil {
-		s += " after " + roughly(j.EndedAt.Sub(*j.StartedAt))
-	}
-	if j.ExitCode == nil && j.Reason != "" && j.State != ledger.JobSucceeded {
-		s += ": " + safe.Text(j.Reason)
-	}
-	return s
-}
-
-// printEnds writes the end lines of ended jobs (wait, logs -f).
-func printEnds(w io.Writer, ended []ledger.Job) {
-	if len(ended) <= endsListed {
-		for _, j := range ended {
-			fmt.Fprintln(w, "runner: "+endLine(j))
-		}
-		return
-	}
-	counts := map[ledger.JobState]int{}
-	var bad []ledger.Job
-	for _, j := range ended {
-		counts[j.State]++
-		if j.State != ledger.JobSucceeded {
-			bad = append(bad, j)
-		}
-	}
-	var parts []string
-	for _, st := range ledger.AllJobStates {
-		if n := counts[st]; n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n, st))
-		}
-	}
-	fmt.Fprintf(w, "runner: %d jobs ended: %s\n", len(ended), strings.Join(parts, ", "))
-	for i, j := range bad {
-		if i == endsListed {
-			fmt.Fprintf(w, "runner: ... and %d more that did not succeed (runner jobs --state failed,cancelled)\n", len(bad)-i)
-			break
-		}
-		fmt.Fprintln(w, "runner: "+endLine(j))
-	}
 }
 
 // waitOutcome turns jobs.WaitEnded's result into wait's exit, saying on w
@@ -128,13 +54,10 @@ func printEnds(w io.Writer, ended []ledger.Job) {
 func waitOutcome(parent context.Context, w io.Writer, ended []ledger.Job, err error, timeout time.Duration) error {
 	switch {
 	case err == nil:
-		printEnds(w, ended)
-		if st := waitExit(ended); st != nil {
-			return st
-		}
-		return nil
+		text.Ends(w, ended)
+		return waitExit(ended)
 	case errors.Is(err, context.DeadlineExceeded) && parent.Err() == nil:
-		return &ExitStatus{Code: exitTimedOut, Line: fmt.Sprintf("wait: the jobs did not end within %s", units.FormatDuration(timeout))}
+		return &ExitStatus{Code: jobs.ExitTimedOut, Line: fmt.Sprintf("wait: the jobs did not end within %s", units.FormatDuration(timeout))}
 	default:
 		return fmt.Errorf("wait: %w", err)
 	}
@@ -193,9 +116,9 @@ func changeJobs(c *cli.Context, env Env, what string, fn func(db *ledger.DB, lis
 }
 
 func holdCommand(env Env, hold bool) *cli.Command {
-	name, usage, verb := "hold", "keep queued jobs from starting until released", "held"
+	name, usage := "hold", "keep queued jobs from starting until released"
 	if !hold {
-		name, usage, verb = "release", "let held jobs start", "released"
+		name, usage = "release", "let held jobs start"
 	}
 	return &cli.Command{
 		Name:      name,
@@ -205,35 +128,13 @@ func holdCommand(env Env, hold bool) *cli.Command {
 			return changeJobs(c, env, name, func(db *ledger.DB, list []ledger.Job) error {
 				list, failed := answerEach(env, name, list)
 				// An engine's job is held where it waits, as the caller.
-				if err := jobs.HoldOnEngine(c.Context, list, hold, func() (*jobs.User, error) { return engineUser(env) }); err != nil {
+				if err := jobs.Hold(c.Context, db, list, hold, func() (*jobs.User, error) { return engineUser(env) }, env.say); err != nil {
 					return err
-				}
-				ids := make([]int64, len(list))
-				for i, j := range list {
-					ids[i] = j.ID
-				}
-				changed, err := db.SetHeld(c.Context, ids, hold)
-				if err != nil {
-					return err
-				}
-				for _, j := range list {
-					if slices.Contains(changed, j.ID) {
-						fmt.Fprintf(env.Stdout, "job %d %s\n", j.ID, verb)
-					} else {
-						fmt.Fprintf(env.Stdout, "job %d: not changed (%s%s)\n", j.ID, j.State, heldNote(j))
-					}
 				}
 				return failed
 			})
 		},
 	}
-}
-
-func heldNote(j ledger.Job) string {
-	if j.Held {
-		return ", held"
-	}
-	return ""
 }
 
 func requeueCommand(env Env) *cli.Command {
@@ -291,32 +192,16 @@ func requeueByState(c *cli.Context, env Env) error {
 	})
 }
 
-// requeueJobs queues list again, with the jobs skipped because of them;
-// one that an earlier one already queued again (a dependent) is passed.
+// requeueJobs queues list again (jobs.Requeue); what it refuses is a
+// usage error.
 func requeueJobs(c *cli.Context, env Env, db *ledger.DB, list []ledger.Job) error {
 	list, failed := answerEach(env, "requeue", list)
-	for _, j := range list {
-		if err := localQueueOnly(j, "requeue"); err != nil {
-			return err
-		}
+	err := jobs.Requeue(c.Context, db, list, c.Bool("new-run"), env.say)
+	if rf := (*jobs.Refusal)(nil); errors.As(err, &rf) {
+		return &UsageError{Err: rf.Err}
 	}
-	again := map[int64]bool{}
-	for _, j := range list {
-		if again[j.ID] {
-			continue
-		}
-		ids, err := db.RequeueJob(c.Context, j.ID, c.Bool("new-run"))
-		if errors.Is(err, ledger.ErrJobNotEnded) {
-			return &UsageError{Err: err}
-		}
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(env.Stdout, "job %d queued again\n", j.ID)
-		for _, d := range ids[1:] {
-			again[d] = true
-			fmt.Fprintf(env.Stdout, "job %d queued again (it was skipped because of job %d)\n", d, j.ID)
-		}
+	if err != nil {
+		return err
 	}
 	return failed
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"math"
-	"strconv"
 
 	"github.com/urfave/cli/v2"
 
@@ -113,14 +112,3 @@ func kernelAction(env Env, fn func(c *cli.Context, db *ledger.DB) error) cli.Act
 		})
 	}
 }
-
-func fmtNum(p *float64) string {
-	if p == nil {
-		return "-"
-	}
-	return strconv.FormatFloat(*p, 'g', 6, 64)
-}
-
-func fmtF(f float64) string { return strconv.FormatFloat(f, 'g', 6, 64) }
-
-// ---- metrics ----

@@ -21,6 +21,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/runnerhq/runner/internal/rundir"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/remote"
@@ -95,7 +96,7 @@ func inlineSweep(args []string) ([]string, error) {
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, usagef("submit: --sweep: %v", unwrapPathError(err))
+			return nil, usagef("submit: --sweep: %v", rundir.PathCause(err))
 		}
 		out = append(out, "--sweep="+path, "--"+sweepContentFlag+"="+string(data))
 	}
@@ -144,17 +145,14 @@ func socketHandler(base Env, db string) remote.Handler {
 	}
 }
 
-// ErrNotOwner: a socket caller asked to change or read another user's job.
-var ErrNotOwner = errors.New("only its owner or root may")
-
 // mayTouch says whether this caller may change job j or read its output:
 // anyone running locally (who may write the ledger may change it anyway),
-// root, and the job's owner.
+// and a socket caller as jobs.MayTouch says.
 func (e Env) mayTouch(j ledger.Job, what string) error {
-	if e.Caller == nil || e.Caller.UID == 0 || e.Caller.UID == j.OwnerUID {
+	if e.Caller == nil {
 		return nil
 	}
-	return fmt.Errorf("job %d belongs to %s: %w %s it", j.ID, j.Owner, ErrNotOwner, what)
+	return jobs.MayTouch(e.Caller.UID, j, what)
 }
 
 // owner is who submits: the socket caller, else this process's user.
@@ -178,28 +176,16 @@ func (e Env) getwd() (string, error) {
 	return e.Getwd()
 }
 
-// cancelOwnWithoutDaemon is cancel for a user who may not read the ledger
-// while the daemon is down: their job runs as them, so they may signal it;
-// it is found by the RUNNER_JOB_ID of its command (jobs.OwnJobGroup). The
-// cancel itself cannot be recorded: the daemon records the end, by signal,
-// when it is back.
+// cancelOwnWithoutDaemon is cancel of one job id for a user who may not
+// read the ledger while the daemon is down (jobs.CancelWithoutDaemon).
 func cancelOwnWithoutDaemon(env Env, args []string) error {
 	args = slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "--" })
 	if len(args) != 1 {
 		return usagef("cancel: want one job id")
 	}
-	id, err := strconv.ParseInt(args[0], 10, 64)
-	if err != nil || id <= 0 {
-		return usagef("cancel: %q is not a job id", args[0])
-	}
-	pgid, err := jobs.OwnJobGroup(id)
+	id, err := jobs.ParseJobID(args[0])
 	if err != nil {
-		return fmt.Errorf("cancel: the daemon is down and %w", err)
+		return usagef("cancel: %v", err)
 	}
-	fmt.Fprintf(env.Stdout, "job %d: the daemon is down; stopping your job's processes (SIGTERM, then SIGKILL after %s)\n", id, jobs.DefaultGrace)
-	if err := jobs.Terminate(pgid, jobs.DefaultGrace); err != nil && !errors.Is(err, jobs.ErrNotRunning) {
-		return fmt.Errorf("cancel job %d: %w", id, err)
-	}
-	fmt.Fprintf(env.Stdout, "job %d stopped; the daemon records its end (killed by SIGTERM) when it is back\n", id)
-	return nil
+	return jobs.CancelWithoutDaemon(id, env.say)
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/runnerhq/runner/api"
+	"github.com/runnerhq/runner/internal/rundir"
 	"github.com/runnerhq/runner/internal/units"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/jobs/jobspec"
@@ -117,7 +119,7 @@ func expandSubmit(c *cli.Context, env Env, base ledger.JobSpec) ([]ledger.JobSpe
 			return nil, false, usagef("submit: --sweep: the daemon reads no file for a socket caller (use the same runner version as the daemon)")
 		default:
 			if data, err = os.ReadFile(sweep); err != nil {
-				return nil, false, usagef("submit: --sweep: %v", unwrapPathError(err))
+				return nil, false, usagef("submit: --sweep: %v", rundir.PathCause(err))
 			}
 		}
 		if points, err = jobspec.ParseSweep(data); err != nil {
@@ -173,7 +175,7 @@ func submitJobs(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger, spe
 	one := func(j ledger.Job) queued { return queued{ID: j.ID, RunID: j.RunID, State: string(j.State)} }
 	switch {
 	case c.Bool("json") && !inArray:
-		return list, writeJSON(env.Stdout, one(list[0]))
+		return list, api.Write(env.Stdout, one(list[0]))
 	case c.Bool("json"):
 		out := struct {
 			ArrayID  int64    `json:"array_id"`
@@ -185,7 +187,7 @@ func submitJobs(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger, spe
 			q.ArrayIndex = &j.ArrayIndex
 			out.Jobs = append(out.Jobs, q)
 		}
-		return list, writeJSON(env.Stdout, out)
+		return list, api.Write(env.Stdout, out)
 	case inArray && !c.Bool("wait"):
 		fmt.Fprintf(env.Stdout, "%d\n", list[0].ArrayID)
 		fmt.Fprintf(env.Stderr, "array %d: %d jobs (%d-%d), W&B run group %s\n", list[0].ArrayID, len(list), list[0].ID, list[len(list)-1].ID, list[0].RunGroup)

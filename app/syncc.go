@@ -9,6 +9,7 @@ import (
 
 	"github.com/runnerhq/runner/ledger"
 	runsync "github.com/runnerhq/runner/sync"
+	"github.com/runnerhq/runner/text"
 )
 
 func syncCommand(env Env) *cli.Command {
@@ -36,7 +37,7 @@ func syncCommand(env Env) *cli.Command {
 				}
 				err = runsync.Now(c.Context, db, eng, runsync.NowOptions{
 					Selectors: c.Args().Slice(), Retry: c.Bool("retry"), Force: c.Bool("force"),
-					Concurrency: c.Int("concurrency"), Out: env.Stdout, Progress: newUploadReport(env.Stdout, tty)})
+					Concurrency: c.Int("concurrency"), Out: env.Stdout, Progress: text.NewUploads(env.Stdout, tty)})
 				if errors.Is(err, runsync.ErrIncomplete) {
 					return ErrFailed // each run that did not go up was named
 				}
@@ -45,5 +46,3 @@ func syncCommand(env Env) *cli.Command {
 		},
 	}
 }
-
-var _ runsync.Progress = (*uploadReport)(nil)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/runnerhq/runner/internal/rundir"
 	"github.com/runnerhq/runner/ledger"
 	runsync "github.com/runnerhq/runner/sync"
 )
@@ -119,7 +120,7 @@ func newUploader(c *cli.Context, env Env, workDir string, logger *slog.Logger) (
 		up.APIKey = func() (string, error) {
 			b, err := os.ReadFile(kf)
 			if err != nil {
-				return "", fmt.Errorf("read API key file %s: %w", kf, unwrapPathError(err))
+				return "", fmt.Errorf("read API key file %s: %w", kf, rundir.PathCause(err))
 			}
 			return strings.TrimSpace(string(b)), nil
 		}

@@ -104,7 +104,7 @@ func versionCommand(env Env) *cli.Command {
 func printVersion(env Env, asJSON bool) error {
 	v := GetVersion(jobs.OpenInventory)
 	if asJSON {
-		return writeJSON(env.Stdout, v)
+		return api.Write(env.Stdout, v)
 	}
 	v.print(env.Stdout)
 	return nil

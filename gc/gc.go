@@ -95,7 +95,7 @@ func Collect(ctx context.Context, db *ledger.DB, logger *slog.Logger, o Options)
 		}
 		size, err := dirBytes(r.Dir)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", r.Dir, unwrapPathError(err)))
+			rep.Errors = append(rep.Errors, fmt.Sprintf("%s: %v", r.Dir, rundir.PathCause(err)))
 			continue
 		}
 		gr := Run{RunID: r.RunID, Dir: r.Dir, SyncedAt: api.TimePtr(r.SyncedAt), Bytes: size}
@@ -103,7 +103,7 @@ func Collect(ctx context.Context, db *ledger.DB, logger *slog.Logger, o Options)
 			// As the dir's owner: a link swapped in on the way leads only
 			// where they could delete themselves (docs/design.md "Threat model").
 			if err := owner.Do(as, func() error { return os.RemoveAll(r.Dir) }); err != nil {
-				rep.Errors = append(rep.Errors, fmt.Sprintf("delete %s: %v", r.Dir, unwrapPathError(err)))
+				rep.Errors = append(rep.Errors, fmt.Sprintf("delete %s: %v", r.Dir, rundir.PathCause(err)))
 				continue
 			}
 			if _, err := db.MarkDeleted(ctx, r.Dir, size); err != nil {
@@ -136,7 +136,7 @@ func Collect(ctx context.Context, db *ledger.DB, logger *slog.Logger, o Options)
 				err = os.Remove(p)
 			}
 			if err != nil {
-				rep.Errors = append(rep.Errors, fmt.Sprintf("job %d file %s: %v", f.ID, p, unwrapPathError(err)))
+				rep.Errors = append(rep.Errors, fmt.Sprintf("job %d file %s: %v", f.ID, p, rundir.PathCause(err)))
 				continue
 			}
 			jl.Files = append(jl.Files, p)
@@ -187,7 +187,7 @@ func gcRefusal(r ledger.Run, cutoff time.Time) (as owner.ID, why string) {
 		return as, "" // already gone: recorded as deleted, nothing freed
 	}
 	if err != nil {
-		return as, unwrapPathError(err).Error()
+		return as, rundir.PathCause(err).Error()
 	}
 	defer d.Close()
 	// A dir runner cannot act for is deleted as runner, which the file
@@ -195,13 +195,13 @@ func gcRefusal(r ledger.Run, cutoff time.Time) (as owner.ID, why string) {
 	as, _ = owner.For(d.UID, d.GID, true)
 	if ok, err := d.Marker(filepath.Base(r.LogPath) + ".synced"); !ok {
 		if err != nil {
-			return as, unwrapPathError(err).Error()
+			return as, rundir.PathCause(err).Error()
 		}
 		return as, "no .synced marker next to its log (was it synced from elsewhere?)"
 	}
 	st, err := d.Lstat(filepath.Base(r.LogPath))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return as, fmt.Sprintf("cannot stat its log: %v", unwrapPathError(err))
+		return as, fmt.Sprintf("cannot stat its log: %v", rundir.PathCause(err))
 	}
 	if err == nil && !time.Unix(st.Mtim.Unix()).Before(cutoff) {
 		return as, "its log was written since the cutoff"
@@ -226,12 +226,4 @@ func dirBytes(dir string) (int64, error) {
 		return nil
 	})
 	return total, err
-}
-
-func unwrapPathError(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }

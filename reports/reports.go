@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/runnerhq/runner/api"
 	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/wandbfile"
@@ -114,6 +115,25 @@ type RegressionJSON struct {
 	Dir            string          `json:"dir"`
 	Verdict        kernels.Verdict `json:"verdict"`
 	BaselineRunIDs []string        `json:"baseline_run_ids"`
+}
+
+// Regressions is `runner regressions`: those the daemon recorded that f
+// selects, newest first.
+func Regressions(ctx context.Context, db *ledger.DB, f ledger.RegressionFilter) ([]RegressionJSON, error) {
+	regs, err := db.Regressions(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("regressions: %w", err)
+	}
+	out := make([]RegressionJSON, 0, len(regs))
+	for _, g := range regs {
+		ids := g.BaselineRunIDs
+		if ids == nil {
+			ids = []string{}
+		}
+		out = append(out, RegressionJSON{ID: g.ID, At: api.Time(g.At), RunID: g.RunID, Name: g.Name,
+			Project: g.Project, Dir: g.Dir, Verdict: g.Verdict, BaselineRunIDs: ids})
+	}
+	return out, nil
 }
 
 // RunRef names one run in a report.

@@ -56,3 +56,21 @@ func GPUView(ctx context.Context, db *ledger.DB, spec string, logger *slog.Logge
 	}
 	return snap, nil, nil
 }
+
+// GPUIndexes maps GPU UUIDs to indexes from the daemon's stored view (the
+// jobs table names GPUs by index); none when the daemon never stored one.
+func GPUIndexes(ctx context.Context, db *ledger.DB) (map[string]int, error) {
+	raw, _, ok, err := db.GPUSnapshot(ctx)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var snap jobs.Snapshot
+	if err := json.Unmarshal([]byte(raw), &snap); err != nil {
+		return nil, nil // an unreadable view: UUIDs are shown instead
+	}
+	m := make(map[string]int, len(snap.GPUs))
+	for _, g := range snap.GPUs {
+		m[g.UUID] = g.Index
+	}
+	return m, nil
+}

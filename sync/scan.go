@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/runnerhq/runner/internal/rundir"
+	"github.com/runnerhq/runner/wandbfile"
 )
 
 // RunDir is one discovered offline run dir.
@@ -92,6 +93,39 @@ func logMatchesDir(logName, tail string) bool {
 		}
 	}
 	return true
+}
+
+// ReadRunPath reads what `runner inspect` names: a run dir (its
+// run-*.wandb, as InspectRunDir finds it) or a .wandb file. A symlink named
+// there is the user's choice: what it points to is read, if that is a
+// regular file (runner never opens a FIFO or a device: docs/design.md
+// "Hostile files").
+func ReadRunPath(path string) (*wandbfile.Info, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", path, rundir.PathCause(err))
+	}
+	file := path
+	if !st.IsDir() {
+		if file, err = filepath.EvalSymlinks(path); err != nil {
+			return nil, fmt.Errorf("inspect %s: %w", path, rundir.PathCause(err))
+		}
+	}
+	if st.IsDir() {
+		rd, err := InspectRunDir(path)
+		if err != nil {
+			return nil, fmt.Errorf("inspect %s: %w", path, err)
+		}
+		if rd.LogPath == "" {
+			return nil, fmt.Errorf("inspect %s: no run-*.wandb file in this directory", path)
+		}
+		file = rd.LogPath
+	}
+	info, err := wandbfile.ReadFile(file, wandbfile.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("inspect %s: %w", file, err)
+	}
+	return info, nil
 }
 
 // InspectRunDir stats one run dir: finds its log file (run-*.wandb; if there

@@ -339,3 +339,13 @@ func (d *Dir) openSteps(rel string) (int, error) {
 	}
 	return cur, nil
 }
+
+// PathCause is a path error's cause, for a message that names the path
+// itself once: "open ledger /x: permission denied", not the path twice.
+func PathCause(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

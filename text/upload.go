@@ -1,9 +1,10 @@
-package app
+package text
 
 import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"sort"
 	gosync "sync"
 	"time"
 
@@ -13,10 +14,10 @@ import (
 	runsync "github.com/runnerhq/runner/sync"
 )
 
-// uploadReport prints one line per upload as it ends (`runner sync`,
+// Uploads prints one line per upload as it ends (`runner sync`,
 // `runner backfill --upload`) and, on a terminal, keeps a progress bar with
 // the count and an ETA under them.
-type uploadReport struct {
+type Uploads struct {
 	w   io.Writer
 	tty io.Writer // the terminal for the bar, or nil
 
@@ -25,10 +26,13 @@ type uploadReport struct {
 	uploaded, failed, abandoned int
 }
 
-func newUploadReport(w, tty io.Writer) *uploadReport { return &uploadReport{w: w, tty: tty} }
+var _ runsync.Progress = (*Uploads)(nil)
+
+// NewUploads writes the lines to w and the bar to tty (nil: no bar).
+func NewUploads(w, tty io.Writer) *Uploads { return &Uploads{w: w, tty: tty} }
 
 // Start sets the number of runs the upload phase expects.
-func (r *uploadReport) Start(total int) {
+func (r *Uploads) Start(total int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.tty == nil || total <= 0 {
@@ -41,7 +45,7 @@ func (r *uploadReport) Start(total int) {
 }
 
 // Add prints the outcome of one upload group and moves the bar.
-func (r *uploadReport) Add(o runsync.UploadOutcome) {
+func (r *Uploads) Add(o runsync.UploadOutcome) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.bar != nil {
@@ -68,7 +72,7 @@ func (r *uploadReport) Add(o runsync.UploadOutcome) {
 }
 
 // Finish clears the bar; after an interrupt it says what is left.
-func (r *uploadReport) Finish(interrupted bool, pending int) {
+func (r *Uploads) Finish(interrupted bool, pending int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.bar != nil {
@@ -77,5 +81,47 @@ func (r *uploadReport) Finish(interrupted bool, pending int) {
 	}
 	if interrupted {
 		fmt.Fprintf(r.w, "interrupted: %d run dir(s) uploaded, %d left pending (runner sync goes on from there)\n", r.uploaded, pending)
+	}
+}
+
+// ProgressBar draws a bar on a terminal for a count that grows to total;
+// it clears itself when the count is reached.
+func ProgressBar(w io.Writer, what string) func(done, total int) {
+	var bar *progressbar.ProgressBar
+	return func(done, total int) {
+		if bar == nil {
+			bar = progressbar.NewOptions(total, progressbar.OptionSetWriter(w),
+				progressbar.OptionSetDescription(what), progressbar.OptionShowCount(),
+				progressbar.OptionClearOnFinish(), progressbar.OptionThrottle(100*time.Millisecond))
+		}
+		_ = bar.Set(done)
+		if done >= total {
+			_ = bar.Finish()
+		}
+	}
+}
+
+// Backfill is the human form of a backfill report.
+func Backfill(w io.Writer, r runsync.BackfillReport) {
+	verb := "recorded"
+	if r.DryRun {
+		verb = "would record"
+	}
+	fmt.Fprintf(w, "found %d runs: %s %d new, %d updated, %d unchanged; %d ready for upload",
+		r.Found, verb, r.New, r.Updated, r.Unchanged, r.Ready)
+	if r.Uploaded+r.UploadFailed > 0 {
+		fmt.Fprintf(w, "; uploaded %d, %d failed", r.Uploaded, r.UploadFailed)
+	}
+	fmt.Fprintln(w)
+	reasons := make([]string, 0, len(r.NotReady))
+	for why := range r.NotReady {
+		reasons = append(reasons, why)
+	}
+	sort.Strings(reasons)
+	for _, why := range reasons {
+		fmt.Fprintf(w, "not ready: %d %s\n", r.NotReady[why], why)
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(w, "error: %s\n", e)
 	}
 }

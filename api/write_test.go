@@ -1,34 +1,34 @@
-package app
+package api
 
 import (
 	"strings"
 	"testing"
 )
 
-// A streamed JSON array is byte for byte what writeJSON prints for the
+// A streamed JSON array is byte for byte what Write prints for the
 // whole slice: runner runs --json did not change shape when it streamed.
 func TestJSONArrayIsWriteJSON(t *testing.T) {
 	id := int64(7)
 	for _, tc := range []struct {
 		name string
-		runs []RunJSON
+		runs []Run
 	}{
-		{"none", []RunJSON{}},
-		{"one", []RunJSON{{Dir: "/a", State: "synced", JobID: &id}}},
-		{"three", []RunJSON{{Dir: "/a"}, {Dir: "/b\n\"c\"", State: "failed"}, {Dir: "/d", Finished: true}}},
+		{"none", []Run{}},
+		{"one", []Run{{Dir: "/a", State: "synced", JobID: &id}}},
+		{"three", []Run{{Dir: "/a"}, {Dir: "/b\n\"c\"", State: "failed"}, {Dir: "/d", Finished: true}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var want, got strings.Builder
-			if err := writeJSON(&want, tc.runs); err != nil {
+			if err := Write(&want, tc.runs); err != nil {
 				t.Fatal(err)
 			}
-			a := newJSONArray(&got)
+			a := NewArray(&got)
 			for _, r := range tc.runs {
-				if err := a.add(r); err != nil {
+				if err := a.Add(r); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if err := a.close(); err != nil {
+			if err := a.Close(); err != nil {
 				t.Fatal(err)
 			}
 			if got.String() != want.String() {

@@ -1,0 +1,89 @@
+// Package text is what runner prints for people: the tables and reports of
+// the command line, laid out, shortened and coloured, from the values the
+// packages that own them hand it. It reads nothing and decides nothing; a
+// second front end that serves text calls the same functions.
+package text
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
+
+	"github.com/runnerhq/runner/internal/safe"
+)
+
+// Palette colours one output: Red for failures, regressions and paused
+// uploads, Green for what is well; all plain when On is false (the caller
+// decides: a terminal, NO_COLOR unset).
+type Palette struct{ On bool }
+
+func (p Palette) paint(code, s string) string {
+	if !p.On || s == "" {
+		return s
+	}
+	return "\x1b[" + code + "m" + s + "\x1b[0m"
+}
+
+func (p Palette) Red(s string) string   { return p.paint("1;31", s) }
+func (p Palette) Green(s string) string { return p.paint("32", s) }
+
+// Rows colours whole lines of an aligned table after tabwriter laid it out
+// (escape codes inside cells would break the alignment): line i gets
+// paints[i], nil for none.
+func (p Palette) Rows(table string, paints []func(string) string) string {
+	if !p.On {
+		return table
+	}
+	lines := strings.SplitAfter(table, "\n")
+	for i, line := range lines {
+		if i < len(paints) && paints[i] != nil && strings.TrimSpace(line) != "" {
+			body, nl := strings.CutSuffix(line, "\n")
+			lines[i] = paints[i](body)
+			if nl {
+				lines[i] += "\n"
+			}
+		}
+	}
+	return strings.Join(lines, "")
+}
+
+// Cut shortens each line of table to width runes, the last one an
+// ellipsis, so a terminal does not wrap it; width 0 cuts nothing.
+func Cut(table string, width int) string {
+	var cut strings.Builder
+	for _, line := range strings.SplitAfter(table, "\n") {
+		if r := []rune(strings.TrimSuffix(line, "\n")); width > 0 && len(r) > width {
+			line = string(r[:width-1]) + "…\n"
+		}
+		cut.WriteString(line)
+	}
+	return cut.String()
+}
+
+// dash is a table cell's spelling of a name (internal/safe).
+func dash(s string) string { return safe.Dash(s) }
+
+// Ago is a time for people, relative to now ("3 minutes ago"): the style of
+// every time in human output; JSON has RFC 3339.
+func Ago(now time.Time, rfc string) string {
+	t, err := time.Parse(time.RFC3339, rfc)
+	if err != nil {
+		return rfc
+	}
+	return humanize.RelTime(t, now, "ago", "from now")
+}
+
+// Rough rounds a duration to what a person reads: 45s, 7m, 3h, 2d.
+func Rough(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}

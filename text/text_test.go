@@ -1,0 +1,98 @@
+package text
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/runnerhq/runner/ledger"
+)
+
+// On a terminal, backfill draws its recording progress and clears it at the end.
+func TestProgressBarCountsUpAndClears(t *testing.T) {
+	var buf bytes.Buffer
+	bar := ProgressBar(&buf, "recording runs")
+	bar(0, 3)
+	bar(3, 3)
+	out := buf.String()
+	if !strings.Contains(out, "recording runs") || !strings.Contains(out, "/3)") {
+		t.Errorf("progress output %q: want the description and a count of 3", out)
+	}
+	// Finished: the line is cleared, so the report that follows stands alone.
+	if last := out[strings.LastIndex(strings.TrimSuffix(out, "\r"), "\r")+1:]; strings.TrimSpace(last) != "" {
+		t.Errorf("the bar was not cleared at the end: %q", last)
+	}
+}
+
+// Names are escaped in human output: a newline cannot fake a row, a bidi
+// override cannot reverse text.
+func TestRunsTableEscapesControlCharacters(t *testing.T) {
+	var b bytes.Buffer
+	Runs(&b, []ledger.Run{{Dir: "/w/offline-run-1-x\nFAKE ROW", Meta: ledger.Meta{RunID: "x", Name: "evil\u202eamrof"}, State: ledger.StateSynced}}, Palette{})
+	out := b.String()
+	if strings.Count(out, "\n") != 2 || !strings.Contains(out, `\u000a`) || !strings.Contains(out, `evil\u202eamrof`) {
+		t.Errorf("table:\n%s\nwant 2 lines with the newline and the bidi override escaped", out)
+	}
+}
+
+// The jobs table at a glance: GPU indexes (not UUIDs), elapsed or time
+// queued, the command as a shell would take it back, and on a terminal
+// each line cut to its width.
+func TestJobsTableAtAGlance(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *time.Time { v := now.Add(-d); return &v }
+	code := 0
+	list := []ledger.Job{
+		{ID: 1, Name: "train", Owner: "alice", OwnerUID: 1001, State: ledger.JobRunning, GPUs: 2, GPUUUIDs: []string{"GPU-5d0c1111-aaaa", "GPU-9a1e2222-bbbb"},
+			Argv: []string{"python", "train.py", "--lr", "3e-4"}, SubmittedAt: *at(2 * time.Hour), StartedAt: at(90 * time.Minute)},
+		{ID: 2, Owner: "root", State: ledger.JobQueued, GPUs: 1, Reason: "waiting for job 1 (running)",
+			Argv: []string{"sh", "-c", "echo 'hi there'"}, SubmittedAt: *at(5 * time.Minute)},
+		{ID: 3, Name: "eval", Owner: "bob", OwnerUID: 1002, State: ledger.JobSucceeded, ExitCode: &code, Argv: []string{"true"},
+			SubmittedAt: *at(time.Hour), StartedAt: at(40 * time.Minute), EndedAt: at(39 * time.Minute)},
+	}
+	var b strings.Builder
+	Jobs(&b, list, JobTable{Header: true, GPUIndex: map[string]int{"GPU-5d0c1111-aaaa": 0}, Now: now}, Palette{})
+	out := b.String()
+	want := `ID  NAME   OWNER  STATE      GPUS         ELAPSED    EXIT  REASON                       COMMAND
+1   train  alice  running    0,GPU-9a1e…  1h         -     -                            python train.py --lr 3e-4
+2   -      root   queued     (1)          queued 5m  -     waiting for job 1 (running)  sh -c 'echo '\''hi there'\'''
+3   eval   bob    succeeded  -            1m         0     -                            true
+`
+	if out != want {
+		t.Errorf("table:\n%s\nwant:\n%s", out, want)
+	}
+	if strings.Contains(out, "GPU-5d0c") {
+		t.Errorf("a GPU the view knows is shown by UUID:\n%s", out)
+	}
+	b.Reset()
+	Jobs(&b, list, JobTable{Header: true, Now: now, Width: 40}, Palette{})
+	for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+		if n := len([]rune(line)); n > 40 {
+			t.Errorf("line of %d runes on a 40-column terminal: %q", n, line)
+		}
+	}
+	if !strings.Contains(b.String(), "…\n") {
+		t.Errorf("no line was cut at 40 columns:\n%s", b.String())
+	}
+}
+
+// Failed jobs are red and the table stays aligned.
+func TestColourKeepsTheLayout(t *testing.T) {
+	code := 1
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	list := []ledger.Job{
+		{ID: 1, State: ledger.JobSucceeded, Argv: []string{"true"}, SubmittedAt: now},
+		{ID: 2, State: ledger.JobFailed, ExitCode: &code, Argv: []string{"false"}, SubmittedAt: now},
+	}
+	var plain, coloured strings.Builder
+	Jobs(&plain, list, JobTable{Header: true, Now: now}, Palette{})
+	Jobs(&coloured, list, JobTable{Header: true, Now: now}, Palette{On: true})
+	lines := strings.Split(coloured.String(), "\n")
+	if strings.Contains(lines[1], "\x1b[") || !strings.HasPrefix(lines[2], "\x1b[1;31m2 ") {
+		t.Errorf("coloured table:\n%q", coloured.String())
+	}
+	if strip := strings.NewReplacer("\x1b[1;31m", "", "\x1b[0m", "").Replace(coloured.String()); strip != plain.String() {
+		t.Errorf("colour changed the layout:\n%s\nvs\n%s", strip, plain.String())
+	}
+}
