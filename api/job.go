@@ -117,3 +117,34 @@ func JobOf(j ledger.Job) Job {
 	}
 	return out
 }
+
+// Queued is `runner submit --json` for one job, and each job of an array.
+type Queued struct {
+	ID         int64  `json:"id"`
+	RunID      string `json:"run_id"`
+	State      string `json:"state"`
+	ArrayIndex *int64 `json:"array_index,omitempty"`
+}
+
+// QueuedArray is `runner submit --json` for an array.
+type QueuedArray struct {
+	ArrayID  int64    `json:"array_id"`
+	RunGroup string   `json:"run_group"`
+	Jobs     []Queued `json:"jobs"`
+}
+
+// QueuedOf is what submit --json prints for the jobs one submit queued:
+// a Queued for one job, a QueuedArray for an array.
+func QueuedOf(list []ledger.Job, inArray bool) any {
+	one := func(j ledger.Job) Queued { return Queued{ID: j.ID, RunID: j.RunID, State: string(j.State)} }
+	if !inArray {
+		return one(list[0])
+	}
+	out := QueuedArray{ArrayID: list[0].ArrayID, RunGroup: list[0].RunGroup}
+	for _, j := range list {
+		q := one(j)
+		q.ArrayIndex = &j.ArrayIndex
+		out.Jobs = append(out.Jobs, q)
+	}
+	return out
+}

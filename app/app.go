@@ -4,13 +4,10 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -292,30 +289,11 @@ func commands(env Env) []*cli.Command {
 	}
 }
 
-// defaultDBPath is /var/lib/runner/ledger.db when a systemd install made it,
-// else the XDG state dir.
-func defaultDBPath(getenv func(string) string) string {
-	// A user who may not look into /var/lib/runner still means that ledger
-	// (and then reaches it through the daemon's socket).
-	if _, err := os.Stat(remote.SystemDB); err == nil || errors.Is(err, fs.ErrPermission) {
-		return remote.SystemDB
-	}
-	state := getenv("XDG_STATE_HOME")
-	if state == "" {
-		home := getenv("HOME")
-		if home == "" {
-			home, _ = os.UserHomeDir()
-		}
-		state = filepath.Join(home, ".local", "state")
-	}
-	return filepath.Join(state, "runner", "ledger.db")
-}
-
 func dbPath(c *cli.Context, env Env) string {
 	if p := c.String("db"); p != "" {
 		return p
 	}
-	return defaultDBPath(env.Getenv)
+	return remote.DefaultDB(env.Getenv)
 }
 
 // newLogger builds the structured logger. The daemon logs at info by default;

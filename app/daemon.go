@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -86,24 +85,7 @@ func daemonCommand(env Env) *cli.Command {
 				// Writers on other hosts are invisible to HeldOpen.
 				eng.OtherHosts = durationOf(c, "poll") > 0
 				up := uploaderOf(eng)
-				d := &daemon.Daemon{Version: Version, CheckUploads: func(ctx context.Context) string {
-					var problems []string
-					checks := doctor.Uploads(ctx, up)
-					if ctx.Err() != nil {
-						return "" // stopped before the checks ended: they found nothing
-					}
-					for _, ch := range checks {
-						if ch.Level == doctor.Warn {
-							logger.Warn("upload check", "check", ch.Name, "problem", ch.Detail, "fix", ch.Fix)
-						} else if ch.Level == doctor.Fail {
-							logger.Error("uploads cannot work", "check", ch.Name, "problem", ch.Detail, "fix", ch.Fix)
-							problems = append(problems, ch.Name+": "+ch.Detail)
-						} else {
-							logger.Info("upload check", "check", ch.Name, "result", ch.Detail)
-						}
-					}
-					return strings.Join(problems, "; ")
-				},
+				d := &daemon.Daemon{Version: Version, CheckUploads: func(ctx context.Context) string { return doctor.UploadProblems(ctx, up, logger) },
 					DB: db, Engine: eng, Logger: logger, Roots: roots,
 					Upload: !c.Bool("no-upload"), Concurrency: c.Int("concurrency"),
 					Reconcile: durationOf(c, "reconcile"), DirPoll: durationOf(c, "poll"), KeyFile: apiKeyFile(c, env), Now: env.Now,

@@ -34,17 +34,11 @@ func jobsCommand(env Env) *cli.Command {
 			boolFlag("json", "print a JSON array"),
 		},
 		Action: func(c *cli.Context) error {
-			f := ledger.JobFilter{NameGlob: c.String("name")}
-			for _, kv := range c.StringSlice("label") {
-				k, v, ok := strings.Cut(kv, "=")
-				if !ok || k == "" {
-					return usagef("jobs: --label %q: want KEY=VALUE", kv)
-				}
-				if f.Labels == nil {
-					f.Labels = map[string]string{}
-				}
-				f.Labels[k] = v
+			labels, err := labelsOf(c)
+			if err != nil {
+				return err
 			}
+			f := ledger.JobFilter{NameGlob: c.String("name"), Labels: labels}
 			if a := c.Int("array"); a != 0 {
 				f.ArrayIDs = []int64{int64(a)}
 			}
@@ -106,6 +100,22 @@ func jobsCommand(env Env) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// labelsOf reads the repeatable --label K=V (nil when none is given).
+func labelsOf(c *cli.Context) (map[string]string, error) {
+	var labels map[string]string
+	for _, kv := range c.StringSlice("label") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, usagef("%s: --label %q: want KEY=VALUE", c.Command.Name, kv)
+		}
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[k] = v
+	}
+	return labels, nil
 }
 
 func openReadOnly(c *cli.Context, env Env) (*ledger.DB, error) {

@@ -21,7 +21,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/runnerhq/runner/internal/rundir"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/remote"
@@ -72,35 +71,16 @@ func forward(c *cli.Context, env Env) error {
 	return &ExitStatus{Code: code, Line: line}
 }
 
-// inlineSweep reads submit's --sweep file here, as the user, and sends its
-// content along: the daemon is root and must not read files for a caller
-// (nor could it resolve a path relative to the caller's directory).
+// inlineSweep sends submit's --sweep file along (remote.InlineFile).
 func inlineSweep(args []string) ([]string, error) {
 	if len(args) == 0 || args[0] != submitName {
 		return args, nil
 	}
-	out := []string{args[0]}
-	for i := 1; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			return append(out, args[i:]...), nil
-		}
-		path, ok := strings.CutPrefix(a, "--sweep=")
-		if !ok && a == "--sweep" && i+1 < len(args) {
-			i++
-			path, ok = args[i], true
-		}
-		if !ok {
-			out = append(out, a)
-			continue
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, usagef("submit: --sweep: %v", rundir.PathCause(err))
-		}
-		out = append(out, "--sweep="+path, "--"+sweepContentFlag+"="+string(data))
+	args, err := remote.InlineFile(args, "sweep", sweepContentFlag)
+	if err != nil {
+		return nil, usagef("submit: %v", err)
 	}
-	return out, nil
+	return args, nil
 }
 
 // socketHandler runs a command for a socket caller: with the caller's

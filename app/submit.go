@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -17,7 +15,6 @@ import (
 	"github.com/runnerhq/runner/internal/rundir"
 	"github.com/runnerhq/runner/internal/units"
 	"github.com/runnerhq/runner/jobs"
-	"github.com/runnerhq/runner/jobs/jobspec"
 	"github.com/runnerhq/runner/ledger"
 )
 
@@ -89,62 +86,28 @@ func submitCommand(env Env) *cli.Command {
 	}
 }
 
-// expandSubmit turns one submit into its jobs: one, or an array from
-// --array and --sweep (docs/design.md "Arrays and sweeps").
+// expandSubmit turns one submit into its jobs (jobs.Expand). A --sweep
+// file is read here; for a socket caller the CLI sent its content along
+// (forward): the root daemon reads no file on a user's behalf.
 func expandSubmit(c *cli.Context, env Env, base ledger.JobSpec) ([]ledger.JobSpec, bool, error) {
-	arr, sweep := c.String("array"), c.String("sweep")
-	if arr == "" && sweep == "" {
-		return []ledger.JobSpec{base}, false, nil
-	}
-	var (
-		indexes []int64
-		limit   int64
-		points  []jobspec.Point
-		err     error
-	)
-	if arr != "" {
-		if indexes, limit, err = jobspec.ParseArray(arr); err != nil {
-			return nil, false, usagef("submit: --array: %v", err)
-		}
-	}
-	if sweep != "" {
-		if len(indexes) > 0 {
-			return nil, false, usagef("submit: --sweep makes the array's indexes; with it, --array takes only %%K")
-		}
-		var data []byte
+	sweep := c.String("sweep")
+	specs, inArray, err := jobs.Expand(base, c.String("array"), sweep, func() ([]byte, error) {
 		switch {
 		case c.IsSet(sweepContentFlag):
-			data = []byte(c.String(sweepContentFlag))
+			return []byte(c.String(sweepContentFlag)), nil
 		case env.Caller != nil:
-			return nil, false, usagef("submit: --sweep: the daemon reads no file for a socket caller (use the same runner version as the daemon)")
-		default:
-			if data, err = os.ReadFile(sweep); err != nil {
-				return nil, false, usagef("submit: --sweep: %v", rundir.PathCause(err))
-			}
+			return nil, usagef("submit: --sweep: the daemon reads no file for a socket caller (use the same runner version as the daemon)")
 		}
-		if points, err = jobspec.ParseSweep(data); err != nil {
-			return nil, false, usagef("submit: --sweep %s: %v", sweep, err)
+		data, err := os.ReadFile(sweep)
+		if err != nil {
+			return nil, usagef("submit: --sweep: %v", rundir.PathCause(err))
 		}
-		for i := range points {
-			indexes = append(indexes, int64(i))
-		}
-	} else if len(indexes) == 0 {
-		return nil, false, usagef("submit: --array %q: no indexes (only %%K goes with --sweep)", arr)
+		return data, nil
+	})
+	if rf := (*jobs.Refusal)(nil); errors.As(err, &rf) {
+		return nil, false, &UsageError{Err: rf.Err}
 	}
-	if base.SameRun {
-		return nil, false, usagef("submit: --same-run cannot go with an array: every job of an array is its own W&B run")
-	}
-	specs := make([]ledger.JobSpec, len(indexes))
-	for i, idx := range indexes {
-		s := base
-		s.ArrayIndex, s.ArrayLimit, s.RunGroup = idx, limit, base.Name
-		if points != nil {
-			s.Argv = append(slices.Clone(base.Argv), points[i].Args...)
-			s.Env = append(slices.Clone(base.Env), points[i].Env...)
-		}
-		specs[i] = s
-	}
-	return specs, true, nil
+	return specs, inArray, err
 }
 
 // submitJobs checks and queues specs (one job, or one array) with the
@@ -166,28 +129,9 @@ func submitJobs(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger, spe
 	if err != nil {
 		return nil, err
 	}
-	type queued struct {
-		ID         int64  `json:"id"`
-		RunID      string `json:"run_id"`
-		State      string `json:"state"`
-		ArrayIndex *int64 `json:"array_index,omitempty"`
-	}
-	one := func(j ledger.Job) queued { return queued{ID: j.ID, RunID: j.RunID, State: string(j.State)} }
 	switch {
-	case c.Bool("json") && !inArray:
-		return list, api.Write(env.Stdout, one(list[0]))
 	case c.Bool("json"):
-		out := struct {
-			ArrayID  int64    `json:"array_id"`
-			RunGroup string   `json:"run_group"`
-			Jobs     []queued `json:"jobs"`
-		}{ArrayID: list[0].ArrayID, RunGroup: list[0].RunGroup}
-		for _, j := range list {
-			q := one(j)
-			q.ArrayIndex = &j.ArrayIndex
-			out.Jobs = append(out.Jobs, q)
-		}
-		return list, api.Write(env.Stdout, out)
+		return list, api.Write(env.Stdout, api.QueuedOf(list, inArray))
 	case inArray && !c.Bool("wait"):
 		fmt.Fprintf(env.Stdout, "%d\n", list[0].ArrayID)
 		fmt.Fprintf(env.Stderr, "array %d: %d jobs (%d-%d), W&B run group %s\n", list[0].ArrayID, len(list), list[0].ID, list[len(list)-1].ID, list[0].RunGroup)
@@ -241,15 +185,9 @@ func submitSpec(c *cli.Context, env Env) (ledger.JobSpec, error) {
 	if s.CPUs < -1 {
 		return s, usagef("submit: --cpus must not be negative")
 	}
-	for _, kv := range c.StringSlice("label") {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return s, usagef("submit: --label %q: want KEY=VALUE", kv)
-		}
-		if s.Labels == nil {
-			s.Labels = map[string]string{}
-		}
-		s.Labels[k] = v
+	var err error
+	if s.Labels, err = labelsOf(c); err != nil {
+		return s, err
 	}
 	if len(s.Argv) == 0 {
 		return s, usagef("submit: missing the job command: runner submit [flags] -- CMD ARGS...")
@@ -296,7 +234,6 @@ func submitSpec(c *cli.Context, env Env) (ledger.JobSpec, error) {
 		}
 		s.Cwd = wd
 	}
-	var err error
 	if s.Output, s.Error, err = jobs.OutputPatterns(c.String("output"), c.String("error"), s.Cwd); err != nil {
 		return s, usagef("submit: %v", err)
 	}

@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/runnerhq/runner/internal/rundir"
 	"github.com/runnerhq/runner/ledger"
 	runsync "github.com/runnerhq/runner/sync"
 )
@@ -38,16 +36,7 @@ func uploadFlags() []cli.Flag {
 // apiKeyFile is the key file from --api-key-file or, under systemd,
 // LoadCredential=wandb-api-key.
 func apiKeyFile(c *cli.Context, env Env) string {
-	if f := c.String("api-key-file"); f != "" {
-		return f
-	}
-	if dir := env.Getenv("CREDENTIALS_DIRECTORY"); dir != "" {
-		p := filepath.Join(dir, "wandb-api-key")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	return ""
+	return runsync.KeyFile(c.String("api-key-file"), env.Getenv)
 }
 
 func newEngine(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger) (*runsync.Engine, error) {
@@ -116,14 +105,7 @@ func newUploader(c *cli.Context, env Env, workDir string, logger *slog.Logger) (
 		AllowForeign: c.Bool("allow-foreign-owners"),
 	}
 	if kf := apiKeyFile(c, env); kf != "" {
-		up.KeyFrom = "file " + kf
-		up.APIKey = func() (string, error) {
-			b, err := os.ReadFile(kf)
-			if err != nil {
-				return "", fmt.Errorf("read API key file %s: %w", kf, rundir.PathCause(err))
-			}
-			return strings.TrimSpace(string(b)), nil
-		}
+		up.KeyFrom, up.APIKey = "file "+kf, runsync.KeyFromFile(kf)
 	}
 	return up, nil
 }

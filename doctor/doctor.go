@@ -57,6 +57,29 @@ type Options struct {
 	Logger     *slog.Logger
 }
 
+// UploadProblems is the daemon's start check (daemon.Daemon.CheckUploads):
+// Uploads, each result logged at its level, and the failures joined into
+// the reason uploads pause; "" when none failed, or when ctx ended first
+// (checks stopped early found nothing).
+func UploadProblems(ctx context.Context, u *runsync.Uploader, logger *slog.Logger) string {
+	var problems []string
+	checks := Uploads(ctx, u)
+	if ctx.Err() != nil {
+		return ""
+	}
+	for _, ch := range checks {
+		if ch.Level == Warn {
+			logger.Warn("upload check", "check", ch.Name, "problem", ch.Detail, "fix", ch.Fix)
+		} else if ch.Level == Fail {
+			logger.Error("uploads cannot work", "check", ch.Name, "problem", ch.Detail, "fix", ch.Fix)
+			problems = append(problems, ch.Name+": "+ch.Detail)
+		} else {
+			logger.Info("upload check", "check", ch.Name, "result", ch.Detail)
+		}
+	}
+	return strings.Join(problems, "; ")
+}
+
 // Uploads checks what every upload needs: the CLI and the key. The daemon
 // runs it at start.
 func Uploads(ctx context.Context, u *runsync.Uploader) []Check {

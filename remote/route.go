@@ -5,9 +5,12 @@ package remote
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+	"os"
 	"os/user"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -88,4 +91,57 @@ func MayWrite(path string) bool {
 	dir := filepath.Dir(path)
 	derr := syscall.Access(dir, wOK|xOK)
 	return derr == nil || errors.Is(derr, fs.ErrNotExist)
+}
+
+// DefaultDB is the ledger a command uses without --db: SystemDB when a
+// systemd install made it, else $XDG_STATE_HOME/runner/ledger.db. A user
+// who may not look into /var/lib/runner still means that ledger (and then
+// reaches it through the daemon's socket).
+func DefaultDB(getenv func(string) string) string {
+	if _, err := os.Stat(SystemDB); err == nil || errors.Is(err, fs.ErrPermission) {
+		return SystemDB
+	}
+	state := getenv("XDG_STATE_HOME")
+	if state == "" {
+		home := getenv("HOME")
+		if home == "" {
+			home, _ = os.UserHomeDir()
+		}
+		state = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(state, "runner", "ledger.db")
+}
+
+// InlineFile reads the file that flag names in args (the words of a
+// command, up to "--") here, as the caller, and adds its content as
+// --contentFlag=CONTENT after it: the daemon is root and must not read
+// files for a caller (nor could it resolve a path relative to the
+// caller's directory). The error names the flag and why, not the path.
+func InlineFile(args []string, flag, contentFlag string) ([]string, error) {
+	out := []string{args[0]}
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...), nil
+		}
+		path, ok := strings.CutPrefix(a, "--"+flag+"=")
+		if !ok && a == "--"+flag && i+1 < len(args) {
+			i++
+			path, ok = args[i], true
+		}
+		if !ok {
+			out = append(out, a)
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return nil, fmt.Errorf("--%s: %w", flag, err)
+		}
+		out = append(out, "--"+flag+"="+path, "--"+contentFlag+"="+string(data))
+	}
+	return out, nil
 }

@@ -1071,3 +1071,31 @@ func shorten(s string) string {
 	r := []rune(s)
 	return string(r[:uploadCauseRunes]) + "…"
 }
+
+// KeyFile is the W&B key file: flag (--api-key-file) when set, else under
+// systemd the credential LoadCredential=wandb-api-key, else "" (the key
+// comes from WANDB_API_KEY).
+func KeyFile(flag string, getenv func(string) string) string {
+	if flag != "" {
+		return flag
+	}
+	if dir := getenv("CREDENTIALS_DIRECTORY"); dir != "" {
+		p := filepath.Join(dir, "wandb-api-key")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// KeyFromFile is an Uploader.APIKey that reads the key from path at each
+// upload (a rotated key needs no restart).
+func KeyFromFile(path string) func() (string, error) {
+	return func() (string, error) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", fmt.Errorf("read API key file %s: %w", path, rundir.PathCause(err))
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+}
