@@ -13,6 +13,7 @@ import (
 
 	"github.com/agnivade/levenshtein"
 
+	"github.com/runnerhq/runner/internal/argv"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/remote"
 
@@ -63,19 +64,19 @@ func Run(ctx context.Context, args []string, env Env) error {
 		// A completion request must never run the command: urfave runs it
 		// when "--" is among the words, and moving the flag would too.
 		var ok bool
-		if args, ok = completionArgs(args); !ok {
+		if args, ok = argv.Completion(args); !ok {
 			return nil
 		}
 		return a.RunContext(ctx, args)
 	}
 	if len(args) > 1 {
-		args = reorderCommandArgs(a, args)
+		args = argv.Command(a, args, submitName)
 	}
 	return a.RunContext(ctx, args)
 }
 
 // suggest adds the nearest flag to an unknown-flag error, and for submit
-// where the job's own flags go (commandAsTyped).
+// where the job's own flags go (argv.AsTyped).
 func suggest(c *cli.Context, err error) error {
 	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -")
 	if !ok || c.Command == nil {
@@ -94,37 +95,6 @@ func suggest(c *cli.Context, err error) error {
 		err = fmt.Errorf("%w (the job's own flags go after its command: runner submit [flags] CMD ARGS...)", err)
 	}
 	return err
-}
-
-// reorderCommandArgs lets flags follow positional arguments for every
-// command but submit, whose command line is kept as typed (docs/design.md
-// "Command line"), by moving them in front before urfave parses.
-func reorderCommandArgs(a *cli.App, args []string) []string {
-	global := valueFlags(a.Flags)
-	i := 1
-	for i < len(args) && strings.HasPrefix(args[i], "-") && args[i] != "--" {
-		name := strings.TrimLeft(args[i], "-")
-		if global[name] && !strings.Contains(name, "=") {
-			i++
-		}
-		i++
-	}
-	if i >= len(args) {
-		return args
-	}
-	cmd := a.Command(args[i])
-	if cmd == nil || cmd.SkipFlagParsing {
-		return args
-	}
-	lifted, after := liftGlobalFlags(args[i+1:], global, valueFlags(cmd.Flags), cmd.Name == submitName)
-	var rest []string
-	if cmd.Name == submitName {
-		rest = commandAsTyped(after, cmd.Flags)
-	} else {
-		rest = reorderArgs(after, cmd.Flags)
-	}
-	out := append(append(append([]string{}, args[:i]...), lifted...), args[i])
-	return append(out, rest...)
 }
 
 // unknownCommand is the usage error for a mistyped command, with the
@@ -162,39 +132,6 @@ func rejectExtraArgs(action cli.ActionFunc, usage string) cli.ActionFunc {
 		}
 		return action(c)
 	}
-}
-
-// liftGlobalFlags takes runner's global flags (--db, --log-level...) out of
-// a command's arguments, so they may follow the command as the README says;
-// the caller puts them before it. A flag the command defines itself stays,
-// and nothing after "--" (or, for submit, from the job's command on) moves.
-func liftGlobalFlags(args []string, global, own map[string]bool, submit bool) (lifted, rest []string) {
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" || (submit && (len(a) < 2 || a[0] != '-')) {
-			return lifted, append(rest, args[i:]...)
-		}
-		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		takesValue, isGlobal := global[name]
-		_, isOwn := own[name]
-		switch {
-		case len(a) < 2 || a[0] != '-':
-			rest = append(rest, a)
-		case isGlobal && !isOwn:
-			lifted = append(lifted, a)
-			if takesValue && !hasValue && i+1 < len(args) {
-				i++
-				lifted = append(lifted, args[i])
-			}
-		default:
-			rest = append(rest, a)
-			if submit && own[name] && !hasValue && i+1 < len(args) {
-				i++ // a value of submit's own flag, whatever it looks like
-				rest = append(rest, args[i])
-			}
-		}
-	}
-	return lifted, rest
 }
 
 // New builds the CLI application.

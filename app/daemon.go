@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/runnerhq/runner/daemon"
 	"github.com/runnerhq/runner/doctor"
-	"github.com/runnerhq/runner/internal/rundir"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/remote"
 	"github.com/runnerhq/runner/reports"
@@ -39,23 +37,11 @@ func daemonCommand(env Env) *cli.Command {
 			if len(roots) == 0 {
 				return usagef("daemon: give at least one --watch DIR")
 			}
-			for _, r := range roots {
-				st, err := os.Stat(r)
-				if errors.Is(err, os.ErrNotExist) {
-					// Started before any training wrote there (jobs write into
-					// the first one): create it, and say so in case of a typo.
-					if err := os.MkdirAll(r, 0o755); err != nil {
-						return fmt.Errorf("daemon: create --watch %s: %w", r, rundir.PathCause(err))
-					}
-					fmt.Fprintf(env.Stderr, "runner: --watch %s did not exist: created it\n", r)
-					continue
-				}
-				if err != nil {
-					return usagef("daemon: --watch %s: %v", r, rundir.PathCause(err))
-				}
-				if !st.IsDir() {
-					return usagef("daemon: --watch %s: not a directory", r)
-				}
+			err := daemon.PrepareRoots(roots, func(line string) { fmt.Fprintln(env.Stderr, line) })
+			if re := (*daemon.RootError)(nil); errors.As(err, &re) {
+				return &UsageError{Err: re.Err}
+			} else if err != nil {
+				return err
 			}
 			if addr := c.String("pprof"); addr != "" {
 				if err := daemon.CheckLoopback(addr); err != nil {

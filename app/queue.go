@@ -241,16 +241,8 @@ func cleanCommand(env Env) *cli.Command {
 				for _, e := range r.Errors {
 					fmt.Fprintf(env.Stderr, "runner: clean: %s\n", e)
 				}
-				verb := "removed"
-				if o.DryRun {
-					verb = "would remove"
-				}
-				if r.Jobs == 0 {
-					fmt.Fprintln(env.Stdout, "no ended job to clean")
-					return nil
-				}
-				fmt.Fprintf(env.Stdout, "%s %d ended jobs and %d files\n", verb, r.Jobs, r.Files)
-				if len(r.Errors) > 0 {
+				text.Clean(env.Stdout, r, o.DryRun)
+				if r.Jobs > 0 && len(r.Errors) > 0 {
 					return ErrFailed
 				}
 				return nil

@@ -112,21 +112,3 @@ func printVersion(env Env, asJSON bool) error {
 
 // completionFlag is what the completion scripts append to the words typed so far.
 const completionFlag = "--generate-bash-completion"
-
-// completionArgs makes a completion request safe to hand to urfave: a "--"
-// being typed (the word just before the flag) asks for flags and becomes
-// "-"; an earlier "--" means everything after it is the job's command line,
-// which runner does not complete (ok false: answer nothing).
-func completionArgs(args []string) ([]string, bool) {
-	out := append([]string{}, args...)
-	for i := 1; i < len(out)-1; i++ {
-		if out[i] != "--" {
-			continue
-		}
-		if i != len(out)-2 {
-			return nil, false
-		}
-		out[i] = "-"
-	}
-	return out, true
-}

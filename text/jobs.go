@@ -333,3 +333,17 @@ func Ends(w io.Writer, ended []ledger.Job) {
 		fmt.Fprintln(w, "runner: "+EndLine(j))
 	}
 }
+
+// Clean is `runner clean`'s report: how many ended jobs and files were (or,
+// with dryRun, would be) removed.
+func Clean(w io.Writer, r jobs.CleanResult, dryRun bool) {
+	if r.Jobs == 0 {
+		fmt.Fprintln(w, "no ended job to clean")
+		return
+	}
+	verb := "removed"
+	if dryRun {
+		verb = "would remove"
+	}
+	fmt.Fprintf(w, "%s %d ended jobs and %d files\n", verb, r.Jobs, r.Files)
+}
