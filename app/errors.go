@@ -6,14 +6,26 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
 )
 
 // UsageError is bad usage: unknown flag, missing or malformed argument. Exit 2.
+// A *jobs.Refusal (a request the user has to make differently) counts as one.
 type UsageError struct{ Err error }
 
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
+
+// isUsage reports whether err is bad usage: a UsageError, a jobs.Refusal or
+// an ambiguous name.
+func isUsage(err error) bool {
+	var (
+		ue *UsageError
+		rf *jobs.Refusal
+	)
+	return errors.As(err, &ue) || errors.As(err, &rf) || errors.Is(err, ledger.ErrAmbiguous)
+}
 
 func usagef(format string, a ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, a...)}
@@ -38,16 +50,13 @@ var ErrFailed = errors.New("failed")
 // ExitCode maps an error to the process exit status (docs/design.md "Command line"):
 // 0 ok, 1 the operation failed, 2 bad usage, 130 interrupted.
 func ExitCode(err error) int {
-	var (
-		ue *UsageError
-		re *ExitStatus
-	)
+	var re *ExitStatus
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &re):
 		return re.Code
-	case errors.As(err, &ue), errors.Is(err, ledger.ErrAmbiguous):
+	case isUsage(err):
 		return 2
 	case errors.Is(err, context.Canceled):
 		return 130
@@ -69,8 +78,7 @@ func ErrorLine(err error) string {
 		return "interrupted"
 	}
 	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
-	var ue *UsageError
-	if errors.As(err, &ue) {
+	if ue, rf := (*UsageError)(nil), (*jobs.Refusal)(nil); errors.As(err, &ue) || errors.As(err, &rf) {
 		msg += " (see 'runner --help')"
 	}
 	return msg

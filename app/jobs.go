@@ -228,19 +228,11 @@ func cancelTargets(c *cli.Context, env Env, db *ledger.DB) ([]ledger.Job, error)
 		}
 		return list, nil
 	}
-	f := ledger.JobFilter{States: []ledger.JobState{ledger.JobQueued, ledger.JobRunning}, NameGlob: c.String("name")}
-	if st := ledger.JobState(c.String("state")); st != "" {
-		if st != ledger.JobQueued && st != ledger.JobRunning {
-			return nil, usagef("cancel: --state %q: only queued or running jobs can be cancelled", st)
-		}
-		f.States = []ledger.JobState{st}
-	}
-	all, err := db.ListJobs(c.Context, f)
+	uid, _, _ := env.owner()
+	mine, err := jobs.CancelTargets(c.Context, db, ledger.JobState(c.String("state")), c.String("name"), uid)
 	if err != nil {
 		return nil, fmt.Errorf("cancel: %w", err)
 	}
-	uid, _, _ := env.owner()
-	mine := jobs.Owned(all, uid)
 	if len(mine) == 0 {
 		fmt.Fprintln(env.Stdout, "no job to cancel")
 	}

@@ -4,10 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -22,7 +20,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/runnerhq/runner/internal/testbin"
-	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/ledger/ledgertest"
 	"github.com/runnerhq/runner/status"
@@ -471,45 +468,6 @@ func TestVersionCommand(t *testing.T) {
 	js, _, code := opsRun(context.Background(), "version", "--json")
 	if code != 0 || !strings.Contains(js, `"nvml": `) || !strings.Contains(js, `"go": "go1.`) {
 		t.Errorf("runner version --json (exit %d): %s", code, js)
-	}
-}
-
-// nvmlNamed stands in for a working NVML inventory.
-type nvmlNamed struct{ jobs.Inventory }
-
-func (nvmlNamed) Name() string { return "nvml" }
-
-func TestVersionReportsNVML(t *testing.T) {
-	tests := []struct {
-		name   string
-		open   func(string, *slog.Logger) (jobs.Inventory, error)
-		nvml   bool
-		reason string
-	}{
-		{"driver loads", func(string, *slog.Logger) (jobs.Inventory, error) { return nvmlNamed{jobs.NewNoGPUs("")}, nil }, true, ""},
-		{"no driver", func(string, *slog.Logger) (jobs.Inventory, error) {
-			return jobs.NewNoGPUs("no NVIDIA driver: libnvidia-ml.so.1 not found"), nil
-		}, false, "no NVIDIA driver: libnvidia-ml.so.1 not found"},
-		{"inventory fails", func(string, *slog.Logger) (jobs.Inventory, error) { return nil, errors.New("boom") }, false, "boom"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			v := GetVersion(tc.open)
-			if v.NVML != tc.nvml {
-				t.Errorf("nvml = %v, want %v", v.NVML, tc.nvml)
-			}
-			if got := v.NVMLReason; (got == nil) != (tc.reason == "") || (got != nil && *got != tc.reason) {
-				t.Errorf("nvml reason %v, want %q", got, tc.reason)
-			}
-			var b bytes.Buffer
-			v.print(&b)
-			if want := "nvml:   available\n"; tc.nvml && !strings.Contains(b.String(), want) {
-				t.Errorf("printed %q, want %q", b.String(), want)
-			}
-			if !tc.nvml && !strings.Contains(b.String(), "nvml:   not available: "+tc.reason) {
-				t.Errorf("printed %q, want the reason %q", b.String(), tc.reason)
-			}
-		})
 	}
 }
 

@@ -2,8 +2,6 @@ package app
 
 import (
 	"fmt"
-	"path/filepath"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -38,20 +36,11 @@ func plotCommand(env Env) *cli.Command {
 			if metric == "" {
 				return usagef("plot: --metric is required")
 			}
-			out := c.String("output")
-			base := strings.ReplaceAll(metric, "/", "_")
-			if c.Bool("leaderboard") {
-				base += "_leaderboard"
-			}
-			if out == "" {
-				out = base + ".png"
-			}
-			format := strings.TrimPrefix(strings.ToLower(filepath.Ext(out)), ".")
-			if format != "png" && format != "svg" {
-				return usagef("plot: output %s: want a .png or .svg file", out)
+			out, format, err := reports.PlotFile(metric, c.String("output"), c.Bool("leaderboard"))
+			if err != nil {
+				return usagef("plot: %v", err)
 			}
 			var rep *reports.PlotReport
-			var err error
 			if c.Bool("leaderboard") {
 				if c.Args().Len() > 0 {
 					return usagef("plot: --leaderboard takes no RUN")

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -166,19 +165,10 @@ func requeueByState(c *cli.Context, env Env) error {
 	if err != nil {
 		return usagef("requeue: --state: %v", err)
 	}
-	if slices.ContainsFunc(states, func(s ledger.JobState) bool { return !s.Ended() || s == ledger.JobSucceeded }) {
-		return usagef("requeue: --state takes failed, cancelled, skipped or lost (one succeeded job: requeue ID)")
-	}
 	return withLedger(c, env, false, func(db *ledger.DB, _ *slog.Logger) error {
-		all, err := db.ListJobs(c.Context, ledger.JobFilter{States: states})
+		mine, err := jobs.RequeueTargets(c.Context, db, states, func(j ledger.Job) bool { return env.mayTouch(j, "requeue") == nil })
 		if err != nil {
 			return fmt.Errorf("requeue: %w", err)
-		}
-		var mine []ledger.Job
-		for _, j := range all {
-			if env.mayTouch(j, "requeue") == nil && j.Executor == ledger.ExecutorLocal {
-				mine = append(mine, j)
-			}
 		}
 		if len(mine) == 0 {
 			fmt.Fprintln(env.Stdout, "no job to requeue")
@@ -197,9 +187,6 @@ func requeueByState(c *cli.Context, env Env) error {
 func requeueJobs(c *cli.Context, env Env, db *ledger.DB, list []ledger.Job) error {
 	list, failed := answerEach(env, "requeue", list)
 	err := jobs.Requeue(c.Context, db, list, c.Bool("new-run"), env.say)
-	if rf := (*jobs.Refusal)(nil); errors.As(err, &rf) {
-		return &UsageError{Err: rf.Err}
-	}
 	if err != nil {
 		return err
 	}

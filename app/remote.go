@@ -56,7 +56,7 @@ func forward(c *cli.Context, env Env) error {
 		return nil
 	}
 	if errors.Is(err, remote.ErrNoDaemon) && args[0] == "cancel" {
-		if err := cancelOwnWithoutDaemon(env, args[1:]); err != nil {
+		if err := jobs.CancelArgsWithoutDaemon(args[1:], env.say); err != nil {
 			return err
 		}
 		return &ExitStatus{} // done here; the command must not run again locally
@@ -92,21 +92,9 @@ func socketHandler(base Env, db string) remote.Handler {
 			return 2, fmt.Sprintf("the daemon's socket runs only submit, jobs, runs, status, logs, wait, cancel, hold, release and requeue, not %q",
 				strings.Join(req.Args[:min(1, len(req.Args))], ""))
 		}
-		vars := map[string]string{}
-		for _, kv := range req.Env {
-			if k, v, ok := strings.Cut(kv, "="); ok {
-				vars[k] = v
-			}
-		}
 		env := Env{
 			Stdin: strings.NewReader(""), Stdout: stdout, Stderr: stderr,
-			// The daemon's ledger and socket, never ones the caller names.
-			Getenv: func(k string) string {
-				if k == envName("db") || k == envName("socket") {
-					return ""
-				}
-				return vars[k]
-			},
+			Getenv:     req.Getenv(envName("db"), envName("socket")),
 			Environ:    func() []string { return slices.Clone(req.Env) },
 			Getwd:      func() (string, error) { return req.Cwd, nil },
 			Now:        base.Now,
@@ -154,18 +142,4 @@ func (e Env) getwd() (string, error) {
 		return os.Getwd()
 	}
 	return e.Getwd()
-}
-
-// cancelOwnWithoutDaemon is cancel of one job id for a user who may not
-// read the ledger while the daemon is down (jobs.CancelWithoutDaemon).
-func cancelOwnWithoutDaemon(env Env, args []string) error {
-	args = slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "--" })
-	if len(args) != 1 {
-		return usagef("cancel: want one job id")
-	}
-	id, err := jobs.ParseJobID(args[0])
-	if err != nil {
-		return usagef("cancel: %v", err)
-	}
-	return jobs.CancelWithoutDaemon(id, env.say)
 }

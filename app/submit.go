@@ -3,7 +3,6 @@ package app
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -104,9 +103,6 @@ func expandSubmit(c *cli.Context, env Env, base ledger.JobSpec) ([]ledger.JobSpe
 		}
 		return data, nil
 	})
-	if rf := (*jobs.Refusal)(nil); errors.As(err, &rf) {
-		return nil, false, &UsageError{Err: rf.Err}
-	}
 	return specs, inArray, err
 }
 
@@ -123,9 +119,6 @@ func submitJobs(c *cli.Context, env Env, db *ledger.DB, logger *slog.Logger, spe
 		Environ: env.Environ(), EnvKeep: c.StringSlice("env-keep"), EnvClear: c.Bool("env-clear"),
 		UID: uid, GID: gid, Owner: owner, ForCaller: env.forCaller(), Logger: logger, Notices: env.Stderr, Now: env.Now,
 	})
-	if rf := (*jobs.Refusal)(nil); errors.As(err, &rf) {
-		return nil, &UsageError{Err: rf.Err}
-	}
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ package app
 
 import (
 	"fmt"
-	"log/slog"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -32,23 +31,10 @@ func updateCommand(env Env) *cli.Command {
 			if err != nil {
 				return err
 			}
-			ids, err := jobIDs(c)
-			if err != nil {
-				return err
-			}
-			return withLedger(c, env, false, func(db *ledger.DB, _ *slog.Logger) error {
-				list, err := jobs.ExpandArrays(c.Context, db, ids)
-				if err != nil {
-					return fmt.Errorf("update: %w", err)
-				}
-				for _, j := range list {
-					if err := env.mayTouch(j, "update"); err != nil {
-						return fmt.Errorf("update: %w", err)
-					}
-				}
+			return changeJobs(c, env, "update", func(db *ledger.DB, list []ledger.Job) error {
 				done, err := jobs.Update(c.Context, db, list, u)
 				if err != nil {
-					return fmt.Errorf("update: %w", err)
+					return err
 				}
 				for _, d := range done {
 					if ch := d.Changes(); len(ch) > 0 {
@@ -57,7 +43,6 @@ func updateCommand(env Env) *cli.Command {
 						fmt.Fprintf(env.Stdout, "job %d: not changed (already so)\n", d.After.ID)
 					}
 				}
-				jobs.Poke(jobs.SockPath(db.Path()))
 				return nil
 			})
 		},

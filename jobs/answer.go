@@ -51,3 +51,22 @@ func Answer(verb string, j ledger.Job) (nothing string, err error) {
 	}
 	return "", nil
 }
+
+// AnswerEach applies Answer to list for verb: what needs nothing done goes
+// to say, what cannot be done to warn; it returns the jobs to act on, and
+// whether any could not be (the command's exit 1).
+func AnswerEach(verb string, list []ledger.Job, say func(string), warn func(error)) (todo []ledger.Job, cannot bool) {
+	for _, j := range list {
+		nothing, err := Answer(verb, j)
+		switch {
+		case err != nil:
+			warn(fmt.Errorf("%s: %w", verb, err))
+			cannot = true
+		case nothing != "":
+			say(nothing)
+		default:
+			todo = append(todo, j)
+		}
+	}
+	return todo, cannot
+}

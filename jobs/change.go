@@ -160,6 +160,20 @@ func WaitCode(list []ledger.Job) int {
 	return 0
 }
 
+// CancelArgsWithoutDaemon is CancelWithoutDaemon for cancel's arguments as
+// typed: exactly one job id (a Refusal otherwise).
+func CancelArgsWithoutDaemon(args []string, say func(string)) error {
+	args = slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "--" })
+	if len(args) != 1 {
+		return refusef("cancel: want one job id")
+	}
+	id, err := ParseJobID(args[0])
+	if err != nil {
+		return refusef("cancel: %v", err)
+	}
+	return CancelWithoutDaemon(id, say)
+}
+
 // ParseJobID reads one job id.
 func ParseJobID(s string) (int64, error) {
 	id, err := strconv.ParseInt(s, 10, 64)
@@ -219,4 +233,43 @@ func Expand(base ledger.JobSpec, array, sweep string, readSweep func() ([]byte, 
 		specs[i] = s
 	}
 	return specs, true, nil
+}
+
+// Lister lists jobs.
+type Lister interface {
+	ListJobs(ctx context.Context, f ledger.JobFilter) ([]ledger.Job, error)
+}
+
+var _ Lister = (*ledger.DB)(nil)
+
+// CancelTargets is what cancel --all/--name/--state selects: uid's queued
+// and running jobs (root's: everyone's), of one of those states when state
+// is given, whose names match nameGlob when it is not "".
+func CancelTargets(ctx context.Context, db Lister, state ledger.JobState, nameGlob string, uid int) ([]ledger.Job, error) {
+	f := ledger.JobFilter{States: []ledger.JobState{ledger.JobQueued, ledger.JobRunning}, NameGlob: nameGlob}
+	if state != "" {
+		if state != ledger.JobQueued && state != ledger.JobRunning {
+			return nil, refusef("--state %q: only queued or running jobs can be cancelled", state)
+		}
+		f.States = []ledger.JobState{state}
+	}
+	all, err := db.ListJobs(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	return Owned(all, uid), nil
+}
+
+// RequeueTargets is what requeue --state selects: the local jobs in those
+// states (failed, cancelled, skipped or lost: a succeeded job only by id)
+// that may says the caller may touch.
+func RequeueTargets(ctx context.Context, db Lister, states []ledger.JobState, may func(ledger.Job) bool) ([]ledger.Job, error) {
+	if slices.ContainsFunc(states, func(s ledger.JobState) bool { return !s.Ended() || s == ledger.JobSucceeded }) {
+		return nil, refusef("--state takes failed, cancelled, skipped or lost (one succeeded job: requeue ID)")
+	}
+	all, err := db.ListJobs(ctx, ledger.JobFilter{States: states})
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(j ledger.Job) bool { return !may(j) || j.Executor != ledger.ExecutorLocal }), nil
 }

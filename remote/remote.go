@@ -21,7 +21,9 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -49,6 +51,18 @@ type Request struct {
 	Cwd      string   `json:"cwd"`
 	Terminal bool     `json:"terminal"` // the caller's stdout is a terminal
 	Width    int      `json:"width"`    // its width in columns, 0 if not a terminal
+}
+
+// Getenv reads the caller's environment, with the names in hidden read as
+// unset (the daemon's ledger and socket, never ones the caller names).
+func (r Request) Getenv(hidden ...string) func(string) string {
+	vars := map[string]string{}
+	for _, kv := range r.Env {
+		if k, v, ok := strings.Cut(kv, "="); ok && !slices.Contains(hidden, k) {
+			vars[k] = v
+		}
+	}
+	return func(k string) string { return vars[k] }
 }
 
 // frame is one message from the server: an output chunk or the end.

@@ -8,12 +8,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"gonum.org/v1/plot/vg"
 
 	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/plot"
 	"github.com/runnerhq/runner/wandbfile"
-	"gonum.org/v1/plot/vg"
 )
 
 // Plot size: 8 x 5 inches, 768 x 480 pixels in PNG.
@@ -41,6 +43,24 @@ type PlotBar struct {
 	Label string  `json:"label"`
 	RunID string  `json:"run_id"`
 	Value float64 `json:"value"`
+}
+
+// PlotFile is the file a plot goes to and its format: out, else the metric
+// with / as _ (and _leaderboard) in PNG; the format is out's extension,
+// png or svg.
+func PlotFile(metric, out string, leaderboard bool) (file, format string, err error) {
+	if out == "" {
+		out = strings.ReplaceAll(metric, "/", "_")
+		if leaderboard {
+			out += "_leaderboard"
+		}
+		out += ".png"
+	}
+	format = strings.TrimPrefix(strings.ToLower(filepath.Ext(out)), ".")
+	if format != "png" && format != "svg" {
+		return "", "", fmt.Errorf("output %s: want a .png or .svg file", out)
+	}
+	return out, format, nil
 }
 
 // PlotRuns re-reads the runs' logs (every stage, in order) and draws metric
