@@ -15,6 +15,7 @@ func reportFlags() []cli.Flag {
 	return append([]cli.Flag{
 		stringFlag("project", "only runs of this W&B project", ""),
 		stringFlag("group", "only runs of this W&B group", ""),
+		&cli.Int64Flag{Name: "sweep", Usage: "the runs of this runner sweep or array (the id submit --sweep/--array printed)"},
 		stringFlag("rank", "summary metric of the leaderboard and the regression checks (default: the first eval/* one)", ""),
 		listFlag("metric", "history metric to chart (repeatable; default the first 6 the runs logged)"),
 		intFlag("top", "without RUNs, the best N runs by --rank", report.DefaultTop),
@@ -26,7 +27,7 @@ func reportOptions(c *cli.Context, env Env) (report.Options, error) {
 	if err != nil {
 		return report.Options{}, err
 	}
-	o := report.Options{Runs: c.Args().Slice(), Project: c.String("project"), Group: c.String("group"), Rank: c.String("rank"),
+	o := report.Options{Runs: c.Args().Slice(), Project: c.String("project"), Group: c.String("group"), Sweep: c.Int64("sweep"), Rank: c.String("rank"),
 		Metrics: c.StringSlice("metric"), Top: c.Int("top"), Regress: ro, Now: env.Now}
 	if o.Top < 1 {
 		return o, usagef("invalid --top %d: want 1 or more", o.Top)

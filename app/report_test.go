@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -8,8 +9,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/ledger/ledgertest"
@@ -104,5 +107,47 @@ func TestServeIsReadOnlyAndLoopbackOnly(t *testing.T) {
 		if code != 2 || stdout != "" || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "--listen-public") {
 			t.Errorf("serve --listen %s: exit %d, stderr %q; want exit 2 naming --listen-public", addr, code, stderr)
 		}
+	}
+}
+
+// report --sweep ID shows the runs of that sweep's (array's) jobs, and only
+// those; a sweep none of whose jobs has a run yet is one line, exit 1.
+func TestReportOfASweep(t *testing.T) {
+	root := t.TempDir()
+	c := runnerCLI{t: t, db: filepath.Join(t.TempDir(), "ledger.db")}
+	db := ledgertest.Open(t, c.db, ledger.Options{})
+	ctx := context.Background()
+	spec := ledger.JobSpec{Argv: []string{"true"}, Cwd: root}
+	arr, err := db.SubmitJobs(ctx, []ledger.JobSpec{spec, spec}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := db.SubmitJob(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty, err := db.SubmitJobs(ctx, []ledger.JobSpec{spec}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, j := range append(arr, other) {
+		writeRun(t, root, runSpec{id: j.RunID, name: "run " + j.RunID, project: "pde", start: base0.Add(time.Duration(i) * time.Hour),
+			lr: 1e-3, losses: history(3, 0.2), summary: map[string]float64{"eval/nrmse": 0.1 + float64(i)/100}})
+	}
+	if _, errOut, code := c.run("backfill", root); code != 0 {
+		t.Fatalf("backfill: exit %d: %s", code, errOut)
+	}
+	out := filepath.Join(t.TempDir(), "sweep.html")
+	if _, stderr, code := c.run("report", "--sweep", strconv.FormatInt(arr[0].ArrayID, 10), "--rank", "eval/nrmse", "-o", out); code != 0 {
+		t.Fatalf("report --sweep: exit %d: %s", code, stderr)
+	}
+	b, _ := os.ReadFile(out)
+	page := string(b)
+	if n := strings.Count(page, `class="toggle"`); n != 2 || !strings.Contains(page, arr[1].RunID) || strings.Contains(page, other.RunID) {
+		t.Errorf("report --sweep: %d rows; want the sweep's 2 runs and not job %d's", n, other.ID)
+	}
+	_, stderr, code := c.run("report", "--sweep", strconv.FormatInt(empty[0].ArrayID, 10), "--rank", "eval/nrmse", "-o", out)
+	if code != 1 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "has a recorded run yet") {
+		t.Errorf("report --sweep of jobs without runs: exit %d, %q", code, stderr)
 	}
 }

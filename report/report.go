@@ -11,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/reports"
@@ -39,6 +41,9 @@ type Options struct {
 	Runs    []string // run ids or dirs; empty: the project's or group's best Top runs
 	Project string
 	Group   string
+	// Sweep is a runner sweep or array (the id `runner submit --sweep` or
+	// --array printed): its jobs' runs, as if named as Runs.
+	Sweep   int64
 	Rank    string   // summary metric of the leaderboard; "": the first eval/* one
 	Metrics []string // history metrics to chart; empty: the first defaultCharts the runs logged
 	Top     int      // <= 0: DefaultTop
@@ -58,6 +63,13 @@ func Build(ctx context.Context, db *ledger.DB, o Options) (*Page, error) {
 		if rank, err = defaultRank(ctx, db, o.Project); err != nil {
 			return nil, err
 		}
+	}
+	if o.Sweep != 0 {
+		runs, err := sweepRuns(ctx, db, o.Sweep)
+		if err != nil {
+			return nil, err
+		}
+		o.Runs = append(o.Runs, runs...)
 	}
 	var chosen map[string]bool // run id -> asked for
 	if len(o.Runs) > 0 {
@@ -215,4 +227,30 @@ func readSeries(ctx context.Context, db *ledger.DB, r reports.LeaderboardRow, me
 		cs.Add(m, *s)
 	}
 	return nil
+}
+
+// sweepRuns are the recorded runs of the jobs of sweep (an array's id):
+// their run ids, each once; a job whose run is not recorded yet is left out.
+func sweepRuns(ctx context.Context, db *ledger.DB, sweep int64) ([]string, error) {
+	list, err := jobs.ExpandArrays(ctx, db, []int64{sweep})
+	if err != nil {
+		return nil, fmt.Errorf("report: --sweep %d: %w", sweep, err)
+	}
+	var ids []string
+	for _, j := range list {
+		if j.RunID == "" || slices.Contains(ids, j.RunID) {
+			continue
+		}
+		runs, err := db.ListRuns(ctx, ledger.Filter{RunID: j.RunID})
+		if err != nil {
+			return nil, fmt.Errorf("report: --sweep %d: %w", sweep, err)
+		}
+		if len(runs) > 0 {
+			ids = append(ids, j.RunID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("report: --sweep %d: none of its %d jobs has a recorded run yet", sweep, len(list))
+	}
+	return ids, nil
 }
