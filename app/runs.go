@@ -38,7 +38,7 @@ func runsCommand(env Env) *cli.Command {
 				if err != nil {
 					return fmt.Errorf("runs: %w", err)
 				}
-				text.Runs(env.Stdout, runs, env.palette(env.Stdout))
+				text.Runs(env.Stdout, runs, env.palette(env.Stdout), env.width(env.Stdout))
 				return nil
 			})
 		},

@@ -12,11 +12,11 @@ import (
 )
 
 // Runs is `runner runs`: one row per run dir, failed ones red; the note is
-// the URL, the last error of a run not synced, or why it was skipped.
-func Runs(w io.Writer, runs []ledger.Run, p Palette) {
-	var buf strings.Builder
-	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN ID\tPROJECT\tNAME\tSTATE\tEXIT\tATTEMPTS\tJOB\tDIR\tNOTE")
+// the URL, the last error of a run not synced, or why it was skipped. On a
+// terminal of width columns the note, name and dir are shortened to fit
+// (Fit); width 0 (a pipe) prints every cell whole.
+func Runs(w io.Writer, runs []ledger.Run, p Palette, width int) {
+	rows := [][]string{{"RUN ID", "PROJECT", "NAME", "STATE", "EXIT", "ATTEMPTS", "JOB", "DIR", "NOTE"}}
 	paints := []func(string) string{nil} // the header
 	for _, r := range runs {
 		exit := "-"
@@ -32,20 +32,23 @@ func Runs(w io.Writer, runs []ledger.Run, p Palette) {
 		if r.Reason != "" && (r.State == ledger.StateSkipped || r.State == ledger.StateMissing) {
 			note = r.Reason
 		}
-		if note = safe.Text(note); len(note) > 80 {
-			note = note[:77] + "..."
-		}
 		job := "-"
 		if r.JobID != nil {
 			job = fmt.Sprint(*r.JobID)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", dash(r.RunID), dash(r.Project), dash(r.Name),
-			r.State, exit, r.Attempts, job, safe.Text(filepath.Base(r.Dir)), note)
+		rows = append(rows, []string{dash(r.RunID), dash(r.Project), dash(r.Name), string(r.State), exit,
+			fmt.Sprint(r.Attempts), job, safe.Text(filepath.Base(r.Dir)), dash(safe.Text(note))})
 		var paint func(string) string
 		if r.State == ledger.StateFailed {
 			paint = p.Red
 		}
 		paints = append(paints, paint)
+	}
+	Fit(rows, width, 2, []int{8, 2, 7})
+	var buf strings.Builder
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	tw.Flush()
 	io.WriteString(w, p.Rows(buf.String(), paints))

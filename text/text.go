@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dustin/go-humanize"
 
@@ -86,4 +87,48 @@ func Rough(d time.Duration) string {
 		return fmt.Sprintf("%dh", int(d.Hours()))
 	}
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+// minFree is the narrowest Fit makes a free-text column.
+const minFree = 10
+
+// Fit shrinks the free-text columns free (indexes into each row) of rows,
+// widest first, until the table laid out with gap spaces between columns
+// fits width; a shortened cell ends in "…". Width 0 (not a terminal)
+// changes nothing: a pipe gets every character. No free column is made
+// narrower than minFree, so a very narrow terminal may still wrap.
+func Fit(rows [][]string, width, gap int, free []int) {
+	if width <= 0 || len(rows) == 0 {
+		return
+	}
+	widths := make([]int, len(rows[0]))
+	for _, r := range rows {
+		for i, c := range r {
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	total := gap * (len(widths) - 1)
+	for _, w := range widths {
+		total += w
+	}
+	for total > width {
+		best := -1
+		for _, i := range free {
+			if widths[i] > minFree && (best < 0 || widths[i] > widths[best]) {
+				best = i
+			}
+		}
+		if best < 0 {
+			break
+		}
+		widths[best]--
+		total--
+	}
+	for _, r := range rows {
+		for _, i := range free {
+			if c := []rune(r[i]); len(c) > widths[i] {
+				r[i] = string(c[:widths[i]-1]) + "…"
+			}
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/runnerhq/runner/ledger"
 )
@@ -29,7 +30,7 @@ func TestProgressBarCountsUpAndClears(t *testing.T) {
 // override cannot reverse text.
 func TestRunsTableEscapesControlCharacters(t *testing.T) {
 	var b bytes.Buffer
-	Runs(&b, []ledger.Run{{Dir: "/w/offline-run-1-x\nFAKE ROW", Meta: ledger.Meta{RunID: "x", Name: "evil\u202eamrof"}, State: ledger.StateSynced}}, Palette{})
+	Runs(&b, []ledger.Run{{Dir: "/w/offline-run-1-x\nFAKE ROW", Meta: ledger.Meta{RunID: "x", Name: "evil\u202eamrof"}, State: ledger.StateSynced}}, Palette{}, 0)
 	out := b.String()
 	if strings.Count(out, "\n") != 2 || !strings.Contains(out, `\u000a`) || !strings.Contains(out, `evil\u202eamrof`) {
 		t.Errorf("table:\n%s\nwant 2 lines with the newline and the bidi override escaped", out)
@@ -94,5 +95,33 @@ func TestColourKeepsTheLayout(t *testing.T) {
 	}
 	if strip := strings.NewReplacer("\x1b[1;31m", "", "\x1b[0m", "").Replace(coloured.String()); strip != plain.String() {
 		t.Errorf("colour changed the layout:\n%s\nvs\n%s", strip, plain.String())
+	}
+}
+
+// runs on a 100-column terminal fits in 100 columns, the long free text
+// (note, name, dir) shortened with "…"; in a pipe every cell is whole.
+func TestRunsFitTheTerminalAndNeverCutAPipe(t *testing.T) {
+	long := strings.Repeat("a-very-long-wandb-name-", 6)
+	failure := "wandb sync exited 1: " + strings.Repeat("network unreachable; ", 8)
+	runs := []ledger.Run{
+		{Dir: "/w/wandb/offline-run-20261207_101010-abcd1234", Meta: ledger.Meta{RunID: "abcd1234", Project: "pde", Name: long},
+			State: ledger.StateFailed, LastError: failure, Attempts: 3},
+		{Dir: "/w/wandb/offline-run-20261207_111111-efgh5678", Meta: ledger.Meta{RunID: "efgh5678", Project: "pde", Name: "short"},
+			State: ledger.StateSynced, URL: "https://wandb.ai/lab/pde/runs/efgh5678"},
+	}
+	var tty bytes.Buffer
+	Runs(&tty, runs, Palette{}, 100)
+	for _, line := range strings.Split(strings.TrimSuffix(tty.String(), "\n"), "\n") {
+		if n := utf8.RuneCountInString(line); n > 100 {
+			t.Errorf("line of %d columns on a 100-column terminal: %q", n, line)
+		}
+	}
+	if !strings.Contains(tty.String(), "…") || !strings.Contains(tty.String(), "abcd1234") || !strings.Contains(tty.String(), "efgh5678") {
+		t.Errorf("terminal table lost its ids or shortened nothing:\n%s", tty.String())
+	}
+	var pipe bytes.Buffer
+	Runs(&pipe, runs, Palette{}, 0)
+	if !strings.Contains(pipe.String(), long) || !strings.Contains(pipe.String(), strings.TrimSpace(failure)) || strings.Contains(pipe.String(), "…") {
+		t.Errorf("a pipe got a cut cell:\n%s", pipe.String())
 	}
 }
