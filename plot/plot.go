@@ -6,11 +6,11 @@ package plot
 import (
 	"errors"
 	"fmt"
+	"image/color"
 	"io"
 	"math"
 	"strconv"
 
-	"github.com/runnerhq/runner/kernels"
 	gplot "gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -18,6 +18,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/runnerhq/runner/kernels"
 )
 
 // Plot errors callers branch on (the CLI turns them into usage errors).
@@ -239,15 +241,7 @@ func buildSeriesPlot(metric string, series []Series, o Options) (*gplot.Plot, gp
 		if len(s.Steps) != len(s.Values) {
 			return nil, legend, nil, fmt.Errorf("series %q: %d steps but %d values", s.Name, len(s.Steps), len(s.Values))
 		}
-		vals := Smooth(s.Values, o.Smooth)
-		xys := make(plotter.XYs, 0, len(s.Steps))
-		for j := range s.Steps {
-			x, y := s.Steps[j], vals[j]
-			if math.IsNaN(x) || math.IsInf(x, 0) || math.IsNaN(y) || math.IsInf(y, 0) || (o.LogY && y <= 0) {
-				continue
-			}
-			xys = append(xys, plotter.XY{X: x, Y: y})
-		}
+		xys := points(s.Steps, Smooth(s.Values, o.Smooth), o.LogY)
 		if len(xys) == 0 {
 			continue
 		}
@@ -257,6 +251,18 @@ func buildSeriesPlot(metric string, series []Series, o Options) (*gplot.Plot, gp
 		}
 		l.Color = plotutil.Color(i)
 		l.Dashes = plotutil.Dashes(i / len(plotutil.DefaultColors))
+		if o.Smooth > 0 {
+			// The raw values stay visible, faint, under the smoothed line
+			// (as W&B's panels show them), so smoothing hides no spike.
+			raw, err := plotter.NewLine(points(s.Steps, s.Values, o.LogY))
+			if err != nil {
+				return nil, legend, nil, fmt.Errorf("series %q: %w", s.Name, err)
+			}
+			r, g, b, _ := l.Color.RGBA()
+			raw.Color = color.NRGBA{R: uint8(r >> 8), G: uint8(g >> 8), B: uint8(b >> 8), A: 64}
+			raw.Dashes = l.Dashes
+			p.Add(raw)
+		}
 		p.Add(l)
 		name := shorten(s.Name)
 		if o.width > 0 {
@@ -458,3 +464,16 @@ func TickMarks(lo, hi float64, integer bool) (values []float64, labels []string)
 // ShortName cuts a run name the way the charts' labels do, so a run reads
 // the same in a PNG and in the HTML report.
 func ShortName(s string) string { return shorten(s) }
+
+// points are the drawable (finite; positive on a log axis) points of a line.
+func points(steps, values []float64, logY bool) plotter.XYs {
+	xys := make(plotter.XYs, 0, len(steps))
+	for j := range steps {
+		x, y := steps[j], values[j]
+		if math.IsNaN(x) || math.IsInf(x, 0) || math.IsNaN(y) || math.IsInf(y, 0) || (logY && y <= 0) {
+			continue
+		}
+		xys = append(xys, plotter.XY{X: x, Y: y})
+	}
+	return xys
+}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/plot/plotter"
@@ -206,5 +207,28 @@ func TestBarRange(t *testing.T) {
 		if p.X.Max <= mx+0.1*(mx-p.X.Min) {
 			t.Errorf("%v: axis max %v leaves no room after the longest bar", tt.values, p.X.Max)
 		}
+	}
+}
+
+// Smoothing keeps the raw values visible, faint, under each smoothed line:
+// one more drawn path per series, and a translucent stroke.
+func TestSmoothedLinesKeepTheRawLineFaint(t *testing.T) {
+	series := []Series{
+		{Name: "a", Steps: []float64{0, 1, 2, 3, 4}, Values: []float64{1, 5, 1, 5, 1}},
+		{Name: "b", Steps: []float64{0, 1, 2, 3, 4}, Values: []float64{2, 2, 9, 2, 2}},
+	}
+	draw := func(o Options) string {
+		var b bytes.Buffer
+		if err := Lines(&b, "svg", "train/loss", series, 768, 480, o); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	plain, smooth := draw(Options{}), draw(Options{Smooth: 0.6})
+	if d := strings.Count(smooth, "<path") - strings.Count(plain, "<path"); d != len(series) {
+		t.Errorf("smoothing drew %d more paths, want %d (a raw line per series)", d, len(series))
+	}
+	if strings.Count(smooth, "stroke-opacity") <= strings.Count(plain, "stroke-opacity") {
+		t.Errorf("no translucent stroke for the raw lines")
 	}
 }
