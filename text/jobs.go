@@ -59,24 +59,37 @@ func Jobs(w io.Writer, list []ledger.Job, t JobTable, p Palette) {
 			cols = slices.Insert(cols, 4, "slurm", "node")
 		}
 	}
-	var buf strings.Builder
-	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
+	var rows [][]string
 	var paints []func(string) string
 	if t.Header {
-		fmt.Fprintln(tw, strings.ToUpper(strings.Join(cols, "\t")))
+		rows = append(rows, strings.Split(strings.ToUpper(strings.Join(cols, "\t")), "\t"))
 		paints = append(paints, nil)
 	}
-	cells := make([]string, len(cols))
 	for _, j := range list {
+		cells := make([]string, len(cols))
 		for i, col := range cols {
 			cells[i] = jobCell(col, j, t)
 		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+		rows = append(rows, cells)
 		var paint func(string) string
 		if j.State == ledger.JobFailed || j.State == ledger.JobLost {
 			paint = p.Red
 		}
 		paints = append(paints, paint)
+	}
+	// On a terminal the free text gives way first (reason, command, name),
+	// then the line is cut; in a pipe nothing is.
+	var free []int
+	for i, col := range cols {
+		if col == "reason" || col == "command" || col == "name" {
+			free = append(free, i)
+		}
+	}
+	Fit(rows, t.Width, 2, free)
+	var buf strings.Builder
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	tw.Flush()
 	io.WriteString(w, p.Rows(Cut(buf.String(), t.Width), paints))
@@ -119,11 +132,7 @@ func jobCell(col string, j ledger.Job, t JobTable) string {
 		}
 		return "-"
 	case "reason":
-		reason := j.Reason
-		if len(reason) > 60 {
-			reason = reason[:57] + "..."
-		}
-		return dash(reason)
+		return dash(j.Reason)
 	case "command":
 		return dash(CommandLine(j.Argv))
 	case "priority":

@@ -125,3 +125,25 @@ func TestRunsFitTheTerminalAndNeverCutAPipe(t *testing.T) {
 		t.Errorf("a pipe got a cut cell:\n%s", pipe.String())
 	}
 }
+
+// The jobs table never cuts a reason in a pipe; on a terminal the reason,
+// command and name give way (with "…") before a line is cut.
+func TestJobsReasonWholeInAPipe(t *testing.T) {
+	reason := "waiting for 2 free GPUs (0 free): GPU 0 is held by job 7, GPU 1 is held by job 9 until 14:02"
+	list := []ledger.Job{{ID: 12, Name: "train", Owner: "ana", State: ledger.JobQueued, Reason: reason,
+		Argv: []string{"python", "train.py", "--config", "configs/very/long/path/to/an/experiment.yaml"}}}
+	var pipe, tty bytes.Buffer
+	Jobs(&pipe, list, JobTable{Header: true}, Palette{})
+	Jobs(&tty, list, JobTable{Header: true, Width: 80}, Palette{})
+	if !strings.Contains(pipe.String(), reason) || strings.Contains(pipe.String(), "…") {
+		t.Errorf("a pipe got a cut reason:\n%s", pipe.String())
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(tty.String(), "\n"), "\n") {
+		if utf8.RuneCountInString(line) > 80 {
+			t.Errorf("line wider than the 80-column terminal: %q", line)
+		}
+	}
+	if !strings.Contains(tty.String(), "waiting for") || !strings.Contains(tty.String(), "…") {
+		t.Errorf("terminal table:\n%s", tty.String())
+	}
+}
