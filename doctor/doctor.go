@@ -6,7 +6,6 @@ package doctor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -22,6 +21,7 @@ import (
 	"github.com/runnerhq/runner/internal/units"
 	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/status"
 	runsync "github.com/runnerhq/runner/sync"
 )
 
@@ -250,12 +250,8 @@ func daemonGPUs(ctx context.Context, db *ledger.DB, now time.Time) (Check, bool)
 	if err != nil || !d.Live(now) {
 		return Check{}, false
 	}
-	raw, at, ok, err := db.GPUSnapshot(ctx)
+	snap, at, ok, err := status.StoredGPUs(ctx, db)
 	if err != nil || !ok {
-		return Check{}, false
-	}
-	var snap jobs.Snapshot
-	if err := json.Unmarshal([]byte(raw), &snap); err != nil {
 		return Check{}, false
 	}
 	seen := fmt.Sprintf("as the running daemon sees them, sampled %s ago", now.Sub(at).Round(time.Second))

@@ -5,8 +5,6 @@ package status
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"slices"
 	"time"
 
@@ -284,13 +282,9 @@ func jobCounts(ctx context.Context, db *ledger.DB) (map[string]int, *GPUs, error
 	for s, n := range counts {
 		out[string(s)] = n
 	}
-	raw, at, ok, err := db.GPUSnapshot(ctx)
+	snap, at, ok, err := StoredGPUs(ctx, db)
 	if err != nil || !ok {
 		return out, nil, err
-	}
-	var snap jobs.Snapshot
-	if err := json.Unmarshal([]byte(raw), &snap); err != nil {
-		return nil, nil, fmt.Errorf("GPU snapshot: %w", err)
 	}
 	if err := SetHolders(ctx, db, &snap); err != nil {
 		return nil, nil, err

@@ -85,14 +85,7 @@ func Jobs(w io.Writer, list []ledger.Job, t JobTable, p Palette) {
 			free = append(free, i)
 		}
 	}
-	Fit(rows, t.Width, 2, free)
-	var buf strings.Builder
-	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
-	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
-	}
-	tw.Flush()
-	io.WriteString(w, p.Rows(Cut(buf.String(), t.Width), paints))
+	io.WriteString(w, p.Rows(Cut(table(rows, t.Width, free), t.Width), paints))
 }
 
 // jobCell is one column of job j's row.

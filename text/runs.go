@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/runnerhq/runner/internal/safe"
 	"github.com/runnerhq/runner/ledger"
@@ -44,12 +42,5 @@ func Runs(w io.Writer, runs []ledger.Run, p Palette, width int) {
 		}
 		paints = append(paints, paint)
 	}
-	Fit(rows, width, 2, []int{8, 2, 7})
-	var buf strings.Builder
-	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
-	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
-	}
-	tw.Flush()
-	io.WriteString(w, p.Rows(buf.String(), paints))
+	io.WriteString(w, p.Rows(table(rows, width, []int{8, 2, 7}), paints))
 }

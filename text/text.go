@@ -7,6 +7,7 @@ package text
 import (
 	"fmt"
 	"strings"
+	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
@@ -131,4 +132,17 @@ func Fit(rows [][]string, width, gap int, free []int) {
 			}
 		}
 	}
+}
+
+// table lays rows out in aligned columns two spaces apart, the free
+// columns fitted to width first (Fit).
+func table(rows [][]string, width int, free []int) string {
+	Fit(rows, width, 2, free)
+	var buf strings.Builder
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	tw.Flush()
+	return buf.String()
 }
