@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -541,9 +542,15 @@ func underAny(dir string, roots []string) bool {
 
 // Evaluator runs the regression checks of runs that became ready in the
 // background: the first scan of a big tree makes thousands ready at once, and
-// the daemon's loop (heartbeat, readiness) must not wait for them.
+// the daemon's loop (heartbeat, readiness) must not wait for them. The queue
+// is a slice that grows with a burst and is dropped when drained, rather than
+// a channel of evalQueue slots: a buffered channel holds its whole buffer
+// (1 MB) for the daemon's life, which is a fifth of what the idle daemon's
+// heap keeps (docs/design.md "Idle and failing loops").
 type Evaluator struct {
-	q      chan string // run dirs
+	mu     sync.Mutex
+	queue  []string      // run dirs, oldest first
+	wake   chan struct{} // one slot: "the queue is not empty"
 	check  func(ctx context.Context, r ledger.Run)
 	logger *slog.Logger
 }
@@ -554,27 +561,58 @@ const evalQueue = 1 << 16
 
 // NewEvaluator runs check for each run Enqueue is given, in order, off the caller's goroutine.
 func NewEvaluator(check func(ctx context.Context, r ledger.Run), logger *slog.Logger) *Evaluator {
-	return &Evaluator{q: make(chan string, evalQueue), check: check, logger: logger}
+	return &Evaluator{wake: make(chan struct{}, 1), check: check, logger: logger}
 }
 
 // Enqueue queues a check of r; it never blocks (a full queue drops the check, logged).
 func (e *Evaluator) Enqueue(_ context.Context, r ledger.Run) {
-	select {
-	case e.q <- r.Dir:
-	default:
-		e.logger.Warn("regression check queue full: skipped", "dir", r.Dir)
+	e.mu.Lock()
+	full := len(e.queue) >= evalQueue
+	if !full {
+		e.queue = append(e.queue, r.Dir)
 	}
+	e.mu.Unlock()
+	if full {
+		e.logger.Warn("regression check queue full: skipped", "dir", r.Dir)
+		return
+	}
+	select {
+	case e.wake <- struct{}{}:
+	default: // already signalled
+	}
+}
+
+// next takes the oldest queued dir; ok is false when the queue is empty.
+func (e *Evaluator) next() (dir string, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.queue) == 0 {
+		return "", false
+	}
+	dir = e.queue[0]
+	e.queue = e.queue[1:]
+	if len(e.queue) == 0 {
+		e.queue = nil // let a burst's backing array go
+	}
+	return dir, true
 }
 
 // Run checks queued runs until ctx is done.
 func (e *Evaluator) Run(ctx context.Context) error {
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case dir := <-e.q:
-			e.check(ctx, ledger.Run{Dir: dir})
+		dir, ok := e.next()
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-e.wake:
+			}
+			continue
 		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		e.check(ctx, ledger.Run{Dir: dir})
 	}
 }
 

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -121,9 +122,36 @@ func TestEvaluatorChecksInBackground(t *testing.T) {
 			t.Fatal("queued check never ran")
 		}
 	}
+	// A run that becomes ready once the queue has drained still wakes it.
+	e.Enqueue(context.Background(), ledger.Run{Dir: "/d"})
+	select {
+	case d := <-got:
+		if d != "/d" {
+			t.Fatalf("checked %s, want /d", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("check queued after the queue drained never ran")
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("evaluator stopped with %v", err)
+	}
+}
+
+// A burst beyond the queue's bound is dropped with a warning naming the run,
+// never blocking the readiness loop that enqueues.
+func TestEvaluatorDropsBeyondItsBound(t *testing.T) {
+	var logs bytes.Buffer
+	e := NewEvaluator(func(context.Context, ledger.Run) {}, slog.New(slog.NewTextHandler(&logs, nil)))
+	for i := 0; i < evalQueue; i++ {
+		e.Enqueue(context.Background(), ledger.Run{Dir: "/run"})
+	}
+	if strings.Contains(logs.String(), "queue full") {
+		t.Fatalf("dropped a check within the bound: %s", logs.String())
+	}
+	e.Enqueue(context.Background(), ledger.Run{Dir: "/one-too-many"})
+	if !strings.Contains(logs.String(), "regression check queue full") || !strings.Contains(logs.String(), "/one-too-many") {
+		t.Fatalf("no warning for the dropped check; log: %q", logs.String())
 	}
 }
 

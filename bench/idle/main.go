@@ -9,6 +9,8 @@
 //
 //	go run ./bench/idle                      # 10,000 runs, 20 uploads, 60 s window
 //	go run ./bench/idle -runs 2000 -window 20s
+//	go run ./bench/idle -pprof 127.0.0.1:6062   # then, during the window:
+//	  go tool pprof -sample_index=inuse_space -top http://127.0.0.1:6062/debug/pprof/heap
 //
 // It prints one line per figure and exits 1 when the idle CPU is above
 // -max-cpu or the RSS above -max-rss (the targets of docs/design.md "Idle").
@@ -45,6 +47,7 @@ type options struct {
 	maxCPU        float64 // percent of one core
 	maxRSS        int64   // bytes
 	keep          bool
+	pprof         string // the daemon's --pprof address, "" for none
 }
 
 func run(ctx context.Context, args []string) error {
@@ -55,6 +58,7 @@ func run(ctx context.Context, args []string) error {
 	fs.DurationVar(&o.window, "window", time.Minute, "idle window to measure")
 	fs.Float64Var(&o.maxCPU, "max-cpu", 0.5, "fail above this idle CPU, percent of one core")
 	maxRSSMB := fs.Int64("max-rss-mb", 50, "fail above this RSS, MB")
+	fs.StringVar(&o.pprof, "pprof", "", "pass --pprof ADDR to the daemon, to take a heap or CPU profile during the window (its HTTP server adds to the RSS)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary dir (ledger, daemon log)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -90,7 +94,11 @@ func run(ctx context.Context, args []string) error {
 		"WANDB_API_KEY=idle-bench-0123456789012345678901234567890123456789",
 		"RUNNER_GPUS=none", "FAKE_WANDB_DELAY=20ms")
 	logPath := filepath.Join(tmp, "daemon.log")
-	daemon, stopDaemon, err := kit.StartDaemon(runner, env, logPath, "--watch", tree, "--reconcile", "24h")
+	daemonArgs := []string{"--watch", tree, "--reconcile", "24h"}
+	if o.pprof != "" {
+		daemonArgs = append(daemonArgs, "--pprof", o.pprof)
+	}
+	daemon, stopDaemon, err := kit.StartDaemon(runner, env, logPath, daemonArgs...)
 	if err != nil {
 		return err
 	}
