@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -239,6 +238,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.readiness(gctx, d.recorded)
 		return nil
 	})
+	g.Go(func() error {
+		d.trimWhenIdle(gctx)
+		return nil
+	})
 	loopErr := d.loop(gctx, info, ready, problem)
 	notifyStopping()
 	stop(loopErr)
@@ -449,10 +452,7 @@ func (d *Daemon) record(ctx context.Context, found <-chan recordItem) {
 		since += n
 		if since >= recordBatch && len(found) == 0 {
 			since = 0
-			if err := d.DB.ReleaseMemory(ctx); err != nil && ctx.Err() == nil {
-				d.Logger.Warn("release ledger memory", "err", err)
-			}
-			debug.FreeOSMemory()
+			d.releaseMemory(ctx)
 		}
 	}
 }
