@@ -239,29 +239,6 @@ func TestSlurmExecutor(t *testing.T) {
 		}
 	}
 
-	// 3b. --output/--error through Slurm: %j is runner's id of each array
-	// task, %x the name; runner logs reads the output file.
-	outArr := submit("--array", "0-1", "--name", "split", "--output", work+"/%x-%j.out", "--error", work+"/%j.err",
-		"--", "sh", "-c", `echo "out $RUNNER_ARRAY_INDEX"; echo "err $RUNNER_ARRAY_INDEX" >&2`)
-	h.eventually(30*time.Second, "the --output array done", func() bool {
-		list = h.arrayJobs(outArr)
-		return len(list) == 2 && list[0].State.Ended() && list[1].State.Ended()
-	})
-	for i, j := range list {
-		id := strconv.FormatInt(j.ID, 10)
-		if j.State != ledger.JobSucceeded {
-			t.Errorf("--output array job %d %s (%s)", j.ID, j.State, j.Reason)
-		}
-		for path, want := range map[string]string{work + "/split-" + id + ".out": "out " + strconv.Itoa(i) + "\n", work + "/" + id + ".err": "err " + strconv.Itoa(i) + "\n"} {
-			if got := readAll(t, path); got != want {
-				t.Errorf("Slurm job %d: %s = %q, want %q", j.ID, path, got, want)
-			}
-		}
-		if got := h.runOK("logs", id); got != "out "+strconv.Itoa(i)+"\n" {
-			t.Errorf("runner logs %s of a Slurm job with --output: %q", id, got)
-		}
-	}
-
 	// 4. Cancel a running job.
 	// Hold and release act in Slurm; requeue is refused (submit again).
 	held := submit("--hold", "--", "true")

@@ -63,9 +63,6 @@ type EngineJob struct {
 	Env []string
 	// LogPath is where its output goes (the engine writes it).
 	LogPath string
-	// Stdout and Stderr are its --output and --error files, expanded
-	// (OutputPaths); "" when it has none and LogPath holds both.
-	Stdout, Stderr string
 }
 
 // Phase is where an engine's job is.

@@ -131,18 +131,6 @@ func SlurmScript(sub Submission) ([]byte, error) {
 		for _, a := range j.Argv {
 			b.WriteString(" " + shellQuote(a))
 		}
-		// --output/--error: the job's shell opens them on the node, as the
-		// job's user (Slurm runs the script as them), so they write only where
-		// that user may; sbatch's own --output keeps what the script itself
-		// prints (docs/jobs.md "Output files").
-		if j.Stdout != "" {
-			b.WriteString(" >>" + shellQuote(j.Stdout))
-			if j.Stderr != j.Stdout {
-				b.WriteString(" 2>>" + shellQuote(j.Stderr))
-			} else {
-				b.WriteString(" 2>&1")
-			}
-		}
 	}
 	if !sub.Array {
 		line(sub.Jobs[0])

@@ -158,41 +158,6 @@ func TestSlurmScriptRunsEachJob(t *testing.T) {
 	}
 }
 
-// A Slurm job's --output and --error are opened by its shell on the node:
-// stdout and stderr apart with both, together with --output alone, and
-// appended to (a requeued job keeps its first attempt's lines).
-func TestSlurmScriptWritesOutputFiles(t *testing.T) {
-	dir := t.TempDir()
-	out, errp, both := filepath.Join(dir, "it's.out"), filepath.Join(dir, "7.err"), filepath.Join(dir, "both.log")
-	if err := os.WriteFile(out, []byte("earlier\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sub := Submission{Array: true, Jobs: []EngineJob{
-		{ID: 7, ArrayIndex: 0, Argv: []string{"sh", "-c", "echo o; echo e >&2"}, Stdout: out, Stderr: errp},
-		{ID: 8, ArrayIndex: 1, Argv: []string{"sh", "-c", "echo o; echo e >&2"}, Stdout: both, Stderr: both},
-	}}
-	script, err := SlurmScript(sub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "job.sh")
-	if err := os.WriteFile(path, script, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for _, task := range []string{"0", "1"} {
-		cmd := exec.Command("sh", path)
-		cmd.Env = append(os.Environ(), "SLURM_ARRAY_TASK_ID="+task)
-		if got, err := cmd.CombinedOutput(); err != nil || len(got) != 0 {
-			t.Errorf("task %s printed %q (%v) where its files should have it", task, got, err)
-		}
-	}
-	for path, want := range map[string]string{out: "earlier\no\n", errp: "e\n", both: "o\ne\n"} {
-		if got, err := os.ReadFile(path); err != nil || string(got) != want {
-			t.Errorf("%s = %q (%v), want %q", filepath.Base(path), got, err, want)
-		}
-	}
-}
-
 func TestEngineEnvLeavesGPUsToTheEngine(t *testing.T) {
 	env := EngineEnv(Spec{ID: 9, RunID: "r1", WandbDir: "/w", Env: []string{"A=1"}, ArrayID: 9, ArrayIndex: 2})
 	want := []string{"A=1", "WANDB_MODE=offline", "WANDB_DIR=/w", "WANDB_RUN_ID=r1", "RUNNER_ARRAY_ID=9", "RUNNER_ARRAY_INDEX=2", "RUNNER_JOB_ID=9"}

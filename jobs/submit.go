@@ -188,6 +188,9 @@ func refuseForEngine(ex ledger.Executor, s ledger.JobSpec) error {
 	if s.Priority != 0 {
 		bad = append(bad, "--priority (Slurm orders its queue by its own priorities)")
 	}
+	if s.Output != "" || s.Error != "" {
+		bad = append(bad, "--output/--error (runner keeps a Slurm job's output in runner-job-ID.log in its working directory)")
+	}
 	if len(bad) > 0 {
 		return refusef("submit: --executor %s cannot honour %s", ex, strings.Join(bad, "; "))
 	}
@@ -275,10 +278,6 @@ func engineSubmission(list []ledger.Job, first ledger.JobSpec, captured []string
 				ArrayID: j.ArrayID, ArrayIndex: j.ArrayIndex}),
 			LogPath: SlurmLogPath(j.Cwd, j.ID, j.ArrayID, j.ArrayIndex, inArray),
 		})
-		if j.Output != "" {
-			e := &sub.Jobs[len(sub.Jobs)-1]
-			e.Stdout, e.Stderr = OutputPaths(j)
-		}
 	}
 	return sub
 }
