@@ -28,7 +28,7 @@ func jobsCommand(env Env) *cli.Command {
 			boolFlag("all", "every job, also those that ended more than 24h ago"),
 			stringFlag("name", "only jobs whose name matches this shell pattern (path.Match)", ""),
 			listFlag("label", "only jobs with this label K=V (repeatable: all of them)"),
-			intFlag("array", "only the jobs of this array (its id)", 0),
+			intFlag("array", "only the jobs of this array (its id), each task on its own row", 0),
 			stringFlag("format", "the columns, a comma list ("+text.JobColumns+")", ""),
 			boolFlag("no-header", "leave out the header line"),
 			boolFlag("json", "print a JSON array"),
@@ -90,7 +90,7 @@ func jobsCommand(env Env) *cli.Command {
 				return fmt.Errorf("jobs: %w", err)
 			}
 			text.Jobs(env.Stdout, list, text.JobTable{Cols: cols, Header: !c.Bool("no-header"), GPUIndex: index, Now: env.Now(),
-				Width: env.width(env.Stdout)}, env.palette(env.Stdout))
+				Width: env.width(env.Stdout), Collapse: c.Int("array") == 0}, env.palette(env.Stdout))
 			switch {
 			case view.Hidden == 1:
 				fmt.Fprintln(env.Stderr, "1 older ended job not shown (--all)")

@@ -269,3 +269,39 @@ func TestSubmitToSlurmRefusals(t *testing.T) {
 		t.Errorf("a refused Slurm submit left Slurm columns in the table:\n%s", out)
 	}
 }
+
+// `runner jobs` shows an array's waiting tasks as one row (17_[0-3], as
+// squeue does); --array lists each task, --json every job.
+func TestJobsCollapsesAQueuedArray(t *testing.T) {
+	c := newShell(t)
+	if _, stderr, code := c.run("submit", "--array", "0-3,7", "--name", "grid", "--", "true"); code != 0 {
+		t.Fatalf("submit: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := c.run("hold", "3"); code != 0 { // index 2 waits apart
+		t.Fatalf("hold: exit %d: %s", code, stderr)
+	}
+	rows := func(args ...string) []string {
+		t.Helper()
+		out, stderr, code := c.run(append([]string{"jobs", "--no-header", "--format", "id,name,state,reason"}, args...)...)
+		if code != 0 {
+			t.Fatalf("jobs %q: exit %d: %s", args, code, stderr)
+		}
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			lines = append(lines, strings.Join(strings.Fields(l), " "))
+		}
+		return lines
+	}
+	want := []string{"1_[0-1,3,7] grid queued daemon down", "3 grid[2] queued -"}
+	if got := rows(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("jobs: %q; want %q", got, want)
+	}
+	if got := rows("--array", "1"); len(got) != 5 || got[0] != "1 grid[0] queued daemon down" {
+		t.Errorf("jobs --array 1: %q; want the 5 tasks, one a row", got)
+	}
+	out, _, _ := c.run("jobs", "--json")
+	var list []JobJSON
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 5 {
+		t.Errorf("jobs --json: %d objects (%v); want one per job, 5", len(list), err)
+	}
+}

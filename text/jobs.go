@@ -45,6 +45,73 @@ type JobTable struct {
 	GPUIndex map[string]int // GPU UUID to index (jobs.GPUIndexes)
 	Now      time.Time
 	Width    int // cut lines to it; 0: not cut
+	// Collapse: an array's queued tasks that wait alike show as one row
+	// (arrayRows); --json and --array list every task.
+	Collapse bool
+}
+
+// jobRow is one row of the table: a job, or the queued tasks of an array
+// that wait alike (indexes holds their array indexes, more than one).
+type jobRow struct {
+	ledger.Job
+	indexes []int64
+}
+
+// arrayRows is the Slurm squeue rule for arrays (docs/design.md "The jobs
+// view"): the queued tasks of one array with the same hold and reason are
+// one row, where the first of them is; running and ended tasks, and a
+// task alone in its group, keep their own rows (their own ids are what
+// logs, cancel and wait take).
+func arrayRows(list []ledger.Job) []jobRow {
+	type key struct {
+		array  int64
+		held   bool
+		reason string
+	}
+	rows := make([]jobRow, 0, len(list))
+	at := map[key]int{}
+	for _, j := range list {
+		if j.ArrayID == 0 || j.State != ledger.JobQueued {
+			rows = append(rows, jobRow{Job: j})
+			continue
+		}
+		k := key{j.ArrayID, j.Held, j.Reason}
+		if i, ok := at[k]; ok {
+			rows[i].indexes = append(rows[i].indexes, j.ArrayIndex)
+			continue
+		}
+		at[k] = len(rows)
+		rows = append(rows, jobRow{Job: j, indexes: []int64{j.ArrayIndex}})
+	}
+	for i := range rows {
+		if len(rows[i].indexes) < 2 {
+			rows[i].indexes = nil
+		}
+	}
+	return rows
+}
+
+// indexRanges writes array indexes as Slurm does: runs of consecutive
+// ones as a range, the rest by commas ("1-3,7").
+func indexRanges(indexes []int64) string {
+	idx := slices.Clone(indexes)
+	slices.Sort(idx)
+	var b strings.Builder
+	for i := 0; i < len(idx); {
+		j := i
+		for j+1 < len(idx) && idx[j+1] == idx[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatInt(idx[i], 10))
+		if j > i {
+			b.WriteString("-" + strconv.FormatInt(idx[j], 10))
+		}
+		i = j + 1
+	}
+	return b.String()
 }
 
 // Jobs is the at-a-glance table: GPUs by index (UUIDs stay in --json),
@@ -65,7 +132,14 @@ func Jobs(w io.Writer, list []ledger.Job, t JobTable, p Palette) {
 		rows = append(rows, strings.Split(strings.ToUpper(strings.Join(cols, "\t")), "\t"))
 		paints = append(paints, nil)
 	}
-	for _, j := range list {
+	shown := make([]jobRow, len(list))
+	for i, j := range list {
+		shown[i] = jobRow{Job: j}
+	}
+	if t.Collapse {
+		shown = arrayRows(list)
+	}
+	for _, j := range shown {
 		cells := make([]string, len(cols))
 		for i, col := range cols {
 			cells[i] = jobCell(col, j, t)
@@ -89,17 +163,25 @@ func Jobs(w io.Writer, list []ledger.Job, t JobTable, p Palette) {
 }
 
 // jobCell is one column of job j's row.
-func jobCell(col string, j ledger.Job, t JobTable) string {
+func jobCell(col string, r jobRow, t JobTable) string {
+	j := r.Job
 	when := func(at *time.Time) string {
 		if at == nil {
 			return "-"
 		}
 		return at.Local().Format("2006-01-02 15:04")
 	}
+	tasks := "_[" + indexRanges(r.indexes) + "]"
 	switch col {
 	case "id":
+		if r.indexes != nil {
+			return strconv.FormatInt(j.ArrayID, 10) + tasks
+		}
 		return strconv.FormatInt(j.ID, 10)
 	case "name":
+		if r.indexes != nil {
+			return dash(cmp.Or(j.RunGroup, j.Name))
+		}
 		if j.ArrayID != 0 {
 			return fmt.Sprintf("%s[%d]", cmp.Or(j.RunGroup, j.Name), j.ArrayIndex)
 		}
@@ -109,6 +191,9 @@ func jobCell(col string, j ledger.Job, t JobTable) string {
 	case "state":
 		return string(j.State)
 	case "slurm":
+		if base, _, ok := strings.Cut(j.EngineID, "_"); ok && r.indexes != nil {
+			return base + tasks
+		}
 		return dash(j.EngineID)
 	case "node":
 		return dash(j.Node)

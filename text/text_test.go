@@ -147,3 +147,69 @@ func TestJobsReasonWholeInAPipe(t *testing.T) {
 		t.Errorf("terminal table:\n%s", tty.String())
 	}
 }
+
+// An array's queued tasks that wait alike are one row, as squeue shows a
+// pending array; running and ended tasks keep their own rows and ids.
+func TestJobsTableCollapsesQueuedArrayTasks(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	started := now.Add(-time.Minute)
+	task := func(id, idx int64, st ledger.JobState, reason string) ledger.Job {
+		j := ledger.Job{ID: id, Name: "sweep", RunGroup: "sweep", Owner: "alice", State: st, Reason: reason,
+			ArrayID: 17, ArrayIndex: idx, Argv: []string{"python", "t.py"}, SubmittedAt: now.Add(-time.Hour)}
+		if st == ledger.JobRunning {
+			j.StartedAt = &started
+		}
+		return j
+	}
+	list := []ledger.Job{
+		task(17, 1, ledger.JobRunning, ""),
+		task(18, 2, ledger.JobQueued, "array limit"),
+		task(19, 3, ledger.JobQueued, "array limit"),
+		task(20, 5, ledger.JobQueued, "held"),
+		task(21, 7, ledger.JobQueued, "array limit"),
+		{ID: 22, Name: "lone", State: ledger.JobQueued, Argv: []string{"true"}, SubmittedAt: now},
+		task(23, 9, ledger.JobQueued, "held"),
+		task(24, 11, ledger.JobQueued, "other"),
+	}
+	list[3].Held, list[6].Held = true, true
+	for _, tc := range []struct {
+		name     string
+		collapse bool
+		ids      []string
+	}{
+		{"collapsed", true, []string{"17", "17_[2-3,7]", "17_[5,9]", "22", "24"}},
+		{"every task", false, []string{"17", "18", "19", "20", "21", "22", "23", "24"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			Jobs(&b, list, JobTable{Cols: []string{"id", "name", "state", "reason"}, Now: now, Collapse: tc.collapse}, Palette{})
+			var ids, lines []string
+			for _, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+				ids = append(ids, strings.Fields(line)[0])
+				lines = append(lines, strings.Join(strings.Fields(line), " "))
+			}
+			if strings.Join(ids, " ") != strings.Join(tc.ids, " ") {
+				t.Errorf("ids %q; want %q:\n%s", ids, tc.ids, b.String())
+			}
+			if tc.collapse && lines[1] != "17_[2-3,7] sweep queued array limit" {
+				t.Errorf("the collapsed row names the array's group and its reason:\n%s", b.String())
+			}
+		})
+	}
+}
+
+func TestIndexRanges(t *testing.T) {
+	for _, tc := range []struct {
+		in   []int64
+		want string
+	}{
+		{[]int64{5}, "5"},
+		{[]int64{1, 2, 3, 7}, "1-3,7"},
+		{[]int64{9, 0, 1, 4, 5, 6}, "0-1,4-6,9"},
+		{[]int64{2, 4, 6}, "2,4,6"},
+	} {
+		if got := indexRanges(tc.in); got != tc.want {
+			t.Errorf("indexRanges(%v) = %q; want %q", tc.in, got, tc.want)
+		}
+	}
+}
