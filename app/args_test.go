@@ -223,3 +223,33 @@ func TestColour(t *testing.T) {
 		}
 	}
 }
+
+// skip and unskip answer as the queue verbs do: a run already so is exit 0
+// with a message, a synced run cannot be skipped (exit 1, on stderr), and
+// counts say "1 run dir", "2 run dirs".
+func TestSkipAnswersLikeTheQueueVerbs(t *testing.T) {
+	c, root := newUploadShell(t)
+	if _, stderr, code := c.run("backfill", root); code != 0 {
+		t.Fatalf("backfill: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code := c.run("sync", "l69sfsyk"); code != 0 {
+		t.Fatalf("sync l69sfsyk: exit %d: %s", code, stderr)
+	}
+	for _, tc := range []struct {
+		args         []string
+		code         int
+		stdout, errs string
+	}{
+		{[]string{"skip", "rv0d9uzo", "2aftyuo2"}, 0, "skipped 2 run dirs\n", ""},
+		{[]string{"skip", "rv0d9uzo"}, 0, "offline-run-20250126_193212-rv0d9uzo: already skipped\n", ""},
+		{[]string{"skip", "l69sfsyk"}, 1, "", "runner: skip: offline-run-20250126_193314-l69sfsyk is synced: cannot skip it (it is already uploaded)\n"},
+		{[]string{"skip", "rn7ku8ba", "l69sfsyk"}, 1, "skipped 1 run dir\n", "cannot skip it"},
+		{[]string{"unskip", "g9dvvkua"}, 0, "offline-run-20210216_154407-g9dvvkua: not skipped (pending)\n", ""},
+		{[]string{"unskip", "rv0d9uzo", "2aftyuo2"}, 0, "unskipped 2 run dirs\n", ""},
+	} {
+		out, stderr, code := c.run(tc.args...)
+		if code != tc.code || out != tc.stdout || !strings.Contains(stderr, tc.errs) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit %d, stdout %q, stderr with %q", tc.args, code, out, stderr, tc.code, tc.stdout, tc.errs)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/runnerhq/runner/internal/units"
 	runsync "github.com/runnerhq/runner/sync"
 	"github.com/runnerhq/runner/text"
 
@@ -77,7 +78,7 @@ func backfillCommand(env Env) *cli.Command {
 				text.Backfill(env.Stdout, rep)
 			}
 			if rep.UploadFailed > 0 {
-				return fmt.Errorf("backfill: %d upload(s) failed (see runner runs --state pending/failed)", rep.UploadFailed)
+				return fmt.Errorf("backfill: %s failed (see runner runs --state pending/failed)", units.Count(rep.UploadFailed, "upload"))
 			}
 			return nil
 		},

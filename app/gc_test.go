@@ -138,7 +138,7 @@ func TestGCDeletesOnlyOldSyncedRuns(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("gc: exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"deleted 1 synced run dir(s) older than 30d: 3.0 MiB", f.old, "pruned 1 job log(s): 8 B",
+	for _, want := range []string{"deleted 1 synced run dir older than 30d: 3.0 MiB", f.old, "pruned 1 job log: 8 B",
 		"kept " + f.noMarker + ": no .synced marker", "after vacuum", "freed 3.0 MiB in all"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("gc output lacks %q:\n%s", want, out)

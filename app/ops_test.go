@@ -314,7 +314,7 @@ func TestDocumentedCronBackfill(t *testing.T) {
 		synced   bool
 	}{
 		{"upload succeeds", "ok", 0, `^$`, true},
-		{"api key rejected", "auth", 1, `runner: backfill: 1 upload\(s\) failed`, false},
+		{"api key rejected", "auth", 1, `runner: backfill: 1 upload failed`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -3,12 +3,12 @@ package app
 import (
 	"fmt"
 	"log/slog"
-	"path/filepath"
-	"slices"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/runnerhq/runner/ledger"
+	runsync "github.com/runnerhq/runner/sync"
+	"github.com/runnerhq/runner/text"
 )
 
 func skipCommand(env Env) *cli.Command {
@@ -39,8 +39,8 @@ func unskipCommand(env Env) *cli.Command {
 }
 
 // changeRuns resolves the command's run selectors, applies change to their
-// dirs and reports, for each dir it did not move, the state that kept it
-// (the transition table: docs/design.md "Run states").
+// dirs and answers for the others as the queue verbs do (runsync.AnswerRuns):
+// exit 1 when one could not be moved.
 func changeRuns(c *cli.Context, env Env, verb string, change func(db *ledger.DB, dirs []string) ([]string, error)) error {
 	if err := needArgs(c, 1, "RUN (a run id or run dir)"); err != nil {
 		return err
@@ -54,16 +54,10 @@ func changeRuns(c *cli.Context, env Env, verb string, change func(db *ledger.DB,
 		if err != nil {
 			return fmt.Errorf("%s: %w", verb, err)
 		}
-		fmt.Fprintf(env.Stdout, "%sped %d run dir(s)\n", verb, len(moved))
-		for _, d := range dirs {
-			if slices.Contains(moved, d) {
-				continue
-			}
-			state := "unknown"
-			if r, err := db.GetRun(c.Context, d); err == nil {
-				state = string(r.State)
-			}
-			fmt.Fprintf(env.Stdout, "not %sped: %s is %s\n", verb, filepath.Base(d), state)
+		ch := runsync.AnswerRuns(c.Context, db, verb, dirs, moved)
+		text.RunChange(env.Stdout, env.Stderr, ch)
+		if len(ch.Cannot) > 0 {
+			return ErrFailed
 		}
 		return nil
 	})

@@ -104,7 +104,7 @@ func TestSyncInterruptedSaysWhatIsLeft(t *testing.T) {
 		t.Fatal("sync did not stop within 20 s of Ctrl-C")
 	}
 	got := out.String()
-	if strings.Contains(got, "<nil>") || !strings.Contains(got, "interrupted: 0 run dir(s) uploaded, 2 left pending") {
+	if strings.Contains(got, "<nil>") || !strings.Contains(got, "interrupted: 0 run dirs uploaded, 2 left pending") {
 		t.Errorf("output after Ctrl-C:\n%s\nwant each run's line and the summary, no <nil>", got)
 	}
 	for id, st := range h.statesByID() {
@@ -162,11 +162,11 @@ func TestUnskipAndForce(t *testing.T) {
 	if out, code := h.run("backfill", h.root); code != 0 || !strings.Contains(out, "not ready: 1 no exit record, still growing or not settled (--settle)") {
 		t.Fatalf("backfill: exit %d, want it to say why the open run is not ready\n%s", code, out)
 	}
-	if out, code := h.run("skip", "unsk0001"); code != 0 || !strings.Contains(out, "skipped 1 run dir(s)") {
+	if out, code := h.run("skip", "unsk0001"); code != 0 || !strings.Contains(out, "skipped 1 run dir\n") {
 		t.Fatalf("skip: exit %d\n%s", code, out)
 	}
-	if out, code := h.run("unskip", "unsk0001", "forc0001"); code != 0 || !strings.Contains(out, "unskipped 1 run dir(s)") ||
-		!strings.Contains(out, "not unskipped: "+filepath.Base(open.dir)+" is active") {
+	if out, code := h.run("unskip", "unsk0001", "forc0001"); code != 0 || !strings.Contains(out, "unskipped 1 run dir\n") ||
+		!strings.Contains(out, filepath.Base(open.dir)+": not skipped (active)") {
 		t.Errorf("unskip: exit %d\n%s", code, out)
 	}
 	// The writer still holds the log open: --force refuses.

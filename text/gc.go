@@ -23,7 +23,7 @@ func GC(w io.Writer, r *gc.Report, now time.Time) {
 	for _, x := range r.JobLogs {
 		logBytes += x.Bytes
 	}
-	fmt.Fprintf(w, "%s %d synced run dir(s) older than %s: %s\n", verb, len(r.Runs), r.OlderThan, humanBytes(runBytes))
+	fmt.Fprintf(w, "%s %s older than %s: %s\n", verb, units.Count(len(r.Runs), "synced run dir"), r.OlderThan, humanBytes(runBytes))
 	for _, x := range r.Runs {
 		synced := "unknown"
 		if x.SyncedAt != nil {
@@ -31,7 +31,7 @@ func GC(w io.Writer, r *gc.Report, now time.Time) {
 		}
 		fmt.Fprintf(w, "  %s  %s  (run %s, synced %s)\n", humanBytes(x.Bytes), x.Dir, orDash(x.RunID), synced)
 	}
-	fmt.Fprintf(w, "%s %d job log(s): %s\n", pruned, len(r.JobLogs), humanBytes(logBytes))
+	fmt.Fprintf(w, "%s %s: %s\n", pruned, units.Count(len(r.JobLogs), "job log"), humanBytes(logBytes))
 	for _, s := range r.Skipped {
 		fmt.Fprintf(w, "kept %s: %s\n", s.Dir, s.Reason)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/runnerhq/runner/internal/units"
 	"github.com/runnerhq/runner/ledger"
 	runsync "github.com/runnerhq/runner/sync"
 )
@@ -80,7 +81,7 @@ func (r *Uploads) Finish(interrupted bool, pending int) {
 		_ = r.bar.Clear()
 	}
 	if interrupted {
-		fmt.Fprintf(r.w, "interrupted: %d run dir(s) uploaded, %d left pending (runner sync goes on from there)\n", r.uploaded, pending)
+		fmt.Fprintf(r.w, "interrupted: %s uploaded, %d left pending (runner sync goes on from there)\n", units.Count(r.uploaded, "run dir"), pending)
 	}
 }
 
@@ -107,8 +108,8 @@ func Backfill(w io.Writer, r runsync.BackfillReport) {
 	if r.DryRun {
 		verb = "would record"
 	}
-	fmt.Fprintf(w, "found %d runs: %s %d new, %d updated, %d unchanged; %d ready for upload",
-		r.Found, verb, r.New, r.Updated, r.Unchanged, r.Ready)
+	fmt.Fprintf(w, "found %s: %s %d new, %d updated, %d unchanged; %d ready for upload",
+		units.Count(r.Found, "run"), verb, r.New, r.Updated, r.Unchanged, r.Ready)
 	if r.Uploaded+r.UploadFailed > 0 {
 		fmt.Fprintf(w, "; uploaded %d, %d failed", r.Uploaded, r.UploadFailed)
 	}
