@@ -211,6 +211,7 @@ func commands(env Env) []*cli.Command {
 		cleanCommand(env),
 		pauseCommand(env, true),
 		pauseCommand(env, false),
+		configCommand(env),
 		gpusCommand(env),
 		superviseCommand(env),
 		metricsCommand(env),

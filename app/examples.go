@@ -27,6 +27,7 @@ func examples(command string) []string {
 		"clean":       {"runner clean --before 7d --dry-run", "runner clean --state failed,cancelled"},
 		"pause":       {"runner pause"},
 		"resume":      {"runner resume"},
+		"config":      {"runner config set cpu-slots 4", "runner config set gpus 0,1", "runner config unset gpus"},
 		"gpus":        {"runner gpus", "runner gpus --gpus nvml --json"},
 		"metrics":     {"runner metrics abc123", "runner metrics --json abc123"},
 		"compare":     {"runner compare abc123 def456", "runner compare abc123 def456 --metric eval/loss"},

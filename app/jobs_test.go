@@ -305,3 +305,38 @@ func TestJobsCollapsesAQueuedArray(t *testing.T) {
 		t.Errorf("jobs --json: %d objects (%v); want one per job, 5", len(list), err)
 	}
 }
+
+// runner config changes the queue's limits in the ledger (they outlive a
+// daemon restart) and says when they already were so; status shows them.
+func TestConfigSetsTheQueueLimits(t *testing.T) {
+	c := newShell(t)
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{[]string{"config", "set", "cpu-slots", "4"}, 0, "cpu-slots: 4 (the next plan uses it; running jobs go on)\n", ""},
+		{[]string{"config"}, 0, "cpu-slots: 4 (runner config; wins over the daemon's --cpu-slots)\ngpus: - (the daemon's --gpus)\n", ""},
+		{[]string{"config", "set", "cpu-slots", "4"}, 0, "cpu-slots: already 4\n", ""},
+		{[]string{"config", "set", "gpus", "1, 0,1"}, 0, "gpus: 0,1 (the next plan uses it; running jobs go on)\n", ""},
+		{[]string{"config"}, 0, "cpu-slots: 4 (runner config; wins over the daemon's --cpu-slots)\ngpus: 0,1 (runner config; wins over the daemon's --gpus)\n", ""},
+		{[]string{"config", "set", "cpu-slots", "0"}, 2, "", "want a positive number"},
+		{[]string{"config", "set", "gpus", "first"}, 2, "", "want GPU indexes like 0,1"},
+		{[]string{"config", "set", "memory", "1"}, 2, "", `unknown setting "memory"`},
+		{[]string{"config", "set", "gpus"}, 2, "", "want no argument, set KEY VALUE or unset KEY"},
+	} {
+		out, stderr, code := c.run(tc.args...)
+		if code != tc.code || out != tc.stdout || !strings.Contains(stderr, tc.stderr) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want exit %d, stdout %q, stderr with %q", tc.args, code, out, stderr, tc.code, tc.stdout, tc.stderr)
+		}
+	}
+	if out, _, _ := c.run("status"); !strings.Contains(out, "limits:   cpu-slots 4, gpus 0,1 (runner config") {
+		t.Errorf("status does not show the limits:\n%s", out)
+	}
+	for _, want := range []string{"gpus: back to the daemon's --gpus\n", "gpus: not set (the daemon's --gpus)\n"} {
+		if out, _, code := c.run("config", "unset", "gpus"); code != 0 || out != want {
+			t.Errorf("config unset gpus: exit %d %q; want %q", code, out, want)
+		}
+	}
+}

@@ -266,3 +266,21 @@ func pauseCommand(env Env, pause bool) *cli.Command {
 		},
 	}
 }
+
+// configCommand is runner config: the queue's run-time limits (jobs.Config).
+func configCommand(env Env) *cli.Command {
+	return &cli.Command{
+		Name:      "config",
+		Usage:     "show or change the job queue's limits at run time (they win over the daemon's --cpu-slots and --gpus)",
+		ArgsUsage: "[set cpu-slots N | set gpus 0,1|none | unset cpu-slots|gpus]",
+		Action: func(c *cli.Context) error {
+			return withLedger(c, env, !c.Args().Present(), func(db *ledger.DB, _ *slog.Logger) error {
+				changed, err := jobs.Config(c.Context, db, c.Args().Slice(), env.say)
+				if changed {
+					jobs.Poke(jobs.SockPath(db.Path()))
+				}
+				return err
+			})
+		},
+	}
+}

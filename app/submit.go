@@ -1,8 +1,7 @@
 package app
 
 import (
-	"cmp"
-	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -144,26 +143,11 @@ func submitWait(c *cli.Context, env Env, list []ledger.Job, inArray bool) error 
 		return err
 	}
 	defer db.Close()
-	// Waiting for a job that nothing will start would hang: fail at once.
-	if block, err := jobs.QueueBlock(c.Context, db, env.Now()); err != nil {
-		return err
-	} else if block != "" {
-		return fmt.Errorf("submit --wait: job %d is queued but will not start (%s); start `runner daemon`, then `runner wait %d`",
-			list[0].ID, block, cmp.Or(list[0].ArrayID, list[0].ID))
-	}
-	ctx := c.Context
 	timeout := durationOf(c, "wait-timeout")
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
+	ended, err := jobs.SubmitWait(c.Context, env.Stdout, db, list, inArray, timeout, waitPoll, env.Now())
+	if errors.Is(err, jobs.ErrWillNotStart) {
+		return err
 	}
-	if !inArray {
-		if _, err := jobs.Logs(ctx, env.Stdout, db, list[0].ID, jobs.LogsOptions{Follow: true, Every: waitPoll}); err != nil && ctx.Err() == nil {
-			return err
-		}
-	}
-	ended, err := jobs.WaitEnded(ctx, db, list, 0, waitPoll)
 	return waitOutcome(c.Context, env.Stderr, ended, err, timeout)
 }
 

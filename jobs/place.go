@@ -98,7 +98,7 @@ func TakeSlots(queue []Want, free, total int) (pass []Want, waiting map[int64]st
 		case w.Slots <= 0:
 			pass = append(pass, w)
 		case w.Slots > total:
-			waiting[w.JobID] = fmt.Sprintf("needs %d CPU slots but the daemon has %d (--cpu-slots)", w.Slots, total)
+			waiting[w.JobID] = fmt.Sprintf("needs %d CPU slots but the daemon has %d (--cpu-slots, runner config)", w.Slots, total)
 		case blockedBy != 0:
 			waiting[w.JobID] = fmt.Sprintf("queued behind job %d for CPU slots", blockedBy)
 		case w.Slots > free:

@@ -47,6 +47,7 @@ type Store interface {
 	SetJobTelemetry(ctx context.Context, id int64, peakMem uint64, meanUtil, energyJ *float64) error
 	SetGPUSnapshot(ctx context.Context, snapshotJSON string) error
 	QueuePaused(ctx context.Context) (bool, error)
+	JobSettings(ctx context.Context) (map[string]string, error)
 }
 
 var _ Store = (*ledger.DB)(nil)
@@ -68,7 +69,7 @@ type Scheduler struct {
 	Now      func() time.Time
 
 	SampleInterval time.Duration // GPU telemetry and re-plan; default 5s
-	CPUSlots       int           // CPU slots for jobs (SlotsOf); default runtime.NumCPU()
+	CPUSlots       int           // CPU slots for jobs (SlotsOf); default runtime.NumCPU(); runner config's cpu-slots wins (Limits)
 	Reconcile      time.Duration // safety pass over running jobs; default 30s
 	Grace          time.Duration // SIGTERM to SIGKILL on timeout and cancel; default DefaultGrace
 
@@ -115,6 +116,7 @@ type Scheduler struct {
 	pollEvery   time.Duration
 	pollAt      time.Time
 	engineGuard *guard.Guard
+	limits      Limits // runner config's, as the last plan read them (logged when they change)
 }
 
 type runningJob struct {
@@ -540,6 +542,17 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 	if paused, err := s.Store.QueuePaused(ctx); err != nil || paused {
 		return err
 	}
+	// runner config's limits, read each plan: the next plan after a
+	// change uses them, and jobs already running are never touched.
+	settings, err := s.Store.JobSettings(ctx)
+	if err != nil {
+		return err
+	}
+	lim := LimitsOf(settings)
+	if lim.CPUSlots != s.limits.CPUSlots || lim.gpus() != s.limits.gpus() {
+		s.Logger.Info("job limits", "cpu_slots", lim.Slots(s.CPUSlots), "gpus", cmp.Or(lim.gpus(), "all"))
+		s.limits = lim
+	}
 	var depIDs []int64
 	for _, j := range queued {
 		for _, d := range Needs(j) {
@@ -602,9 +615,14 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 			noGPUs = "GPU inventory failed: " + err.Error()
 			devs = nil
 		}
+		var why string
+		if devs, why = lim.Devices(devs); why != "" {
+			noGPUs = why
+		}
 	}
 	now := s.Now()
-	wants, slotWaits := TakeSlots(wants, s.freeSlots(), s.CPUSlots)
+	slots := lim.Slots(s.CPUSlots)
+	wants, slotWaits := TakeSlots(wants, s.freeSlots(slots), slots)
 	dec := Plan(now, devs, noGPUs, s.held(), s.ownPIDs(devs), wants)
 	for id, why := range dec.Waiting {
 		reasons[id] = why
@@ -757,9 +775,9 @@ func (s *Scheduler) arrayRoom(queued []ledger.Job) map[int64]int64 {
 	return room
 }
 
-// freeSlots is the CPU slots the running jobs leave.
-func (s *Scheduler) freeSlots() int {
-	free := s.CPUSlots
+// freeSlots is the CPU slots of total that the running jobs leave.
+func (s *Scheduler) freeSlots(total int) int {
+	free := total
 	for _, rj := range s.running {
 		free -= SlotsOf(rj.job.CPUs, rj.job.GPUs)
 	}

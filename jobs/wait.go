@@ -1,7 +1,11 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"fmt"
+	"io"
 	"time"
 
 	"github.com/runnerhq/runner/ledger"
@@ -73,4 +77,38 @@ func WaitEnded(ctx context.Context, db JobLister, list []ledger.Job, timeout, ev
 		case <-time.After(every):
 		}
 	}
+}
+
+// WaitStore is what SubmitWait reads.
+type WaitStore interface {
+	JobLister
+	DaemonStater
+}
+
+// ErrWillNotStart: submit --wait of a job nothing will start (QueueBlock).
+var ErrWillNotStart = errors.New("will not start")
+
+// SubmitWait is submit --wait once list is queued: a single job's output
+// is copied to w as it runs (an array is only waited for), then the jobs
+// are waited for (WaitEnded). A job nothing will start (the daemon down,
+// the queue paused) fails at once rather than hang; timeout 0 waits for
+// ever (its end is context.DeadlineExceeded).
+func SubmitWait(ctx context.Context, w io.Writer, db WaitStore, list []ledger.Job, inArray bool, timeout, every time.Duration, now time.Time) ([]ledger.Job, error) {
+	if block, err := QueueBlock(ctx, db, now); err != nil {
+		return nil, err
+	} else if block != "" {
+		return nil, fmt.Errorf("submit --wait: job %d is queued but %w (%s); start `runner daemon`, then `runner wait %d`",
+			list[0].ID, ErrWillNotStart, block, cmp.Or(list[0].ArrayID, list[0].ID))
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	if !inArray {
+		if _, err := Logs(ctx, w, db, list[0].ID, LogsOptions{Follow: true, Every: every}); err != nil && ctx.Err() == nil {
+			return nil, err
+		}
+	}
+	return WaitEnded(ctx, db, list, 0, every)
 }

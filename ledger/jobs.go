@@ -1168,7 +1168,7 @@ func joinStates(list []JobState) string {
 
 // queuePausedKey marks the whole job queue paused (runner pause): queued
 // jobs stay queued, running ones go on.
-const queuePausedKey = "jobs.paused"
+const queuePausedKey = jobSettingPrefix + "paused"
 
 // SetQueuePaused pauses (or resumes) the job queue; changed is false when
 // it already was so.
@@ -1202,4 +1202,57 @@ func (db *DB) QueuePaused(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("ledger: queue paused: %w", err)
 	}
 	return n > 0, nil
+}
+
+// jobSettingPrefix starts the settings rows of the job queue (the pause,
+// and runner config's limits): the scheduler reads them all in one query
+// at the top of each plan (JobSettings).
+const jobSettingPrefix = "jobs."
+
+// SetJobSetting stores the job queue's setting key (without the "jobs."
+// prefix); value "" removes it. changed is false when it already was so.
+func (db *DB) SetJobSetting(ctx context.Context, key, value string) (changed bool, err error) {
+	err = db.inTx(ctx, func(tx *Tx) error {
+		var res sql.Result
+		var err error
+		if value == "" {
+			res, err = tx.ExecContext(ctx, `DELETE FROM settings WHERE key = ?`, jobSettingPrefix+key)
+		} else {
+			res, err = tx.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?)
+				ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+				WHERE value != excluded.value`, jobSettingPrefix+key, value, ms(db.now()))
+		}
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		changed = n > 0
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("ledger: job setting %s: %w", key, err)
+	}
+	return changed, nil
+}
+
+// JobSettings is every setting of the job queue, by key without the
+// "jobs." prefix ("paused" while runner pause holds).
+func (db *DB) JobSettings(ctx context.Context) (map[string]string, error) {
+	rows, err := db.query(ctx, `SELECT key, value FROM settings WHERE key >= ? AND key < ?`, jobSettingPrefix, "jobs/")
+	if err != nil {
+		return nil, fmt.Errorf("ledger: job settings: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, fmt.Errorf("ledger: job settings: %w", err)
+		}
+		out[strings.TrimPrefix(k, jobSettingPrefix)] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: job settings: %w", err)
+	}
+	return out, nil
 }

@@ -60,6 +60,9 @@ type Status struct {
 	// QueueBlock is why no queued job starts now (jobs.QueueBlock: "daemon
 	// down" or "queue paused"); "" when the queue runs.
 	QueueBlock string `json:"queue_block"`
+	// JobLimits are the limits runner config set (cpu-slots, gpus), which
+	// win over the daemon's flags; {} when none is set.
+	JobLimits map[string]string `json:"job_limits"`
 }
 
 // Pause is one paused upload configuration.
@@ -189,6 +192,9 @@ func Read(ctx context.Context, db *ledger.DB, now time.Time) (*Status, error) {
 		return nil, err
 	}
 	if st.QueueBlock, err = jobs.QueueBlock(ctx, db, now); err != nil {
+		return nil, err
+	}
+	if st.JobLimits, err = jobs.ConfiguredLimits(ctx, db); err != nil {
 		return nil, err
 	}
 	errs, err := db.LastErrors(ctx, 5)

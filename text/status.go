@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/runnerhq/runner/internal/units"
+	"github.com/runnerhq/runner/jobs"
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/status"
 	runsync "github.com/runnerhq/runner/sync"
@@ -68,6 +69,15 @@ func Status(w io.Writer, st *status.Status, p Palette) {
 		fmt.Fprintf(w, "regressions: %d flagged (see runner regressions)\n", st.Regressions)
 	}
 	jobStatus(w, st.Jobs, st.QueueBlock, st.GPUs)
+	if len(st.JobLimits) > 0 {
+		var set []string
+		for _, k := range []string{jobs.SettingCPUSlots, jobs.SettingGPUs} {
+			if v, ok := st.JobLimits[k]; ok {
+				set = append(set, k+" "+v)
+			}
+		}
+		fmt.Fprintf(w, "limits:   %s (runner config; wins over the daemon's flags)\n", strings.Join(set, ", "))
+	}
 	for _, j := range st.RunningJobs {
 		fmt.Fprintf(w, "running:  job %d %s for %s\n", j.ID, dash(j.Name), Rough(time.Duration(j.ElapsedS)*time.Second))
 	}
