@@ -201,6 +201,7 @@ func cleanCommand(env Env) *cli.Command {
 			stringFlag("state", "only jobs in these ended states, a comma list", ""),
 			stringFlag("before", "only jobs that ended before this: a duration back (7d, 12h) or a date (2026-12-01)", ""),
 			boolFlag("dry-run", "say what would be removed; change nothing"),
+			stringFlag("user", "only the jobs of this user (the OWNER column); only root may name another user", ""),
 		},
 		Action: func(c *cli.Context) error {
 			var o jobs.CleanOptions
@@ -216,7 +217,8 @@ func cleanCommand(env Env) *cli.Command {
 					return usagef("clean: --before: %v", err)
 				}
 			}
-			o.DryRun = c.Bool("dry-run")
+			o.DryRun, o.Owner = c.Bool("dry-run"), c.String("user")
+			o.CallerUID, _, o.CallerName = env.owner()
 			return withLedger(c, env, false, func(db *ledger.DB, _ *slog.Logger) error {
 				r, err := jobs.Clean(c.Context, db, o)
 				if errors.Is(err, jobs.ErrNotEndedState) {

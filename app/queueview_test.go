@@ -243,11 +243,11 @@ func TestCleanRemovesEndedJobs(t *testing.T) {
 		out  string
 		left string
 	}{
-		{[]string{"--dry-run", "--before", "1d"}, "would remove 1 ended jobs and 2 files", "1 2 3 4 5"},
-		{[]string{"--before", "1d"}, "removed 1 ended jobs and 2 files", "2 3 4 5"}, // its log and environment; 3 stays: 4 waits for it
+		{[]string{"--dry-run", "--before", "1d"}, "would remove 1 ended job and 2 files", "1 2 3 4 5"},
+		{[]string{"--before", "1d"}, "removed 1 ended job and 2 files", "2 3 4 5"}, // its log and environment; 3 stays: 4 waits for it
 		{[]string{"--before", "1d"}, "no ended job to clean", "2 3 4 5"},
 		{[]string{"--state", "failed,succeeded"}, "no ended job to clean", "2 3 4 5"},
-		{[]string{"--state", "cancelled"}, "removed 1 ended jobs and 1 files", "3 4 5"},
+		{[]string{"--state", "cancelled"}, "removed 1 ended job and 1 file", "3 4 5"},
 	} {
 		out, stderr, code := c.run(append([]string{"clean"}, tc.args...)...)
 		if code != 0 || strings.TrimSpace(out) != tc.out {
@@ -347,5 +347,33 @@ func TestStatusSaysWhoPausedUploadsInWords(t *testing.T) {
 	want := "paused: API key 471527328113 (a hash): the API key was rejected (401) (since now, by process 22391 on gpu-box)"
 	if !strings.Contains(out, want) || strings.Contains(out, "key:") || strings.Contains(out, "0a1b2c3d") {
 		t.Errorf("status pause line: want %q in\n%s", want, out)
+	}
+}
+
+// clean --user removes only that user's ended jobs (root may name anyone;
+// the rule for others is jobs.Clean's, TestCleanOfAnotherUsersJobs).
+func TestCleanOneUsersJobs(t *testing.T) {
+	c := newShell(t)
+	if _, stderr, code := c.run("submit", "--", "true"); code != 0 { // creates the ledger
+		t.Fatal(stderr)
+	}
+	db, err := ledger.Open(context.Background(), c.env["RUNNER_DB"], ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, owner := range []string{"alice", "bob", "alice"} {
+		if _, err := db.SubmitJob(context.Background(), ledger.JobSpec{Argv: []string{"true"}, Cwd: "/", Owner: owner, OwnerUID: 1000 + len(owner)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	if _, stderr, code := c.run("cancel", "1", "2", "3", "4"); code != 0 {
+		t.Fatal(stderr)
+	}
+	if out, stderr, code := c.run("clean", "--user", "alice"); code != 0 || out != "removed 2 ended jobs and 0 files\n" {
+		t.Errorf("clean --user alice: exit %d %q %q", code, out, stderr)
+	}
+	if out, _, _ := c.run("jobs", "--all", "--no-header", "--format", "id,owner"); ids(out) != "1 3" {
+		t.Errorf("after clean --user alice the ledger has jobs %q, want 1 and 3 (not alice's)", ids(out))
 	}
 }

@@ -32,7 +32,15 @@ type CleanOptions struct {
 	Before time.Time         // only jobs that ended before it; zero: any time
 	IDs    []int64           // only these jobs; nil: any
 	DryRun bool
+	// Owner: only the jobs of this user (clean --user); "": everyone's.
+	// Only root (CallerUID 0) may name another user than CallerName.
+	Owner      string
+	CallerUID  int
+	CallerName string
 }
+
+// ErrOthersJobs: clean --user named someone else, and the caller is not root.
+var ErrOthersJobs = errors.New("only root may clean another user's jobs")
 
 // CleanResult is what clean removed (or, dry, would remove).
 type CleanResult struct {
@@ -51,11 +59,14 @@ func Clean(ctx context.Context, db CleanStore, o CleanOptions) (CleanResult, err
 			return r, fmt.Errorf("%w: %s is not an ended state (%v)", ErrNotEndedState, s, ledger.EndedJobStates)
 		}
 	}
+	if o.Owner != "" && o.CallerUID != 0 && o.Owner != o.CallerName {
+		return r, fmt.Errorf("--user %s: %w (you are %s)", o.Owner, ErrOthersJobs, o.CallerName)
+	}
 	states := o.States
 	if len(states) == 0 {
 		states = ledger.EndedJobStates
 	}
-	files, err := db.CleanJobs(ctx, ledger.JobFilter{States: states, EndedBefore: o.Before, IDs: o.IDs}, o.DryRun)
+	files, err := db.CleanJobs(ctx, ledger.JobFilter{States: states, EndedBefore: o.Before, IDs: o.IDs, Owner: o.Owner}, o.DryRun)
 	if err != nil {
 		return r, err
 	}

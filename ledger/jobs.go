@@ -627,6 +627,8 @@ type JobFilter struct {
 	EndedBefore time.Time
 	// Ended: only jobs that ended (in any ended state).
 	Ended bool
+	// Owner: only jobs of this owner (the name jobs' OWNER shows).
+	Owner string
 }
 
 // ErrBadPattern: a NameGlob that path.Match cannot read.
@@ -686,6 +688,10 @@ func (f JobFilter) where() (string, []any, error) {
 	if f.Ended {
 		// NOT IN: no use of jobs_state, so ended_at picks jobs_ended, which covers both.
 		where = append(where, "state NOT IN ('queued', 'running')")
+	}
+	if f.Owner != "" {
+		where = append(where, "owner = ?")
+		args = append(args, f.Owner)
 	}
 	if !f.EndedBefore.IsZero() {
 		where = append(where, "ended_at < ?")

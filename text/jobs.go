@@ -432,5 +432,5 @@ func Clean(w io.Writer, r jobs.CleanResult, dryRun bool) {
 	if dryRun {
 		verb = "would remove"
 	}
-	fmt.Fprintf(w, "%s %d ended jobs and %d files\n", verb, r.Jobs, r.Files)
+	fmt.Fprintf(w, "%s %s and %s\n", verb, units.Count(r.Jobs, "ended job"), units.Count(r.Files, "file"))
 }
