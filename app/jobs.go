@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -34,7 +33,7 @@ func jobsCommand(env Env) *cli.Command {
 			boolFlag("json", "print a JSON array"),
 		},
 		Action: func(c *cli.Context) error {
-			labels, err := labelsOf(c)
+			labels, err := jobs.ParseLabels(c.Command.Name, c.StringSlice("label"))
 			if err != nil {
 				return err
 			}
@@ -100,22 +99,6 @@ func jobsCommand(env Env) *cli.Command {
 			return nil
 		},
 	}
-}
-
-// labelsOf reads the repeatable --label K=V (nil when none is given).
-func labelsOf(c *cli.Context) (map[string]string, error) {
-	var labels map[string]string
-	for _, kv := range c.StringSlice("label") {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, usagef("%s: --label %q: want KEY=VALUE", c.Command.Name, kv)
-		}
-		if labels == nil {
-			labels = map[string]string{}
-		}
-		labels[k] = v
-	}
-	return labels, nil
 }
 
 func openReadOnly(c *cli.Context, env Env) (*ledger.DB, error) {

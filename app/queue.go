@@ -217,7 +217,7 @@ func cleanCommand(env Env) *cli.Command {
 					return usagef("clean: --before: %v", err)
 				}
 			}
-			o.DryRun, o.Owner = c.Bool("dry-run"), c.String("user")
+			o.DryRun, o.Owner, o.Socket = c.Bool("dry-run"), c.String("user"), env.Caller != nil
 			o.CallerUID, _, o.CallerName = env.owner()
 			return withLedger(c, env, false, func(db *ledger.DB, _ *slog.Logger) error {
 				r, err := jobs.Clean(c.Context, db, o)
@@ -253,6 +253,9 @@ func pauseCommand(env Env, pause bool) *cli.Command {
 		Usage: usage,
 		Action: func(c *cli.Context) error {
 			return withLedger(c, env, false, func(db *ledger.DB, _ *slog.Logger) error {
+				if env.Caller != nil && env.Caller.UID != 0 {
+					return fmt.Errorf("%s: %w", name, jobs.ErrQueueAdmin)
+				}
 				changed, err := db.SetQueuePaused(c.Context, pause)
 				if err != nil {
 					return fmt.Errorf("%s: %w", name, err)

@@ -89,7 +89,7 @@ func inlineSweep(args []string) ([]string, error) {
 func socketHandler(base Env, db string) remote.Handler {
 	return func(ctx context.Context, caller remote.Caller, req remote.Request, stdout, stderr io.Writer) (int, string) {
 		if len(req.Args) == 0 || !remote.ViaSocket(req.Args[0]) {
-			return 2, fmt.Sprintf("the daemon's socket runs only submit, jobs, runs, status, logs, wait, cancel, hold, release and requeue, not %q",
+			return 2, fmt.Sprintf("the daemon's socket runs only submit, jobs, runs, status, logs, wait, cancel, hold, release, requeue, update, clean, pause and resume, not %q",
 				strings.Join(req.Args[:min(1, len(req.Args))], ""))
 		}
 		env := Env{

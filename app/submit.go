@@ -163,7 +163,7 @@ func submitSpec(c *cli.Context, env Env) (ledger.JobSpec, error) {
 		return s, usagef("submit: --cpus must not be negative")
 	}
 	var err error
-	if s.Labels, err = labelsOf(c); err != nil {
+	if s.Labels, err = jobs.ParseLabels(c.Command.Name, c.StringSlice("label")); err != nil {
 		return s, err
 	}
 	if len(s.Argv) == 0 {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/runnerhq/runner/internal/safe"
 	"github.com/runnerhq/runner/jobs/jobspec"
@@ -272,4 +273,21 @@ func RequeueTargets(ctx context.Context, db Lister, states []ledger.JobState, ma
 		return nil, err
 	}
 	return slices.DeleteFunc(all, func(j ledger.Job) bool { return !may(j) || j.Executor != ledger.ExecutorLocal }), nil
+}
+
+// ParseLabels reads a repeatable --label K=V of command cmd (nil when none
+// is given); a word without "=" or a key is a Refusal.
+func ParseLabels(cmd string, kvs []string) (map[string]string, error) {
+	var labels map[string]string
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, refusef("%s: --label %q: want KEY=VALUE", cmd, kv)
+		}
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		labels[k] = v
+	}
+	return labels, nil
 }

@@ -37,6 +37,9 @@ type CleanOptions struct {
 	Owner      string
 	CallerUID  int
 	CallerName string
+	// Socket: the caller came through the daemon's socket (may not write
+	// the ledger), so without Owner they clean their own jobs, not everyone's.
+	Socket bool
 }
 
 // ErrOthersJobs: clean --user named someone else, and the caller is not root.
@@ -58,6 +61,9 @@ func Clean(ctx context.Context, db CleanStore, o CleanOptions) (CleanResult, err
 		if !s.Ended() {
 			return r, fmt.Errorf("%w: %s is not an ended state (%v)", ErrNotEndedState, s, ledger.EndedJobStates)
 		}
+	}
+	if o.Socket && o.CallerUID != 0 && o.Owner == "" {
+		o.Owner = o.CallerName
 	}
 	if o.Owner != "" && o.CallerUID != 0 && o.Owner != o.CallerName {
 		return r, fmt.Errorf("--user %s: %w (you are %s)", o.Owner, ErrOthersJobs, o.CallerName)

@@ -6,6 +6,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -17,6 +18,10 @@ const (
 	ReasonDaemonDown  = "daemon down"
 	ReasonQueuePaused = "queue paused"
 )
+
+// ErrQueueAdmin: pause and resume hold or free every user's jobs, so
+// through the daemon's socket only root runs them.
+var ErrQueueAdmin = errors.New("only root may pause or resume the queue of every user (sudo runner pause|resume)")
 
 // DaemonStater reads what decides whether the queue runs: the daemon's
 // heartbeat row and the queue's pause.

@@ -30,7 +30,7 @@ const (
 // views people need beside them.
 func ViaSocket(command string) bool {
 	switch command {
-	case "submit", "jobs", "runs", "status", "logs", "cancel", "wait", "hold", "release", "requeue", "update":
+	case "submit", "jobs", "runs", "status", "logs", "cancel", "wait", "hold", "release", "requeue", "update", "clean", "pause", "resume":
 		return true
 	}
 	return false

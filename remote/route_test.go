@@ -17,14 +17,15 @@ func TestSocketPath(t *testing.T) {
 
 // A command that only reads goes through the socket too (it is how a user
 // who may not read the ledger sees jobs), and no command that changes more
-// than a user's own jobs does.
+// than a user's own jobs does (clean keeps to the caller's jobs there;
+// pause and resume are root's: the socket says so to anyone else).
 func TestWhichCommandsGoThroughTheSocket(t *testing.T) {
-	for _, cmd := range []string{"submit", "jobs", "runs", "status", "logs", "cancel", "wait", "hold", "release", "requeue", "update"} {
+	for _, cmd := range []string{"submit", "jobs", "runs", "status", "logs", "cancel", "wait", "hold", "release", "requeue", "update", "clean", "pause", "resume"} {
 		if !ViaSocket(cmd) {
 			t.Errorf("%s does not go through the socket", cmd)
 		}
 	}
-	for _, cmd := range []string{"gc", "skip", "backfill", "sync", "daemon", "clean", "pause", "resume", "backup", "serve"} {
+	for _, cmd := range []string{"gc", "skip", "backfill", "sync", "daemon", "config", "backup", "serve"} {
 		if ViaSocket(cmd) {
 			t.Errorf("%s goes through the socket", cmd)
 		}
@@ -34,7 +35,7 @@ func TestWhichCommandsGoThroughTheSocket(t *testing.T) {
 			t.Errorf("%s: ReadsOnly %v, ViaSocket %v; want both", cmd, ReadsOnly(cmd), ViaSocket(cmd))
 		}
 	}
-	for _, cmd := range []string{"submit", "cancel", "hold", "release", "requeue", "update"} {
+	for _, cmd := range []string{"submit", "cancel", "hold", "release", "requeue", "update", "clean", "pause", "resume"} {
 		if ReadsOnly(cmd) {
 			t.Errorf("%s changes the ledger but is listed as read-only", cmd)
 		}
