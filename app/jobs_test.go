@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -338,5 +340,68 @@ func TestConfigSetsTheQueueLimits(t *testing.T) {
 		if out, _, code := c.run("config", "unset", "gpus"); code != 0 || out != want {
 			t.Errorf("config unset gpus: exit %d %q; want %q", code, out, want)
 		}
+	}
+}
+
+// submit --output/--error of a Slurm job: %j is runner's job id and %x its
+// name, as for a local job; the batch script sends the command's streams
+// there (an array's each task to its own files), and runner logs reads them.
+func TestSubmitToSlurmWithOutputFiles(t *testing.T) {
+	c := newShell(t)
+	bin, work := t.TempDir(), t.TempDir()
+	if err := os.Mkdir(filepath.Join(work, "logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The fake sbatch keeps each script (its stdin) and answers an id, as --parsable does.
+	sbatch := "#!/bin/sh\nn=$(ls " + bin + " | grep -c script)\ncat > " + bin + "/script$n.sh\necho 900$n\n"
+	if err := os.WriteFile(filepath.Join(bin, "sbatch"), []byte(sbatch), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c.env["PATH"] = bin + ":" + c.env["PATH"]
+	db, err := ledger.Open(context.Background(), c.env["RUNNER_DB"], ledger.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Heartbeat(context.Background(), ledger.Daemon{PID: 1, Executor: ledger.ExecutorSlurm, JobsWandbDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	runScript := func(n int, env ...string) {
+		t.Helper()
+		cmd := exec.Command("sh", filepath.Join(bin, "script"+strconv.Itoa(n)+".sh"))
+		cmd.Dir, cmd.Env = work, append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("batch script %d: %v: %s", n, err, out)
+		}
+	}
+	read := func(rel string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(work, rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+
+	out, stderr, code := c.run("submit", "--executor", "slurm", "--cwd", work, "--name", "train", "--output", "logs/%x-%j.out",
+		"--", "sh", "-c", "echo out; echo err >&2")
+	if code != 0 || strings.TrimSpace(out) != "1" {
+		t.Fatalf("slurm submit --output: exit %d %q %q", code, out, stderr)
+	}
+	runScript(0)
+	if got := read("logs/train-1.out"); got != "out\nerr\n" {
+		t.Errorf("logs/train-1.out = %q; want both streams", got)
+	}
+	if got, _, code := c.run("logs", "1"); code != 0 || got != "out\nerr\n" {
+		t.Errorf("runner logs 1: exit %d %q; want the --output file", code, got)
+	}
+
+	if _, stderr, code := c.run("submit", "--executor", "slurm", "--cwd", work, "--array", "3,5", "--output", "logs/%j.out",
+		"--error", "logs/%j.err", "--", "sh", "-c", "echo out $RUNNER_ARRAY_INDEX; echo err >&2"); code != 0 {
+		t.Fatalf("slurm array submit --output --error: exit %d %q", code, stderr)
+	}
+	runScript(1, "SLURM_ARRAY_TASK_ID=5")
+	if got, gotErr := read("logs/3.out"), read("logs/3.err"); got != "out 5\n" || gotErr != "err\n" {
+		t.Errorf("task 5 (job 3) wrote %q and %q; want its own stdout and stderr files", got, gotErr)
 	}
 }

@@ -63,6 +63,10 @@ type EngineJob struct {
 	Env []string
 	// LogPath is where its output goes (the engine writes it).
 	LogPath string
+	// Stdout and Stderr are submit --output and --error, expanded (%j is
+	// runner's job id, as for a local job): the job's own streams go there
+	// (stderr with stdout without --error); LogPath keeps the rest. "": none.
+	Stdout, Stderr string
 }
 
 // Phase is where an engine's job is.

@@ -131,6 +131,17 @@ func SlurmScript(sub Submission) ([]byte, error) {
 		for _, a := range j.Argv {
 			b.WriteString(" " + shellQuote(a))
 		}
+		// --output/--error: redirected here, per job, rather than by sbatch's
+		// one --output pattern, which cannot name runner's id of each task.
+		if j.Stdout != "" {
+			b.WriteString(" >>" + shellQuote(j.Stdout))
+		}
+		switch {
+		case j.Stderr != "":
+			b.WriteString(" 2>>" + shellQuote(j.Stderr))
+		case j.Stdout != "":
+			b.WriteString(" 2>&1")
+		}
 	}
 	if !sub.Array {
 		line(sub.Jobs[0])

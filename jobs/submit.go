@@ -188,9 +188,6 @@ func refuseForEngine(ex ledger.Executor, s ledger.JobSpec) error {
 	if s.Priority != 0 {
 		bad = append(bad, "--priority (Slurm orders its queue by its own priorities)")
 	}
-	if s.Output != "" || s.Error != "" {
-		bad = append(bad, "--output/--error (runner keeps a Slurm job's output in runner-job-ID.log in its working directory)")
-	}
 	if len(bad) > 0 {
 		return refusef("submit: --executor %s cannot honour %s", ex, strings.Join(bad, "; "))
 	}
@@ -277,9 +274,18 @@ func engineSubmission(list []ledger.Job, first ledger.JobSpec, captured []string
 			Env: EngineEnv(Spec{ID: j.ID, Env: j.Env, RunID: j.RunID, WandbDir: wandbDir, RunGroup: j.RunGroup,
 				ArrayID: j.ArrayID, ArrayIndex: j.ArrayIndex}),
 			LogPath: SlurmLogPath(j.Cwd, j.ID, j.ArrayID, j.ArrayIndex, inArray),
+			Stdout:  expandSet(j.Output, j), Stderr: expandSet(j.Error, j),
 		})
 	}
 	return sub
+}
+
+// expandSet is ExpandOutput of a pattern that is set ("" stays "").
+func expandSet(pattern string, j ledger.Job) string {
+	if pattern == "" {
+		return ""
+	}
+	return ExpandOutput(pattern, j)
 }
 
 // submitToEngine hands the queued jobs to their engine and records its ids.
