@@ -239,6 +239,33 @@ func TestSlurmExecutor(t *testing.T) {
 		}
 	}
 
+	// 3b. --output/--error through Slurm: %j is runner's id of each task,
+	// %x the name; stderr apart; runner logs reads the --output file.
+	if err := os.Mkdir(filepath.Join(work, "out"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	outArr := submit("--array", "0-1", "--name", "files", "--output", "out/%x-%j.out", "--error", "out/%j.err",
+		"--", "sh", "-c", `echo "out $RUNNER_ARRAY_INDEX"; echo "err $RUNNER_JOB_ID" >&2`)
+	h.eventually(30*time.Second, "the --output array done", func() bool {
+		list = h.arrayJobs(outArr)
+		return len(list) == 2 && list[0].State.Ended() && list[1].State.Ended()
+	})
+	for i, j := range list {
+		id := strconv.FormatInt(j.ID, 10)
+		if j.State != ledger.JobSucceeded {
+			t.Errorf("--output array job %d %s (%s)", j.ID, j.State, j.Reason)
+		}
+		if out := readAll(t, filepath.Join(work, "out", "files-"+id+".out")); out != "out "+strconv.Itoa(i)+"\n" {
+			t.Errorf("job %d's --output file: %q", j.ID, out)
+		}
+		if errs := readAll(t, filepath.Join(work, "out", id+".err")); errs != "err "+id+"\n" {
+			t.Errorf("job %d's --error file: %q", j.ID, errs)
+		}
+		if out := h.runOK("logs", id); out != "out "+strconv.Itoa(i)+"\n" {
+			t.Errorf("runner logs %s: %q; want its --output file", id, out)
+		}
+	}
+
 	// 4. Cancel a running job.
 	// Hold and release act in Slurm; requeue is refused (submit again).
 	held := submit("--hold", "--", "true")
