@@ -158,6 +158,44 @@ func TestSlurmScriptRunsEachJob(t *testing.T) {
 	}
 }
 
+// A Slurm job's --output and --error are opened by its shell on the node:
+// stdout and stderr apart with both, together with --output alone, and
+// appended to (a requeued job keeps its first attempt's lines); with --error
+// alone stdout stays the script's, which sbatch's --output keeps.
+func TestSlurmScriptWritesOutputFiles(t *testing.T) {
+	dir := t.TempDir()
+	out, errp, both := filepath.Join(dir, "it's.out"), filepath.Join(dir, "7.err"), filepath.Join(dir, "both.log")
+	errOnly := filepath.Join(dir, "9.err")
+	if err := os.WriteFile(out, []byte("earlier\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sub := Submission{Array: true, Jobs: []EngineJob{
+		{ID: 7, ArrayIndex: 0, Argv: []string{"sh", "-c", "echo o; echo e >&2"}, Stdout: out, Stderr: errp},
+		{ID: 8, ArrayIndex: 1, Argv: []string{"sh", "-c", "echo o; echo e >&2"}, Stdout: both, Stderr: both},
+		{ID: 9, ArrayIndex: 2, Argv: []string{"sh", "-c", "echo o; echo e >&2"}, Stderr: errOnly},
+	}}
+	script, err := SlurmScript(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "job.sh")
+	if err := os.WriteFile(path, script, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for task, want := range map[string]string{"0": "", "1": "", "2": "o\n"} {
+		cmd := exec.Command("sh", path)
+		cmd.Env = append(os.Environ(), "SLURM_ARRAY_TASK_ID="+task)
+		if got, err := cmd.CombinedOutput(); err != nil || string(got) != want {
+			t.Errorf("task %s printed %q (%v), want %q (the rest in its files)", task, got, err, want)
+		}
+	}
+	for path, want := range map[string]string{out: "earlier\no\n", errp: "e\n", both: "o\ne\n", errOnly: "e\n"} {
+		if got, err := os.ReadFile(path); err != nil || string(got) != want {
+			t.Errorf("%s = %q (%v), want %q", filepath.Base(path), got, err, want)
+		}
+	}
+}
+
 func TestEngineEnvLeavesGPUsToTheEngine(t *testing.T) {
 	env := EngineEnv(Spec{ID: 9, RunID: "r1", WandbDir: "/w", Env: []string{"A=1"}, ArrayID: 9, ArrayIndex: 2})
 	want := []string{"A=1", "WANDB_MODE=offline", "WANDB_DIR=/w", "WANDB_RUN_ID=r1", "RUNNER_ARRAY_ID=9", "RUNNER_ARRAY_INDEX=2", "RUNNER_JOB_ID=9"}
