@@ -37,6 +37,11 @@ func (a *Array) Add(v any) error {
 	if err != nil {
 		return err
 	}
+	return a.add(b)
+}
+
+// add writes one element encoded as MarshalIndent(v, "  ", "  ") would.
+func (a *Array) add(b []byte) error {
 	sep := ",\n  "
 	if a.n == 0 {
 		sep = "[\n  "
@@ -45,7 +50,7 @@ func (a *Array) Add(v any) error {
 	if _, err := io.WriteString(a.w, sep); err != nil {
 		return err
 	}
-	_, err = a.w.Write(b)
+	_, err := a.w.Write(b)
 	return err
 }
 
@@ -93,11 +98,15 @@ func StreamRuns(ctx context.Context, db *ledger.DB, f ledger.Filter, out io.Writ
 	}()
 	w := bufio.NewWriterSize(out, 64<<10)
 	a := NewArray(w)
-	var werr error
+	var (
+		werr error
+		buf  []byte
+	)
 	for rs := range chunks {
 		for _, r := range rs {
 			if werr == nil {
-				werr = a.Add(r)
+				buf = r.appendJSON(buf[:0], "  ")
+				werr = a.add(buf)
 			}
 		}
 		if werr != nil {

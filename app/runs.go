@@ -34,11 +34,11 @@ func runsCommand(env Env) *cli.Command {
 					}
 					return nil
 				}
-				runs, err := db.ListRuns(c.Context, f)
-				if err != nil {
+				if err := db.RunPasses(c.Context, f, func(pass func(func(ledger.Run) error) error) error {
+					return text.Runs(env.Stdout, pass, env.palette(env.Stdout), env.width(env.Stdout))
+				}); err != nil {
 					return fmt.Errorf("runs: %w", err)
 				}
-				text.Runs(env.Stdout, runs, env.palette(env.Stdout), env.width(env.Stdout))
 				return nil
 			})
 		},

@@ -374,4 +374,15 @@ END;
 ALTER TABLE jobs ADD COLUMN error_path TEXT NOT NULL DEFAULT '';`,
 	// 19 (submit --notify): a shell command the daemon runs after the job ends.
 	`ALTER TABLE jobs ADD COLUMN notify TEXT NOT NULL DEFAULT '';`,
+	// 20 (large ledgers, docs/design.md "Listing a large ledger"):
+	// runs_listing holds every column of a lean listing (runLeanCols) in
+	// the listing's order, so runner runs reads the index alone. Reading
+	// the rows read each whole: state, reason and the others listed come
+	// after the summary, config and records JSON, on their overflow pages
+	// (a 100,000-run ledger's 340 MB for 25 MB of listing). It replaces
+	// runs_first_seen, its first two columns.
+	`CREATE INDEX runs_listing ON runs (first_seen, dir, group_key, run_id, entity, project, name, run_group,
+	job_type, start_time, wandb_version, finished, exit_code, torn_tail, read_error, size, state, reason, source,
+	attempts, next_attempt_at, last_error, url, synced_at, job_id);
+DROP INDEX runs_first_seen;`,
 }

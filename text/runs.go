@@ -1,9 +1,10 @@
 package text
 
 import (
-	"fmt"
+	"bufio"
 	"io"
 	"path/filepath"
+	"strconv"
 
 	"github.com/runnerhq/runner/internal/safe"
 	"github.com/runnerhq/runner/ledger"
@@ -12,35 +13,65 @@ import (
 // Runs is `runner runs`: one row per run dir, failed ones red; the note is
 // the URL, the last error of a run not synced, or why it was skipped. On a
 // terminal of width columns the note, name and dir are shortened to fit
-// (Fit); width 0 (a pipe) prints every cell whole.
-func Runs(w io.Writer, runs []ledger.Run, p Palette, width int) {
-	rows := [][]string{{"RUN ID", "PROJECT", "NAME", "STATE", "EXIT", "ATTEMPTS", "JOB", "DIR", "NOTE"}}
-	paints := []func(string) string{nil} // the header
-	for _, r := range runs {
-		exit := "-"
-		if r.ExitCode != nil {
-			exit = fmt.Sprint(*r.ExitCode)
-		} else if !r.Finished {
-			exit = "none"
+// (Fit); width 0 (a pipe) prints every cell whole. pass reads the runs; it
+// is called twice, for the column widths and then for the rows, so no run
+// is held (ledger.DB.RunPasses reads both from one snapshot). Its error is
+// returned as is.
+func Runs(w io.Writer, pass func(func(ledger.Run) error) error, p Palette, width int) error {
+	head := []string{"RUN ID", "PROJECT", "NAME", "STATE", "EXIT", "ATTEMPTS", "JOB", "DIR", "NOTE"}
+	c := columns{gap: 2, free: []int{8, 2, 7}}
+	c.measure(head)
+	if err := pass(func(r ledger.Run) error {
+		c.measure(runRow(r))
+		return nil
+	}); err != nil {
+		return err
+	}
+	c.fit(width)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var line []byte
+	write := func(row []string, paint func(string) string) error {
+		line = c.line(line[:0], row)
+		if paint != nil {
+			line = append(line[:0], paint(string(line))...)
 		}
-		note := r.URL
-		if r.LastError != "" && r.State != ledger.StateSynced {
-			note = r.LastError
-		}
-		if r.Reason != "" && (r.State == ledger.StateSkipped || r.State == ledger.StateMissing) {
-			note = r.Reason
-		}
-		job := "-"
-		if r.JobID != nil {
-			job = fmt.Sprint(*r.JobID)
-		}
-		rows = append(rows, []string{dash(r.RunID), dash(r.Project), dash(r.Name), string(r.State), exit,
-			fmt.Sprint(r.Attempts), job, safe.Text(filepath.Base(r.Dir)), dash(safe.Text(note))})
+		_, err := bw.Write(append(line, '\n'))
+		return err
+	}
+	if err := write(head, nil); err != nil {
+		return err
+	}
+	if err := pass(func(r ledger.Run) error {
 		var paint func(string) string
-		if r.State == ledger.StateFailed {
+		if r.State == ledger.StateFailed && p.On {
 			paint = p.Red
 		}
-		paints = append(paints, paint)
+		return write(runRow(r), paint)
+	}); err != nil {
+		return err
 	}
-	io.WriteString(w, p.Rows(table(rows, width, []int{8, 2, 7}), paints))
+	return bw.Flush()
+}
+
+// runRow is the cells of r's row.
+func runRow(r ledger.Run) []string {
+	exit := "-"
+	if r.ExitCode != nil {
+		exit = strconv.Itoa(*r.ExitCode)
+	} else if !r.Finished {
+		exit = "none"
+	}
+	note := r.URL
+	if r.LastError != "" && r.State != ledger.StateSynced {
+		note = r.LastError
+	}
+	if r.Reason != "" && (r.State == ledger.StateSkipped || r.State == ledger.StateMissing) {
+		note = r.Reason
+	}
+	job := "-"
+	if r.JobID != nil {
+		job = strconv.FormatInt(*r.JobID, 10)
+	}
+	return []string{dash(r.RunID), dash(r.Project), dash(r.Name), string(r.State), exit,
+		strconv.Itoa(r.Attempts), job, safe.Text(filepath.Base(r.Dir)), dash(safe.Text(note))}
 }

@@ -7,7 +7,6 @@ package text
 import (
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
@@ -93,56 +92,112 @@ func Rough(d time.Duration) string {
 // minFree is the narrowest Fit makes a free-text column.
 const minFree = 10
 
-// Fit shrinks the free-text columns free (indexes into each row) of rows,
-// widest first, until the table laid out with gap spaces between columns
-// fits width; a shortened cell ends in "…". Width 0 (not a terminal)
-// changes nothing: a pipe gets every character. No free column is made
-// narrower than minFree, so a very narrow terminal may still wrap.
-func Fit(rows [][]string, width, gap int, free []int) {
-	if width <= 0 || len(rows) == 0 {
+// columns lays out an aligned table as tabwriter (padding gap, no flags)
+// lays out rows of one length: every column but the last as wide as its
+// widest cell in runes, then gap spaces; the last cell as it is. The
+// widths come from a first pass over the rows (measure), so that a second
+// pass can print each row as it comes (line): a table of a million runs is
+// never held whole (docs/design.md "Listing a large ledger"). Cells must
+// not hold tabs or newlines (internal/safe escapes them).
+type columns struct {
+	widths []int
+	gap    int
+	free   []int // the free-text columns that fit may shorten
+	cut    bool  // fit shortened something: line cuts the free cells
+}
+
+// measure widens the columns to row's cells.
+func (c *columns) measure(row []string) {
+	if c.widths == nil {
+		c.widths = make([]int, len(row))
+	}
+	for i, cell := range row {
+		c.widths[i] = max(c.widths[i], utf8.RuneCountInString(cell))
+	}
+}
+
+// fit shrinks the free columns, widest first, until the table fits width;
+// width 0 (not a terminal) changes nothing: a pipe gets every character.
+// No free column is made narrower than minFree, so a very narrow terminal
+// may still wrap.
+func (c *columns) fit(width int) {
+	if width <= 0 || len(c.widths) == 0 {
 		return
 	}
-	widths := make([]int, len(rows[0]))
-	for _, r := range rows {
-		for i, c := range r {
-			widths[i] = max(widths[i], utf8.RuneCountInString(c))
-		}
-	}
-	total := gap * (len(widths) - 1)
-	for _, w := range widths {
+	total := c.gap * (len(c.widths) - 1)
+	for _, w := range c.widths {
 		total += w
 	}
 	for total > width {
 		best := -1
-		for _, i := range free {
-			if widths[i] > minFree && (best < 0 || widths[i] > widths[best]) {
+		for _, i := range c.free {
+			if c.widths[i] > minFree && (best < 0 || c.widths[i] > c.widths[best]) {
 				best = i
 			}
 		}
 		if best < 0 {
 			break
 		}
-		widths[best]--
+		c.widths[best]--
 		total--
+		c.cut = true
 	}
-	for _, r := range rows {
-		for _, i := range free {
-			if c := []rune(r[i]); len(c) > widths[i] {
-				r[i] = string(c[:widths[i]-1]) + "…"
+}
+
+// shorten cuts row's free cells to their fitted widths, the last rune "…".
+func (c *columns) shorten(row []string) {
+	if !c.cut {
+		return
+	}
+	for _, i := range c.free {
+		if utf8.RuneCountInString(row[i]) > c.widths[i] {
+			r := []rune(row[i])
+			row[i] = string(r[:c.widths[i]-1]) + "…"
+		}
+	}
+}
+
+// line appends row laid out (shortened first), without a newline.
+func (c *columns) line(b []byte, row []string) []byte {
+	c.shorten(row)
+	for i, cell := range row {
+		b = append(b, cell...)
+		if i < len(row)-1 {
+			for n := c.widths[i] + c.gap - utf8.RuneCountInString(cell); n > 0; n-- {
+				b = append(b, ' ')
 			}
 		}
+	}
+	return b
+}
+
+// Fit shrinks the free-text columns free (indexes into each row) of rows,
+// widest first, until the table laid out with gap spaces between columns
+// fits width; a shortened cell ends in "…". Width 0 (not a terminal)
+// changes nothing: a pipe gets every character. No free column is made
+// narrower than minFree, so a very narrow terminal may still wrap.
+func Fit(rows [][]string, width, gap int, free []int) {
+	c := columns{gap: gap, free: free}
+	for _, r := range rows {
+		c.measure(r)
+	}
+	c.fit(width)
+	for _, r := range rows {
+		c.shorten(r)
 	}
 }
 
 // table lays rows out in aligned columns two spaces apart, the free
 // columns fitted to width first (Fit).
 func table(rows [][]string, width int, free []int) string {
-	Fit(rows, width, 2, free)
-	var buf strings.Builder
-	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
+	c := columns{gap: 2, free: free}
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		c.measure(r)
 	}
-	tw.Flush()
-	return buf.String()
+	c.fit(width)
+	var b []byte
+	for _, r := range rows {
+		b = append(c.line(b, r), '\n')
+	}
+	return string(b)
 }

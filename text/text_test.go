@@ -2,8 +2,12 @@ package text
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
@@ -26,11 +30,76 @@ func TestProgressBarCountsUpAndClears(t *testing.T) {
 	}
 }
 
+// over is a pass over runs, as ledger.DB.RunPasses hands one to Runs.
+func over(runs []ledger.Run) func(func(ledger.Run) error) error {
+	return func(fn func(ledger.Run) error) error {
+		for _, r := range runs {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// The runs table, streamed, is laid out as text/tabwriter lays out the
+// same cells (padding 2): in a pipe byte for byte, whatever the widths,
+// wide runes and colour of its rows.
+func TestRunsTableIsTabwriterLayout(t *testing.T) {
+	code := 2
+	job := int64(7)
+	runs := []ledger.Run{
+		{Dir: "/w/wandb/offline-run-20261207_101010-abcd1234", Meta: ledger.Meta{RunID: "abcd1234", Project: "pde", Name: "größe-λ-run", Finished: true},
+			State: ledger.StateSynced, URL: "https://wandb.ai/lab/pde/runs/abcd1234", Attempts: 1},
+		{Dir: "/w/wandb/offline-run-2", Meta: ledger.Meta{ExitCode: &code}, State: ledger.StateFailed, LastError: "wandb sync exited 1", Attempts: 12, JobID: &job},
+		{Dir: "/w/x", State: ledger.StateSkipped, Reason: "empty log: nothing to upload"},
+	}
+	var tw bytes.Buffer
+	w := tabwriter.NewWriter(&tw, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "RUN ID\tPROJECT\tNAME\tSTATE\tEXIT\tATTEMPTS\tJOB\tDIR\tNOTE")
+	fmt.Fprintln(w, "abcd1234\tpde\tgröße-λ-run\tsynced\t-\t1\t-\toffline-run-20261207_101010-abcd1234\thttps://wandb.ai/lab/pde/runs/abcd1234")
+	fmt.Fprintln(w, "-\t-\t-\tfailed\t2\t12\t7\toffline-run-2\twandb sync exited 1")
+	fmt.Fprintln(w, "-\t-\t-\tskipped\tnone\t0\t-\tx\tempty log: nothing to upload")
+	w.Flush()
+	var plain, coloured bytes.Buffer
+	if err := Runs(&plain, over(runs), Palette{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if plain.String() != tw.String() {
+		t.Errorf("runs table:\n%s\ntabwriter:\n%s", plain.String(), tw.String())
+	}
+	if err := Runs(&coloured, over(runs), Palette{On: true}, 0); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(coloured.String(), "\n")
+	if !strings.HasPrefix(lines[2], "\x1b[1;31m-  ") || strings.Contains(lines[1]+lines[3], "\x1b[") {
+		t.Errorf("only the failed run should be red:\n%q", coloured.String())
+	}
+	if strip := strings.NewReplacer("\x1b[1;31m", "", "\x1b[0m", "").Replace(coloured.String()); strip != plain.String() {
+		t.Errorf("colour changed the layout:\n%s\nvs\n%s", strip, plain.String())
+	}
+}
+
+// A pass's error stops the table and is returned as is.
+func TestRunsReturnsThePassError(t *testing.T) {
+	boom := errors.New("ledger gone")
+	calls := 0
+	err := Runs(io.Discard, func(fn func(ledger.Run) error) error {
+		if calls++; calls == 2 {
+			return boom
+		}
+		return fn(ledger.Run{Dir: "/w/a", State: ledger.StateActive})
+	}, Palette{}, 0)
+	if !errors.Is(err, boom) {
+		t.Errorf("Runs = %v, want the second pass's error", err)
+	}
+}
+
 // Names are escaped in human output: a newline cannot fake a row, a bidi
 // override cannot reverse text.
 func TestRunsTableEscapesControlCharacters(t *testing.T) {
 	var b bytes.Buffer
-	Runs(&b, []ledger.Run{{Dir: "/w/offline-run-1-x\nFAKE ROW", Meta: ledger.Meta{RunID: "x", Name: "evil\u202eamrof"}, State: ledger.StateSynced}}, Palette{}, 0)
+	Runs(&b, over([]ledger.Run{{Dir: "/w/offline-run-1-x\nFAKE ROW", Meta: ledger.Meta{RunID: "x", Name: "evil\u202eamrof"}, State: ledger.StateSynced}}), Palette{}, 0)
 	out := b.String()
 	if strings.Count(out, "\n") != 2 || !strings.Contains(out, `\u000a`) || !strings.Contains(out, `evil\u202eamrof`) {
 		t.Errorf("table:\n%s\nwant 2 lines with the newline and the bidi override escaped", out)
@@ -110,7 +179,7 @@ func TestRunsFitTheTerminalAndNeverCutAPipe(t *testing.T) {
 			State: ledger.StateSynced, URL: "https://wandb.ai/lab/pde/runs/efgh5678"},
 	}
 	var tty bytes.Buffer
-	Runs(&tty, runs, Palette{}, 100)
+	Runs(&tty, over(runs), Palette{}, 100)
 	for _, line := range strings.Split(strings.TrimSuffix(tty.String(), "\n"), "\n") {
 		if n := utf8.RuneCountInString(line); n > 100 {
 			t.Errorf("line of %d columns on a 100-column terminal: %q", n, line)
@@ -120,7 +189,7 @@ func TestRunsFitTheTerminalAndNeverCutAPipe(t *testing.T) {
 		t.Errorf("terminal table lost its ids or shortened nothing:\n%s", tty.String())
 	}
 	var pipe bytes.Buffer
-	Runs(&pipe, runs, Palette{}, 0)
+	Runs(&pipe, over(runs), Palette{}, 0)
 	if !strings.Contains(pipe.String(), long) || !strings.Contains(pipe.String(), strings.TrimSpace(failure)) || strings.Contains(pipe.String(), "…") {
 		t.Errorf("a pipe got a cut cell:\n%s", pipe.String())
 	}
