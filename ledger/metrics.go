@@ -178,7 +178,7 @@ type Regression struct {
 	Dir            string
 	RunID          string
 	Project        string
-	Name           string // run name, filled by Regressions from the runs table
+	Name           string // run name, the runs table's (migration 21)
 	Verdict        kernels.Verdict
 	BaselineRunIDs []string // newest first
 }
@@ -245,9 +245,9 @@ type RegressionFilter struct {
 
 // Regressions returns the recorded regressions, newest first.
 func (db *DB) Regressions(ctx context.Context, f RegressionFilter) ([]Regression, error) {
-	q := `SELECT g.id, g.at, g.dir, g.run_id, g.project, COALESCE(r.name, ''), g.metric, g.goal, g.value,
+	q := `SELECT g.id, g.at, g.dir, g.run_id, g.project, g.name, g.metric, g.goal, g.value,
 		g.baseline_n, g.median, g.mad, g.z, g.rel_change, g.baseline_run_ids, g.reason
-		FROM regressions g LEFT JOIN runs r ON r.dir = g.dir`
+		FROM regressions g`
 	var (
 		where []string
 		args  []any

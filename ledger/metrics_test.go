@@ -144,6 +144,13 @@ func TestRegressionsRecordedReplacedAndCounted(t *testing.T) {
 	if err != nil || len(evs) != 2 {
 		t.Errorf("regression events = %d, %v; want 2", len(evs), err)
 	}
+	// The run renamed in W&B (its log read again): the regression shows the new name.
+	a.Size++
+	a.Meta.Name = "renamed"
+	mustUpsert(t, db, a)
+	if regs, err := db.Regressions(ctx, ledger.RegressionFilter{}); err != nil || len(regs) != 1 || regs[0].Name != "renamed" {
+		t.Errorf("after the rename: %+v, %v; want the name renamed", regs, err)
+	}
 }
 
 func TestMergeSummariesInStageOrder(t *testing.T) {

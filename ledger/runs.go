@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // runCols is the column list every Run query selects, in scanRun's order.
@@ -75,13 +76,46 @@ func encodeList(v []string) string {
 }
 
 // decodeList reads a JSON array column; a damaged value reads as empty
-// rather than failing the whole listing.
+// rather than failing the whole listing. What encodeList wrote of plain
+// strings (run ids, tags, keys: no escapes) is split, not decoded:
+// encoding/json was most of runner regressions' CPU (docs/design.md
+// "Listing a large ledger"); anything else takes encoding/json's path.
 func decodeList(s string) []string {
+	if v, ok := plainList(s); ok {
+		return v
+	}
 	var v []string
 	if err := json.Unmarshal([]byte(s), &v); err != nil || len(v) == 0 {
 		return nil
 	}
 	return v
+}
+
+// plainList is decodeList for an array of strings without escapes, as
+// encoding/json would decode it; ok is false for any other text.
+func plainList(s string) (v []string, ok bool) {
+	if s == "[]" {
+		return nil, true
+	}
+	inner, ok := strings.CutPrefix(s, `["`)
+	if !ok {
+		return nil, false
+	}
+	if inner, ok = strings.CutSuffix(inner, `"]`); !ok {
+		return nil, false
+	}
+	for i := 0; i < len(inner); i++ {
+		if c := inner[i]; c < 0x20 || c == '\\' || c >= utf8.RuneSelf {
+			return nil, false // an escape, a control character or UTF-8 to check
+		}
+	}
+	v = strings.Split(inner, `","`)
+	for _, e := range v {
+		if strings.IndexByte(e, '"') >= 0 {
+			return nil, false // not the compact form: spaces around a comma
+		}
+	}
+	return v, true
 }
 
 func int64Ptr(p *int64) any {

@@ -384,5 +384,18 @@ ALTER TABLE jobs ADD COLUMN error_path TEXT NOT NULL DEFAULT '';`,
 	`CREATE INDEX runs_listing ON runs (first_seen, dir, group_key, run_id, entity, project, name, run_group,
 	job_type, start_time, wandb_version, finished, exit_code, torn_tail, read_error, size, state, reason, source,
 	attempts, next_attempt_at, last_error, url, synced_at, job_id);
-DROP INDEX runs_first_seen;`,
+DROP INDEX runs_first_seen;
+`,
+	// 21 (regressions' run names): each regression row keeps its run's W&B
+	// name, as the runs table has it now (the triggers follow a rename), so
+	// runner regressions reads its own table: looking the name up in runs
+	// was a random read of a wide row for each regression listed.
+	`ALTER TABLE regressions ADD COLUMN name TEXT NOT NULL DEFAULT '';
+UPDATE regressions SET name = coalesce((SELECT r.name FROM runs r WHERE r.dir = regressions.dir), '');
+CREATE TRIGGER regressions_name AFTER INSERT ON regressions BEGIN
+	UPDATE regressions SET name = coalesce((SELECT r.name FROM runs r WHERE r.dir = NEW.dir), '') WHERE id = NEW.id;
+END;
+CREATE TRIGGER runs_name_regressions AFTER UPDATE OF name ON runs WHEN OLD.name IS NOT NEW.name BEGIN
+	UPDATE regressions SET name = NEW.name WHERE dir = NEW.dir;
+END;`,
 }

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/runnerhq/runner/internal/safe"
@@ -303,7 +302,7 @@ func Fields(w io.Writer, v any) error {
 	if _, err := dec.Token(); err != nil { // {
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	tw := newTabs(w, 1)
 	for dec.More() {
 		key, err := dec.Token()
 		if err != nil {
@@ -352,7 +351,7 @@ func GPUs(w io.Writer, snap jobs.Snapshot, at *time.Time, now time.Time) {
 		return
 	}
 	fmt.Fprintf(w, "%s (%s; %s)\n", units.Count(len(snap.GPUs), "GPU"), snap.Inventory, when)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTabs(w, 2)
 	fmt.Fprintln(tw, "IDX\tNAME\tMEMORY\tUTIL\tPROCESSES\tJOB\tUUID")
 	for _, g := range snap.GPUs {
 		util := "?"

@@ -45,7 +45,7 @@ func signedF(f float64) string {
 // Metrics is `runner metrics`: a run's history summaries, then its final summary.
 func Metrics(w io.Writer, rep *reports.MetricsReport) {
 	fmt.Fprintf(w, "run %s (%s) in project %s\n", rep.RunID, dash(rep.Name), dash(rep.Project))
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTabs(w, 2)
 	fmt.Fprintln(tw, "KEY\tGOAL\tCOUNT\tLAST\tMIN\tMAX\tMEAN\tSTD\tBEST STEP\tEMA\tSLOPE\tSKIPPED")
 	multi := len(rep.Dirs) > 1
 	lastDir := ""
@@ -100,7 +100,7 @@ func goalText(m reports.StageMetric) string {
 
 // Compare is `runner compare`: the runs side by side, each against the first.
 func Compare(w io.Writer, rep *reports.CompareReport) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTabs(w, 2)
 	head := "SUMMARY"
 	for i, r := range rep.Runs {
 		label := r.RunID
@@ -181,7 +181,7 @@ func Leaderboard(w io.Writer, lb *reports.Leaderboard) {
 		return
 	}
 	fmt.Fprintf(w, "%s (%s is better, from %s)\n", lb.Metric, lb.Goal, lb.GoalSource)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTabs(w, 2)
 	fmt.Fprintln(tw, "#\tRUN ID\tNAME\tVALUE\tJOB\tGPU H\tENERGY KJ\tSTATE\tSYNC\tURL")
 	for _, r := range lb.Rows {
 		job := "-"
@@ -238,7 +238,7 @@ func Regressions(w io.Writer, regs []reports.RegressionJSON, now time.Time) erro
 		fmt.Fprintln(w, "no regressions recorded")
 		return nil
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTabs(w, 2)
 	fmt.Fprintln(tw, "AT\tRUN ID\tNAME\tMETRIC\tVALUE\tMEDIAN\tCHANGE\tZ")
 	for _, r := range regs {
 		v := r.Verdict

@@ -5,8 +5,11 @@
 package text
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"strings"
+	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
@@ -200,4 +203,26 @@ func table(rows [][]string, width int, free []int) string {
 		b = append(c.line(b, r), '\n')
 	}
 	return string(b)
+}
+
+// tabs is a tabwriter on a buffer over w: tabwriter writes each cell on
+// its own, one write(2) per cell to a terminal or pipe (half the time of
+// runner regressions of 4,000 rows). Flush writes the table, then the
+// buffer.
+type tabs struct {
+	*tabwriter.Writer
+	buf *bufio.Writer
+}
+
+// newTabs lays out columns padding spaces apart.
+func newTabs(w io.Writer, padding int) tabs {
+	buf := bufio.NewWriterSize(w, 32<<10)
+	return tabs{Writer: tabwriter.NewWriter(buf, 0, 4, padding, ' ', 0), buf: buf}
+}
+
+func (t tabs) Flush() error {
+	if err := t.Writer.Flush(); err != nil {
+		return err
+	}
+	return t.buf.Flush()
 }
