@@ -398,4 +398,9 @@ END;
 CREATE TRIGGER runs_name_regressions AFTER UPDATE OF name ON runs WHEN OLD.name IS NOT NEW.name BEGIN
 	UPDATE regressions SET name = NEW.name WHERE dir = NEW.dir;
 END;`,
+	// 22 (leaderboard --project, --group): the groups of a project or W&B
+	// group, which a ranking of few groups reads instead of walking the
+	// values of every group in order (rank).
+	`CREATE INDEX summary_groups_project ON summary_groups (project);
+CREATE INDEX summary_groups_group ON summary_groups (run_group);`,
 }

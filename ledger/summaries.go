@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -309,6 +310,11 @@ func (db *DB) Rank(ctx context.Context, f RankFilter, limit int, decide func(dec
 	return rk, nil
 }
 
+// fewGroups is the most groups a ranking's filter may select to be read
+// from its groups rather than in value order: 20,000 lookups are tens of
+// milliseconds, where the value order can walk every group.
+const fewGroups = 20_000
+
 func rank(ctx context.Context, tx *sql.Tx, f RankFilter, limit int, decide func(kernels.Goal) (kernels.Goal, error)) (*Ranking, error) {
 	fail := func(err error) error { return fmt.Errorf("ledger: rank by %s: %w", f.Metric, err) }
 	args := []any{sql.Named("metric", f.Metric), sql.Named("project", f.Project), sql.Named("group", f.Group)}
@@ -318,6 +324,25 @@ func rank(ctx context.Context, tx *sql.Tx, f RankFilter, limit int, decide func(
 	}
 	if f.Group != "" {
 		groupCond += ` AND g.run_group = :group`
+	}
+	// src is what the value queries read. In value order, SQLite walks the
+	// values of every group until it has limit of the filter's: fine for a
+	// large share of the ledger, not for a project or W&B group of a few
+	// thousand whose values all sort late (a project whose metric is on
+	// another scale), nor for the declared-goal probes, which walk the
+	// groups in id order. A filter of at most fewGroups groups is read from
+	// its groups (summary_groups_project, summary_groups_group, migration
+	// 22): at most that many lookups, whatever the order.
+	src := `summary_values v JOIN summary_groups g ON g.id = v.gid`
+	if groupCond != "" {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM summary_groups g WHERE true`+groupCond+`
+			LIMIT `+strconv.Itoa(fewGroups+1)+`)`, args...).Scan(&n); err != nil {
+			return nil, fail(err)
+		}
+		if n <= fewGroups {
+			src = `summary_groups g CROSS JOIN summary_values v ON v.gid = g.id`
+		}
 	}
 
 	// Stale groups (another writer changed them since) rank from their rows.
@@ -336,7 +361,7 @@ func rank(ctx context.Context, tx *sql.Tx, f RankFilter, limit int, decide func(
 
 	if len(stale) == 0 {
 		var some bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM summary_values v JOIN summary_groups g ON g.id = v.gid
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+src+`
 			WHERE v.key = :metric`+groupCond+`)`, args...).Scan(&some); err != nil {
 			return nil, fail(err)
 		}
@@ -345,7 +370,7 @@ func rank(ctx context.Context, tx *sql.Tx, f RankFilter, limit int, decide func(
 		}
 	}
 
-	declared, err := declaredAmong(ctx, tx, groupCond, f, args)
+	declared, err := declaredAmong(ctx, tx, src, groupCond, f, args)
 	if err != nil {
 		return nil, fail(err)
 	}
@@ -360,7 +385,7 @@ func rank(ctx context.Context, tx *sql.Tx, f RankFilter, limit int, decide func(
 	}
 	// The index gives the order of values; ties are sorted by key as they
 	// come, and the scan stops after limit rows.
-	top := `SELECT g.group_key, v.value FROM summary_values v JOIN summary_groups g ON g.id = v.gid
+	top := `SELECT g.group_key, v.value FROM ` + src + `
 		WHERE v.key = :metric` + groupCond + ` ORDER BY v.value ` + order + `, g.group_key LIMIT :limit`
 	n := limit
 	if n <= 0 {
@@ -406,7 +431,8 @@ func rank(ctx context.Context, tx *sql.Tx, f RankFilter, limit int, decide func(
 		q := `SELECT ` + runCols + ` FROM runs WHERE group_key IN (` + l + `)`
 		qargs := []any{arg}
 		if f.Project != "" {
-			q += ` AND project = ?`
+			// "+": through runs_group, not every row of the project (runs_project).
+			q += ` AND +project = ?`
 			qargs = append(qargs, f.Project)
 		}
 		got, err := scanRuns(ctx, tx, q+` ORDER BY first_seen, dir`, qargs...)
@@ -486,17 +512,24 @@ func groupsOf(runs []Run) []RankedRun {
 // and the stale dirs (:stale). Nearly always the logs agree, so it asks
 // whether any declares lower and whether any declares higher, from the
 // declared bits of the values (an index of the groups that declare one,
-// in no order related to the filter, so a probe stops soon); only when
-// both are declared does it order the dirs by recency.
-func declaredAmong(ctx context.Context, tx *sql.Tx, groupCond string, f RankFilter, args []any) (kernels.Goal, error) {
+// in no order related to the filter, so a probe stops soon; a filter of
+// few groups is probed through its groups, src, once the index says some
+// group declares the goal at all); only when both are declared does it
+// order the dirs by recency.
+func declaredAmong(ctx context.Context, tx *sql.Tx, src, groupCond string, f RankFilter, args []any) (kernels.Goal, error) {
 	var found []kernels.Goal
 	// "declared != 0" lets SQLite use the partial index: it cannot see
 	// that a bound :bit is never 0.
+	const declares = `v.key = :metric AND v.declared != 0 AND v.declared IN (:bit, 3)`
+	anyGroup := ``
+	if strings.HasPrefix(src, "summary_groups") {
+		anyGroup = `EXISTS (SELECT 1 FROM summary_values v WHERE ` + declares + `) AND `
+	}
 	for _, g := range []kernels.Goal{kernels.GoalLower, kernels.GoalHigher} {
 		var yes bool
 		a := append(args, sql.Named("bit", goalBit(g)), sql.Named("goal", g.String()))
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM summary_values v JOIN summary_groups g ON g.id = v.gid
-				WHERE v.key = :metric AND v.declared != 0 AND v.declared IN (:bit, 3)`+groupCond+`)
+		if err := tx.QueryRowContext(ctx, `SELECT `+anyGroup+`EXISTS (SELECT 1 FROM `+src+`
+				WHERE `+declares+groupCond+`)
 			OR EXISTS (SELECT 1 FROM metrics m WHERE m.dir IN (SELECT value FROM json_each(:stale))
 				AND m.key = :metric AND m.goal_source = 'log' AND m.goal = :goal)`, a...).Scan(&yes); err != nil {
 			return kernels.GoalUnknown, err
