@@ -1,9 +1,6 @@
 package sync
 
-import (
-	"regexp"
-	"strings"
-)
+import "strings"
 
 // RedactedText replaces every secret Redact removes.
 const RedactedText = "[REDACTED]"
@@ -14,7 +11,7 @@ const minRedactLen = 8
 
 // redactKeyPattern finds key-shaped tokens after the names W&B tools print them under, so a key
 // is hidden even when it is not the one runner passed (one from .netrc, a stale one in a log).
-var redactKeyPattern = regexp.MustCompile(`(?i)(wandb_api_key\s*[:=]\s*["']?|api_key["']?\s*[:=]?\s*["']?)([\w-]{40,})`)
+var redactKeyPattern = mustFold(`(?i)(wandb_api_key\s*[:=]\s*["']?|api_key["']?\s*[:=]?\s*["']?)([\w-]{40,})`)
 
 // Redact returns text with each literal secret (8 characters or longer) replaced by RedactedText,
 // and with any 40+ character [\w-] token after `WANDB_API_KEY=` or `api_key` replaced too.
