@@ -61,9 +61,11 @@ func TestRunJSONIsEncodingJSON(t *testing.T) {
 func FuzzRunJSON(f *testing.F) {
 	f.Add("plain", "/w/offline-run-1")
 	f.Add("<&>\u2028", "\xff\x00\"\\")
+	base := fullRun("x") // every field set; the strings the fuzzer's
 	f.Fuzz(func(t *testing.T, s, dir string) {
-		r := fullRun(s)
-		r.Dir = dir
+		r := base
+		r.Dir, r.State, r.FirstSeen = dir, s, s
+		r.RunID, r.Name, r.Reason, r.LastError = &s, &s, &dir, &s
 		want, err := json.MarshalIndent(r, "", "  ")
 		if err != nil {
 			t.Fatal(err)
