@@ -10,24 +10,14 @@ import (
 // The CLI output scanner and classifier never panic, always give a known
 // outcome with a one-line cause, and never keep the key in what is stored.
 func FuzzClassifyUploadOutput(f *testing.F) {
-	for _, s := range []string{
-		"wandb: ERROR user is not logged in",
-		"wandb: [p/x] View run n at https://wandb.ai/e/p/runs/x\nwandb: [p/x] Finished syncing d",
-		"PermissionError: [Errno 13] Permission denied: '/d/forbidden/run-x.wandb.synced'",
-		"Syncing: https://wandb.ai/e/p/runs/x ... done.",
-		"WANDB_API_KEY=" + testKey,
-		"wandb: ERROR [p/x] Fatal error while uploading data",
-	} {
+	for _, s := range uploadOutputs {
 		f.Add(s, 0)
 	}
 	// One read buffer for every exec: a fresh 32 KiB one per output was
 	// half the time of a short output, most of it in the GC.
 	buf := make([]byte, 32<<10)
 	f.Fuzz(func(t *testing.T, out string, exit int) {
-		s := &uploadScan{secrets: []string{testKey}, buf: buf}
-		s.consume(strings.NewReader(out))
-		code := exit % 256
-		outcome, _, cause := classifyUpload(uploadRun{exitCode: &code}, s, []string{"/runs/x/run-x.wandb"})
+		s, outcome, cause := scanUploadOutput(buf, out, exit)
 		switch outcome {
 		case ledger.OutcomeAuth, ledger.OutcomeTransient, ledger.OutcomeOther:
 		default:
@@ -41,6 +31,34 @@ func FuzzClassifyUploadOutput(f *testing.F) {
 		}
 		_ = judgeRuns(nil, nil, s, nil)
 	})
+}
+
+// uploadOutputs are the fuzzer's seeds: one of each kind of line.
+var uploadOutputs = []string{
+	"wandb: ERROR user is not logged in",
+	"wandb: [p/x] View run n at https://wandb.ai/e/p/runs/x\nwandb: [p/x] Finished syncing d",
+	"PermissionError: [Errno 13] Permission denied: '/d/forbidden/run-x.wandb.synced'",
+	"Syncing: https://wandb.ai/e/p/runs/x ... done.",
+	"WANDB_API_KEY=" + testKey,
+	"wandb: ERROR [p/x] Fatal error while uploading data",
+}
+
+// scanUploadOutput is the fuzzer's work on one output.
+func scanUploadOutput(buf []byte, out string, exit int) (*uploadScan, string, error) {
+	s := &uploadScan{secrets: []string{testKey}, buf: buf}
+	s.consume(strings.NewReader(out))
+	code := exit % 256
+	outcome, _, cause := classifyUpload(uploadRun{exitCode: &code}, s, []string{"/runs/x/run-x.wandb"})
+	return s, outcome, cause
+}
+
+// The fuzzer's work per input, without the fuzzing engine (docs/benchmarks.md).
+func BenchmarkClassifyUploadOutput(b *testing.B) {
+	buf := make([]byte, 32<<10)
+	for i := 0; b.Loop(); i++ {
+		s, _, _ := scanUploadOutput(buf, uploadOutputs[i%len(uploadOutputs)], 1)
+		_ = judgeRuns(nil, nil, s, nil)
+	}
 }
 
 // The literal filter in front of the classifier's case-insensitive
