@@ -315,6 +315,13 @@ func (db *DB) Rank(ctx context.Context, f RankFilter, limit int, decide func(dec
 // milliseconds, where the value order can walk every group.
 const fewGroups = 20_000
 
+// The two ways to read the values of a metric (rank): in value order
+// (summary_values_rank), or group by group (CROSS JOIN: groups first).
+const (
+	valueOrder = `summary_values v JOIN summary_groups g ON g.id = v.gid`
+	byGroup    = `summary_groups g CROSS JOIN summary_values v ON v.gid = g.id`
+)
+
 func rank(ctx context.Context, tx *sql.Tx, f RankFilter, limit int, decide func(kernels.Goal) (kernels.Goal, error)) (*Ranking, error) {
 	fail := func(err error) error { return fmt.Errorf("ledger: rank by %s: %w", f.Metric, err) }
 	args := []any{sql.Named("metric", f.Metric), sql.Named("project", f.Project), sql.Named("group", f.Group)}
@@ -325,23 +332,29 @@ func rank(ctx context.Context, tx *sql.Tx, f RankFilter, limit int, decide func(
 	if f.Group != "" {
 		groupCond += ` AND g.run_group = :group`
 	}
-	// src is what the value queries read. In value order, SQLite walks the
-	// values of every group until it has limit of the filter's: fine for a
-	// large share of the ledger, not for a project or W&B group of a few
-	// thousand whose values all sort late (a project whose metric is on
-	// another scale), nor for the declared-goal probes, which walk the
-	// groups in id order. A filter of at most fewGroups groups is read from
-	// its groups (summary_groups_project, summary_groups_group, migration
-	// 22): at most that many lookups, whatever the order.
-	src := `summary_values v JOIN summary_groups g ON g.id = v.gid`
+	// src is what the ranking reads, probe what the check that any value
+	// exists and the declared-goal probes read. In value order SQLite walks
+	// the values of every group until it has limit of the filter's; the
+	// probes walk the groups in id order, in which a project's groups may
+	// all come last. A filter of at most fewGroups groups is probed
+	// through its groups (summary_groups_project, summary_groups_group,
+	// migration 22; a probe stops at the first that answers), and ranked
+	// through them when they are fewer than the values the value order is
+	// expected to walk, limit × total / n if the filter's values are
+	// spread like the others'. (A larger filter whose values all sort late
+	// still walks the others' first.)
+	src, probe := valueOrder, valueOrder
 	if groupCond != "" {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT 1 FROM summary_groups g WHERE true`+groupCond+`
-			LIMIT `+strconv.Itoa(fewGroups+1)+`)`, args...).Scan(&n); err != nil {
+		var n, total int
+		if err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM (SELECT 1 FROM summary_groups g WHERE true`+groupCond+`
+			LIMIT `+strconv.Itoa(fewGroups+1)+`)), (SELECT coalesce(max(id), 0) FROM summary_groups)`, args...).Scan(&n, &total); err != nil {
 			return nil, fail(err)
 		}
 		if n <= fewGroups {
-			src = `summary_groups g CROSS JOIN summary_values v ON v.gid = g.id`
+			probe = byGroup
+			if limit <= 0 || n*n < limit*total {
+				src = byGroup
+			}
 		}
 	}
 
@@ -361,7 +374,7 @@ func rank(ctx context.Context, tx *sql.Tx, f RankFilter, limit int, decide func(
 
 	if len(stale) == 0 {
 		var some bool
-		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+src+`
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+probe+`
 			WHERE v.key = :metric`+groupCond+`)`, args...).Scan(&some); err != nil {
 			return nil, fail(err)
 		}
@@ -370,7 +383,7 @@ func rank(ctx context.Context, tx *sql.Tx, f RankFilter, limit int, decide func(
 		}
 	}
 
-	declared, err := declaredAmong(ctx, tx, src, groupCond, f, args)
+	declared, err := declaredAmong(ctx, tx, probe, groupCond, f, args)
 	if err != nil {
 		return nil, fail(err)
 	}
@@ -522,7 +535,7 @@ func declaredAmong(ctx context.Context, tx *sql.Tx, src, groupCond string, f Ran
 	// that a bound :bit is never 0.
 	const declares = `v.key = :metric AND v.declared != 0 AND v.declared IN (:bit, 3)`
 	anyGroup := ``
-	if strings.HasPrefix(src, "summary_groups") {
+	if src == byGroup {
 		anyGroup = `EXISTS (SELECT 1 FROM summary_values v WHERE ` + declares + `) AND `
 	}
 	for _, g := range []kernels.Goal{kernels.GoalLower, kernels.GoalHigher} {

@@ -13,16 +13,26 @@ import (
 // Runs is `runner runs`: one row per run dir, failed ones red; the note is
 // the URL, the last error of a run not synced, or why it was skipped. On a
 // terminal of width columns the note, name and dir are shortened to fit
-// (Fit); width 0 (a pipe) prints every cell whole. pass reads the runs; it
-// is called twice, for the column widths and then for the rows, so no run
-// is held (ledger.DB.RunPasses reads both from one snapshot). Its error is
-// returned as is.
+// (Fit); width 0 (a pipe) prints every cell whole. pass reads the runs: a
+// listing of up to heldRows runs is read once and laid out from memory; a
+// longer one is read twice, for the column widths and then for the rows,
+// so no more than heldRows are ever held (ledger.DB.RunPasses reads both
+// from one snapshot). pass's error is returned as is.
 func Runs(w io.Writer, pass func(func(ledger.Run) error) error, p Palette, width int) error {
 	head := []string{"RUN ID", "PROJECT", "NAME", "STATE", "EXIT", "ATTEMPTS", "JOB", "DIR", "NOTE"}
 	c := columns{gap: 2, free: []int{8, 2, 7}}
 	c.measure(head)
+	var held [][]string
+	var failed []bool
+	n := 0
 	if err := pass(func(r ledger.Run) error {
-		c.measure(runRow(r))
+		row := runRow(r)
+		c.measure(row)
+		if n++; n <= heldRows {
+			held, failed = append(held, row), append(failed, r.State == ledger.StateFailed)
+		} else {
+			held, failed = nil, nil
+		}
 		return nil
 	}); err != nil {
 		return err
@@ -41,17 +51,30 @@ func Runs(w io.Writer, pass func(func(ledger.Run) error) error, p Palette, width
 	if err := write(head, nil); err != nil {
 		return err
 	}
-	if err := pass(func(r ledger.Run) error {
-		var paint func(string) string
-		if r.State == ledger.StateFailed && p.On {
-			paint = p.Red
+	paint := func(failed bool) func(string) string {
+		if failed && p.On {
+			return p.Red
 		}
-		return write(runRow(r), paint)
+		return nil
+	}
+	if n <= heldRows {
+		for i, row := range held {
+			if err := write(row, paint(failed[i])); err != nil {
+				return err
+			}
+		}
+	} else if err := pass(func(r ledger.Run) error {
+		return write(runRow(r), paint(r.State == ledger.StateFailed))
 	}); err != nil {
 		return err
 	}
 	return bw.Flush()
 }
+
+// heldRows is the longest runs table laid out from memory, in one read: a
+// filtered listing reads each run's row (the covering index is for the
+// listing of every run), and reading it twice cost more than holding it.
+const heldRows = 10_000
 
 // runRow is the cells of r's row.
 func runRow(r ledger.Run) []string {

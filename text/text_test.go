@@ -83,15 +83,43 @@ func TestRunsTableIsTabwriterLayout(t *testing.T) {
 // A pass's error stops the table and is returned as is.
 func TestRunsReturnsThePassError(t *testing.T) {
 	boom := errors.New("ledger gone")
-	calls := 0
-	err := Runs(io.Discard, func(fn func(ledger.Run) error) error {
-		if calls++; calls == 2 {
-			return boom
-		}
-		return fn(ledger.Run{Dir: "/w/a", State: ledger.StateActive})
-	}, Palette{}, 0)
+	err := Runs(io.Discard, func(fn func(ledger.Run) error) error { return boom }, Palette{}, 0)
 	if !errors.Is(err, boom) {
-		t.Errorf("Runs = %v, want the second pass's error", err)
+		t.Errorf("Runs = %v, want the pass's error", err)
+	}
+}
+
+// A short listing is read once; a long one twice (widths, then rows), and
+// the long one's table is laid out as if it had been held whole.
+func TestRunsReadsALongListingTwice(t *testing.T) {
+	for _, n := range []int{3, heldRows + 1} {
+		calls := 0
+		pass := func(fn func(ledger.Run) error) error {
+			calls++
+			for i := range n {
+				name := fmt.Sprintf("run-%d", i)
+				if i == n-1 {
+					name = "the-longest-name-comes-last"
+				}
+				if err := fn(ledger.Run{Dir: fmt.Sprintf("/w/offline-run-%d", i), Meta: ledger.Meta{Name: name}, State: ledger.StateSynced}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		var b bytes.Buffer
+		if err := Runs(&b, pass, Palette{}, 0); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+		want := 1
+		if n > heldRows {
+			want = 2
+		}
+		col := strings.Index(lines[0], "STATE")
+		if calls != want || len(lines) != n+1 || strings.Index(lines[1], "synced") != col || strings.Index(lines[n], "synced") != col {
+			t.Errorf("%d runs: %d reads (want %d), %d lines, STATE at %d, first row %q, last %q", n, calls, want, len(lines), col, lines[1], lines[n])
+		}
 	}
 }
 
