@@ -951,11 +951,10 @@ func (db *DB) SetJobReasons(ctx context.Context, reasons map[int64]string) error
 		return nil
 	}
 	return db.inTx(ctx, func(tx *Tx) error {
-		st, err := tx.PrepareContext(ctx, `UPDATE jobs SET reason = ? WHERE id = ? AND state = 'queued' AND reason != ?`)
+		st, err := tx.stmt(ctx, `UPDATE jobs SET reason = ? WHERE id = ? AND state = 'queued' AND reason != ?`)
 		if err != nil {
 			return fmt.Errorf("ledger: job reasons: %w", err)
 		}
-		defer st.Close()
 		for id, r := range reasons {
 			if _, err := st.ExecContext(ctx, r, id, r); err != nil {
 				return fmt.Errorf("ledger: job %d reason: %w", id, err)

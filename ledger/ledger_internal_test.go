@@ -90,3 +90,51 @@ func TestTimesRoundTripAsUTCMilliseconds(t *testing.T) {
 		t.Error("zero/absent times must be stored as NULL")
 	}
 }
+
+// The writer's statement cache: a statement a transaction prepared is
+// prepared once on the writer connection after it, later transactions run
+// it from there (rolled back or committed, their writes are theirs), and
+// Close closes the cache.
+func TestWriteStatementsArePreparedOnceOnTheWriter(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "l.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const q = `INSERT INTO events (at, kind, subject, message) VALUES (?, ?, ?, ?)`
+	write := func(i int, fail bool) error {
+		return db.inTx(ctx, func(tx *Tx) error {
+			if _, err := tx.ExecContext(ctx, q, i, "info", "x", "write"); err != nil {
+				return err
+			}
+			if fail {
+				return errors.New("boom")
+			}
+			return nil
+		})
+	}
+	if err := write(1, false); err != nil {
+		t.Fatal(err)
+	}
+	cached := db.writeStmt(q)
+	if cached == nil {
+		t.Fatal("no cached statement after the first transaction")
+	}
+	for i, fail := range []bool{false, true, false} {
+		if err := write(i+2, fail); (err != nil) != fail {
+			t.Fatalf("write %d: %v", i+2, err)
+		}
+	}
+	if db.writeStmt(q) != cached {
+		t.Error("the statement was prepared again")
+	}
+	if evs, err := db.Events(ctx, nil, 0); err != nil || len(evs) != 3 {
+		t.Errorf("events = %d, %v; want 3 (the rolled back one not among them)", len(evs), err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if db.writeStmt(q) != nil {
+		t.Error("Close left the cache")
+	}
+}

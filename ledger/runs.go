@@ -224,19 +224,17 @@ func (db *DB) UpsertRuns(ctx context.Context, obs []Observation) ([]Run, error) 
 	err := db.inTx(ctx, func(tx *Tx) error {
 		out = make([]Run, 0, len(obs))
 		now := ms(db.now())
-		get, err := tx.PrepareContext(ctx, `SELECT `+runCols+` FROM runs WHERE dir = ?`)
+		get, err := tx.stmt(ctx, `SELECT `+runCols+` FROM runs WHERE dir = ?`)
 		if err != nil {
 			return fmt.Errorf("ledger: upsert runs: %w", err)
 		}
-		defer get.Close()
-		ins, err := tx.PrepareContext(ctx, `INSERT INTO runs (dir, base, state, reason, source, synced_at,
+		ins, err := tx.stmt(ctx, `INSERT INTO runs (dir, base, state, reason, source, synced_at,
 			first_seen, updated_at, changed_at, `+metaCols+`, job_id)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, `+strings.Repeat("?, ", 26)+`?)
 			ON CONFLICT (dir) DO NOTHING`)
 		if err != nil {
 			return fmt.Errorf("ledger: upsert runs: %w", err)
 		}
-		defer ins.Close()
 		// Only a box that runs jobs needs the per-run job lookup.
 		var anyJobs bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM jobs)`).Scan(&anyJobs); err != nil {
