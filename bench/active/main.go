@@ -9,11 +9,23 @@
 //
 //	go run ./bench/active                    # 8 runs at 10 Hz for 30 s
 //	go run ./bench/active -runs 64
+//	go run ./bench/active -before main       # the same, first with runner built from main
 //	go run ./bench/active -pprof 127.0.0.1:6061   # then take a profile during the window:
 //	  go tool pprof 'http://127.0.0.1:6061/debug/pprof/profile?seconds=25'
 //
-// It prints one line per figure and exits 1 when the CPU is above -max-cpu
-// (the targets of docs/benchmarks.md "Active runs").
+// With -grow SIZE -over D it measures one growing log instead (issue 24):
+// one run writes SIZE of history rows (about 1 KB each) at a steady rate
+// over D; it prints the daemon's CPU seconds from the first write until
+// the ledger holds the final size, the CPU seconds of one `runner backfill`
+// of the finished file (a fresh ledger), their ratio, and the daemon's RSS
+// over the growth (at each quarter, and its peak, VmHWM).
+//
+//	go run ./bench/active -grow 120MB -over 15s
+//	go run ./bench/active -grow 1GB -over 2m
+//
+// It prints one line per figure (prefixed with the binary's label under
+// -before) and exits 1 when the CPU is above -max-cpu (the targets of
+// docs/benchmarks.md "Active runs").
 package main
 
 import (
@@ -22,9 +34,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -50,6 +65,9 @@ type options struct {
 	maxCPU float64 // percent of one core
 	keep   bool
 	pprof  string // the daemon's --pprof address, "" for none
+	before string // git revision of a baseline runner, "" for none
+	grow   int64  // bytes one growing log is written to; 0: the active-runs window
+	over   time.Duration
 }
 
 func run(ctx context.Context, args []string) error {
@@ -62,11 +80,21 @@ func run(ctx context.Context, args []string) error {
 	fs.Float64Var(&o.maxCPU, "max-cpu", 100, "fail above this daemon CPU, percent of one core")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary dir (ledger, daemon log)")
 	fs.StringVar(&o.pprof, "pprof", "", "pass --pprof ADDR to the daemon, to profile it over the window (loopback, e.g. 127.0.0.1:6061)")
+	fs.StringVar(&o.before, "before", "", "git revision to build a baseline runner from, measured first (empty: none)")
+	grow := fs.String("grow", "", "measure one log growing to this size (e.g. 120MB, 1GB; MB = 2^20 B) instead of the active-runs window")
+	fs.DurationVar(&o.over, "over", 15*time.Second, "with -grow: the time the log is written over")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if o.runs < 1 || o.hz <= 0 {
 		return fmt.Errorf("-runs %d -hz %g: need at least one run and a positive rate", o.runs, o.hz)
+	}
+	if *grow != "" {
+		n, err := parseSize(*grow)
+		if err != nil || n <= 0 || o.over <= 0 {
+			return fmt.Errorf("-grow %q -over %s: need a positive size (e.g. 120MB) and time", *grow, o.over)
+		}
+		o.grow = n
 	}
 	tmp, err := os.MkdirTemp("", "runner-active-")
 	if err != nil {
@@ -77,35 +105,47 @@ func run(ctx context.Context, args []string) error {
 	} else {
 		defer os.RemoveAll(tmp)
 	}
-	runner, _, err := kit.Build(ctx, filepath.Join(tmp, "bin"))
+	type binary struct{ label, path string }
+	after, _, err := kit.Build(ctx, filepath.Join(tmp, "bin"))
 	if err != nil {
 		return err
 	}
+	bins := []binary{{"", after}}
+	if o.before != "" {
+		before, err := kit.BuildRev(ctx, o.before, filepath.Join(tmp, "before"))
+		if err != nil {
+			return err
+		}
+		bins = []binary{{"before", before}, {"after", after}}
+	}
+	for _, b := range bins {
+		dir := filepath.Join(tmp, "home-"+b.label)
+		prefix := "active"
+		if b.label != "" {
+			prefix += " " + b.label
+		}
+		if o.grow > 0 {
+			err = growing(ctx, o, prefix, b.path, dir)
+		} else {
+			err = window(ctx, o, prefix, b.path, dir)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", prefix, err)
+		}
+	}
+	return nil
+}
+
+// window measures the daemon over o.window with o.runs runs writing at
+// o.hz, then the readiness of one more run that stops.
+func window(ctx context.Context, o options, prefix, runner, tmp string) error {
 	tree := filepath.Join(tmp, "tree")
-	if err := os.MkdirAll(tree, 0o755); err != nil {
-		return err
-	}
-	env := append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(tmp, "state"), "RUNNER_GPUS=none")
-	logPath := filepath.Join(tmp, "daemon.log")
-	daemonArgs := []string{"--watch", tree, "--no-upload", "--reconcile", "24h", "--settle", o.settle.String()}
-	if o.pprof != "" {
-		daemonArgs = append(daemonArgs, "--pprof", o.pprof)
-	}
-	daemon, stopDaemon, err := kit.StartDaemon(runner, env, logPath, daemonArgs...)
+	env, logPath, daemon, stopDaemon, err := startDaemon(ctx, o, runner, tmp, tree)
 	if err != nil {
 		return err
 	}
 	defer stopDaemon()
 	pid := daemon.Process.Pid
-	// The daemon is up once it answers; runs created before would be found
-	// by its first scan, not by a watch event.
-	if err := kit.WaitFor(ctx, time.Minute, func() (bool, error) {
-		_, err := listRuns(ctx, runner, env)
-		return err == nil, nil
-	}); err != nil {
-		return fmt.Errorf("waiting for the daemon: %w (log: %s)", err, logPath)
-	}
-	time.Sleep(time.Second)
 
 	wctx, stopWriters := context.WithCancel(ctx)
 	defer stopWriters()
@@ -170,14 +210,14 @@ func run(ctx context.Context, args []string) error {
 	// clock ticks are 1/100 s on Linux (USER_HZ).
 	cpu := time.Duration(cpu1-cpu0) * 10 * time.Millisecond
 	pct := 100 * cpu.Seconds() / wall.Seconds()
-	fmt.Printf("active: %d runs at %g Hz: daemon %s CPU over %s = %.2f%% of one core (max %.2f%%)\n",
-		o.runs, o.hz, cpu, wall.Round(time.Millisecond), pct, o.maxCPU)
-	fmt.Printf("active: RSS %.1f MB\n", float64(rss)/(1<<20))
+	fmt.Printf("%s: %d runs at %g Hz: daemon %s CPU over %s = %.2f%% of one core (max %.2f%%)\n",
+		prefix, o.runs, o.hz, cpu, wall.Round(time.Millisecond), pct, o.maxCPU)
+	fmt.Printf("%s: RSS %.1f MB\n", prefix, float64(rss)/(1<<20))
 	if found < o.runs {
 		return fmt.Errorf("only %d of %d runs seen in the ledger within %s (log: %s)", found, o.runs, o.window, logPath)
 	}
 	slices.Sort(seen)
-	fmt.Printf("active: first sight p50 %s p99 %s max %s\n", quantile(seen, 0.5), quantile(seen, 0.99), seen[len(seen)-1])
+	fmt.Printf("%s: first sight p50 %s p99 %s max %s\n", prefix, quantile(seen, 0.5), quantile(seen, 0.99), seen[len(seen)-1])
 
 	// Readiness: the writers keep going; one more run writes for two
 	// seconds, stops, and should leave active about --settle later.
@@ -196,7 +236,7 @@ func run(ctx context.Context, args []string) error {
 	}); err != nil {
 		return fmt.Errorf("waiting for the last run to be ready: %w (log: %s)", err, logPath)
 	}
-	fmt.Printf("active: ready %s after the settle window (last write + %s)\n",
+	fmt.Printf("%s: ready %s after the settle window (last write + %s)\n", prefix,
 		(time.Since(last) - o.settle).Round(time.Millisecond), o.settle)
 	stopWriters()
 	wg.Wait()
@@ -207,6 +247,164 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("daemon CPU %.2f%% > %.2f%%", pct, o.maxCPU)
 	}
 	return nil
+}
+
+// growing measures the daemon while one log grows to o.grow over o.over,
+// against one backfill of the finished file.
+func growing(ctx context.Context, o options, prefix, runner, tmp string) error {
+	tree := filepath.Join(tmp, "tree")
+	env, logPath, daemon, stopDaemon, err := startDaemon(ctx, o, runner, tmp, tree)
+	if err != nil {
+		return err
+	}
+	defer stopDaemon()
+	pid := daemon.Process.Pid
+	cpu0, err := kit.CPUTicks(pid)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	// RSS at each quarter of the growth: flat, or carried along with the log.
+	var quarters []int64
+	size, err := writeGrowing(ctx, tree, "grow", o.grow, o.over, func(frac float64) {
+		for len(quarters) < 4 && frac >= float64(len(quarters)+1)/4 {
+			rss, _ := kit.RSSBytes(pid)
+			quarters = append(quarters, rss)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	wrote := time.Since(t0)
+	// Growth ends for the daemon once the ledger holds the final size.
+	dir := runDir(tree, "grow")
+	if err := kit.WaitFor(ctx, time.Minute, func() (bool, error) {
+		rows, err := listSizes(ctx, runner, env)
+		return err == nil && rows[dir] == size, nil
+	}); err != nil {
+		return fmt.Errorf("waiting for the final size %d in the ledger: %w (log: %s)", size, err, logPath)
+	}
+	cpu1, err := kit.CPUTicks(pid)
+	if err != nil {
+		return err
+	}
+	recorded := time.Since(t0)
+	peak, err := kit.PeakRSSBytes(pid)
+	if err != nil {
+		return err
+	}
+	daemonCPU := time.Duration(cpu1-cpu0) * 10 * time.Millisecond // USER_HZ ticks
+
+	// One backfill of the finished file, into a ledger of its own.
+	bf := exec.CommandContext(ctx, runner, "backfill", tree)
+	bf.Env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(tmp, "state-backfill"), "RUNNER_GPUS=none")
+	if out, err := bf.CombinedOutput(); err != nil {
+		return fmt.Errorf("backfill: %w: %s", err, out)
+	}
+	backfillCPU := bf.ProcessState.UserTime() + bf.ProcessState.SystemTime()
+	mb := func(n int64) string { return fmt.Sprintf("%.1f MB", float64(n)/(1<<20)) }
+	fmt.Printf("%s: grow %s over %s (recorded after %s): daemon %.2fs CPU, backfill %.2fs CPU, ratio %.2fx\n",
+		prefix, mb(size), wrote.Round(time.Millisecond), recorded.Round(time.Millisecond),
+		daemonCPU.Seconds(), backfillCPU.Seconds(), daemonCPU.Seconds()/backfillCPU.Seconds())
+	qs := make([]string, len(quarters))
+	for i, q := range quarters {
+		qs[i] = mb(q)
+	}
+	fmt.Printf("%s: grow RSS at 25/50/75/100%%: %s; peak (VmHWM) %s\n", prefix, strings.Join(qs, " / "), mb(peak))
+	return nil
+}
+
+// writeGrowing writes run id's log at a steady rate until it holds total
+// bytes, over about over, calling progress with the fraction written after
+// each flush (every 20 ms); it returns the final size.
+func writeGrowing(ctx context.Context, tree, id string, total int64, over time.Duration, progress func(float64)) (int64, error) {
+	dir := runDir(tree, id)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, err
+	}
+	w, err := wandbtest.Create(filepath.Join(dir, "run-"+id+".wandb"), wandbtest.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer w.Close()
+	start := time.Now()
+	_ = w.Header(0)
+	_ = w.Run(wandbtest.Run{ID: id, Project: "active", StartTime: start})
+	// About 1 KB a row: 40 scalars, as a model logging per-layer figures.
+	keys := make([]string, 40)
+	for k := range keys {
+		keys[k] = fmt.Sprintf("train/layer%02d/grad_norm", k)
+	}
+	metrics := make(map[string]float64, len(keys))
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for step := int64(0); w.Offset() < total; {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-tick.C:
+		}
+		due := min(total, int64(float64(total)*time.Since(start).Seconds()/over.Seconds()))
+		for w.Offset() < due {
+			for k, key := range keys {
+				metrics[key] = 1 / float64(step+int64(k)+1)
+			}
+			if err := w.Row(step, time.Since(start).Seconds(), time.Now(), metrics); err != nil {
+				return 0, err
+			}
+			step++
+		}
+		if err := w.Flush(); err != nil {
+			return 0, err
+		}
+		progress(float64(w.Offset()) / float64(total))
+	}
+	return w.Offset(), nil
+}
+
+// parseSize reads 120MB, 1GB, 512KB or a number of bytes (KB = 2^10 B).
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}} {
+		if v, ok := strings.CutSuffix(strings.ToUpper(s), u.suffix); ok {
+			s, mult = v, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	return int64(n * float64(mult)), err
+}
+
+// startDaemon starts `runner daemon --no-upload` watching tree with its
+// state under tmp, and waits until it answers.
+func startDaemon(ctx context.Context, o options, runner, tmp, tree string) (env []string, logPath string, cmd *exec.Cmd, stop func(), err error) {
+	if err := os.MkdirAll(tree, 0o755); err != nil {
+		return nil, "", nil, nil, err
+	}
+	env = append(os.Environ(), "XDG_STATE_HOME="+filepath.Join(tmp, "state"), "RUNNER_GPUS=none")
+	logPath = filepath.Join(tmp, "daemon.log")
+	daemonArgs := []string{"--watch", tree, "--no-upload", "--reconcile", "24h", "--settle", o.settle.String()}
+	if o.pprof != "" {
+		daemonArgs = append(daemonArgs, "--pprof", o.pprof)
+	}
+	cmd, stop, err = kit.StartDaemon(runner, env, logPath, daemonArgs...)
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	// The daemon is up once it answers; runs created before would be found
+	// by its first scan, not by a watch event.
+	if err := kit.WaitFor(ctx, time.Minute, func() (bool, error) {
+		_, err := listRuns(ctx, runner, env)
+		return err == nil, nil
+	}); err != nil {
+		stop()
+		return nil, "", nil, nil, fmt.Errorf("waiting for the daemon: %w (log: %s)", err, logPath)
+	}
+	time.Sleep(time.Second)
+	return env, logPath, cmd, stop, nil
 }
 
 func quantile(sorted []time.Duration, q float64) time.Duration {
@@ -259,6 +457,26 @@ func write(ctx context.Context, tree, id string, hz float64, limit time.Duration
 		}
 		last = time.Now()
 	}
+}
+
+// listSizes returns each run's recorded log size by dir.
+func listSizes(ctx context.Context, runner string, env []string) (map[string]int64, error) {
+	out, err := kit.Command(ctx, env, runner, "runs", "--json")
+	if err != nil {
+		return nil, fmt.Errorf("runs --json: %w: %s", err, out)
+	}
+	var rows []struct {
+		Dir  string `json:"dir"`
+		Size int64  `json:"size"`
+	}
+	if err := json.Unmarshal(out, &rows); err != nil {
+		return nil, fmt.Errorf("runs --json: %w", err)
+	}
+	m := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		m[r.Dir] = r.Size
+	}
+	return m, nil
 }
 
 // listRuns returns each run's state by dir from `runner runs --json`.

@@ -15,14 +15,12 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -33,6 +31,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/runnerhq/runner/bench/internal/kit"
 	"github.com/runnerhq/runner/ledger/ledgertest"
 )
 
@@ -74,17 +73,17 @@ func run(ctx context.Context, args []string) error {
 	}
 
 	after := &binary{label: "after", path: filepath.Join(tmp, "after", "runner")}
-	if err := build(ctx, ".", after.path); err != nil {
+	if err := kit.BuildRunner(ctx, ".", after.path); err != nil {
 		return err
 	}
 	bins := []*binary{after}
 	if o.before != "" {
 		src := filepath.Join(tmp, "src-before")
-		if err := export(ctx, o.before, src); err != nil {
+		if err := kit.Export(ctx, o.before, src); err != nil {
 			return err
 		}
 		before := &binary{label: "before", path: filepath.Join(tmp, "before", "runner")}
-		if err := build(ctx, src, before.path); err != nil {
+		if err := kit.BuildRunner(ctx, src, before.path); err != nil {
 			return err
 		}
 		bins = []*binary{before, after}
@@ -227,75 +226,13 @@ func (b *binary) run(ctx context.Context, args ...string) (string, int64, error)
 	return fmt.Sprintf("%x", h.Sum(nil)), rss, nil
 }
 
-func build(ctx context.Context, dir, out string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, ".")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_CFLAGS=-O2 -g -Wno-deprecated-declarations")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("build runner in %s (run from the module root): %w", dir, err)
-	}
-	return nil
-}
-
-// export writes the tree of git revision rev into dir.
-func export(ctx context.Context, rev, dir string) error {
-	cmd := exec.CommandContext(ctx, "git", "archive", "--format=tar", rev)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("git archive %s: %w", rev, err)
-	}
-	tr := tar.NewReader(out)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("git archive %s: %w", rev, err)
-		}
-		p := filepath.Join(dir, filepath.FromSlash(h.Name))
-		switch h.Typeflag {
-		case tar.TypeDir:
-			err = os.MkdirAll(p, 0o755)
-		case tar.TypeReg:
-			err = writeFile(p, tr, os.FileMode(h.Mode)&0o777)
-		case tar.TypeSymlink:
-			err = os.Symlink(h.Linkname, p)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return cmd.Wait()
-}
-
-func writeFile(path string, r io.Reader, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
 func copyFile(from, to string) error {
 	f, err := os.Open(from)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return writeFile(to, f, 0o600)
+	return kit.WriteFile(to, f, 0o600)
 }
 
 func size(path string) string {

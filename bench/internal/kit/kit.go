@@ -143,7 +143,13 @@ func CPUTicks(pid int) (int64, error) {
 }
 
 // RSSBytes is VmRSS of pid.
-func RSSBytes(pid int) (int64, error) {
+func RSSBytes(pid int) (int64, error) { return statusBytes(pid, "VmRSS") }
+
+// PeakRSSBytes is VmHWM of pid: the most RSS it has held.
+func PeakRSSBytes(pid int) (int64, error) { return statusBytes(pid, "VmHWM") }
+
+// statusBytes is /proc/PID/status's field (a size in kB) in bytes.
+func statusBytes(pid int, field string) (int64, error) {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0, err
@@ -151,12 +157,12 @@ func RSSBytes(pid int) (int64, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb << 10, err
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 // StartDaemon starts `runner daemon ARGS...` with env, its output in
