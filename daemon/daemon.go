@@ -279,19 +279,29 @@ func (d *Daemon) readiness(ctx context.Context, recorded <-chan struct{}) {
 			t.Stop()
 		case <-t.C:
 		}
-		_, active, err := d.Engine.CheckAllActive(ctx)
+		c, err := d.Engine.CheckAllActive(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			wait = max(g.Fail(err), d.Tick)
-		case err == nil && active == 0:
+		case err == nil && c.Active == 0:
 			g.OK()
 			wait = idleRecheck
 		default:
 			g.OK()
 			wait = d.Tick
+			// A run's window ends before the next tick: look then, so it
+			// is moved when its window ends, not up to a tick later.
+			if !c.Due.IsZero() {
+				wait = min(wait, max(c.Due.Sub(d.Engine.Now()), minReadyWait))
+			}
 		}
 	}
 }
+
+// minReadyWait is the shortest wait for a run's window to end: a clock
+// that disagrees with the file system's by a few milliseconds does not
+// make the loop spin.
+const minReadyWait = 10 * time.Millisecond
 
 // idleRecheck is how often readiness looks at the ledger while no run is
 // active: another process (a backfill) may have recorded one.

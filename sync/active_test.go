@@ -10,18 +10,6 @@ import (
 	"github.com/runnerhq/runner/ledger"
 )
 
-func TestActiveEveryFor(t *testing.T) {
-	for _, c := range []struct{ settle, want time.Duration }{
-		{2 * time.Second, time.Second},
-		{8 * time.Second, 2 * time.Second},
-		{10 * time.Minute, 5 * time.Second},
-	} {
-		if got := ActiveEveryFor(c.settle); got != c.want {
-			t.Errorf("ActiveEveryFor(%s) = %s, want %s", c.settle, got, c.want)
-		}
-	}
-}
-
 // A run that grows is read and recorded on a schedule, not on each write:
 // writes within ActiveEvery of the last observation cost no read and leave
 // the row as it was; once the window passed, one read records everything
@@ -88,5 +76,140 @@ func TestGrowingRunIsObservedOnASchedule(t *testing.T) {
 	observeAll(t, e, root)
 	if got := size(); got != last {
 		t.Errorf("after LookNow: size %d, want %d at once", got, last)
+	}
+}
+
+// appendTo grows log by n bytes (a torn tail is fine for a growing log)
+// and sets its mtime to at; it returns the new size.
+func appendTo(t *testing.T, log string, n int, at time.Time) int64 {
+	t.Helper()
+	f, err := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(make([]byte, n)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(log, at, at); err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
+
+// A run that stopped growing while its growth waited on the schedule is
+// read, recorded and moved to pending when the settle window has passed
+// since its last write, not up to ActiveEvery later; until then the
+// check says when that window ends (the daemon wakes then).
+func TestStoppedRunIsReadyWhenItsWindowEnds(t *testing.T) {
+	ctx := context.Background()
+	e, db := newTestEngine(t, &fakeSyncer{})
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	now := t0
+	e.Now = func() time.Time { return now }
+	e.Settle, e.ActiveEvery = 3*time.Second, 5*time.Second
+	e.HeldOpen = func(string) bool { return false }
+	root := t.TempDir()
+	dir := writeLog(t, root, "stop1", t0, false)
+	log := filepath.Join(dir, "run-stop1.wandb")
+	appendTo(t, log, 0, t0)
+	observeAll(t, e, root)
+
+	last := t0.Add(time.Second)
+	final := appendTo(t, log, 64, last) // within ActiveEvery: waits on the schedule
+	for _, c := range []struct {
+		at      time.Duration // after the last write
+		ready   int
+		due     time.Time
+		size    int64
+		state   ledger.State
+		comment string
+	}{
+		{0, 0, last.Add(3 * time.Second), 0, ledger.StateActive, "growth on the schedule: not recorded"},
+		{2999 * time.Millisecond, 0, last.Add(3 * time.Second), 0, ledger.StateActive, "just before the window ends"},
+		{3 * time.Second, 1, time.Time{}, final, ledger.StatePending, "the window ended: read, recorded, ready"},
+	} {
+		now = last.Add(c.at)
+		got, err := e.CheckAllActive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := db.GetRun(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := c.size
+		if size == 0 {
+			size = r.Size // not recorded: whatever the first look saw
+			if size == final {
+				t.Errorf("%s: the growth was recorded", c.comment)
+			}
+		}
+		if got.Ready != c.ready || !got.Due.Equal(c.due) || r.Size != size || r.State != c.state {
+			t.Errorf("%s: ready %d due %s, row %d B %s; want ready %d due %s, %d B %s", c.comment,
+				got.Ready, got.Due, r.Size, r.State, c.ready, c.due, size, c.state)
+		}
+	}
+}
+
+// The readiness loop keeps the active runs in memory: a pass over runs
+// that did not change queries nothing; a run another process made active
+// is looked at from the next list (activeRelist), and one another
+// process moved on leaves the set by then.
+func TestActiveRunsAreKeptInMemory(t *testing.T) {
+	ctx := context.Background()
+	e, db := newTestEngine(t, &fakeSyncer{})
+	t0 := time.Now().Truncate(time.Second)
+	now := t0
+	e.Now = func() time.Time { return now }
+	root := t.TempDir()
+	a := writeLog(t, root, "mem1", t0, false)
+	observeAll(t, e, root)
+	c, err := e.CheckAllActive(ctx)
+	if err != nil || c.Active != 1 {
+		t.Fatalf("first pass: %+v, %v; want 1 active", c, err)
+	}
+	calls := db.Calls()
+	for range 3 {
+		now = now.Add(time.Second)
+		if c, err = e.CheckAllActive(ctx); err != nil || c.Active != 1 {
+			t.Fatalf("pass: %+v, %v", c, err)
+		}
+	}
+	if n := db.Calls() - calls; n != 0 {
+		t.Errorf("3 passes over an unchanged run: %d ledger calls, want 0", n)
+	}
+
+	// Another process: a backfill records a run, a user skips the first.
+	other := NewEngine(EngineOptions{Store: db, Now: e.Now})
+	b := writeLog(t, t.TempDir(), "mem2", t0, false)
+	rd, err := InspectRunDir(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := other.Observe(ctx, []RunDir{rd}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Skip(ctx, []string{a}, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		after time.Duration
+		want  string
+	}{{time.Second, a}, {activeRelist, b}} {
+		now = now.Add(c.after)
+		if _, err := e.CheckAllActive(ctx); err != nil {
+			t.Fatal(err)
+		}
+		runs, err := e.activeRuns(ctx)
+		if err != nil || len(runs) != 1 || runs[0].Dir != c.want {
+			t.Errorf("%s later: active %v, %v; want only %s", c.after, runs, err, c.want)
+		}
 	}
 }

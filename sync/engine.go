@@ -78,7 +78,7 @@ type EngineOptions struct {
 	Settle time.Duration // no growth for this long (by mtime) and nobody holds the file open: ready
 	Quiet  time.Duration // exit record seen and no growth for this long: ready
 	// ActiveEvery is how often a growing active run is read and recorded
-	// at most (docs/design.md "Observing active runs"); 0: ActiveEveryFor(Settle).
+	// at most (docs/design.md "Observing active runs"); 0: DefaultActiveEvery.
 	ActiveEvery time.Duration
 	MaxAttempts int
 	// Batch is the most run dirs handed to one wandb sync call
@@ -131,6 +131,9 @@ type Engine struct {
 	// change within ActiveEvery of it waits (grewRecently).
 	observed map[string]observation
 	warned   map[string]bool // run dirs and markers found hostile, reported once (reportOnce)
+
+	activeMu gosync.Mutex
+	active   activeSet // the readiness loop's active runs (CheckAllActive)
 }
 
 // heldOpenEvery is how often a settled log found held open is looked at
@@ -166,14 +169,12 @@ type lastRead struct {
 	took time.Duration
 }
 
-// ActiveEveryFor is the default ActiveEvery for a settle window: a quarter
-// of it, between 1 s and 5 s. A growing run cannot be ready before the
-// window has passed since its last write, so reading it more often only
-// costs CPU while training writes its logs; a quarter of the window keeps
-// readiness within a second or so of the window's end.
-func ActiveEveryFor(settle time.Duration) time.Duration {
-	return min(max(settle/4, time.Second), 5*time.Second)
-}
+// DefaultActiveEvery is how often a growing active run is read and
+// recorded at most. It bounds how stale `runner runs` shows a growing run
+// (size, history); it does not bound readiness, which is judged from the
+// readiness loop's stat: a run that stopped is read and recorded once its
+// window may have passed, whatever the schedule (grewRecently).
+const DefaultActiveEvery = 5 * time.Second
 
 // observation is when an active run was last read and recorded, and its
 // log's size then.
@@ -186,9 +187,10 @@ type observation struct {
 // was read and recorded less than ActiveEvery ago: it is looked at again
 // once that passed, with whatever it wrote meanwhile (the read is
 // incremental). Anything else (a new run, a marker, a log that shrank or
-// was only touched) is looked at now.
+// was only touched, a log that has not changed for the settle window and
+// so may be ready now) is looked at now.
 func (e *Engine) grewRecently(d RunDir, now time.Time) bool {
-	if d.Marker {
+	if d.Marker || !d.MTime.IsZero() && now.Sub(d.MTime) >= e.Settle {
 		return false
 	}
 	e.readsMu.Lock()
@@ -264,7 +266,7 @@ func NewEngine(o EngineOptions) *Engine {
 		o.Quiet = DefaultQuiet
 	}
 	if o.ActiveEvery == 0 {
-		o.ActiveEvery = ActiveEveryFor(o.Settle)
+		o.ActiveEvery = DefaultActiveEvery
 	}
 	if o.MaxAttempts == 0 {
 		o.MaxAttempts = DefaultMaxAttempts
@@ -332,6 +334,7 @@ func (e *Engine) Record(ctx context.Context, obs []ledger.Observation) ([]ledger
 	if err != nil {
 		return nil, 0, err
 	}
+	e.trackActive(rows)
 	// The rows carry the size and mtime just seen: no need to stat again.
 	n, err := e.MarkFinished(ctx, rows)
 	return rows, n, err
@@ -569,7 +572,16 @@ func (e *Engine) Readiness(ctx context.Context, r ledger.Run, now time.Time) (bo
 // CheckReady re-stats the given active runs, records growth, and moves the
 // finished ones to pending. It returns how many became ready.
 func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error) {
+	n, _, err := e.checkReady(ctx, runs)
+	return n, err
+}
+
+// checkReady is CheckReady that also returns the earliest time one of the
+// runs it left active may be ready (readyDue, by the stat just taken).
+func (e *Engine) checkReady(ctx context.Context, runs []ledger.Run) (int, time.Time, error) {
 	n := 0
+	now := e.Now()
+	var due time.Time
 	var fresh []ledger.Run
 	var changed []RunDir
 	known := map[string]ledger.FileStat{}
@@ -582,10 +594,13 @@ func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error)
 		st, err := os.Lstat(r.LogPath)
 		if errors.Is(err, os.ErrNotExist) {
 			if _, derr := os.Lstat(r.Dir); errors.Is(derr, os.ErrNotExist) {
-				if err := e.Store.MarkMissing(ctx, r.Dir); errors.Is(err, ledger.ErrIllegalMove) {
+				err := e.Store.MarkMissing(ctx, r.Dir)
+				if err != nil && !errors.Is(err, ledger.ErrIllegalMove) {
+					return n, due, err
+				}
+				e.untrack(r.Dir)
+				if err != nil {
 					continue // moved on meanwhile (another process uploaded or skipped it)
-				} else if err != nil {
-					return n, err
 				}
 				e.Logger.Warn("run dir vanished before upload", "dir", r.Dir)
 			}
@@ -600,6 +615,9 @@ func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error)
 			continue
 		}
 		rd := RunDir{Dir: r.Dir, LogPath: r.LogPath, Size: st.Size(), MTime: st.ModTime(), Marker: e.marker(ctx, r.LogPath+".synced")}
+		if at := e.readyDue(r, rd.MTime); at.After(now) && (due.IsZero() || at.Before(due)) {
+			due = at
+		}
 		if !SameFile(ledger.FileStat{Size: r.Size, MTime: r.MTime}, rd) || rd.Marker {
 			// Changed since recorded: read again and judged by Observe,
 			// all in one pass (one transaction, not one per run).
@@ -612,12 +630,12 @@ func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error)
 	if len(changed) > 0 {
 		_, m, err := e.Observe(ctx, changed, known)
 		if err != nil {
-			return n, err
+			return n, due, err
 		}
 		n += m
 	}
 	m, err := e.MarkFinished(ctx, fresh)
-	return n + m, err
+	return n + m, due, err
 }
 
 // MarkFinished moves the active runs among rows (whose size and mtime are
@@ -640,6 +658,10 @@ func (e *Engine) MarkFinished(ctx context.Context, rows []ledger.Run) (int, erro
 	if err != nil {
 		return 0, err
 	}
+	// A mark that moved nothing: another process moved the run on.
+	for _, m := range marks {
+		e.untrack(m.Dir)
+	}
 	for _, dir := range moved {
 		r := byDir[dir]
 		e.Logger.Info("run ready for upload", "dir", dir, "run_id", r.RunID, "why", whys[dir])
@@ -652,18 +674,6 @@ func (e *Engine) MarkFinished(ctx context.Context, rows []ledger.Run) (int, erro
 		e.poke()
 	}
 	return len(moved), nil
-}
-
-// CheckAllActive runs CheckReady over every active run in the ledger.
-// It also returns how many active runs it looked at: with none, there is
-// nothing to re-check until discovery records one.
-func (e *Engine) CheckAllActive(ctx context.Context) (ready, active int, err error) {
-	runs, err := e.Store.ListRuns(ctx, ledger.Filter{State: ledger.StateActive})
-	if err != nil {
-		return 0, 0, err
-	}
-	ready, err = e.CheckReady(ctx, runs)
-	return ready, len(runs), err
 }
 
 // marker reports whether path is a .synced marker (rundir.Marker). A file

@@ -131,10 +131,10 @@ func benchReadyAtScale(b *testing.B, aged bool) {
 		}
 		b.StartTimer()
 		t := time.Now()
-		ready, active, err := e.CheckAllActive(ctx)
+		c, err := e.CheckAllActive(ctx)
 		took += time.Since(t)
-		if err != nil || ready != n || active != n {
-			b.Fatalf("ready %d of %d active: %v; want %d", ready, active, err, n)
+		if err != nil || c.Ready != n || c.Active != n {
+			b.Fatalf("ready %d of %d active: %v; want %d", c.Ready, c.Active, err, n)
 		}
 		b.StopTimer()
 		db.Close()

@@ -407,7 +407,7 @@ func (w *Watcher) logChanged(dir string, created bool) {
 	// The window starts at the first write and is not extended by later
 	// ones, so a log written continuously is still reported once per window.
 	window := w.debounce
-	if st.hasLog {
+	if st.hasLog && st.size >= newLogBytes {
 		window = w.active
 		// A log that grows is looked at once per window (pollDue) and
 		// its writes no longer wake us: at 10 Hz they were most of the
@@ -417,6 +417,13 @@ func (w *Watcher) logChanged(dir string, created bool) {
 	}
 	w.schedule(dir, window)
 }
+
+// newLogBytes: a log reported smaller than this holds at most the 7-byte
+// file header, no record: caught as wandb creates it, and skipped by the
+// ledger as empty. The write that makes it a run is news, reported after
+// Debounce, not an Active window later (`runner runs` showed a new run
+// skipped for 5 s).
+const newLogBytes = 8
 
 func (w *Watcher) schedule(dir string, window time.Duration) {
 	at := w.now().Add(window)

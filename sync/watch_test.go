@@ -318,6 +318,20 @@ collect:
 	t.Logf("new run reported after %v", time.Since(start))
 }
 
+// A log caught empty as wandb creates it (the ledger skips it as empty)
+// is reported again after Debounce when its first records arrive, not an
+// Active window later: that write makes it a run.
+func TestWatcherReportsAnEmptyLogsFirstRecordsAtOnce(t *testing.T) {
+	root := discRealDir(t)
+	dir := discMakeRun(t, filepath.Join(root, "wandb"), "offline-run-20240101_120000-empty1", "")
+	c := discRunWatcher(t, discNewWatcher(t, root, WatchOptions{Debounce: 50 * time.Millisecond, Active: 10 * time.Second}))
+	log := filepath.Join(dir, "run-empty1.wandb")
+	discWrite(t, log, nil)
+	c.waitRun(t, 2*time.Second, "the empty log", func(rd RunDir) bool { return rd.Dir == dir && hasLog(rd) && rd.Size == 0 })
+	discAppend(t, log, discFakeLog)
+	c.waitRun(t, 2*time.Second, "its first records", func(rd RunDir) bool { return rd.Dir == dir && rd.Size == int64(len(discFakeLog)) })
+}
+
 func TestWatcherIgnoresWhatWandbSyncWrites(t *testing.T) {
 	root := discRealDir(t)
 	wandbDir := filepath.Join(root, "wandb")

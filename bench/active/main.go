@@ -231,8 +231,10 @@ func window(ctx context.Context, o options, prefix, runner, tmp string) error {
 		if err != nil {
 			return false, nil
 		}
+		// Pending (uploads are off); a log caught empty as wandb creates
+		// it is skipped until it grows, and is not ready then.
 		st := rows[dir]
-		return st != "" && st != "active", nil
+		return st == "pending", nil
 	}); err != nil {
 		return fmt.Errorf("waiting for the last run to be ready: %w (log: %s)", err, logPath)
 	}
