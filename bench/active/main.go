@@ -238,8 +238,18 @@ func window(ctx context.Context, o options, prefix, runner, tmp string) error {
 	}); err != nil {
 		return fmt.Errorf("waiting for the last run to be ready: %w (log: %s)", err, logPath)
 	}
-	fmt.Printf("%s: ready %s after the settle window (last write + %s)\n", prefix,
-		(time.Since(last) - o.settle).Round(time.Millisecond), o.settle)
+	waited := time.Since(last) - o.settle
+	// The daemon's own time of the move (its log line) against the log's
+	// mtime: the figure without this command's polling (200 ms) and the
+	// `runner runs` it polls with.
+	moved := "?"
+	if at, err := readyLogged(logPath, dir); err == nil {
+		if st, err := os.Stat(filepath.Join(dir, "run-last.wandb")); err == nil {
+			moved = (at.Sub(st.ModTime()) - o.settle).Round(time.Millisecond).String()
+		}
+	}
+	fmt.Printf("%s: ready %s after the settle window (last write + %s; daemon's log: %s)\n", prefix,
+		waited.Round(time.Millisecond), o.settle, moved)
 	stopWriters()
 	wg.Wait()
 	if err := daemon.Process.Signal(syscall.Signal(0)); err != nil {
@@ -407,6 +417,22 @@ func startDaemon(ctx context.Context, o options, runner, tmp, tree string) (env 
 	}
 	time.Sleep(time.Second)
 	return env, logPath, cmd, stop, nil
+}
+
+// readyLogged is the time of the daemon's "run ready for upload" line for dir.
+func readyLogged(logPath, dir string) (time.Time, error) {
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, `msg="run ready for upload"`) || !strings.Contains(line, "dir="+dir+" ") {
+			continue
+		}
+		ts, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		return time.Parse(time.RFC3339Nano, ts)
+	}
+	return time.Time{}, fmt.Errorf("no ready line for %s in %s", dir, logPath)
 }
 
 func quantile(sorted []time.Duration, q float64) time.Duration {
