@@ -170,6 +170,10 @@ func window(ctx context.Context, o options, prefix, runner, tmp string) error {
 		}()
 	}
 	seen := make([]time.Duration, o.runs)
+	// A sight is timed when the poll that saw it returns: the figure
+	// includes up to one poll's run (printed beside it).
+	var polls int
+	var polled time.Duration
 	found := 0
 	deadline := time.After(o.window)
 	for polling := true; polling; {
@@ -186,11 +190,13 @@ func window(ctx context.Context, o options, prefix, runner, tmp string) error {
 		if found == o.runs {
 			continue
 		}
+		t := time.Now()
 		rows, err := listRuns(ctx, runner, env)
 		if err != nil {
 			continue
 		}
 		now := time.Now()
+		polls, polled = polls+1, polled+now.Sub(t)
 		for i := range o.runs {
 			if seen[i] == 0 && rows[runDir(tree, fmt.Sprintf("w%04d", i))] != "" {
 				seen[i] = now.Sub(created[i])
@@ -217,7 +223,8 @@ func window(ctx context.Context, o options, prefix, runner, tmp string) error {
 		return fmt.Errorf("only %d of %d runs seen in the ledger within %s (log: %s)", found, o.runs, o.window, logPath)
 	}
 	slices.Sort(seen)
-	fmt.Printf("%s: first sight p50 %s p99 %s max %s\n", prefix, quantile(seen, 0.5), quantile(seen, 0.99), seen[len(seen)-1])
+	fmt.Printf("%s: first sight p50 %s p99 %s max %s (a poll, runner runs --json, took %s on average)\n", prefix,
+		quantile(seen, 0.5), quantile(seen, 0.99), seen[len(seen)-1].Round(time.Millisecond), (polled / time.Duration(max(polls, 1))).Round(time.Millisecond))
 
 	// Readiness: the writers keep going; one more run writes for two
 	// seconds, stops, and should leave active about --settle later.
