@@ -25,6 +25,9 @@ const testKey = "0123456789abcdef0123456789abcdef01234567"
 type shell struct {
 	t   testing.TB
 	env map[string]string
+	// tty: stdout is a terminal that reports no size, as a pty that
+	// script(1) opens is.
+	tty bool
 }
 
 func newShell(t testing.TB) *shell {
@@ -52,7 +55,7 @@ func (c *shell) run(args ...string) (stdout, stderr string, code int) {
 			return kv
 		},
 		Now:        time.Now,
-		IsTerminal: func(io.Writer) bool { return false },
+		IsTerminal: func(w io.Writer) bool { return c.tty && w == &out },
 	}
 	// urfave reads flag defaults from the real environment.
 	for k, v := range c.env {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/runnerhq/runner/ledger"
 	"github.com/runnerhq/runner/status"
@@ -375,5 +376,46 @@ func TestCleanOneUsersJobs(t *testing.T) {
 	}
 	if out, _, _ := c.run("jobs", "--all", "--no-header", "--format", "id,owner"); ids(out) != "1 3" {
 		t.Errorf("after clean --user alice the ledger has jobs %q, want 1 and 3 (not alice's)", ids(out))
+	}
+}
+
+// On a terminal that reports no size (script -qc 'runner jobs' /dev/null),
+// the table fits COLUMNS; in a pipe it is never cut, whatever COLUMNS says.
+func TestJobsTableFitsColumnsOnASizelessTerminal(t *testing.T) {
+	long := "python train.py --config configs/very/long/path/to/an/experiment.yaml --lr 3e-4 --epochs 100"
+	for _, tc := range []struct {
+		name     string
+		tty      bool
+		columns  string
+		maxWidth int // 0: the whole command is there
+	}{
+		{"terminal, COLUMNS=80", true, "80", 80},
+		{"terminal, COLUMNS=60", true, "60", 60},
+		{"pipe, COLUMNS=80", false, "80", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newShell(t)
+			c.env["NO_COLOR"] = "1"
+			if _, stderr, code := c.run(append([]string{"submit", "--name", "train", "--"}, strings.Fields(long)...)...); code != 0 {
+				t.Fatalf("submit: exit %d: %s", code, stderr)
+			}
+			c.tty, c.env["COLUMNS"] = tc.tty, tc.columns
+			out, stderr, code := c.run("jobs")
+			if code != 0 {
+				t.Fatalf("jobs: exit %d: %s", code, stderr)
+			}
+			lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+			if len(lines) != 2 || !strings.HasPrefix(lines[1], "1 ") {
+				t.Fatalf("jobs: %q; want a header and job 1", out)
+			}
+			for _, l := range lines {
+				if tc.maxWidth > 0 && utf8.RuneCountInString(l) > tc.maxWidth {
+					t.Errorf("line of %d columns on a %d-column terminal: %q", utf8.RuneCountInString(l), tc.maxWidth, l)
+				}
+			}
+			if tc.maxWidth == 0 && !strings.Contains(out, long) {
+				t.Errorf("a pipe cut the command: %q", out)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/mattn/go-isatty"
 	"github.com/runnerhq/runner/text"
@@ -26,12 +27,22 @@ func termWidth(w io.Writer) int {
 	return width
 }
 
-// width is TermWidth, 0 where the Env has none (tests, pipes).
+// width is TermWidth, 0 where the Env has none (tests, pipes). A terminal
+// that reports no size (a pty opened by script(1), expect or a CI runner)
+// takes COLUMNS, as ls does; a pipe is never cut, whatever COLUMNS says.
 func (e Env) width(w io.Writer) int {
-	if e.TermWidth == nil {
+	if e.TermWidth != nil {
+		if n := e.TermWidth(w); n > 0 {
+			return n
+		}
+	}
+	if e.IsTerminal == nil || !e.IsTerminal(w) || e.Getenv == nil {
 		return 0
 	}
-	return e.TermWidth(w)
+	if n, err := strconv.Atoi(e.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	return 0
 }
 
 // palette colours one output (text.Palette): on only when it goes to a
