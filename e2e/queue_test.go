@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -328,12 +330,48 @@ func TestGPUSharingAndCPUSlots(t *testing.T) {
 	h.waitJob(cpu[0], ledger.JobRunning)
 	h.waitJob(cpu[1], ledger.JobRunning)
 	h.eventually(15*time.Second, "the third CPU job's reason", func() bool {
-		return strings.Contains(h.job(cpu[2]).Reason, "waiting for 1 CPU slots (0 of 2 free)")
+		return strings.Contains(h.job(cpu[2]).Reason, "waiting for 1 CPU slot (0 of 2 free)")
 	})
 	if err := os.WriteFile(flag, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range append([]int64{a, b, c, alone}, cpu...) {
 		h.waitJob(id, ledger.JobSucceeded)
+	}
+}
+
+// An array's %K counts the tasks that run: a task the limit lets through
+// that still waits for a CPU slot is "next in line", not running.
+func TestArrayLimitReasonCountsRunningTasks(t *testing.T) {
+	h := newHarness(t)
+	h.startDaemon("--gpus", "none", "--cpu-slots", "2", "--sample-interval", "200ms")
+	flag := filepath.Join(t.TempDir(), "go")
+	first := mustID(t, h.runOK("submit", "--array", "0-5%3", "--name", "lr", "sh", "-c", "while [ ! -e "+flag+" ]; do sleep 0.05; done"))
+	h.waitJob(first, ledger.JobRunning)
+	h.waitJob(first+1, ledger.JobRunning)
+	want := map[string]string{
+		strconv.FormatInt(first+2, 10):          "waiting for 1 CPU slot (0 of 2 free)",
+		strconv.FormatInt(first, 10) + "_[3-5]": fmt.Sprintf("array %d: 2 of its jobs running and 1 next in line (limit %%3)", first),
+	}
+	var out string
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last runner jobs:\n%s", out)
+		}
+	})
+	h.eventually(15*time.Second, "the waiting tasks' reasons", func() bool {
+		out = h.runOK("jobs", "--no-header", "--state", "queued", "--format", "id,reason")
+		got := map[string]string{}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			id, reason, _ := strings.Cut(l, " ")
+			got[id] = strings.TrimSpace(reason)
+		}
+		return maps.Equal(got, want)
+	})
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := range int64(6) {
+		h.waitJob(first+i, ledger.JobSucceeded)
 	}
 }

@@ -102,7 +102,7 @@ func TakeSlots(queue []Want, free, total int) (pass []Want, waiting map[int64]st
 		case blockedBy != 0:
 			waiting[w.JobID] = fmt.Sprintf("queued behind job %d for CPU slots", blockedBy)
 		case w.Slots > free:
-			waiting[w.JobID] = fmt.Sprintf("waiting for %d CPU slots (%d of %d free)", w.Slots, free, total)
+			waiting[w.JobID] = fmt.Sprintf("waiting for %s (%d of %d free)", units.Count(w.Slots, "CPU slot"), free, total)
 			blockedBy = w.JobID
 		default:
 			free -= w.Slots

@@ -417,7 +417,7 @@ func TestTakeSlots(t *testing.T) {
 	}{
 		{"within the slots", []Want{w(1, 1, 0), w(2, 1, 0)}, 2, 2, []int64{1, 2}, nil},
 		{"the third waits", []Want{w(1, 1, 0), w(2, 1, 0), w(3, 1, 0)}, 2, 2, []int64{1, 2},
-			map[int64]string{3: "waiting for 1 CPU slots (0 of 2 free)"}},
+			map[int64]string{3: "waiting for 1 CPU slot (0 of 2 free)"}},
 		{"a big job is not passed by small ones", []Want{w(1, 4, 0), w(2, 1, 0)}, 2, 8, nil,
 			map[int64]string{1: "waiting for 4 CPU slots (2 of 8 free)", 2: "queued behind job 1 for CPU slots"}},
 		{"GPU jobs (no slots) always pass", []Want{w(1, 4, 0), w(2, 0, 0)}, 2, 8, []int64{2}, nil},

@@ -574,6 +574,10 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 	var wants []Want
 	needGPUs := false
 	arrays := s.arrayRoom(queued)
+	arrayRunning := map[int64]int64{}
+	for _, rj := range s.running {
+		arrayRunning[rj.job.ArrayID]++
+	}
 	for _, j := range queued {
 		waitFor, skip := dependencies(j, deps)
 		if waitFor == "" && skip == "" && j.Held {
@@ -581,7 +585,7 @@ func (s *Scheduler) schedule(ctx context.Context) error {
 		}
 		if waitFor == "" && skip == "" && j.ArrayID != 0 && j.ArrayLimit > 0 {
 			if arrays[j.ArrayID] <= 0 {
-				waitFor = fmt.Sprintf("array %d: %d of its jobs running (limit %%%d)", j.ArrayID, j.ArrayLimit, j.ArrayLimit)
+				waitFor = ArrayLimitReason(j.ArrayID, j.ArrayLimit, arrayRunning[j.ArrayID])
 			} else {
 				arrays[j.ArrayID]--
 			}
@@ -760,6 +764,16 @@ func dependencies(j ledger.Job, deps map[int64]ledger.JobState) (waitFor, skip s
 // arrayRoom is, for each array with a limit among queued, how many more of
 // its jobs may start now (its limit less those running). Queued jobs come
 // in id order, so an array's lower indexes take the room first.
+// ArrayLimitReason is why a task of array id waits for its %limit with
+// running of its tasks running: the tasks the limit lets through that still
+// wait (for a CPU slot or a GPU) are "next in line", never counted as running.
+func ArrayLimitReason(id, limit, running int64) string {
+	if next := limit - running; next > 0 {
+		return fmt.Sprintf("array %d: %d of its jobs running and %d next in line (limit %%%d)", id, running, next, limit)
+	}
+	return fmt.Sprintf("array %d: %d of its jobs running (limit %%%d)", id, running, limit)
+}
+
 func (s *Scheduler) arrayRoom(queued []ledger.Job) map[int64]int64 {
 	room := map[int64]int64{}
 	for _, j := range queued {
