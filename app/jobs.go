@@ -51,19 +51,13 @@ func jobsCommand(env Env) *cli.Command {
 			if err != nil {
 				return usagef("jobs: --format: %v", err)
 			}
-			var ids []int64
-			if c.Args().Len() == 1 {
-				if ids, err = jobIDs(c); err != nil {
-					return err
-				}
-			}
 			db, err := openReadOnly(c, env)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if len(ids) == 1 {
-				j, err := jobs.One(c.Context, db, ids[0], env.Now())
+			if c.Args().Len() == 1 {
+				j, err := jobs.OneOf(c.Context, db, c.Args().First(), env.Now())
 				if err != nil {
 					return fmt.Errorf("jobs: %w", err)
 				}

@@ -306,6 +306,25 @@ func TestJobsCollapsesAQueuedArray(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 5 {
 		t.Errorf("jobs --json: %d objects (%v); want one per job, 5", len(list), err)
 	}
+
+	// A task as Slurm names it, ARRAY_INDEX: jobs shows it; the verbs that
+	// take job ids say where its own id is.
+	for _, tc := range []struct {
+		args         []string
+		code         int
+		stdout, said string
+	}{
+		{[]string{"jobs", "1_7"}, 0, "id:             5\nname:           grid\n", ""},
+		{[]string{"jobs", "1_4"}, 1, "", "job 1_4: not found (array 1 has no task with index 4)"},
+		{[]string{"jobs", "9_0"}, 1, "", "job 9_0: not found"},
+		{[]string{"cancel", "1_2"}, 2, "", `"1_2" is a task of array 1, not a job id: give the task's own id (runner jobs --array 1), or 1 for all its jobs`},
+		{[]string{"jobs", "1_[0-1,3,7]"}, 2, "", "is a task of array 1"},
+	} {
+		out, stderr, code := c.run(tc.args...)
+		if code != tc.code || !strings.HasPrefix(out, tc.stdout) || !strings.Contains(stderr, tc.said) {
+			t.Errorf("%q: exit %d, stdout %.40q, stderr %q; want exit %d, stdout from %q, stderr with %q", tc.args, code, out, stderr, tc.code, tc.stdout, tc.said)
+		}
+	}
 }
 
 // runner config changes the queue's limits in the ledger (they outlive a

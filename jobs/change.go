@@ -175,13 +175,37 @@ func CancelArgsWithoutDaemon(args []string, say func(string)) error {
 	return CancelWithoutDaemon(id, say)
 }
 
-// ParseJobID reads one job id.
+// ParseJobID reads one job id. An array task's id as runner jobs shows a
+// collapsed row (17_5, 17_[5-49]) says where that task's own id is.
 func ParseJobID(s string) (int64, error) {
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id <= 0 {
+		if array, _, ok := strings.Cut(s, "_"); ok {
+			if a, err := strconv.ParseInt(array, 10, 64); err == nil && a > 0 {
+				return 0, fmt.Errorf("%q is a task of array %d, not a job id: give the task's own id (runner jobs --array %d), or %d for all its jobs", s, a, a, a)
+			}
+		}
 		return 0, fmt.Errorf("%q is not a job id", s)
 	}
 	return id, nil
+}
+
+// ParseTaskID reads an array task as Slurm names it, ARRAY_INDEX (17_5:
+// the task of array 17 with --array index 5); ok is false for anything else.
+func ParseTaskID(s string) (array, index int64, ok bool) {
+	a, i, cut := strings.Cut(s, "_")
+	if !cut {
+		return 0, 0, false
+	}
+	array, err := strconv.ParseInt(a, 10, 64)
+	if err != nil || array <= 0 {
+		return 0, 0, false
+	}
+	index, err = strconv.ParseInt(i, 10, 64)
+	if err != nil || index < 0 {
+		return 0, 0, false
+	}
+	return array, index, true
 }
 
 // Expand turns one submit into its jobs (docs/design.md "Arrays and

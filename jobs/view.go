@@ -5,6 +5,7 @@ package jobs
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/runnerhq/runner/ledger"
@@ -70,6 +71,27 @@ func List(ctx context.Context, db ViewStore, v View) (ViewResult, error) {
 	ShowBlock(list, block)
 	r.Jobs = list
 	return r, nil
+}
+
+// OneOf is One for a job as typed: its id, or an array task as Slurm
+// names it (17_5, ParseTaskID). A bad one is a Refusal.
+func OneOf(ctx context.Context, db ViewStore, arg string, now time.Time) (ledger.Job, error) {
+	array, index, task := ParseTaskID(arg)
+	if !task {
+		id, err := ParseJobID(arg)
+		if err != nil {
+			return ledger.Job{}, &Refusal{Err: err}
+		}
+		return One(ctx, db, id, now)
+	}
+	list, err := db.ListJobs(ctx, ledger.JobFilter{ArrayIDs: []int64{array}, ArrayIndexes: []int64{index}})
+	if err != nil {
+		return ledger.Job{}, err
+	}
+	if len(list) == 0 {
+		return ledger.Job{}, fmt.Errorf("job %s: not found (array %d has no task with index %d)", arg, array, index)
+	}
+	return One(ctx, db, list[0].ID, now)
 }
 
 // One is job id as the view shows it (runner jobs ID).

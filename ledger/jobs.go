@@ -617,6 +617,7 @@ type JobFilter struct {
 	CancelRequested bool // only jobs with a cancel request
 	IDs             []int64
 	ArrayIDs        []int64           // jobs of these arrays
+	ArrayIndexes    []int64           // jobs with these --array indexes (with ArrayIDs: an array's tasks)
 	Labels          map[string]string // jobs with all of these labels
 	// NameGlob: jobs whose name matches this path.Match pattern (* ? [..] \).
 	NameGlob string
@@ -664,6 +665,10 @@ func (f JobFilter) where() (string, []any, error) {
 	if len(f.ArrayIDs) > 0 {
 		where = append(where, "array_id IN (SELECT value FROM json_each(?))")
 		args = append(args, encodeIDs(f.ArrayIDs))
+	}
+	if len(f.ArrayIndexes) > 0 {
+		where = append(where, "array_id != 0 AND array_index IN (SELECT value FROM json_each(?))")
+		args = append(args, encodeIDs(f.ArrayIndexes))
 	}
 	for k, v := range f.Labels {
 		where = append(where, "json_extract(labels, '$.' || json_quote(?)) = ?")
