@@ -494,42 +494,42 @@ func write(ctx context.Context, tree, id string, hz float64, limit time.Duration
 	}
 }
 
-// listSizes returns each run's recorded log size by dir.
-func listSizes(ctx context.Context, runner string, env []string) (map[string]int64, error) {
+// runRow is what the bench reads of a run from `runner runs --json`.
+type runRow struct {
+	Dir   string `json:"dir"`
+	State string `json:"state"`
+	Size  int64  `json:"size"`
+}
+
+// listRunRows returns every run from `runner runs --json`.
+func listRunRows(ctx context.Context, runner string, env []string) ([]runRow, error) {
 	out, err := kit.Command(ctx, env, runner, "runs", "--json")
 	if err != nil {
 		return nil, fmt.Errorf("runs --json: %w: %s", err, out)
 	}
-	var rows []struct {
-		Dir  string `json:"dir"`
-		Size int64  `json:"size"`
-	}
+	var rows []runRow
 	if err := json.Unmarshal(out, &rows); err != nil {
 		return nil, fmt.Errorf("runs --json: %w", err)
 	}
+	return rows, nil
+}
+
+// listSizes returns each run's recorded log size by dir.
+func listSizes(ctx context.Context, runner string, env []string) (map[string]int64, error) {
+	rows, err := listRunRows(ctx, runner, env)
 	m := make(map[string]int64, len(rows))
 	for _, r := range rows {
 		m[r.Dir] = r.Size
 	}
-	return m, nil
+	return m, err
 }
 
-// listRuns returns each run's state by dir from `runner runs --json`.
+// listRuns returns each run's state by dir.
 func listRuns(ctx context.Context, runner string, env []string) (map[string]string, error) {
-	out, err := kit.Command(ctx, env, runner, "runs", "--json")
-	if err != nil {
-		return nil, fmt.Errorf("runs --json: %w: %s", err, out)
-	}
-	var rows []struct {
-		Dir   string `json:"dir"`
-		State string `json:"state"`
-	}
-	if err := json.Unmarshal(out, &rows); err != nil {
-		return nil, fmt.Errorf("runs --json: %w", err)
-	}
+	rows, err := listRunRows(ctx, runner, env)
 	m := make(map[string]string, len(rows))
 	for _, r := range rows {
 		m[r.Dir] = r.State
 	}
-	return m, nil
+	return m, err
 }
