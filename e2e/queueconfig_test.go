@@ -25,7 +25,7 @@ func TestConfigChangesALiveQueue(t *testing.T) {
 	h.waitJob(first, ledger.JobRunning)
 	second := h.submit("sh", "-c", wait)
 	h.eventually(10*time.Second, "the second CPU job waits for a slot", func() bool {
-		return strings.Contains(h.job(second).Reason, "CPU slots")
+		return strings.Contains(h.job(second).Reason, "waiting for 1 CPU slot")
 	})
 	if out, code := h.run("config", "set", "cpu-slots", "2"); code != 0 || !strings.Contains(out, "cpu-slots: 2") {
 		t.Fatalf("config set cpu-slots 2: exit %d %q", code, out)
