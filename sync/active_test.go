@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,7 +19,7 @@ import (
 func TestGrowingRunIsObservedOnASchedule(t *testing.T) {
 	ctx := context.Background()
 	e, db := newTestEngine(t, &fakeSyncer{})
-	now := time.Now()
+	now := time.Now().Truncate(2 * time.Second) // a slot's start (sameSlot)
 	e.Now = func() time.Time { return now }
 	e.ActiveEvery = 2 * time.Second
 	reads := 0
@@ -76,6 +77,51 @@ func TestGrowingRunIsObservedOnASchedule(t *testing.T) {
 	observeAll(t, e, root)
 	if got := size(); got != last {
 		t.Errorf("after LookNow: size %d, want %d at once", got, last)
+	}
+}
+
+// The schedule is slots of the wall clock: runs first recorded at
+// different times in a slot all fall due at the next slot's start, so one
+// pass reads and records them together (one transaction), and none waits
+// more than a slot.
+func TestGrowingRunsFallDueTogether(t *testing.T) {
+	ctx := context.Background()
+	e, db := newTestEngine(t, &fakeSyncer{})
+	slot := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	now := slot
+	e.Now = func() time.Time { return now }
+	e.Settle, e.ActiveEvery = time.Hour, 5*time.Second
+	e.HeldOpen = func(string) bool { return false }
+	reads := 0
+	e.ReadLog = func(p string) (*ledger.Meta, error) { reads++; return ReadMeta(p) }
+	root := t.TempDir()
+	var logs []string
+	for i, at := range []time.Duration{200 * time.Millisecond, 4800 * time.Millisecond} {
+		now = slot.Add(at)
+		id := fmt.Sprintf("slot%d", i)
+		dir := writeLog(t, root, id, slot, false)
+		logs = append(logs, filepath.Join(dir, "run-"+id+".wandb"))
+		appendTo(t, logs[i], 0, now)
+		observeAll(t, e, root)
+	}
+	if c, err := e.CheckAllActive(ctx); err != nil || c.Active != 2 {
+		t.Fatalf("%v, %d active; want both recorded", err, c.Active)
+	}
+	now = slot.Add(4900 * time.Millisecond)
+	sizes := []int64{appendTo(t, logs[0], 64, now), appendTo(t, logs[1], 64, now)}
+	before := reads
+	if _, err := e.CheckAllActive(ctx); err != nil || reads != before {
+		t.Fatalf("in the first slot: %v, %d reads; want none", err, reads-before)
+	}
+	now = slot.Add(5100 * time.Millisecond)
+	if _, err := e.CheckAllActive(ctx); err != nil || reads != before+2 {
+		t.Fatalf("after the slot: %v, %d reads; want both runs read in this pass", err, reads-before)
+	}
+	for i, l := range logs {
+		r, err := db.GetRun(ctx, filepath.Dir(l))
+		if err != nil || r.Size != sizes[i] {
+			t.Errorf("%s: %v, size %d; want %d recorded", l, err, r.Size, sizes[i])
+		}
 	}
 }
 

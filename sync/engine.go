@@ -196,7 +196,17 @@ func (e *Engine) grewRecently(d RunDir, now time.Time) bool {
 	e.readsMu.Lock()
 	defer e.readsMu.Unlock()
 	o, ok := e.observed[d.Dir]
-	return ok && d.Size > o.size && now.Sub(o.at) < e.ActiveEvery && now.Sub(o.at) >= 0
+	return ok && d.Size > o.size && !now.Before(o.at) && sameSlot(o.at, now, e.ActiveEvery)
+}
+
+// sameSlot reports whether a and b fall in the same ActiveEvery slot of
+// the wall clock. The schedule is slots, not ActiveEvery after each run's
+// own last read, so every growing run falls due in the same pass of the
+// readiness loop and is recorded in one transaction per slot, not one per
+// pass with the few that fell due in it (docs/design.md "Observing active
+// runs"). A row is still at most one slot old.
+func sameSlot(a, b time.Time, every time.Duration) bool {
+	return a.Truncate(every).Equal(b.Truncate(every))
 }
 
 // LookNow lifts the schedule for dirs: their next observation reads them

@@ -142,3 +142,99 @@ func benchReadyAtScale(b *testing.B, aged bool) {
 	}
 	b.ReportMetric((took / time.Duration(b.N)).Seconds(), "s/pass")
 }
+
+// BenchmarkGrowthPass is the readiness loop's pass that records growing
+// runs: n active runs each gained ActiveEvery of rows at 10 Hz (about 200 B
+// each, as bench/active writes) and the pass reads and records them. What a
+// run costs per observation is what an hour of training costs the daemon,
+// divided by the observations in an hour.
+//
+//	go test ./sync -run '^$' -bench GrowthPass
+func BenchmarkGrowthPass(b *testing.B) {
+	for _, n := range []int{8, 64} {
+		b.Run(fmt.Sprintf("%d runs", n), func(b *testing.B) { benchGrowthPass(b, n) })
+	}
+}
+
+func benchGrowthPass(b *testing.B, n int) {
+	ctx := context.Background()
+	db, err := ledger.Open(ctx, filepath.Join(b.TempDir(), "l.db"), ledger.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	root := b.TempDir()
+	// A clock on a schedule slot's start, so a pass falls after each slot.
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	e := NewEngine(EngineOptions{Store: db, Now: func() time.Time { return now }, Settle: time.Hour})
+	writers := make([]*wandbtest.Writer, n)
+	logs := make([]string, n)
+	for i := range n {
+		id := fmt.Sprintf("grow%03d", i)
+		dir := filepath.Join(root, "wandb", "offline-run-20260101_000000-"+id)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		logs[i] = filepath.Join(dir, "run-"+id+".wandb")
+		w, err := wandbtest.Create(logs[i], wandbtest.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer w.Close()
+		_ = w.Header(0)
+		_ = w.Run(wandbtest.Run{ID: id, Project: "p", StartTime: now})
+		writers[i] = w
+	}
+	step := int64(0)
+	grow := func() {
+		rows := int(e.ActiveEvery / (100 * time.Millisecond))
+		for _, w := range writers {
+			for r := range rows {
+				s := step + int64(r)
+				_ = w.Row(s, float64(s)/10, now, map[string]float64{
+					"train/loss": 1 / float64(s+1), "train/lr": 3e-4, "train/grad_norm": 0.5,
+					"train/tokens_per_second": 12345.6, "train/epoch": float64(s) / 1000,
+				})
+			}
+			if err := w.Flush(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		step += int64(rows)
+		for _, l := range logs {
+			if err := os.Chtimes(l, now, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	grow()
+	if c, err := e.CheckAllActive(ctx); err != nil || c.Active != 0 {
+		b.Fatalf("first pass: %v, %d active; want none recorded yet", err, c.Active)
+	}
+	var dirs []RunDir
+	if err := Scan(ctx, root, func(d RunDir) error { dirs = append(dirs, d); return nil }, nil); err != nil {
+		b.Fatal(err)
+	}
+	if _, _, err := e.Observe(ctx, dirs, nil); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		b.StopTimer()
+		now = now.Add(e.ActiveEvery)
+		grow()
+		b.StartTimer()
+		c, err := e.CheckAllActive(ctx)
+		if err != nil || c.Active != n {
+			b.Fatalf("pass: %v, %d active; want %d", err, c.Active, n)
+		}
+	}
+	b.StopTimer()
+	r, err := db.GetRun(ctx, dirs[0].Dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if st, _ := os.Stat(logs[0]); r.Size != st.Size() {
+		b.Fatalf("run recorded at %d bytes, its log has %d: the passes did not record the growth", r.Size, st.Size())
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/run")
+}

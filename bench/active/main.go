@@ -33,6 +33,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -65,6 +67,7 @@ type options struct {
 	maxCPU float64 // percent of one core
 	keep   bool
 	pprof  string // the daemon's --pprof address, "" for none
+	prof   string // file the window's CPU profile is written to, "" for none
 	before string // git revision of a baseline runner, "" for none
 	grow   int64  // bytes one growing log is written to; 0: the active-runs window
 	over   time.Duration
@@ -80,11 +83,15 @@ func run(ctx context.Context, args []string) error {
 	fs.Float64Var(&o.maxCPU, "max-cpu", 100, "fail above this daemon CPU, percent of one core")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary dir (ledger, daemon log)")
 	fs.StringVar(&o.pprof, "pprof", "", "pass --pprof ADDR to the daemon, to profile it over the window (loopback, e.g. 127.0.0.1:6061)")
+	fs.StringVar(&o.prof, "profile", "", "write the daemon's CPU profile over the whole window to this file (needs -pprof; with -before, LABEL- is prefixed to the file's name)")
 	fs.StringVar(&o.before, "before", "", "git revision to build a baseline runner from, measured first (empty: none)")
 	grow := fs.String("grow", "", "measure one log growing to this size (e.g. 120MB, 1GB; MB = 2^20 B) instead of the active-runs window")
 	fs.DurationVar(&o.over, "over", 15*time.Second, "with -grow: the time the log is written over")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.prof != "" && o.pprof == "" {
+		return fmt.Errorf("-profile %s: needs -pprof ADDR, the daemon's profiling address", o.prof)
 	}
 	if o.runs < 1 || o.hz <= 0 {
 		return fmt.Errorf("-runs %d -hz %g: need at least one run and a positive rate", o.runs, o.hz)
@@ -157,6 +164,7 @@ func window(ctx context.Context, o options, prefix, runner, tmp string) error {
 		return err
 	}
 	w0 := time.Now()
+	profiled := profileWindow(o, prefix)
 	for i := range o.runs {
 		wg.Add(1)
 		go func() {
@@ -209,6 +217,9 @@ func window(ctx context.Context, o options, prefix, runner, tmp string) error {
 		return err
 	}
 	wall := time.Since(w0)
+	if err := <-profiled; err != nil {
+		return err
+	}
 	rss, err := kit.RSSBytes(pid)
 	if err != nil {
 		return err
@@ -532,4 +543,40 @@ func listRuns(ctx context.Context, runner string, env []string) (map[string]stri
 		m[r.Dir] = r.State
 	}
 	return m, err
+}
+
+// profileWindow takes the daemon's CPU profile over o.window, from now, so
+// that the profile holds what the figure holds (the runs' creation too).
+// The channel gives the write's error once the window is over.
+func profileWindow(o options, prefix string) <-chan error {
+	done := make(chan error, 1)
+	if o.prof == "" {
+		done <- nil
+		return done
+	}
+	path := o.prof
+	if label := strings.TrimPrefix(prefix, "active "); label != prefix {
+		path = filepath.Join(filepath.Dir(path), label+"-"+filepath.Base(path))
+	}
+	go func() {
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", o.pprof, int(o.window.Seconds()))
+		resp, err := http.Get(url)
+		if err != nil {
+			done <- fmt.Errorf("profile: %w", err)
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("%s: %s", url, resp.Status)
+		}
+		if err == nil {
+			err = os.WriteFile(path, b, 0o644)
+		}
+		if err == nil {
+			fmt.Printf("%s: CPU profile of the window in %s\n", prefix, path)
+		}
+		done <- err
+	}()
+	return done
 }
