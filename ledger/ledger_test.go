@@ -1298,8 +1298,10 @@ func TestUpsertIgnoresShorterObservations(t *testing.T) {
 	db := ledgertest.Open(t, "", ledger.Options{})
 	now := time.Now()
 	obs := func(size int64, mtime time.Time, finished bool) ledger.Observation {
+		// Known, as the daemon's re-reads are: the first step's row is not
+		// there (gone between the read and the write), and is inserted.
 		return ledger.Observation{Dir: "/w/offline-run-x", LogPath: "/w/offline-run-x/run-x.wandb", Size: size, MTime: mtime,
-			Meta: &ledger.Meta{RunID: "x", Project: "p", Finished: finished, TornTail: !finished}}
+			Meta: &ledger.Meta{RunID: "x", Project: "p", Finished: finished, TornTail: !finished}, Known: true}
 	}
 	steps := []struct {
 		o        ledger.Observation

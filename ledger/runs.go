@@ -185,6 +185,10 @@ type Observation struct {
 	MTime        time.Time
 	Meta         *Meta // nil when the file was not re-read (size/mtime unchanged)
 	MarkerExists bool  // run-<id>.wandb.synced present
+	// Known: the ledger had a row for Dir when it was read. UpsertRuns
+	// then looks the row up first; an insert attempt (and, on a box that
+	// runs jobs, the job lookup before it) is for runs it has not seen.
+	Known bool
 }
 
 // Reasons the ledger writes itself.
@@ -245,18 +249,24 @@ func (db *DB) UpsertRuns(ctx context.Context, obs []Observation) ([]Run, error) 
 			if o.Dir == "" {
 				return fmt.Errorf("ledger: upsert runs: observation without a dir")
 			}
-			// Insert first: in a backfill nearly every run is new, and a
-			// conflict (a run seen before) costs no more than a lookup would.
-			r, inserted, err := insertRun(ctx, tx, ins, o, now, anyJobs)
-			if err != nil {
-				return err
+			old, err := Run{}, sql.ErrNoRows
+			if o.Known {
+				old, err = scanRun(get.QueryRowContext(ctx, o.Dir))
 			}
-			if inserted {
-				out = append(out, r)
-				touched = append(touched, r.GroupKey)
-				continue
+			if errors.Is(err, sql.ErrNoRows) {
+				// Insert first: in a backfill nearly every run is new, and a
+				// conflict (a run seen before) costs no more than a lookup would.
+				r, inserted, ierr := insertRun(ctx, tx, ins, o, now, anyJobs)
+				if ierr != nil {
+					return ierr
+				}
+				if inserted {
+					out = append(out, r)
+					touched = append(touched, r.GroupKey)
+					continue
+				}
+				old, err = scanRun(get.QueryRowContext(ctx, o.Dir))
 			}
-			old, err := scanRun(get.QueryRowContext(ctx, o.Dir))
 			if err != nil {
 				return fmt.Errorf("ledger: upsert run %s: %w", o.Dir, err)
 			}

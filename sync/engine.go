@@ -385,6 +385,7 @@ func (e *Engine) Prepare(ctx context.Context, dirs []RunDir, known map[string]le
 		} else if !errors.Is(err, ledger.ErrNotFound) {
 			return nil, err
 		}
+		o.Known = seen
 		if !seen || !SameFile(prev, d) {
 			if seen && prev.Size == d.Size {
 				// Only the mtime moved (a touch, a copy keeping sizes): a log
