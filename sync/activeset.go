@@ -52,6 +52,7 @@ func (e *Engine) CheckAllActive(ctx context.Context) (ActiveCheck, error) {
 		return ActiveCheck{}, err
 	}
 	ready, due, err := e.checkReady(ctx, runs)
+	e.growing.sweep(e.Now(), 2*e.ActiveEvery)
 	return ActiveCheck{Ready: ready, Active: len(runs), Due: due}, err
 }
 

@@ -58,6 +58,7 @@ func (g *growingReads) read(path string) (*ledger.Meta, error) {
 	meta, finished, err := m.read(path)
 	if err != nil || finished {
 		// Nothing more will be appended (or the state is unknown): free it.
+		m.closeCursor()
 		g.mu.Lock()
 		if g.readers[path] == m {
 			delete(g.readers, path)
@@ -65,6 +66,43 @@ func (g *growingReads) read(path string) (*ledger.Meta, error) {
 		g.mu.Unlock()
 	}
 	return meta, err
+}
+
+// closeCursor closes what the cursor keeps open; m.mu is held.
+func (m *metaReader) closeCursor() {
+	if m.cur != nil {
+		_ = m.cur.Close()
+	}
+}
+
+// release closes a reader taken out of the map once no read holds it (a
+// read stuck on a hung mount keeps it until it returns).
+func (m *metaReader) release() {
+	if m.mu.TryLock() {
+		m.closeCursor()
+		m.mu.Unlock()
+		return
+	}
+	go func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.closeCursor()
+	}()
+}
+
+// sweep closes what the readers not used for idle keep open (the log's
+// dir), keeping their state: a reader is used at least once a slot while
+// its run grows, so these are runs that stopped, and an open dir would keep
+// their file system from being unmounted. Their next read opens it again.
+func (g *growingReads) sweep(now time.Time, idle time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, m := range g.readers {
+		if now.Sub(m.used) >= idle && m.mu.TryLock() {
+			m.closeCursor()
+			m.mu.Unlock()
+		}
+	}
 }
 
 // evict drops the least recently used readers beyond maxGrowing; g.mu is held.
@@ -76,6 +114,7 @@ func (g *growingReads) evict() {
 				oldest, at = p, m.used
 			}
 		}
+		g.readers[oldest].release()
 		delete(g.readers, oldest)
 	}
 }
@@ -83,6 +122,7 @@ func (g *growingReads) evict() {
 // reset starts over: a new summariser (with declared goals over the rules)
 // and a cursor at the start of the log.
 func (m *metaReader) reset(path string, declared map[string]kernels.Goal) {
+	m.closeCursor()
 	rules := kernels.DefaultGoalRules()
 	m.declared = declared
 	m.sum = kernels.NewSummarizer(kernels.SummaryOptions{Goals: func(key string) kernels.Goal {

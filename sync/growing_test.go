@@ -138,3 +138,68 @@ func BenchmarkGrowingLog(b *testing.B) {
 		b.ReportMetric(0, "ns/op")
 	}
 }
+
+// The incremental reader keeps a growing log's dir open between reads, and
+// closes it once the log has not been read for a while (its run stopped):
+// a daemon watching a scratch file system must not keep it from being
+// unmounted. The reader's state stays: the next read goes on incrementally.
+func TestGrowingReadsCloseTheDirOfAnIdleLog(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "offline-run-20260101_000000-idle1")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "run-idle1.wandb")
+	w, err := wandbtest.Create(path, wandbtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	_ = w.Header(0)
+	_ = w.Run(wandbtest.Run{ID: "idle1", Project: "p", StartTime: start})
+	now := start
+	g := growingReads{now: func() time.Time { return now }}
+	openIn := func() int {
+		t.Helper()
+		fds, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, fd := range fds {
+			if target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); err == nil && target == dir {
+				n++
+			}
+		}
+		return n
+	}
+	growLog(t, w, 0, 100, start)
+	if _, err := g.read(path); err != nil {
+		t.Fatal(err)
+	}
+	if n := openIn(); n != 1 {
+		t.Fatalf("after a read: %d fds on the run dir, want it kept open", n)
+	}
+	now = now.Add(9 * time.Second)
+	g.sweep(now, 10*time.Second)
+	if n := openIn(); n != 1 {
+		t.Fatalf("read 9 s ago: %d fds on the run dir, want it still open", n)
+	}
+	now = now.Add(time.Second)
+	g.sweep(now, 10*time.Second)
+	if n := openIn(); n != 0 {
+		t.Fatalf("idle for 10 s: %d fds on the run dir, want none", n)
+	}
+	growLog(t, w, 100, 100, start)
+	got, err := g.read(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ReadMeta(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.HistoryRows != want.HistoryRows || got.HistoryRows != 200 {
+		t.Errorf("read after the sweep: %d history rows, a whole read %d; want 200", got.HistoryRows, want.HistoryRows)
+	}
+}

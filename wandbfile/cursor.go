@@ -4,8 +4,12 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
+
+	"github.com/runnerhq/runner/internal/rundir"
 )
 
 // Cursor reads a log that is still being written, incrementally (docs/design.md
@@ -24,6 +28,11 @@ type Cursor struct {
 	good     int64 // file offset after the last complete record: where the next Read starts
 	dev, ino uint64
 	errAt    *ReadError // rd.info.Err before the unconfirmed tail was read
+	// dir is the log's dir, kept open between Reads: OpenRegular walks
+	// every dir of the path with a syscall or three each, which was a
+	// third of what re-reading a growing log cost (docs/design.md
+	// "Growing logs"). It is used only while the path still leads to it.
+	dir *rundir.Dir
 }
 
 // NewCursor returns a Cursor over the log at path. opts.History and
@@ -54,7 +63,7 @@ func (c *Cursor) Stale() bool {
 // appended since the last Read when the file is the same one. Errors are
 // ReadFile's.
 func (c *Cursor) Read() (*Info, error) {
-	f, st, err := OpenRegular(c.path)
+	f, st, err := c.open()
 	if err != nil {
 		return nil, fmt.Errorf("open .wandb log: %w", err)
 	}
@@ -105,6 +114,50 @@ func (c *Cursor) Read() (*Info, error) {
 		return info, fmt.Errorf("%s: read log: %w", c.path, ioErr)
 	}
 	return info, nil
+}
+
+// open opens the log in the kept dir while the log's dir path still leads
+// to that dir (same device and inode: a dir renamed away, or replaced by
+// another or by a link, is opened again the safe way), else by OpenRegular,
+// keeping its dir. A dir reached through a link another user planted
+// resolves to another inode, so it is walked again and refused as before.
+func (c *Cursor) open() (*os.File, fs.FileInfo, error) {
+	abs, err := filepath.Abs(c.path)
+	if err != nil {
+		return nil, nil, err
+	}
+	dirPath, name := filepath.Dir(abs), filepath.Base(abs)
+	if c.dir != nil {
+		st, err := os.Stat(dirPath)
+		s, ok := sysStat(st)
+		if err != nil || !ok || !st.IsDir() || uint64(s.Dev) != c.dir.Dev || s.Ino != c.dir.Ino {
+			c.Close()
+		}
+	}
+	if c.dir == nil {
+		d, err := rundir.Open(dirPath)
+		if err != nil {
+			return nil, nil, err
+		}
+		c.dir = d
+	}
+	return openIn(c.dir, name, c.path)
+}
+
+// Close releases what the Cursor keeps open between Reads (a later Read
+// opens it again).
+func (c *Cursor) Close() error {
+	err := c.dir.Close()
+	c.dir = nil
+	return err
+}
+
+func sysStat(st fs.FileInfo) (*syscall.Stat_t, bool) {
+	if st == nil {
+		return nil, false
+	}
+	s, ok := st.Sys().(*syscall.Stat_t)
+	return s, ok
 }
 
 func wrapPath(path string, err error) error {

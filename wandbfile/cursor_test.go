@@ -2,7 +2,9 @@ package wandbfile
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -120,5 +122,47 @@ func TestCursorReadsAGrowingLogIncrementally(t *testing.T) {
 	want, _ := ReadFile(path, Options{})
 	if err != nil || asJSON(t, got) != asJSON(t, want) {
 		t.Errorf("after replacement: %v\ngot  %s\nwant %s", err, asJSON(t, got), asJSON(t, want))
+	}
+}
+
+// The cursor keeps the log's dir open between reads, but only while the
+// dir's path still leads to that dir: a run dir moved away and replaced by
+// another at the same path is read from the new one (and from its start),
+// never from the dir it kept.
+func TestCursorFollowsADirReplacedAtItsPath(t *testing.T) {
+	full := grownLog(t)
+	root := t.TempDir()
+	dir := filepath.Join(root, "offline-run-x")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "run-x.wandb")
+	if err := os.WriteFile(path, full, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := NewCursor(path, Options{})
+	defer c.Close()
+	if _, err := c.Read(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dir, filepath.Join(root, "moved")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, full[:len(full)/3], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Read()
+	want, _ := ReadFile(path, Options{})
+	if err != nil || asJSON(t, got) != asJSON(t, want) {
+		t.Errorf("after the dir was replaced: %v\ngot  %s\nwant %s", err, asJSON(t, got), asJSON(t, want))
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("dir gone: %v, want not found", err)
 	}
 }

@@ -35,7 +35,12 @@ func OpenRegular(path string) (*os.File, fs.FileInfo, error) {
 		return nil, nil, err
 	}
 	defer d.Close()
-	fd, err := unix.Openat(d.FD(), filepath.Base(abs), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	return openIn(d, filepath.Base(abs), path)
+}
+
+// openIn is OpenRegular of name in the open dir d; path names it in errors.
+func openIn(d *rundir.Dir, name, path string) (*os.File, fs.FileInfo, error) {
+	fd, err := unix.Openat(d.FD(), name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ELOOP) {
 		return nil, nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (a symlink)", ErrNotRegular)}
 	}
