@@ -275,11 +275,18 @@ func (db *DB) UpsertRuns(ctx context.Context, obs []Observation) ([]Run, error) 
 				return err
 			}
 			if wrote {
-				touched = append(touched, old.GroupKey)
+				before := old
 				if old, err = scanRun(get.QueryRowContext(ctx, o.Dir)); err != nil {
 					return fmt.Errorf("ledger: upsert run %s: reread: %w", o.Dir, err)
 				}
-				touched = append(touched, old.GroupKey)
+				// The growth of a run that stays active leaves its group
+				// stale: readers rank a stale group from its rows, and the
+				// values are computed once, when it is ready (MarkReadyMany),
+				// not on every slot of its growth (docs/design.md "Summary
+				// values").
+				if before.State != StateActive || old.State != StateActive || before.GroupKey != old.GroupKey {
+					touched = append(touched, before.GroupKey, old.GroupKey)
+				}
 			}
 			out = append(out, old)
 		}

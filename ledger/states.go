@@ -200,7 +200,9 @@ func (db *DB) MarkReadyMany(ctx context.Context, marks []ReadyMark) ([]string, e
 				moved = append(moved, m...)
 			}
 		}
-		return nil
+		// Their growth left their groups stale (UpsertRuns): compute the
+		// values now that the runs are done.
+		return refreshRunGroups(ctx, tx, moved)
 	})
 	return moved, err
 }

@@ -101,6 +101,20 @@ func refreshSummaries(ctx context.Context, tx *Tx, keys []string) error {
 	return nil
 }
 
+// refreshRunGroups recomputes the stale groups of the runs of dirs.
+func refreshRunGroups(ctx context.Context, tx *Tx, dirs []string) error {
+	var keys []string
+	for i := 0; i < len(dirs); i += 500 { // below SQLite's limit on bound parameters
+		list, arg := inList(dirs[i:min(i+500, len(dirs))])
+		k, err := groupKeys(ctx, tx, `SELECT DISTINCT group_key FROM runs WHERE dir IN (`+list+`)`, arg)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, k...)
+	}
+	return refreshSummaries(ctx, tx, keys)
+}
+
 func groupKeys(ctx context.Context, tx *Tx, q string, args ...any) ([]string, error) {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {

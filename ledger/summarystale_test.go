@@ -1,0 +1,75 @@
+package ledger_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/runnerhq/runner/kernels"
+	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/ledger/ledgertest"
+)
+
+// A run's growth while it stays active leaves its group's summary values
+// stale instead of computing them on every slot; the leaderboard still
+// ranks it by its newest summary (from its rows), and its values are
+// computed once it is ready.
+func TestActiveGrowthLeavesTheSummaryStaleUntilReady(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	db := ledgertest.Open(t, path, ledger.Options{})
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	obs := func(size int64, loss string) ledger.Observation {
+		return ledger.Observation{Dir: "/w/offline-run-g", LogPath: "/w/offline-run-g/run-g.wandb", Size: size,
+			MTime: t0.Add(time.Duration(size) * time.Second), Known: size > 100,
+			Meta: &ledger.Meta{RunID: "g", Project: "p", StartTime: &t0, SummaryJSON: `{"loss": ` + loss + `}`, TornTail: true}}
+	}
+	stale := func() int {
+		t.Helper()
+		var n int
+		if err := raw(t, path).QueryRow(`SELECT count(*) FROM summary_stale`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	best := func() float64 {
+		t.Helper()
+		rk, err := db.Rank(ctx, ledger.RankFilter{Metric: "loss"}, 1, func(kernels.Goal) (kernels.Goal, error) { return kernels.GoalLower, nil })
+		if err != nil || len(rk.Runs) != 1 {
+			t.Fatalf("rank: %v, %+v", err, rk)
+		}
+		return rk.Runs[0].Value
+	}
+	steps := []struct {
+		o         ledger.Observation
+		stale     int
+		wantValue float64
+	}{
+		{obs(100, "0.9"), 0, 0.9}, // first sight: computed at once
+		{obs(200, "0.5"), 1, 0.5}, // growth: stale, ranked from its row
+		{obs(300, "0.3"), 1, 0.3},
+	}
+	for i, st := range steps {
+		rows, err := db.UpsertRuns(ctx, []ledger.Observation{st.o})
+		if err != nil || rows[0].State != ledger.StateActive {
+			t.Fatalf("step %d: %v, %+v", i, err, rows)
+		}
+		if got := stale(); got != st.stale {
+			t.Errorf("step %d: %d stale groups, want %d", i, got, st.stale)
+		}
+		if got := best(); got != st.wantValue {
+			t.Errorf("step %d: ranked at %g, want %g", i, got, st.wantValue)
+		}
+	}
+	moved, err := db.MarkReadyMany(ctx, []ledger.ReadyMark{{Dir: "/w/offline-run-g", Why: "settled"}})
+	if err != nil || len(moved) != 1 {
+		t.Fatalf("ready: %v, %v", err, moved)
+	}
+	if got := stale(); got != 0 {
+		t.Errorf("once ready: %d stale groups, want its values computed", got)
+	}
+	if got := best(); got != 0.3 {
+		t.Errorf("once ready: ranked at %g, want 0.3", got)
+	}
+}
