@@ -2,39 +2,46 @@ package api
 
 import (
 	"strconv"
+	"time"
 	"unicode/utf8"
+
+	"github.com/runnerhq/runner/ledger"
 )
 
-// appendJSON appends r as json.MarshalIndent(r, prefix, "  ") writes it,
-// without reflection: encoding/json was half the CPU of a listing of every
-// run (docs/design.md "Listing a large ledger"). The fields are Run's, in
-// its order, with its tags; TestRunJSONIsEncodingJSON holds the two equal.
-func (r *Run) appendJSON(b []byte, prefix string) []byte {
+// appendRun appends RunOf(*r) as json.MarshalIndent(RunOf(*r), prefix, "  ")
+// writes it, without reflection and without making the Run: encoding/json
+// was half the CPU of a listing of every run, and RunOf's pointers and
+// time strings an allocation each per field (docs/design.md "Listing a
+// large ledger"). The fields are Run's, in its order, with its tags and
+// RunOf's values; TestRunJSONIsEncodingJSON holds the two equal.
+func appendRun(b []byte, r *ledger.Run, prefix string) []byte {
 	e := object{b: append(b, '{'), in: prefix + "  "}
-	e.str("run_id", r.RunID)
+	e.text("run_id", r.RunID)
 	e.str("dir", &r.Dir)
-	e.str("project", r.Project)
-	e.str("entity", r.Entity)
-	e.str("name", r.Name)
-	e.str("group", r.Group)
-	e.str("job_type", r.JobType)
-	e.str("state", &r.State)
-	e.str("reason", r.Reason)
+	e.text("project", r.Project)
+	e.text("entity", r.Entity)
+	e.text("name", r.Name)
+	e.text("group", r.Group)
+	e.text("job_type", r.JobType)
+	state := string(r.State)
+	e.str("state", &state)
+	e.text("reason", r.Reason)
 	e.bool("finished", r.Finished)
 	e.int("exit_code", intOrNil(r.ExitCode))
 	e.bool("torn_tail", r.TornTail)
-	e.str("read_error", r.ReadError)
-	e.str("wandb_version", r.WandbVersion)
-	e.str("start_time", r.StartTime)
+	e.text("read_error", r.ReadError)
+	e.text("wandb_version", r.WandbVersion)
+	e.time("start_time", r.StartTime)
 	e.int("size", &r.Size)
 	n := int64(r.Attempts)
 	e.int("attempts", &n)
-	e.str("next_attempt_at", r.NextAttempt)
-	e.str("last_error", r.LastError)
-	e.str("url", r.URL)
-	e.str("source", r.Source)
-	e.str("synced_at", r.SyncedAt)
-	e.str("first_seen", &r.FirstSeen)
+	e.time("next_attempt_at", r.NextAttemptAt)
+	e.text("last_error", r.LastError)
+	e.text("url", r.URL)
+	e.text("source", r.Source)
+	e.time("synced_at", r.SyncedAt)
+	e.key("first_seen")
+	e.b = appendTime(e.b, r.FirstSeen)
 	e.int("job_id", r.JobID)
 	return append(append(append(e.b, '\n'), prefix...), '}')
 }
@@ -71,6 +78,31 @@ func (o *object) str(k string, v *string) {
 		return
 	}
 	o.b = appendString(o.b, *v)
+}
+
+// text writes s as Str(s) encodes: null when empty.
+func (o *object) text(k, s string) {
+	o.key(k)
+	if s == "" {
+		o.b = append(o.b, "null"...)
+		return
+	}
+	o.b = appendString(o.b, s)
+}
+
+// time writes t as TimePtr(t) encodes: null when unset or zero.
+func (o *object) time(k string, t *time.Time) {
+	o.key(k)
+	if t == nil || t.IsZero() {
+		o.b = append(o.b, "null"...)
+		return
+	}
+	o.b = appendTime(o.b, *t)
+}
+
+// appendTime appends Time(t) quoted: RFC 3339 has nothing to escape.
+func appendTime(b []byte, t time.Time) []byte {
+	return append(t.UTC().AppendFormat(append(b, '"'), time.RFC3339), '"')
 }
 
 func (o *object) int(k string, v *int64) {

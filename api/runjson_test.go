@@ -4,74 +4,92 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"time"
+
+	"github.com/runnerhq/runner/ledger"
 )
 
-// fullRun is a Run with every field set, its strings s.
-func fullRun(s string) Run {
-	var r Run
-	v := reflect.ValueOf(&r).Elem()
+// fullRun is a ledger.Run with every field that RunOf can read set, its
+// strings s: a field of Run that appendRun leaves out, or writes from
+// another field, prints differently from encoding/json.
+func fullRun(s string) ledger.Run {
+	var r ledger.Run
+	fill(reflect.ValueOf(&r).Elem(), s)
+	return r
+}
+
+func fill(v reflect.Value, s string) {
 	for i := range v.NumField() {
-		f := v.Field(i)
+		f, name := v.Field(i), v.Type().Field(i).Name
 		switch f.Kind() {
+		case reflect.Struct:
+			if f.Type() == reflect.TypeFor[time.Time]() {
+				f.Set(reflect.ValueOf(time.UnixMilli(int64(i) * 7e10).In(time.FixedZone("x", 3600))))
+			} else {
+				fill(f, s)
+			}
 		case reflect.String:
-			f.SetString(s)
+			f.SetString(s + "-" + name)
 		case reflect.Bool:
 			f.SetBool(true)
 		case reflect.Int, reflect.Int64:
 			f.SetInt(-int64(i) * 1e9)
 		case reflect.Pointer:
 			p := reflect.New(f.Type().Elem())
-			switch p.Elem().Kind() {
-			case reflect.String:
-				p.Elem().SetString(s + "-" + v.Type().Field(i).Name)
-			default:
+			if p.Elem().Type() == reflect.TypeFor[time.Time]() {
+				p.Elem().Set(reflect.ValueOf(time.UnixMilli(int64(i) * 9e10)))
+			} else if p.Elem().CanInt() {
 				p.Elem().SetInt(int64(i) << 40)
 			}
 			f.Set(p)
 		}
 	}
-	return r
 }
 
-// runs --json encodes a Run without reflection; it must print the bytes
-// encoding/json prints for it: every field (a field added to Run and not
-// to appendJSON fails here), null pointers, and strings that need escaping.
+// runs --json encodes a run without reflection; it must print the bytes
+// encoding/json prints for RunOf of it: every field (a field added to Run
+// and not to appendRun fails here), nulls, and strings that need escaping.
 func TestRunJSONIsEncodingJSON(t *testing.T) {
+	zeroTimes := fullRun("z")
+	zero := time.Time{}
+	zeroTimes.StartTime, zeroTimes.NextAttemptAt, zeroTimes.SyncedAt = &zero, nil, &zero
 	for _, tc := range []struct {
 		name string
-		run  Run
+		run  ledger.Run
 	}{
-		{"zero", Run{}},
+		{"zero", ledger.Run{}},
 		{"every field", fullRun("x")},
 		{"escapes", fullRun("a\"b\\c\n\r\t\b\f\x00\x1f\x7f <tag> & \u2028\u2029 é λ 😀 \xff\xfe bad\xc3")},
-		{"a few set", Run{Dir: "/w/offline-run-1", State: "synced", Size: 1 << 40, Attempts: 3}},
+		{"a few set", ledger.Run{Dir: "/w/offline-run-1", State: "synced", Size: 1 << 40, Attempts: 3}},
+		{"zero and unset times", zeroTimes},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			want, err := json.MarshalIndent(tc.run, "  ", "  ")
+			want, err := json.MarshalIndent(RunOf(tc.run), "  ", "  ")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := tc.run.appendJSON(nil, "  "); string(got) != string(want) {
-				t.Errorf("appendJSON:\n%s\nencoding/json:\n%s", got, want)
+			if got := appendRun(nil, &tc.run, "  "); string(got) != string(want) {
+				t.Errorf("appendRun:\n%s\nencoding/json:\n%s", got, want)
 			}
 		})
 	}
 }
 
 func FuzzRunJSON(f *testing.F) {
-	f.Add("plain", "/w/offline-run-1")
-	f.Add("<&>\u2028", "\xff\x00\"\\")
+	f.Add("plain", "/w/offline-run-1", int64(0))
+	f.Add("<&>\u2028", "\xff\x00\"\\", int64(-1))
 	base := fullRun("x") // every field set; the strings the fuzzer's
-	f.Fuzz(func(t *testing.T, s, dir string) {
+	f.Fuzz(func(t *testing.T, s, dir string, ms int64) {
 		r := base
-		r.Dir, r.State, r.FirstSeen = dir, s, s
-		r.RunID, r.Name, r.Reason, r.LastError = &s, &s, &dir, &s
-		want, err := json.MarshalIndent(r, "", "  ")
+		r.Dir, r.State, r.RunID, r.Name, r.Reason, r.LastError = dir, ledger.State(s), s, s, dir, s
+		ts := time.UnixMilli(ms)
+		r.FirstSeen, r.StartTime = ts, &ts
+		want, err := json.MarshalIndent(RunOf(r), "", "  ")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := r.appendJSON(nil, ""); string(got) != string(want) {
-			t.Errorf("appendJSON %q, encoding/json %q", got, want)
+		if got := appendRun(nil, &r, ""); string(got) != string(want) {
+			t.Errorf("appendRun %q, encoding/json %q", got, want)
 		}
 	})
 }

@@ -66,33 +66,41 @@ func (a *Array) Close() error {
 
 // StreamRuns writes the runs f selects as Write writes a []Run, encoding
 // them while the cursor reads on (another core) a few hundred ahead:
-// memory stays flat whatever the number of runs.
+// memory stays flat whatever the number of runs. The chunks go back to the
+// reader once written, so a listing allocates a few of them, not one per
+// 256 runs.
 func StreamRuns(ctx context.Context, db *ledger.DB, f ledger.Filter, out io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	const chunk = 256
-	chunks := make(chan []Run, 4)
+	const chunk, ahead = 256, 4
+	chunks := make(chan []ledger.Run, ahead)
+	free := make(chan []ledger.Run, ahead+2) // every chunk there can be: the writer never blocks on it
 	read := make(chan error, 1)
 	go func() {
 		defer close(chunks)
-		buf := make([]Run, 0, chunk)
+		buf := make([]ledger.Run, 0, chunk)
+		send := func() error {
+			select {
+			case chunks <- buf:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			select {
+			case buf = <-free:
+				buf = buf[:0]
+			default:
+				buf = make([]ledger.Run, 0, chunk)
+			}
+			return nil
+		}
 		err := db.EachRun(ctx, f, func(r ledger.Run) error {
-			if buf = append(buf, RunOf(r)); len(buf) == chunk {
-				select {
-				case chunks <- buf:
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-				buf = make([]Run, 0, chunk)
+			if buf = append(buf, r); len(buf) == chunk {
+				return send()
 			}
 			return nil
 		})
 		if err == nil && len(buf) > 0 {
-			select {
-			case chunks <- buf:
-			case <-ctx.Done():
-				err = ctx.Err()
-			}
+			err = send()
 		}
 		read <- err
 	}()
@@ -103,14 +111,18 @@ func StreamRuns(ctx context.Context, db *ledger.DB, f ledger.Filter, out io.Writ
 		buf  []byte
 	)
 	for rs := range chunks {
-		for _, r := range rs {
+		for i := range rs {
 			if werr == nil {
-				buf = r.appendJSON(buf[:0], "  ")
+				buf = appendRun(buf[:0], &rs[i], "  ")
 				werr = a.add(buf)
 			}
 		}
 		if werr != nil {
 			cancel() // the reader stops; drain what it sent
+		}
+		select {
+		case free <- rs:
+		default:
 		}
 	}
 	if err := <-read; err != nil && werr == nil {

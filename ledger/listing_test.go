@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -81,5 +82,56 @@ func TestLeanListingReadsAnIndexOnly(t *testing.T) {
 				t.Errorf("plan %q, want %q and no sort", got, tc.want)
 			}
 		})
+	}
+}
+
+// leanOf is the part of r that a lean listing fills in (runLeanCols).
+func leanOf(r ledger.Run) ledger.Run {
+	return ledger.Run{Dir: r.Dir, GroupKey: r.GroupKey, Meta: ledger.Meta{RunID: r.RunID, Entity: r.Entity,
+		Project: r.Project, Name: r.Name, Group: r.Group, JobType: r.JobType, StartTime: r.StartTime,
+		WandbVersion: r.WandbVersion, Finished: r.Finished, ExitCode: r.ExitCode, TornTail: r.TornTail,
+		ReadError: r.ReadError}, Size: r.Size, State: r.State, Reason: r.Reason, Source: r.Source,
+		Attempts: r.Attempts, NextAttemptAt: r.NextAttemptAt, LastError: r.LastError, URL: r.URL,
+		SyncedAt: r.SyncedAt, JobID: r.JobID, FirstSeen: r.FirstSeen}
+}
+
+// A lean listing (read as one JSON array a row) gives every listed field
+// as the row holds it: strings that JSON escapes, invalid UTF-8, NUL,
+// empty and absent values, negative and large numbers.
+func TestLeanListingIsTheRow(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTemp(t)
+	root := t.TempDir()
+	odd := []string{"", "plain", `a"b\c`, "tab\tnew\nline\r\b\f\x00\x01\x1f\x7f", "<&>'/", "é λ 😀 \u2028",
+		"\xff\xfe bad\xc3", `\u0041`, `"`, `\`, "[1,2]", "null", ","}
+	for i, s := range odd {
+		o := observe(root, fmt.Sprintf("offline-run-%02d", i), fmt.Sprintf("id%02d", i), t0.Add(time.Duration(i)*time.Hour))
+		o.Dir += s
+		m := o.Meta
+		m.RunID, m.Entity, m.Project, m.Name, m.Group, m.JobType, m.WandbVersion, m.ReadError = s, s+"e", s+"p", "n"+s, s, s, s, s
+		if i%2 == 0 {
+			m.StartTime = nil
+		}
+		mustUpsert(t, db, o)
+		path := db.Path()
+		var exit, next, job any // NULL in odd rows
+		if i%2 == 0 {
+			exit, next, job = -i-1, int64(-1)<<40+int64(i), int64(1)<<62+int64(i)
+		}
+		rawExec(t, path, `UPDATE runs SET reason = ?, last_error = ?, url = ?, source = 'upload', exit_code = ?,
+			next_attempt_at = ?, job_id = ?, synced_at = ?, attempts = ?, size = ?, finished = ?, torn_tail = ? WHERE dir = ?`,
+			s+"r", "e"+s, s, exit, next, job, next, i, int64(1)<<50-int64(i), i%2, 1-i%2, o.Dir)
+	}
+	got, err := db.ListRuns(ctx, ledger.Filter{Lean: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(odd) {
+		t.Fatalf("%d runs listed, want %d", len(got), len(odd))
+	}
+	for _, r := range got {
+		if want := leanOf(mustGet(t, db, r.Dir)); !reflect.DeepEqual(r, want) {
+			t.Errorf("lean listing\n%+v\nthe row\n%+v", r, want)
+		}
 	}
 }

@@ -458,38 +458,11 @@ type Filter struct {
 // runLeanCols are the columns of a listing (runner runs, its JSON): 25 of
 // runCols' 43, without the JSON blobs, all of them in the index
 // runs_listing (migration 20; keep the two lists equal): a listing of
-// every run reads the index, not the rows. scanLeanRun reads them.
+// every run reads the index, not the rows. They are read as one JSON
+// array a row (leanSelect, decodeLeanRow: keep its order equal).
 const runLeanCols = `dir, group_key, run_id, entity, project, name, run_group, job_type, start_time,
 	wandb_version, finished, exit_code, torn_tail, read_error, size, state, reason, source, attempts,
 	next_attempt_at, last_error, url, synced_at, job_id, first_seen`
-
-func scanLeanRun(s scanner) (Run, error) {
-	var (
-		r                   Run
-		start, next, synced sql.NullInt64
-		exitCode, jobID     sql.NullInt64
-		firstSeen           int64
-		finished, torn      bool
-	)
-	err := s.Scan(&r.Dir, &r.GroupKey, &r.RunID, &r.Entity, &r.Project, &r.Name, &r.Group, &r.JobType, &start,
-		&r.WandbVersion, &finished, &exitCode, &torn, &r.ReadError, &r.Size, &r.State, &r.Reason, &r.Source, &r.Attempts,
-		&next, &r.LastError, &r.URL, &synced, &jobID, &firstSeen)
-	if err != nil {
-		return Run{}, err
-	}
-	r.Finished, r.TornTail = finished, torn
-	r.StartTime, r.NextAttemptAt, r.SyncedAt = fromNullMS(start), fromNullMS(next), fromNullMS(synced)
-	if exitCode.Valid {
-		v := int(exitCode.Int64)
-		r.ExitCode = &v
-	}
-	if jobID.Valid {
-		v := jobID.Int64
-		r.JobID = &v
-	}
-	r.FirstSeen = fromMS(firstSeen)
-	return r, nil
-}
 
 // ListRuns returns the runs matching f, ordered by first_seen, then dir.
 func (db *DB) ListRuns(ctx context.Context, f Filter) ([]Run, error) {
@@ -556,7 +529,7 @@ func runsQuery(f Filter) (string, func(scanner) (Run, error), []any) {
 	add("dir", f.Dir)
 	cols, scan := runCols, scanRun
 	if f.Lean {
-		cols, scan = runLeanCols, scanLeanRun
+		cols, scan = leanSelect, scanLeanRun
 	}
 	q := `SELECT ` + cols + ` FROM runs`
 	if len(where) > 0 {
