@@ -312,12 +312,12 @@ type Ranking struct {
 // empty. One read transaction: every part sees the same ledger.
 func (db *DB) Rank(ctx context.Context, f RankFilter, limit int, decide func(declared kernels.Goal) (kernels.Goal, error)) (*Ranking, error) {
 	db.calls.Add(1)
-	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, fmt.Errorf("ledger: rank by %s: %w", f.Metric, err)
-	}
-	defer tx.Rollback()
-	rk, err := rank(ctx, tx, f, limit, decide)
+	var rk *Ranking
+	err := db.mappedRead(ctx, func(tx *sql.Tx) error {
+		var err error
+		rk, err = rank(ctx, tx, f, limit, decide)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
