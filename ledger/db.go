@@ -207,9 +207,10 @@ const mapSize = 1 << 32
 // ranking: a few hundred lookups), and on this class of VM each cost
 // 30-50 µs through the page cache (a system call, a fresh page of memory)
 // against about a third of that mapped (docs/design.md "Listing a large
-// ledger"). Only for reads of a few pages: every page touched counts in
-// the process's RSS while it is mapped, so a scan of the whole ledger
-// (runner runs) keeps the page cache. fn's error is returned as is.
+// ledger"). Only for reads of a bounded part of the file (a ranking, the
+// regressions table): every page touched counts in the process's RSS
+// while it is mapped, so a scan of every run (runner runs) keeps the page
+// cache. fn's error is returned as is.
 func (db *DB) mappedRead(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	conn, err := db.r.Conn(ctx)
 	if err != nil {

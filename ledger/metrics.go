@@ -265,7 +265,20 @@ func (db *DB) Regressions(ctx context.Context, f RegressionFilter) ([]Regression
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	q += ` ORDER BY g.at DESC, g.id DESC`
-	rows, err := db.query(ctx, q, args...)
+	// Mapped: the table is read once, page after page, none of them cached
+	// yet in a command's process (mappedRead).
+	db.calls.Add(1)
+	var out []Regression
+	err := db.mappedRead(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = scanRegressions(tx.QueryContext(ctx, q, args...))
+		return err
+	})
+	return out, err
+}
+
+// scanRegressions reads the rows of Regressions' query (which failed with err).
+func scanRegressions(rows *sql.Rows, err error) ([]Regression, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ledger: regressions: %w", err)
 	}
