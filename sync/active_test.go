@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -257,5 +258,58 @@ func TestActiveRunsAreKeptInMemory(t *testing.T) {
 		if err != nil || len(runs) != 1 || runs[0].Dir != c.want {
 			t.Errorf("%s later: active %v, %v; want only %s", c.after, runs, err, c.want)
 		}
+	}
+}
+
+// upsertLog is a Store that remembers the dirs of each UpsertRuns call.
+type upsertLog struct {
+	Store
+	calls [][]string
+}
+
+func (u *upsertLog) UpsertRuns(ctx context.Context, obs []ledger.Observation) ([]ledger.Run, error) {
+	var dirs []string
+	for _, o := range obs {
+		dirs = append(dirs, filepath.Base(o.Dir))
+	}
+	u.calls = append(u.calls, dirs)
+	return u.Store.UpsertRuns(ctx, obs)
+}
+
+// A run whose settle window ended in a pass that is also a slot's growth
+// of other runs is recorded and moved first, in a transaction of its own:
+// the growth of many runs does not hold up its move.
+func TestSettledRunIsRecordedBeforeASlotsGrowth(t *testing.T) {
+	ctx := context.Background()
+	e, db := newTestEngine(t, &fakeSyncer{})
+	slot := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	now := slot
+	e.Now = func() time.Time { return now }
+	e.Settle, e.ActiveEvery = 3*time.Second, 5*time.Second
+	e.HeldOpen = func(string) bool { return false }
+	root := t.TempDir()
+	logs := map[string]string{}
+	for _, id := range []string{"a-grows", "b-stops", "c-grows"} {
+		dir := writeLog(t, root, id, slot, false)
+		logs[id] = filepath.Join(dir, "run-"+id+".wandb")
+		appendTo(t, logs[id], 0, slot)
+	}
+	observeAll(t, e, root)
+	if _, err := e.CheckAllActive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, logs["b-stops"], 64, slot.Add(time.Second)) // its last write
+	now = slot.Add(5 * time.Second)
+	for _, id := range []string{"a-grows", "c-grows"} {
+		appendTo(t, logs[id], 64, now)
+	}
+	u := &upsertLog{Store: db}
+	e.Store = u
+	c, err := e.CheckAllActive(ctx)
+	if err != nil || c.Ready != 1 {
+		t.Fatalf("%v, %d ready; want b-stops", err, c.Ready)
+	}
+	if len(u.calls) != 2 || len(u.calls[0]) != 1 || !strings.Contains(u.calls[0][0], "b-stops") || len(u.calls[1]) != 2 {
+		t.Errorf("upserts %v; want b-stops alone, then the two growing runs", u.calls)
 	}
 }

@@ -638,8 +638,15 @@ func (e *Engine) checkReady(ctx context.Context, runs []ledger.Run) (int, time.T
 		}
 		fresh = append(fresh, r)
 	}
-	if len(changed) > 0 {
-		_, m, err := e.Observe(ctx, changed, known)
+	// Runs that have not changed for the settle window may be ready now:
+	// they go first, in their own transaction, so that a slot's growth of
+	// every other run (sameSlot) does not hold their move up.
+	settled, growing := splitSettled(changed, now, e.Settle)
+	for _, batch := range [][]RunDir{settled, growing} {
+		if len(batch) == 0 {
+			continue
+		}
+		_, m, err := e.Observe(ctx, batch, known)
 		if err != nil {
 			return n, due, err
 		}
@@ -647,6 +654,19 @@ func (e *Engine) checkReady(ctx context.Context, runs []ledger.Run) (int, time.T
 	}
 	m, err := e.MarkFinished(ctx, fresh)
 	return n + m, due, err
+}
+
+// splitSettled splits dirs into those whose log has not changed for settle
+// and the others, each in dirs' order.
+func splitSettled(dirs []RunDir, now time.Time, settle time.Duration) (settled, growing []RunDir) {
+	for _, d := range dirs {
+		if now.Sub(d.MTime) >= settle {
+			settled = append(settled, d)
+		} else {
+			growing = append(growing, d)
+		}
+	}
+	return settled, growing
 }
 
 // MarkFinished moves the active runs among rows (whose size and mtime are
