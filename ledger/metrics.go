@@ -60,20 +60,34 @@ func StoredMetrics(sums []kernels.MetricSummary, declared map[string]kernels.Goa
 
 // replaceMetrics swaps the stored summaries of dir for ms inside tx.
 func replaceMetrics(ctx context.Context, tx *Tx, dir string, ms []MetricSummary) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM metrics WHERE dir = ?`, dir); err != nil {
+	// Rows are updated in place, and only the keys the log no longer has
+	// are deleted: a growing run's metrics are rewritten on each slot of
+	// its growth, and a delete and insert of every row cost twice the
+	// index work of an update (docs/design.md "Observing active runs").
+	keys := make([]string, len(ms))
+	for i, m := range ms {
+		keys[i] = m.Key
+	}
+	list, arg := inList(keys)
+	if _, err := tx.ExecContext(ctx, `DELETE FROM metrics WHERE dir = ? AND key NOT IN (`+list+`)`, dir, arg); err != nil {
 		return fmt.Errorf("ledger: replace metrics of %s: %w", dir, err)
 	}
 	return insertMetrics(ctx, tx, dir, ms)
 }
 
-// insertMetrics stores the summaries of a dir that has none yet.
+// insertMetrics stores the summaries of a dir, over its rows of the same keys.
 func insertMetrics(ctx context.Context, tx *Tx, dir string, ms []MetricSummary) error {
 	if len(ms) == 0 {
 		return nil
 	}
-	ins, err := tx.stmt(ctx, `INSERT OR REPLACE INTO metrics (dir, key, goal, goal_source, count,
+	ins, err := tx.stmt(ctx, `INSERT INTO metrics (dir, key, goal, goal_source, count,
 		non_numeric, non_finite, last, min, max, mean, std, best_step, ema, slope, first_step, last_step)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (dir, key) DO UPDATE SET goal = excluded.goal, goal_source = excluded.goal_source,
+		count = excluded.count, non_numeric = excluded.non_numeric, non_finite = excluded.non_finite,
+		last = excluded.last, min = excluded.min, max = excluded.max, mean = excluded.mean, std = excluded.std,
+		best_step = excluded.best_step, ema = excluded.ema, slope = excluded.slope,
+		first_step = excluded.first_step, last_step = excluded.last_step`)
 	if err != nil {
 		return fmt.Errorf("ledger: replace metrics of %s: %w", dir, err)
 	}

@@ -78,6 +78,15 @@ func TestMetricsStoredWithRunAndReplacedOnReread(t *testing.T) {
 		t.Errorf("after re-read keys = %v, want [train/acc]", keys)
 	}
 
+	// Grown again with the same key: its row is updated, not duplicated or kept.
+	o.Size += 10
+	o.Meta.Metrics = ledger.StoredMetrics([]kernels.MetricSummary{summaryOf("train/acc", kernels.GoalHigher, 0.7)}, nil)
+	mustUpsert(t, db, o)
+	got, _ = db.RunMetrics(ctx, []string{o.Dir})
+	if ms := got[o.Dir]; len(ms) != 1 || ms[0].Last != 0.7 {
+		t.Errorf("after a second re-read: %+v, want train/acc with its last value 0.7", ms)
+	}
+
 	// An unchanged observation (not re-read) keeps them.
 	o.Meta = nil
 	mustUpsert(t, db, o)
