@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/runnerhq/runner/internal/jsonlist"
 )
 
 // Claim leases one upload group to owner and returns its runs, oldest first
@@ -506,7 +508,7 @@ func (db *DB) Attempts(ctx context.Context, dir string) ([]Attempt, error) {
 			&a.OutputTail, &a.URL, &a.Source, &a.Error); err != nil {
 			return nil, fmt.Errorf("ledger: attempts of %s: %w", dir, err)
 		}
-		a.Dirs = decodeList(dirs)
+		a.Dirs = jsonlist.Decode(dirs)
 		a.StartedAt = fromMS(started)
 		a.EndedAt = fromNullMS(ended)
 		if code.Valid {

@@ -3,6 +3,8 @@ package ledger
 import (
 	"context"
 	"fmt"
+
+	"github.com/runnerhq/runner/internal/jsonlist"
 )
 
 // cleanableSQL picks, among the rows a JobFilter's condition selects, the
@@ -68,7 +70,7 @@ func (db *DB) CleanJobs(ctx context.Context, f JobFilter, dryRun bool) ([]JobFil
 			files = append(files, p)
 		}
 		kept, err := tx.QueryContext(ctx, `SELECT DISTINCT env_file FROM jobs WHERE env_file IN (SELECT value FROM json_each(?))
-			AND id NOT IN (SELECT value FROM json_each(?))`, encodeList(files), idList)
+			AND id NOT IN (SELECT value FROM json_each(?))`, jsonlist.Encode(files), idList)
 		if err != nil {
 			return err
 		}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runnerhq/runner/internal/jsonlist"
 	"github.com/runnerhq/runner/internal/secret"
 )
 
@@ -242,7 +243,7 @@ func scanJob(s scanner) (Job, error) {
 		return Job{}, err
 	}
 	_ = json.Unmarshal([]byte(afterNotOK), &j.AfterNotOK)
-	j.Argv, j.Env, j.GPUUUIDs, j.EnvNames = decodeList(argv), decodeList(env), decodeList(uuids), decodeList(envNames)
+	j.Argv, j.Env, j.GPUUUIDs, j.EnvNames = jsonlist.Decode(argv), jsonlist.Decode(env), jsonlist.Decode(uuids), jsonlist.Decode(envNames)
 	_ = json.Unmarshal([]byte(after), &j.After)
 	_ = json.Unmarshal([]byte(afterAny), &j.AfterAny)
 	_ = json.Unmarshal([]byte(labels), &j.Labels)
@@ -420,9 +421,9 @@ func (db *DB) SubmitJobs(ctx context.Context, specs []JobSpec, inArray bool) ([]
 				retries, timeout_ms, after_ids, same_run, run_id, state, submitted_at, env_file, env_names, mem_max, owner_uid,
 				owner, held, after_any, labels, array_id, array_index, array_limit, run_group, share, cpus, executor, after_notok, output_path, error_path, notify)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+jobCols,
-				s.Name, encodeList(s.Argv), s.Cwd, encodeList(s.Env), s.GPUs, int64(s.GPUMem), s.Priority,
+				s.Name, jsonlist.Encode(s.Argv), s.Cwd, jsonlist.Encode(s.Env), s.GPUs, int64(s.GPUMem), s.Priority,
 				s.Retries, s.Timeout.Milliseconds(), encodeIDs(s.After), s.SameRun, runID, to, now, s.EnvFile,
-				encodeList(s.EnvNames), int64(s.MemMax), s.OwnerUID, s.ownerName(), s.Held, encodeIDs(s.AfterAny),
+				jsonlist.Encode(s.EnvNames), int64(s.MemMax), s.OwnerUID, s.ownerName(), s.Held, encodeIDs(s.AfterAny),
 				string(labels), arrayID, s.ArrayIndex, s.ArrayLimit, s.RunGroup, s.Share, s.CPUs, s.executor(), encodeIDs(s.AfterNotOK), s.Output, s.Error, s.Notify))
 			if err != nil {
 				return fmt.Errorf("ledger: submit job: %w", err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/runnerhq/runner/internal/jsonlist"
 	"github.com/runnerhq/runner/internal/null"
 	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/wandbfile"
@@ -223,7 +224,7 @@ func (db *DB) RecordRegressions(ctx context.Context, dir string, evaluated []str
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 				ms(at), dir, g.RunID, g.Project, v.Metric, v.Goal.String(), realOrNull(v.Value), v.BaselineN,
 				realOrNull(v.Median), realOrNull(v.MAD), realOrNull(v.Z), realOrNull(v.RelDelta),
-				encodeList(g.BaselineRunIDs), v.Reason)
+				jsonlist.Encode(g.BaselineRunIDs), v.Reason)
 			if err != nil {
 				return fmt.Errorf("ledger: record regression %s of %s: %w", v.Metric, dir, err)
 			}
@@ -315,7 +316,7 @@ func scanRegressions(rows *sql.Rows, err error) ([]Regression, error) {
 		g.Verdict.Z, g.Verdict.RelDelta = nullToNaN(z), nullToNaN(r)
 		g.Verdict.ZeroSpread = mad.Valid && mad.Float64 == 0
 		g.Verdict.Kind = kernels.VerdictRegression
-		g.BaselineRunIDs = decodeList(ids)
+		g.BaselineRunIDs = jsonlist.Decode(ids)
 		out = append(out, g)
 	}
 	if err := rows.Err(); err != nil {

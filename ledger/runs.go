@@ -3,13 +3,13 @@ package ledger
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/runnerhq/runner/internal/jsonlist"
 )
 
 // runCols is the column list every Run query selects, in scanRun's order.
@@ -39,8 +39,8 @@ func scanRun(s scanner) (Run, error) {
 		return Run{}, err
 	}
 	r.Finished, r.Footer, r.TornTail, r.Empty, r.UploadAlone = finished, footer, torn, empty, alone
-	r.Tags = decodeList(tags)
-	r.HistoryKeys = decodeList(keys)
+	r.Tags = jsonlist.Decode(tags)
+	r.HistoryKeys = jsonlist.Decode(keys)
 	r.StartTime = fromNullMS(start)
 	r.NextAttemptAt = fromNullMS(next)
 	r.LeaseExpiresAt = fromNullMS(lease)
@@ -62,60 +62,6 @@ func scanRun(s scanner) (Run, error) {
 	r.UpdatedAt = fromMS(updatedAt)
 	r.ChangedAt = fromMS(changedAt)
 	return r, nil
-}
-
-func encodeList(v []string) string {
-	if len(v) == 0 {
-		return "[]"
-	}
-	b, err := json.Marshal(v)
-	if err != nil { // cannot happen for []string
-		return "[]"
-	}
-	return string(b)
-}
-
-// decodeList reads a JSON array column; a damaged value reads as empty
-// rather than failing the whole listing. What encodeList wrote of plain
-// strings (run ids, tags, keys: no escapes) is split, not decoded:
-// encoding/json was most of runner regressions' CPU (docs/design.md
-// "Listing a large ledger"); anything else takes encoding/json's path.
-func decodeList(s string) []string {
-	if v, ok := plainList(s); ok {
-		return v
-	}
-	var v []string
-	if err := json.Unmarshal([]byte(s), &v); err != nil || len(v) == 0 {
-		return nil
-	}
-	return v
-}
-
-// plainList is decodeList for an array of strings without escapes, as
-// encoding/json would decode it; ok is false for any other text.
-func plainList(s string) (v []string, ok bool) {
-	if s == "[]" {
-		return nil, true
-	}
-	inner, ok := strings.CutPrefix(s, `["`)
-	if !ok {
-		return nil, false
-	}
-	if inner, ok = strings.CutSuffix(inner, `"]`); !ok {
-		return nil, false
-	}
-	for i := 0; i < len(inner); i++ {
-		if c := inner[i]; c < 0x20 || c == '\\' || c >= utf8.RuneSelf {
-			return nil, false // an escape, a control character or UTF-8 to check
-		}
-	}
-	v = strings.Split(inner, `","`)
-	for _, e := range v {
-		if strings.IndexByte(e, '"') >= 0 {
-			return nil, false // not the compact form: spaces around a comma
-		}
-	}
-	return v, true
 }
 
 func int64Ptr(p *int64) any {
@@ -140,8 +86,8 @@ const metaCols = `log_path, group_key, run_id, entity, project, name, run_group,
 
 func metaArgs(o Observation, m *Meta) []any {
 	return []any{o.LogPath, groupKey(o.Dir, m), m.RunID, m.Entity, m.Project, m.Name, m.Group, m.JobType,
-		encodeList(m.Tags), msPtr(m.StartTime), m.WandbVersion, m.Finished, m.Footer, intPtr(m.ExitCode),
-		intPtr(m.RuntimeS), m.TornTail, m.ReadError, m.HistoryRows, encodeList(m.HistoryKeys),
+		jsonlist.Encode(m.Tags), msPtr(m.StartTime), m.WandbVersion, m.Finished, m.Footer, intPtr(m.ExitCode),
+		intPtr(m.RuntimeS), m.TornTail, m.ReadError, m.HistoryRows, jsonlist.Encode(m.HistoryKeys),
 		m.RecordsJSON, m.SummaryJSON, m.ConfigJSON, m.GoodOffset, m.Empty, o.Size, ms(o.MTime)}
 }
 

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/runnerhq/runner/internal/jsonlist"
 )
 
 // Counts returns the number of runs in each state; every state is present.
@@ -203,7 +205,7 @@ func (db *DB) Heartbeat(ctx context.Context, d Daemon) error {
 				up = 1, stopped_at = NULL, upload_scopes = excluded.upload_scopes, uploads_on = excluded.uploads_on,
 				upload_problem = excluded.upload_problem, job_units = excluded.job_units, executor = excluded.executor,
 				jobs_wandb_dir = excluded.jobs_wandb_dir`,
-			d.PID, d.Host, d.Version, ms(started), ms(now), encodeList(d.Watch), encodeList(d.UploadScopes), !d.UploadsOff,
+			d.PID, d.Host, d.Version, ms(started), ms(now), jsonlist.Encode(d.Watch), jsonlist.Encode(d.UploadScopes), !d.UploadsOff,
 			d.UploadProblem, d.JobUnits, cmp.Or(d.Executor, ExecutorLocal), d.JobsWandbDir)
 		if err != nil {
 			return fmt.Errorf("ledger: heartbeat: %w", err)
@@ -242,8 +244,8 @@ func (db *DB) DaemonState(ctx context.Context) (*Daemon, error) {
 		return nil, fmt.Errorf("ledger: daemon state: %w", err)
 	}
 	d.StartedAt, d.HeartbeatAt = fromMS(started), fromMS(heartbeat)
-	d.Watch = decodeList(watch)
-	d.UploadScopes = decodeList(scopes)
+	d.Watch = jsonlist.Decode(watch)
+	d.UploadScopes = jsonlist.Decode(scopes)
 	d.UploadsOff = !uploadsOn
 	d.StoppedAt = fromNullMS(stopped)
 	return &d, nil

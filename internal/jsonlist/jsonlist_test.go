@@ -1,4 +1,4 @@
-package ledger
+package jsonlist
 
 import (
 	"encoding/json"
@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// jsonList is decodeList as encoding/json alone reads it.
+// jsonList is Decode as encoding/json alone reads it.
 func jsonList(s string) []string {
 	var v []string
 	if err := json.Unmarshal([]byte(s), &v); err != nil || len(v) == 0 {
@@ -16,15 +16,15 @@ func jsonList(s string) []string {
 }
 
 // A list column reads the same through the split path as through
-// encoding/json, whatever is stored: what encodeList wrote, or a
+// encoding/json, whatever is stored: what Encode wrote, or a
 // damaged or hand-edited value.
 func TestDecodeListIsEncodingJSON(t *testing.T) {
 	for _, s := range []string{
-		"[]", `[""]`, `["a"]`, `["a","b","c"]`, encodeList([]string{"x<y", "é", "a\"b", "tab\t"}),
+		"[]", `[""]`, `["a"]`, `["a","b","c"]`, Encode([]string{"x<y", "é", "a\"b", "tab\t"}),
 		`["a", "b"]`, `["a","]`, `["]`, `[1,2]`, `null`, ``, `["a"]x`, `["\u0041"]`, "[\"\xff\"]", `[ "a"]`, `["a",]`,
 	} {
-		if got, want := decodeList(s), jsonList(s); !slices.Equal(got, want) || (got == nil) != (want == nil) {
-			t.Errorf("decodeList(%q) = %q, encoding/json %q", s, got, want)
+		if got, want := Decode(s), jsonList(s); !slices.Equal(got, want) || (got == nil) != (want == nil) {
+			t.Errorf("Decode(%q) = %q, encoding/json %q", s, got, want)
 		}
 	}
 }
@@ -34,8 +34,8 @@ func FuzzDecodeList(f *testing.F) {
 	f.Add(`["a", "b"]`)
 	f.Add(`[""]`)
 	f.Fuzz(func(t *testing.T, s string) {
-		if got, want := decodeList(s), jsonList(s); !slices.Equal(got, want) {
-			t.Errorf("decodeList(%q) = %q, encoding/json %q", s, got, want)
+		if got, want := Decode(s), jsonList(s); !slices.Equal(got, want) {
+			t.Errorf("Decode(%q) = %q, encoding/json %q", s, got, want)
 		}
 	})
 }
