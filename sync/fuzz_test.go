@@ -60,23 +60,3 @@ func BenchmarkClassifyUploadOutput(b *testing.B) {
 		_ = judgeRuns(nil, nil, s, nil)
 	}
 }
-
-// The literal filter in front of the classifier's case-insensitive
-// patterns never changes an answer: what it skips could not match.
-func FuzzFoldedRegexp(f *testing.F) {
-	for _, s := range []string{"requests.exceptions.ConnectionError: Connection Refused", "HTTP 503", "[Errno 13] x",
-		"WANDB_API_KEY=" + testKey, "open /x: Permission denied", "ſervice unavailable", "chun\u212a", "no such host"} {
-		f.Add(s)
-	}
-	patterns := []foldedRegexp{redactKeyPattern, uploadMarkerDenied, uploadAuthPattern, uploadFSDenied, uploadTransientPattern}
-	f.Fuzz(func(t *testing.T, s string) {
-		for _, p := range patterns {
-			if got, want := p.MatchString(s), p.Regexp.MatchString(s); got != want {
-				t.Errorf("%s on %q: filtered %v, regexp %v", p, s, got, want)
-			}
-			if got, want := p.ReplaceAllString(s, "X"), p.Regexp.ReplaceAllString(s, "X"); got != want {
-				t.Errorf("%s replacing in %q: filtered %q, regexp %q", p, s, got, want)
-			}
-		}
-	})
-}

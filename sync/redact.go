@@ -1,6 +1,10 @@
 package sync
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/runnerhq/runner/internal/wandbout"
+)
 
 // RedactedText replaces every secret Redact removes.
 const RedactedText = "[REDACTED]"
@@ -8,10 +12,6 @@ const RedactedText = "[REDACTED]"
 // minRedactLen is the shortest literal secret Redact replaces. Shorter strings cannot be valid W&B
 // keys (those have 40+ characters), and replacing them would mangle unrelated text.
 const minRedactLen = 8
-
-// redactKeyPattern finds key-shaped tokens after the names W&B tools print them under, so a key
-// is hidden even when it is not the one runner passed (one from .netrc, a stale one in a log).
-var redactKeyPattern = mustFold(`(?i)(wandb_api_key\s*[:=]\s*["']?|api_key["']?\s*[:=]?\s*["']?)([\w-]{40,})`)
 
 // Redact returns text with each literal secret (8 characters or longer) replaced by RedactedText,
 // and with any 40+ character [\w-] token after `WANDB_API_KEY=` or `api_key` replaced too.
@@ -21,5 +21,5 @@ func Redact(text string, secrets ...string) string {
 			text = strings.ReplaceAll(text, s, RedactedText)
 		}
 	}
-	return redactKeyPattern.ReplaceAllString(text, "${1}"+RedactedText)
+	return wandbout.KeyLabel.ReplaceAllString(text, "${1}"+RedactedText)
 }

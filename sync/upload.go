@@ -22,6 +22,7 @@ import (
 
 	"github.com/runnerhq/runner/internal/owner"
 	"github.com/runnerhq/runner/internal/rundir"
+	"github.com/runnerhq/runner/internal/wandbout"
 	"github.com/runnerhq/runner/ledger"
 )
 
@@ -744,20 +745,6 @@ var (
 	// "forbidden" or "timeout" says nothing about the server.
 	uploadQuoted   = regexp.MustCompile(`'[^']*'|"[^"]*"`)
 	uploadPathWord = regexp.MustCompile(`\S*[/\\]\S*`)
-	// The CLI could not write a run's .synced marker: the upload happened.
-	uploadMarkerDenied = mustFold(`(?i)permission denied|read-only file system|operation not permitted|` +
-		`\[Errno (1|13|30)\]`)
-
-	uploadAuthPattern = mustFold(`(?i)no api key configured|api key must have|wandb_api_key invalid|` +
-		`not logged in|api_key not configured|invalid api key|permission denied|unauthorized|forbidden|` +
-		`http 40[13]\b|\[40[13]\]|status(?: code)?[ :=]*40[13]\b`)
-	// "permission denied" from the file system is not a credential problem.
-	uploadFSDenied = mustFold(`(?i)(open|mkdir|stat|lstat|write|read|remove|rename|create)\s+\S+:\s*permission denied`)
-
-	uploadTransientPattern = mustFold(`(?i)timed out|timeout|giving up after|dial tcp|connection refused|` +
-		`connection reset|connection aborted|network error|no such host|name resolution|max retries exceeded|` +
-		`rate limit|too many requests|http 429\b|http 5\d\d\b|\[429\]|\[5\d\d\]|bad gateway|service unavailable|` +
-		`cancelled\.|fatal error while uploading data|dropped streaming file chunk`)
 )
 
 // uploadScan reads the child's output line by line: it keeps a redacted tail and the facts the
@@ -863,16 +850,16 @@ func (s *uploadScan) line(raw string) {
 	if s.diag == "" {
 		s.diag = text
 	}
-	if s.markerDenied == "" && strings.Contains(text, ".wandb.synced") && uploadMarkerDenied.MatchString(text) {
+	if s.markerDenied == "" && strings.Contains(text, ".wandb.synced") && wandbout.MarkerDenied.MatchString(text) {
 		s.markerDenied = text
 	}
 	// Classify what the CLI says, not the paths it quotes (docs/design.md
 	// "Upload outcomes").
 	said := serverWords(text)
-	if s.auth == "" && uploadAuthPattern.MatchString(said) && !uploadFSDenied.MatchString(text) && !uploadOSError.MatchString(text) {
+	if s.auth == "" && wandbout.Auth.MatchString(said) && !wandbout.FSDenied.MatchString(text) && !uploadOSError.MatchString(text) {
 		s.auth = text
 	}
-	if s.transient == "" && uploadTransientPattern.MatchString(said) {
+	if s.transient == "" && wandbout.Transient.MatchString(said) {
 		s.transient = text
 	}
 }
@@ -952,7 +939,7 @@ func judgeRuns(abs, dirs []string, scan *uploadScan, premarked map[string]bool) 
 			}
 			if line := scan.runErr[id]; line != "" {
 				r.Verified, r.Err, r.Outcome = false, errors.New(shorten(line)), ledger.OutcomeOther
-				if scan.runFatal[id] || uploadTransientPattern.MatchString(serverWords(line)) {
+				if scan.runFatal[id] || wandbout.Transient.MatchString(serverWords(line)) {
 					r.Outcome = ledger.OutcomeTransient
 				}
 				break
