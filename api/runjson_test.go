@@ -74,22 +74,3 @@ func TestRunJSONIsEncodingJSON(t *testing.T) {
 		})
 	}
 }
-
-func FuzzRunJSON(f *testing.F) {
-	f.Add("plain", "/w/offline-run-1", int64(0))
-	f.Add("<&>\u2028", "\xff\x00\"\\", int64(-1))
-	base := fullRun("x") // every field set; the strings the fuzzer's
-	f.Fuzz(func(t *testing.T, s, dir string, ms int64) {
-		r := base
-		r.Dir, r.State, r.RunID, r.Name, r.Reason, r.LastError = dir, ledger.State(s), s, s, dir, s
-		ts := time.UnixMilli(ms)
-		r.FirstSeen, r.StartTime = ts, &ts
-		want, err := json.MarshalIndent(RunOf(r), "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := appendRun(nil, &r, ""); string(got) != string(want) {
-			t.Errorf("appendRun %q, encoding/json %q", got, want)
-		}
-	})
-}
