@@ -9,3 +9,6 @@ func ListingQuery(f Filter) (string, []any) {
 	q, _, args := runsQuery(f)
 	return q, args
 }
+
+// SchemaVersion is the schema version of a ledger this runner made.
+func SchemaVersion() int { return len(migrations) }

@@ -92,30 +92,11 @@ func goRanking(t *testing.T, db *ledger.DB, f ledger.RankFilter, goal kernels.Go
 	return order
 }
 
-// An older ledger (schema 14, before the summary index) opened by this
-// runner keeps every row, and its summaries are indexed by the open: the
-// rankings are those of every run read in Go.
-func TestMigrationKeepsRowsAndIndexesSummaries(t *testing.T) {
+// sameRankings checks db's rankings against goRanking's for filters of
+// every kind: whole ledger, project, group, nested key, absent key.
+func sameRankings(t *testing.T, db *ledger.DB) {
+	t.Helper()
 	ctx := context.Background()
-	path := oldLedger(t, 14, 3000)
-	before := content(t, path)
-
-	db := ledgertest.Open(t, path, ledger.Options{})
-	if got := content(t, path); !maps.Equal(got, before) {
-		t.Fatalf("rows after the migration %v, before %v", got, before)
-	}
-	var version, stale, groups int
-	r := raw(t, path)
-	if err := r.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.QueryRow(`SELECT (SELECT count(*) FROM summary_stale), (SELECT count(*) FROM summary_groups)`).Scan(&stale, &groups); err != nil {
-		t.Fatal(err)
-	}
-	if version < 15 || stale != 0 || groups != 2100 {
-		t.Fatalf("after open: version %d, %d stale, %d groups indexed, want >= 15, 0, 2100", version, stale, groups)
-	}
-
 	for _, tc := range []struct {
 		f     ledger.RankFilter
 		limit int
@@ -151,4 +132,106 @@ func TestMigrationKeepsRowsAndIndexesSummaries(t *testing.T) {
 			}
 		})
 	}
+}
+
+// An older ledger (schema 14, before the summary index) opened by this
+// runner keeps every row, and its summaries are indexed by the open: the
+// rankings are those of every run read in Go.
+func TestMigrationKeepsRowsAndIndexesSummaries(t *testing.T) {
+	path := oldLedger(t, 14, 3000)
+	before := content(t, path)
+
+	db := ledgertest.Open(t, path, ledger.Options{})
+	if got := content(t, path); !maps.Equal(got, before) {
+		t.Fatalf("rows after the migration %v, before %v", got, before)
+	}
+	var version, stale, groups int
+	r := raw(t, path)
+	if err := r.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.QueryRow(`SELECT (SELECT count(*) FROM summary_stale), (SELECT count(*) FROM summary_groups)`).Scan(&stale, &groups); err != nil {
+		t.Fatal(err)
+	}
+	if version < 15 || stale != 0 || groups != 2100 {
+		t.Fatalf("after open: version %d, %d stale, %d groups indexed, want >= 15, 0, 2100", version, stale, groups)
+	}
+
+	sameRankings(t, db)
+}
+
+// A ledger whose groups are stale (runs written by an older runner or by
+// hand: every group of a generated ledger) answers the same rankings
+// before the first writable open (from the rows), after it (from the
+// index the open makes: per batch of groups when they are few, one
+// rebuild when they are many) and after another writer changes or deletes
+// some runs; the rebuilt schema is a new ledger's.
+func TestOpenIndexesStaleGroups(t *testing.T) {
+	ctx := context.Background()
+	fresh := raw(t, ledgertest.Open(t, "", ledger.Options{}).Path())
+	for _, tc := range []struct {
+		name string
+		dirs int
+	}{
+		{"few groups", 300},
+		{"many groups (rebuild)", 4000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := oldLedger(t, ledger.SchemaVersion(), tc.dirs)
+			r := raw(t, path)
+			var stale int
+			if err := r.QueryRow(`SELECT count(*) FROM summary_stale`).Scan(&stale); err != nil || stale != tc.dirs*7/10 {
+				t.Fatalf("stale groups after generating: %d, %v; want %d", stale, err, tc.dirs*7/10)
+			}
+			t.Run("stale", func(t *testing.T) {
+				sameRankings(t, ledgertest.Open(t, path, ledger.Options{ReadOnly: true}))
+			})
+			t.Run("indexed", func(t *testing.T) {
+				sameRankings(t, ledgertest.Open(t, path, ledger.Options{}))
+			})
+			if err := r.QueryRow(`SELECT count(*) FROM summary_stale`).Scan(&stale); err != nil || stale != 0 {
+				t.Fatalf("stale groups after a writable open: %d, %v", stale, err)
+			}
+			if got, want := schemaOf(t, r), schemaOf(t, fresh); !maps.Equal(got, want) {
+				t.Fatalf("schema after the open\n got %v\nwant %v", got, want)
+			}
+			for _, q := range []string{
+				`UPDATE runs SET summary_json = '{"eval/nrmse": 0.01, "train/loss": -1}' WHERE rowid % 7 = 0`,
+				`UPDATE runs SET run_group = 'sweep-3' WHERE rowid % 11 = 0`,
+				`DELETE FROM runs WHERE rowid % 17 = 0`,
+			} {
+				if _, err := r.ExecContext(ctx, q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			t.Run("changed by another writer", func(t *testing.T) {
+				sameRankings(t, ledgertest.Open(t, path, ledger.Options{ReadOnly: true}))
+			})
+			t.Run("indexed again", func(t *testing.T) {
+				sameRankings(t, ledgertest.Open(t, path, ledger.Options{}))
+			})
+		})
+	}
+}
+
+// schemaOf is the SQL of every table, index and trigger by name.
+func schemaOf(t *testing.T, db *sql.DB) map[string]string {
+	t.Helper()
+	rows, err := db.Query(`SELECT name, coalesce(sql, '') FROM sqlite_master`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var name, q string
+		if err := rows.Scan(&name, &q); err != nil {
+			t.Fatal(err)
+		}
+		out[name] = q
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

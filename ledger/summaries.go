@@ -77,7 +77,8 @@ func summaryValue(runs []Run, metric string) (float64, bool) {
 // stale group from its rows, as before.
 
 // staleBatch bounds the groups Open recomputes in one transaction, so the
-// daemon and other commands get the write lock in between.
+// daemon and other commands get the write lock in between (unless it
+// rebuilds, rebuildStale), and the groups one refreshKeys batch reads.
 const staleBatch = 2000
 
 // refreshSummaries recomputes, inside tx, those of the groups keys that
@@ -88,15 +89,17 @@ func refreshSummaries(ctx context.Context, tx *Tx, keys []string) error {
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
-	list, arg := inList(keys)
-	stale, err := groupKeys(ctx, tx, `SELECT group_key FROM summary_stale WHERE group_key IN (`+list+`)`, arg)
-	if err != nil {
-		return err
-	}
-	for _, k := range stale {
-		if err := refreshGroup(ctx, tx, k); err != nil {
+	for len(keys) > 0 {
+		n := min(len(keys), staleBatch)
+		list, arg := inList(keys[:n])
+		stale, err := groupKeys(ctx, tx, `SELECT group_key FROM summary_stale WHERE group_key IN (`+list+`) ORDER BY group_key`, arg)
+		if err != nil {
 			return err
 		}
+		if err := refreshKeys(ctx, tx, stale); err != nil {
+			return err
+		}
+		keys = keys[n:]
 	}
 	return nil
 }
@@ -135,74 +138,139 @@ func groupKeys(ctx context.Context, tx *Tx, q string, args ...any) ([]string, er
 	return out, nil
 }
 
-// refreshGroup recomputes the summary values of the group key from its
-// runs rows (none: the group is gone).
-func refreshGroup(ctx context.Context, tx *Tx, key string) error {
-	rows, err := tx.QueryContext(ctx, `SELECT dir, project, run_group, start_time, summary_json FROM runs WHERE group_key = ?`, key)
-	if err != nil {
-		return fmt.Errorf("ledger: summary of %s: %w", key, err)
+// refreshKeys recomputes the summary values of the stale groups keys
+// (sorted, distinct, at most staleBatch) from their runs rows (none: the
+// group is gone) and marks them fresh. A few statements for the whole
+// batch, not a few per group: per statement, the driver costs as much as
+// SQLite's work, and a lab's 700,000 groups one at a time took half an
+// hour (docs/design.md "Large ledgers").
+func refreshKeys(ctx context.Context, tx *Tx, keys []string) error {
+	if len(keys) == 0 {
+		return nil
 	}
-	var runs []Run
+	fail := func(err error) error { return fmt.Errorf("ledger: summaries of %d groups: %w", len(keys), err) }
+	list, arg := inList(keys)
+	runs, err := groupRuns(ctx, tx, list, arg)
+	if err != nil {
+		return fail(err)
+	}
+	declared, err := declaredGoals(ctx, tx, list, arg)
+	if err != nil {
+		return fail(err)
+	}
+	// A stale group has no values: the trigger that marked it dropped them.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM summary_stale WHERE group_key IN (`+list+`)`, arg); err != nil {
+		return fail(err)
+	}
+	var gone []string
+	type group struct {
+		key, project, runGroup string
+		flat                   map[string]any
+	}
+	var groups []group
+	for _, k := range keys {
+		g := runs[k]
+		if len(g) == 0 {
+			gone = append(gone, k)
+			continue
+		}
+		flat := FlatSummary(MergeSummaries(g)) // g now in stage order
+		// The first stage's project and group: what a leaderboard filters on.
+		groups = append(groups, group{k, g[0].Project, g[0].Group, flat})
+	}
+	if len(gone) > 0 {
+		l, a := inList(gone)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM summary_groups WHERE group_key IN (`+l+`)`, a); err != nil {
+			return fail(err)
+		}
+	}
+	ids := make(map[string]int64, len(groups))
+	for i := 0; i < len(groups); i += groupsPerInsert {
+		chunk := groups[i:min(i+groupsPerInsert, len(groups))]
+		args := make([]any, 0, 3*len(chunk))
+		for _, g := range chunk {
+			args = append(args, g.key, g.project, g.runGroup)
+		}
+		q := `INSERT INTO summary_groups (group_key, project, run_group) VALUES (?, ?, ?)` + strings.Repeat(`, (?, ?, ?)`, len(chunk)-1) + `
+			ON CONFLICT (group_key) DO UPDATE SET project = excluded.project, run_group = excluded.run_group
+			RETURNING id, group_key`
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fail(err)
+		}
+		for rows.Next() {
+			var (
+				id int64
+				k  string
+			)
+			if err := rows.Scan(&id, &k); err != nil {
+				rows.Close()
+				return fail(err)
+			}
+			ids[k] = id
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fail(err)
+		}
+	}
+	var vals []any
+	flush := func(all bool) error {
+		for len(vals) >= 4*valuesPerInsert || (all && len(vals) > 0) {
+			n := min(len(vals)/4, valuesPerInsert)
+			q := `INSERT INTO summary_values (gid, key, value, declared) VALUES (?, ?, ?, ?)` + strings.Repeat(`, (?, ?, ?, ?)`, n-1)
+			if _, err := tx.ExecContext(ctx, q, vals[:4*n]...); err != nil {
+				return fail(err)
+			}
+			vals = vals[4*n:]
+		}
+		return nil
+	}
+	for _, g := range groups {
+		gid := ids[g.key]
+		for k := range g.flat {
+			if v, ok := SummaryNumber(g.flat, k); ok && finite(v) {
+				vals = append(vals, gid, k, v, declared[g.key][k])
+			}
+		}
+		if err := flush(false); err != nil {
+			return err
+		}
+	}
+	return flush(true)
+}
+
+// groupsPerInsert and valuesPerInsert bound the rows of one INSERT into
+// summary_groups and summary_values (and so the distinct statements a
+// transaction prepares: a batch's last, shorter one).
+const (
+	groupsPerInsert = 100
+	valuesPerInsert = 100
+)
+
+// groupRuns reads, by group key, the runs of the groups in list (an
+// inList of arg) with the columns a summary needs.
+func groupRuns(ctx context.Context, tx *Tx, list string, arg any) (map[string][]Run, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT group_key, dir, project, run_group, start_time, summary_json FROM runs
+		WHERE group_key IN (`+list+`)`, arg)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][]Run{}
 	for rows.Next() {
 		var (
 			r     Run
 			start sql.NullInt64
 		)
-		if err := rows.Scan(&r.Dir, &r.Project, &r.Group, &start, &r.SummaryJSON); err != nil {
-			rows.Close()
-			return fmt.Errorf("ledger: summary of %s: %w", key, err)
+		if err := rows.Scan(&r.GroupKey, &r.Dir, &r.Project, &r.Group, &start, &r.SummaryJSON); err != nil {
+			return nil, err
 		}
 		r.StartTime = fromNullMS(start)
-		runs = append(runs, r)
+		out[r.GroupKey] = append(out[r.GroupKey], r)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("ledger: summary of %s: %w", key, err)
-	}
-	// A stale group has no values: the trigger that marked it dropped them.
-	if _, err := tx.ExecContext(ctx, `DELETE FROM summary_stale WHERE group_key = ?`, key); err != nil {
-		return fmt.Errorf("ledger: summary of %s: %w", key, err)
-	}
-	if len(runs) == 0 {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM summary_groups WHERE group_key = ?`, key); err != nil {
-			return fmt.Errorf("ledger: summary of %s: %w", key, err)
-		}
-		return nil
-	}
-	declared, err := declaredGoals(ctx, tx, key)
-	if err != nil {
-		return err
-	}
-	flat := FlatSummary(MergeSummaries(runs)) // runs now in stage order
-	var gid int64
-	// The first stage's project and group: what a leaderboard filters on.
-	if err := tx.QueryRowContext(ctx, `INSERT INTO summary_groups (group_key, project, run_group) VALUES (?, ?, ?)
-		ON CONFLICT (group_key) DO UPDATE SET project = excluded.project, run_group = excluded.run_group
-		RETURNING id`, key, runs[0].Project, runs[0].Group).Scan(&gid); err != nil {
-		return fmt.Errorf("ledger: summary of %s: %w", key, err)
-	}
-	var vals []any
-	for k := range flat {
-		if v, ok := SummaryNumber(flat, k); ok && finite(v) {
-			vals = append(vals, gid, k, v, declared[k])
-		}
-	}
-	// Many rows a statement: per statement, the driver costs as much as
-	// SQLite's insert.
-	for len(vals) > 0 {
-		n := min(len(vals)/4, valuesPerInsert)
-		q := `INSERT INTO summary_values (gid, key, value, declared) VALUES (?, ?, ?, ?)` + strings.Repeat(`, (?, ?, ?, ?)`, n-1)
-		if _, err := tx.ExecContext(ctx, q, vals[:4*n]...); err != nil {
-			return fmt.Errorf("ledger: summary of %s: %w", key, err)
-		}
-		vals = vals[4*n:]
-	}
-	return nil
+	return out, rows.Err()
 }
-
-// valuesPerInsert bounds the rows of one INSERT into summary_values (and
-// so the distinct statements a transaction prepares).
-const valuesPerInsert = 32
 
 // Bits of summary_values.declared: the goals a group's logs declare.
 const (
@@ -220,65 +288,118 @@ func goalBit(g kernels.Goal) int {
 	return 0
 }
 
-// declaredGoals returns, by metric key, the goals the logs of group key
-// declare (metric records), as declared bits.
-func declaredGoals(ctx context.Context, tx *Tx, key string) (map[string]int, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT m.key, m.goal FROM metrics m JOIN runs r ON r.dir = m.dir
-		WHERE r.group_key = ? AND m.goal_source = 'log'`, key)
+// declaredGoals returns, by group key and metric key, the goals the logs
+// of the groups in list declare (metric records), as declared bits.
+func declaredGoals(ctx context.Context, tx *Tx, list string, arg any) (map[string]map[string]int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT r.group_key, m.key, m.goal FROM runs r JOIN metrics m ON m.dir = r.dir
+		WHERE r.group_key IN (`+list+`) AND m.goal_source = 'log'`, arg)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: declared goals of %s: %w", key, err)
+		return nil, fmt.Errorf("declared goals: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]int{}
+	out := map[string]map[string]int{}
 	for rows.Next() {
-		var k, goal string
-		if err := rows.Scan(&k, &goal); err != nil {
-			return nil, fmt.Errorf("ledger: declared goals of %s: %w", key, err)
+		var gk, k, goal string
+		if err := rows.Scan(&gk, &k, &goal); err != nil {
+			return nil, fmt.Errorf("declared goals: %w", err)
 		}
 		g, _ := kernels.ParseGoal(goal)
-		out[k] |= goalBit(g)
+		if out[gk] == nil {
+			out[gk] = map[string]int{}
+		}
+		out[gk][k] |= goalBit(g)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("ledger: declared goals of %s: %w", key, err)
+		return nil, fmt.Errorf("declared goals: %w", err)
 	}
 	return out, nil
 }
 
-// refreshStale recomputes every stale group, staleBatch per transaction.
-// Only a migration (existing runs) and writers other than this package
-// leave groups stale, so on most opens this is one indexed read.
+// summaryValueIndexes are the indexes of summary_values as migration 15
+// made them, which rebuildStale drops and makes again: the same text, so
+// a rebuilt ledger's schema is a migrated one's.
+var summaryValueIndexes = []struct{ name, sql string }{
+	{"summary_values_rank", `CREATE INDEX summary_values_rank ON summary_values (key, value)`},
+	{"summary_values_declared", `CREATE INDEX summary_values_declared ON summary_values (key, declared) WHERE declared != 0`},
+}
+
+// refreshStale recomputes every stale group. Only a migration (existing
+// runs) and writers other than this package leave groups stale, so on most
+// opens this is one indexed read. A few groups are recomputed staleBatch
+// per transaction; many (a ledger of runs recorded by an older runner, or
+// by hand) in one rebuild (rebuildStale).
 func (db *DB) refreshStale(ctx context.Context) error {
-	var some bool
-	if err := db.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM summary_stale)`).Scan(&some); err != nil || !some {
+	var stale, groups int
+	if err := db.queryRow(ctx, `SELECT (SELECT count(*) FROM summary_stale), (SELECT count(*) FROM summary_groups)`).Scan(&stale, &groups); err != nil || stale == 0 {
 		if err != nil {
 			return fmt.Errorf("ledger %s: stale summaries: %w", db.path, err)
 		}
 		return nil
 	}
-	t0, n := time.Now(), 0
-	for {
-		var batch int
-		err := db.inTx(ctx, func(tx *Tx) error {
-			keys, err := groupKeys(ctx, tx, `SELECT group_key FROM summary_stale LIMIT ?`, staleBatch)
+	t0 := time.Now()
+	if stale > staleBatch && 4*stale >= groups {
+		if err := db.inTx(ctx, func(tx *Tx) error { return rebuildStale(ctx, tx) }); err != nil {
+			return err
+		}
+	} else {
+		for {
+			var batch int
+			err := db.inTx(ctx, func(tx *Tx) error {
+				keys, err := nextStale(ctx, tx)
+				batch = len(keys)
+				if err != nil {
+					return err
+				}
+				return refreshKeys(ctx, tx, keys)
+			})
 			if err != nil {
 				return err
 			}
-			for _, k := range keys {
-				if err := refreshGroup(ctx, tx, k); err != nil {
-					return err
-				}
+			if batch < staleBatch {
+				break
 			}
-			batch = len(keys)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if n += batch; batch < staleBatch {
-			break
 		}
 	}
-	db.log.Info("ledger: summaries indexed", "path", db.path, "runs", n, "took", time.Since(t0).Round(time.Millisecond))
+	db.log.Info("ledger: summaries indexed", "path", db.path, "runs", stale, "took", time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+// nextStale returns the first staleBatch stale groups (refreshKeys marks
+// them fresh, so the next call returns the next ones).
+func nextStale(ctx context.Context, tx *Tx) ([]string, error) {
+	return groupKeys(ctx, tx, `SELECT group_key FROM summary_stale ORDER BY group_key LIMIT ?`, staleBatch)
+}
+
+// rebuildStale recomputes every stale group in tx with summary_values'
+// value indexes dropped, then makes them again. Inserting the values of a
+// large share of the groups into those indexes is a write to a random page
+// of an index larger than the writer's cache for each value (a lab's
+// 700,000 groups: 89 GB read, 41 GB written); making an index sorts once.
+// It is one transaction so that no reader sees the indexes missing; the
+// daemon (patient) and other writers wait for it.
+func rebuildStale(ctx context.Context, tx *Tx) error {
+	for _, ix := range summaryValueIndexes {
+		if _, err := tx.Tx.ExecContext(ctx, `DROP INDEX `+ix.name); err != nil {
+			return fmt.Errorf("ledger: rebuild summaries: %w", err)
+		}
+	}
+	for {
+		keys, err := nextStale(ctx, tx)
+		if err != nil || len(keys) == 0 {
+			if err != nil {
+				return err
+			}
+			break
+		}
+		if err := refreshKeys(ctx, tx, keys); err != nil {
+			return err
+		}
+	}
+	for _, ix := range summaryValueIndexes {
+		if _, err := tx.Tx.ExecContext(ctx, ix.sql); err != nil {
+			return fmt.Errorf("ledger: rebuild summaries: %w", err)
+		}
+	}
 	return nil
 }
 

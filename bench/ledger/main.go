@@ -49,6 +49,7 @@ type options struct {
 	before     string
 	keep       bool
 	only       string
+	ledger     string
 }
 
 func run(ctx context.Context, args []string) error {
@@ -59,6 +60,7 @@ func run(ctx context.Context, args []string) error {
 	fs.StringVar(&o.before, "before", "", "git revision to build the baseline runner from (empty: none)")
 	fs.StringVar(&o.only, "only", "", "only the commands whose line contains this")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary dir (ledgers, binaries)")
+	fs.StringVar(&o.ledger, "ledger", "", "a generated ledger to reuse: made there (by the oldest binary, never opened for writing) if it does not exist, copied from there if it does")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -102,16 +104,10 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	first := bins[0]
-	if _, _, err := first.run(ctx, "backfill", empty); err != nil {
-		return fmt.Errorf("create the ledger: %w", err)
-	}
-	t0 := time.Now()
-	g, err := ledgertest.Generate(ctx, first.db, filepath.Join(tmp, "tree"), o.runs)
+	g, err := generate(ctx, o, first, empty, filepath.Join(tmp, "tree"))
 	if err != nil {
 		return err
 	}
-	fmt.Printf("ledger: %d run dirs, %d W&B runs (%d of two stages), %d jobs, %d regressions; generated in %s, %s\n",
-		g.Dirs, g.Runs, g.Pairs, g.Jobs, g.Flagged, time.Since(t0).Round(time.Millisecond), size(first.db))
 	for _, b := range bins[1:] {
 		if err := copyFile(first.db, b.db); err != nil {
 			return err
@@ -197,6 +193,41 @@ func run(ctx context.Context, args []string) error {
 		tw.Flush()
 	}
 	return tw.Flush()
+}
+
+// generate fills first's ledger: generated there, or copied from o.ledger
+// when that exists. Generating 1,000,000 dirs takes minutes and the copy
+// seconds, so a -ledger kept from one run serves the next ones; it is
+// copied before any binary opens it for writing, so each run times the
+// first write command (the migration) on the same untouched ledger.
+func generate(ctx context.Context, o options, first *binary, empty, tree string) (ledgertest.Generated, error) {
+	if o.ledger != "" {
+		if _, err := os.Stat(o.ledger); err == nil {
+			pairs := o.runs * 3 / 10
+			g := ledgertest.Generated{Dirs: o.runs, Pairs: pairs, Runs: o.runs - pairs}
+			if err := copyFile(o.ledger, first.db); err != nil {
+				return g, err
+			}
+			fmt.Printf("ledger: %d run dirs (-runs: say the count it was made with), copied from %s, %s\n", g.Dirs, o.ledger, size(first.db))
+			return g, nil
+		}
+	}
+	if _, _, err := first.run(ctx, "backfill", empty); err != nil {
+		return ledgertest.Generated{}, fmt.Errorf("create the ledger: %w", err)
+	}
+	t0 := time.Now()
+	g, err := ledgertest.Generate(ctx, first.db, tree, o.runs)
+	if err != nil {
+		return g, err
+	}
+	fmt.Printf("ledger: %d run dirs, %d W&B runs (%d of two stages), %d jobs, %d regressions; generated in %s, %s\n",
+		g.Dirs, g.Runs, g.Pairs, g.Jobs, g.Flagged, time.Since(t0).Round(time.Millisecond), size(first.db))
+	if o.ledger != "" {
+		if err := copyFile(first.db, o.ledger); err != nil {
+			return g, err
+		}
+	}
+	return g, nil
 }
 
 // binary is one runner build with a ledger of its own.
