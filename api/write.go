@@ -64,6 +64,20 @@ func (a *Array) Close() error {
 	return err
 }
 
+// WriteArray writes the elements pass reads as Write writes their slice,
+// each as it comes: memory stays flat whatever their number.
+func WriteArray[T any](w io.Writer, pass func(func(T) error) error) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	a := NewArray(bw)
+	if err := pass(func(v T) error { return a.Add(v) }); err != nil {
+		return err
+	}
+	if err := a.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
 // StreamRuns writes the runs f selects as Write writes a []Run, encoding
 // them while the cursor reads on (another core) a few hundred ahead:
 // memory stays flat whatever the number of runs. The chunks go back to the

@@ -34,6 +34,20 @@ func TestJSONArrayIsWriteJSON(t *testing.T) {
 			if got.String() != want.String() {
 				t.Fatalf("streamed\n%s\nwant\n%s", got.String(), want.String())
 			}
+			var each strings.Builder
+			if err := WriteArray(&each, func(fn func(Run) error) error {
+				for _, r := range tc.runs {
+					if err := fn(r); err != nil {
+						return err
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if each.String() != want.String() {
+				t.Fatalf("WriteArray\n%s\nwant\n%s", each.String(), want.String())
+			}
 		})
 	}
 }

@@ -23,14 +23,12 @@ func regressionsCommand(env Env) *cli.Command {
 			if d := durationOf(c, "since"); d > 0 {
 				f.Since = env.Now().Add(-d)
 			}
-			out, err := reports.Regressions(c.Context, db, f)
-			if err != nil {
-				return err
-			}
-			if c.Bool("json") {
-				return api.Write(env.Stdout, out)
-			}
-			return text.Regressions(env.Stdout, out, env.Now())
+			return reports.RegressionPasses(c.Context, db, f, func(pass func(func(reports.RegressionJSON) error) error) error {
+				if c.Bool("json") {
+					return api.WriteArray(env.Stdout, pass)
+				}
+				return text.Regressions(env.Stdout, pass, env.Now())
+			})
 		}),
 	}
 }

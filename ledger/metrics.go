@@ -260,6 +260,23 @@ type RegressionFilter struct {
 
 // Regressions returns the recorded regressions, newest first.
 func (db *DB) Regressions(ctx context.Context, f RegressionFilter) ([]Regression, error) {
+	var out []Regression
+	err := db.RegressionPasses(ctx, f, func(pass func(func(Regression) error) error) error {
+		return pass(func(g Regression) error {
+			out = append(out, g)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// RegressionPasses calls fn with pass, which reads the regressions f
+// selects, newest first, one at a time (memory flat whatever their number),
+// from one read transaction however often fn calls it: a table laid out in
+// two passes (the column widths, then the rows) sees the same rows in both.
+// fn's error, and the error of pass's callback, are returned as they are.
+func (db *DB) RegressionPasses(ctx context.Context, f RegressionFilter, fn func(pass func(func(Regression) error) error) error) error {
+	db.calls.Add(1)
 	q := `SELECT g.id, g.at, g.dir, g.run_id, g.project, g.name, g.metric, g.goal, g.value,
 		g.baseline_n, g.median, g.mad, g.z, g.rel_change, g.baseline_run_ids, g.reason
 		FROM regressions g`
@@ -280,49 +297,52 @@ func (db *DB) Regressions(ctx context.Context, f RegressionFilter) ([]Regression
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	q += ` ORDER BY g.at DESC, g.id DESC`
-	// Mapped: the table is read once, page after page, none of them cached
-	// yet in a command's process (mappedRead).
-	db.calls.Add(1)
-	var out []Regression
-	err := db.mappedRead(ctx, func(tx *sql.Tx) error {
-		var err error
-		out, err = scanRegressions(tx.QueryContext(ctx, q, args...))
-		return err
+	tx, err := db.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("ledger: regressions: %w", err)
+	}
+	defer tx.Rollback()
+	return fn(func(each func(Regression) error) error {
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return fmt.Errorf("ledger: regressions: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			g, err := scanRegression(rows)
+			if err != nil {
+				return fmt.Errorf("ledger: regressions: %w", err)
+			}
+			if err := each(g); err != nil {
+				return err
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("ledger: regressions: %w", err)
+		}
+		return nil
 	})
-	return out, err
 }
 
-// scanRegressions reads the rows of Regressions' query (which failed with err).
-func scanRegressions(rows *sql.Rows, err error) ([]Regression, error) {
-	if err != nil {
-		return nil, fmt.Errorf("ledger: regressions: %w", err)
+func scanRegression(rows *sql.Rows) (Regression, error) {
+	var (
+		g                     Regression
+		at                    int64
+		goal, ids             string
+		value, med, mad, z, r sql.NullFloat64
+	)
+	if err := rows.Scan(&g.ID, &at, &g.Dir, &g.RunID, &g.Project, &g.Name, &g.Verdict.Metric, &goal, &value,
+		&g.Verdict.BaselineN, &med, &mad, &z, &r, &ids, &g.Verdict.Reason); err != nil {
+		return g, err
 	}
-	defer rows.Close()
-	var out []Regression
-	for rows.Next() {
-		var (
-			g                     Regression
-			at                    int64
-			goal, ids             string
-			value, med, mad, z, r sql.NullFloat64
-		)
-		if err := rows.Scan(&g.ID, &at, &g.Dir, &g.RunID, &g.Project, &g.Name, &g.Verdict.Metric, &goal, &value,
-			&g.Verdict.BaselineN, &med, &mad, &z, &r, &ids, &g.Verdict.Reason); err != nil {
-			return nil, fmt.Errorf("ledger: regressions: %w", err)
-		}
-		g.At = fromMS(at)
-		g.Verdict.Goal, _ = kernels.ParseGoal(goal)
-		g.Verdict.Value, g.Verdict.Median, g.Verdict.MAD = nullToNaN(value), nullToNaN(med), nullToNaN(mad)
-		g.Verdict.Z, g.Verdict.RelDelta = nullToNaN(z), nullToNaN(r)
-		g.Verdict.ZeroSpread = mad.Valid && mad.Float64 == 0
-		g.Verdict.Kind = kernels.VerdictRegression
-		g.BaselineRunIDs = jsonlist.Decode(ids)
-		out = append(out, g)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("ledger: regressions: %w", err)
-	}
-	return out, nil
+	g.At = fromMS(at)
+	g.Verdict.Goal, _ = kernels.ParseGoal(goal)
+	g.Verdict.Value, g.Verdict.Median, g.Verdict.MAD = nullToNaN(value), nullToNaN(med), nullToNaN(mad)
+	g.Verdict.Z, g.Verdict.RelDelta = nullToNaN(z), nullToNaN(r)
+	g.Verdict.ZeroSpread = mad.Valid && mad.Float64 == 0
+	g.Verdict.Kind = kernels.VerdictRegression
+	g.BaselineRunIDs = jsonlist.Decode(ids)
+	return g, nil
 }
 
 // CountRegressions returns how many regressions are recorded.

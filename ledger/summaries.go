@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -150,11 +151,7 @@ func refreshKeys(ctx context.Context, tx *Tx, keys []string) error {
 	}
 	fail := func(err error) error { return fmt.Errorf("ledger: summaries of %d groups: %w", len(keys), err) }
 	list, arg := inList(keys)
-	runs, err := groupRuns(ctx, tx, list, arg)
-	if err != nil {
-		return fail(err)
-	}
-	declared, err := declaredGoals(ctx, tx, list, arg)
+	runs, declared, err := groupRuns(ctx, tx, list, arg)
 	if err != nil {
 		return fail(err)
 	}
@@ -249,27 +246,47 @@ const (
 )
 
 // groupRuns reads, by group key, the runs of the groups in list (an
-// inList of arg) with the columns a summary needs.
-func groupRuns(ctx context.Context, tx *Tx, list string, arg any) (map[string][]Run, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT group_key, dir, project, run_group, start_time, summary_json FROM runs
-		WHERE group_key IN (`+list+`)`, arg)
+// inList of arg) with the columns a summary needs, and the goals their
+// logs declare (metric records) by metric key, as declared bits. One
+// query: the goals of a row are read with it, not by a second lookup of
+// every row through runs_group.
+func groupRuns(ctx context.Context, tx *Tx, list string, arg any) (map[string][]Run, map[string]map[string]int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT r.group_key, r.dir, r.project, r.run_group, r.start_time, r.summary_json,
+		(SELECT json_group_array(json_array(m.key, m.goal)) FROM metrics m WHERE m.dir = r.dir AND m.goal_source = 'log')
+		FROM runs r WHERE r.group_key IN (`+list+`)`, arg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
-	out := map[string][]Run{}
+	runs := map[string][]Run{}
+	declared := map[string]map[string]int{}
 	for rows.Next() {
 		var (
 			r     Run
 			start sql.NullInt64
+			goals string
 		)
-		if err := rows.Scan(&r.GroupKey, &r.Dir, &r.Project, &r.Group, &start, &r.SummaryJSON); err != nil {
-			return nil, err
+		if err := rows.Scan(&r.GroupKey, &r.Dir, &r.Project, &r.Group, &start, &r.SummaryJSON, &goals); err != nil {
+			return nil, nil, err
 		}
 		r.StartTime = fromNullMS(start)
-		out[r.GroupKey] = append(out[r.GroupKey], r)
+		runs[r.GroupKey] = append(runs[r.GroupKey], r)
+		if goals == "[]" {
+			continue
+		}
+		var pairs [][2]string
+		if err := json.Unmarshal([]byte(goals), &pairs); err != nil {
+			return nil, nil, fmt.Errorf("declared goals of %s: %w", r.Dir, err)
+		}
+		for _, p := range pairs {
+			g, _ := kernels.ParseGoal(p[1])
+			if declared[r.GroupKey] == nil {
+				declared[r.GroupKey] = map[string]int{}
+			}
+			declared[r.GroupKey][p[0]] |= goalBit(g)
+		}
 	}
-	return out, rows.Err()
+	return runs, declared, rows.Err()
 }
 
 // Bits of summary_values.declared: the goals a group's logs declare.
@@ -286,33 +303,6 @@ func goalBit(g kernels.Goal) int {
 		return declaresHigher
 	}
 	return 0
-}
-
-// declaredGoals returns, by group key and metric key, the goals the logs
-// of the groups in list declare (metric records), as declared bits.
-func declaredGoals(ctx context.Context, tx *Tx, list string, arg any) (map[string]map[string]int, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT r.group_key, m.key, m.goal FROM runs r JOIN metrics m ON m.dir = r.dir
-		WHERE r.group_key IN (`+list+`) AND m.goal_source = 'log'`, arg)
-	if err != nil {
-		return nil, fmt.Errorf("declared goals: %w", err)
-	}
-	defer rows.Close()
-	out := map[string]map[string]int{}
-	for rows.Next() {
-		var gk, k, goal string
-		if err := rows.Scan(&gk, &k, &goal); err != nil {
-			return nil, fmt.Errorf("declared goals: %w", err)
-		}
-		g, _ := kernels.ParseGoal(goal)
-		if out[gk] == nil {
-			out[gk] = map[string]int{}
-		}
-		out[gk][k] |= goalBit(g)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("declared goals: %w", err)
-	}
-	return out, nil
 }
 
 // summaryValueIndexes are the indexes of summary_values as migration 15

@@ -117,23 +117,31 @@ type RegressionJSON struct {
 	BaselineRunIDs []string        `json:"baseline_run_ids"`
 }
 
-// Regressions is `runner regressions`: those the daemon recorded that f
-// selects, newest first.
-func Regressions(ctx context.Context, db *ledger.DB, f ledger.RegressionFilter) ([]RegressionJSON, error) {
-	regs, err := db.Regressions(ctx, f)
+// RegressionPasses is `runner regressions`: it calls fn with pass, which
+// reads those the daemon recorded that f selects, newest first, one at a
+// time, from one snapshot however often fn calls it (ledger.DB.
+// RegressionPasses): a table measures its columns in a first pass and
+// prints in a second, JSON is written as it is read, and neither holds the
+// 40,000 regressions of a lab's history.
+func RegressionPasses(ctx context.Context, db *ledger.DB, f ledger.RegressionFilter, fn func(pass func(func(RegressionJSON) error) error) error) error {
+	err := db.RegressionPasses(ctx, f, func(pass func(func(ledger.Regression) error) error) error {
+		return fn(func(each func(RegressionJSON) error) error {
+			return pass(func(g ledger.Regression) error { return each(regressionJSON(g)) })
+		})
+	})
 	if err != nil {
-		return nil, fmt.Errorf("regressions: %w", err)
+		return fmt.Errorf("regressions: %w", err)
 	}
-	out := make([]RegressionJSON, 0, len(regs))
-	for _, g := range regs {
-		ids := g.BaselineRunIDs
-		if ids == nil {
-			ids = []string{}
-		}
-		out = append(out, RegressionJSON{ID: g.ID, At: api.Time(g.At), RunID: g.RunID, Name: g.Name,
-			Project: g.Project, Dir: g.Dir, Verdict: g.Verdict, BaselineRunIDs: ids})
+	return nil
+}
+
+func regressionJSON(g ledger.Regression) RegressionJSON {
+	ids := g.BaselineRunIDs
+	if ids == nil {
+		ids = []string{}
 	}
-	return out, nil
+	return RegressionJSON{ID: g.ID, At: api.Time(g.At), RunID: g.RunID, Name: g.Name,
+		Project: g.Project, Dir: g.Dir, Verdict: g.Verdict, BaselineRunIDs: ids}
 }
 
 // RunRef names one run in a report.

@@ -1,6 +1,7 @@
 package text
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -233,19 +234,42 @@ func Check(w io.Writer, rep *reports.CheckReport, p Palette) {
 }
 
 // Regressions is `runner regressions`: one row per flagged regression.
-func Regressions(w io.Writer, regs []reports.RegressionJSON, now time.Time) error {
-	if len(regs) == 0 {
-		fmt.Fprintln(w, "no regressions recorded")
+func Regressions(w io.Writer, pass func(func(reports.RegressionJSON) error) error, now time.Time) error {
+	head := []string{"AT", "RUN ID", "NAME", "METRIC", "VALUE", "MEDIAN", "CHANGE", "Z"}
+	c := columns{gap: 2}
+	c.measure(head)
+	n := 0
+	if err := pass(func(r reports.RegressionJSON) error {
+		n++
+		c.measure(regressionRow(r, now))
 		return nil
+	}); err != nil {
+		return err
 	}
-	tw := newTabs(w, 2)
-	fmt.Fprintln(tw, "AT\tRUN ID\tNAME\tMETRIC\tVALUE\tMEDIAN\tCHANGE\tZ")
-	for _, r := range regs {
-		v := r.Verdict
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", Ago(now, r.At), dash(r.RunID), dash(r.Name), v.Metric,
-			fmtF(v.Value), fmtF(v.Median), signedPct(v.RelDelta), signedF(v.Z))
+	if n == 0 {
+		_, err := fmt.Fprintln(w, "no regressions recorded")
+		return err
 	}
-	return tw.Flush()
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var line []byte
+	write := func(row []string) error {
+		line = append(c.line(line[:0], row), '\n')
+		_, err := bw.Write(line)
+		return err
+	}
+	if err := write(head); err != nil {
+		return err
+	}
+	if err := pass(func(r reports.RegressionJSON) error { return write(regressionRow(r, now)) }); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// regressionRow is the cells of r's row.
+func regressionRow(r reports.RegressionJSON, now time.Time) []string {
+	v := r.Verdict
+	return []string{Ago(now, r.At), dash(r.RunID), dash(r.Name), v.Metric, fmtF(v.Value), fmtF(v.Median), signedPct(v.RelDelta), signedF(v.Z)}
 }
 
 // Checks is `runner doctor`: one line per check, and how to fix it.

@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
+	"github.com/runnerhq/runner/kernels"
 	"github.com/runnerhq/runner/ledger"
+	"github.com/runnerhq/runner/reports"
 )
 
 // On a terminal, backfill draws its recording progress and clears it at the end.
@@ -308,5 +311,64 @@ func TestIndexRanges(t *testing.T) {
 		if got := indexRanges(tc.in); got != tc.want {
 			t.Errorf("indexRanges(%v) = %q; want %q", tc.in, got, tc.want)
 		}
+	}
+}
+
+// The regressions table, read in two passes (widths, then rows), is what
+// text/tabwriter (padding 2) laid out when the table was held whole:
+// byte for byte, with wide names, missing ids and non-finite numbers.
+func TestRegressionsTableIsTabwriterLayout(t *testing.T) {
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	nan := math.NaN()
+	regs := []reports.RegressionJSON{
+		{ID: 3, At: now.Add(-3 * time.Minute).Format(time.RFC3339), RunID: "abcd1234", Name: "größe-λ-run",
+			Verdict: kernels.Verdict{Metric: "eval/nrmse", Value: 0.3, Median: 0.15, RelDelta: 1, Z: 10.1}},
+		{ID: 2, At: now.Add(-50 * time.Hour).Format(time.RFC3339), Name: "a-much-longer-run-name-than-the-others",
+			Verdict: kernels.Verdict{Metric: "eval.physics.energy_drift", Value: nan, Median: 1e-7, RelDelta: nan, Z: math.Inf(1)}},
+		{ID: 1, At: "not a time", RunID: "x", Verdict: kernels.Verdict{Metric: "l", Value: -2, Median: 12345678, RelDelta: -0.5, Z: -3}},
+	}
+	for _, tc := range []struct {
+		name string
+		regs []reports.RegressionJSON
+	}{
+		{"none", nil},
+		{"one", regs[:1]},
+		{"three", regs},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var want bytes.Buffer
+			if len(tc.regs) == 0 {
+				want.WriteString("no regressions recorded\n")
+			} else {
+				w := tabwriter.NewWriter(&want, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "AT\tRUN ID\tNAME\tMETRIC\tVALUE\tMEDIAN\tCHANGE\tZ")
+				for _, r := range tc.regs {
+					v := r.Verdict
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", Ago(now, r.At), dash(r.RunID), dash(r.Name), v.Metric,
+						fmtF(v.Value), fmtF(v.Median), signedPct(v.RelDelta), signedF(v.Z))
+				}
+				w.Flush()
+			}
+			passes := 0
+			var got bytes.Buffer
+			err := Regressions(&got, func(fn func(reports.RegressionJSON) error) error {
+				passes++
+				for _, r := range tc.regs {
+					if err := fn(r); err != nil {
+						return err
+					}
+				}
+				return nil
+			}, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.String() != want.String() {
+				t.Errorf("regressions table:\n%s\ntabwriter:\n%s", got.String(), want.String())
+			}
+			if want := min(len(tc.regs)+1, 2); passes != want {
+				t.Errorf("%d passes over %d regressions, want %d", passes, len(tc.regs), want)
+			}
+		})
 	}
 }
