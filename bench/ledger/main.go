@@ -12,6 +12,7 @@
 //
 //	go run ./bench/ledger                          # 100,000 run dirs
 //	go run ./bench/ledger -before main -runs 1000000 -reps 3
+//	go run ./bench/ledger -runs 1000000 -ledger /tmp/gen1m.db   # generated once, then copied
 package main
 
 import (
