@@ -1,24 +1,19 @@
 package sync
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/runnerhq/runner/internal/owner"
 	"github.com/runnerhq/runner/internal/rundir"
@@ -37,10 +32,6 @@ const (
 )
 
 const (
-	uploadTailBytes   = 4 << 10  // UploadResult.Output keeps this much of the end of the output
-	uploadMaxLine     = 64 << 10 // longer "lines" (no newline) are analysed in pieces
-	redactMargin      = 1 << 10  // bytes kept past a piece: more than any key with its label
-	uploadCauseRunes  = 300      // UploadResult.Err quotes at most this much of a CLI line
 	uploadDrainBounds = time.Second
 )
 
@@ -49,16 +40,16 @@ var (
 	// is set because no upload can succeed until the operator fixes the configuration.
 	ErrWandbNotFound = errors.New("wandb CLI not found")
 	// ErrUploadTimeout means runner killed wandb sync after Uploader.Timeout.
-	ErrUploadTimeout = errors.New("wandb sync timed out")
+	ErrUploadTimeout = wandbout.ErrTimeout
 	// ErrUploadDirMissing means a run dir passed to Upload does not exist (the ledger's `missing`).
 	ErrUploadDirMissing = errors.New("run dir missing")
 	// ErrMarkerNotWritten means the CLI uploaded a run but could not write its .synced marker
 	// (the dir belongs to another user, or is read-only). UploadResult.Final is set: a retry
 	// would upload the run again.
-	ErrMarkerNotWritten = errors.New("wandb sync uploaded the run but could not write its .synced marker")
+	ErrMarkerNotWritten = wandbout.ErrMarkerNotWritten
 	// ErrSkippedSynced means the CLI skipped a run as already synced (a
 	// marker runner did not see before the call): not an upload.
-	ErrSkippedSynced = errors.New("wandb sync skipped the run as already synced")
+	ErrSkippedSynced = wandbout.ErrSkippedSynced
 	// ErrMixedOwners means one call was given dirs of several owners.
 	ErrMixedOwners = errors.New("run dirs of several owners in one call")
 )
@@ -218,7 +209,7 @@ func (u *Uploader) Check(ctx context.Context) (version, exe string, err error) {
 		return "", exe, fmt.Errorf("%s --version did not answer within %s", exe, checkTimeout)
 	}
 	if err != nil {
-		return "", exe, fmt.Errorf("%s --version: %v: %s", exe, err, shorten(string(out)))
+		return "", exe, fmt.Errorf("%s --version: %v: %s", exe, err, wandbout.Shorten(string(out)))
 	}
 	return strings.TrimSpace(string(out)), exe, nil
 }
@@ -420,9 +411,9 @@ func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) 
 		env = append(env, "HOME="+workDir, "WANDB_CONFIG_DIR="+filepath.Join(workDir, "config"),
 			"WANDB_CACHE_DIR="+filepath.Join(workDir, "cache"), "WANDB_DATA_DIR="+filepath.Join(workDir, "data"))
 	}
-	scan := &uploadScan{secrets: []string{key}}
+	scan := wandbout.NewScan([]string{key}, nil)
 	run := u.run(ctx, log, argv, env, workDir, scan, len(logs))
-	res := UploadResult{ExitCode: run.exitCode, Output: scan.output(), URL: scan.url}
+	res := UploadResult{ExitCode: run.Code, Output: scan.Output(), URL: scan.URL()}
 	if run.startErr != nil {
 		res.Outcome, res.Pause = ledger.OutcomeOther, true
 		res.Err = fmt.Errorf("upload %s: %w", label, wandbNotFound(wandb, run.startErr))
@@ -434,7 +425,7 @@ func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) 
 		switch {
 		case premarked[l]:
 			// Not ours to remove: it was there before the call.
-			if !scan.finished[logRunID(l)] {
+			if !scan.Finished(logRunID(l)) {
 				unconfirmed = append(unconfirmed, l)
 			}
 		case validMarker(log, l):
@@ -442,7 +433,7 @@ func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) 
 			// A marker proves nothing by itself: only this call's own line
 			// for the run ("Finished syncing", legacy "... done.") does
 			// (docs/design.md "Upload outcomes").
-			if !scan.finished[logRunID(l)] {
+			if !scan.Finished(logRunID(l)) {
 				unconfirmed = append(unconfirmed, l)
 			}
 		default:
@@ -462,8 +453,8 @@ func (u *Uploader) upload(ctx context.Context, log *slog.Logger, dirs []string) 
 		removeMarkers(log, as, unconfirmed)
 		appeared = nil
 	}
-	if run.stopped == "" && run.exitCode != nil && *run.exitCode == 0 &&
-		len(missing) == 0 && len(unconfirmed) == 0 && scan.errorLine == "" && !scan.fatal {
+	if run.Stopped == "" && run.Code != nil && *run.Code == 0 &&
+		len(missing) == 0 && len(unconfirmed) == 0 && scan.Clean() {
 		res.Outcome = ledger.OutcomeSuccess
 		return res
 	}
@@ -543,17 +534,13 @@ func ownedTempDir(id owner.ID) (string, error) {
 // uploadRun is what happened to the child process.
 type uploadRun struct {
 	startErr error
-	exitCode *int           // nil when killed by a signal
-	signal   syscall.Signal // the signal that ended it, if any
-	stopped  string         // "" or why runner stopped it ("timed out after 30m0s", "cancelled")
-	ctxErr   error
-	timeout  time.Duration
+	wandbout.Exit
 }
 
 // run starts the child in its own process group, feeds its output to scan, and stops the whole
 // group on timeout or cancellation. The output goes through one pipe we own (not exec's copying
 // goroutines) so that the child's exit is seen even while a grandchild still holds the pipe.
-func (u *Uploader) run(ctx context.Context, log *slog.Logger, argv, env []string, dir string, scan *uploadScan, logs int) uploadRun {
+func (u *Uploader) run(ctx context.Context, log *slog.Logger, argv, env []string, dir string, scan *wandbout.Scan, logs int) uploadRun {
 	timeout := u.Timeout
 	if timeout <= 0 {
 		timeout = DefaultUploadTimeout
@@ -596,7 +583,7 @@ func (u *Uploader) run(ctx context.Context, log *slog.Logger, argv, env []string
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
-		scan.consume(r)
+		scan.Consume(r)
 	}()
 	exited := make(chan struct{})
 	go func() {
@@ -604,19 +591,19 @@ func (u *Uploader) run(ctx context.Context, log *slog.Logger, argv, env []string
 		_ = cmd.Wait() // the outcome is read from cmd.ProcessState
 	}()
 
-	res := uploadRun{timeout: timeout}
+	res := uploadRun{Exit: wandbout.Exit{Timeout: timeout}}
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	select {
 	case <-exited:
 	case <-timer.C:
-		res.stopped = "timed out after " + timeout.String()
+		res.Stopped = "timed out after " + timeout.String()
 	case <-ctx.Done():
-		res.stopped = "cancelled"
-		res.ctxErr = ctx.Err()
+		res.Stopped = "cancelled"
+		res.CtxErr = ctx.Err()
 	}
-	if res.stopped != "" {
-		log.Warn("stopping wandb sync", "pid", pgid, "reason", res.stopped)
+	if res.Stopped != "" {
+		log.Warn("stopping wandb sync", "pid", pgid, "reason", res.Stopped)
 		stopGroup(pgid, exited, grace)
 	}
 
@@ -639,9 +626,9 @@ func (u *Uploader) run(ctx context.Context, log *slog.Logger, argv, env []string
 	if st := cmd.ProcessState; st != nil {
 		if st.Exited() {
 			code := st.ExitCode()
-			res.exitCode = &code
+			res.Code = &code
 		} else if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			res.signal = ws.Signal()
+			res.Signal = ws.Signal()
 		}
 	}
 	return res
@@ -733,195 +720,28 @@ func uploadEnv(base []string, key, workDir string) []string {
 	return env
 }
 
-var (
-	uploadURLBeta   = regexp.MustCompile(`View run(?: .*)? at (\S+)\s*$`)
-	uploadURLLegacy = regexp.MustCompile(`Syncing: (https?://\S+) \.\.\.`)
-	// An exception line of a Python traceback, e.g. "requests.exceptions.ConnectionError: ...".
-	uploadTraceback = regexp.MustCompile(`^[A-Za-z_][\w.]*(Error|Exception|Interrupt)\b`)
-	// Python's OSError family ("[Errno 13] Permission denied: '/x'") is about
-	// local files, never about the server.
-	uploadOSError = regexp.MustCompile(`\[Errno \d+\]`)
-	// Quoted strings and words with a slash are paths or URLs: a dir called
-	// "forbidden" or "timeout" says nothing about the server.
-	uploadQuoted   = regexp.MustCompile(`'[^']*'|"[^"]*"`)
-	uploadPathWord = regexp.MustCompile(`\S*[/\\]\S*`)
-)
-
-// uploadScan reads the child's output line by line: it keeps a redacted tail and the facts the
-// classification needs, so memory stays bounded however long the CLI talks.
-type uploadScan struct {
-	secrets []string
-	// buf is consume's read buffer, made there when nil; a caller that
-	// scans many outputs (the fuzz target) lends one.
-	buf []byte
-
-	tail      []byte
-	url       string
-	errorLine string // first `wandb: ERROR` line (other than the debug-log pointer)
-	fatal     bool   // partial upload reported although the marker may be written
-	auth      string // first diagnostic line that names a credential problem
-	// Per run id (the last part of a line's [label], or of a legacy
-	// "Syncing: URL" line): finished syncing, and its own error line.
-	finished map[string]bool
-	runErr   map[string]string
-	runFatal map[string]bool
-	runURL   map[string]string
-	labelled bool // beta output: runs are named by [label]
-	// first diagnostic line saying a .synced marker could not be written
-	markerDenied string
-	transient    string // first diagnostic line that names a retryable problem
-	skipped      bool   // "Skipped N synced run(s)": the CLI left runs out as synced
-	diag         string // first diagnostic line of any kind
-	last         string // last non-empty line
+// classifyUpload is wandbout.Classify with the ledger's outcome.
+func classifyUpload(run uploadRun, s *wandbout.Scan, missing []string) (outcome string, pause bool, cause error) {
+	o, pause, cause := wandbout.Classify(run.Exit, s, missing)
+	return ledgerOutcome(o), pause, cause
 }
 
-func (s *uploadScan) consume(r io.Reader) {
-	if s.buf == nil {
-		s.buf = make([]byte, 32<<10)
+// ledgerOutcome is the ledger's name of a wandbout outcome.
+func ledgerOutcome(o wandbout.Outcome) string {
+	switch o {
+	case wandbout.OutcomeAuth:
+		return ledger.OutcomeAuth
+	case wandbout.OutcomeTransient:
+		return ledger.OutcomeTransient
 	}
-	buf := s.buf
-	var pending []byte
-	for {
-		n, err := r.Read(buf)
-		pending = append(pending, buf[:n]...)
-		start := 0
-		for {
-			i := bytes.IndexByte(pending[start:], '\n')
-			if i < 0 {
-				break
-			}
-			s.line(string(pending[start : start+i]))
-			start += i + 1
-		}
-		pending = pending[:copy(pending, pending[start:])]
-		for len(pending) > uploadMaxLine+redactMargin {
-			// A line without end is analysed in pieces. The buffer is
-			// redacted whole before it is cut: a key that crosses the cut
-			// is complete in it (the margin is longer than any key and its
-			// label), so no piece holds a part of one.
-			red := []byte(Redact(string(pending), s.secrets...))
-			s.line(string(red[:uploadMaxLine]))
-			pending = append(pending[:0], red[uploadMaxLine:]...)
-		}
-		if err != nil {
-			break
-		}
-	}
-	if len(pending) > 0 {
-		s.line(string(pending))
-	}
-}
-
-func (s *uploadScan) line(raw string) {
-	line := strings.TrimRight(Redact(raw, s.secrets...), "\r")
-	s.tail = append(s.tail, line...)
-	s.tail = append(s.tail, '\n')
-	if len(s.tail) > 2*uploadTailBytes {
-		s.tail = append(s.tail[:0], s.tail[len(s.tail)-uploadTailBytes:]...)
-	}
-	text := strings.TrimSpace(line)
-	if text == "" {
-		return
-	}
-	s.last = text
-	if m := uploadURLBeta.FindStringSubmatch(text); m != nil {
-		s.url = m[1]
-	} else if m := uploadURLLegacy.FindStringSubmatch(text); m != nil {
-		s.url = m[1]
-	}
-	if strings.Contains(text, "Fatal error while uploading data") || strings.Contains(text, "Dropped streaming file chunk") {
-		s.fatal = true
-	}
-	s.attribute(text)
-	if uploadSkipped.MatchString(text) {
-		s.skipped = true
-	}
-	isError := strings.Contains(text, "wandb: ERROR")
-	if strings.Contains(text, "Find detailed error logs at") {
-		return // a path, not a cause; the real message follows
-	}
-	if isError && s.errorLine == "" {
-		s.errorLine = text
-	}
-	if !isError && !strings.HasPrefix(text, "Error:") && !strings.HasPrefix(text, "wandb: WARNING") &&
-		!strings.Contains(text, "Network error") && !traceback(text) {
-		return // progress and status lines may quote run names; only diagnostics are classified
-	}
-	if s.diag == "" {
-		s.diag = text
-	}
-	if s.markerDenied == "" && strings.Contains(text, ".wandb.synced") && wandbout.MarkerDenied.MatchString(text) {
-		s.markerDenied = text
-	}
-	// Classify what the CLI says, not the paths it quotes (docs/design.md
-	// "Upload outcomes").
-	said := serverWords(text)
-	if s.auth == "" && wandbout.Auth.MatchString(said) && !wandbout.FSDenied.MatchString(text) && !uploadOSError.MatchString(text) {
-		s.auth = text
-	}
-	if s.transient == "" && wandbout.Transient.MatchString(said) {
-		s.transient = text
-	}
-}
-
-var (
-	// "wandb: [entity/project/id] ..." and "wandb: ERROR [label] ...": a line about one run.
-	uploadLabelled = regexp.MustCompile(`^wandb: (ERROR )?\[([^\]]+)\] (.*)$`)
-	// legacy: "Syncing: https://host/entity/project/runs/<id> ... done."
-	uploadSkipped   = regexp.MustCompile(`^(wandb: )?Skipped [1-9]\d* synced run`)
-	uploadLegacyRun = regexp.MustCompile(`Syncing: https?://\S+/runs/([^/\s]+) \.\.\.(.*)$`)
-)
-
-// attribute records what a line says about one run of the call.
-func (s *uploadScan) attribute(text string) {
-	if m := uploadLabelled.FindStringSubmatch(text); m != nil {
-		label, rest := m[2], m[3]
-		id := label[strings.LastIndexByte(label, '/')+1:]
-		s.labelled = true
-		switch {
-		case strings.Contains(rest, "Fatal error while uploading data"):
-			put(&s.runFatal, id, true)
-			if s.runErr[id] == "" {
-				put(&s.runErr, id, text)
-			}
-		case m[1] != "" && s.runErr[id] == "":
-			put(&s.runErr, id, text)
-		case strings.HasPrefix(rest, "Finished syncing"):
-			put(&s.finished, id, true)
-		}
-		if u := uploadURLBeta.FindStringSubmatch(rest); u != nil {
-			put(&s.runURL, id, u[1])
-		}
-		return
-	}
-	if m := uploadLegacyRun.FindStringSubmatch(text); m != nil {
-		id, rest := m[1], m[2]
-		if u := uploadURLLegacy.FindStringSubmatch(text); u != nil {
-			put(&s.runURL, id, u[1])
-		}
-		switch {
-		case strings.Contains(rest, "wandb: ERROR"):
-			put(&s.runErr, id, text)
-		case strings.Contains(rest, "done."):
-			put(&s.finished, id, true)
-		}
-	}
-}
-
-// put sets m[k], making the map on the first write: most outputs name
-// no run, and four maps made for each were a tenth of the scan's time.
-func put[V any](m *map[string]V, k string, v V) {
-	if *m == nil {
-		*m = map[string]V{}
-	}
-	(*m)[k] = v
+	return ledger.OutcomeOther
 }
 
 // judgeRuns decides each dir of a batched call on its own (docs/design.md
 // "Batched uploads"): verified when every one of its logs got its marker
 // during the call, the CLI said it finished the run, and no line about the
 // run reports an error. abs are the absolute dirs in dirs' order.
-func judgeRuns(abs, dirs []string, scan *uploadScan, premarked map[string]bool) map[string]RunResult {
+func judgeRuns(abs, dirs []string, scan *wandbout.Scan, premarked map[string]bool) map[string]RunResult {
 	out := make(map[string]RunResult, len(dirs))
 	for i, a := range abs {
 		logs, err := runLogs(a)
@@ -932,23 +752,21 @@ func judgeRuns(abs, dirs []string, scan *uploadScan, premarked map[string]bool) 
 		r := RunResult{Verified: true}
 		for _, l := range logs {
 			id := logRunID(l)
-			if scan.markerDenied != "" && strings.Contains(scan.markerDenied, l+".synced") {
-				err := fmt.Errorf("%w: %s", ErrMarkerNotWritten, shorten(scan.markerDenied))
+			if denied := scan.MarkerDenied(); denied != "" && strings.Contains(denied, l+".synced") {
+				err := fmt.Errorf("%w: %s", ErrMarkerNotWritten, wandbout.Shorten(denied))
 				r = RunResult{Err: markerFix(err, []string{l}), Outcome: ledger.OutcomeOther, Final: true}
 				break
 			}
-			if line := scan.runErr[id]; line != "" {
-				r.Verified, r.Err, r.Outcome = false, errors.New(shorten(line)), ledger.OutcomeOther
-				if scan.runFatal[id] || wandbout.Transient.MatchString(serverWords(line)) {
-					r.Outcome = ledger.OutcomeTransient
-				}
+			run := scan.Run(id)
+			if run.Err != "" {
+				r.Verified, r.Err, r.Outcome = false, errors.New(run.Err), ledgerOutcome(run.Outcome)
 				break
 			}
-			if !scan.finished[id] || !premarked[l] && !validMarker(slog.New(slog.DiscardHandler), l) {
+			if !scan.Finished(id) || !premarked[l] && !validMarker(slog.New(slog.DiscardHandler), l) {
 				r.Verified = false
 			}
 			if r.URL == "" {
-				r.URL = scan.runURL[id]
+				r.URL = run.URL
 			}
 		}
 		out[dirs[i]] = r
@@ -969,78 +787,6 @@ func dirOfLog(abs, dirs []string, l string) string {
 		}
 	}
 	return ""
-}
-
-// serverWords is a CLI line without its quoted strings and path-like words.
-// (A line without a quote or slash has none: most lines skip the regexps.)
-func serverWords(text string) string {
-	if strings.ContainsAny(text, `'"`) {
-		text = uploadQuoted.ReplaceAllString(text, "")
-	}
-	if strings.ContainsAny(text, `/\`) {
-		text = uploadPathWord.ReplaceAllString(text, "")
-	}
-	return text
-}
-
-// traceback is uploadTraceback.MatchString, skipped for a line without
-// any of the words it ends in.
-func traceback(text string) bool {
-	return (strings.Contains(text, "Error") || strings.Contains(text, "Exception") || strings.Contains(text, "Interrupt")) &&
-		uploadTraceback.MatchString(text)
-}
-
-func (s *uploadScan) output() string {
-	t := s.tail
-	if len(t) > uploadTailBytes {
-		t = t[len(t)-uploadTailBytes:]
-		for len(t) > 0 && !utf8.RuneStart(t[0]) {
-			t = t[1:]
-		}
-	}
-	return string(t)
-}
-
-// classifyUpload decides the outcome of a call that did not succeed (docs/design.md "Upload
-// outcomes"): credential problems pause all uploads, network/rate-limit/server problems and our
-// own timeout are retried with backoff, everything else counts as a failed attempt.
-func classifyUpload(run uploadRun, s *uploadScan, missing []string) (outcome string, pause bool, cause error) {
-	switch {
-	case run.stopped == "cancelled":
-		return ledger.OutcomeTransient, false, fmt.Errorf("cancelled: %w", run.ctxErr)
-	case run.stopped != "":
-		return ledger.OutcomeTransient, false, fmt.Errorf("%w after %s", ErrUploadTimeout, run.timeout)
-	case s.markerDenied != "":
-		return ledger.OutcomeOther, false, fmt.Errorf("%w: %s", ErrMarkerNotWritten, shorten(s.markerDenied))
-	case s.auth != "":
-		return ledger.OutcomeAuth, true, errors.New(shorten(s.auth))
-	case s.transient != "":
-		return ledger.OutcomeTransient, false, errors.New(shorten(s.transient))
-	case s.errorLine != "":
-		return ledger.OutcomeOther, false, errors.New(shorten(s.errorLine))
-	case s.diag != "":
-		return ledger.OutcomeOther, false, errors.New(shorten(s.diag))
-	case run.exitCode == nil:
-		return ledger.OutcomeOther, false, fmt.Errorf("wandb sync killed by signal %v", run.signal)
-	case *run.exitCode != 0:
-		msg := "wandb sync exited " + strconv.Itoa(*run.exitCode)
-		if s.last != "" {
-			msg += ": " + shorten(s.last)
-		}
-		return ledger.OutcomeOther, false, errors.New(msg)
-	default:
-		names := make([]string, len(missing))
-		for i, m := range missing {
-			names[i] = filepath.Base(m)
-		}
-		if s.skipped {
-			// Not an upload (docs/design.md "Upload outcomes"): retried,
-			// and the retry's --include-synced makes the CLI upload it.
-			return ledger.OutcomeTransient, false, fmt.Errorf("%w: %s (a .synced marker runner did not write appeared, and the CLI printed no upload for it); it is retried",
-				ErrSkippedSynced, strings.Join(names, ", "))
-		}
-		return ledger.OutcomeOther, false, fmt.Errorf("wandb sync exited 0 but did not confirm %s (no .synced marker or no Finished syncing line)", strings.Join(names, ", "))
-	}
 }
 
 // markerFix adds to a marker failure what the operator needs to fix it: the
@@ -1067,16 +813,6 @@ func markerFix(cause error, missing []string) error {
 	}
 	return fmt.Errorf("%w; not retried, a retry would upload it again: make %s writable for runner%s, then `runner sync --retry %s`",
 		cause, dir, who, dir)
-}
-
-// shorten makes a CLI line fit in a one-line error.
-func shorten(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if utf8.RuneCountInString(s) <= uploadCauseRunes {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:uploadCauseRunes]) + "…"
 }
 
 // KeyFile is the W&B key file: flag (--api-key-file) when set, else under

@@ -18,6 +18,7 @@ import (
 	"github.com/runnerhq/runner/internal/owner"
 	"github.com/runnerhq/runner/internal/rundir"
 	"github.com/runnerhq/runner/internal/testbin"
+	"github.com/runnerhq/runner/internal/wandbout"
 	"github.com/runnerhq/runner/ledger"
 )
 
@@ -295,7 +296,7 @@ func TestUploadRedactsLeakedKey(t *testing.T) {
 	if strings.Contains(res.Output, testKey) || strings.Contains(res.Output, testKey[:20]) {
 		t.Errorf("key visible in Output:\n%s", res.Output)
 	}
-	if got := strings.Count(res.Output, RedactedText); got != 3 {
+	if got := strings.Count(res.Output, wandbout.RedactedText); got != 3 {
 		t.Errorf("Output has %d redactions, want the 3 leaked copies:\n%s", got, res.Output)
 	}
 	uploads := readFakeLog(t, fakeLog)
@@ -555,13 +556,13 @@ func TestClassifyUploadOutput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &uploadScan{}
-			s.consume(strings.NewReader(strings.Join(tt.lines, "\n")))
+			s := wandbout.NewScan(nil, nil)
+			s.Consume(strings.NewReader(strings.Join(tt.lines, "\n")))
 			var missing []string
 			if tt.missing {
 				missing = []string{"/runs/x/run-x.wandb"}
 			}
-			got, pause, cause := classifyUpload(uploadRun{exitCode: tt.exit}, s, missing)
+			got, pause, cause := classifyUpload(uploadRun{Exit: wandbout.Exit{Code: tt.exit}}, s, missing)
 			if got != tt.want || pause != tt.wantPause {
 				t.Errorf("classify = %q pause=%v (%v), want %q pause=%v", got, pause, cause, tt.want, tt.wantPause)
 			}
@@ -571,30 +572,10 @@ func TestClassifyUploadOutput(t *testing.T) {
 			if errors.Is(cause, ErrMarkerNotWritten) != tt.wantMarker {
 				t.Errorf("cause %q: marker-not-written = %v, want %v", cause, !tt.wantMarker, tt.wantMarker)
 			}
-			if tt.wantURL != "" && s.url != tt.wantURL {
-				t.Errorf("url = %q, want %q", s.url, tt.wantURL)
+			if tt.wantURL != "" && s.URL() != tt.wantURL {
+				t.Errorf("url = %q, want %q", s.URL(), tt.wantURL)
 			}
 		})
-	}
-}
-
-func TestUploadOutputKeepsTheTail(t *testing.T) {
-	s := &uploadScan{secrets: []string{testKey}}
-	var b strings.Builder
-	for i := range 2000 {
-		b.WriteString("wandb: [p/x] uploading history steps " + strconv.Itoa(i) + "\n")
-	}
-	b.WriteString("wandb: ERROR last words " + testKey) // no trailing newline
-	s.consume(strings.NewReader(b.String()))
-	out := s.output()
-	if len(out) > uploadTailBytes {
-		t.Errorf("Output is %d bytes, want <= %d", len(out), uploadTailBytes)
-	}
-	if !strings.HasSuffix(out, "wandb: ERROR last words "+RedactedText+"\n") {
-		t.Errorf("Output does not end with the last line, redacted: %q", out[max(0, len(out)-80):])
-	}
-	if strings.Contains(out, "steps 0\n") {
-		t.Error("Output kept the head of a long output")
 	}
 }
 

@@ -1,11 +1,12 @@
-package sync
+package wandbout
 
 import (
 	"strings"
 	"testing"
-
-	"github.com/runnerhq/runner/ledger"
 )
+
+// testKey is a key-shaped secret the scan is given to hide.
+const testKey = "0123456789abcdef0123456789abcdef01234567"
 
 // The CLI output scanner and classifier never panic, always give a known
 // outcome with a one-line cause, and never keep the key in what is stored.
@@ -19,17 +20,17 @@ func FuzzClassifyUploadOutput(f *testing.F) {
 	f.Fuzz(func(t *testing.T, out string, exit int) {
 		s, outcome, cause := scanUploadOutput(buf, out, exit)
 		switch outcome {
-		case ledger.OutcomeAuth, ledger.OutcomeTransient, ledger.OutcomeOther:
+		case OutcomeAuth, OutcomeTransient, OutcomeOther:
 		default:
-			t.Errorf("outcome %q", outcome)
+			t.Errorf("outcome %d", outcome)
 		}
 		if cause == nil || strings.Contains(cause.Error(), "\n") {
 			t.Errorf("cause %q: want one line", cause)
 		}
-		if strings.Contains(s.output(), testKey) || strings.Contains(cause.Error(), testKey) {
+		if strings.Contains(s.Output(), testKey) || strings.Contains(cause.Error(), testKey) {
 			t.Errorf("the key is in what is stored")
 		}
-		_ = judgeRuns(nil, nil, s, nil)
+		_ = s.Run("x")
 	})
 }
 
@@ -44,11 +45,11 @@ var uploadOutputs = []string{
 }
 
 // scanUploadOutput is the fuzzer's work on one output.
-func scanUploadOutput(buf []byte, out string, exit int) (*uploadScan, string, error) {
-	s := &uploadScan{secrets: []string{testKey}, buf: buf}
-	s.consume(strings.NewReader(out))
+func scanUploadOutput(buf []byte, out string, exit int) (*Scan, Outcome, error) {
+	s := NewScan([]string{testKey}, buf)
+	s.Consume(strings.NewReader(out))
 	code := exit % 256
-	outcome, _, cause := classifyUpload(uploadRun{exitCode: &code}, s, []string{"/runs/x/run-x.wandb"})
+	outcome, _, cause := Classify(Exit{Code: &code}, s, []string{"/runs/x/run-x.wandb"})
 	return s, outcome, cause
 }
 
@@ -57,6 +58,6 @@ func BenchmarkClassifyUploadOutput(b *testing.B) {
 	buf := make([]byte, 32<<10)
 	for i := 0; b.Loop(); i++ {
 		s, _, _ := scanUploadOutput(buf, uploadOutputs[i%len(uploadOutputs)], 1)
-		_ = judgeRuns(nil, nil, s, nil)
+		_ = s.Run("x")
 	}
 }

@@ -1,10 +1,6 @@
-package sync
+package wandbout
 
-import (
-	"strings"
-
-	"github.com/runnerhq/runner/internal/wandbout"
-)
+import "strings"
 
 // RedactedText replaces every secret Redact removes.
 const RedactedText = "[REDACTED]"
@@ -21,5 +17,5 @@ func Redact(text string, secrets ...string) string {
 			text = strings.ReplaceAll(text, s, RedactedText)
 		}
 	}
-	return wandbout.KeyLabel.ReplaceAllString(text, "${1}"+RedactedText)
+	return KeyLabel.ReplaceAllString(text, "${1}"+RedactedText)
 }

@@ -1,4 +1,4 @@
-package sync
+package wandbout
 
 import (
 	"strings"
@@ -47,11 +47,11 @@ func TestRedactAcrossPieceBoundaries(t *testing.T) {
 	for _, filler := range []string{"x", "."} {
 		for _, text := range []string{testKey, "WANDB_API_KEY=" + other} {
 			for off := 0; off <= len(text)+1; off++ {
-				// No newline: the line is cut into pieces at uploadMaxLine.
-				line := strings.Repeat(filler, uploadMaxLine-off) + text + " and more" + strings.Repeat(filler, 2*redactMargin)
-				s := &uploadScan{secrets: []string{testKey}}
-				s.consume(strings.NewReader(line))
-				out := s.output()
+				// No newline: the line is cut into pieces at maxLine.
+				line := strings.Repeat(filler, maxLine-off) + text + " and more" + strings.Repeat(filler, 2*redactMargin)
+				s := NewScan([]string{testKey}, nil)
+				s.Consume(strings.NewReader(line))
+				out := s.Output()
 				// Not the key, nor any sizable piece of it.
 				if strings.Contains(out, testKey[:12]) || strings.Contains(out, testKey[28:]) || strings.Contains(out, "ffffffffffff") {
 					t.Fatalf("filler %q, key at piece offset %d: the key survived in the stored output", filler, off)
