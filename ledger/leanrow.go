@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/runnerhq/runner/internal/jsonenc"
 )
 
 // A lean listing reads each row as one column, json_array(runLeanCols),
@@ -159,39 +161,28 @@ func (a *arrayReader) escaped(start int) string {
 		if j+1 >= len(a.s) {
 			break
 		}
-		switch e := a.s[j+1]; e {
-		case '"', '\\', '/':
-			b = append(b, e)
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
-		case 'u':
-			r, size := a.hex4(j + 2)
-			if size == 0 {
-				a.fail()
-				return ""
-			}
-			if r >= 0xd800 && r < 0xdc00 { // a UTF-16 surrogate pair
-				if lo, n := a.hex4(j + 8); n > 0 && a.s[j+6] == '\\' && a.s[j+7] == 'u' && lo >= 0xdc00 && lo < 0xe000 {
-					r = 0x10000 + (r-0xd800)<<10 + (lo - 0xdc00)
-					j += 6
-				}
-			}
-			b = utf8.AppendRune(b, r)
-			j += 6
+		if c, ok := jsonenc.Unescape(a.s[j+1]); ok {
+			b = append(b, c)
+			j += 2
 			continue
-		default:
+		}
+		if a.s[j+1] != 'u' {
 			a.fail()
 			return ""
 		}
-		j += 2
+		r, size := a.hex4(j + 2)
+		if size == 0 {
+			a.fail()
+			return ""
+		}
+		if r >= 0xd800 && r < 0xdc00 { // a UTF-16 surrogate pair
+			if lo, n := a.hex4(j + 8); n > 0 && a.s[j+6] == '\\' && a.s[j+7] == 'u' && lo >= 0xdc00 && lo < 0xe000 {
+				r = 0x10000 + (r-0xd800)<<10 + (lo - 0xdc00)
+				j += 6
+			}
+		}
+		b = utf8.AppendRune(b, r)
+		j += 6
 	}
 	a.fail()
 	return ""

@@ -11,6 +11,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/runnerhq/runner/internal/jsonenc"
 	"github.com/runnerhq/runner/internal/null"
 )
 
@@ -149,19 +150,11 @@ func (p *valueParser) escapedString(start int) (string, error) {
 			}
 			e := p.b[p.i+1]
 			p.i += 2
+			if c, ok := jsonenc.Unescape(e); ok {
+				out = append(out, c)
+				continue
+			}
 			switch e {
-			case '"', '\\', '/':
-				out = append(out, e)
-			case 'b':
-				out = append(out, '\b')
-			case 'f':
-				out = append(out, '\f')
-			case 'n':
-				out = append(out, '\n')
-			case 'r':
-				out = append(out, '\r')
-			case 't':
-				out = append(out, '\t')
 			case 'u':
 				r, ok := p.hex4()
 				if !ok {

@@ -139,3 +139,25 @@ func AppendString(b []byte, s string) []byte {
 	}
 	return append(append(b, s[start:]...), '"')
 }
+
+// Unescape is the byte a one-character JSON escape (the letter after the
+// backslash) stands for; false for \u (four hex digits follow) and for
+// what is not an escape. The readers of JSON text that skip encoding/json
+// (the .wandb values, the ledger's lean rows) share it.
+func Unescape(e byte) (byte, bool) {
+	switch e {
+	case '"', '\\', '/':
+		return e, true
+	case 'b':
+		return '\b', true
+	case 'f':
+		return '\f', true
+	case 'n':
+		return '\n', true
+	case 'r':
+		return '\r', true
+	case 't':
+		return '\t', true
+	}
+	return 0, false
+}
