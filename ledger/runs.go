@@ -208,7 +208,12 @@ func (db *DB) UpsertRuns(ctx context.Context, obs []Observation) ([]Run, error) 
 				}
 				if inserted {
 					out = append(out, r)
-					touched = append(touched, r.GroupKey)
+					// A run first seen active is growing: its group is left
+					// stale like its growth's (below), and computed when it is
+					// ready; a run inserted in any other state is done.
+					if r.State != StateActive {
+						touched = append(touched, r.GroupKey)
+					}
 					continue
 				}
 				old, err = scanRun(get.QueryRowContext(ctx, o.Dir))

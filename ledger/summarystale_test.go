@@ -11,8 +11,8 @@ import (
 	"github.com/runnerhq/runner/ledger/ledgertest"
 )
 
-// A run's growth while it stays active leaves its group's summary values
-// stale instead of computing them on every slot; the leaderboard still
+// A run first seen active, and its growth while it stays active, leave its
+// group's summary values stale instead of computing them on every slot; the leaderboard still
 // ranks it by its newest summary (from its rows), and its values are
 // computed once it is ready.
 func TestActiveGrowthLeavesTheSummaryStaleUntilReady(t *testing.T) {
@@ -46,7 +46,7 @@ func TestActiveGrowthLeavesTheSummaryStaleUntilReady(t *testing.T) {
 		stale     int
 		wantValue float64
 	}{
-		{obs(100, "0.9"), 0, 0.9}, // first sight: computed at once
+		{obs(100, "0.9"), 1, 0.9}, // first sight: stale, ranked from its row
 		{obs(200, "0.5"), 1, 0.5}, // growth: stale, ranked from its row
 		{obs(300, "0.3"), 1, 0.3},
 	}
@@ -71,5 +71,16 @@ func TestActiveGrowthLeavesTheSummaryStaleUntilReady(t *testing.T) {
 	}
 	if got := best(); got != 0.3 {
 		t.Errorf("once ready: ranked at %g, want 0.3", got)
+	}
+
+	// A run first seen done (synced by hand) is computed at once.
+	o := obs(100, "0.1")
+	o.Dir, o.LogPath, o.MarkerExists, o.Meta.RunID = "/w/offline-run-h", "/w/offline-run-h/run-h.wandb", true, "h"
+	rows, err := db.UpsertRuns(ctx, []ledger.Observation{o})
+	if err != nil || rows[0].State == ledger.StateActive {
+		t.Fatalf("synced first sight: %v, %+v", err, rows)
+	}
+	if got := stale(); got != 0 {
+		t.Errorf("a run first seen %s: %d stale groups, want its values computed", rows[0].State, got)
 	}
 }
