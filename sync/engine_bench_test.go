@@ -242,3 +242,38 @@ func benchGrowthPass(b *testing.B, n int) {
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/run")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N*n), "cpu-µs/run")
 }
+
+// BenchmarkFirstSight measures recording one new, still growing run, as the
+// daemon's discovery does when a run appears (the log read, the insert and
+// what the insert brings: metrics, summaries, jobs), in CPU time per run.
+//
+//	go test ./sync -run '^$' -bench FirstSight
+func BenchmarkFirstSight(b *testing.B) {
+	ctx := context.Background()
+	db, err := ledger.Open(ctx, filepath.Join(b.TempDir(), "l.db"), ledger.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	e := NewEngine(EngineOptions{Store: db, Settle: time.Hour})
+	parent := filepath.Join(b.TempDir(), "wandb")
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var cpu time.Duration
+	i := 0
+	for b.Loop() {
+		b.StopTimer()
+		rd, err := inspectRunDir(writeLog(b, parent, fmt.Sprintf("new%06d", i), start, false))
+		if err != nil {
+			b.Fatal(err)
+		}
+		i++
+		b.StartTimer()
+		c0 := cpuTime()
+		rows, _, err := e.Observe(ctx, []RunDir{rd}, nil)
+		cpu += cpuTime() - c0
+		if err != nil || len(rows) != 1 || rows[0].State != ledger.StateActive {
+			b.Fatalf("first sight: %v, %+v; want one active run", err, rows)
+		}
+	}
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/run")
+}
