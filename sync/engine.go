@@ -50,6 +50,7 @@ type Store interface {
 	ListRuns(ctx context.Context, f ledger.Filter) ([]ledger.Run, error)
 	MarkReadyMany(ctx context.Context, marks []ledger.ReadyMark) ([]string, error)
 	MarkMissing(ctx context.Context, dir string) error
+	MarkMissingMany(ctx context.Context, dirs []string) ([]string, error)
 	ClaimBatch(ctx context.Context, owner string, lease time.Duration, only []string, maxDirs int) ([][]ledger.Run, error)
 	SyncedSiblings(ctx context.Context, groupKey string) ([]ledger.Run, error)
 	ExtendLease(ctx context.Context, owner string, dirs []string, lease time.Duration) error
@@ -596,6 +597,7 @@ func (e *Engine) checkReady(ctx context.Context, runs []ledger.Run) (int, time.T
 	var fresh []ledger.Run
 	var changed []RunDir
 	known := map[string]ledger.FileStat{}
+	var vanished []string
 	for _, r := range runs {
 		if r.State != ledger.StateActive {
 			continue
@@ -605,15 +607,7 @@ func (e *Engine) checkReady(ctx context.Context, runs []ledger.Run) (int, time.T
 		st, err := os.Lstat(r.LogPath)
 		if errors.Is(err, os.ErrNotExist) {
 			if _, derr := os.Lstat(r.Dir); errors.Is(derr, os.ErrNotExist) {
-				err := e.Store.MarkMissing(ctx, r.Dir)
-				if err != nil && !errors.Is(err, ledger.ErrIllegalMove) {
-					return n, due, err
-				}
-				e.untrack(r.Dir)
-				if err != nil {
-					continue // moved on meanwhile (another process uploaded or skipped it)
-				}
-				e.Logger.Warn("run dir vanished before upload", "dir", r.Dir)
+				vanished = append(vanished, r.Dir)
 			}
 			continue
 		}
@@ -637,6 +631,21 @@ func (e *Engine) checkReady(ctx context.Context, runs []ledger.Run) (int, time.T
 			continue
 		}
 		fresh = append(fresh, r)
+	}
+	// The vanished dirs of the pass move in one transaction: one each took
+	// minutes for a first backfill's thousands. A dir that did not move had
+	// moved on meanwhile (another process uploaded or skipped it).
+	if len(vanished) > 0 {
+		moved, err := e.Store.MarkMissingMany(ctx, vanished)
+		if err != nil {
+			return n, due, err
+		}
+		for _, dir := range vanished {
+			e.untrack(dir)
+		}
+		for _, dir := range moved {
+			e.Logger.Warn("run dir vanished before upload", "dir", dir)
+		}
 	}
 	// Runs that have not changed for the settle window may be ready now:
 	// they go first, in their own transaction, so that a slot's growth of

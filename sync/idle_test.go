@@ -48,6 +48,10 @@ func (c *countingStore) MarkMissing(ctx context.Context, dir string) error {
 	c.n()
 	return c.Store.MarkMissing(ctx, dir)
 }
+func (c *countingStore) MarkMissingMany(ctx context.Context, dirs []string) ([]string, error) {
+	c.n()
+	return c.Store.MarkMissingMany(ctx, dirs)
+}
 func (c *countingStore) ClaimBatch(ctx context.Context, owner string, lease time.Duration, only []string, maxDirs int) ([][]ledger.Run, error) {
 	c.n()
 	if c.failClaim.Load() {
