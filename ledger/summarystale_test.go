@@ -84,3 +84,32 @@ func TestActiveGrowthLeavesTheSummaryStaleUntilReady(t *testing.T) {
 		t.Errorf("a run first seen %s: %d stale groups, want its values computed", rows[0].State, got)
 	}
 }
+
+// The rebuild of many stale groups (a first open of a generated ledger)
+// indexes every group that has runs, whatever its runs' order in the
+// table, and drops the groups whose runs are all gone: here a group
+// indexed before and one run in five deleted by another writer.
+func TestRebuildIndexesEveryGroupAndDropsGoneOnes(t *testing.T) {
+	path := oldLedger(t, ledger.SchemaVersion(), 4000)
+	r := raw(t, path)
+	for _, q := range []string{
+		`INSERT INTO summary_groups (group_key, project, run_group) VALUES ('gone/1', 'gone', '')`,
+		`INSERT INTO summary_stale (group_key) VALUES ('gone/1')`,
+		`DELETE FROM runs WHERE rowid % 5 = 0`,
+	} {
+		if _, err := r.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db := ledgertest.Open(t, path, ledger.Options{})
+	var stale, groups, want, gone int
+	if err := r.QueryRow(`SELECT (SELECT count(*) FROM summary_stale), (SELECT count(*) FROM summary_groups),
+		(SELECT count(DISTINCT group_key) FROM runs), (SELECT count(*) FROM summary_groups WHERE group_key NOT IN (SELECT group_key FROM runs))`).
+		Scan(&stale, &groups, &want, &gone); err != nil {
+		t.Fatal(err)
+	}
+	if stale != 0 || groups != want || gone != 0 {
+		t.Fatalf("after the open: %d stale, %d groups indexed (%d without runs), want 0, %d, 0", stale, groups, gone, want)
+	}
+	sameRankings(t, db)
+}
