@@ -360,42 +360,6 @@ func nextStale(ctx context.Context, tx *Tx) ([]string, error) {
 	return groupKeys(ctx, tx, `SELECT group_key FROM summary_stale ORDER BY group_key LIMIT ?`, staleBatch)
 }
 
-// staleInRowOrder returns the stale groups (sorted, distinct) of the
-// staleBatch runs after rowid after, in rowid order, and the last of those
-// rowids (after itself past the last run). A batch of groups in key order
-// (nextStale) reads its rows and their metrics at random pages of the
-// table, a page read (a pread) per run on a ledger larger than the cache;
-// neighbours in the table share pages, and their metrics rows (by dir,
-// which runs of one project were recorded in the order of) are read in
-// order. The scan reads the pages the batch reads next.
-func staleInRowOrder(ctx context.Context, tx *Tx, after int64) ([]string, int64, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT r.rowid, r.group_key, EXISTS (SELECT 1 FROM summary_stale s WHERE s.group_key = r.group_key)
-		FROM runs r WHERE r.rowid > ? ORDER BY r.rowid LIMIT ?`, after, staleBatch)
-	if err != nil {
-		return nil, after, fmt.Errorf("ledger: stale summaries: %w", err)
-	}
-	defer rows.Close()
-	last := after
-	var keys []string
-	for rows.Next() {
-		var (
-			k     string
-			stale bool
-		)
-		if err := rows.Scan(&last, &k, &stale); err != nil {
-			return nil, after, fmt.Errorf("ledger: stale summaries: %w", err)
-		}
-		if stale {
-			keys = append(keys, k)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, after, fmt.Errorf("ledger: stale summaries: %w", err)
-	}
-	slices.Sort(keys)
-	return slices.Compact(keys), last, nil
-}
-
 // rebuildStale recomputes every stale group in tx with summary_values'
 // value indexes dropped, then makes them again. Inserting the values of a
 // large share of the groups into those indexes is a write to a random page
@@ -407,22 +371,6 @@ func rebuildStale(ctx context.Context, tx *Tx) error {
 	for _, ix := range summaryValueIndexes {
 		if _, err := tx.Tx.ExecContext(ctx, `DROP INDEX `+ix.name); err != nil {
 			return fmt.Errorf("ledger: rebuild summaries: %w", err)
-		}
-	}
-	// The groups of runs in their order in the table (rowid: the order
-	// runs were first recorded), staleBatch rows at a time, then whatever
-	// is left (groups with no runs any more).
-	for after := int64(0); ; {
-		keys, last, err := staleInRowOrder(ctx, tx, after)
-		if err != nil {
-			return err
-		}
-		if last == after {
-			break
-		}
-		after = last
-		if err := refreshKeys(ctx, tx, keys); err != nil {
-			return err
 		}
 	}
 	for {

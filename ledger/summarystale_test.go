@@ -86,9 +86,9 @@ func TestActiveGrowthLeavesTheSummaryStaleUntilReady(t *testing.T) {
 }
 
 // The rebuild of many stale groups (a first open of a generated ledger)
-// indexes every group that has runs, whatever its runs' order in the
-// table, and drops the groups whose runs are all gone: here a group
-// indexed before and one run in five deleted by another writer.
+// indexes every group that has runs and drops the groups whose runs are
+// all gone: here a group indexed before and one run in five deleted by
+// another writer.
 func TestRebuildIndexesEveryGroupAndDropsGoneOnes(t *testing.T) {
 	path := oldLedger(t, ledger.SchemaVersion(), 4000)
 	r := raw(t, path)
