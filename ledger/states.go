@@ -76,8 +76,9 @@ func (s scope) where() (string, []any) {
 // and for the UPDATE it chose the state index (runs_state_project), which
 // walks every row in the event's from-states (on the generated 1,000,000-dir
 // ledger 100,000 active, pending and failed rows for each run marked
-// missing: most of the 6-9 minutes of a first backfill's 10,000). The unary
-// plus keeps that index out, so the dirs are looked up by the primary key.
+// missing: most of the 5 min 25 s that a first backfill's 10,000 took,
+// docs/design.md). The unary plus keeps that index out, so the dirs are
+// looked up by the primary key.
 func (s scope) stateCol() string {
 	if len(s.dirs) > 0 {
 		return "+state"
@@ -254,8 +255,9 @@ func (db *DB) MarkMissingMany(ctx context.Context, dirs []string) ([]string, err
 }
 
 // markChunk is the dirs of one transition statement in MarkReadyMany and
-// MarkMissingMany: the list is one bound value (inList), but a statement
-// over tens of thousands of rows holds their changes and events in memory.
+// MarkMissingMany. The list is one bound value (inList), so SQLite's limit
+// on bound parameters does not apply; the chunk bounds what one UPDATE
+// keeps in its statement journal (in memory: temp_store).
 const markChunk = 500
 
 // Skip excludes runs from upload with a reason and returns the dirs it
