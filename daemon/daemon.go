@@ -496,9 +496,11 @@ func (d *Daemon) recordRuns(ctx context.Context, batch []runsync.RunDir) int {
 }
 
 // onRescan reconciles the ledger with the trees after a full rescan: runs
-// whose dir is gone become missing (loudly) instead of waiting forever.
+// whose dir is gone become missing (loudly) instead of waiting forever, all
+// of them in one transaction (a tree taken away can hold thousands).
 func (d *Daemon) onRescan(ctx context.Context) func() {
 	return func() {
+		var gone []string
 		for _, st := range []ledger.State{ledger.StateActive, ledger.StatePending, ledger.StateFailed} {
 			runs, err := d.DB.ListRuns(ctx, ledger.Filter{State: st})
 			if err != nil {
@@ -512,25 +514,34 @@ func (d *Daemon) onRescan(ctx context.Context) func() {
 					continue
 				}
 				if _, err := os.Stat(r.Dir); errors.Is(err, os.ErrNotExist) {
-					d.onRemoved(ctx)(r.Dir)
+					gone = append(gone, r.Dir)
 				}
 			}
 		}
+		d.markMissing(ctx, gone)
 		d.lastScan.Store(d.Now().UnixMilli())
 	}
 }
 
 func (d *Daemon) onRemoved(ctx context.Context) func(string) {
-	return func(dir string) {
-		err := d.DB.MarkMissing(ctx, dir)
-		switch {
-		case err == nil:
-			d.Logger.Warn("run dir vanished before upload", "dir", dir)
-		case errors.Is(err, ledger.ErrIllegalMove) || errors.Is(err, ledger.ErrNotFound):
-			// Synced, skipped, uploading (the upload notices) or never a run.
-		case ctx.Err() == nil:
-			d.Logger.Error("mark missing", "dir", dir, "err", err)
+	return func(dir string) { d.markMissing(ctx, []string{dir}) }
+}
+
+// markMissing records that dirs vanished; a dir that moved on (synced,
+// skipped, uploading: the upload notices) or was never a run is left alone.
+func (d *Daemon) markMissing(ctx context.Context, dirs []string) {
+	if len(dirs) == 0 {
+		return
+	}
+	moved, err := d.DB.MarkMissingMany(ctx, dirs)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.Logger.Error("mark missing", "dirs", len(dirs), "first", dirs[0], "err", err)
 		}
+		return
+	}
+	for _, dir := range moved {
+		d.Logger.Warn("run dir vanished before upload", "dir", dir)
 	}
 }
 
