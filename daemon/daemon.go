@@ -527,21 +527,10 @@ func (d *Daemon) onRemoved(ctx context.Context) func(string) {
 	return func(dir string) { d.markMissing(ctx, []string{dir}) }
 }
 
-// markMissing records that dirs vanished; a dir that moved on (synced,
-// skipped, uploading: the upload notices) or was never a run is left alone.
+// markMissing records that dirs vanished (Engine.MarkVanished).
 func (d *Daemon) markMissing(ctx context.Context, dirs []string) {
-	if len(dirs) == 0 {
-		return
-	}
-	moved, err := d.DB.MarkMissingMany(ctx, dirs)
-	if err != nil {
-		if ctx.Err() == nil {
-			d.Logger.Error("mark missing", "dirs", len(dirs), "first", dirs[0], "err", err)
-		}
-		return
-	}
-	for _, dir := range moved {
-		d.Logger.Warn("run dir vanished before upload", "dir", dir)
+	if err := d.Engine.MarkVanished(ctx, dirs); err != nil && ctx.Err() == nil {
+		d.Logger.Error("mark missing", "dirs", len(dirs), "first", dirs[0], "err", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/runnerhq/runner/ledger"
+	runsync "github.com/runnerhq/runner/sync"
 )
 
 // A rescan that finds run dirs gone marks every one of them missing, with a
@@ -46,7 +47,9 @@ func TestRescanMarksEveryVanishedRunMissing(t *testing.T) {
 		t.Fatal(err) // one pending run among the active ones
 	}
 	var log bytes.Buffer
-	d := &Daemon{DB: db, Roots: []string{root}, Logger: slog.New(slog.NewTextHandler(&log, nil)), Now: time.Now}
+	logger := slog.New(slog.NewTextHandler(&log, nil))
+	eng := runsync.NewEngine(runsync.EngineOptions{Store: db, Logger: logger})
+	d := &Daemon{DB: db, Engine: eng, Roots: []string{root}, Logger: logger, Now: time.Now}
 	d.onRescan(ctx)()
 
 	for _, c := range []struct {

@@ -588,6 +588,28 @@ func (e *Engine) CheckReady(ctx context.Context, runs []ledger.Run) (int, error)
 	return n, err
 }
 
+// MarkVanished records that dirs vanished before upload, in one
+// transaction (one each took minutes for a first backfill's thousands),
+// and warns for each that moved; a dir that did not move had moved on
+// meanwhile (another process uploaded or skipped it) or was never a run.
+// The readiness check and the daemon's rescan and remove events use it.
+func (e *Engine) MarkVanished(ctx context.Context, dirs []string) error {
+	if len(dirs) == 0 {
+		return nil
+	}
+	moved, err := e.Store.MarkMissingMany(ctx, dirs)
+	if err != nil {
+		return err
+	}
+	for _, dir := range dirs {
+		e.untrack(dir)
+	}
+	for _, dir := range moved {
+		e.Logger.Warn("run dir vanished before upload", "dir", dir)
+	}
+	return nil
+}
+
 // checkReady is CheckReady that also returns the earliest time one of the
 // runs it left active may be ready (readyDue, by the stat just taken).
 func (e *Engine) checkReady(ctx context.Context, runs []ledger.Run) (int, time.Time, error) {
@@ -632,20 +654,8 @@ func (e *Engine) checkReady(ctx context.Context, runs []ledger.Run) (int, time.T
 		}
 		fresh = append(fresh, r)
 	}
-	// The vanished dirs of the pass move in one transaction: one each took
-	// minutes for a first backfill's thousands. A dir that did not move had
-	// moved on meanwhile (another process uploaded or skipped it).
-	if len(vanished) > 0 {
-		moved, err := e.Store.MarkMissingMany(ctx, vanished)
-		if err != nil {
-			return n, due, err
-		}
-		for _, dir := range vanished {
-			e.untrack(dir)
-		}
-		for _, dir := range moved {
-			e.Logger.Warn("run dir vanished before upload", "dir", dir)
-		}
+	if err := e.MarkVanished(ctx, vanished); err != nil {
+		return n, due, err
 	}
 	// Runs that have not changed for the settle window may be ready now:
 	// they go first, in their own transaction, so that a slot's growth of
